@@ -1,0 +1,1 @@
+"""assay.verify: hashing engine, incremental state, strict structural audits of weight files, and release verification."""

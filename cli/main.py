@@ -1,0 +1,169 @@
+"""The ``assay`` command.  Each verb is a thin typer wrapper over a library function that returns a typed result.
+
+Start-up matters (the CLI runs in CI loops): this module imports only typer; pydantic, rich, hashing and
+everything heavier are imported inside the verbs, and torch / transformers / dvc only by verbs that need them.
+Exit codes: 0 all checks hold, 1 a check failed, 2 bad input (one-line message, no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    name="assay",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Package and audit open model releases: verify every byte by hash and every structural claim.\n\n"
+         "Example: assay verify manifests/examples/tiny-vlm/assay.yaml",
+)
+
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+
+def _finish(ok: bool) -> None:
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def schema(
+    lock: bool = typer.Option(False, "--lock", help="Print the lock file's schema instead of the manifest's."),
+    json_out: bool = typer.Option(True, "--json/--no-json", help="JSON Schema is JSON; the flag exists for uniformity."),
+) -> None:
+    """Print the JSON Schema of the release manifest (or of the lock).
+
+    Example: assay schema > assay-manifest.schema.json
+    """
+    import json
+
+    if lock:
+        from ..manifests.lock import Lock
+
+        data = Lock.model_json_schema(by_alias=True)
+    else:
+        from ..manifests.schema import json_schema
+
+        data = json_schema()
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+@app.command()
+def init(
+    path: Path = typer.Argument(..., help="Model folder to package."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write assay.yaml + assay.lock.yaml here (default: PATH)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Release name (default: the folder name)."),
+    version: str = typer.Option("0.1.0", "--version", help="Release version."),
+    publisher: Optional[str] = typer.Option(None, "--publisher"),
+    license: Optional[str] = typer.Option(None, "--license", help="SPDX licence identifier."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing assay.yaml."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Package an existing model folder: hash files, recognise roles, read safetensors headers, write manifest + lock.
+
+    Example: assay init ./my-model --publisher "Example Lab" --license apache-2.0
+    """
+    from ..verify.packaging import init_release
+    from . import render
+
+    with render.progress("hashing", json_out) as prog:
+        result = init_release(path, out=out, name=name, version=version, publisher=publisher, license=license,
+                              force=force, progress=prog)
+    render.emit(result, json_out, render.init_table)
+    _finish(result.ok)
+
+
+@app.command()
+def lock(
+    manifest: Path = typer.Argument(..., help="Release manifest (YAML)."),
+    dir: Optional[Path] = typer.Option(None, "--dir", help="Local folder holding the release files."),
+    blake3: bool = typer.Option(False, "--blake3", help="Also record BLAKE3 digests (in addition to SHA-256)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Resolve every source to an exact revision and write X.lock.yaml beside X.yaml (sha256 + size per file).
+
+    Example: assay lock manifests/examples/tiny-vlm/assay.yaml
+    """
+    from ..verify.locking import lock_release
+    from . import render
+
+    with render.progress("hashing", json_out) as prog:
+        result = lock_release(manifest, root=dir, blake3=blake3, progress=prog)
+    render.emit(result, json_out, render.lock_table)
+    _finish(result.ok)
+
+
+@app.command()
+def verify(
+    manifest: Path = typer.Argument(..., help="Release manifest (YAML); its lock X.lock.yaml is used when present."),
+    dir: Optional[Path] = typer.Option(None, "--dir", help="Folder holding the release files (default: the manifest's sources / folder)."),
+    strict: bool = typer.Option(False, "--strict", help="Re-hash every file; never trust the incremental state."),
+    blake3: bool = typer.Option(False, "--blake3", help="Also compute BLAKE3 digests (in addition to SHA-256)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Hashing threads (default: all cores)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Verify every file by sha256 and every structural claim (safetensors headers, shards, parameters, dtypes).
+
+    Example: assay verify manifests/examples/tiny-vlm/assay.yaml --strict
+    """
+    from ..verify.release import verify_release
+    from . import render
+
+    with render.progress("verifying", json_out) as prog:
+        result = verify_release(manifest, root=dir, strict=strict, blake3=blake3, workers=workers, progress=prog)
+    render.emit(result, json_out, render.verify_table)
+    _finish(result.ok)
+
+
+@app.command()
+def inspect(
+    file: Path = typer.Argument(..., help="A weights file: .safetensors, a shard index, or a pickle-format checkpoint."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Summarise one weights file (tensors, dtypes, parameters) with the strict structural verdict.
+
+    Example: assay inspect model.safetensors --json
+    """
+    from ..verify.inspection import inspect_file
+    from . import render
+
+    result = inspect_file(file)
+    render.emit(result, json_out, render.inspect_table)
+    _finish(result.ok)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: maps assay errors to exit codes and one-line messages."""
+    from ..manifests.errors import AssayError
+
+    try:
+        app(args=argv, prog_name="assay", standalone_mode=True)
+    except AssayError as exc:
+        _fail(str(exc), exc.exit_code, getattr(exc, "details", []))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        _fail(f"{where}{exc.strerror or exc}", 2)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug: one line by default, the traceback with ASSAY_DEBUG=1
+        if os.environ.get("ASSAY_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set ASSAY_DEBUG=1 for a traceback)", 3)
+
+
+def _fail(message: str, code: int, details: list[str] | None = None) -> None:
+    sys.stderr.write(f"assay: error: {message}\n")
+    for line in (details or [])[1:20]:  # further schema errors, each one line
+        sys.stderr.write(f"assay: error: {line}\n")
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,171 @@
+"""Rendering of typed results: rich tables for people, JSON for machines, progress bars in bytes on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any, Callable, Iterator
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+_STATUS_STYLE = {"ok": "green", "mismatch": "bold red", "size-mismatch": "bold red", "missing": "bold red",
+                 "unpinned": "yellow", "unsafe-path": "bold red", "unreadable": "bold red"}
+_VERDICT_STYLE = {"holds": "green", "fails": "bold red", "unverifiable": "yellow"}
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+class _RichProgress:
+    """Adapter from the library's Progress protocol to a rich progress bar in bytes (thread-safe advance)."""
+
+    def __init__(self, label: str) -> None:
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+
+        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+                                  TransferSpeedColumn(), TimeRemainingColumn(), console=err, transient=True)
+        self._label = label
+        self._task = None
+
+    def start(self, total_bytes: int, files: int) -> None:
+        if files:
+            self._progress.start()
+            self._task = self._progress.add_task(f"{self._label} {files} file{'s' * (files != 1)}", total=total_bytes)
+
+    def advance(self, n: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, n)
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self._progress.stop()
+            self._task = None
+
+
+@contextlib.contextmanager
+def progress(label: str, json_out: bool) -> Iterator[_RichProgress | None]:
+    """A byte progress bar on stderr when stderr is a terminal; nothing otherwise (CI logs stay clean)."""
+    if not err.is_terminal:
+        yield None
+        return
+    bar = _RichProgress(label)
+    try:
+        yield bar
+    finally:
+        bar.finish()
+
+
+def emit(result: BaseModel, json_out: bool, table: Callable[[Any], None]) -> None:
+    if json_out:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+    else:
+        table(result)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+def _files_table(files: list[Any], title: str) -> Table:
+    t = Table(title=title, title_justify="left", show_lines=False)
+    t.add_column("file", overflow="fold")
+    t.add_column("role")
+    t.add_column("status")
+    t.add_column("size", justify="right")
+    t.add_column("how verified")
+    t.add_column("sha256", overflow="fold")
+    how_text = {"hashed": "hashed now", "state": "trusted from state", "not-read": "not read"}
+    for f in files:
+        t.add_row(f.path, f.role, f"[{_STATUS_STYLE.get(f.status, '')}]{f.status}[/]", _size(f.size),
+                  how_text.get(f.how, f.how), (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
+    return t
+
+
+def _findings(findings: list[Any]) -> None:
+    for f in findings:
+        style = _SEVERITY_STYLE[f.severity]
+        where = f"{f.path}: " if f.path else ""
+        out.print(f"[{style}]{f.severity:>7}[/] [{f.check}] {where}{f.message}", markup=True, highlight=False)
+
+
+def _failed_files(files: list[Any]) -> None:
+    for f in files:
+        if f.status not in ("ok",):
+            out.print(f"[bold red]  FAILED[/] {f.path}: {f.status}" + (f" — {f.message}" if f.message else ""))
+
+
+def verify_table(r: Any) -> None:
+    out.print(_files_table(r.files, f"assay verify — {r.release} ({'strict' if r.strict else 'incremental'})"))
+    if r.claims:
+        t = Table(title="claims", title_justify="left")
+        for col in ("claim", "declared", "measured", "verdict"):
+            t.add_column(col, overflow="fold")
+        for c in r.claims:
+            t.add_row(c.claim, _fmt(c.declared), _fmt(c.measured),
+                      f"[{_VERDICT_STYLE[c.verdict]}]{c.verdict}[/]" + (f" ({c.message})" if c.message else ""))
+        out.print(t)
+    _findings(r.findings)
+    _failed_files(r.files)
+    s = r.summary
+    how = f"{s.hashed} hashed ({_size(s.bytes_hashed)}), {s.trusted_from_state} trusted from state"
+    claims_ok = len(r.claims) - s.claims_failed
+    if r.ok:
+        out.print(f"[bold green]VERIFIED[/] {r.release}: {s.ok}/{s.files} files ok ({how}); "
+                  f"claims {claims_ok}/{len(r.claims)} hold; release digest {r.release_digest}; {s.seconds:.2f} s")
+    else:
+        out.print(f"[bold red]FAILED[/] {r.release}: {s.failed} file(s) failed, {s.errors} error(s), "
+                  f"{s.claims_failed} claim(s) not holding ({how}); {s.seconds:.2f} s")
+
+
+def lock_table(r: Any) -> None:
+    out.print(_files_table(r.files, f"assay lock — {r.manifest}"))
+    _failed_files(r.files)
+    if r.ok:
+        out.print(f"[bold green]LOCKED[/] wrote {r.lock}; release digest {r.release_digest}")
+    else:
+        out.print(f"[bold red]NOT LOCKED[/] {r.message}")
+
+
+def init_table(r: Any) -> None:
+    out.print(_files_table(r.files, f"assay init — {r.folder}"))
+    _findings(r.findings)
+    if r.claims:
+        out.print("measured claims: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r.claims.items()))
+    if r.ok:
+        out.print(f"[bold green]PACKAGED[/] wrote {r.manifest} and {r.lock}; release digest {r.release_digest}")
+    else:
+        out.print("[bold red]NOT PACKAGED[/]: structural errors above; fix the files first")
+
+
+def inspect_table(r: Any) -> None:
+    out.print(f"[bold]{r.path}[/] ({r.format}): {r.tensors} tensors, {r.parameters:,} parameters, "
+              f"dtypes {', '.join(r.dtypes) or '-'}")
+    if r.parameters_by_dtype:
+        out.print("  parameters by dtype: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.parameters_by_dtype.items())))
+    if r.pickle_globals:
+        out.print("  pickle imports: " + ", ".join(r.pickle_globals))
+    for e in r.errors:
+        out.print(f"[bold red]  error[/] {e}")
+    for w in r.warnings:
+        out.print(f"[yellow]warning[/] {w}")
+    out.print("[bold green]OK[/]" if r.ok else "[bold red]FAILED[/]")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return ", ".join(map(str, v)) or "-"
+    return "-" if v is None else str(v)

@@ -1,0 +1,283 @@
+"""``assay verify``: check every byte of a release by hash and every structural claim, from the manifest and its lock.
+
+Nothing is reported verified that was not hashed — now, or earlier with an identical file identity recorded in the
+incremental state (reported as ``how: state``; ``--strict`` re-hashes everything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat as statmod
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..manifests.errors import ManifestError, PathEscapeError
+from ..manifests.loader import load_manifest, load_model, lock_path_for
+from ..manifests.lock import Lock, release_digest
+from ..manifests.paths import resolve_inside
+from ..manifests.schema import Manifest
+from ..manifests.uris import parse_source_uri
+from .hashing import default_workers, hash_many
+from .results import ClaimCheck, FileCheck, Finding, VerifyResult, VerifySummary
+
+IGNORED_DIRS = {".git", ".cache", ".assay", ".dvc", "__pycache__", ".huggingface"}
+
+
+class Progress(Protocol):
+    def start(self, total_bytes: int, files: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+@dataclass
+class LoadedRelease:
+    manifest_path: Path
+    manifest: Manifest
+    manifest_sha256: str
+    lock_path: Path | None
+    lock: Lock | None
+
+
+def load_release(manifest_path: Path | str, *, require_lock: bool = False) -> LoadedRelease:
+    """Read a manifest and, when present, the lock beside it (``X.yaml`` -> ``X.lock.yaml``)."""
+    path = Path(manifest_path)
+    manifest = load_manifest(path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    lock_path = lock_path_for(path)
+    lock = None
+    if lock_path.exists():
+        lock = load_model(Lock, lock_path)
+    elif require_lock:
+        raise ManifestError(f"{path}: no lock beside it ({lock_path.name}); run 'assay lock {path}'")
+    return LoadedRelease(path, manifest, sha, lock_path if lock else None, lock)
+
+
+def source_dir(manifest_path: Path, uri: str) -> Path:
+    """The local folder of a ``dir://`` source (relative paths are relative to the manifest's folder)."""
+    parsed = parse_source_uri(uri)
+    if parsed.scheme != "dir":
+        raise ManifestError(f"{manifest_path}: source {uri} is not a local directory; pull it first ('assay pull')")
+    p = Path(parsed.repo)
+    return p if p.is_absolute() else (manifest_path.parent / p)
+
+
+def artifact_roots(loaded: LoadedRelease, override: Path | None) -> dict[str, Path]:
+    """Where each artifact's bytes are on disk: ``--dir`` for all, else its ``dir://`` source, else the manifest's folder."""
+    m = loaded.manifest
+    if override is not None:
+        return {a.path: override for a in m.artifacts}
+    sources = {s.name: s for s in m.sources}
+    default = m.sources[0] if m.sources else None
+    roots: dict[str, Path] = {}
+    for art in m.artifacts:
+        src = sources[art.source] if art.source else default
+        if src is None:
+            roots[art.path] = loaded.manifest_path.parent
+        else:
+            roots[art.path] = source_dir(loaded.manifest_path, src.uri)
+    return roots
+
+
+def _expected(loaded: LoadedRelease, findings: list[Finding]) -> dict[str, tuple[int | None, str | None]]:
+    """Expected (size, sha256) per artifact: the lock's pin, else the manifest's declaration."""
+    m, lock = loaded.manifest, loaded.lock
+    out: dict[str, tuple[int | None, str | None]] = {}
+    if lock is not None:
+        if release_digest((f.path, f.size, f.sha256) for f in lock.files) != lock.release_digest:
+            findings.append(Finding(check="lock", severity="error", path=str(loaded.lock_path),
+                                    message="the lock's release_digest does not match its file list (the lock was edited)"))
+        if lock.manifest_sha256 != loaded.manifest_sha256:
+            findings.append(Finding(check="lock", severity="warning", path=str(loaded.lock_path),
+                                    message="the manifest changed since this lock was written; run 'assay lock' to refresh it"))
+        listed = {a.path for a in m.artifacts}
+        for f in lock.files:
+            if f.path not in listed:
+                findings.append(Finding(check="lock", severity="error", path=f.path,
+                                        message="pinned in the lock but not listed in the manifest"))
+    for art in m.artifacts:
+        pinned = lock.file(art.path) if lock is not None else None
+        size, sha = art.size, art.sha256
+        if pinned is not None:
+            if art.sha256 and art.sha256 != pinned.sha256:
+                findings.append(Finding(check="lock", severity="error", path=art.path,
+                                        message=f"manifest sha256 {art.sha256} differs from the lock's {pinned.sha256}"))
+            if art.size is not None and art.size != pinned.size:
+                findings.append(Finding(check="lock", severity="error", path=art.path,
+                                        message=f"manifest size {art.size} differs from the lock's {pinned.size}"))
+            size, sha = pinned.size, pinned.sha256
+        out[art.path] = (size, sha)
+    return out
+
+
+def _extra_files(root: Path, listed: set[str], skip: set[Path]) -> list[str]:
+    extras: list[str] = []
+    real_root = Path(os.path.realpath(root))
+    for dirpath, dirnames, filenames in os.walk(real_root):
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            rel = full.relative_to(real_root).as_posix()
+            if rel not in listed and full not in skip:
+                extras.append(rel)
+    return extras
+
+
+def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *, strict: bool, state=None,
+                  blake3: bool = False, workers: int | None = None, progress: Progress | None = None,
+                  findings: list[Finding] | None = None) -> dict[str, FileCheck]:
+    """Stat, then hash (or trust from state) each (path, role, root, expected_size, expected_sha256).
+
+    Returns path -> FileCheck with the status decided against the expectation; records fresh digests in the state.
+    """
+    findings = findings if findings is not None else []
+    checks: dict[str, FileCheck] = {}
+    jobs: list[tuple[str, Path, int]] = []
+    for path, role, root, size, sha in items:
+        base = FileCheck(path=path, role=role, status="ok", how="not-read", expected_size=size, expected_sha256=sha)
+        try:
+            real = resolve_inside(root, path)
+        except PathEscapeError as exc:
+            checks[path] = base.model_copy(update={"status": "unsafe-path", "message": str(exc)})
+            continue
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            checks[path] = base.model_copy(update={"status": "missing", "message": "file not found"})
+            continue
+        except OSError as exc:
+            checks[path] = base.model_copy(update={"status": "unreadable", "message": exc.strerror})
+            continue
+        if not statmod.S_ISREG(st.st_mode):
+            checks[path] = base.model_copy(update={"status": "unreadable", "message": "not a regular file"})
+            continue
+        if size is not None and st.st_size != size:
+            checks[path] = base.model_copy(update={
+                "status": "size-mismatch", "size": st.st_size,
+                "message": f"size {st.st_size:,} bytes, expected {size:,} ({'truncated' if st.st_size < size else 'extended'})"})
+            continue
+        if not strict and state is not None:
+            hit = state.lookup(st, need_blake3=blake3)
+            if hit is not None:
+                checks[path] = base.model_copy(update={"how": "state", "size": st.st_size, "sha256": hit[0], "blake3": hit[1]})
+                continue
+        checks[path] = base.model_copy(update={"size": st.st_size})
+        jobs.append((path, real, st.st_size))
+
+    if progress is not None:
+        progress.start(sum(j[2] for j in jobs), len(jobs))
+    try:
+        digests = hash_many(jobs, workers=workers, blake3=blake3, progress=progress.advance if progress else None)
+    finally:
+        if progress is not None:
+            progress.finish()
+
+    real_paths = {key: real for key, real, _ in jobs}
+    to_record = []
+    for key, dig in digests.items():
+        chk = checks[key]
+        if isinstance(dig, OSError):
+            checks[key] = chk.model_copy(update={"status": "unreadable", "message": dig.strerror or str(dig)})
+            continue
+        if not dig.stable:
+            findings.append(Finding(check="hash", severity="error", path=key, message="the file changed while it was being hashed"))
+            checks[key] = chk.model_copy(update={"status": "unreadable", "message": "changed while hashing"})
+            continue
+        checks[key] = chk.model_copy(update={"how": "hashed", "size": dig.size, "sha256": dig.sha256, "blake3": dig.blake3})
+        to_record.append((dig.stat_after, dig.sha256, dig.blake3, str(real_paths[key])))
+    if state is not None and to_record:
+        state.record_many(to_record)
+
+    for key, chk in list(checks.items()):
+        if chk.status != "ok":
+            continue
+        if chk.expected_sha256 is None:
+            checks[key] = chk.model_copy(update={"status": "unpinned",
+                                                 "message": "no sha256 in the manifest or lock: cannot be verified"})
+        elif chk.sha256 != chk.expected_sha256:
+            checks[key] = chk.model_copy(update={"status": "mismatch",
+                                                 "message": f"sha256 {chk.sha256} != expected {chk.expected_sha256}"})
+    return checks
+
+
+def verify_release(manifest_path: Path | str, *, root: Path | str | None = None, strict: bool = False,
+                   blake3: bool = False, workers: int | None = None, state_path: Path | None = None,
+                   use_state: bool = True, progress: Progress | None = None) -> VerifyResult:
+    """Verify a release against its manifest and lock.  Raises InputError (exit 2) only for bad input."""
+    t0 = time.perf_counter()
+    loaded = load_release(manifest_path)
+    m = loaded.manifest
+    findings: list[Finding] = []
+    expected = _expected(loaded, findings)
+    roots = artifact_roots(loaded, Path(root) if root is not None else None)
+    for r in set(roots.values()):
+        if not r.is_dir():
+            raise ManifestError(f"release folder {r} does not exist or is not a directory")
+
+    state = None
+    if use_state:
+        from .state import open_state
+
+        state = open_state(state_path)
+        if state is None:
+            findings.append(Finding(check="state", severity="warning",
+                                    message="incremental state is not writable; every file is hashed"))
+    try:
+        checks = measure_files([(a.path, a.role.value, roots[a.path], *expected[a.path]) for a in m.artifacts],
+                               strict=strict, state=state, blake3=blake3, workers=workers, progress=progress,
+                               findings=findings)
+        verified = {k: (c.sha256 if c.status == "ok" else None) for k, c in checks.items()}
+        from .structure import check_structure
+
+        struct_roots = set(roots.values())
+        if len(struct_roots) <= 1:
+            structure = check_structure(m, next(iter(struct_roots), loaded.manifest_path.parent), verified, state)
+            findings.extend(structure.findings)
+            claims = structure.claims
+        else:
+            claims = [ClaimCheck(claim="structure", declared=None, measured=None, verdict="unverifiable",
+                                 message="artifacts live in several folders; pass --dir with the pulled release")]
+    finally:
+        if state is not None:
+            state.close()
+
+    files = [checks[a.path] for a in m.artifacts]
+    skip = {Path(os.path.realpath(loaded.manifest_path))}
+    if loaded.lock_path:
+        skip.add(Path(os.path.realpath(loaded.lock_path)))
+    extras: list[str] = []
+    for r in sorted(set(roots.values())):
+        listed = {p for p, rr in roots.items() if rr == r}
+        extras.extend(_extra_files(r, listed, skip))
+    for rel in extras:
+        findings.append(Finding(check="extra", severity="warning", path=rel,
+                                message="present in the release folder but not listed in the manifest"))
+
+    all_ok = all(c.status == "ok" for c in files)
+    digest = release_digest((c.path, c.size, c.sha256) for c in files) if all_ok else None
+    expected_digest = loaded.lock.release_digest if loaded.lock else None
+    if digest and expected_digest and digest != expected_digest:
+        findings.append(Finding(check="lock", severity="error",
+                                message=f"release digest {digest} differs from the lock's {expected_digest}"))
+    errors = sum(f.severity == "error" for f in findings)
+    claims_failed = sum(c.verdict != "holds" for c in claims)
+    hashed = [c for c in files if c.how == "hashed"]
+    trusted = [c for c in files if c.how == "state"]
+    summary = VerifySummary(
+        files=len(files), ok=sum(c.ok for c in files), failed=sum(not c.ok for c in files),
+        hashed=len(hashed), trusted_from_state=len(trusted),
+        bytes_hashed=sum(c.size or 0 for c in hashed), bytes_trusted=sum(c.size or 0 for c in trusted),
+        errors=errors, warnings=sum(f.severity == "warning" for f in findings), claims_failed=claims_failed,
+        seconds=round(time.perf_counter() - t0, 4),
+    )
+    return VerifyResult(
+        manifest=str(loaded.manifest_path), root=str(next(iter(set(roots.values())), loaded.manifest_path.parent)),
+        strict=strict, lock=str(loaded.lock_path) if loaded.lock_path else None, release=f"{m.release.name} {m.release.version}",
+        release_digest=digest, expected_release_digest=expected_digest, files=files, findings=findings, claims=claims,
+        extra_files=extras, summary=summary, ok=all_ok and errors == 0 and claims_failed == 0,
+    )
+
+
+__all__ = ["verify_release", "measure_files", "load_release", "artifact_roots", "source_dir", "default_workers", "LoadedRelease"]

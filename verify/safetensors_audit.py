@@ -1,0 +1,445 @@
+"""Strict, header-only audit of safetensors files and their shard index.
+
+Layout: an 8-byte little-endian header length N, N bytes of UTF-8 JSON, then the
+data section. Only the first 8+N bytes are ever read; tensor data is never touched.
+
+Everything the official library (safetensors 0.8.0, ``read_metadata`` /
+``Metadata::validate``) rejects is rejected here too, with one error line per
+problem instead of the first one only. assay is stricter where the official
+library is lenient, because a lenient reader lets two tools see different files:
+
+* leading whitespace before ``{`` (the spec says the header MUST begin with ``{``);
+* duplicate JSON keys (for tensor names and ``__metadata__`` keys serde silently keeps
+  the last one, other parsers may keep the first, so two loaders can disagree on which
+  tensor or metadata value is meant; the official library only rejects duplicates
+  inside one tensor entry);
+* unknown keys in a tensor entry (serde ignores them; hidden fields are unchecked data);
+* ``__metadata__`` that is not a string->string object (including ``null``);
+* empty tensor names.
+
+Warnings (not errors): zero-size tensors and a header length that is not a multiple
+of 8 (the official writer pads with spaces so the data section is 8-byte aligned;
+that space padding itself is fine and never reported).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
+
+from pydantic import BaseModel
+
+MAX_HEADER_SIZE = 100_000_000  # safetensors MAX_HEADER_SIZE
+METADATA_KEY = "__metadata__"
+TENSOR_KEYS = frozenset({"dtype", "shape", "data_offsets"})
+U64_LIMIT = 2**64  # offsets, dims and bit counts are usize (u64) in the reference code
+
+# Element width in bits of every dtype safetensors 0.8.0 deserialises (checked against
+# the library: its "unknown variant" error lists exactly these 22 names).
+DTYPE_BITS: dict[str, int] = {
+    "BOOL": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+    "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+    "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8,
+    "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
+    "I32": 32, "U32": 32, "F32": 32,
+    "C64": 64, "F64": 64, "I64": 64, "U64": 64,
+}
+
+
+class TensorInfo(BaseModel):
+    name: str
+    dtype: str
+    shape: list[int]
+    begin: int
+    end: int
+    numel: int
+
+
+class SafetensorsReport(BaseModel):
+    path: str
+    ok: bool
+    errors: list[str]
+    warnings: list[str]
+    header_size: int | None
+    data_size: int | None
+    file_size: int
+    tensors: list[TensorInfo]
+    metadata: dict[str, str] | None
+    parameters: int
+    parameters_by_dtype: dict[str, int]
+    dtypes: list[str]
+
+
+class ShardIndexReport(BaseModel):
+    path: str
+    ok: bool
+    errors: list[str]
+    warnings: list[str]
+    shards: list[str]
+    total_size: int | None  # sum of tensor bytes over the referenced shards; None if one is missing
+
+
+# --------------------------------------------------------------------------- JSON helpers
+
+
+class _PairsDict(dict):
+    """A JSON object that remembers the keys that occurred more than once."""
+
+    duplicates: list[str]
+
+
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> _PairsDict:
+    out = _PairsDict(pairs)
+    seen: set[str] = set()
+    out.duplicates = []
+    for key, _ in pairs:
+        if key in seen and key not in out.duplicates:
+            out.duplicates.append(key)
+        seen.add(key)
+    return out
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {token}")
+
+
+def _strict_json(text: str) -> Any:
+    """json.loads that rejects NaN/Infinity and records duplicate keys on each object."""
+    return json.loads(text, object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
+
+
+def _duplicate_key_errors(value: Any, where: str) -> list[str]:
+    errors = []
+    if isinstance(value, _PairsDict):
+        for key in value.duplicates:
+            errors.append(
+                f"duplicate key {key!r} in {where}: JSON parsers disagree on which value wins, so two "
+                "loaders can see different tensors (the official library keeps the last tensor or "
+                "metadata value silently)"
+            )
+        for key, sub in value.items():
+            errors.extend(_duplicate_key_errors(sub, f"{where}[{key!r}]"))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            errors.extend(_duplicate_key_errors(sub, f"{where}[{i}]"))
+    return errors
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------- safetensors
+
+
+def _report(path: str, file_size: int, errors: list[str], warnings: list[str], *,
+            header_size: int | None = None, data_size: int | None = None,
+            tensors: list[TensorInfo] | None = None,
+            metadata: dict[str, str] | None = None) -> SafetensorsReport:
+    tensors = sorted(tensors or [], key=lambda t: t.name)
+    by_dtype: dict[str, int] = {}
+    for t in tensors:
+        by_dtype[t.dtype] = by_dtype.get(t.dtype, 0) + t.numel
+    return SafetensorsReport(
+        path=path, ok=not errors, errors=errors, warnings=warnings,
+        header_size=header_size, data_size=data_size, file_size=file_size,
+        tensors=tensors, metadata=metadata, parameters=sum(by_dtype.values()),
+        parameters_by_dtype=dict(sorted(by_dtype.items())), dtypes=sorted(by_dtype),
+    )
+
+
+def _length_errors(n: int, file_size: int) -> list[str]:
+    if n > MAX_HEADER_SIZE:
+        return [f"header length {n} exceeds the 100,000,000-byte limit of the official library"]
+    if 8 + n > file_size:
+        return [f"header length {n} runs past the end of the file (8+{n} > file size {file_size})"]
+    return []
+
+
+def audit_safetensors(path: str | os.PathLike) -> SafetensorsReport:
+    """Audit a .safetensors file, reading only its first 8+N bytes.
+
+    Raises OSError only if the file cannot be opened or read; malformed content
+    is always reported in the returned report.
+    """
+    with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            return audit_safetensors_header(prefix, file_size, str(path))
+        (n,) = struct.unpack("<Q", prefix)
+        if _length_errors(n, file_size):
+            return audit_safetensors_header(prefix, file_size, str(path))
+        return audit_safetensors_header(prefix + f.read(n), file_size, str(path))
+
+
+def audit_safetensors_header(header: bytes, file_size: int, path: str = "<bytes>") -> SafetensorsReport:
+    """Run every check given the first 8+N bytes of a file of ``file_size`` bytes."""
+    if file_size < 8 or len(header) < 8:
+        what = f"file is {file_size} bytes" if file_size < 8 else f"only {len(header)} header bytes given"
+        return _report(path, file_size, [f"{what}: shorter than the 8-byte header length prefix"], [])
+    (n,) = struct.unpack("<Q", header[:8])
+    errors = _length_errors(n, file_size)
+    if errors:
+        return _report(path, file_size, errors, [], header_size=n)
+    data_size = file_size - 8 - n
+    warnings = [] if n % 8 == 0 else [
+        f"header length {n} is not a multiple of 8, so the data section is not 8-byte aligned "
+        "(the official writer pads the header with spaces)"
+    ]
+    raw = header[8:8 + n]
+    if len(raw) < n:
+        errors.append(f"only {len(raw)} of the {n} header bytes were given")
+        return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        errors.append(f"header is not valid UTF-8 (byte {e.start} of the header)")
+        return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
+    if not text.startswith("{"):
+        if text.lstrip().startswith("{"):
+            errors.append("header has whitespace before '{': the spec says it MUST begin with '{' "
+                          "(the official library tolerates this; assay does not)")
+        else:
+            errors.append("header does not start with '{'")
+    try:
+        doc = _strict_json(text)
+    except (ValueError, RecursionError) as e:
+        errors.append(f"header is not valid JSON: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
+    if not isinstance(doc, dict):
+        errors.append(f"header JSON top level is a {type(doc).__name__}, not an object")
+        return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
+    errors.extend(_duplicate_key_errors(doc, "header"))
+
+    metadata = None
+    if METADATA_KEY in doc:
+        metadata, meta_errors = _check_metadata(doc[METADATA_KEY])
+        errors.extend(meta_errors)
+    tensors: list[TensorInfo] = []
+    for name, entry in doc.items():
+        if name == METADATA_KEY:
+            continue
+        info, entry_errors, entry_warnings = _check_entry(name, entry, data_size)
+        errors.extend(entry_errors)
+        warnings.extend(entry_warnings)
+        if info is not None:
+            tensors.append(info)
+    errors.extend(_layout_errors(tensors, data_size))
+    return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size,
+                   tensors=tensors, metadata=metadata)
+
+
+def _check_metadata(value: Any) -> tuple[dict[str, str] | None, list[str]]:
+    if not isinstance(value, dict):
+        return None, [f"__metadata__ is a {type(value).__name__}, must be an object of string to string"]
+    bad = [k for k, v in value.items() if not isinstance(v, str)]
+    if bad:
+        return None, [f"__metadata__ value for {k!r} is a {type(value[k]).__name__}, must be a string" for k in bad]
+    return dict(value), []
+
+
+def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | None, list[str], list[str]]:
+    """Check one tensor entry; return its TensorInfo when dtype, shape and offsets are well typed."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    label = f"tensor {name!r}"
+    if name == "":
+        errors.append("tensor with an empty name")
+    if not isinstance(entry, dict):
+        return None, errors + [f"{label}: entry is a {type(entry).__name__}, not an object"], warnings
+    missing = sorted(TENSOR_KEYS - entry.keys())
+    unknown = sorted(entry.keys() - TENSOR_KEYS)
+    if missing:
+        errors.append(f"{label}: missing key(s) {missing}")
+    if unknown:
+        errors.append(f"{label}: unknown key(s) {unknown} (the official library ignores them; "
+                      "assay rejects them because unchecked fields can smuggle data past loaders)")
+    if missing:
+        return None, errors, warnings
+
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    bits = DTYPE_BITS.get(dtype) if isinstance(dtype, str) else None
+    if bits is None:
+        errors.append(f"{label}: unknown dtype {dtype!r}")
+    shape_ok = isinstance(shape, list) and all(_is_int(d) and 0 <= d < U64_LIMIT for d in shape)
+    if not shape_ok:
+        errors.append(f"{label}: shape {shape!r} is not a list of non-negative integers")
+    offsets_ok = (isinstance(offsets, list) and len(offsets) == 2
+                  and all(_is_int(o) and 0 <= o < U64_LIMIT for o in offsets))
+    if not offsets_ok:
+        errors.append(f"{label}: data_offsets {offsets!r} is not a list of two non-negative integers")
+    elif offsets[0] > offsets[1]:
+        errors.append(f"{label}: data_offsets begin {offsets[0]} > end {offsets[1]}")
+    if not (shape_ok and offsets_ok and isinstance(dtype, str)):
+        return None, errors, warnings
+
+    numel = math.prod(shape)
+    if numel == 0:
+        warnings.append(f"{label}: zero-size tensor (shape {shape})")
+    if bits is not None:
+        total_bits = numel * bits
+        if numel >= U64_LIMIT or total_bits >= U64_LIMIT:
+            errors.append(f"{label}: shape {shape} x {bits} bits overflows 64 bits")
+        elif total_bits // 8 > data_size:
+            errors.append(f"{label}: needs {total_bits // 8} bytes but the data section has only {data_size}")
+        elif total_bits % 8:
+            errors.append(f"{label}: {numel} x {bits}-bit {dtype} elements = {total_bits} bits, "
+                          "not a whole number of bytes")
+        elif offsets[1] - offsets[0] != total_bits // 8:
+            errors.append(f"{label}: data_offsets span {offsets[1] - offsets[0]} bytes but "
+                          f"shape {shape} of {dtype} needs {total_bits // 8}")
+    info = TensorInfo(name=name, dtype=dtype, shape=shape, begin=offsets[0], end=offsets[1], numel=numel)
+    return info, errors, warnings
+
+
+def _layout_errors(tensors: list[TensorInfo], data_size: int) -> list[str]:
+    """Tensors sorted by offset must tile the data section exactly: no gap, overlap or leftover."""
+    errors = []
+    ordered = sorted((t for t in tensors if t.begin <= t.end), key=lambda t: (t.begin, t.end))
+    if not ordered:
+        if data_size:
+            errors.append(f"no tensors but the data section holds {data_size} bytes (trailing bytes)")
+        return errors
+    if ordered[0].begin != 0:
+        errors.append(f"gap: first tensor {ordered[0].name!r} begins at byte {ordered[0].begin}, not 0")
+    for prev, cur in zip(ordered, ordered[1:]):
+        if cur.begin > prev.end:
+            errors.append(f"gap: {cur.begin - prev.end} unused bytes between {prev.name!r} "
+                          f"(ends at {prev.end}) and {cur.name!r} (begins at {cur.begin})")
+        elif cur.begin < prev.end:
+            errors.append(f"overlap: {prev.name!r} [{prev.begin}, {prev.end}) and "
+                          f"{cur.name!r} [{cur.begin}, {cur.end}) share bytes")
+    last_end = max(t.end for t in ordered)
+    if last_end < data_size:
+        errors.append(f"trailing bytes: data section is {data_size} bytes but tensors end at {last_end} "
+                      f"({data_size - last_end} bytes unaccounted for)")
+    elif last_end > data_size:
+        errors.append(f"data section too short: tensors end at byte {last_end} but the data section "
+                      f"is only {data_size} bytes (truncated file?)")
+    return errors
+
+
+# --------------------------------------------------------------------------- shard index
+
+
+def _shard_name_error(shard: Any) -> str | None:
+    """Shard names must be plain file names next to the index: no directories, no escapes."""
+    if not isinstance(shard, str) or not shard:
+        return f"shard name {shard!r} is not a non-empty string"
+    if (PurePosixPath(shard).is_absolute() or PureWindowsPath(shard).is_absolute()
+            or PureWindowsPath(shard).drive):
+        return f"shard name {shard!r} is an absolute path"
+    if "/" in shard or "\\" in shard or shard in (".", "..") or "\0" in shard:
+        return f"shard name {shard!r} is not a plain file name (no '/', '\\', '..': shards sit next to the index)"
+    return None
+
+
+def _find_report(shard: str, shard_reports: dict[str, SafetensorsReport]) -> SafetensorsReport | None:
+    """Look a shard up by its exact key, else by the base name of a unique key."""
+    if shard in shard_reports:
+        return shard_reports[shard]
+    matches = [r for k, r in shard_reports.items() if os.path.basename(k) == shard]
+    return matches[0] if len(matches) == 1 else None
+
+
+def audit_shard_index(index_path: str | os.PathLike,
+                      shard_reports: dict[str, SafetensorsReport]) -> ShardIndexReport:
+    """Cross-check ``model.safetensors.index.json`` against the audits of its shards.
+
+    ``shard_reports`` maps shard file names (as written in ``weight_map``) to their
+    SafetensorsReport. Raises OSError only if the index cannot be read.
+    """
+    path = str(index_path)
+    with open(index_path, "rb") as f:
+        raw = f.read()
+    errors: list[str] = []
+    warnings: list[str] = []
+
+    def done(shards: list[str] | None = None, total: int | None = None) -> ShardIndexReport:
+        return ShardIndexReport(path=path, ok=not errors, errors=errors, warnings=warnings,
+                                shards=sorted(set(shards or [])), total_size=total)
+
+    try:
+        doc = _strict_json(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        errors.append(f"index is not valid UTF-8 JSON: {str(e).splitlines()[0]}")
+        return done()
+    if not isinstance(doc, dict):
+        errors.append(f"index top level is a {type(doc).__name__}, not an object")
+        return done()
+    errors.extend(_duplicate_key_errors(doc, "index"))
+    weight_map = doc.get("weight_map")
+    if not isinstance(weight_map, dict):
+        errors.append("index has no 'weight_map' object")
+        return done()
+    if not weight_map:
+        errors.append("weight_map is empty")
+
+    valid: dict[str, str] = {}
+    for tensor, shard in weight_map.items():
+        problem = _shard_name_error(shard)
+        if problem:
+            errors.append(f"weight_map[{tensor!r}]: {problem}")
+        else:
+            valid[tensor] = shard
+    shards = sorted(set(valid.values()))
+
+    reports: dict[str, SafetensorsReport] = {}
+    for shard in shards:
+        report = _find_report(shard, shard_reports)
+        if report is None:
+            count = sum(1 for s in valid.values() if s == shard)
+            errors.append(f"missing shard {shard!r} (referenced by {count} tensors, no audit given)")
+        else:
+            reports[shard] = report
+            if not report.ok:
+                errors.append(f"shard {shard!r} failed its own audit ({len(report.errors)} errors)")
+    given = dict(reports)  # every audited file is searched, referenced or not
+    for key, report in shard_reports.items():
+        if key not in shards and os.path.basename(key) not in shards:
+            warnings.append(f"shard {key!r} was given but weight_map does not reference it")
+            given[key] = report
+
+    located: dict[str, list[str]] = {}
+    for shard, report in given.items():
+        for t in report.tensors:
+            located.setdefault(t.name, []).append(shard)
+    for tensor, where in sorted(located.items()):
+        if len(where) > 1:
+            errors.append(f"tensor {tensor!r} is stored in more than one shard: {where}")
+        for shard in where:
+            if tensor not in weight_map:
+                errors.append(f"tensor {tensor!r} in shard {shard!r} is not listed in weight_map")
+            elif tensor in valid and valid[tensor] != shard:
+                errors.append(f"tensor {tensor!r} is in shard {shard!r} but weight_map says {valid[tensor]!r}")
+    for tensor, shard in sorted(valid.items()):
+        if shard in reports and not located.get(tensor):
+            errors.append(f"tensor {tensor!r} is mapped to {shard!r} but that shard does not contain it")
+
+    total = None
+    if len(reports) == len(shards):
+        total = sum(t.end - t.begin for r in reports.values() for t in r.tensors)
+    _check_total_size(doc.get("metadata"), total, errors, warnings)
+    return done(shards, total)
+
+
+def _check_total_size(metadata: Any, total: int | None, errors: list[str], warnings: list[str]) -> None:
+    """``metadata.total_size`` is advisory: writers disagree on what it counts, so a mismatch warns."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        errors.append(f"index 'metadata' is a {type(metadata).__name__}, not an object")
+        return
+    if "total_size" not in metadata:
+        return
+    declared = metadata["total_size"]
+    if not _is_int(declared):
+        warnings.append(f"metadata.total_size {declared!r} is not an integer")
+    elif total is not None and declared != total:
+        warnings.append(f"metadata.total_size says {declared} bytes but the shards' tensors "
+                        f"total {total} bytes")

@@ -1,0 +1,252 @@
+"""Structural checks of a release: weight headers, shard indexes, pickles, remote code, and the manifest's claims.
+
+Works on files that already passed (or are being checked by) the hash verification; reads headers only.  Results
+of the per-file audits are cached in the state DB by content sha256, so an unchanged release needs no data reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..manifests.schema import Claims, Manifest
+from .results import ClaimCheck, Finding
+
+AUDIT_VERSION = "1"
+INDEX_SUFFIX = ".safetensors.index.json"
+_AUTO_MAP_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
+                     "feature_extractor_config.json", "image_processor_config.json", "video_preprocessor_config.json")
+
+
+@dataclass
+class WeightStats:
+    parameters: int = 0
+    tensors: int = 0
+    by_dtype: dict[str, int] = field(default_factory=dict)
+    safetensors_files: int = 0
+    pickle_files: int = 0
+
+    def add(self, report: Any) -> None:
+        self.safetensors_files += 1
+        self.parameters += report.parameters
+        self.tensors += len(report.tensors)
+        for dt, n in report.parameters_by_dtype.items():
+            self.by_dtype[dt] = self.by_dtype.get(dt, 0) + n
+
+
+@dataclass
+class StructureResult:
+    findings: list[Finding]
+    claims: list[ClaimCheck]
+    stats: WeightStats
+    architecture: str | None
+    remote_code: list[str]
+
+
+def _cached(state: Any, sha256: str | None, kind: str, model: type, compute: Any) -> Any:
+    if state is not None and sha256:
+        cached = state.get_audit(sha256, kind, AUDIT_VERSION)
+        if cached is not None:
+            return model.model_validate(cached)
+    result = compute()
+    if state is not None and sha256:
+        state.put_audit(sha256, kind, AUDIT_VERSION, result.model_dump(mode="json"))
+    return result
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def remote_code_modules(config: dict[str, Any], config_dir: PurePosixPath) -> tuple[list[str], list[str]]:
+    """Files an ``auto_map`` asks transformers to import with trust_remote_code, and references to other repos.
+
+    ``auto_map`` values are ``"module.Class"`` (a file ``module.py`` beside the config), ``"org/repo--module.Class"``
+    (code from another repository), or lists of those (tokenizers: [slow, fast], entries may be null).
+    """
+    auto_map = config.get("auto_map")
+    local: set[str] = set()
+    foreign: set[str] = set()
+    if not isinstance(auto_map, dict):
+        return [], []
+    refs: list[str] = []
+    for value in auto_map.values():
+        if isinstance(value, str):
+            refs.append(value)
+        elif isinstance(value, list):
+            refs.extend(v for v in value if isinstance(v, str))
+    for ref in refs:
+        if "--" in ref:
+            foreign.add(ref)
+            continue
+        module = ref.rsplit(".", 1)[0] if "." in ref else ref
+        local.add(str(config_dir / (module.replace(".", "/") + ".py")))
+    return sorted(local), sorted(foreign)
+
+
+def check_structure(manifest: Manifest, root: Path, verified: dict[str, str | None], state: Any = None) -> StructureResult:
+    """Audit weight files, shard indexes, pickles and remote code, then evaluate the manifest's claims.
+
+    ``verified`` maps artifact path -> sha256 (None when the file is missing or failed its hash check); files that
+    are missing are skipped here (the hash check already reports them).
+    """
+    from .pickle_scan import PickleReport, is_pickle_path, scan_pickle_file
+    from .safetensors_audit import SafetensorsReport, audit_safetensors, audit_shard_index
+
+    findings: list[Finding] = []
+    stats = WeightStats()
+    reports: dict[str, Any] = {}
+    present = {a.path: a for a in manifest.artifacts if (root / a.path).is_file()}
+
+    for path, art in present.items():
+        sha = verified.get(path)
+        if path.endswith(".safetensors"):
+            rep = _cached(state, sha, "safetensors", SafetensorsReport, lambda p=path: audit_safetensors(root / p))
+            reports[path] = rep
+            for msg in rep.errors:
+                findings.append(Finding(check="safetensors", severity="error", path=path, message=msg))
+            for msg in rep.warnings:
+                findings.append(Finding(check="safetensors", severity="warning", path=path, message=msg))
+            if art.role.value == "weights":
+                stats.add(rep)
+        elif is_pickle_path(path):
+            rep = _cached(state, sha, "pickle", PickleReport, lambda p=path: scan_pickle_file(root / p))
+            stats.pickle_files += art.role.value == "weights"
+            imported = sorted({f"{g.module}.{g.name}" for g in rep.globals})
+            findings.append(Finding(
+                check="pickle", severity="warning", path=path,
+                message="pickle-format file: loading it executes code; assay never unpickles it"
+                        + (f"; imports {', '.join(imported)}" if imported else ""),
+            ))
+            if rep.dangerous:
+                findings.append(Finding(check="pickle", severity="error", path=path,
+                                        message=f"dangerous pickle globals: {', '.join(rep.dangerous)}"))
+            for msg in rep.errors:
+                findings.append(Finding(check="pickle", severity="error", path=path, message=msg))
+
+    for path in present:
+        if path.endswith(INDEX_SUFFIX):
+            try:
+                index = _read_json(root / path)
+                shard_names = sorted(set((index.get("weight_map") or {}).values())) if isinstance(index, dict) else []
+            except (ValueError, UnicodeDecodeError):
+                shard_names = []
+            base = PurePosixPath(path).parent
+            shard_reports = {}
+            for name in shard_names:
+                if not isinstance(name, str):
+                    continue
+                rel = str(base / name) if str(base) != "." else name
+                if rel in reports:
+                    shard_reports[name] = reports[rel]
+            rep = audit_shard_index(root / path, shard_reports)
+            for msg in rep.errors:
+                findings.append(Finding(check="shard-index", severity="error", path=path, message=msg))
+            for msg in rep.warnings:
+                findings.append(Finding(check="shard-index", severity="warning", path=path, message=msg))
+
+    architecture, remote = _configs(manifest, root, present, verified, findings)
+    claims = evaluate_claims(manifest.claims, stats, architecture, remote)
+    return StructureResult(findings, claims, stats, architecture, remote)
+
+
+def _configs(manifest: Manifest, root: Path, present: dict[str, Any], verified: dict[str, str | None],
+             findings: list[Finding]) -> tuple[str | None, list[str]]:
+    architecture = None
+    remote: set[str] = set()
+    for path in present:
+        name = PurePosixPath(path).name
+        if name not in _AUTO_MAP_CONFIGS:
+            continue
+        try:
+            cfg = _read_json(root / path)
+        except (ValueError, UnicodeDecodeError) as exc:
+            findings.append(Finding(check="config", severity="error", path=path, message=f"not valid JSON: {exc}"))
+            continue
+        if not isinstance(cfg, dict):
+            continue
+        if name == "config.json" and "/" not in path and isinstance(cfg.get("architectures"), list) and cfg["architectures"]:
+            architecture = str(cfg["architectures"][0])
+        local, foreign = remote_code_modules(cfg, PurePosixPath(path).parent)
+        for ref in foreign:
+            findings.append(Finding(check="remote-code", severity="error", path=path,
+                                    message=f"auto_map loads code from another repository ({ref}); it is not pinned by this release"))
+        for mod in local:
+            remote.add(mod)
+            art = manifest.artifact(mod)
+            if art is None:
+                findings.append(Finding(check="remote-code", severity="error", path=path,
+                                        message=f"auto_map asks to execute {mod} (trust_remote_code) but it is not an artifact of the release"))
+            elif verified.get(mod) is None:
+                findings.append(Finding(check="remote-code", severity="error", path=mod,
+                                        message=f"{path} asks to execute this file (trust_remote_code) and it did not verify"))
+            else:
+                findings.append(Finding(check="remote-code", severity="info", path=mod,
+                                        message=f"{path} asks to execute this file with trust_remote_code; sha256 verified: {verified[mod]}"))
+    return architecture, sorted(remote)
+
+
+def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None, remote: list[str]) -> list[ClaimCheck]:
+    out: list[ClaimCheck] = []
+    have_weights = stats.safetensors_files > 0
+    why_not = ("no safetensors weights to count (pickle weights are never unpickled)" if stats.pickle_files
+               else "no safetensors files with role 'weights'")
+
+    def add(claim: str, declared: Any, measured: Any, holds: bool, message: str | None = None) -> None:
+        if not have_weights and claim.startswith(("parameters", "tensors", "dtypes")):
+            out.append(ClaimCheck(claim=claim, declared=declared, measured=None, verdict="unverifiable", message=why_not))
+            return
+        out.append(ClaimCheck(claim=claim, declared=declared, measured=measured, verdict="holds" if holds else "fails",
+                              message=message))
+
+    p = claims.parameters
+    if p is not None and p.total is not None:
+        diff = abs(stats.parameters - p.total)
+        allowed = p.tolerance * p.total
+        rel = diff / p.total if p.total else float(diff > 0)
+        add("parameters.total", p.total, stats.parameters, diff <= allowed,
+            f"off by {diff:,} ({rel:.4%}); tolerance {p.tolerance:.4%}" if diff else None)
+    if p is not None and p.by_dtype is not None:
+        add("parameters.by_dtype", dict(sorted(p.by_dtype.items())), dict(sorted(stats.by_dtype.items())),
+            p.by_dtype == stats.by_dtype)
+    if claims.tensors is not None:
+        add("tensors", claims.tensors, stats.tensors, claims.tensors == stats.tensors)
+    if claims.dtypes is not None:
+        measured = sorted(stats.by_dtype)
+        add("dtypes", sorted(set(claims.dtypes)), measured, sorted(set(claims.dtypes)) == measured)
+    if claims.architecture is not None:
+        if architecture is None:
+            out.append(ClaimCheck(claim="architecture", declared=claims.architecture, measured=None,
+                                  verdict="unverifiable", message="no config.json with 'architectures' at the release root"))
+        else:
+            out.append(ClaimCheck(claim="architecture", declared=claims.architecture, measured=architecture,
+                                  verdict="holds" if architecture == claims.architecture else "fails"))
+    if claims.remote_code is not None:
+        declared = sorted(set(claims.remote_code))
+        out.append(ClaimCheck(claim="remote_code", declared=declared, measured=remote,
+                              verdict="holds" if declared == remote else "fails",
+                              message=None if declared == remote else "the configs' auto_map differs from the declared code files"))
+    return out
+
+
+_ROLE_PATTERNS: list[tuple[str, str]] = [
+    (r"\.(safetensors|bin|pt|pth|ckpt|pkl|pickle|gguf|onnx|msgpack|h5|npz|npy)$|\.safetensors\.index\.json$|\.bin\.index\.json$", "weights"),
+    (r"(^|/)(tokenizer(_config)?\.json|tokenizer\.model|special_tokens_map\.json|added_tokens\.json|vocab\.(json|txt)|merges\.txt|spiece\.model|chat_template\.(jinja|json))$", "tokenizer"),
+    (r"(^|/)(preprocessor_config|processor_config|image_processor_config|video_preprocessor_config|feature_extractor_config)\.json$", "processor"),
+    (r"(^|/)README(\.[^/]*)?$|\.md$|(^|/)LICEN[SC]E[^/]*$|\.txt$", "docs"),
+    (r"\.(py|pyi|sh|js|ts|cu|cpp|c|h|so|dylib|dll)$", "code"),
+    (r"(^|/)(config|generation_config)\.json$|\.(json|yaml|yml|toml)$", "config"),
+    (r"\.(jsonl|parquet|arrow|csv|tsv)$", "data"),
+    (r"\.eval$", "eval-log"),
+]
+
+
+def guess_role(path: str) -> str:
+    """Role of a file in a model folder, from its name (used by ``assay init``)."""
+    for pattern, role in _ROLE_PATTERNS:
+        if re.search(pattern, path, flags=re.IGNORECASE):
+            return role
+    return "other"

@@ -137,6 +137,49 @@ def inspect(
     _finish(result.ok)
 
 
+@app.command()
+def pull(
+    source: str = typer.Argument(..., help="A manifest with its lock, or a hub URI (hf://org/repo@rev, oci://host/repo:tag, dir://hub#pkg:tag)."),
+    to: Optional[Path] = typer.Option(None, "--to", help="Destination folder (default: ./<release or repo name>)."),
+    only: Optional[List[str]] = typer.Option(None, "--only", help="Fetch only files matching these glob patterns (repeatable)."),
+    workers: int = typer.Option(4, "--workers", min=1, help="Parallel transfers."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Fetch exactly the locked files of a release, hashing while writing; bad bytes are deleted, interrupted pulls resume.
+
+    Example: assay pull oci://127.0.0.1:5000/models/tiny-vlm:0.1.0 --to ./tiny-vlm --only '*.json'
+    """
+    from ..hubs.pull import pull as do_pull
+    from . import render
+
+    with render.progress("pulling", json_out) as prog:
+        result = do_pull(source, to=to, only=only, workers=workers, progress=prog)
+    render.emit(result, json_out, render.transfer_table)
+    _finish(result.ok)
+
+
+@app.command()
+def push(
+    manifest: Path = typer.Argument(..., help="Release manifest; it must verify against its lock."),
+    to: str = typer.Option(..., "--to", help="Destination: hf://org/repo, oci://host/repo:tag or dir://hub#package:tag."),
+    dir: Optional[Path] = typer.Option(None, "--dir", help="Folder holding the release files."),
+    create: bool = typer.Option(False, "--create", help="Create the repository / hub if it does not exist."),
+    report: Optional[Path] = typer.Option(None, "--report", help="An audit report to publish with the release."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Upload a verified release (artifacts + assay.yaml + assay.lock.yaml) to a hub; unchanged blobs are not re-sent.
+
+    Example: assay push manifests/examples/tiny-vlm/assay.yaml --to dir://./hub#tiny-vlm:0.1.0 --create
+    """
+    from ..hubs.push import push as do_push
+    from . import render
+
+    with render.progress("checking", json_out) as prog:
+        result = do_push(manifest, to, root=dir, create=create, report=report, progress=prog)
+    render.emit(result, json_out, render.transfer_table)
+    _finish(result.ok)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps assay errors to exit codes and one-line messages."""
     from ..manifests.errors import AssayError

@@ -169,3 +169,32 @@ def _fmt(v: Any) -> str:
     if isinstance(v, list):
         return ", ".join(map(str, v)) or "-"
     return "-" if v is None else str(v)
+
+
+_TRANSFER_STYLE = {"downloaded": "green", "resumed": "green", "present": "green", "uploaded": "green",
+                   "exists": "green", "mismatch": "bold red", "failed": "bold red", "skipped": "yellow"}
+
+
+def transfer_table(r: Any) -> None:
+    """Pull and push results: one row per file, then a verdict line."""
+    pulling = hasattr(r, "source")
+    t = Table(title=f"assay {'pull' if pulling else 'push'} — {r.source if pulling else r.to}", title_justify="left")
+    for col in ("file", "status", "size", "transferred", "sha256"):
+        t.add_column(col, overflow="fold", justify="right" if col in ("size", "transferred") else "left")
+    for f in r.files:
+        t.add_row(f.path, f"[{_TRANSFER_STYLE.get(f.status, '')}]{f.status}[/]", _size(f.size), _size(f.bytes_transferred),
+                  (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
+    if r.files:
+        out.print(t)
+    for f in r.files:
+        if f.message:
+            out.print(f"[{_TRANSFER_STYLE.get(f.status, '')}]{f.status:>9}[/] {f.path}: {f.message}")
+    moved = _size(r.bytes_transferred)
+    if r.ok:
+        where = f"into {r.to}" if pulling else f"to {r.to}"
+        out.print(f"[bold green]{'PULLED' if pulling else 'PUSHED'}[/] {len(r.files)} files {where} ({moved} transferred); "
+                  f"revision {r.revision}; release digest {r.release_digest or '- (partial pull)'}; {r.seconds:.2f} s")
+    else:
+        bad = sum(f.status not in ('downloaded', 'resumed', 'present', 'uploaded', 'exists') for f in r.files)
+        msg = getattr(r, "message", None)
+        out.print(f"[bold red]FAILED[/] {bad} file(s) failed" + (f": {msg}" if msg else ""))

@@ -1,24 +1,26 @@
 """``assay lock``: resolve every source of a manifest to an exact revision and pin sha256 + size per file.
 
-``dir://`` sources (and manifests without sources, whose files sit beside them) are locked by hashing the files;
-the revision of a ``dir://`` source is the release digest of the files taken from it.  A file whose measured
-sha256 or size contradicts what the manifest declares is not locked: the lock would pin a false claim.
+* plain ``dir://`` folders (and manifests without sources, whose files sit beside them) are locked by hashing the
+  files; their revision is ``tree-`` + the release digest of the files taken from them;
+* hub sources (``hf://``, ``oci://``, ``dir://hub#package:tag``) are resolved through the hub: the revision is the
+  commit sha / manifest digest / package digest, and each file's sha256 is what the hub states for it (Hugging Face
+  LFS oid, raw OCI layer digest, dir-hub blob name); files the hub states no sha256 for (Hugging Face non-LFS
+  files, known only by their git blob id) are fetched into memory, checked against the git blob id and hashed.
+
+A file whose sha256 or size contradicts what the manifest declares is not locked: the lock would pin a false claim.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from ..manifests.errors import InputError
+from ..manifests.fsio import write_atomic
 from ..manifests.lock import Lock, LockedFile, LockedSource, LockRelease, lock_to_yaml, release_digest
 from ..manifests.loader import lock_path_for
 from ..manifests.uris import parse_source_uri
-from .release import Progress, artifact_roots, load_release, measure_files
+from .release import LoadedRelease, Progress, artifact_roots, load_release, measure_files
 from .results import FileCheck
 
 
@@ -32,45 +34,69 @@ class LockResult(BaseModel):
     message: str | None = None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename, so readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _is_hub(uri: str) -> bool:
+    parsed = parse_source_uri(uri)
+    return parsed.scheme != "dir" or parsed.package is not None
+
+
+def _lock_from_hub(loaded: LoadedRelease, source_uri: str, paths: list[str]) -> tuple[str, dict[str, FileCheck]]:
+    """Resolve a hub source and take each file's digest from the hub (hashing those it states none for)."""
+    import hashlib
+
+    from ..hubs.pull import read_small, resolve_pinned
+
+    hub, resolved, _ = resolve_pinned(source_uri, None, loaded.manifest_path.parent)
+    checks: dict[str, FileCheck] = {}
+    for path in paths:
+        art = loaded.manifest.artifact(path)
+        base = FileCheck(path=path, role=art.role.value, status="ok", how="hub", expected_size=art.size,
+                         expected_sha256=art.sha256)
+        remote = resolved.file(path)
+        if remote is None:
+            checks[path] = base.model_copy(update={"status": "missing", "how": "not-read",
+                                                   "message": f"not found at {source_uri} (revision {resolved.revision})"})
+            continue
+        size, sha, how = remote.size, remote.sha256, "hub"
+        if sha is None:
+            data = read_small(hub, resolved, remote)
+            size, sha, how = len(data), hashlib.sha256(data).hexdigest(), "hashed"
+        chk = base.model_copy(update={"size": size, "sha256": sha, "how": how})
+        if art.sha256 and art.sha256 != sha:
+            chk = chk.model_copy(update={"status": "mismatch", "message": f"the hub has sha256 {sha}, the manifest declares {art.sha256}"})
+        elif art.size is not None and art.size != size:
+            chk = chk.model_copy(update={"status": "size-mismatch", "message": f"the hub has {size:,} bytes, the manifest declares {art.size:,}"})
+        checks[path] = chk
+    return resolved.revision, checks
 
 
 def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict: bool = True, blake3: bool = False,
                  workers: int | None = None, progress: Progress | None = None, use_state: bool = True) -> LockResult:
     loaded = load_release(manifest_path)
     m = loaded.manifest
+    default = m.sources[0].name if m.sources else None
+    source_of = {a.path: a.source or default for a in m.artifacts}
+    revisions: dict[str, str] = {}
+    checks: dict[str, FileCheck] = {}
     for src in m.sources:
-        parsed = parse_source_uri(src.uri)
-        if parsed.scheme != "dir" and root is None:
-            raise InputError(f"{loaded.manifest_path}: source {src.uri}: only dir:// sources can be locked by this "
-                             f"version; pull the files and pass --dir to lock them from a local copy")
-    roots = artifact_roots(loaded, root)
-    state = None
-    if use_state:
-        from .state import open_state
+        if _is_hub(src.uri) and root is None:
+            revisions[src.name], got = _lock_from_hub(loaded, src.uri, [p for p, s in source_of.items() if s == src.name])
+            checks.update(got)
+    local = [a for a in m.artifacts if a.path not in checks]
+    if local:
+        roots = artifact_roots(loaded, root)
+        state = None
+        if use_state:
+            from .state import open_state
 
-        state = open_state()
-    try:
-        checks = measure_files([(a.path, a.role.value, roots[a.path], a.size, a.sha256) for a in m.artifacts],
-                               strict=strict, state=state, blake3=blake3, workers=workers, progress=progress)
-    finally:
-        if state is not None:
-            state.close()
+            state = open_state()
+        try:
+            checks.update(measure_files([(a.path, a.role.value, roots[a.path], a.size, a.sha256) for a in local],
+                                        strict=strict, state=state, blake3=blake3, workers=workers, progress=progress))
+        finally:
+            if state is not None:
+                state.close()
     files = [checks[a.path] for a in m.artifacts]
-    # Unpinned means "the manifest declares no sha256": that is what a lock is for.
+    # "unpinned" only means the manifest declares no sha256: pinning it is what a lock is for.
     bad = [c for c in files if c.status not in ("ok", "unpinned")]
     lock_path = lock_path_for(loaded.manifest_path)
     if bad:
@@ -78,12 +104,14 @@ def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict:
                           files=files, ok=False,
                           message=f"{len(bad)} file(s) do not match the manifest: " + ", ".join(c.path for c in bad))
     locked = [LockedFile(path=c.path, size=c.size, sha256=c.sha256, blake3=c.blake3,
-                         source=next((a.source for a in m.artifacts if a.path == c.path), None)) for c in files]
+                         source=m.artifact(c.path).source) for c in files]
     sources = []
-    for i, src in enumerate(m.sources):
-        mine = [f for f in locked if (f.source or (m.sources[0].name)) == src.name]
-        sources.append(LockedSource(name=src.name, uri=src.uri,
-                                    revision="tree-" + release_digest((f.path, f.size, f.sha256) for f in mine)))
+    for src in m.sources:
+        revision = revisions.get(src.name)
+        if revision is None:
+            mine = [f for f in locked if (f.source or default) == src.name]
+            revision = "tree-" + release_digest((f.path, f.size, f.sha256) for f in mine)
+        sources.append(LockedSource(name=src.name, uri=src.uri, revision=revision))
     digest = release_digest((f.path, f.size, f.sha256) for f in locked)
     from importlib.metadata import version
 

@@ -14,7 +14,7 @@ from ..manifests.lock import Lock, LockedFile, LockedSource, LockRelease, lock_t
 from ..manifests.paths import is_within
 from ..manifests.schema import Artifact, Claims, Manifest, ParameterClaim, ReleaseInfo, Source
 from ..manifests.yamlio import dump_yaml
-from .locking import write_atomic
+from ..manifests.fsio import write_atomic
 from .release import IGNORED_DIRS, Progress, measure_files
 from .results import FileCheck, Finding
 from .structure import check_structure, guess_role

@@ -23,6 +23,7 @@ from ..manifests.uris import parse_source_uri
 from .hashing import default_workers, hash_many
 from .results import ClaimCheck, FileCheck, Finding, VerifyResult, VerifySummary
 
+PULLED_MARKER = ".assay/origin.json"
 IGNORED_DIRS = {".git", ".cache", ".assay", ".dvc", "__pycache__", ".huggingface"}
 
 
@@ -65,8 +66,14 @@ def source_dir(manifest_path: Path, uri: str) -> Path:
 
 
 def artifact_roots(loaded: LoadedRelease, override: Path | None) -> dict[str, Path]:
-    """Where each artifact's bytes are on disk: ``--dir`` for all, else its ``dir://`` source, else the manifest's folder."""
+    """Where each artifact's bytes are on disk.
+
+    ``--dir`` for all; else the manifest's folder when ``assay pull`` made it (it holds ``.assay/origin.json``);
+    else each artifact's ``dir://`` source; else the manifest's folder.
+    """
     m = loaded.manifest
+    if override is None and (loaded.manifest_path.parent / PULLED_MARKER).is_file():
+        override = loaded.manifest_path.parent  # a folder made by 'assay pull' holds every file of the release
     if override is not None:
         return {a.path: override for a in m.artifacts}
     sources = {s.name: s for s in m.sources}

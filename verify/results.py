@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 FileStatus = Literal["ok", "mismatch", "size-mismatch", "missing", "unpinned", "unsafe-path", "unreadable"]
-How = Literal["hashed", "state", "not-read"]
+How = Literal["hashed", "state", "hub", "not-read"]
 Severity = Literal["error", "warning", "info"]
 Verdict = Literal["holds", "fails", "unverifiable"]
 
@@ -16,7 +16,8 @@ class FileCheck(BaseModel):
     path: str
     role: str
     status: FileStatus
-    how: How = Field(description="hashed: read and hashed now; state: trusted from the incremental state; not-read.")
+    how: How = Field(description="hashed: read and hashed now; state: trusted from the incremental state; "
+                                 "hub: digest stated by the hub (LFS oid, OCI layer digest) when locking; not-read.")
     size: int | None = None
     expected_size: int | None = None
     sha256: str | None = None

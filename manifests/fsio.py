@@ -1,0 +1,42 @@
+"""Atomic file writes: a temporary file in the destination folder, fsync, then rename.
+
+Readers never see a partial file, and a crash leaves either the old or the new content.  ``mkstemp`` creates
+files readable by the owner only; the final file gets the usual permissions (0666 less the umask).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def new_temp(folder: Path, name: str) -> tuple[int, str]:
+    """A temporary file beside the final one, with normal permissions; returns (fd, path)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = new_temp(path.parent, path.name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))

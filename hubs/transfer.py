@@ -131,7 +131,7 @@ def fetch_one(hub: Hub, resolved: Resolved, remote: RemoteFile, want: Wanted, to
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS):
             partial.unlink(missing_ok=True)  # nothing partial is left behind on a full or read-only disk
             return base.model_copy(update={"bytes_transferred": transferred,
                                            "message": f"cannot write {target}: {exc.strerror}"})

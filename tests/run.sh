@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite (this is the README's test command; .ci/run calls it).
+# It installs what the tests need: the Python test extras, Debian's docker-registry (a real OCI registry the tests
+# start on 127.0.0.1) and olah (a Hugging Face-compatible server, in its own venv .venv-olah).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup --test
+
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+if ! command -v docker-registry >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry >/dev/null
+fi
+if [ ! -x .venv-olah/bin/olah-cli ]; then
+  rm -rf .venv-olah
+  python3 -m venv .venv-olah
+  .venv-olah/bin/python -m pip install -q --disable-pip-version-check olah 2> >(grep -v "^WARNING: Location" >&2)
+fi
+
 export DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

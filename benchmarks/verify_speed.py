@@ -29,6 +29,7 @@ by one thread, so every whole-file SHA-256 tool is bounded by its largest file t
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -102,6 +103,7 @@ def hashlib_serial(paths: list[Path], bufsize: int) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def import_model_signing_hashing():
     """``model_signing.hashing``; its package ``__init__`` also imports signing (pyOpenSSL), which may be absent."""
     try:
@@ -217,12 +219,13 @@ def bench_layout(name: str, sizes: list[int], base: Path, repeat: int) -> dict:
     n = cores()
     applies = len(sizes) >= n
     need = 0.9 * n * (total / GIB / yard)
-    got = total / GIB / a
+    got, inproc = total / GIB / a, total / GIB / min(internal)
     return {
         "layout": name, "files": len(sizes), "bytes": total, "yardstick": yard_name, "rows": rows, "notes": notes,
         "target": {"applies": applies, "need_gib_s": round(need, 3), "assay_gib_s": round(got, 3),
-                   "assay_inprocess_gib_s": round(total / GIB / min(internal), 3),
-                   "verdict": ("PASS" if got >= need else "MISS") if applies else "n/a (files < cores)"},
+                   "assay_inprocess_gib_s": round(inproc, 3), "fixed_cost_s": round(a - min(internal), 3),
+                   "verdict": ("PASS" if got >= need else "MISS") if applies else "n/a (files < cores)",
+                   "inprocess_verdict": ("PASS" if inproc >= need else "MISS") if applies else "n/a"},
         "warm": {"first_incremental_bytes_hashed": first["bytes_hashed"], "first_incremental_s": first["seconds"],
                  "runs_s": [round(x, 4) for x in warm], "best_s": round(min(warm), 4),
                  "median_s": round(statistics.median(warm), 4), "bytes_hashed": warm_bytes,
@@ -258,7 +261,8 @@ def print_layout(r: dict, repeat: int) -> None:
         print(f"note {k}: {v}")
     t, w = r["target"], r["warm"]
     print(f"TARGET assay --strict >= 0.9 x {cores()} cores x 1-core = {t['need_gib_s']:.2f} GiB/s: "
-          f"got {t['assay_gib_s']:.2f} GiB/s wall ({t['assay_inprocess_gib_s']:.2f} in-process) -> {t['verdict']}")
+          f"got {t['assay_gib_s']:.2f} GiB/s wall -> {t['verdict']}; in-process {t['assay_inprocess_gib_s']:.2f} GiB/s -> "
+          f"{t['inprocess_verdict']} (start-up and imports outside summary.seconds: {t['fixed_cost_s']:.3f} s)")
     print(f"TARGET warm re-verify reads no data: first incremental run hashed {w['first_incremental_bytes_hashed']:,} B "
           f"in {w['first_incremental_s']:.3f} s; then bytes_hashed={w['bytes_hashed']}, "
           f"best {w['best_s']:.3f} s, median {w['median_s']:.3f} s -> {w['verdict']}")
@@ -266,12 +270,12 @@ def print_layout(r: dict, repeat: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--files", type=int, default=8)
-    ap.add_argument("--size-mib", type=int, default=256)
+    ap.add_argument("--files", type=int, default=8, help="number of files in the synthetic release")
+    ap.add_argument("--size-mib", type=int, default=256, help="size of each file, MiB")
     ap.add_argument("--layout", choices=["shards", "one-big", "both"], default="shards",
                     help="shards: FILES files of SIZE; one-big: one file of FILES x SIZE; both: one after the other")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--startup-runs", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per method; the table shows the best")
+    ap.add_argument("--startup-runs", type=int, default=7, help="runs per start-up command; the median is shown")
     ap.add_argument("--dir", type=Path, help="keep the synthetic release here (reused when sizes match)")
     ap.add_argument("--json", type=Path, dest="json_out", help="write the results here")
     args = ap.parse_args()

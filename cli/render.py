@@ -7,11 +7,35 @@ import sys
 from typing import Any, Callable, Iterator
 
 from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+# rich is imported on first use: `--json` runs and non-terminal runs never pay for it.
+_consoles: dict[str, Any] = {}
+
+
+def _console(kind: str) -> Any:
+    if kind not in _consoles:
+        from rich.console import Console
+
+        _consoles[kind] = Console(stderr=(kind == "err"), highlight=False, soft_wrap=False)
+    return _consoles[kind]
+
+
+class _Lazy:
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_console(self._kind), name)
+
+
+out = _Lazy("out")
+err = _Lazy("err")
+
+
+def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands in for rich.table.Table
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
 
 _STATUS_STYLE = {"ok": "green", "mismatch": "bold red", "size-mismatch": "bold red", "missing": "bold red",
                  "unpinned": "yellow", "unsafe-path": "bold red", "unreadable": "bold red"}
@@ -49,7 +73,7 @@ class _RichProgress:
 @contextlib.contextmanager
 def progress(label: str, json_out: bool) -> Iterator[_RichProgress | None]:
     """A byte progress bar on stderr when stderr is a terminal; nothing otherwise (CI logs stay clean)."""
-    if not err.is_terminal:
+    if not sys.stderr.isatty():
         yield None
         return
     bar = _RichProgress(label)
@@ -76,7 +100,7 @@ def _size(n: int | None) -> str:
     return str(n)  # pragma: no cover
 
 
-def _files_table(files: list[Any], title: str) -> Table:
+def _files_table(files: list[Any], title: str) -> Any:
     t = Table(title=title, title_justify="left", show_lines=False)
     t.add_column("file", overflow="fold")
     t.add_column("role")

@@ -14,6 +14,8 @@ import yaml
 from .errors import ManifestError
 
 Loc = tuple[Any, ...]
+# libyaml's parser when PyYAML was built with it (several times faster); the same nodes and marks either way.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Positions(dict):
@@ -32,8 +34,10 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+_SCALARS = yaml.constructor.SafeConstructor()
+
+
 def _construct(node: yaml.Node, path: Loc, pos: _Positions, where: str) -> Any:
-    loader_constructor = yaml.constructor.SafeConstructor()
     pos.setdefault(path, _mark(node))
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -55,7 +59,7 @@ def _construct(node: yaml.Node, path: Loc, pos: _Positions, where: str) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, path + (i,), pos, where) for i, item in enumerate(node.value)]
     if isinstance(node, yaml.ScalarNode):
-        return loader_constructor.construct_object(node, deep=True)
+        return _SCALARS.construct_object(node, deep=True)
     raise ManifestError(f"{where}: unsupported YAML node")  # pragma: no cover - composer yields only these
 
 
@@ -63,7 +67,7 @@ def load_yaml(text: str, where: str) -> tuple[Any, _Positions]:
     """Parse one YAML document; returns (data, positions).  Errors name ``where:line:col``."""
     pos = _Positions()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"

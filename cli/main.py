@@ -180,6 +180,12 @@ def push(
     _finish(result.ok)
 
 
+from . import data_verbs, eval_verbs  # noqa: E402 - verb modules register onto the app defined above
+
+data_verbs.register(app)
+eval_verbs.register(app)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps assay errors to exit codes and one-line messages."""
     from ..manifests.errors import AssayError

@@ -16,7 +16,7 @@ from typing import Iterable, Literal
 
 from pydantic import Field
 
-from .schema import SHA256_RE, RelPath, Strict
+from .schema_base import SHA256_RE, RelPath, Strict
 
 DIGEST_DOMAIN = b"assay-release-digest-v1\n"
 

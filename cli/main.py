@@ -180,6 +180,26 @@ def push(
     _finish(result.ok)
 
 
+@app.command()
+def diff(
+    a: str = typer.Argument(..., help="A manifest (its lock beside it is used), a lock file, or a hub URI."),
+    b: str = typer.Argument(..., help="The other release, same forms."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Show what changed between two releases: files, claims, published scores, sources and release digests.
+
+    Exits 0 when the releases are identical and 1 when they differ, like diff(1).
+
+    Example: assay diff manifests/examples/tiny-vlm/assay.yaml manifests/examples/tiny-vlm/assay.failing.yaml
+    """
+    from ..manifests.diff import diff_releases
+    from . import render
+
+    result = diff_releases(a, b)
+    render.emit(result, json_out, render.diff_table)
+    _finish(result.identical)
+
+
 from . import data_verbs, eval_verbs  # noqa: E402 - verb modules register onto the app defined above
 
 data_verbs.register(app)

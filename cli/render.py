@@ -222,3 +222,33 @@ def transfer_table(r: Any) -> None:
         bad = sum(f.status not in ('downloaded', 'resumed', 'present', 'uploaded', 'exists') for f in r.files)
         msg = getattr(r, "message", None)
         out.print(f"[bold red]FAILED[/] {bad} file(s) failed" + (f": {msg}" if msg else ""))
+
+
+def diff_table(r: Any) -> None:
+    out.print(f"[bold]a[/] {r.a}: {r.release_a} {r.release_digest_a or '(no lock)'}")
+    out.print(f"[bold]b[/] {r.b}: {r.release_b} {r.release_digest_b or '(no lock)'}")
+    if r.files:
+        t = Table(title="files", title_justify="left")
+        for col in ("file", "change", "before", "after"):
+            t.add_column(col, overflow="fold")
+
+        def ident(v: Any) -> str:
+            if not v:
+                return "-"
+            where = f"{v['path']} " if "path" in v else ""
+            return f"{where}{_size(v.get('size'))} {(v.get('sha256') or '')[:12]}"
+
+        style = {"added": "green", "removed": "red", "modified": "yellow", "renamed": "cyan"}
+        for f in r.files:
+            t.add_row(f.path, f"[{style[f.change]}]{f.change}[/]", ident(f.before), ident(f.after))
+        out.print(t)
+    for title, rows in (("release", r.release), ("sources", r.sources), ("claims", r.claims), ("scores", r.scores)):
+        if rows:
+            t = Table(title=title, title_justify="left")
+            for col in ("key", "a", "b"):
+                t.add_column(col, overflow="fold")
+            for c in rows:
+                t.add_row(c.key, _fmt(c.before), _fmt(c.after))
+            out.print(t)
+    out.print("[bold green]IDENTICAL[/]" if r.identical else
+              f"[bold yellow]DIFFERENT[/]: {len(r.files)} file(s), {len(r.claims)} claim(s), {len(r.scores)} score(s) changed")

@@ -34,6 +34,7 @@ def _finish(ok: bool) -> None:
 @app.command()
 def schema(
     lock: bool = typer.Option(False, "--lock", help="Print the lock file's schema instead of the manifest's."),
+    report: bool = typer.Option(False, "--report", help="Print the audit report's (report.json) schema."),
     json_out: bool = typer.Option(True, "--json/--no-json", help="JSON Schema is JSON; the flag exists for uniformity."),
 ) -> None:
     """Print the JSON Schema of the release manifest (or of the lock).
@@ -46,6 +47,10 @@ def schema(
         from ..manifests.lock import Lock
 
         data = Lock.model_json_schema(by_alias=True)
+    elif report:
+        from ..audit.model import report_json_schema
+
+        data = report_json_schema()
     else:
         from ..manifests.schema import json_schema
 
@@ -178,6 +183,31 @@ def push(
         result = do_push(manifest, to, root=dir, create=create, report=report, progress=prog)
     render.emit(result, json_out, render.transfer_table)
     _finish(result.ok)
+
+
+@app.command()
+def audit(
+    manifest: Path = typer.Argument(..., help="Release manifest with its lock."),
+    source: Optional[str] = typer.Option(None, "--from", help="Pull the release from this hub URI first (else: local files)."),
+    out: Path = typer.Option(Path("audit-out"), "--out", help="Folder for report.json / report.md / report.html."),
+    skip: Optional[List[str]] = typer.Option(None, "--skip", help="Skip a step: pull, verify, data, rebuild, rescore, rerun."),
+    rerun_limit: Optional[int] = typer.Option(None, "--rerun-limit", min=1, help="Re-run at most N samples per benchmark."),
+    dir: Optional[Path] = typer.Option(None, "--dir", help="Folder holding the release files (default: the manifest's sources)."),
+    key: Optional[Path] = typer.Option(None, "--key", help="Private key (PEM) to sign the attestation (see assay keygen)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Audit a release end to end and write a report with a verdict per claim; exit 0 only if every claim holds.
+
+    Example: assay audit manifests/examples/tiny-vlm/assay.yaml --out audit-out
+    """
+    from ..audit.run import run_audit
+    from . import render
+
+    with render.progress("auditing", json_out) as prog:
+        result = run_audit(manifest, out=out, source=source, skip=set(skip or ()), rerun_limit=rerun_limit,
+                           release_dir=dir, key=key, progress=prog)
+    render.emit(result, json_out, lambda r: render.audit_summary(r, out))
+    _finish(result.verdict == "pass")
 
 
 @app.command()

@@ -1,0 +1,104 @@
+"""The audit report (``report.json``): pydantic models are the file format; ``assay schema --report`` publishes it.
+
+One entry per claim: what kind of claim, what the release declares, what assay measured, the evidence, and a
+verdict.  Verdicts:
+
+* ``pass``          the claim holds at its declared level (bytes hashed, counts recomputed, score reproduced, …)
+* ``fail``          it does not
+* ``attested``      it cannot be checked and is declared as such (e.g. a data component marked ``unavailable``):
+                    reported, never counted as verified, does not fail the audit
+* ``inconclusive``  the evidence does not decide (e.g. too few samples for the equivalence margin): fails the audit
+* ``skipped``       the step was skipped on request (``--skip``): does not count either way
+* ``error``         the check could not run (bad input in the section, a crash in a step)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+REPORT_SCHEMA = "assay-report/v1"
+Verdict = Literal["pass", "fail", "attested", "inconclusive", "skipped", "error"]
+STEPS = ("pull", "verify", "data", "rebuild", "rescore", "rerun")
+FAILING: frozenset[str] = frozenset({"fail", "inconclusive", "error"})
+
+
+class Evidence(BaseModel):
+    kind: str = Field(description="file, log, command, environment, statistic, …")
+    ref: str
+    sha256: str | None = None
+    note: str | None = None
+
+
+class ClaimResult(BaseModel):
+    id: str = Field(description="Stable identifier, e.g. file:config.json, claim:parameters.total, eval:chartqa.")
+    step: str
+    kind: str = Field(description="file, structure, claim, data, recipe, rescore, rerun, …")
+    subject: str
+    declared: Any = None
+    measured: Any = None
+    verdict: Verdict
+    level: str | None = Field(None, description="Declared / reached level, e.g. bit-exact, tolerance, L1 re-score.")
+    message: str | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class StepResult(BaseModel):
+    name: str
+    status: Literal["ok", "failed", "error", "skipped", "not-applicable"]
+    seconds: float = 0.0
+    fingerprint: str | None = Field(None, description="Inputs this result depends on; a resumed audit reuses it if equal.")
+    summary: dict[str, Any] = Field(default_factory=dict)
+    claims: list[ClaimResult] = Field(default_factory=list)
+    error: str | None = None
+
+
+class ReleaseRef(BaseModel):
+    name: str
+    version: str
+    publisher: str | None = None
+    license: str | None = None
+    manifest: str
+    manifest_sha256: str
+    release_digest: str | None
+
+
+class Environment(BaseModel):
+    assay: str
+    python: str
+    platform: str
+    cpu_count: int
+    torch: str | None = None
+
+
+class Counts(BaseModel):
+    total: int
+    passed: int
+    failed: int
+    attested: int
+    inconclusive: int
+    skipped: int
+    errors: int
+
+
+class AuditReport(BaseModel):
+    schema_: str = Field(REPORT_SCHEMA, alias="schema")
+    release: ReleaseRef
+    source: str | None = Field(None, description="Where the audited bytes came from (--from URI), if pulled.")
+    generated_by: str
+    environment: Environment
+    steps: list[StepResult]
+    claims: list[ClaimResult]
+    counts: Counts
+    verdict: Literal["pass", "fail"]
+    seconds: float
+
+    model_config = {"populate_by_name": True}
+
+
+def report_json_schema() -> dict[str, Any]:
+    schema = AuditReport.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://assay.dev/schema/report-v1.json"
+    return schema

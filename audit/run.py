@@ -1,0 +1,168 @@
+"""``assay audit``: pull → verify (strict) → data check → rebuild → rescore → rerun → report.
+
+Every step's result is kept even when a later one fails.  Each finished step is saved as ``<out>/steps/<name>.json``
+with a fingerprint of its inputs (manifest and lock bytes, the release folder's file identities, the options that
+matter); an interrupted audit run again with the same ``--out`` reuses every step that finished with the same
+fingerprint instead of redoing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..manifests.errors import AssayError, InputError
+from ..manifests.fsio import write_atomic
+from .model import FAILING, STEPS, AuditReport, ClaimResult, Counts, Environment, ReleaseRef, StepResult
+from .steps import STEP_FUNCTIONS, AuditContext
+
+
+def _fingerprint(ctx: AuditContext, step: str, extra: dict[str, Any]) -> str:
+    from ..manifests.loader import lock_path_for
+
+    h = hashlib.sha256(f"assay-audit-step-v1\n{step}\n".encode())
+    h.update(ctx.manifest_path.read_bytes())
+    lock = lock_path_for(ctx.manifest_path)
+    if lock.exists():
+        h.update(lock.read_bytes())
+    h.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    if ctx.release_dir is not None and ctx.release_dir.is_dir():
+        # File identities (not contents): a resumed audit must notice any change to the files it audits.
+        for root, dirs, files in os.walk(ctx.release_dir):
+            dirs[:] = sorted(d for d in dirs if d != ".assay")
+            for name in sorted(files):
+                st = os.stat(os.path.join(root, name))
+                h.update(f"{os.path.relpath(os.path.join(root, name), ctx.release_dir)}\0{st.st_size}\0"
+                         f"{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+def _environment() -> Environment:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:  # pragma: no cover - torch is a required dependency
+        torch_version = None
+    return Environment(assay=version("assay"), python=platform.python_version(),
+                       platform=f"{platform.system()} {platform.machine()}", cpu_count=os.cpu_count() or 1,
+                       torch=torch_version)
+
+
+def _counts(claims: list[ClaimResult]) -> Counts:
+    def n(v: str) -> int:
+        return sum(c.verdict == v for c in claims)
+
+    return Counts(total=len(claims), passed=n("pass"), failed=n("fail"), attested=n("attested"),
+                  inconclusive=n("inconclusive"), skipped=n("skipped"), errors=n("error"))
+
+
+def run_step(name: str, ctx: AuditContext, extra: dict[str, Any]) -> StepResult:
+    """Run one step, or reuse its saved result when the inputs are unchanged; a crash becomes an 'error' result."""
+    path = ctx.out / "steps" / f"{name}.json"
+    fp = _fingerprint(ctx, name, extra)
+    if path.exists():
+        try:
+            saved = StepResult.model_validate_json(path.read_text())
+            if saved.fingerprint == fp and saved.status in ("ok", "failed", "not-applicable"):
+                saved.summary["reused"] = True
+                return saved
+        except ValueError:
+            pass  # an unreadable saved step is simply run again
+    t0 = time.perf_counter()
+    try:
+        result = STEP_FUNCTIONS[name](ctx)
+    except AssayError as exc:
+        result = StepResult(name=name, status="error", error=str(exc), claims=[ClaimResult(
+            id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=str(exc))])
+    except Exception as exc:  # a bug in one step must not lose the others' results
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        result = StepResult(name=name, status="error", error=detail, claims=[ClaimResult(
+            id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=detail)],
+            summary={"traceback": traceback.format_exc(limit=8)})
+    result = result.model_copy(update={"seconds": round(time.perf_counter() - t0, 3), "fingerprint": fp})
+    write_atomic(path, result.model_dump_json(indent=2))
+    return result
+
+
+def run_audit(manifest_path: Path | str, *, out: Path | str, source: str | None = None, skip: set[str] | None = None,
+              rerun_limit: int | None = None, release_dir: Path | None = None, key: Path | None = None,
+              progress: Any = None) -> AuditReport:
+    """Audit a release and write report.json / report.md / report.html (and an attestation when a key is given)."""
+    from ..verify.release import load_release
+
+    t0 = time.perf_counter()
+    skip = set(skip or ())
+    unknown = skip - set(STEPS)
+    if unknown:
+        raise InputError(f"--skip: unknown step(s) {', '.join(sorted(unknown))}; steps are {', '.join(STEPS)}")
+    manifest_path = Path(manifest_path)
+    loaded = load_release(manifest_path, require_lock=True)  # bad input: exit 2 before anything runs
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    steps: list[StepResult] = []
+
+    if source and "pull" not in skip:
+        release_dir = out / "release"
+        steps.append(_pull_step(source, release_dir, progress))
+    elif source:
+        steps.append(StepResult(name="pull", status="skipped"))
+    ctx = AuditContext(manifest_path=manifest_path, release_dir=release_dir, out=out, rerun_limit=rerun_limit)
+    pulled_ok = not steps or steps[0].status in ("ok", "skipped")
+    for name in STEPS[1:]:
+        if name in skip:
+            steps.append(StepResult(name=name, status="skipped"))
+        elif name not in STEP_FUNCTIONS:
+            continue
+        elif not pulled_ok and name == "verify":
+            steps.append(StepResult(name=name, status="error", error="the pull failed; nothing to verify"))
+        else:
+            steps.append(run_step(name, ctx, {"rerun_limit": rerun_limit} if name == "rerun" else {}))
+
+    claims = [c for s in steps for c in s.claims]
+    verify = next((s for s in steps if s.name == "verify"), None)
+    m = loaded.manifest
+    from importlib.metadata import version
+
+    report = AuditReport(
+        release=ReleaseRef(name=m.release.name, version=m.release.version, publisher=m.release.publisher,
+                           license=m.release.license, manifest=str(manifest_path),
+                           manifest_sha256=loaded.manifest_sha256,
+                           release_digest=(verify.summary.get("release_digest") if verify else None)),
+        source=source, generated_by=f"assay {version('assay')}", environment=_environment(), steps=steps,
+        claims=claims, counts=_counts(claims),
+        verdict="fail" if any(c.verdict in FAILING for c in claims) or any(s.status == "error" for s in steps) else "pass",
+        seconds=round(time.perf_counter() - t0, 3))
+    from .render import write_reports
+
+    write_reports(report, out)
+    if key is not None:
+        from .attestation import attest_report
+
+        attest_report(report, loaded, out, key)
+    return report
+
+
+def _pull_step(source: str, to: Path, progress: Any) -> StepResult:
+    from ..hubs.pull import pull
+
+    t0 = time.perf_counter()
+    try:
+        r = pull(source, to=to, progress=progress)
+    except AssayError as exc:
+        return StepResult(name="pull", status="error", error=str(exc), seconds=round(time.perf_counter() - t0, 3),
+                          claims=[ClaimResult(id="step:pull", step="pull", kind="step", subject=source,
+                                              verdict="error", message=str(exc))])
+    claims = [ClaimResult(id=f"pull:{f.path}", step="pull", kind="transfer", subject=f.path,
+                          declared={"sha256": f.expected_sha256}, measured={"sha256": f.sha256},
+                          verdict="pass" if f.status in ("downloaded", "resumed", "present") else "fail",
+                          message=f.message) for f in r.files if f.status not in ("downloaded", "resumed", "present")]
+    return StepResult(name="pull", status="ok" if r.ok else "failed", seconds=r.seconds, claims=claims,
+                      summary={"source": r.source, "revision": r.revision, "to": r.to, "release_digest": r.release_digest,
+                               "bytes_transferred": r.bytes_transferred, "files": len(r.files)})

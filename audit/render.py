@@ -156,9 +156,9 @@ def to_html(r: AuditReport) -> str:
     body = f"""
 <h1>Audit of {_e(r.release.name)} {_e(r.release.version)}</h1>
 <p><span class="verdict v-{r.verdict}" id="verdict">{r.verdict.upper()}</span></p>
-<p class="counts"><span class="pass">{c.passed} passed</span><span class="fail">{c.failed} failed</span>
-<span class="inconclusive">{c.inconclusive} inconclusive</span><span class="attested">{c.attested} attested only</span>
-<span class="error">{c.errors} errors</span><span class="skipped">{c.skipped} skipped</span> of {c.total} claims</p>
+<p class="counts"><span class="pass">{c.passed} passed</span><span class="{'fail' if c.failed else 'meta'}">{c.failed} failed</span>
+<span class="{'inconclusive' if c.inconclusive else 'meta'}">{c.inconclusive} inconclusive</span><span class="attested">{c.attested} attested only</span>
+<span class="{'error' if c.errors else 'meta'}">{c.errors} errors</span><span class="skipped">{c.skipped} skipped</span> of {c.total} claims</p>
 <p class="meta">Publisher {_e(r.release.publisher or '–')} · licence {_e(r.release.license or '–')} ·
 release digest <code>{_e(r.release.release_digest or 'not established')}</code><br>
 manifest <code>{_e(r.release.manifest)}</code> (sha256 <code>{_e(r.release.manifest_sha256)}</code>) ·

@@ -32,14 +32,22 @@ def _fingerprint(ctx: AuditContext, step: str, extra: dict[str, Any]) -> str:
     if lock.exists():
         h.update(lock.read_bytes())
     h.update(json.dumps(extra, sort_keys=True, default=str).encode())
-    if ctx.release_dir is not None and ctx.release_dir.is_dir():
-        # File identities (not contents): a resumed audit must notice any change to the files it audits.
-        for root, dirs, files in os.walk(ctx.release_dir):
-            dirs[:] = sorted(d for d in dirs if d != ".assay")
-            for name in sorted(files):
-                st = os.stat(os.path.join(root, name))
-                h.update(f"{os.path.relpath(os.path.join(root, name), ctx.release_dir)}\0{st.st_size}\0"
-                         f"{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
+    # File identities (not contents) of every artifact where it will be read: a resumed audit must notice any
+    # change to the files it audits (a change of content changes mtime/ctime).
+    from ..verify.release import artifact_roots, load_release
+
+    loaded = load_release(ctx.manifest_path)
+    try:
+        roots = artifact_roots(loaded, ctx.release_dir)
+    except AssayError:
+        roots = {}
+    for path, root in sorted(roots.items()):
+        try:
+            st = os.stat(Path(root) / path)
+            ident = f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+        except OSError:
+            ident = "missing"
+        h.update(f"{path}\0{ident}\n".encode())
     return "sha256:" + h.hexdigest()
 
 

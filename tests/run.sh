@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite (this is the README's test command; .ci/run calls it).
 # It installs what the tests need: the Python test extras, Debian's docker-registry (a real OCI registry the tests
-# start on 127.0.0.1) and olah (a Hugging Face-compatible server, in its own venv .venv-olah).
+# start on 127.0.0.1) and chromium (headless, for the HTML report), and olah (a Hugging Face-compatible server, in its own venv .venv-olah).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup --test
 
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-if ! command -v docker-registry >/dev/null 2>&1; then
+need=""
+command -v docker-registry >/dev/null 2>&1 || need="$need docker-registry"   # a real OCI registry
+command -v chromium >/dev/null 2>&1 || need="$need chromium"                 # renders the HTML report in a test
+if [ -n "$need" ]; then
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null
 fi
 if [ ! -x .venv-olah/bin/olah-cli ]; then
   rm -rf .venv-olah

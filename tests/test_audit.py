@@ -1,0 +1,113 @@
+"""`assay audit`: verdicts per claim, report files and their schema, resume, skips, tampering, HTML in Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import jsonschema
+import pytest
+
+from assay.audit.model import report_json_schema
+from assay.hubs.push import push
+
+from conftest import run_assay
+
+
+def audit(manifest, out, *extra):
+    return run_assay("audit", str(manifest), "--out", str(out), *extra)
+
+
+def test_demo_audit_passes_and_writes_reports(demo, tmp_path):
+    out = tmp_path / "out"
+    proc = audit(demo, out, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert json.loads(proc.stdout)["verdict"] == report["verdict"] == "pass"
+    jsonschema.validate(report, report_json_schema())
+    ids = {c["id"] for c in report["claims"]}
+    assert "file:model-00001-of-00002.safetensors" in ids and "claim:parameters.total" in ids
+    assert all({"kind", "declared", "measured", "evidence", "verdict"} <= set(c) for c in report["claims"])
+    assert report["release"]["release_digest"].startswith("sha256:")
+    md = (out / "report.md").read_text()
+    assert "**Verdict: PASS**" in md and "file:config.json" in md
+    html = (out / "report.html").read_text()
+    assert "<script src" not in html and "http://" not in html.split("<script type=\"application/json\"")[0]
+    assert 'id="verdict"' in html and ">PASS<" in html
+
+
+def test_report_schema_is_published():
+    proc = run_assay("schema", "--report")
+    assert proc.returncode == 0
+    schema = json.loads(proc.stdout)
+    assert {"release", "claims", "steps", "verdict"} <= set(schema["properties"])
+
+
+def test_tampered_file_fails_the_audit_with_the_file_named(demo, tmp_path):
+    target = demo.parent / "release" / "tokenizer.json"
+    target.write_bytes(target.read_bytes().replace(b"chart", b"CHART", 1))
+    out = tmp_path / "out"
+    proc = audit(demo, out)
+    assert proc.returncode == 1
+    assert "file:tokenizer.json" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    bad = [c for c in report["claims"] if c["verdict"] == "fail"]
+    assert [c["id"] for c in bad] == ["file:tokenizer.json"]
+    assert report["verdict"] == "fail" and report["release"]["release_digest"] is None
+
+
+def test_resume_reuses_finished_steps_and_notices_changes(demo, tmp_path):
+    out = tmp_path / "out"
+    assert audit(demo, out).returncode == 0
+    again = json.loads(audit(demo, out, "--json").stdout)
+    verify = next(s for s in again["steps"] if s["name"] == "verify")
+    assert verify["summary"].get("reused") is True
+    target = demo.parent / "release" / "README.md"
+    target.write_text(target.read_text() + "\nedited\n")
+    third = audit(demo, out, "--json")
+    assert third.returncode == 1
+    verify = next(s for s in json.loads(third.stdout)["steps"] if s["name"] == "verify")
+    assert not verify["summary"].get("reused")
+
+
+def test_skip_and_bad_input(demo, tmp_path):
+    proc = audit(demo, tmp_path / "o1", "--skip", "verify", "--json")
+    assert proc.returncode == 0
+    steps = {s["name"]: s["status"] for s in json.loads(proc.stdout)["steps"]}
+    assert steps["verify"] == "skipped"
+    proc = audit(demo, tmp_path / "o2", "--skip", "bogus")
+    assert proc.returncode == 2 and "unknown step" in proc.stderr
+    no_lock = tmp_path / "nolock.yaml"
+    no_lock.write_text(demo.read_text())
+    proc = audit(no_lock, tmp_path / "o3")
+    assert proc.returncode == 2 and "no lock" in proc.stderr
+
+
+def test_audit_from_a_hub(demo, tmp_path):
+    uri = f"dir://{tmp_path / 'hub'}#tiny-vlm:0.1.0"
+    assert push(demo, uri, create=True).ok
+    out = tmp_path / "out"
+    proc = audit(demo, out, "--from", uri, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["source"] == uri and [s["name"] for s in report["steps"]][:2] == ["pull", "verify"]
+    assert (out / "release" / "model-00001-of-00002.safetensors").is_file()
+
+
+def test_html_report_renders_in_headless_chromium(demo, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed for this test (tests/run.sh installs it)"
+    target = demo.parent / "release" / "config.json"
+    target.write_bytes(target.read_bytes() + b" ")
+    out = tmp_path / "out"
+    assert audit(demo, out).returncode == 1
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--dump-dom", (out / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    assert 'id="verdict"' in dom and ">FAIL<" in dom
+    assert "file:config.json" in dom or "config.json" in dom
+    assert dom.count("✘") >= 1

@@ -44,42 +44,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # huggingface_hub reads its environment once, at import
-MIB, GIB = 1 << 20, 1 << 30
+from _synthetic import GIB, MIB, cores, make_release, read_all  # noqa: E402 - benchmarks/ is on sys.path
 PY = sys.executable
 STARTUP_TARGET_S = 0.25
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0))
-
-
-def make_release(folder: Path, sizes: list[int], seed: int = 0) -> list[Path]:
-    """Write random files (reused when ``folder`` already holds them at the right size)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import numpy as np
-        rng = np.random.default_rng(seed)
-        rand = rng.bytes
-    except ImportError:  # pragma: no cover
-        rand = os.urandom
-    paths = []
-    for i, size in enumerate(sizes, 1):
-        p = folder / f"shard-{i:05d}-of-{len(sizes):05d}.dat"  # .dat: role "other", so no structural audit runs
-        if not (p.exists() and p.stat().st_size == size):
-            with open(p, "wb") as fh:
-                for off in range(0, size, 16 * MIB):
-                    fh.write(rand(min(16 * MIB, size - off)))
-        paths.append(p)
-    return paths
-
-
-def read_all(paths: list[Path]) -> None:
-    """Bring every file into the page cache."""
-    buf = bytearray(4 * MIB)
-    for p in paths:
-        with open(p, "rb", buffering=0) as fh:
-            while fh.readinto(buf):
-                pass
 
 
 def assay(args: list[str], state: Path, check: bool = True) -> dict:

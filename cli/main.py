@@ -110,12 +110,20 @@ def verify(
     strict: bool = typer.Option(False, "--strict", help="Re-hash every file; never trust the incremental state."),
     blake3: bool = typer.Option(False, "--blake3", help="Also compute BLAKE3 digests (in addition to SHA-256)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Hashing threads (default: all cores)."),
+    signature: Optional[Path] = typer.Option(None, "--signature", help="Instead: verify this OMS / model-signing signature of the model folder given as MANIFEST (see assay sign)."),
+    key: Optional[Path] = typer.Option(None, "--key", help="With --signature: the signer's public key (PEM)."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Verify every file by sha256 and every structural claim (safetensors headers, shards, parameters, dtypes).
 
     Example: assay verify manifests/examples/tiny-vlm/assay.yaml --strict
+    (or, for an OpenSSF model-signing signature: assay verify ./model --signature ./model/model.sig --key assay.pub)
     """
+    if signature is not None:
+        from .attest_verbs import signature_verify_verb
+
+        signature_verify_verb(manifest, signature, key, json_out=json_out)
+        return
     from ..verify.release import verify_release
     from . import render
 
@@ -230,8 +238,9 @@ def diff(
     _finish(result.identical)
 
 
-from . import data_verbs, eval_verbs  # noqa: E402 - verb modules register onto the app defined above
+from . import attest_verbs, data_verbs, eval_verbs  # noqa: E402 - verb modules register onto the app defined above
 
+attest_verbs.register(app)
 data_verbs.register(app)
 eval_verbs.register(app)
 

@@ -7,30 +7,16 @@ and is untested offline (see :mod:`.sigstore_keyless`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePath
 from typing import Any, Iterable
 
 from ..manifests.errors import InputError
+from ..manifests.fsio import write_bytes_atomic
 from .dsse import PAYLOAD_TYPE_INTOTO, dumps_envelope, sign_envelope
 from .keys import default_private_key, load_private_key
 from .statement import AUDIT_PREDICATE_TYPE, build_statement, statement_bytes
 
 ATTESTATION_FILENAME = "attestation.dsse.json"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def sign_statement(statement: dict, key_path: Path | str | None = None, *, password: str | None = None) -> dict:
@@ -69,5 +55,5 @@ def write_attestation(statement_subjects: Iterable[tuple[str | PurePath, str]] |
                                       use_staging=use_staging)
     else:
         data = dumps_envelope(sign_statement(statement, key_path, password=password))
-    _atomic_write(out, data)
+    write_bytes_atomic(out, data)
     return out

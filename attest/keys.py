@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from pydantic import BaseModel
 
 from ..manifests.errors import InputError
+from ..manifests.fsio import write_bytes_atomic
 
 KeyType = Literal["ed25519", "ecdsa-p256"]
 KEY_TYPES: tuple[str, ...] = ("ed25519", "ecdsa-p256")
@@ -118,21 +119,10 @@ def private_pem(key: PrivateKey, password: str | bytes | None = None) -> bytes:
 
 
 def _write_new(path: Path, data: bytes, mode: int, overwrite: bool) -> None:
-    """Write a whole file atomically (temp file + rename) with ``mode``; refuse to replace one unless ``overwrite``."""
+    """Write a whole file atomically with ``mode``; refuse to replace one unless ``overwrite``."""
     if path.exists() and not overwrite:
         raise InputError(f"{path}: already exists (use --force to replace it)")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data, mode)
 
 
 def generate_keypair(out_dir: Path | str | None = None, key_type: str = "ecdsa-p256", *, name: str = "assay",

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..manifests.errors import InputError
+from ..manifests.fsio import write_bytes_atomic
 from .keys import (
     default_private_key,
     default_public_key,
@@ -83,20 +84,6 @@ def _need_ec(key: Any, path: Path) -> None:
     if not kt.startswith("ecdsa-"):
         raise InputError(f"{path}: an {kt} key; OMS/model-signing key signatures need an ECDSA key (P-256, P-384 or "
                          f"P-521) — make one with: assay keygen --type ecdsa-p256")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -193,7 +180,7 @@ def sign_model(model_dir: Path | str, private_key: Path | str | None = None, sig
         except ValueError as exc:  # e.g. a symlink in the folder, which model-signing refuses
             raise InputError(f"{mdir}: model-signing refused to sign: {exc}") from None
         data = tmp_sig.read_bytes()
-    _atomic_write(sig_path, data)
+    write_bytes_atomic(sig_path, data)
     st = read_oms_statement(data)
     name, root = _subject(st)
     return SignResult(model_dir=str(mdir), signature=str(sig_path), method="sigstore" if sigstore else "key",

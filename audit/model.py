@@ -93,6 +93,7 @@ class AuditReport(BaseModel):
     counts: Counts
     verdict: Literal["pass", "fail"]
     seconds: float
+    notes: list[str] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
 

@@ -101,8 +101,8 @@ def run_step(name: str, ctx: AuditContext, extra: dict[str, Any]) -> StepResult:
 
 def run_audit(manifest_path: Path | str, *, out: Path | str, source: str | None = None, skip: set[str] | None = None,
               rerun_limit: int | None = None, release_dir: Path | None = None, key: Path | None = None,
-              progress: Any = None) -> AuditReport:
-    """Audit a release and write report.json / report.md / report.html (and an attestation when a key is given)."""
+              sign: bool = True, progress: Any = None) -> AuditReport:
+    """Audit a release; write report.json / report.md / report.html and a signed attestation.dsse.json."""
     from ..verify.release import load_release
 
     t0 = time.perf_counter()
@@ -150,10 +150,12 @@ def run_audit(manifest_path: Path | str, *, out: Path | str, source: str | None 
     from .render import write_reports
 
     write_reports(report, out)
-    if key is not None:
+    if sign:
         from .attestation import attest_report
 
-        attest_report(report, loaded, out, key)
+        _, note = attest_report(report, loaded, out, key)
+        if note:
+            report.notes.append(note)
     return report
 
 

@@ -201,7 +201,8 @@ def audit(
     skip: Optional[List[str]] = typer.Option(None, "--skip", help="Skip a step: pull, verify, data, rebuild, rescore, rerun."),
     rerun_limit: Optional[int] = typer.Option(None, "--rerun-limit", min=1, help="Re-run at most N samples per benchmark."),
     dir: Optional[Path] = typer.Option(None, "--dir", help="Folder holding the release files (default: the manifest's sources)."),
-    key: Optional[Path] = typer.Option(None, "--key", help="Private key (PEM) to sign the attestation (see assay keygen)."),
+    key: Optional[Path] = typer.Option(None, "--key", help="Private key (PEM) that signs attestation.dsse.json (default: the assay keygen key, made if missing)."),
+    sign: bool = typer.Option(True, "--sign/--no-sign", help="Write the signed attestation."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Audit a release end to end and write a report with a verdict per claim; exit 0 only if every claim holds.
@@ -213,7 +214,7 @@ def audit(
 
     with render.progress("auditing", json_out) as prog:
         result = run_audit(manifest, out=out, source=source, skip=set(skip or ()), rerun_limit=rerun_limit,
-                           release_dir=dir, key=key, progress=prog)
+                           release_dir=dir, key=key, sign=sign, progress=prog)
     render.emit(result, json_out, lambda r: render.audit_summary(r, out))
     _finish(result.verdict == "pass")
 
@@ -238,11 +239,12 @@ def diff(
     _finish(result.identical)
 
 
-from . import attest_verbs, data_verbs, eval_verbs  # noqa: E402 - verb modules register onto the app defined above
+from . import attest_verbs, data_verbs, eval_verbs, export_verbs  # noqa: E402 - verb modules register onto the app
 
 attest_verbs.register(app)
 data_verbs.register(app)
 eval_verbs.register(app)
+export_verbs.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

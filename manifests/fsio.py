@@ -17,16 +17,16 @@ def _umask() -> int:
     return mask
 
 
-def new_temp(folder: Path, name: str) -> tuple[int, str]:
-    """A temporary file beside the final one, with normal permissions; returns (fd, path)."""
+def new_temp(folder: Path, name: str, mode: int | None = None) -> tuple[int, str]:
+    """A temporary file beside the final one, with ``mode`` (default: normal permissions); returns (fd, path)."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.fchmod(fd, 0o666 & ~_umask())
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)  # created 0600: nothing leaks early
+    os.fchmod(fd, mode if mode is not None else 0o666 & ~_umask())
     return fd, tmp
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = new_temp(path.parent, path.name)
+def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    fd, tmp = new_temp(path.parent, path.name, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

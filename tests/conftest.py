@@ -17,8 +17,9 @@ ASSAY = [sys.executable, "-m", "assay.cli"]
 
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path_factory, monkeypatch):
-    """Every test gets its own incremental-state database."""
+    """Every test gets its own incremental-state database and signing-key folder."""
     monkeypatch.setenv("ASSAY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("ASSAY_KEY_DIR", str(tmp_path_factory.mktemp("keys")))
 
 
 @pytest.fixture

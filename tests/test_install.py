@@ -18,6 +18,17 @@ def test_editable_install_maps_top_level_folders():
         assert spec is not None and Path(spec.origin).resolve() == (ROOT / sub / "__init__.py").resolve()
 
 
+def test_every_subpackage_is_listed_for_normal_installs():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    for name, folder in config["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder).parts
+            assert ".".join((name, *rel)) in listed, f"{init.parent} is not in [tool.setuptools] packages"
+
+
 def test_normal_install_is_self_contained(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache"))

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 
 import jsonschema
-import pytest
 
 from assay.audit.model import report_json_schema
 from assay.hubs.push import push

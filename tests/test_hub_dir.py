@@ -18,7 +18,7 @@ from assay.hubs.push import push
 from assay.manifests.yamlio import dump_yaml, read_yaml_file
 from assay.verify.release import verify_release
 
-from conftest import ROOT, run_assay
+from conftest import run_assay
 
 
 @pytest.fixture

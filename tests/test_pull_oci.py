@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import signal
-from pathlib import Path
 
 import numpy as np
 import pytest

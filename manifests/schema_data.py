@@ -93,7 +93,7 @@ class DataComponent(Strict):
         return v
 
     @model_validator(mode="after")
-    def _unavailable(self) -> "DataComponent":
+    def _unavailable(self) -> DataComponent:
         if self.source == UNAVAILABLE and not self.reason:
             raise ValueError("a component with source 'unavailable' needs a 'reason'")
         if self.remote is not None and not self.source.startswith("dvc://"):
@@ -120,7 +120,7 @@ class DataSection(Strict):
     components: list[DataComponent] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique(self) -> "DataSection":
+    def _unique(self) -> DataSection:
         names = [c.name for c in self.components]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -138,7 +138,7 @@ class RecipeInput(Strict):
     sha256: str | None = Field(None, pattern=SHA256_RE, description="Expected input hash (default: the artifact's pin).")
 
     @model_validator(mode="after")
-    def _one(self) -> "RecipeInput":
+    def _one(self) -> RecipeInput:
         if (self.path is None) == (self.component is None):
             raise ValueError("a recipe input names exactly one of 'path' or 'component'")
         return self
@@ -168,7 +168,7 @@ class Recipe(Strict):
     outputs: list[RecipeOutput] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _cmd(self) -> "Recipe":
+    def _cmd(self) -> Recipe:
         if (self.step == "cmd") != (self.cmd is not None):
             raise ValueError("'cmd' is required for step 'cmd' and only allowed there")
         outs = [o.path for o in self.outputs]

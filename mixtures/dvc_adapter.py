@@ -1,0 +1,159 @@
+"""The one place assay touches DVC's Python API.
+
+``dvc.repo.Repo`` is "not officially released" (treeverse/dvc#5050, #3278): every call into it lives here, so a
+DVC upgrade that moves things breaks one module.  What assay needs from DVC:
+
+* which md5 DVC records for a file — a ``.dvc`` file's out, a ``dvc.lock`` out, or a file inside a tracked folder
+  (``DVCFileSystem.info``);
+* the file's bytes from the workspace, DVC's local cache, or a remote's object store (local folder, S3, … — any
+  remote DVC can read), without trusting any of them: callers hash what they read;
+* a new repository without git (``Repo.init(no_scm=True)``) and a forced, run-cache-free ``dvc repro``.
+
+DVC records md5 only (``hash: md5``; an out with no ``hash`` is the legacy dos2unix md5 of text files).  Analytics
+are switched off (``DVC_NO_ANALYTICS=1``) before DVC is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ..manifests.errors import InputError
+
+
+def _quiet() -> None:
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """DVC's record of one file."""
+
+    md5: str
+    hash_name: str  # "md5", or "md5-dos2unix" for legacy outs
+    size: int | None
+    dvc_file: str  # the .dvc file or dvc.yaml/dvc.lock that tracks it (or the folder containing it)
+
+
+class DvcRepo:
+    """A DVC repository folder (git not required)."""
+
+    def __init__(self, root: Path | str) -> None:
+        _quiet()
+        from dvc.exceptions import NotDvcRepoError
+        from dvc.repo import Repo
+
+        self.root = Path(root)
+        try:
+            self.repo = Repo(str(root))
+        except NotDvcRepoError:
+            raise InputError(f"{root}: not a DVC repository (no .dvc folder)") from None
+
+    def close(self) -> None:
+        self.repo.close()
+
+    def __enter__(self) -> DvcRepo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def init(root: Path | str) -> DvcRepo:
+        """Create a DVC repository without git."""
+        _quiet()
+        import contextlib
+        import io
+        import logging
+
+        from dvc.repo import Repo
+
+        dvc_log = logging.getLogger("dvc")
+        level = dvc_log.level
+        dvc_log.setLevel(logging.WARNING)  # "Initialized DVC repository." must not reach stdout (--json)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                Repo.init(str(root), no_scm=True, force=True).close()
+        finally:
+            dvc_log.setLevel(level)
+        return DvcRepo(root)
+
+    def _dvc_file(self, path: str) -> str:
+        target = (self.root / path).resolve()
+        for out in self.repo.index.outs:
+            out_path = Path(out.fs_path).resolve()
+            if out_path == target or out_path in target.parents:
+                stage_file = Path(out.stage.path).resolve()
+                rel = stage_file.relative_to(self.root.resolve()).as_posix() if self.root.resolve() in stage_file.parents else str(stage_file)
+                return rel[: -len("dvc.yaml")] + "dvc.lock" if rel.endswith("dvc.yaml") else rel
+        return "?"
+
+    def tracked(self, path: str) -> Tracked | None:
+        """DVC's md5 and size of ``path`` (relative to the repository root), or None when DVC does not track it."""
+        try:
+            info = self.repo.dvcfs.info(path)
+        except FileNotFoundError:
+            return None
+        dvc_info = info.get("dvc_info") or {}
+        md5 = dvc_info.get("md5")
+        if not md5 or info.get("type") != "file":
+            return None
+        entry = dvc_info.get("entry")
+        hash_name = getattr(getattr(entry, "hash_info", None), "name", None) or "md5"
+        return Tracked(md5=md5, hash_name=hash_name, size=dvc_info.get("size"), dvc_file=self._dvc_file(path))
+
+    def cache_path(self, tracked: Tracked) -> Path | None:
+        """Where DVC's local cache keeps the object, if it does."""
+        odb = self.repo.cache.legacy if tracked.hash_name == "md5-dos2unix" else self.repo.cache.local
+        p = Path(odb.oid_to_path(tracked.md5))
+        return p if p.is_file() else None
+
+    def open_remote(self, tracked: Tracked, remote: str | None) -> BinaryIO:
+        """Open the object in a DVC remote (the named one, else the default) through the remote's own filesystem."""
+        from dvc.config import ConfigError
+
+        try:
+            odb = self.repo.cloud.get_remote_odb(remote, "assay data check", hash_name=tracked.hash_name)
+        except ConfigError as exc:  # no default remote, or no remote by that name
+            raise InputError(f"{self.root}: {exc}") from None
+        return odb.fs.open(odb.oid_to_path(tracked.md5), mode="rb")
+
+
+def hash_stream(name: str):
+    """DVC's own md5 stream wrapper (handles the legacy dos2unix variant), for hashing bytes as DVC does."""
+    from dvc_data.hashfile.hash import get_hash_stream
+
+    return lambda fobj: get_hash_stream(fobj, name=name)
+
+
+def repro_forced(root: Path, env: dict[str, str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """``dvc repro --force --no-run-cache`` in ``root``: every stage runs, nothing is restored from the run cache.
+
+    The CLI (DVC's stable interface) runs in a child process, so stage commands cannot write to assay's stdout and a
+    crash in DVC cannot take assay down.
+    """
+    full = dict(os.environ)
+    full.update(env or {})
+    full["DVC_NO_ANALYTICS"] = "1"
+    return subprocess.run([sys.executable, "-m", "dvc", "repro", "--force", "--no-run-cache"], cwd=root, env=full,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def lock_outs(root: Path) -> dict[str, str]:
+    """path -> md5 of every stage out recorded in ``root/dvc.lock`` (empty when there is none)."""
+    import yaml
+
+    lock = Path(root) / "dvc.lock"
+    if not lock.is_file():
+        return {}
+    doc = yaml.safe_load(lock.read_text()) or {}
+    out: dict[str, str] = {}
+    for stage in (doc.get("stages") or {}).values():
+        for o in stage.get("outs") or []:
+            if o.get("md5"):
+                out[o["path"]] = o["md5"]
+    return out

@@ -1,0 +1,188 @@
+"""Data components tracked by DVC: real DVC repositories (no git) with a local remote, made in temp dirs.
+
+The repositories are built with DVC's own API (``Repo.init(no_scm=True)``, ``add``, ``push``, a ``dvc.yaml`` stage
+reproduced into ``dvc.lock``), independently of assay's adapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from assay.manifests.yamlio import dump_yaml, read_yaml_file
+from assay.mixtures.check import check_data
+from conftest import DEMO, run_assay
+
+os.environ["DVC_NO_ANALYTICS"] = "1"
+
+
+def sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def md5(p: Path) -> str:
+    return hashlib.md5(p.read_bytes()).hexdigest()
+
+
+def jsonl(path: Path, n: int, words: int = 4) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"text": " ".join(["word"] * words)}) + "\n" for _ in range(n)))
+
+
+@pytest.fixture
+def dvc_release(tmp_path):
+    """manifest.yaml + tokenizer.json beside a DVC repo 'data-repo' with a local remote 'store'.
+
+    Tracked: a.jsonl (own .dvc file), shards/ (a tracked folder with two files), gen.jsonl (a dvc.yaml stage out,
+    recorded in dvc.lock).
+    """
+    from dvc.repo import Repo
+
+    repo_dir = tmp_path / "data-repo"
+    repo_dir.mkdir()
+    repo = Repo.init(str(repo_dir), no_scm=True)
+    jsonl(repo_dir / "a.jsonl", 3)
+    jsonl(repo_dir / "shards" / "s0.jsonl", 2)
+    jsonl(repo_dir / "shards" / "s1.jsonl", 5)
+    repo.add([str(repo_dir / "a.jsonl"), str(repo_dir / "shards")])
+    (repo_dir / "dvc.yaml").write_text(dump_yaml({"stages": {"gen": {
+        "cmd": f"{sys.executable} -c \"import json; open('gen.jsonl','w').write(json.dumps({{'text': 'word word'}}) + chr(10))\"",
+        "outs": ["gen.jsonl"]}}}))
+    with contextlib.chdir(repo_dir):  # DVC resolves stage targets against the working directory
+        repo.reproduce("gen")
+    store = tmp_path / "store"
+    store.mkdir()
+    with repo.config.edit() as conf:
+        conf["remote"]["store"] = {"url": str(store)}
+        conf["core"]["remote"] = "store"
+    repo.push()
+    repo.close()
+    shutil.copy(DEMO / "release" / "tokenizer.json", tmp_path / "tokenizer.json")
+    files = ["a.jsonl", "shards/s0.jsonl", "shards/s1.jsonl", "gen.jsonl"]
+    manifest = tmp_path / "assay.yaml"
+    manifest.write_text(dump_yaml({
+        "apiVersion": "assay/v1", "kind": "Release", "release": {"name": "dvc-data", "version": "1"},
+        "data": {"tokenizer": "tokenizer.json", "components": [{
+            "name": "corpus", "source": "dvc://data-repo", "documents": 11, "tokens": 3 * 4 + 2 * 4 + 5 * 4 + 2,
+            "files": [{"path": f, "sha256": sha(repo_dir / f), "size": (repo_dir / f).stat().st_size} for f in files]}]}}))
+    return manifest, repo_dir, store
+
+
+def corpus(result):
+    return result.components[0]
+
+
+def set_remote(manifest: Path, remote: str) -> None:
+    text = manifest.read_text().replace("source: dvc://data-repo", f"source: dvc://data-repo\n    remote: {remote}")
+    manifest.write_text(text)
+
+
+def test_dvc_md5_maps_to_sha256_from_the_workspace(dvc_release):
+    manifest, repo_dir, _ = dvc_release
+    r = check_data(manifest)
+    c = corpus(r)
+    assert r.ok and c.status == "verified", r.model_dump_json(indent=1)
+    files = {f.path: f for f in c.files}
+    for rel, f in files.items():
+        assert f.how == "dvc-workspace"
+        assert f.dvc_md5 == md5(repo_dir / rel) == f.md5  # DVC's record, and the md5 of the bytes read
+        assert f.sha256 == sha(repo_dir / rel)
+    assert files["a.jsonl"].dvc_file == "a.jsonl.dvc"
+    assert files["shards/s1.jsonl"].dvc_file == "shards.dvc"  # a file inside a tracked folder
+    assert files["gen.jsonl"].dvc_file == "dvc.lock"  # a pipeline out
+    assert c.measured["documents"] == 11 and c.measured["tokens"] == 42
+
+
+def test_workspace_edited_after_dvc_add_contradicts_dvc(dvc_release):
+    manifest, repo_dir, _ = dvc_release
+    jsonl(repo_dir / "shards" / "s0.jsonl", 2, words=5)
+    r = check_data(manifest)
+    f = {f.path: f for f in corpus(r).files}["shards/s0.jsonl"]
+    assert not r.ok and f.status == "mismatch" and "shards.dvc records" in f.message
+    proc = run_assay("data", "check", str(manifest))
+    assert proc.returncode == 1 and "s0.jsonl" in proc.stdout
+
+
+def test_reads_from_the_remote_when_the_workspace_and_cache_are_gone(dvc_release):
+    manifest, repo_dir, _ = dvc_release
+    for rel in ("a.jsonl", "shards", "gen.jsonl"):
+        p = repo_dir / rel
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    shutil.rmtree(repo_dir / ".dvc" / "cache")
+    r = check_data(manifest)
+    c = corpus(r)
+    assert r.ok, r.model_dump_json(indent=1)
+    assert {f.how for f in c.files} == {"dvc-remote"} and c.measured["tokens"] == 42
+
+
+def test_reads_the_cache_when_the_workspace_is_gone(dvc_release):
+    manifest, repo_dir, _ = dvc_release
+    (repo_dir / "a.jsonl").unlink()
+    r = check_data(manifest)
+    assert r.ok and {f.path: f.how for f in corpus(r).files}["a.jsonl"] == "dvc-cache"
+
+
+def test_a_named_remote_is_read_even_with_a_workspace_and_its_tampering_is_caught(dvc_release):
+    manifest, repo_dir, store = dvc_release
+    set_remote(manifest, "store")
+    r = check_data(manifest)
+    assert r.ok and {f.how for f in corpus(r).files} == {"dvc-remote"}
+    m = md5(repo_dir / "a.jsonl")
+    obj = store / "files" / "md5" / m[:2] / m[2:]
+    obj.chmod(0o644)
+    obj.write_bytes(obj.read_bytes().replace(b"word", b"ward", 1))
+    proc = run_assay("data", "check", str(manifest), "--json")
+    assert proc.returncode == 1, proc.stderr
+    files = {f["path"]: f for f in json.loads(proc.stdout)["components"][0]["files"]}
+    assert files["a.jsonl"]["status"] == "mismatch" and files["a.jsonl"]["how"] == "dvc-remote"
+    assert files["a.jsonl"]["dvc_md5"] == m and files["a.jsonl"]["md5"] != m
+    assert files["shards/s0.jsonl"]["status"] == "ok"
+
+
+def test_unknown_remote_and_missing_repo_are_bad_input(dvc_release, tmp_path):
+    manifest, repo_dir, _ = dvc_release
+    set_remote(manifest, "nowhere")
+    proc = run_assay("data", "check", str(manifest))
+    assert proc.returncode == 2 and "nowhere" in proc.stderr
+    manifest.write_text(manifest.read_text().replace("dvc://data-repo", "dvc://no-such-repo").replace("    remote: nowhere\n", ""))
+    proc = run_assay("data", "check", str(manifest))
+    assert proc.returncode == 2 and "not a DVC repository" in proc.stderr
+
+
+def test_untracked_file_is_reported(dvc_release):
+    manifest, repo_dir, _ = dvc_release
+    jsonl(repo_dir / "loose.jsonl", 1)
+    doc, _ = read_yaml_file(manifest)
+    doc["data"]["components"][0]["files"].append({"path": "loose.jsonl", "sha256": sha(repo_dir / "loose.jsonl")})
+    manifest.write_text(dump_yaml(doc))
+    r = check_data(manifest)
+    f = {f.path: f for f in corpus(r).files}["loose.jsonl"]
+    assert f.status == "missing" and "not tracked by DVC" in f.message and not r.ok
+
+
+def test_a_recipe_reads_a_dvc_component_from_the_remote(dvc_release):
+    """Recipe inputs may be DVC-tracked components: fetched through DVC (here: only the remote has them), then hashed."""
+    from assay.recipes.rebuild import rebuild_release
+
+    manifest, repo_dir, _ = dvc_release
+    files = ["a.jsonl", "shards/s0.jsonl", "shards/s1.jsonl", "gen.jsonl"]
+    joined = b"".join((repo_dir / f).read_bytes() for f in files)
+    doc, _ = read_yaml_file(manifest)
+    doc["recipes"] = [{"name": "concat", "step": "cmd", "cmd": "cat $ASSAY_INPUTS > all.jsonl",
+                       "inputs": [{"component": "corpus"}],
+                       "outputs": [{"path": "all.jsonl", "sha256": hashlib.sha256(joined).hexdigest()}]}]
+    manifest.write_text(dump_yaml(doc))
+    for rel in ("a.jsonl", "shards", "gen.jsonl"):
+        p = repo_dir / rel
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    shutil.rmtree(repo_dir / ".dvc" / "cache")
+    r = rebuild_release(manifest)
+    assert r.ok, r.model_dump_json(indent=1)
+    assert [i.ref for i in r.recipes[0].inputs] == [f"corpus/{f}" for f in files]
+    assert r.recipes[0].outputs[0].reached == "bit-exact"

@@ -62,6 +62,78 @@ def step_verify(ctx: AuditContext) -> StepResult:
     return StepResult(name="verify", status="ok" if r.ok else "failed", summary=summary, claims=claims)
 
 
+_DATA_VERDICT = {"holds": "pass", "fails": "fail", "attested": "attested", "unverifiable": "inconclusive",
+                 "verified": "pass", "failed": "fail"}
+
+
+def step_data(ctx: AuditContext) -> StepResult:
+    """The training mixture: component files hashed, counts recounted, weights / totals / tag shares checked."""
+    if ctx.manifest().data is None:
+        return StepResult(name="data", status="not-applicable")
+    from ..mixtures.check import check_data
+
+    r = check_data(ctx.manifest_path, strict=True, data_dir=ctx.options.get("data_dir"))
+    claims: list[ClaimResult] = []
+    for comp in r.components:
+        bad = [f for f in comp.files if f.status != "ok"]
+        claims.append(ClaimResult(
+            id=f"data:component:{comp.name}", step="data", kind="data", subject=comp.name,
+            declared={"source": comp.source, "tags": comp.tags, "weight": comp.weight,
+                      **{c.field: c.declared for c in comp.counts}},
+            measured={"files_ok": len(comp.files) - len(bad), "files": len(comp.files),
+                      **{c.field: c.measured for c in comp.counts}},
+            verdict=_DATA_VERDICT[comp.status], level="attested only" if comp.status == "attested" else "recounted",
+            message=comp.reason or ("; ".join(f"{f.path}: {f.status}" for f in bad) or None),
+            evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how) for f in comp.files]))
+    chart = []
+    for mc in r.mixture:
+        if mc.verdict == "measured":  # informational: nothing was declared
+            continue
+        claims.append(ClaimResult(id=f"data:{mc.check}", step="data", kind="data", subject=mc.check,
+                                  declared=mc.declared, measured=mc.from_data, verdict=_DATA_VERDICT[mc.verdict],
+                                  message=mc.message,
+                                  evidence=[Evidence(kind="computation", ref="from declared figures",
+                                                     note=str(mc.from_declaration))]))
+        if mc.check.startswith("share:") and isinstance(mc.declared, (int, float)):
+            chart.append({"name": mc.check.removeprefix("share:"), "declared": mc.declared,
+                          "measured": mc.from_data if isinstance(mc.from_data, (int, float)) else None})
+    summary = r.summary.model_dump()
+    summary["chart"] = chart
+    return StepResult(name="data", status="ok" if r.ok else "failed", summary=summary, claims=claims)
+
+
+_RECIPE_VERDICT = {"holds": "pass", "fails": "fail", "needs-evaluation": "inconclusive", "not-run": "error"}
+
+
+def step_rebuild(ctx: AuditContext) -> StepResult:
+    """Rebuild derived artifacts from their recipes (DVC, forced, no run cache) and compare outputs by tier."""
+    if not ctx.manifest().recipes:
+        return StepResult(name="rebuild", status="not-applicable")
+    from ..recipes.rebuild import rebuild_release
+
+    r = rebuild_release(ctx.manifest_path, workdir=ctx.out / "rebuild")
+    claims: list[ClaimResult] = []
+    for rec in r.recipes:
+        if rec.status in ("refused", "failed") or not rec.outputs:
+            claims.append(ClaimResult(id=f"recipe:{rec.name}", step="rebuild", kind="recipe", subject=rec.name,
+                                      verdict="fail", message=f"{rec.status}: {rec.message or ''}".strip(),
+                                      evidence=[Evidence(kind="environment", ref=rec.step, note=str(rec.environment))]))
+            continue
+        for out in rec.outputs:
+            claims.append(ClaimResult(
+                id=f"recipe:{rec.name}:{out.path}", step="rebuild", kind="recipe", subject=out.path,
+                declared={"tier": out.declared_tier, "sha256": out.expected_sha256},
+                measured={"tier": out.reached, "sha256": out.sha256, **({"errors": out.errors} if out.errors else {})},
+                verdict=_RECIPE_VERDICT[out.verdict], level=f"declared {out.declared_tier}, reached {out.reached}",
+                message=out.message,
+                evidence=[Evidence(kind="environment", ref=rec.step, note=str(rec.environment)),
+                          Evidence(kind="file", ref=out.path, sha256=out.sha256, note=f"dvc md5 {out.dvc_md5}")]))
+    return StepResult(name="rebuild", status="ok" if r.ok else "failed", claims=claims,
+                      summary={"dvc": r.dvc, "run_id": r.run_id, "workdir": r.workdir, "summary": r.summary})
+
+
 STEP_FUNCTIONS: dict[str, Callable[[AuditContext], StepResult]] = {
     "verify": step_verify,
+    "data": step_data,
+    "rebuild": step_rebuild,
 }

@@ -204,3 +204,20 @@ def test_release_loads_offline_and_runs_forward():
     assert result["logits"] == [1, result["input_len"], result["vocab"]]
     assert result["finite"] is True
     assert result["generated_len"] == result["input_len"] + 4
+
+
+def test_demo_data_is_rebuilt_by_its_script(tmp_path):
+    """build_data.py regenerates the committed mixture: JSONL byte for byte, Parquet row for row."""
+    import pyarrow.parquet as pq
+
+    sys.path.insert(0, str(DEMO))
+    try:
+        import build_data
+    finally:
+        sys.path.remove(str(DEMO))
+    build_data.build_data(tmp_path)
+    committed = DEMO / "data"
+    for rel in ("cot/cot-00000.jsonl", "direct/direct-00000.jsonl"):
+        assert (tmp_path / rel).read_bytes() == (committed / rel).read_bytes(), rel
+    rel = "charts/charts-00000.parquet"
+    assert pq.read_table(tmp_path / rel).to_pylist() == pq.read_table(committed / rel).to_pylist()

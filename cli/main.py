@@ -110,6 +110,8 @@ def verify(
     strict: bool = typer.Option(False, "--strict", help="Re-hash every file; never trust the incremental state."),
     blake3: bool = typer.Option(False, "--blake3", help="Also compute BLAKE3 digests (in addition to SHA-256)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Hashing threads (default: all cores)."),
+    executor: str = typer.Option("local", "--executor", help="local (threads) or ray (one Ray task per file; pip install 'assay[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: an existing cluster (default: RAY_ADDRESS or a local instance)."),
     signature: Optional[Path] = typer.Option(None, "--signature", help="Instead: verify this OMS / model-signing signature of the model folder given as MANIFEST (see assay sign)."),
     key: Optional[Path] = typer.Option(None, "--key", help="With --signature: the signer's public key (PEM)."),
     json_out: bool = JsonOpt,
@@ -128,7 +130,8 @@ def verify(
     from . import render
 
     with render.progress("verifying", json_out) as prog:
-        result = verify_release(manifest, root=dir, strict=strict, blake3=blake3, workers=workers, progress=prog)
+        result = verify_release(manifest, root=dir, strict=strict, blake3=blake3, workers=workers, progress=prog,
+                                executor=executor, ray_address=ray_address)
     render.emit(result, json_out, render.verify_table)
     _finish(result.ok)
 

@@ -73,11 +73,13 @@ def _tokenizer(loaded: LoadedRelease, section: DataSection, findings: list[Findi
     return str(path), sha
 
 
-def _local_files(comp: DataComponent, root: Path, strict: bool, state: Any) -> tuple[list[DataFileCheck], dict[str, Path]]:
+def _local_files(comp: DataComponent, root: Path, strict: bool, state: Any, executor: str = "local",
+                 ray_address: str | None = None) -> tuple[list[DataFileCheck], dict[str, Path]]:
     if not root.is_dir():
         return ([DataFileCheck(path=f.path, status="missing", how="not-read", expected_sha256=f.sha256,
                                message=f"source folder {root} does not exist") for f in comp.files], {})
-    checks = measure_files([(f.path, "data", root, f.size, f.sha256) for f in comp.files], strict=strict, state=state)
+    checks = measure_files([(f.path, "data", root, f.size, f.sha256) for f in comp.files], strict=strict, state=state,
+                           executor=executor, ray_address=ray_address)
     out: list[DataFileCheck] = []
     readable: dict[str, Path] = {}
     for f in comp.files:
@@ -160,7 +162,7 @@ def check_data(manifest_path: Path | str, *, strict: bool = False, data_dir: Pat
             src = resolve_component(loaded.manifest_path, comp, data_dir)
             resolved[comp.name] = src
             if src.kind == "local":
-                files_by_comp[comp.name], readable[comp.name] = _local_files(comp, src.root, strict, state)
+                files_by_comp[comp.name], readable[comp.name] = _local_files(comp, src.root, strict, state, executor, ray_address)
             elif src.kind == "dvc":
                 from .dvc_source import dvc_files
 

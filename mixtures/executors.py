@@ -12,11 +12,10 @@ from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..manifests.errors import InputError
+from ..verify.executors import EXECUTORS, check_executor  # noqa: F401 - EXECUTORS is re-exported for the CLI
 from .recount import count_file
 
 Job = tuple[Hashable, str, str, "str | None", "str | None"]
-EXECUTORS = ("local", "ray")
 
 
 def run_local(jobs: list[Job], workers: int = 1) -> dict[Hashable, dict[str, Any]]:
@@ -30,26 +29,12 @@ def run_local(jobs: list[Job], workers: int = 1) -> dict[Hashable, dict[str, Any
 
 def run_ray(jobs: list[Job], address: str | None = None) -> dict[Hashable, dict[str, Any]]:
     """One Ray task per file, on an existing cluster (``address``, or ``RAY_ADDRESS``) or a local instance."""
-    try:
-        import ray
-    except ImportError:
-        raise InputError("--executor ray needs Ray: pip install 'assay[ray]'") from None
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        started = True
-    try:
-        task = ray.remote(num_cpus=1)(count_file)
-        refs = {key: task.remote(path, fmt, tok, field) for key, path, fmt, tok, field in jobs}
-        return {key: ray.get(ref) for key, ref in refs.items()}
-    finally:
-        if started:
-            ray.shutdown()
+    from ..verify.executors import ray_map
+
+    return ray_map(count_file, {key: (path, fmt, tok, field) for key, path, fmt, tok, field in jobs}, address=address)
 
 
 def run_counts(jobs: list[Job], executor: str = "local", *, workers: int = 1, address: str | None = None) -> dict[Hashable, dict[str, Any]]:
-    if executor == "local":
-        return run_local(jobs, workers)
-    if executor == "ray":
+    if check_executor(executor) == "ray":
         return run_ray(jobs, address)
-    raise InputError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    return run_local(jobs, workers)

@@ -84,15 +84,32 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def hash_or_error(path: str, blake3: bool = False) -> Digest | OSError:
+    """:func:`hash_file` that returns (rather than raises) an OSError: a remote task's result must travel back."""
+    try:
+        return hash_file(path, blake3=blake3)
+    except OSError as exc:
+        return exc
+
+
 def hash_many(jobs: Iterable[tuple[Hashable, Path, int]], *, workers: int | None = None, blake3: bool = False,
-              progress: ProgressFn | None = None) -> dict[Hashable, Digest | OSError]:
+              progress: ProgressFn | None = None, executor: str = "local",
+              ray_address: str | None = None) -> dict[Hashable, Digest | OSError]:
     """Hash many files concurrently.  ``jobs`` are (key, path, expected_size_for_scheduling).
 
     Returns key -> Digest, or key -> OSError for a file that could not be read.  Largest files start first.
+    ``executor="ray"`` hashes each file in a Ray task (see :mod:`assay.verify.executors`).
     """
     ordered = sorted(jobs, key=lambda j: j[2], reverse=True)
     if not ordered:
         return {}
+    if executor != "local":
+        from .executors import check_executor, ray_map
+
+        check_executor(executor)
+        done = (lambda key, d: progress(d.size)) if progress is not None else None
+        return ray_map(hash_or_error, {key: (str(path), blake3) for key, path, _ in ordered}, address=ray_address,
+                       on_done=(lambda key, d: done(key, d) if not isinstance(d, OSError) else None) if done else None)
     n = max(1, min(workers or default_workers(), len(ordered)))
     results: dict[Hashable, Digest | OSError] = {}
 

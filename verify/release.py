@@ -134,7 +134,8 @@ def _extra_files(root: Path, listed: set[str], skip: set[Path]) -> list[str]:
 
 def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *, strict: bool, state=None,
                   blake3: bool = False, workers: int | None = None, progress: Progress | None = None,
-                  findings: list[Finding] | None = None) -> dict[str, FileCheck]:
+                  findings: list[Finding] | None = None, executor: str = "local",
+                  ray_address: str | None = None) -> dict[str, FileCheck]:
     """Stat, then hash (or trust from state) each (path, role, root, expected_size, expected_sha256).
 
     Returns path -> FileCheck with the status decided against the expectation; records fresh digests in the state.
@@ -176,7 +177,8 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
     if progress is not None:
         progress.start(sum(j[2] for j in jobs), len(jobs))
     try:
-        digests = hash_many(jobs, workers=workers, blake3=blake3, progress=progress.advance if progress else None)
+        digests = hash_many(jobs, workers=workers, blake3=blake3, progress=progress.advance if progress else None,
+                            executor=executor, ray_address=ray_address)
     finally:
         if progress is not None:
             progress.finish()
@@ -211,7 +213,8 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
 
 def verify_release(manifest_path: Path | str, *, root: Path | str | None = None, strict: bool = False,
                    blake3: bool = False, workers: int | None = None, state_path: Path | None = None,
-                   use_state: bool = True, progress: Progress | None = None) -> VerifyResult:
+                   use_state: bool = True, progress: Progress | None = None, executor: str = "local",
+                   ray_address: str | None = None) -> VerifyResult:
     """Verify a release against its manifest and lock.  Raises InputError (exit 2) only for bad input."""
     t0 = time.perf_counter()
     loaded = load_release(manifest_path)
@@ -234,7 +237,7 @@ def verify_release(manifest_path: Path | str, *, root: Path | str | None = None,
     try:
         checks = measure_files([(a.path, a.role.value, roots[a.path], *expected[a.path]) for a in m.artifacts],
                                strict=strict, state=state, blake3=blake3, workers=workers, progress=progress,
-                               findings=findings)
+                               findings=findings, executor=executor, ray_address=ray_address)
         verified = {k: (c.sha256 if c.status == "ok" else None) for k, c in checks.items()}
         from .structure import check_structure
 

@@ -1,0 +1,109 @@
+"""Rendering of the evaluation results (``assay rescore``): rich tables for people, findings on stderr."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable
+
+from .render import Table, err, out
+
+_SEV = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.6g}"
+
+
+def _finding_line(f: Any, prefix: str = "") -> str:
+    where = f"{f.task}: " if f.task else ""
+    ids = ""
+    if f.samples:
+        shown = ", ".join(f.samples[:10])
+        ids = f" [samples: {shown}{', …' if len(f.samples) > 10 else ''}]"
+    return f"{prefix}{where}{f.message}{ids}"
+
+
+def findings_to_stderr(results: Iterable[Any]) -> None:
+    """With --json, stdout holds only the rows; what differs (and where) goes to stderr, one line each."""
+    for res in results:
+        for f in res.findings:
+            sys.stderr.write(f"assay: {f.severity}: {res.path}: {_finding_line(f)}\n")
+        for a in res.audit:
+            if a.accepted_only_by_harness or a.accepted_only_by_strict:
+                sys.stderr.write(f"assay: audit: {res.path}: {a.task} {a.metric},{a.filter}: harness "
+                                 f"{_fmt(a.harness)} vs strict {a.strict_scorer} {_fmt(a.strict)}; "
+                                 "accepted only by the "
+                                 f"harness: {', '.join(a.accepted_only_by_harness[:10]) or '-'}; only by the strict "
+                                 f"scorer: {', '.join(a.accepted_only_by_strict[:10]) or '-'}\n")
+
+
+def _rows_table(rows: list[Any], title: str) -> Any:
+    t = Table(title=title, title_justify="left")
+    for col in ("task", "metric", "filter"):
+        t.add_column(col)
+    t.add_column("reported", justify="right")
+    t.add_column("recomputed", justify="right")
+    t.add_column("n", justify="right")
+    t.add_column("")
+    for r in rows:
+        same = r.reported is None or r.recomputed is None or r.reported == r.recomputed
+        mark = "[green]=[/]" if same and r.recomputed is not None else ("[yellow]?[/]" if same else "[bold red]≠[/]")
+        t.add_row(r.task, r.metric, r.filter, _fmt(r.reported), _fmt(r.recomputed), str(r.n), mark)
+    return t
+
+
+def _audit_table(audit: list[Any]) -> Any:
+    t = Table(title="scorer audit (harness scorer vs strict scorer)", title_justify="left")
+    for col in ("task", "metric", "filter", "strict scorer"):
+        t.add_column(col)
+    t.add_column("harness", justify="right")
+    t.add_column("strict", justify="right")
+    t.add_column("accepted only by harness", overflow="fold")
+    t.add_column("only by strict", overflow="fold")
+    for a in audit:
+        t.add_row(a.task, a.metric, a.filter, a.strict_scorer, _fmt(a.harness), _fmt(a.strict),
+                  ", ".join(a.accepted_only_by_harness[:10]) or "-", ", ".join(a.accepted_only_by_strict[:10]) or "-")
+    return t
+
+
+def _findings(findings: list[Any]) -> None:
+    for f in findings:
+        out.print(f"[{_SEV[f.severity]}]{f.severity}[/]: {_finding_line(f)}", soft_wrap=True)
+
+
+def log_tables(results: list[Any]) -> None:
+    for res in results:
+        out.print(_rows_table(res.rows, f"{res.path} ({res.format})"))
+        if res.audit:
+            out.print(_audit_table(res.audit))
+        _findings(res.findings)
+        verdict = "[green]re-scores exactly[/]" if res.ok else "[bold red]does not re-score[/]"
+        out.print(f"{res.path}: {verdict}")
+
+
+def report_tables(report: Any) -> None:
+    t = Table(title=f"{report.manifest}: published claims", title_justify="left")
+    for col in ("eval", "metric", "filter", "published", "source"):
+        t.add_column(col)
+    t.add_column("recomputed", justify="right")
+    t.add_column("reported", justify="right")
+    t.add_column("status")
+    style = {"matches": "green", "mismatch": "bold red", "derived": "bold red", "no-log": "yellow",
+             "unverifiable": "yellow"}
+    for ev in report.evals:
+        for c in ev.claims:
+            t.add_row(ev.name, ev.metric, ev.filter or "-", f"{c.value:g}", c.source or "-", _fmt(c.recomputed),
+                      _fmt(c.reported), f"[{style[c.status]}]{c.status}[/]")
+        if not ev.claims:
+            t.add_row(ev.name, ev.metric, ev.filter or "-", "-", "-", "-", "-", "-")
+    out.print(t)
+    for ev in report.evals:
+        for lg in ev.logs:
+            if lg.rows:
+                out.print(_rows_table(lg.rows, f"{ev.name}: {lg.path} ({lg.format})"))
+            if lg.audit:
+                out.print(_audit_table(lg.audit))
+            _findings(lg.findings)
+        _findings(ev.findings)
+    _findings(report.findings)
+    err.print("[green]all claims re-score[/]" if report.ok else "[bold red]some claims do not re-score[/]")

@@ -1,0 +1,101 @@
+"""Aggregations with each harness's own arithmetic, so that recomputed aggregates equal the logged ones bit for bit.
+
+lm-evaluation-harness 0.4.13 (lm_eval/api/metrics.py): ``mean`` = sum(arr) / len(arr); ``mean_stderr`` =
+sample_stddev / √n with Bessel's correction; groups: ``aggregate_subtask_metrics`` (size-weighted or plain mean),
+``pooled_sample_stderr`` / ``unweighted_mean_stderr``; perplexities.  Inspect AI: ``accuracy`` (sequential sum of
+value_to_float / n), ``mean``, ``stderr`` (numpy std with ddof=1 / √n), epochs reduced by ``statistics.mean``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Sequence
+
+
+# ------------------------------------------------------------------------------------------------------ lm-eval
+def lm_mean(arr: Sequence[float]) -> float:
+    return sum(arr) / len(arr)
+
+
+def lm_sample_stddev(arr: Sequence[float]) -> float:
+    mu = lm_mean(arr)
+    return math.sqrt(sum([(x - mu) ** 2 for x in arr]) / (len(arr) - 1))
+
+
+def lm_mean_stderr(arr: Sequence[float]) -> float | None:
+    if len(arr) < 2:
+        return None
+    return lm_sample_stddev(arr) / math.sqrt(len(arr))
+
+
+def lm_aggregate_subtasks(values: Sequence[float], sizes: Sequence[int], weight_by_size: bool = True) -> float:
+    if not weight_by_size:
+        sizes = [1] * len(sizes)
+    return sum([v * s for v, s in zip(values, sizes)]) / sum(sizes)
+
+
+def lm_pooled_stderr(stderrs: Sequence[float], sizes: Sequence[int]) -> float:
+    var = sum([(n - 1) * se ** 2 * n for n, se in zip(sizes, stderrs)]) / (sum(sizes) - len(sizes))
+    return math.sqrt(var / sum(sizes))
+
+
+def lm_unweighted_mean_stderr(stderrs: Sequence[float]) -> float:
+    return math.sqrt(sum([se ** 2 for se in stderrs])) / len(stderrs)
+
+
+def lm_perplexity(lls: Sequence[float]) -> float:
+    return math.exp(-lm_mean(lls))
+
+
+def lm_aggregate(name: str, values: Sequence[float]) -> float | None:
+    """An lm-eval aggregation over per-sample values; None where it is not implemented."""
+    if not values:
+        return None
+    if name == "mean":
+        return lm_mean(values)
+    if name == "median":
+        return float(sorted(values)[len(values) // 2])
+    if name == "perplexity":
+        return lm_perplexity(values)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------ Inspect
+def inspect_accuracy(values: Sequence[float]) -> float:
+    if not values:
+        return 0.0
+    total = 0.0
+    for v in values:
+        total += v
+    return total / float(len(values))
+
+
+def inspect_stderr(values: Sequence[float]) -> float:
+    import numpy as np
+
+    n = len(values)
+    if n - 1 < 1:
+        return 0.0
+    return float(np.std(values, ddof=1) / np.sqrt(n))
+
+
+def inspect_std(values: Sequence[float]) -> float:
+    import numpy as np
+
+    if len(values) - 1 < 1:
+        return 0.0
+    return float(np.std(values, ddof=1))
+
+
+def inspect_reduce_mean(values: Sequence[float]) -> float:
+    return float(statistics.mean(values))
+
+
+INSPECT_METRICS = {"accuracy": inspect_accuracy, "mean": inspect_accuracy, "stderr": inspect_stderr,
+                   "std": inspect_std}
+
+
+# ------------------------------------------------------------------------------------------------------ generic
+def plain_mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None

@@ -1,0 +1,511 @@
+"""Re-score logs without the model: recompute every per-sample score from the logged responses and targets with
+the harness's own semantics, re-aggregate, and compare with what the harness reported.
+
+``rescore_log(path, format="auto")`` → one :class:`LogRescore` per run found; ``rescore_imported(log)`` for an
+already-imported log.  Each row is (task, metric, filter, reported, recomputed, n); findings name the samples whose
+logged score, answer or hash differs from the recomputation.  Any ``error`` finding makes ``ok`` false.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .audit import AuditAccumulator
+from .importers import ImportedLog, load_logs
+from .metrics import (INSPECT_METRICS, inspect_reduce_mean, lm_aggregate, lm_aggregate_subtasks, lm_mean_stderr,
+                      lm_pooled_stderr, lm_unweighted_mean_stderr, plain_mean)
+from .results import Finding, LogRescore, RescoreRow
+from .scorers import SCORERS, Unsupported, inspect_score, inspect_value_to_float, lm_eval_metric_list, lm_eval_score
+
+
+def rescore_log(path: str | Path, format: str = "auto", *, audit: bool = True) -> list[LogRescore]:
+    return [rescore_imported(log, audit=audit) for log in load_logs(path, format)]
+
+
+def rescore_imported(log: ImportedLog, *, audit: bool = True) -> LogRescore:
+    engine = _ENGINES.get(log.format, _generic)
+    rows, findings, aud = engine(log, audit)
+    findings = list(log.findings) + findings
+    ok = not any(f.severity == "error" for f in findings)
+    return LogRescore(path=str(log.path), format=log.format, ok=ok, rows=rows, findings=findings,
+                      audit=aud.rows() if aud else [])
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return True
+    return a == b or (a != a and b != b)  # NaN == NaN for this purpose
+
+
+class _Acc:
+    """Per (metric, filter) of one task: recomputed values in log order, logged values, mismatching ids."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.logged: list[float] = []
+        self.mismatch: list[tuple[str, Any, Any]] = []
+        self.unsupported: str | None = None
+        self.missing_logged = 0
+
+
+def _compare_rows(task: str, reported: dict[tuple[str, str], tuple[float | None, float | None, int | None]],
+                  accs: dict[tuple[str, str], _Acc], aggregate: Callable[[str, str, list[float]], float | None],
+                  stderr: Callable[[str, str, list[float]], float | None] | None,
+                  findings: list[Finding]) -> tuple[list[RescoreRow], dict[tuple[str, str], tuple]]:
+    """Rows for one task, and {(metric, filter): (recomputed, n, recomputed stderr)}."""
+    rows: list[RescoreRow] = []
+    values: dict[tuple[str, str], tuple] = {}
+    keys = list(reported) + [k for k in accs if k not in reported]
+    for metric, filt in keys:
+        acc = accs.get((metric, filt))
+        rep_value, rep_se, _rep_n = reported.get((metric, filt), (None, None, None))
+        if acc is None:
+            if (metric, filt) in reported:
+                findings.append(Finding.make("error", "no-samples", f"{metric},{filt}: reported but no logged "
+                                             "sample carries this metric", task))
+            rows.append(RescoreRow(task=task, metric=metric, filter=filt, reported=rep_value, recomputed=None, n=0))
+            continue
+        n = len(acc.values)
+        if acc.unsupported:
+            findings.append(Finding.make("error", "unverifiable", f"{metric},{filt}: cannot be recomputed "
+                                         f"({acc.unsupported})", task))
+            rec = None
+            if acc.logged and len(acc.logged) == n + acc.missing_logged and rep_value is not None:
+                logged_agg = aggregate(metric, filt, acc.logged)
+                if logged_agg is not None and not _same(rep_value, logged_agg):
+                    findings.append(Finding.make("error", "aggregate-mismatch", f"{metric},{filt}: reported "
+                                                 f"{rep_value!r} but the logged per-sample scores aggregate to "
+                                                 f"{logged_agg!r}", task))
+        else:
+            rec = aggregate(metric, filt, acc.values) if acc.values else None
+        se = stderr(metric, filt, acc.values) if stderr is not None and not acc.unsupported and acc.values else None
+        values[(metric, filt)] = (rec, n, se)
+        if acc.mismatch:
+            ids = [m[0] for m in acc.mismatch]
+            ex = acc.mismatch[0]
+            findings.append(Finding.make("error", "sample-score-mismatch",
+                                         f"{metric},{filt}: {len(ids)} sample(s) logged a score the responses do not "
+                                         f"give (e.g. sample {ex[0]}: logged {ex[1]!r}, recomputed {ex[2]!r})",
+                                         task, ids))
+        if rep_value is not None and rec is not None and not _same(rep_value, rec):
+            findings.append(Finding.make("error", "aggregate-mismatch", f"{metric},{filt}: reported {rep_value!r}, "
+                                         f"recomputed {rec!r} from {n} samples", task))
+        rows.append(RescoreRow(task=task, metric=metric, filter=filt, reported=rep_value, recomputed=rec, n=n))
+        if stderr is not None and not acc.unsupported:
+            if rep_se is not None or se is not None:
+                if rep_se is not None and se is not None and not _same(rep_se, se):
+                    findings.append(Finding.make("error", "stderr-mismatch", f"{metric}_stderr,{filt}: reported "
+                                                 f"{rep_se!r}, recomputed {se!r}", task))
+                rows.append(RescoreRow(task=task, metric=f"{metric}_stderr", filter=filt, reported=rep_se,
+                                       recomputed=se, n=n))
+    return rows, values
+
+
+def _reported(log: ImportedLog, task: str) -> dict[tuple[str, str], tuple[float | None, float | None, int | None]]:
+    return {(a.metric, a.filter): (a.value, a.stderr, a.n) for a in log.header.aggregates if a.task == task}
+
+
+# --------------------------------------------------------------------------------------------------------- lm-eval
+def _lm_eval(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]:
+    rows: list[RescoreRow] = []
+    findings: list[Finding] = []
+    aud = AuditAccumulator() if audit else None
+    task_values: dict[str, dict[tuple[str, str], tuple]] = {}
+    groups = set((log.results.get("groups") or {})) | set((log.results.get("group_subtasks") or {}))
+    for task in log.tasks():
+        if task in groups and task not in log.sample_files:
+            continue
+        cfg = log.task_config(task)
+        try:
+            aggs = {name: agg for name, _kw, agg in lm_eval_metric_list(cfg)}
+        except Unsupported as exc:
+            aggs = {}
+            findings.append(Finding.make("error", "unverifiable", str(exc), task))
+        accs: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
+        answer_mismatch: dict[str, list[str]] = defaultdict(list)
+        for s in log.iter_samples(task):
+            names = list(s.scores) + list(((s.meta or {}).get("metric_values") or {}).keys())
+            try:
+                rec, answer = lm_eval_score(s, cfg, names)
+            except Unsupported as exc:
+                for m in names:
+                    a = accs[(m, s.filter)]
+                    a.unsupported = str(exc)
+                    if s.scores.get(m) is not None:
+                        a.logged.append(s.scores[m])  # type: ignore[arg-type]
+                    else:
+                        a.missing_logged += 1
+                continue
+            if (s.meta or {}).get("output_type") == "generate_until" and answer != s.answer:
+                answer_mismatch[s.filter].append(s.id)
+            for m in names:
+                a = accs[(m, s.filter)]
+                v = rec.get(m)
+                logged = s.scores.get(m)
+                if v is None:
+                    a.unsupported = a.unsupported or f"metric {m}"
+                    continue
+                a.values.append(v)
+                if logged is not None:
+                    a.logged.append(logged)
+                if logged != v:
+                    a.mismatch.append((s.id, logged, v))
+                if aud is not None and (s.meta or {}).get("output_type") == "generate_until":
+                    aud.add(s, m, v)
+        for filt, ids in answer_mismatch.items():
+            findings.append(Finding.make("error", "answer-mismatch", f"filter {filt}: {len(ids)} logged filtered "
+                                         "response(s) differ from re-applying the filter to the raw response",
+                                         task, ids))
+
+        def aggregate(metric: str, _f: str, values: list[float], _aggs: dict = aggs) -> float | None:
+            return lm_aggregate(_aggs.get(metric, "mean"), values)
+
+        def stderr(metric: str, _f: str, values: list[float], _aggs: dict = aggs) -> float | None:
+            if _aggs.get(metric, "mean") != "mean" or not (log.results.get("config") or {}).get("bootstrap_iters", 1):
+                return None
+            return lm_mean_stderr(values)
+
+        r, vals = _compare_rows(task, _reported(log, task), accs, aggregate, stderr, findings)
+        rows += r
+        task_values[task] = vals
+    rows += _lm_eval_groups(log, task_values, findings)
+    return rows, findings, aud
+
+
+def _leaves(group: str, subtasks: dict[str, list[str]]) -> list[str]:
+    out: list[str] = []
+    for t in subtasks.get(group, []):
+        if t in subtasks:
+            out += _leaves(t, subtasks)
+        else:
+            out.append(t)
+    return out
+
+
+def _lm_eval_groups(log: Any, task_values: dict, findings: list[Finding]) -> list[RescoreRow]:
+    rows = []
+    subtasks = log.results.get("group_subtasks") or {}
+    results = log.results.get("results") or {}
+    for group in subtasks:
+        if group not in results and group not in (log.results.get("groups") or {}):
+            continue
+        leaves = _leaves(group, subtasks)
+        for agg in log.header.aggregates:
+            if agg.task != group:
+                continue
+            key = (agg.metric, agg.filter)
+            parts = [task_values.get(t, {}).get(key) for t in leaves]
+            if not leaves or any(p is None or p[0] is None for p in parts):
+                findings.append(Finding.make("error", "unverifiable", f"{agg.metric},{agg.filter}: a subtask "
+                                             "value is missing, the group score cannot be recomputed", group))
+                rows.append(RescoreRow(task=group, metric=agg.metric, filter=agg.filter, reported=agg.value,
+                                       recomputed=None, n=0))
+                continue
+            vals = [p[0] for p in parts]
+            sizes = [p[1] for p in parts]
+            weighted = lm_aggregate_subtasks(vals, sizes, True)
+            plain = lm_aggregate_subtasks(vals, sizes, False)
+            unweighted = _same(agg.value, plain) and not _same(agg.value, weighted)
+            rec, weight = (plain, False) if unweighted else (weighted, True)
+            if agg.value is not None and not _same(agg.value, rec):
+                findings.append(Finding.make("error", "aggregate-mismatch", f"{agg.metric},{agg.filter}: reported "
+                                             f"{agg.value!r}, recomputed {rec!r} (size-weighted mean of "
+                                             f"{', '.join(leaves)})", group))
+            n = sum(sizes)
+            rows.append(RescoreRow(task=group, metric=agg.metric, filter=agg.filter, reported=agg.value,
+                                   recomputed=rec, n=n))
+            ses = [p[2] for p in parts]
+            if agg.stderr is not None and all(se is not None for se in ses):
+                se = lm_pooled_stderr(ses, sizes) if weight else lm_unweighted_mean_stderr(ses)
+                if not _same(agg.stderr, se):
+                    findings.append(Finding.make("error", "stderr-mismatch", f"{agg.metric}_stderr,{agg.filter}: "
+                                                 f"reported {agg.stderr!r}, recomputed {se!r}", group))
+                rows.append(RescoreRow(task=group, metric=f"{agg.metric}_stderr", filter=agg.filter,
+                                       reported=agg.stderr, recomputed=se, n=n))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------- Inspect
+def _inspect(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]:
+    rows: list[RescoreRow] = []
+    findings: list[Finding] = []
+    aud = AuditAccumulator() if audit else None
+    scorer_defs: dict[str, tuple[str, dict]] = log.scorer_defs()  # score name -> (scorer function, options)
+    for task in log.tasks():
+        per_name: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))  # name -> id -> epochs
+        logged_name: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        mismatch: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
+        unsupported: dict[str, str] = {}
+        for s in log.iter_samples(task):
+            for name, logged in s.scores.items():
+                raw_logged = ((s.meta or {}).get("score_values") or {}).get(name, logged)
+                scorer, options = scorer_defs.get(name, (name, {}))
+                if name in unsupported:
+                    if logged is not None:
+                        logged_name[name][s.id].append(logged)
+                    continue
+                try:
+                    value, _answer = inspect_score(scorer, options, s.output or "", s.target)
+                except Unsupported as exc:
+                    unsupported[name] = str(exc)
+                    if logged is not None:
+                        logged_name[name][s.id].append(logged)
+                    continue
+                v = inspect_value_to_float(value)
+                per_name[name][s.id].append(v)
+                if logged is not None:
+                    logged_name[name][s.id].append(logged)
+                if value != raw_logged and v != logged:
+                    mismatch[name].append((f"{s.id}" + (f"#epoch{s.repeat + 1}" if s.repeat else ""), raw_logged, value))
+                if aud is not None:
+                    aud.add(s, name, v)
+        reported = _reported(log, task)
+        names = list(dict.fromkeys([m for (m, _f) in reported] + list(per_name) + list(unsupported)))
+        # Inspect rows: metric = "<score name>/<metric>", filter = "none"
+        rep_by_score: dict[str, dict[str, tuple[float | None, int | None]]] = defaultdict(dict)
+        for (m, _f), (val, _se, n) in reported.items():
+            score_name, _, metric = m.partition("/")
+            rep_by_score[score_name][metric] = (val, n)
+        for name in dict.fromkeys([n.partition("/")[0] for n in names]):
+            items = per_name.get(name, {})
+            reduced = [inspect_reduce_mean(v) if len(v) > 1 else v[0] for v in items.values()]
+            if mismatch.get(name):
+                ids = [m[0] for m in mismatch[name]]
+                ex = mismatch[name][0]
+                findings.append(Finding.make("error", "sample-score-mismatch", f"{name}: {len(ids)} sample(s) logged "
+                                             f"a score the output does not give (e.g. sample {ex[0]}: logged "
+                                             f"{ex[1]!r}, recomputed {ex[2]!r})", task, ids))
+            if name in unsupported:
+                findings.append(Finding.make("error", "unverifiable", f"{name}: {unsupported[name]}", task))
+            metrics = rep_by_score.get(name) or {"accuracy": (None, None), "stderr": (None, None)}
+            for metric, (rep, _n) in metrics.items():
+                fn = INSPECT_METRICS.get(metric)
+                rec = None
+                if name not in unsupported and fn is not None and reduced:
+                    rec = fn(reduced)
+                elif fn is None:
+                    findings.append(Finding.make("error", "unverifiable", f"{name}/{metric}: metric not implemented",
+                                                 task))
+                if rep is not None and rec is not None and not _same(rep, rec):
+                    findings.append(Finding.make("error", "aggregate-mismatch", f"{name}/{metric}: reported {rep!r}, "
+                                                 f"recomputed {rec!r} from {len(reduced)} samples", task))
+                if name in unsupported and rep is not None and metric in ("accuracy", "mean"):
+                    lg = [inspect_reduce_mean(v) if len(v) > 1 else v[0] for v in logged_name[name].values()]
+                    if lg and not _same(rep, INSPECT_METRICS[metric](lg)):
+                        findings.append(Finding.make("error", "aggregate-mismatch", f"{name}/{metric}: reported "
+                                                     f"{rep!r} but the logged per-sample scores give "
+                                                     f"{INSPECT_METRICS[metric](lg)!r}", task))
+                rows.append(RescoreRow(task=task, metric=f"{name}/{metric}", filter="none", reported=rep,
+                                       recomputed=rec, n=len(reduced)))
+    return rows, findings, aud
+
+
+# --------------------------------------------------------------------------------------- generic (per-sample scores)
+def _generic(log: ImportedLog, audit: bool) -> tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]:
+    """Logs whose per-sample scores name an assay scorer (``SCORERS``) or carry a harness-specific recompute hook
+    (``log.recompute(sample, metric)``), aggregated by a plain mean (or ``log.aggregate``)."""
+    rows: list[RescoreRow] = []
+    findings: list[Finding] = []
+    aud = AuditAccumulator() if audit else None
+    recompute = getattr(log, "recompute", None)
+    aggregate_fn = getattr(log, "aggregate", None)
+    for task in log.tasks():
+        accs: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
+        for s in log.iter_samples(task):
+            for metric, logged in s.scores.items():
+                a = accs[(metric, s.filter)]
+                if logged is None:  # not scored under this metric (not applicable): nothing to recompute
+                    continue
+                try:
+                    if recompute is not None:
+                        v = recompute(s, metric)
+                    elif metric in SCORERS:
+                        v = SCORERS[metric](s)
+                    else:
+                        raise Unsupported(f"no scorer named {metric!r}")
+                except Unsupported as exc:
+                    a.unsupported = str(exc)
+                    if logged is not None:
+                        a.logged.append(logged)
+                    else:
+                        a.missing_logged += 1
+                    continue
+                if v is None:
+                    continue
+                a.values.append(v)
+                if logged is not None:
+                    a.logged.append(logged)
+                if logged is not None and logged != v:
+                    a.mismatch.append((s.id, logged, v))
+                if aud is not None:
+                    aud.add(s, metric, v)
+
+        def aggregate(metric: str, filt: str, values: list[float], _task: str = task) -> float | None:
+            if aggregate_fn is not None:
+                return aggregate_fn(_task, metric, filt, values)
+            return plain_mean(values)
+
+        r, _vals = _compare_rows(task, _reported(log, task), accs, aggregate, None, findings)
+        rows += r
+    return rows, findings, aud
+
+
+# ------------------------------------------------------------------------------------------------------ VLMEvalKit
+_MMB_ABBRS = {"coarse_perception": "CP", "finegrained_perception (instance-level)": "FP-S",
+              "finegrained_perception (cross-instance)": "FP-C", "logic_reasoning": "LR",
+              "relation_reasoning": "RR", "attribute_reasoning": "AR"}
+
+
+def _vlmevalkit(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]:
+    """report_acc semantics: per split, Overall = mean(hit); per category / l2-category, mean(hit) of its rows."""
+    rows: list[RescoreRow] = []
+    findings: list[Finding] = []
+    aud = AuditAccumulator() if audit else None
+    for task in log.tasks():
+        groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+        mismatch: list[tuple[str, Any, Any]] = []
+        unsupported = None
+        n_rows = 0
+        for s in log.iter_samples(task):
+            n_rows += 1
+            metric = next(iter(s.scores), "hit")
+            logged = s.scores.get(metric)
+            try:
+                v = log.recompute(s, metric)
+            except Unsupported as exc:
+                unsupported = str(exc)
+                v = logged
+            if v is None:
+                continue
+            if unsupported is None and logged is not None and logged != v:
+                mismatch.append((s.id, logged, v))
+            groups[("Overall", s.filter)].append(v)
+            for col in ("category", "l2-category"):
+                cat = (s.meta or {}).get(col)
+                if isinstance(cat, str) and cat:
+                    groups[(_MMB_ABBRS.get(cat, cat), s.filter)].append(v)
+            if aud is not None:
+                aud.add(s, "hit", v)
+        if unsupported:
+            findings.append(Finding.make("error", "unverifiable", f"hit: {unsupported}; aggregates use the logged "
+                                         "per-sample hits", task))
+        if mismatch:
+            ex = mismatch[0]
+            findings.append(Finding.make("error", "sample-score-mismatch", f"hit: {len(mismatch)} row(s) logged a hit "
+                                         f"the prediction does not give (e.g. index {ex[0]}: logged {ex[1]!r}, "
+                                         f"recomputed {ex[2]!r})", task, [m[0] for m in mismatch]))
+        judged = sorted(set(getattr(log, "_judged", [])))
+        if judged:
+            findings.append(Finding.make("warning", "judge-scored", f"{len(judged)} of {n_rows} row(s) were scored by "
+                                         f"the judge {log.judge!r} (no rule-based option): their logged hit is kept",
+                                         task, judged))
+        reported = _reported(log, task)
+        keys = list(reported) or [k for k in groups if k[0] == "Overall"]
+        for metric, split in keys:
+            vals = groups.get((metric, split)) or []
+            if not vals and split == "none" and (metric, "none") not in groups:
+                vals = [v for (m, _sp), vs in groups.items() if m == metric for v in vs]
+            rec = sum(vals) / len(vals) if vals else None
+            rep = reported.get((metric, split), (None, None, None))[0]
+            if rep is not None and rec is not None and not _same(rep, rec):
+                findings.append(Finding.make("error", "aggregate-mismatch", f"{metric},{split}: reported {rep!r}, "
+                                             f"recomputed {rec!r} from {len(vals)} rows", task))
+            if rep is not None and rec is None:
+                findings.append(Finding.make("error", "no-samples", f"{metric},{split}: reported but no row belongs "
+                                             "to it", task))
+            rows.append(RescoreRow(task=task, metric=metric, filter=split, reported=rep, recomputed=rec, n=len(vals)))
+    return rows, findings, aud
+
+
+# ---------------------------------------------------------------------------------------------------------- Eureka
+def _round3(x: float) -> float:
+    import numpy as np
+
+    return float(np.round(x, 3))
+
+
+def _eureka(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]:
+    """Per-sample <Metric>_result labels recomputed; CountAggregator (normalised) and AverageAggregator re-run."""
+    rows: list[RescoreRow] = []
+    findings: list[Finding] = []
+    aud = AuditAccumulator() if audit else None
+    label = {1.0: "correct", 0.0: "incorrect", None: "none"}
+    for task in log.tasks():
+        samples = list(log.iter_samples(task))
+        recomputed: dict[str, list[Any]] = defaultdict(list)  # column -> label per row (recomputed)
+        mismatch: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
+        unsupported: dict[str, str] = {}
+        for s in samples:
+            for col, logged in ((s.meta or {}).get("labels") or {}).items():
+                try:
+                    v = log.recompute(s, col)
+                except Unsupported as exc:
+                    unsupported[col] = str(exc)
+                    recomputed[col].append(logged)
+                    continue
+                lab = label.get(v, v)
+                recomputed[col].append(lab)
+                if lab != logged:
+                    mismatch[col].append((s.id, logged, lab))
+                if aud is not None and v is not None:
+                    aud.add(s, col, v)
+        for col, mm in mismatch.items():
+            ex = mm[0]
+            findings.append(Finding.make("error", "sample-score-mismatch", f"{col}: {len(mm)} row(s) logged a result "
+                                         f"the output does not give (e.g. uid {ex[0]}: logged {ex[1]!r}, recomputed "
+                                         f"{ex[2]!r})", task, [m[0] for m in mm]))
+        for col, why in unsupported.items():
+            findings.append(Finding.make("error", "unverifiable", f"{col}: {why}", task))
+        groups_of = {}
+        for spec in (log.header.config or {}).get("reports", []):
+            groups_of[spec["file"]] = spec
+        for agg in log.header.aggregates:
+            if agg.task != task:
+                continue
+            col, _, lab = agg.metric.partition("/")
+            spec = next((sp for sp in groups_of.values() if (sp["group"] is None) == (agg.filter == "none")), None)
+            values = recomputed.get(col)
+            rec = None
+            n = 0
+            if values is None and samples and col in (samples[0].meta or {}):
+                values = [(s.meta or {}).get(col) for s in samples]
+            if values is not None:
+                if agg.filter != "none" and spec and spec["group"]:
+                    keys = [str((s.meta or {}).get(spec["group"])) for s in samples]
+                    values = [v for v, k in zip(values, keys) if k == agg.filter]
+                n = len(values)
+                if lab:  # normalised count of one label
+                    present = [v for v in values if v is not None]
+                    rec = _round3(sum(1 for v in present if v == lab) / len(present)) if present else None
+                else:
+                    nums = [float(v) for v in values if isinstance(v, (int, float))]
+                    rec = _round3(sum(nums) / len(nums)) if nums else None
+            if col in unsupported:
+                rec = None
+            if agg.value is not None and rec is not None and not _same(agg.value, rec):
+                findings.append(Finding.make("error", "aggregate-mismatch", f"{agg.metric},{agg.filter}: reported "
+                                             f"{agg.value!r}, recomputed {rec!r} from {n} rows", task))
+            rows.append(RescoreRow(task=task, metric=agg.metric, filter=agg.filter, reported=agg.value,
+                                   recomputed=rec, n=n))
+    return rows, findings, aud
+
+
+_ENGINES: dict[str, Callable[[Any, bool], tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]]] = {
+    "lm-eval": _lm_eval,
+    "inspect": _inspect,
+    "vlmevalkit": _vlmevalkit,
+    "eureka": _eureka,
+}
+
+
+def rows_json(results: Iterable[LogRescore]) -> list[dict[str, Any]]:
+    """The ``assay rescore --log --json`` document: a list of {task, metric, filter, reported, recomputed, n}
+    (non-finite numbers become null, so the document is strict JSON)."""
+    import math
+
+    def clean(v: Any) -> Any:
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return [{k: clean(v) for k, v in row.model_dump().items()} for res in results for row in res.rows]

@@ -132,7 +132,59 @@ def step_rebuild(ctx: AuditContext) -> StepResult:
                       summary={"dvc": r.dvc, "run_id": r.run_id, "workdir": r.workdir, "summary": r.summary})
 
 
+_CLAIM_VERDICT = {"matches": "pass", "derived": "pass", "mismatch": "fail", "no-log": "attested",
+                  "unverifiable": "inconclusive"}
+
+
+def step_rescore(ctx: AuditContext) -> StepResult:
+    """Level 1: recompute every aggregate from the published per-sample logs and compare with the claims."""
+    evals = ctx.manifest().evals
+    if not evals:
+        return StepResult(name="rescore", status="not-applicable")
+    from ..evals.claims import rescore_manifest
+
+    r = rescore_manifest(ctx.manifest_path, root=ctx.release_dir)
+    claims: list[ClaimResult] = []
+    chart = []
+    audit_rows = []
+    for ev in r.evals:
+        for i, c in enumerate(ev.claims):
+            note = c.note or (f"recomputed {c.recomputed}, harness reported {c.reported}" if c.recomputed is not None else None)
+            claims.append(ClaimResult(
+                id=f"eval:{ev.name}:{c.source or i}", step="rescore", kind="rescore", subject=ev.name,
+                declared={"value": c.value, "metric": c.metric, "source": c.source},
+                measured={"recomputed": c.recomputed, "reported": c.reported, "tolerance": c.tolerance},
+                verdict=_CLAIM_VERDICT[c.status], level="L1 re-score from logs",
+                message=("no per-sample log: checked only by a re-run" if c.status == "no-log" else
+                         f"{c.status}: {note}" if note else c.status),
+                evidence=[Evidence(kind="log", ref=log.path, note=log.format) for log in ev.logs]))
+            if c.recomputed is not None:
+                chart.append({"name": f"{ev.name} (re-scored)", "published": c.value, "reproduced": c.recomputed})
+        for log in ev.logs:
+            errors = [f for f in log.findings if f.severity == "error"]
+            claims.append(ClaimResult(
+                id=f"eval-log:{log.path}", step="rescore", kind="eval-log", subject=log.path,
+                verdict="pass" if log.ok and not errors else "fail",
+                measured=[row.model_dump() for row in log.rows],
+                message="; ".join(f"{f.code}: {f.message}" + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
+                                  for f in errors) or None,
+                evidence=[Evidence(kind="log", ref=log.path, note=log.format)]))
+            audit_rows += [a.model_dump() for a in log.audit if a.accepted_only_by_harness or a.accepted_only_by_strict]
+        for f in ev.findings:
+            if f.severity == "error":
+                claims.append(ClaimResult(id=f"eval:{ev.name}:{f.code}", step="rescore", kind="rescore",
+                                          subject=ev.name, verdict="fail", message=f.message))
+    for f in r.findings:
+        if f.severity == "error":
+            claims.append(ClaimResult(id=f"evals:{f.code}", step="rescore", kind="rescore", subject=f.task or "evals",
+                                      verdict="fail", message=f.message))
+    return StepResult(name="rescore", status="ok" if r.ok else "failed", claims=claims,
+                      summary={"chart": chart, "scorer_audit": audit_rows,
+                               "warnings": [f.message for e in r.evals for f in e.findings if f.severity == "warning"]})
+
+
 STEP_FUNCTIONS: dict[str, Callable[[AuditContext], StepResult]] = {
+    "rescore": step_rescore,
     "verify": step_verify,
     "data": step_data,
     "rebuild": step_rebuild,

@@ -392,3 +392,30 @@ def test_init_then_verify_roundtrip(tmp_path):
     assert roles["README.md"] == "docs" and roles["config.json"] == "config"
     assert run_assay("verify", str(work / "assay.yaml"), "--strict").returncode == 0
     assert run_assay("init", str(work)).returncode == 2  # refuses to overwrite without --force
+
+
+def test_nothing_outside_the_root_is_read_through_a_symlink(demo, tmp_path):
+    """A weights file replaced by a symlink out of the release: refused, and its header is never audited."""
+    target = release_dir(demo) / "model-00001-of-00002.safetensors"
+    outside = tmp_path / "outside.safetensors"
+    outside.write_bytes(struct.pack("<Q", 2) + b"[]")  # malformed: would produce header errors if it were read
+    target.unlink()
+    target.symlink_to(outside)
+    result = verify_release(demo)
+    assert failed(result)["model-00001-of-00002.safetensors"] == "unsafe-path"
+    assert not any(f.check == "safetensors" and f.path == target.name for f in result.findings)
+
+
+def test_artifacts_from_several_sources_are_all_checked(demo, tmp_path):
+    """Artifacts may come from different dir:// sources; structure and claims still cover all of them."""
+    second = demo.parent / "second"
+    second.mkdir()
+    shutil.move(str(release_dir(demo) / "config.json"), second / "config.json")
+    def move(d):
+        d["sources"].append({"name": "second", "uri": "dir://second"})
+        next(a for a in d["artifacts"] if a["path"] == "config.json")["source"] = "second"
+    edit_manifest(demo, move)
+    relock(demo)
+    result = verify_release(demo, strict=True)
+    assert result.ok, [f.message for f in result.findings]
+    assert next(c for c in result.claims if c.claim == "architecture").verdict == "holds"

@@ -21,7 +21,7 @@ from ..manifests.paths import resolve_inside
 from ..manifests.schema import Manifest
 from ..manifests.uris import parse_source_uri
 from .hashing import default_workers, hash_many
-from .results import ClaimCheck, FileCheck, Finding, VerifyResult, VerifySummary
+from .results import FileCheck, Finding, VerifyResult, VerifySummary
 
 PULLED_MARKER = ".assay/origin.json"
 IGNORED_DIRS = {".git", ".cache", ".assay", ".dvc", "__pycache__", ".huggingface"}
@@ -241,14 +241,9 @@ def verify_release(manifest_path: Path | str, *, root: Path | str | None = None,
         verified = {k: (c.sha256 if c.status == "ok" else None) for k, c in checks.items()}
         from .structure import check_structure
 
-        struct_roots = set(roots.values())
-        if len(struct_roots) <= 1:
-            structure = check_structure(m, next(iter(struct_roots), loaded.manifest_path.parent), verified, state)
-            findings.extend(structure.findings)
-            claims = structure.claims
-        else:
-            claims = [ClaimCheck(claim="structure", declared=None, measured=None, verdict="unverifiable",
-                                 message="artifacts live in several folders; pass --dir with the pulled release")]
+        structure = check_structure(m, roots, verified, state)
+        findings.extend(structure.findings)
+        claims = structure.claims
     finally:
         if state is not None:
             state.close()

@@ -10,8 +10,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable, Mapping
 
+from ..manifests.errors import PathEscapeError
+from ..manifests.paths import resolve_inside
 from ..manifests.schema import Claims, Manifest
 from .results import ClaimCheck, Finding
 
@@ -87,7 +89,23 @@ def remote_code_modules(config: dict[str, Any], config_dir: PurePosixPath) -> tu
     return sorted(local), sorted(foreign)
 
 
-def check_structure(manifest: Manifest, root: Path, verified: dict[str, str | None], state: Any = None) -> StructureResult:
+def _locator(root: Path | Mapping[str, Path]) -> Callable[[str], Path | None]:
+    """Where an artifact is on disk (inside its root, never through a symlink out of it), or None."""
+    def locate(path: str) -> Path | None:
+        base = root.get(path) if isinstance(root, Mapping) else root
+        if base is None:
+            return None
+        try:
+            real = resolve_inside(base, path)
+        except PathEscapeError:
+            return None  # the hash check reports it as unsafe-path; nothing outside the root is read
+        return real if real.is_file() else None
+
+    return locate
+
+
+def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verified: dict[str, str | None],
+                    state: Any = None) -> StructureResult:
     """Audit weight files, shard indexes, pickles and remote code, then evaluate the manifest's claims.
 
     ``verified`` maps artifact path -> sha256 (None when the file is missing or failed its hash check); files that
@@ -99,12 +117,14 @@ def check_structure(manifest: Manifest, root: Path, verified: dict[str, str | No
     findings: list[Finding] = []
     stats = WeightStats()
     reports: dict[str, Any] = {}
-    present = {a.path: a for a in manifest.artifacts if (root / a.path).is_file()}
+    locate = _locator(root)
+    located = {a.path: locate(a.path) for a in manifest.artifacts}
+    present = {a.path: a for a in manifest.artifacts if located[a.path] is not None}
 
     for path, art in present.items():
         sha = verified.get(path)
         if path.endswith(".safetensors"):
-            rep = _cached(state, sha, "safetensors", SafetensorsReport, lambda p=path: audit_safetensors(root / p))
+            rep = _cached(state, sha, "safetensors", SafetensorsReport, lambda p=path: audit_safetensors(located[p]))
             reports[path] = rep
             for msg in rep.errors:
                 findings.append(Finding(check="safetensors", severity="error", path=path, message=msg))
@@ -113,7 +133,7 @@ def check_structure(manifest: Manifest, root: Path, verified: dict[str, str | No
             if art.role.value == "weights":
                 stats.add(rep)
         elif is_pickle_path(path):
-            rep = _cached(state, sha, "pickle", PickleReport, lambda p=path: scan_pickle_file(root / p))
+            rep = _cached(state, sha, "pickle", PickleReport, lambda p=path: scan_pickle_file(located[p]))
             stats.pickle_files += art.role.value == "weights"
             imported = sorted({f"{g.module}.{g.name}" for g in rep.globals})
             findings.append(Finding(
@@ -130,7 +150,7 @@ def check_structure(manifest: Manifest, root: Path, verified: dict[str, str | No
     for path in present:
         if path.endswith(INDEX_SUFFIX):
             try:
-                index = _read_json(root / path)
+                index = _read_json(located[path])
                 shard_names = sorted(set((index.get("weight_map") or {}).values())) if isinstance(index, dict) else []
             except (ValueError, UnicodeDecodeError):
                 shard_names = []
@@ -142,18 +162,18 @@ def check_structure(manifest: Manifest, root: Path, verified: dict[str, str | No
                 rel = str(base / name) if str(base) != "." else name
                 if rel in reports:
                     shard_reports[name] = reports[rel]
-            rep = audit_shard_index(root / path, shard_reports)
+            rep = audit_shard_index(located[path], shard_reports)
             for msg in rep.errors:
                 findings.append(Finding(check="shard-index", severity="error", path=path, message=msg))
             for msg in rep.warnings:
                 findings.append(Finding(check="shard-index", severity="warning", path=path, message=msg))
 
-    architecture, remote = _configs(manifest, root, present, verified, findings)
+    architecture, remote = _configs(manifest, located, present, verified, findings)
     claims = evaluate_claims(manifest.claims, stats, architecture, remote)
     return StructureResult(findings, claims, stats, architecture, remote)
 
 
-def _configs(manifest: Manifest, root: Path, present: dict[str, Any], verified: dict[str, str | None],
+def _configs(manifest: Manifest, located: dict[str, Path | None], present: dict[str, Any], verified: dict[str, str | None],
              findings: list[Finding]) -> tuple[str | None, list[str]]:
     architecture = None
     remote: set[str] = set()
@@ -162,7 +182,7 @@ def _configs(manifest: Manifest, root: Path, present: dict[str, Any], verified: 
         if name not in _AUTO_MAP_CONFIGS:
             continue
         try:
-            cfg = _read_json(root / path)
+            cfg = _read_json(located[path])
         except (ValueError, UnicodeDecodeError) as exc:
             findings.append(Finding(check="config", severity="error", path=path, message=f"not valid JSON: {exc}"))
             continue

@@ -130,6 +130,10 @@ def run_audit(manifest_path: Path | str, *, out: Path | str, source: str | None 
             continue
         elif not pulled_ok and name == "verify":
             steps.append(StepResult(name=name, status="error", error="the pull failed; nothing to verify"))
+        elif name == "rerun" and any(s.name == "verify" and s.status != "ok" for s in steps):
+            # A release that does not verify is never loaded (its weights or code may not be what was published);
+            # the failed files are already the findings.
+            steps.append(StepResult(name=name, status="skipped", error="not run: the release did not verify"))
         else:
             steps.append(run_step(name, ctx, {"rerun_limit": rerun_limit} if name == "rerun" else {}))
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -272,7 +273,9 @@ class ImageStore:
     ``<sha256>[.ext]`` in ``--images``.  Bytes whose sha256 differs from the reference are refused."""
 
     def __init__(self, log_dir: Path, release_root: Path, images_dir: Path | None) -> None:
-        self.log_dir, self.root, self.images_dir = log_dir, release_root, images_dir
+        # Real paths on both sides: the log's folder is compared with the root to place ImageRef.path inside it.
+        self.log_dir, self.root = Path(os.path.realpath(log_dir)), Path(os.path.realpath(release_root))
+        self.images_dir = images_dir
         self._index: dict[str, Path] | None = None
         self._cache: dict[str, Image] = {}
 

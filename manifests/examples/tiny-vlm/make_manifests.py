@@ -1,0 +1,114 @@
+"""Write the demo's two manifests and their locks: ``python make_manifests.py`` (from any folder).
+
+* ``assay.yaml``         — the honest release: every claim holds, so ``assay audit`` passes;
+* ``assay.failing.yaml`` — the same release as a dishonest publisher would describe it: the chartqa-mini score is
+  overclaimed, and ``generation_config.json`` is served from ``swapped/`` (a file turning sampling on) while the
+  lock pins the published one; ``assay audit`` fails with exactly those two findings.
+
+Sizes and sha256 are measured from the files beside this script; the locks are written by ``assay lock``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+
+from assay.manifests.yamlio import dump_yaml, read_yaml_file
+from assay.verify.locking import lock_release
+
+HERE = Path(__file__).resolve().parent
+HONEST_HEADER = """\
+# The bundled demo release of assay: a tiny, untrained Llava-style vision-language model (SigLIP-style vision
+# tower + Llama-style decoder) built offline and byte-for-byte deterministically by build.py into release/, with
+# a training mixture in data/ (build_data.py: ~20% chain-of-thought, ~80% direct answers by tokens), a recipe that
+# re-derives the bf16 weights, and published eval logs in evals/ (build_evals.py).  Written by make_manifests.py.
+# Audit it with:  assay audit manifests/examples/tiny-vlm/assay.yaml --out audit-out
+"""
+FAILING_HEADER = """\
+# The demo release as a dishonest publisher would describe it (make_manifests.py): the chartqa-mini score is
+# overclaimed, and generation_config.json is served from swapped/ while the lock pins the published file.
+# assay audit fails with exactly those two findings:
+#   assay audit manifests/examples/tiny-vlm/assay.failing.yaml --out audit-failing
+"""
+OVERCLAIM = 62.5
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _log_score(path: Path) -> float:
+    import json
+
+    header = json.loads(path.read_text().splitlines()[0])
+    return round(100 * header["aggregates"][0]["value"], 1)
+
+
+def honest() -> dict:
+    data, _ = read_yaml_file(HERE / "assay.yaml")
+    data.pop("evals", None)
+    data["sources"] = [{"name": "default", "uri": "dir://release"}, {"name": "evals", "uri": "dir://evals"}]
+    data["artifacts"] = [a for a in data["artifacts"] if a.get("source") != "evals"]
+    ev = HERE / "evals"
+    for p in sorted(ev.rglob("*")):
+        if p.is_file():
+            data["artifacts"].append({"path": p.relative_to(ev).as_posix(), "role": "eval-log", "size": p.stat().st_size,
+                                      "sha256": _sha(p), "source": "evals"})
+    data["evals"] = []
+    for name, kind in (("chartqa-mini", "chart question answering over generated bar charts"),
+                       ("textqa-mini", "short text questions about numbers")):
+        log = ev / f"{name}.assay.jsonl"
+        data["evals"].append({
+            "name": name, "task": name, "metric": "accuracy", "scorer": "inspect:includes",
+            "published": [{"value": _log_score(log), "source": f"model card, results table ({kind})"}],
+            "logs": [{"path": log.name, "sha256": _sha(log), "format": "assay"}],
+            "decoding": {"temperature": 0.0, "max_new_tokens": 8, "seed": 0, "repeats": 1},
+            "margin": 5.0,
+        })
+    return data
+
+
+def failing(data: dict) -> dict:
+    bad = copy.deepcopy(data)
+    bad["release"]["description"] = "The demo release with an overclaimed score and a swapped file (it must fail)."
+    bad["sources"].append({"name": "swapped", "uri": "dir://swapped"})
+    for art in bad["artifacts"]:
+        if art["path"] == "generation_config.json":
+            art["source"] = "swapped"  # the bytes served now; size and sha256 stay the published ones
+    bad["evals"][0]["published"][0]["value"] = OVERCLAIM
+    return bad
+
+
+def main() -> None:
+    data = honest()
+    (HERE / "assay.yaml").write_text(HONEST_HEADER + dump_yaml(data))
+    assert lock_release(HERE / "assay.yaml").ok
+    swapped = HERE / "swapped" / "generation_config.json"
+    swapped.parent.mkdir(exist_ok=True)
+    text = (HERE / "release" / "generation_config.json").read_text()
+    swapped.write_text(text.replace('"do_sample": false', '"do_sample":  true'))  # same size: only a hash sees it
+    (HERE / "assay.failing.yaml").write_text(FAILING_HEADER + dump_yaml(failing(data)))
+    # Its lock pins what was published, the honest generation_config.json: the swap came afterwards.
+    _lock_failing()
+
+
+def _lock_failing() -> None:
+    """Lock assay.failing.yaml as published: every pin equal to the honest lock's (the swap came afterwards)."""
+    from assay.manifests.loader import load_model
+    from assay.manifests.fsio import write_atomic
+    from assay.manifests.lock import Lock, lock_to_yaml
+
+    honest_lock = load_model(Lock, HERE / "assay.lock.yaml")
+    text = (HERE / "assay.failing.yaml").read_bytes()
+    sources = [s.model_copy() for s in honest_lock.sources]
+    sources.append(sources[0].model_copy(update={"name": "swapped", "uri": "dir://swapped"}))
+    files = [f.model_copy(update={"source": "swapped"}) if f.path == "generation_config.json" else f
+             for f in honest_lock.files]
+    lock = honest_lock.model_copy(update={"manifest_sha256": hashlib.sha256(text).hexdigest(), "sources": sources,
+                                          "files": files})
+    write_atomic(HERE / "assay.failing.lock.yaml", lock_to_yaml(lock))
+
+
+if __name__ == "__main__":
+    main()

@@ -34,3 +34,29 @@ def run_assay(*args: str, cwd: Path | None = None, env: dict | None = None) -> s
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([*ASSAY, *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=300)
+
+
+def artifact_files(manifest: Path) -> dict[str, Path]:
+    """Every artifact of a manifest and the file it is read from (artifacts may come from several dir:// sources)."""
+    from assay.verify.release import artifact_roots, load_release
+
+    roots = artifact_roots(load_release(manifest), None)
+    return {path: Path(root) / path for path, root in roots.items()}
+
+
+def model_only(manifest: Path) -> Path:
+    """Reduce a copy of the demo to its model release: no data, evals or recipes, only the release/ source.
+
+    For tests that build their own sections on top of the plain model release.  Re-locks the manifest.
+    """
+    from assay.manifests.yamlio import dump_yaml, read_yaml_file
+    from assay.verify.locking import lock_release
+
+    data, _ = read_yaml_file(manifest)
+    for key in ("data", "evals", "recipes"):
+        data.pop(key, None)
+    data["sources"] = [s for s in data["sources"] if s["name"] == "default"]
+    data["artifacts"] = [a for a in data["artifacts"] if a.get("source") in (None, "default")]
+    manifest.write_text(dump_yaml(data))
+    assert lock_release(manifest).ok
+    return manifest

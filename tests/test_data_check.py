@@ -18,7 +18,7 @@ from assay.manifests.errors import InputError
 from assay.manifests.yamlio import dump_yaml, read_yaml_file
 from assay.mixtures.check import check_data
 from assay.mixtures.records import extract
-from conftest import run_assay
+from conftest import model_only, run_assay
 
 WORDS = 5  # tokens per record
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
@@ -337,6 +337,7 @@ def test_record_field_rules():
 
 # ------------------------------------------------------------------------------------------------------ bad input
 def test_manifest_without_data_is_bad_input(demo):
+    model_only(demo)
     with pytest.raises(InputError):
         check_data(demo)
     proc = run_assay("data", "check", str(demo))

@@ -69,13 +69,13 @@ def release(tmp_path_factory) -> Path:
     """The demo release with evals and data, re-locked (shared by the module: nothing here writes into it)."""
     import shutil
 
-    from conftest import DEMO
+    from conftest import DEMO, model_only
 
     dst = tmp_path_factory.mktemp("export") / "tiny-vlm"
     shutil.copytree(DEMO, dst, ignore=shutil.ignore_patterns("__pycache__", "assay.failing*"))
     (dst / "data" / "text").mkdir(parents=True)
     (dst / "data" / "text" / "a.jsonl").write_bytes(b"{}\n")
-    manifest = dst / "assay.yaml"
+    manifest = model_only(dst / "assay.yaml")
     manifest.write_text(manifest.read_text() + EXTRA)
     with pytest.MonkeyPatch.context() as mp:  # module scope: conftest's per-test state folder is not set up yet
         mp.setenv("ASSAY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
@@ -408,8 +408,10 @@ def test_modelpack_config_is_what_push_sends(release, report, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ inputs and CLI
 def test_bad_inputs_are_input_errors(release, report, tmp_path, demo):
+    from conftest import model_only
+
     with pytest.raises(InputError, match="no 'evals:' section"):
-        export("model-index", demo)  # the bundled demo declares no scores
+        export("model-index", model_only(demo))  # the model release alone declares no scores
     with pytest.raises(InputError, match="unknown export format"):
         export("spdx", release)
     with pytest.raises(InputError, match="no eval named 'mmmu'"):

@@ -16,7 +16,7 @@ from assay.hubs.olah_server import commit_hf_files, make_hf_repo, start_olah
 from assay.hubs.pull import pull
 from assay.manifests.yamlio import dump_yaml, read_yaml_file
 
-from conftest import run_assay
+from conftest import model_only, run_assay
 
 REPO = "assay-test/tiny-vlm"
 
@@ -33,6 +33,7 @@ def olah(tmp_path, monkeypatch):
 @pytest.fixture
 def hf_release(tmp_path, demo, olah):
     """The demo release published as an HF repo (safetensors via LFS) and a manifest whose source is hf://."""
+    model_only(demo)
     files = {p.name: p.read_bytes() for p in (demo.parent / "release").iterdir()}
     commit = make_hf_repo(tmp_path / "mirrors", REPO, files)
     data, _ = read_yaml_file(demo)

@@ -17,7 +17,7 @@ from assay.manifests.loader import load_manifest
 from assay.manifests.yamlio import dump_yaml, read_yaml_file
 from assay.verify.release import verify_release
 
-from conftest import run_assay
+from conftest import artifact_files, run_assay
 
 
 def release_dir(manifest: Path) -> Path:
@@ -66,8 +66,7 @@ def test_table_output_names_how_files_were_verified(demo):
 @pytest.mark.parametrize("where", ["first", "middle", "last", "random"])
 def test_flipping_any_single_byte_of_any_artifact_fails(demo, where):
     rng = random.Random(f"flip-{where}")
-    for path in artifacts(demo):
-        target = release_dir(demo) / path
+    for path, target in artifact_files(demo).items():
         data = bytearray(target.read_bytes())
         pos = {"first": 0, "middle": len(data) // 2, "last": len(data) - 1, "random": rng.randrange(len(data))}[where]
         original = data[pos]

@@ -170,7 +170,7 @@ source {_e(r.source or 'local files')}<br>{_e(r.generated_by)} · Python {_e(r.e
 <tbody>{file_rows}</tbody></table>
 {_bar_chart("Data mixture: declared vs measured share", mixture or [], label="name", a="declared", b="measured",
             a_name="declared", b_name="measured", scale=1.0)}
-{_bar_chart("Scores: published vs reproduced (bars: 95% CI)", scores, label="name", a="published", b="reproduced",
+{_bar_chart("Scores: published vs reproduced (error bars: confidence interval of the reproduction)", scores, label="name", a="published", b="reproduced",
             a_name="published", b_name="reproduced", lo="ci_low", hi="ci_high")}
 <h2>Claims</h2>{_claims_table(others)}
 """

@@ -7,7 +7,7 @@ import json
 from assay.hubs.push import push
 from assay.manifests.yamlio import dump_yaml, read_yaml_file
 
-from conftest import run_assay
+from conftest import model_only, run_assay
 
 
 def test_identical_releases(demo):
@@ -17,6 +17,7 @@ def test_identical_releases(demo):
 
 
 def test_changes_are_classified(tmp_path, demo):
+    model_only(demo)
     release = demo.parent / "release"
     other = tmp_path / "other"
     import shutil

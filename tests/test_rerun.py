@@ -237,6 +237,9 @@ def vlm_release(demo, tmp_path):
     from assay.evals.backends.transformers import TransformersBackend
     from assay.evals.rerun import ImageStore, sample_request
 
+    from conftest import model_only
+
+    model_only(demo)
     rel = demo.parent / "release"
     images = {i: png(100 + i) for i in range(0, 6, 2)}
     samples = reference_samples("chartqa", 6, images=images)

@@ -44,8 +44,28 @@ def default_state_dir() -> Path:
     return Path(base) / "assay"
 
 
+def _best_effort(method):
+    """The state is a cache: a write or read that fails (a full disk, a file-size limit, a locked or corrupt file)
+    disables it for this run instead of failing the verification or transfer that was using it."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if self.disabled:
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error:
+            self.disabled = True
+            return None
+
+    return wrapper
+
+
 class StateDB:
     """A small wrapper around the SQLite state; safe to use from one thread at a time (the caller's)."""
+
+    disabled = False
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else default_state_dir() / "state.sqlite3"
@@ -68,6 +88,7 @@ class StateDB:
     def key(st: os.stat_result) -> tuple[int, int, int, int, int]:
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
+    @_best_effort
     def lookup(self, st: os.stat_result, *, need_blake3: bool = False) -> tuple[str, str | None] | None:
         """The recorded (sha256, blake3) for a file with exactly this identity, if trustworthy."""
         row = self._db.execute(
@@ -83,12 +104,14 @@ class StateDB:
             return None
         return sha, b3
 
+    @_best_effort
     def record(self, st: os.stat_result, sha256: str, blake3: str | None, path: str) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)",
             (*self.key(st), sha256, blake3, time.time_ns(), path),
         )
 
+    @_best_effort
     def record_many(self, rows: list[tuple[os.stat_result, str, str | None, str]]) -> None:
         now = time.time_ns()
         with self._db:
@@ -98,12 +121,14 @@ class StateDB:
                 [(*self.key(st), sha, b3, now, path) for st, sha, b3, path in rows],
             )
 
+    @_best_effort
     def get_audit(self, sha256: str, kind: str, version: str) -> Any | None:
         row = self._db.execute(
             "SELECT result FROM audits WHERE sha256=? AND kind=? AND version=?", (sha256, kind, version)
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    @_best_effort
     def put_audit(self, sha256: str, kind: str, version: str, result: Any) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO audits VALUES (?,?,?,?)", (sha256, kind, version, json.dumps(result, sort_keys=True))

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from pydantic import BaseModel
 
 from ..manifests.errors import InputError
-from ..manifests.fsio import write_bytes_atomic
+from ..manifests.fsio import read_input, write_bytes_atomic
 
 KeyType = Literal["ed25519", "ecdsa-p256"]
 KEY_TYPES: tuple[str, ...] = ("ed25519", "ecdsa-p256")
@@ -153,21 +153,9 @@ def generate_keypair(out_dir: Path | str | None = None, key_type: str = "ecdsa-p
                         encrypted=bool(pw))
 
 
-def _read(path: Path | str, what: str) -> bytes:
-    p = Path(path)
-    try:
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such {what} file") from None
-    except IsADirectoryError:
-        raise InputError(f"{p}: is a directory, not a {what} file") from None
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read {what}: {exc.strerror or exc}") from None
-
-
 def load_private_key(path: Path | str, password: str | bytes | None = None) -> PrivateKey:
     """A PEM private key (PKCS#8, or traditional EC); ed25519 or ECDSA P-256/P-384/P-521."""
-    data = _read(path, "private key")
+    data = read_input(path, "private key file")
     pw = _password(password)
     try:
         key = serialization.load_pem_private_key(data, pw)
@@ -185,7 +173,7 @@ def load_private_key(path: Path | str, password: str | bytes | None = None) -> P
 
 def load_public_key(path: Path | str) -> PublicKey:
     """A PEM public key (SubjectPublicKeyInfo); a PEM private key is accepted too (its public half is used)."""
-    data = _read(path, "public key")
+    data = read_input(path, "public key file")
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:

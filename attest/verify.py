@@ -32,6 +32,7 @@ import os
 from pathlib import Path
 
 from ..manifests.errors import InputError, PathEscapeError
+from ..manifests.fsio import read_input
 from ..manifests.paths import check_relpath, resolve_inside
 from .dsse import (
     PAYLOAD_TYPE_INTOTO,
@@ -46,17 +47,6 @@ from .results import AttestationResult, Problem, SubjectCheck
 from .statement import STATEMENT_TYPE, check_predicate, predicate_outcome
 
 _SKIP_DIRS = {".git", ".assay", ".cache", "__pycache__"}
-
-
-def _read_input(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such {what}") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not an {what}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
 
 
 def _public_key_path(public_key: Path | str | None) -> Path:
@@ -79,7 +69,7 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
     ``public_key``: PEM public key (a private key PEM works too); default: the `assay keygen` default public key.
     """
     path = Path(attestation)
-    data = _read_input(path, "attestation")
+    data = read_input(path, "attestation")
     root_path = Path(root) if root is not None else None
     if root_path is not None and not root_path.is_dir():
         raise InputError(f"{root_path}: not a directory (--dir must be the release folder)")

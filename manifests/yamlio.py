@@ -87,14 +87,9 @@ def load_yaml(text: str, where: str) -> tuple[Any, _Positions]:
 
 
 def read_yaml_file(path: Path) -> tuple[Any, _Positions]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ManifestError(f"{path}: is a directory, expected a YAML file") from None
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read: {exc.strerror}") from None
+    from .fsio import read_input
+
+    raw = read_input(path, "YAML file", ManifestError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -9,12 +9,20 @@ DVC upgrade that moves things breaks one module.  What assay needs from DVC:
   remote DVC can read), without trusting any of them: callers hash what they read;
 * a new repository without git (``Repo.init(no_scm=True)``) and a forced, run-cache-free ``dvc repro``.
 
+Remotes other than local folders need DVC's plugin for them (``dvc-s3`` for ``s3://``, S3-compatible servers
+included; without it the check is bad input, exit 2).  assay passes a remote nothing of its own: the endpoint
+(``endpointurl``), region and credentials are whatever DVC's config gives (secrets in ``.dvc/config.local``, written
+by ``dvc remote modify --local``) or the client finds itself (``AWS_*`` variables, ``~/.aws``).  A remote that cannot
+be read (no credentials, endpoint down, access denied) makes that file unreadable (an ``OSError``), never a crash,
+and the remote's secrets are cut out of the message.
+
 DVC records md5 only (``hash: md5``; an out with no ``hash`` is the legacy dos2unix md5 of text files).  Analytics
 are switched off (``DVC_NO_ANALYTICS=1``) before DVC is imported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -23,6 +31,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..manifests.errors import InputError
+
+# A remote setting whose name holds one of these (access_key_id, secret_access_key, session_token, password, …) is
+# never printed.
+SECRET_WORDS = ("secret", "password", "token", "key", "credential")
 
 
 def _quiet() -> None:
@@ -93,11 +105,21 @@ class DvcRepo:
         return "?"
 
     def tracked(self, path: str) -> Tracked | None:
-        """DVC's md5 and size of ``path`` (relative to the repository root), or None when DVC does not track it."""
+        """DVC's md5 and size of ``path`` (relative to the repository root), or None when DVC does not track it.
+
+        Raises OSError when DVC cannot read its own record (see below).
+        """
         try:
             info = self.repo.dvcfs.info(path)
         except FileNotFoundError:
             return None
+        except Exception as exc:  # noqa: BLE001
+            # A tracked folder's listing (its .dir object) that the cache lacks is loaded from the default remote;
+            # DVC wraps that remote's error (no credentials, endpoint down, ...) in DataIndexDirError.
+            cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+            default = self.repo.config["core"].get("remote") or "(default)"
+            where = f"DVC's listing of the folder holding it (remote {default})"
+            raise _remote_error(where, cause, self._secrets()) from None
         dvc_info = info.get("dvc_info") or {}
         md5 = dvc_info.get("md5")
         if not md5 or info.get("type") != "file":
@@ -120,7 +142,60 @@ class DvcRepo:
             odb = self.repo.cloud.get_remote_odb(remote, "assay data check", hash_name=tracked.hash_name)
         except ConfigError as exc:  # no default remote, or no remote by that name
             raise InputError(f"{self.root}: {exc}") from None
-        return odb.fs.open(odb.oid_to_path(tracked.md5), mode="rb")
+        except ImportError as exc:  # "s3 is supported, but requires 'dvc-s3' to be installed"
+            raise InputError(f"{self.root}: remote {remote or '(default)'}: {exc}") from None
+        where = f"remote {remote or self.repo.config['core'].get('remote') or '(default)'}"  # its name, never its URL
+        secrets = self._secrets()
+        try:
+            fobj = odb.fs.open(odb.oid_to_path(tracked.md5), mode="rb")
+        except Exception as exc:  # noqa: BLE001 - the remote client's own exceptions: see _remote_error
+            raise _remote_error(where, exc, secrets) from None
+        return _RemoteFile(fobj, where, secrets)
+
+    def _secrets(self) -> list[str]:
+        """Values never to print: every remote's credential-like settings, and the AWS secret variables."""
+        found = [os.environ.get(v, "") for v in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
+        for conf in (self.repo.config.get("remote") or {}).values():
+            found += [str(v) for k, v in conf.items() if any(w in k for w in SECRET_WORDS)]
+        return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def _remote_error(where: str, exc: Exception, secrets: list[str]) -> OSError:
+    """A remote client's error as the OSError callers treat as "unreadable" (FileNotFoundError stays "missing").
+
+    Remote filesystems raise their client's own exceptions (botocore's ``NoCredentialsError``,
+    ``EndpointConnectionError``, …), which are not ``OSError``.  The remote's secrets are cut out of the message.
+    """
+    msg = f"{where}: {exc if isinstance(exc, OSError) else f'{type(exc).__name__}: {exc}'}"
+    for secret in secrets:
+        msg = msg.replace(secret, "***")
+    return (FileNotFoundError if isinstance(exc, FileNotFoundError) else OSError)(msg)
+
+
+class _RemoteFile:
+    """A remote object opened for reading; its read errors go through ``_remote_error`` too."""
+
+    def __init__(self, fobj: BinaryIO, where: str, secrets: list[str]) -> None:
+        self.fobj, self.where, self.secrets = fobj, where, secrets
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.fobj.read(n)
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error(self.where, exc, self.secrets) from None
+
+    def tell(self) -> int:
+        return self.fobj.tell()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a read-only object: nothing to lose
+            self.fobj.close()
+
+    def __enter__(self) -> _RemoteFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def hash_stream(name: str):

@@ -54,7 +54,11 @@ def dvc_files(comp: DataComponent, root: Path, workdir: Path) -> tuple[list[Data
             except PathEscapeError as exc:
                 checks.append(base.model_copy(update={"status": "unsafe-path", "message": str(exc)}))
                 continue
-            tracked = repo.tracked(f.path)
+            try:
+                tracked = repo.tracked(f.path)
+            except OSError as exc:  # a folder's listing that only an unreadable remote holds
+                checks.append(base.model_copy(update={"status": "unreadable", "message": str(exc)}))
+                continue
             if tracked is None:
                 checks.append(base.model_copy(update={"status": "missing", "message": f"not tracked by DVC in {root}"}))
                 continue

@@ -10,6 +10,7 @@ JSON + instance JSONL) and ``assay`` (assay's own ``*.assay.jsonl``).
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +21,7 @@ from ..samples import LogHeader, NormalisedLog, Sample
 FORMATS = ("lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay")
 
 
-class ImportedLog:
+class ImportedLog(ABC):
     """One run's log, normalised.  Samples are produced per task on demand, so huge logs stream."""
 
     format: str = "?"
@@ -33,8 +34,9 @@ class ImportedLog:
     def tasks(self) -> list[str]:
         return list(self.header.tasks)
 
-    def iter_samples(self, task: str) -> Iterator[Sample]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def iter_samples(self, task: str) -> Iterator[Sample]:
+        """The samples of one task, in the log's order."""
 
     def samples(self, task: str | None = None) -> list[Sample]:
         if task is not None:

@@ -145,3 +145,20 @@ def test_demo_audit_runs_every_step(demo, tmp_path):
     wrong = run_assay("attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"),
                       "--key", str(tmp_path / "k2" / "assay.pub"))
     assert wrong.returncode == 1
+
+
+def test_rerun_logs_export_as_eee_and_eval_results(demo, tmp_path):
+    out = tmp_path / "out"
+    assert audit(demo, out, "--skip", "rebuild").returncode == 0
+    log = out / "rerun" / "textqa-mini.assay.jsonl"
+    assert log.is_file()
+    proc = run_assay("export", "--log", str(log), "--format", "eee", "--out", str(tmp_path / "eee"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    aggregate = json.loads(Path(json.loads(proc.stdout)["files"][0]).read_text())
+    assert aggregate["schema_version"] == "0.3.0"
+    assert aggregate["evaluation_results"][0]["score_details"]["uncertainty"]["num_samples"] == 40
+    rows = (tmp_path / "eee" / "instance_level_data" / "textqa-mini.jsonl").read_text().splitlines()
+    assert len(rows) == 40
+    proc = run_assay("export", "--log", str(log), "--format", "eval-results", "--out", str(tmp_path / "card"))
+    assert proc.returncode == 0 and (tmp_path / "card" / ".eval_results" / "textqa-mini.yaml").is_file()
+    assert run_assay("export", "--log", str(log), "--format", "cyclonedx").returncode == 2

@@ -23,8 +23,12 @@ REPO = "assay-test/tiny-vlm"
 
 @pytest.fixture
 def olah(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    # huggingface_hub reads offline mode once, at import: another test may have imported it while offline.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     with start_olah(tmp_path / "mirrors") as server:
         monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
         yield server

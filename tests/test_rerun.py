@@ -6,7 +6,6 @@ altered images and unverified remote code are caught."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -15,8 +14,13 @@ import pytest
 from rerun_helpers import (SUBJECTS, file_sha256, first_word_scorer, make_release, png, publish, reference_samples,
                            set_evals, write_published)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """Models load from local folders only; set per test (a module-level setting would leak into other modules)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 LOG = "evals/charts.assay.jsonl"
 

@@ -11,8 +11,13 @@ import pytest
 
 from rerun_helpers import QUESTIONS, FlakyServer, png
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """Models load from local folders only; set per test (a module-level setting would leak into other modules)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")

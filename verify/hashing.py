@@ -3,6 +3,10 @@
 hashlib releases the GIL while it digests buffers larger than 2 KiB, and ``readinto`` releases it while the kernel
 copies, so plain threads scale with cores; no process pool is needed (and none of its pickling or start-up cost).
 Each worker reuses one large buffer; files are scheduled largest first so the makespan is bounded by the largest file.
+
+Why read() and not mmap: hashing an mmap'd page-cached file skips one copy and measured about 6% faster here (3.03
+vs 2.86 GiB/s on 2 cores), but a file truncated by another process while it is mapped kills the whole process with
+SIGBUS; with read() the same race is a clean, reported "changed while hashing" error.
 BLAKE3 is an optional *extra* digest computed in the same pass, never a substitute for SHA-256.
 """
 

@@ -42,34 +42,11 @@ def demo_builder() -> ModuleType:
 
 def text_config_dict(vocab_size: int, *, hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 2,
                      intermediate: int = 128, max_positions: int = 512) -> dict:
+    """A stand-alone ``LlamaForCausalLM`` config: the demo's text decoder config, with its own architecture."""
     b = demo_builder()
-    vocab = b.build_vocab()
-    return {
-        "architectures": ["LlamaForCausalLM"],
-        "attention_bias": False,
-        "attention_dropout": 0.0,
-        "bos_token_id": vocab[b.BOS],
-        "dtype": "float32",
-        "eos_token_id": vocab[b.EOS],
-        "head_dim": hidden // heads,
-        "hidden_act": "silu",
-        "hidden_size": hidden,
-        "initializer_range": b.INIT_STD,
-        "intermediate_size": intermediate,
-        "max_position_embeddings": max_positions,
-        "mlp_bias": False,
-        "model_type": "llama",
-        "num_attention_heads": heads,
-        "num_hidden_layers": layers,
-        "num_key_value_heads": kv_heads,
-        "pad_token_id": vocab[b.PAD],
-        "pretraining_tp": 1,
-        "rms_norm_eps": 1e-06,
-        "rope_parameters": {"rope_theta": 10000.0, "rope_type": "default"},
-        "tie_word_embeddings": True,
-        "use_cache": True,
-        "vocab_size": vocab_size,
-    }
+    return {"architectures": ["LlamaForCausalLM"], "dtype": "float32",
+            **b.llama_text_config(vocab_size, hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
+                                  intermediate=intermediate, max_positions=max_positions)}
 
 
 def build_tiny_text_model(outdir: Path | str, *, hidden: int = 64, layers: int = 2, heads: int = 4,

@@ -227,6 +227,36 @@ def tokenizer_json_bytes(tok) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
+def llama_text_config(vocab_size: int, *, hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 2,
+                      intermediate: int = 128, max_positions: int = 256) -> dict:
+    """The Llama decoder's config (the demo's text model; also the tiny text model of the re-run tests)."""
+    vocab = build_vocab()
+    return {
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "bos_token_id": vocab[BOS],
+        "eos_token_id": vocab[EOS],
+        "head_dim": hidden // heads,
+        "hidden_act": "silu",
+        "hidden_size": hidden,
+        "initializer_range": INIT_STD,
+        "intermediate_size": intermediate,
+        "max_position_embeddings": max_positions,
+        "mlp_bias": False,
+        "model_type": "llama",
+        "num_attention_heads": heads,
+        "num_hidden_layers": layers,
+        "num_key_value_heads": kv_heads,
+        "pad_token_id": vocab[PAD],
+        "pretraining_tp": 1,
+        "rms_norm_eps": 1e-06,
+        "rope_parameters": {"rope_theta": 10000.0, "rope_type": "default"},
+        "tie_word_embeddings": True,
+        "use_cache": True,
+        "vocab_size": vocab_size,
+    }
+
+
 def model_config_dict(vocab_size: int) -> dict:
     vocab = build_vocab()
     return {
@@ -237,30 +267,7 @@ def model_config_dict(vocab_size: int) -> dict:
         "model_type": "llava",
         "multimodal_projector_bias": True,
         "projector_hidden_act": "gelu",
-        "text_config": {
-            "attention_bias": False,
-            "attention_dropout": 0.0,
-            "bos_token_id": vocab[BOS],
-            "eos_token_id": vocab[EOS],
-            "head_dim": 16,
-            "hidden_act": "silu",
-            "hidden_size": 64,
-            "initializer_range": INIT_STD,
-            "intermediate_size": 128,
-            "max_position_embeddings": 256,
-            "mlp_bias": False,
-            "model_type": "llama",
-            "num_attention_heads": 4,
-            "num_hidden_layers": 2,
-            "num_key_value_heads": 2,
-            "pad_token_id": vocab[PAD],
-            "pretraining_tp": 1,
-            "rms_norm_eps": 1e-06,
-            "rope_parameters": {"rope_theta": 10000.0, "rope_type": "default"},
-            "tie_word_embeddings": True,
-            "use_cache": True,
-            "vocab_size": vocab_size,
-        },
+        "text_config": llama_text_config(vocab_size),
         "tie_word_embeddings": True,
         "vision_config": {
             "attention_dropout": 0.0,

@@ -81,7 +81,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;bord
 .verdict{display:inline-block;padding:.25rem .8rem;border-radius:1rem;font-weight:700;color:#fff}
 .v-pass{background:#1a7f37}.v-fail{background:#cf222e}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border-bottom:1px solid #eaeef2;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:12px}
+th{background:#f6f8fa}td code{word-break:break-all}td.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:12px}
 .pass{color:#1a7f37}.fail,.error{color:#cf222e;font-weight:600}.inconclusive{color:#9a6700;font-weight:600}
 .attested,.skipped{color:#57606a}.counts span{margin-right:1rem}.meta{color:#57606a}
 svg text{font:12px system-ui,sans-serif}

@@ -86,6 +86,7 @@ def step_data(ctx: AuditContext) -> StepResult:
             message=comp.reason or ("; ".join(f"{f.path}: {f.status}" for f in bad) or None),
             evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how) for f in comp.files]))
     chart = []
+    shares = ctx.manifest().data.shares
     for mc in r.mixture:
         if mc.verdict == "measured":  # informational: nothing was declared
             continue
@@ -94,8 +95,9 @@ def step_data(ctx: AuditContext) -> StepResult:
                                   message=mc.message,
                                   evidence=[Evidence(kind="computation", ref="from declared figures",
                                                      note=str(mc.from_declaration))]))
-        if mc.check.startswith("share:") and isinstance(mc.declared, (int, float)):
-            chart.append({"name": mc.check.removeprefix("share:"), "declared": mc.declared,
+        tag = mc.check.removeprefix("share:")
+        if mc.check.startswith("share:") and tag in shares:
+            chart.append({"name": tag, "declared": shares[tag].value,
                           "measured": mc.from_data if isinstance(mc.from_data, (int, float)) else None})
     summary = r.summary.model_dump()
     summary["chart"] = chart

@@ -669,11 +669,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def _version() -> str | None:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("assay")
-    except Exception:  # pragma: no cover
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
         return None
 
 

@@ -234,7 +234,7 @@ def iter_log(path: str | Path) -> tuple[LogHeader, Iterator[Sample]]:
     first = fh.readline()
     try:
         header = LogHeader.model_validate_json(first)
-    except Exception as exc:
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError (bad JSON too)
         fh.close()
         raise InputError(f"{path}:1: not an assay eval log header ({_first_error(exc)})") from None
 
@@ -245,7 +245,7 @@ def iter_log(path: str | Path) -> tuple[LogHeader, Iterator[Sample]]:
                     continue
                 try:
                     yield Sample.model_validate_json(line)
-                except Exception as exc:
+                except ValueError as exc:
                     raise InputError(f"{path}:{lineno}: bad sample ({_first_error(exc)})") from None
 
     return header, gen()
@@ -268,10 +268,9 @@ def is_assay_log(path: str | Path) -> bool:
 def _first_error(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        try:
-            e = errors()[0]
+        found = errors()
+        if found:
+            e = found[0]
             loc = ".".join(str(p) for p in e.get("loc", ()))
             return f"{loc}: {e.get('msg')}" if loc else str(e.get("msg"))
-        except Exception:  # pragma: no cover
-            pass
     return str(exc).splitlines()[0]

@@ -18,11 +18,11 @@ ENV_VARS = ("ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MKL_CB
 
 
 def _version(module: str) -> str | None:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version(module)
-    except Exception:  # not installed
+    except PackageNotFoundError:  # not installed
         return None
 
 

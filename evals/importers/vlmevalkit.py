@@ -51,7 +51,7 @@ def read_table(path: Path) -> list[dict[str, Any]]:
             raise InputError(f"{path}: reading .xlsx needs openpyxl (pip install openpyxl)") from None
         try:
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises zipfile, XML and its own errors for a bad file
             raise InputError(f"{path}: not a readable .xlsx file ({exc})") from None
         ws = wb.worksheets[0]
         rows = ws.iter_rows(values_only=True)

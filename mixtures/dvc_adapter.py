@@ -16,6 +16,14 @@ by ``dvc remote modify --local``) or the client finds itself (``AWS_*`` variable
 be read (no credentials, endpoint down, access denied) makes that file unreadable (an ``OSError``), never a crash,
 and the remote's secrets are cut out of the message.
 
+A file inside a tracked folder has its md5 in the folder's listing (the ``.dir`` object, a JSON list of
+``{relpath, md5}``), which the ``.dvc`` file / ``dvc.lock`` pins only by its own md5 (``md5: <hash>.dir``).  When the
+local cache lacks the listing, DVC loads it from the remote and does *not* check it against that md5, so a remote whose
+listing was rewritten (with forged objects beside it) would make DVC report forged md5s that the forged bytes then
+match.  ``tracked`` therefore reads the listing's bytes itself (cache, else remote; only the remote when one is
+named), hashes them, and refuses a listing whose md5 is not the recorded one (``ListingMismatch``); the md5 DVC reports
+must also be the one in the verified listing.
+
 DVC records md5 only (``hash: md5``; an out with no ``hash`` is the legacy dos2unix md5 of text files).  Analytics
 are switched off (``DVC_NO_ANALYTICS=1``) before DVC is imported.
 """
@@ -23,6 +31,8 @@ are switched off (``DVC_NO_ANALYTICS=1``) before DVC is imported.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +61,17 @@ class Tracked:
     dvc_file: str  # the .dvc file or dvc.yaml/dvc.lock that tracks it (or the folder containing it)
 
 
+class ListingMismatch(Exception):
+    """A tracked folder's listing (``.dir`` object) whose bytes are not the ones its ``.dvc`` file / ``dvc.lock`` pins.
+
+    Nothing read from it is DVC's record: every file of the folder is a mismatch.
+    """
+
+    def __init__(self, message: str, dvc_file: str) -> None:
+        super().__init__(message)
+        self.dvc_file = dvc_file
+
+
 class DvcRepo:
     """A DVC repository folder (git not required)."""
 
@@ -64,6 +85,7 @@ class DvcRepo:
             self.repo = Repo(str(root))
         except NotDvcRepoError:
             raise InputError(f"{root}: not a DVC repository (no .dvc folder)") from None
+        self._listings: dict[tuple[str, str | None], dict[str, str] | Exception] = {}
 
     def close(self) -> None:
         self.repo.close()
@@ -94,21 +116,78 @@ class DvcRepo:
             dvc_log.setLevel(level)
         return DvcRepo(root)
 
-    def _dvc_file(self, path: str) -> str:
+    def _out(self, path: str):
+        """The DVC out that is ``path`` or the tracked folder holding it (None if none)."""
         target = (self.root / path).resolve()
         for out in self.repo.index.outs:
             out_path = Path(out.fs_path).resolve()
             if out_path == target or out_path in target.parents:
-                stage_file = Path(out.stage.path).resolve()
-                rel = stage_file.relative_to(self.root.resolve()).as_posix() if self.root.resolve() in stage_file.parents else str(stage_file)
-                return rel[: -len("dvc.yaml")] + "dvc.lock" if rel.endswith("dvc.yaml") else rel
-        return "?"
+                return out
+        return None
 
-    def tracked(self, path: str) -> Tracked | None:
+    def _dvc_file(self, out) -> str:
+        if out is None:
+            return "?"
+        stage_file = Path(out.stage.path).resolve()
+        rel = stage_file.relative_to(self.root.resolve()).as_posix() if self.root.resolve() in stage_file.parents else str(stage_file)
+        return rel[: -len("dvc.yaml")] + "dvc.lock" if rel.endswith("dvc.yaml") else rel
+
+    def _folder(self, out) -> str:
+        path = Path(out.fs_path).resolve()
+        return path.relative_to(self.root.resolve()).as_posix() if self.root.resolve() in path.parents else str(path)
+
+    def _listing(self, out, remote: str | None) -> dict[str, str]:
+        """relpath -> md5 from a tracked folder's ``.dir`` object, after checking its bytes against the recorded md5.
+
+        Read like a file (the named remote only, else the cache, else the default remote); once per folder.  Raises
+        ``ListingMismatch``, or OSError when the listing cannot be read.
+        """
+        key = (out.hash_info.value, remote)
+        if key not in self._listings:
+            try:
+                self._listings[key] = self._read_listing(out, remote)
+            except (ListingMismatch, OSError) as exc:
+                self._listings[key] = exc
+        found = self._listings[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def _read_listing(self, out, remote: str | None) -> dict[str, str]:
+        recorded = out.hash_info.value  # "<md5>.dir"
+        folder, dvc_file = self._folder(out), self._dvc_file(out)
+        obj = Tracked(md5=recorded, hash_name=out.hash_info.name or "md5", size=None, dvc_file=dvc_file)
+        cached = self.cache_path(obj) if remote is None else None
+        what = f"DVC's listing {recorded} of folder {folder}"
+        try:
+            if cached:
+                how, data = "cache", cached.read_bytes()
+            else:
+                how = f"remote {remote or out.remote or self.repo.config['core'].get('remote') or '(default)'}"
+                with self.open_remote(obj, remote or out.remote) as fobj:
+                    data = fobj.read()
+        except OSError as exc:
+            raise type(exc)(f"{what}: {exc}") from None
+        actual = hashlib.md5(data).hexdigest()
+        if actual != recorded.removesuffix(".dir"):
+            raise ListingMismatch(f"listing of folder {folder} ({how}) has md5 {actual}, but {dvc_file} records "
+                                  f"{recorded}: its md5s are not trusted", dvc_file)
+        try:
+            return {e["relpath"]: e["md5"] for e in json.loads(data)}
+        except (ValueError, TypeError, KeyError) as exc:
+            raise OSError(f"{what}: not a DVC folder listing ({exc})") from None
+
+    def tracked(self, path: str, remote: str | None = None) -> Tracked | None:
         """DVC's md5 and size of ``path`` (relative to the repository root), or None when DVC does not track it.
 
-        Raises OSError when DVC cannot read its own record (see below).
+        For a file inside a tracked folder the folder's listing is verified first (see the module's doc; ``remote``
+        names the remote to read it from, as for the files).  Raises ``ListingMismatch`` for a listing that fails,
+        OSError when DVC cannot read its own record (see below).
         """
+        out = self._out(path)
+        listing = None
+        if out is not None and out.hash_info and out.hash_info.isdir and Path(out.fs_path).resolve() != (self.root / path).resolve():
+            listing = self._listing(out, remote)
         try:
             info = self.repo.dvcfs.info(path)
         except FileNotFoundError:
@@ -124,9 +203,15 @@ class DvcRepo:
         md5 = dvc_info.get("md5")
         if not md5 or info.get("type") != "file":
             return None
+        if listing is not None:
+            rel = (self.root / path).resolve().relative_to(Path(out.fs_path).resolve()).as_posix()
+            if listing.get(rel) != md5:  # DVC read another copy of the listing than the one verified
+                raise ListingMismatch(f"DVC reports md5 {md5} for {path}, but the verified listing "
+                                      f"{out.hash_info.value} of folder {self._folder(out)} records {listing.get(rel)}",
+                                      self._dvc_file(out))
         entry = dvc_info.get("entry")
         hash_name = getattr(getattr(entry, "hash_info", None), "name", None) or "md5"
-        return Tracked(md5=md5, hash_name=hash_name, size=dvc_info.get("size"), dvc_file=self._dvc_file(path))
+        return Tracked(md5=md5, hash_name=hash_name, size=dvc_info.get("size"), dvc_file=self._dvc_file(out))
 
     def cache_path(self, tracked: Tracked) -> Path | None:
         """Where DVC's local cache keeps the object, if it does."""

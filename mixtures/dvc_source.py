@@ -4,7 +4,8 @@ Each file is read once from where its bytes are — the workspace, else DVC's ca
 names one and then *only* the remote is read, so an audit of a remote checks the remote's bytes) — and hashed with
 DVC's md5 (to check DVC's own record) and SHA-256 (to check the manifest's pin) in the same pass.  Both are reported:
 DVC's md5 is never taken as evidence of the sha256.  Bytes that come from the cache or a remote are written to the
-work folder so the recount reads the same bytes that were hashed.
+work folder so the recount reads the same bytes that were hashed.  A file inside a tracked folder is checked
+against the folder's listing only once that listing's own md5 is checked (``dvc_adapter.ListingMismatch``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from ..manifests.errors import PathEscapeError
 from ..manifests.paths import resolve_inside
 from ..manifests.schema_data import DataComponent
-from .dvc_adapter import DvcRepo, hash_stream
+from .dvc_adapter import DvcRepo, ListingMismatch, hash_stream
 from .results import DataFileCheck
 
 CHUNK = 1024 * 1024
@@ -55,7 +56,10 @@ def dvc_files(comp: DataComponent, root: Path, workdir: Path) -> tuple[list[Data
                 checks.append(base.model_copy(update={"status": "unsafe-path", "message": str(exc)}))
                 continue
             try:
-                tracked = repo.tracked(f.path)
+                tracked = repo.tracked(f.path, comp.remote)
+            except ListingMismatch as exc:  # a folder listing whose md5 is not the recorded one: no md5 from it
+                checks.append(base.model_copy(update={"status": "mismatch", "dvc_file": exc.dvc_file, "message": str(exc)}))
+                continue
             except OSError as exc:  # a folder's listing that only an unreadable remote holds
                 checks.append(base.model_copy(update={"status": "unreadable", "message": str(exc)}))
                 continue

@@ -186,3 +186,91 @@ def test_a_recipe_reads_a_dvc_component_from_the_remote(dvc_release):
     assert r.ok, r.model_dump_json(indent=1)
     assert [i.ref for i in r.recipes[0].inputs] == [f"corpus/{f}" for f in files]
     assert r.recipes[0].outputs[0].reached == "bit-exact"
+
+
+def forge_folder_listing(repo_dir: Path, put, rel: str = "shards/s1.jsonl") -> tuple[str, str, bytes]:
+    """Rewrite the remote's listing of ``shards/`` so ``rel`` has the md5 of tampered bytes, also put in the remote.
+
+    ``put(key, data)`` writes an object under the remote's root (``files/md5/ab/cdef…``).  Returns the recorded
+    listing hash (``<md5>.dir``), the forged listing's md5 and the tampered bytes.
+    """
+    import yaml
+
+    recorded = yaml.safe_load((repo_dir / "shards.dvc").read_text())["outs"][0]["md5"]
+    listing = json.loads(put.get(f"files/md5/{recorded[:2]}/{recorded[2:]}"))
+    tampered = b'{"text": "forged words here"}\n'
+    forged_md5 = hashlib.md5(tampered).hexdigest()
+    put(f"files/md5/{forged_md5[:2]}/{forged_md5[2:]}", tampered)
+    for e in listing:
+        if e["relpath"] == rel.split("/", 1)[1]:
+            e["md5"] = forged_md5
+    forged = json.dumps(listing, sort_keys=True).encode()
+    put(f"files/md5/{recorded[:2]}/{recorded[2:]}", forged)  # same key: the listing DVC loads
+    return recorded, hashlib.md5(forged).hexdigest(), tampered
+
+
+def unpin(manifest: Path, path: str) -> None:
+    """Drop a file's sha256 pin, so DVC's md5 is the only check on its bytes."""
+    doc, _ = read_yaml_file(manifest)
+    for f in doc["data"]["components"][0]["files"]:
+        if f["path"] == path:
+            del f["sha256"], f["size"]
+    manifest.write_text(dump_yaml(doc))
+
+
+class LocalStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def get(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def __call__(self, key: str, data: bytes) -> None:
+        p = self.root / key
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.exists():
+            p.chmod(0o644)  # DVC leaves pushed objects read-only
+        p.write_bytes(data)
+
+
+def test_a_rewritten_folder_listing_in_the_remote_is_refused(dvc_release):
+    """DVC loads a folder's .dir listing from the remote without checking its md5; assay checks it."""
+    manifest, repo_dir, store = dvc_release
+    unpin(manifest, "shards/s1.jsonl")  # only DVC's md5 stands between the remote and the report
+    shutil.rmtree(repo_dir / "shards")
+    shutil.rmtree(repo_dir / ".dvc" / "cache")
+    r = check_data(manifest)  # untampered: the listing's md5 is the recorded one
+    files = {f.path: f for f in corpus(r).files}
+    assert files["shards/s0.jsonl"].status == "ok" and files["shards/s0.jsonl"].how == "dvc-remote"
+    assert files["shards/s1.jsonl"].status == "unpinned" and files["shards/s1.jsonl"].dvc_md5 == files["shards/s1.jsonl"].md5
+
+    recorded, forged_md5, tampered = forge_folder_listing(repo_dir, LocalStore(store))
+    r = check_data(manifest)
+    c = corpus(r)
+    files = {f.path: f for f in c.files}
+    assert not r.ok and c.status == "failed"
+    for path in ("shards/s0.jsonl", "shards/s1.jsonl"):  # every file of the folder
+        f = files[path]
+        assert f.status == "mismatch" and f.how == "not-read" and f.dvc_file == "shards.dvc", f
+        assert f"listing of folder shards (remote store) has md5 {forged_md5}" in f.message
+        assert f"shards.dvc records {recorded}" in f.message
+        assert f.dvc_md5 is None and f.md5 is None  # nothing from the forged listing is reported as DVC's
+    assert hashlib.md5(tampered).hexdigest() not in r.model_dump_json()
+    assert files["a.jsonl"].status == "ok" and files["gen.jsonl"].status == "ok"
+
+    set_remote(manifest, "store")  # a named remote: its listing is checked the same way
+    proc = run_assay("data", "check", str(manifest), "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    files = {f["path"]: f for f in json.loads(proc.stdout)["components"][0]["files"]}
+    assert files["shards/s1.jsonl"]["status"] == "mismatch" and "listing of folder shards" in files["shards/s1.jsonl"]["message"]
+
+
+def test_a_rewritten_folder_listing_in_the_cache_is_refused(dvc_release):
+    manifest, repo_dir, _ = dvc_release
+    recorded, forged_md5, _ = forge_folder_listing(repo_dir, LocalStore(repo_dir / ".dvc" / "cache"))
+    r = check_data(manifest)
+    files = {f.path: f for f in corpus(r).files}
+    assert not r.ok and files["a.jsonl"].status == "ok"
+    for path in ("shards/s0.jsonl", "shards/s1.jsonl"):
+        assert files[path].status == "mismatch" and files[path].dvc_md5 is None
+        assert f"listing of folder shards (cache) has md5 {forged_md5}, but shards.dvc records {recorded}" in files[path].message

@@ -261,3 +261,31 @@ def test_a_remote_whose_dvc_plugin_is_missing_is_bad_input(s3_release):
                           text=True, timeout=300)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "dvc-gs" in proc.stderr and "Traceback" not in proc.stderr
+
+
+class BucketStore:
+    def __init__(self, rel: S3Release) -> None:
+        self.rel = rel
+
+    def get(self, key: str) -> bytes:
+        return self.rel.s3.get_object(Bucket=self.rel.bucket, Key=f"{self.rel.prefix}/{key}")["Body"].read()
+
+    def __call__(self, key: str, data: bytes) -> None:
+        self.rel.s3.put_object(Bucket=self.rel.bucket, Key=f"{self.rel.prefix}/{key}", Body=data)
+
+
+def test_a_folder_listing_rewritten_in_the_bucket_is_refused(s3_release):
+    """The forged listing names tampered bytes put beside it; DVC would report their md5 as its record."""
+    from test_data_dvc import forge_folder_listing, unpin
+
+    rel = s3_release
+    unpin(rel.manifest, "shards/s1.jsonl")
+    recorded, forged_md5, tampered = forge_folder_listing(rel.repo_dir, BucketStore(rel))
+    r = check_data(rel.manifest)
+    files = {f.path: f for f in corpus(r).files}
+    assert not r.ok and files["a.jsonl"].status == "ok"
+    for path in ("shards/s0.jsonl", "shards/s1.jsonl"):
+        f = files[path]
+        assert f.status == "mismatch" and f.dvc_md5 is None and f.md5 is None, f
+        assert f"listing of folder shards (remote s3store) has md5 {forged_md5}, but shards.dvc records {recorded}" in f.message
+    assert md5_bytes(tampered) not in r.model_dump_json()

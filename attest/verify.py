@@ -61,18 +61,27 @@ def _public_key_path(public_key: Path | str | None) -> Path:
 def verify_attestation(attestation: Path | str, root: Path | str | None = None, public_key: Path | str | None = None,
                        *, expected_predicate_type: str | None = None, lenient_format: bool = False,
                        identity: str | None = None, oidc_issuer: str | None = None, use_staging: bool = False,
-                       workers: int | None = None) -> AttestationResult:
+                       workers: int | None = None, manifest: Path | str | None = None) -> AttestationResult:
     """Verify an attestation file (a DSSE envelope, or a Sigstore bundle when ``identity``/``oidc_issuer`` are given).
 
     ``root``: the release folder; every subject must be there with its sha256 (files hashed with
     ``assay.verify.hashing.hash_many``).  Without ``root`` the subjects are listed but not checked.
+    ``manifest``: instead of ``root``, a release manifest: each subject is looked for where the manifest's sources put
+    that artifact (a release whose files come from several ``dir://`` sources).
     ``public_key``: PEM public key (a private key PEM works too); default: the `assay keygen` default public key.
     """
     path = Path(attestation)
     data = read_input(path, "attestation")
     root_path = Path(root) if root is not None else None
+    if root_path is not None and manifest is not None:
+        raise InputError("give --dir or --manifest, not both")
     if root_path is not None and not root_path.is_dir():
         raise InputError(f"{root_path}: not a directory (--dir must be the release folder)")
+    roots: dict[str, Path] | None = None
+    if manifest is not None:
+        from ..verify.release import artifact_roots, load_release
+
+        roots = {p: Path(r) for p, r in artifact_roots(load_release(manifest), None).items()}
     keyless = identity is not None or oidc_issuer is not None
     if keyless and not (identity and oidc_issuer):
         raise InputError("Sigstore verification needs both --identity and --issuer")
@@ -152,20 +161,20 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
             res.warnings.append("the test-result predicate records WARNED")
 
     # 4. Subjects -------------------------------------------------------------------------------------------
-    if root_path is None:
+    if root_path is None and roots is None:
         res.subjects = [SubjectCheck(name=s["name"], status="not-checked", expected_sha256=s["digest"].get("sha256"))
                         for s in st["subject"]]
-        res.warnings.append("subjects not checked against files: pass --dir RELEASE")
+        res.warnings.append("subjects not checked against files: pass --dir RELEASE or --manifest MANIFEST")
     else:
         res.subjects_checked = True
-        res.subjects = _check_subjects(root_path, st["subject"], workers)
+        res.subjects = _check_subjects(roots if roots is not None else root_path, st["subject"], workers)
         names = {s.name for s in res.subjects}
         for s in res.subjects:
             if s.status != "ok":
                 reason = {"missing": "missing-subject", "mismatch": "subject-mismatch", "unsafe-path": "unsafe-path",
                           "unreadable": "unreadable-subject", "unsupported-digest": "unsupported-digest"}[s.status]
                 fail(reason, s.message or s.status, s.name)
-        extra = _extra_files(root_path, names)
+        extra = _extra_files(root_path, names) if root_path is not None else []
         if extra:
             shown = ", ".join(extra[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
             res.warnings.append(f"{len(extra)} file(s) in {root_path} are not subjects: {shown}")
@@ -203,7 +212,8 @@ def _statement_problems(st: object) -> list[str]:
     return out
 
 
-def _check_subjects(root: Path, subjects: list[dict], workers: int | None) -> list[SubjectCheck]:
+def _check_subjects(root: Path | dict[str, Path], subjects: list[dict], workers: int | None) -> list[SubjectCheck]:
+    """Hash every subject where it lives: under one folder, or (a dict) under each artifact's own root."""
     from ..verify.hashing import hash_many
 
     checks: dict[str, SubjectCheck] = {}
@@ -216,9 +226,13 @@ def _check_subjects(root: Path, subjects: list[dict], workers: int | None) -> li
             chk.status, chk.message = "unsupported-digest", (f"no sha256 digest (has {', '.join(s['digest'])}); "
                                                              f"assay checks sha256")
             continue
+        base = root.get(name) if isinstance(root, dict) else root
+        if base is None:
+            chk.status, chk.message = "missing", "not an artifact of the manifest"
+            continue
         try:
             check_relpath(name)
-            target = resolve_inside(root, name)
+            target = resolve_inside(base, name)
         except PathEscapeError as exc:
             chk.status, chk.message = "unsafe-path", str(exc)
             continue

@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
     def attest_verify(
         attestation: Path = typer.Argument(..., help="The attestation: a DSSE envelope (attestation.dsse.json) or a Sigstore bundle."),
         dir: Optional[Path] = typer.Option(None, "--dir", help="Release folder: every subject must be there with its sha256."),
+        manifest: Optional[Path] = typer.Option(None, "--manifest", help="Or: a release manifest; subjects are found where its sources put them."),
         key: Optional[Path] = typer.Option(None, "--key", help="Public key PEM (default: the assay keygen default key)."),
         predicate_type: Optional[str] = typer.Option(None, "--predicate-type", help="Require this predicateType."),
         lenient_format: bool = typer.Option(False, "--lenient-format", help="Accept an envelope re-serialised by another tool (the signature is still checked)."),
@@ -60,7 +61,8 @@ def register(app: typer.Typer) -> None:
         from . import render
 
         result = verify_attestation(attestation, root=dir, public_key=key, expected_predicate_type=predicate_type,
-                                    lenient_format=lenient_format, identity=identity, oidc_issuer=issuer)
+                                    lenient_format=lenient_format, identity=identity, oidc_issuer=issuer,
+                                    manifest=manifest)
         render.emit(result, json_out, _attestation_table)
         raise typer.Exit(0 if result.ok else 1)
 

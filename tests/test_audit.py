@@ -142,8 +142,19 @@ def test_demo_audit_runs_every_step(demo, tmp_path):
     import os
 
     pub = Path(os.environ["ASSAY_KEY_DIR"]) / "assay.pub"  # made by the audit on first use
-    proc = run_assay("attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"), "--key", str(pub), "--json")
+    proc = run_assay("attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"), "--key", str(pub),
+                     "--manifest", str(demo), "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    checked = json.loads(proc.stdout)["subjects"]
+    import yaml
+
+    locked = yaml.safe_load(demo.with_name("assay.lock.yaml").read_text())["files"]
+    assert len(checked) == len(locked) and {s["status"] for s in checked} == {"ok"}  # release/ and evals/ alike
+    log = demo.parent / "evals" / "textqa-mini.assay.jsonl"
+    log.write_bytes(log.read_bytes().replace(b"textqa", b"TEXTQA", 1))
+    tampered = run_assay("attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"), "--key", str(pub),
+                         "--manifest", str(demo))
+    assert tampered.returncode == 1 and "textqa-mini.assay.jsonl" in tampered.stdout
     other = run_assay("keygen", "--out", str(tmp_path / "k2"))
     assert other.returncode == 0
     wrong = run_assay("attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"),

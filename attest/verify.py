@@ -88,7 +88,8 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
     key_path = None if keyless else _public_key_path(public_key)
     key = None if key_path is None else load_public_key(key_path)
 
-    res = AttestationResult(attestation=str(path), format="unknown", root=str(root_path) if root_path else None,
+    where = str(root_path) if root_path else (f"the folders of {manifest}" if manifest is not None else None)
+    res = AttestationResult(attestation=str(path), format="unknown", root=where,
                             key=str(key_path) if key_path else None)
 
     def fail(reason: str, message: str, p: str | None = None) -> AttestationResult:

@@ -62,7 +62,7 @@ def data_check_table(r: Any) -> None:
             out.print(f"{_style(c.status):>10} {c.name}: {_esc(c.reason)}")
         for f in c.files:
             if f.dvc_md5:
-                out.print(f"      dvc {c.name}/{f.path}: md5 {f.dvc_md5} -> sha256 {f.sha256 or '?'} ({f.how})")
+                out.print(f"      dvc {c.name}/{f.path}: {f.dvc_hash or 'md5'} {f.dvc_md5} -> sha256 {f.sha256 or '?'} ({f.how})")
     for x in r.mixture:
         if x.verdict != "holds" and x.message:
             out.print(f"{_style(x.verdict):>10} {x.check}: {_esc(x.message)}")

@@ -24,14 +24,20 @@ match.  ``tracked`` therefore reads the listing's bytes itself (cache, else remo
 named), hashes them, and refuses a listing whose md5 is not the recorded one (``ListingMismatch``); the md5 DVC reports
 must also be the one in the verified listing.
 
-DVC records md5 only (``hash: md5``; an out with no ``hash`` is the legacy dos2unix md5 of text files).  Analytics
-are switched off (``DVC_NO_ANALYTICS=1``) before DVC is imported.
+DVC records md5 only: ``hash: md5`` (DVC 3), or no ``hash`` at all for an out written by DVC 2, whose md5 DVC 3 names
+``md5-dos2unix`` (``Tracked.hash_name``): the md5 of a text file's bytes after CRLF -> LF, of a binary file's bytes as
+they are (DVC's own text sniffing, per 1 MiB chunk).  assay never re-implements it: bytes are hashed through DVC's
+``dvc_data.hashfile.hash.get_hash_stream`` under the out's hash name, the same code DVC's ``file_md5`` uses.  Legacy
+objects live where DVC 3 keeps them, outside ``files/md5/``: ``<cache>/ab/cdef…`` and ``<remote>/ab/cdef…``
+(``repo.cache.legacy``, ``get_remote_odb(hash_name="md5-dos2unix")``).  A legacy folder's listing and the md5s in it
+are legacy too; the listing is checked with the same algorithm, as DVC's legacy object store checks its objects.
+Analytics are switched off (``DVC_NO_ANALYTICS=1``) before DVC is imported.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import io
 import json
 import os
 import subprocess
@@ -46,6 +52,10 @@ from ..manifests.errors import InputError
 # never printed.
 SECRET_WORDS = ("secret", "password", "token", "key", "credential")
 
+# The hash names DVC records for files: "md5" (DVC 3), "md5-dos2unix" (an out written by DVC 2, with no ``hash:``).
+HASH_NAMES = ("md5", "md5-dos2unix")
+CHUNK = 2**20  # as DVC's fobj_md5: the dos2unix stream sniffs text/binary per read, so the chunk size matters
+
 
 def _quiet() -> None:
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -56,7 +66,7 @@ class Tracked:
     """DVC's record of one file."""
 
     md5: str
-    hash_name: str  # "md5", or "md5-dos2unix" for legacy outs
+    hash_name: str  # "md5", or "md5-dos2unix" for legacy (DVC 2) outs: see the module's doc
     size: int | None
     dvc_file: str  # the .dvc file or dvc.yaml/dvc.lock that tracks it (or the folder containing it)
 
@@ -168,7 +178,11 @@ class DvcRepo:
                     data = fobj.read()
         except OSError as exc:
             raise type(exc)(f"{what}: {exc}") from None
-        actual = hashlib.md5(data).hexdigest()
+        # The listing is hashed as DVC's object store for its hash name checks it (md5-dos2unix for a DVC 2 folder).
+        stream = hash_stream(obj.hash_name)(io.BytesIO(data))
+        while stream.read(CHUNK):
+            pass
+        actual = stream.hash_value
         if actual != recorded.removesuffix(".dir"):
             raise ListingMismatch(f"listing of folder {folder} ({how}) has md5 {actual}, but {dvc_file} records "
                                   f"{recorded}: its md5s are not trusted", dvc_file)
@@ -200,8 +214,11 @@ class DvcRepo:
             where = f"DVC's listing of the folder holding it (remote {default})"
             raise _remote_error(where, cause, self._secrets()) from None
         dvc_info = info.get("dvc_info") or {}
-        md5 = dvc_info.get("md5")
-        if not md5 or info.get("type") != "file":
+        # DVC keys the recorded hash by its name: "md5", or "md5-dos2unix" for a DVC 2 (legacy) out.
+        entry = dvc_info.get("entry")
+        hash_name = getattr(getattr(entry, "hash_info", None), "name", None) or "md5"
+        md5 = dvc_info.get(hash_name) or dvc_info.get("md5")
+        if not md5 or info.get("type") != "file" or hash_name not in HASH_NAMES:
             return None
         if listing is not None:
             rel = (self.root / path).resolve().relative_to(Path(out.fs_path).resolve()).as_posix()
@@ -209,8 +226,6 @@ class DvcRepo:
                 raise ListingMismatch(f"DVC reports md5 {md5} for {path}, but the verified listing "
                                       f"{out.hash_info.value} of folder {self._folder(out)} records {listing.get(rel)}",
                                       self._dvc_file(out))
-        entry = dvc_info.get("entry")
-        hash_name = getattr(getattr(entry, "hash_info", None), "name", None) or "md5"
         return Tracked(md5=md5, hash_name=hash_name, size=dvc_info.get("size"), dvc_file=self._dvc_file(out))
 
     def cache_path(self, tracked: Tracked) -> Path | None:

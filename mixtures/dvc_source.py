@@ -6,6 +6,10 @@ DVC's md5 (to check DVC's own record) and SHA-256 (to check the manifest's pin) 
 DVC's md5 is never taken as evidence of the sha256.  Bytes that come from the cache or a remote are written to the
 work folder so the recount reads the same bytes that were hashed.  A file inside a tracked folder is checked
 against the folder's listing only once that listing's own md5 is checked (``dvc_adapter.ListingMismatch``).
+
+An out written by DVC 2 (no ``hash:``) records the legacy ``md5-dos2unix`` (md5 after CRLF -> LF for text files):
+its bytes are hashed with that algorithm (DVC's own code), so ``md5`` / ``dvc_md5`` hold it, and the file's message
+names the algorithm ("DVC md5-dos2unix …") beside the sha256, since it is not the plain md5 of the bytes.
 """
 
 from __future__ import annotations
@@ -87,20 +91,25 @@ def dvc_files(comp: DataComponent, root: Path, workdir: Path) -> tuple[list[Data
             except OSError as exc:
                 checks.append(base.model_copy(update={"status": "unreadable", "message": str(exc)}))
                 continue
-            chk = base.model_copy(update={"how": how, "size": size, "sha256": sha, "md5": md5})
+            chk = base.model_copy(update={"how": how, "size": size, "sha256": sha, "md5": md5,
+                                          "dvc_hash": tracked.hash_name})
             if md5 != tracked.md5:
                 chk = chk.model_copy(update={"status": "mismatch", "message":
-                                             f"bytes ({how}) have md5 {md5}, but {tracked.dvc_file} records {tracked.md5}"})
+                                             f"bytes ({how}) have {tracked.hash_name} {md5}, but {tracked.dvc_file} "
+                                             f"records {tracked.md5}"})
             elif f.size is not None and size != f.size:
                 chk = chk.model_copy(update={"status": "size-mismatch", "message": f"size {size:,}, declared {f.size:,}"})
             elif f.sha256 is None:
                 chk = chk.model_copy(update={"status": "unpinned", "message":
-                                             f"DVC's md5 holds, but no sha256 is pinned (measured {sha})"})
+                                             f"DVC's {tracked.hash_name} holds, but no sha256 is pinned (measured {sha})"})
             elif sha != f.sha256:
                 chk = chk.model_copy(update={"status": "mismatch", "message": f"sha256 {sha} != pinned {f.sha256}"})
             elif f.md5 is not None and f.md5 != tracked.md5:
                 chk = chk.model_copy(update={"status": "mismatch", "message":
                                              f"the manifest's md5 {f.md5} is not DVC's {tracked.md5}"})
+            elif tracked.hash_name != "md5":
+                chk = chk.model_copy(update={"message": f"DVC {tracked.hash_name} {tracked.md5} (a DVC 2 out) holds; "
+                                                        f"sha256 {sha}"})
             checks.append(chk)
             readable[f.path] = local
     return checks, readable

@@ -19,6 +19,7 @@ class DataFileCheck(BaseModel):
     expected_sha256: str | None = None
     md5: str | None = Field(None, description="md5 of the bytes read (DVC-tracked files only).")
     dvc_md5: str | None = Field(None, description="The md5 DVC records for the file (.dvc file or dvc.lock out).")
+    dvc_hash: str | None = Field(None, description="DVC's algorithm for dvc_md5: md5, or md5-dos2unix (DVC 2 outs).")
     dvc_file: str | None = Field(None, description="The DVC file that records it: a .dvc file or dvc.lock.")
     message: str | None = None
 

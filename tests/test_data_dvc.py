@@ -274,3 +274,151 @@ def test_a_rewritten_folder_listing_in_the_cache_is_refused(dvc_release):
     for path in ("shards/s0.jsonl", "shards/s1.jsonl"):
         assert files[path].status == "mismatch" and files[path].dvc_md5 is None
         assert f"listing of folder shards (cache) has md5 {forged_md5}, but shards.dvc records {recorded}" in files[path].message
+
+
+# --- DVC 2 (legacy) outs: no `hash:` key, md5-dos2unix -------------------------------------------------------------
+
+LEGACY_TEXT = b'{"text": "word word"}\r\n{"text": "word word word"}\r\n'  # CRLF: its legacy md5 is not its md5
+
+
+def legacy_md5(data: bytes) -> str:
+    """The legacy md5 as DVC computes it (dos2unix for text), by DVC's own function."""
+    import io
+
+    from dvc_data.hashfile.hash import fobj_md5
+
+    return fobj_md5(io.BytesIO(data), name="md5-dos2unix")
+
+
+def put_legacy(root: Path, oid: str, data: bytes) -> None:
+    """Where DVC 3 keeps legacy (md5-dos2unix) objects: ``<cache or remote>/ab/cdef…``, not under ``files/md5/``."""
+    LocalStore(root)(f"{oid[:2]}/{oid[2:]}", data)
+
+
+@pytest.fixture
+def legacy_release(dvc_release):
+    """dvc_release plus DVC-2-style outs written by hand: legacy.jsonl (CRLF) and a folder old/ with a legacy listing.
+
+    Their objects are in the cache and the remote 'store' in the legacy layout; the manifest pins their sha256.
+    """
+    import yaml
+
+    manifest, repo_dir, store = dvc_release
+    (repo_dir / "legacy.jsonl").write_bytes(LEGACY_TEXT)
+    m = legacy_md5(LEGACY_TEXT)
+    (repo_dir / "legacy.jsonl.dvc").write_text(yaml.safe_dump({"outs": [{"md5": m, "size": len(LEGACY_TEXT), "path": "legacy.jsonl"}]}))
+    folder = {"o0.jsonl": b'{"text": "word"}\r\n', "sub/o1.jsonl": b'{"text": "word word word word"}\n'}
+    entries = []
+    for rel, data in folder.items():
+        (repo_dir / "old" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo_dir / "old" / rel).write_bytes(data)
+        entries.append({"md5": legacy_md5(data), "relpath": rel})
+    listing = json.dumps(sorted(entries, key=lambda e: e["relpath"]), sort_keys=True).encode()  # as DVC 2 wrote it
+    dir_md5 = legacy_md5(listing) + ".dir"
+    (repo_dir / "old.dvc").write_text(yaml.safe_dump({"outs": [{
+        "md5": dir_md5, "size": sum(map(len, folder.values())), "nfiles": len(folder), "path": "old"}]}))
+    for root in (repo_dir / ".dvc" / "cache", store):
+        put_legacy(root, m, LEGACY_TEXT)
+        put_legacy(root, dir_md5, listing)
+        for data in folder.values():
+            put_legacy(root, legacy_md5(data), data)
+    doc, _ = read_yaml_file(manifest)
+    comp = doc["data"]["components"][0]
+    for rel in ("legacy.jsonl", "old/o0.jsonl", "old/sub/o1.jsonl"):
+        comp["files"].append({"path": rel, "sha256": sha(repo_dir / rel), "size": (repo_dir / rel).stat().st_size})
+    comp["documents"] += 4
+    comp["tokens"] += 2 + 3 + 1 + 4
+    manifest.write_text(dump_yaml(doc))
+    return manifest, repo_dir, store, m, dir_md5
+
+
+LEGACY = ("legacy.jsonl", "old/o0.jsonl", "old/sub/o1.jsonl")
+
+
+def test_dvc2_legacy_outs_are_checked_with_dos2unix_md5(legacy_release):
+    manifest, repo_dir, _, m, _ = legacy_release
+    assert m != md5(repo_dir / "legacy.jsonl")  # CRLF: the legacy md5 is not the plain one
+    r = check_data(manifest)
+    c = corpus(r)
+    assert r.ok and c.status == "verified", r.model_dump_json(indent=1)
+    files = {f.path: f for f in c.files}
+    for rel in LEGACY:
+        f = files[rel]
+        assert f.status == "ok" and f.how == "dvc-workspace", f
+        assert f.dvc_md5 == f.md5 == legacy_md5((repo_dir / rel).read_bytes()) and f.sha256 == sha(repo_dir / rel)
+        assert f"DVC md5-dos2unix {f.dvc_md5}" in f.message and f.sha256 in f.message
+        assert f.dvc_hash == "md5-dos2unix"
+    assert files["legacy.jsonl"].dvc_file == "legacy.jsonl.dvc" and files["old/sub/o1.jsonl"].dvc_file == "old.dvc"
+    assert files["a.jsonl"].message is None  # DVC 3 outs: plain md5, as before
+    assert c.measured["documents"] == 15 and c.measured["tokens"] == 52
+
+
+def test_dvc2_legacy_outs_are_read_from_the_legacy_cache_and_remote_layout(legacy_release):
+    manifest, repo_dir, _, m, _ = legacy_release
+    (repo_dir / "legacy.jsonl").unlink()
+    shutil.rmtree(repo_dir / "old")
+    r = check_data(manifest)
+    assert r.ok, r.model_dump_json(indent=1)
+    assert {f.path: f.how for f in corpus(r).files if f.path in LEGACY} == dict.fromkeys(LEGACY, "dvc-cache")
+    shutil.rmtree(repo_dir / ".dvc" / "cache")
+    proc = run_assay("data", "check", str(manifest), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    files = {f["path"]: f for f in json.loads(proc.stdout)["components"][0]["files"]}
+    for rel in LEGACY:
+        assert files[rel]["status"] == "ok" and files[rel]["how"] == "dvc-remote" and "md5-dos2unix" in files[rel]["message"]
+    assert files["legacy.jsonl"]["dvc_md5"] == files["legacy.jsonl"]["md5"] == m
+
+
+def test_tampered_dvc2_legacy_bytes_are_caught(legacy_release):
+    manifest, repo_dir, store, m, _ = legacy_release
+    set_remote(manifest, "store")
+    unpin(manifest, "legacy.jsonl")  # DVC's legacy md5 alone must catch changed words
+    put_legacy(store, m, LEGACY_TEXT.replace(b"word", b"ward", 1))
+    proc = run_assay("data", "check", str(manifest), "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    files = {f["path"]: f for f in json.loads(proc.stdout)["components"][0]["files"]}
+    f = files["legacy.jsonl"]
+    assert f["status"] == "mismatch" and f["how"] == "dvc-remote" and f["dvc_md5"] == m and f["md5"] != m
+    assert f"have md5-dos2unix {f['md5']}, but legacy.jsonl.dvc records {m}" in f["message"]
+    assert files["old/o0.jsonl"]["status"] == "ok"
+
+    # CRLF -> LF leaves the legacy md5 unchanged (DVC sees the same file); only the sha256 pin catches it.
+    doc, _ = read_yaml_file(manifest)
+    for e in doc["data"]["components"][0]["files"]:
+        e.pop("size") if e["path"] == "old/o0.jsonl" else None
+    manifest.write_text(dump_yaml(doc))
+    data = (repo_dir / "old" / "o0.jsonl").read_bytes()
+    put_legacy(store, legacy_md5(data), data.replace(b"\r\n", b"\n"))
+    r = check_data(manifest)
+    f = {f.path: f for f in corpus(r).files}["old/o0.jsonl"]
+    assert f.status == "mismatch" and f.md5 == f.dvc_md5 and "!= pinned" in f.message
+
+
+def test_a_rewritten_dvc2_legacy_listing_is_refused(legacy_release):
+    manifest, _, store, _, dir_md5 = legacy_release
+    set_remote(manifest, "store")
+    key = f"{dir_md5[:2]}/{dir_md5[2:]}"
+    listing = json.loads((store / key).read_bytes())
+    tampered = b'{"text": "forged"}\r\n'
+    put_legacy(store, legacy_md5(tampered), tampered)
+    listing[0]["md5"] = legacy_md5(tampered)
+    forged = json.dumps(listing, sort_keys=True).encode()
+    LocalStore(store)(key, forged)
+    r = check_data(manifest)
+    files = {f.path: f for f in corpus(r).files}
+    assert not r.ok and files["legacy.jsonl"].status == "ok"
+    for rel in ("old/o0.jsonl", "old/sub/o1.jsonl"):
+        f = files[rel]
+        assert f.status == "mismatch" and f.dvc_md5 is None and f.dvc_file == "old.dvc", f
+        assert f"listing of folder old (remote store) has md5 {legacy_md5(forged)}, but old.dvc records {dir_md5}" in f.message
+
+
+def test_a_dvc2_lock_out_is_legacy_too(dvc_release):
+    """A dvc.lock out with no `hash:` (written by DVC 2) records md5-dos2unix; gen.jsonl has no CRLF, so same value."""
+    manifest, repo_dir, _ = dvc_release
+    lock = repo_dir / "dvc.lock"
+    lock.write_text("".join(line for line in lock.read_text().splitlines(keepends=True) if line.strip() != "hash: md5"))
+    r = check_data(manifest)
+    f = {f.path: f for f in corpus(r).files}["gen.jsonl"]
+    assert r.ok and f.status == "ok" and f.dvc_file == "dvc.lock", r.model_dump_json(indent=1)
+    assert f.dvc_md5 == f.md5 == md5(repo_dir / "gen.jsonl") and "DVC md5-dos2unix" in f.message

@@ -27,6 +27,20 @@ app = typer.Typer(
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"assay {version('assay')}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print assay's version and exit.")) -> None:
+    """Package and audit open model releases: verify every byte by hash and every structural claim."""
+
+
 def _finish(ok: bool) -> None:
     raise typer.Exit(0 if ok else 1)
 

@@ -418,3 +418,8 @@ def test_artifacts_from_several_sources_are_all_checked(demo, tmp_path):
     result = verify_release(demo, strict=True)
     assert result.ok, [f.message for f in result.findings]
     assert next(c for c in result.claims if c.claim == "architecture").verdict == "holds"
+
+
+def test_version_flag():
+    proc = run_assay("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("assay ") and proc.stdout.strip() != "assay"

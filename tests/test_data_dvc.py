@@ -35,13 +35,8 @@ def jsonl(path: Path, n: int, words: int = 4) -> None:
     path.write_text("".join(json.dumps({"text": " ".join(["word"] * words)}) + "\n" for _ in range(n)))
 
 
-@pytest.fixture
-def dvc_release(tmp_path):
-    """manifest.yaml + tokenizer.json beside a DVC repo 'data-repo' with a local remote 'store'.
-
-    Tracked: a.jsonl (own .dvc file), shards/ (a tracked folder with two files), gen.jsonl (a dvc.yaml stage out,
-    recorded in dvc.lock).
-    """
+def tracked_repo(tmp_path: Path):
+    """A DVC repo (no git) 'data-repo' tracking a.jsonl (its own .dvc file) and the folder shards/ (two files)."""
     from dvc.repo import Repo
 
     repo_dir = tmp_path / "data-repo"
@@ -51,6 +46,17 @@ def dvc_release(tmp_path):
     jsonl(repo_dir / "shards" / "s0.jsonl", 2)
     jsonl(repo_dir / "shards" / "s1.jsonl", 5)
     repo.add([str(repo_dir / "a.jsonl"), str(repo_dir / "shards")])
+    return repo_dir, repo
+
+
+@pytest.fixture
+def dvc_release(tmp_path):
+    """manifest.yaml + tokenizer.json beside a DVC repo 'data-repo' with a local remote 'store'.
+
+    Tracked: a.jsonl (own .dvc file), shards/ (a tracked folder with two files), gen.jsonl (a dvc.yaml stage out,
+    recorded in dvc.lock).
+    """
+    repo_dir, repo = tracked_repo(tmp_path)
     (repo_dir / "dvc.yaml").write_text(dump_yaml({"stages": {"gen": {
         "cmd": f"{sys.executable} -c \"import json; open('gen.jsonl','w').write(json.dumps({{'text': 'word word'}}) + chr(10))\"",
         "outs": ["gen.jsonl"]}}}))

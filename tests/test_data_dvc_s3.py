@@ -27,7 +27,7 @@ import boto3  # noqa: E402 - with dvc-s3 and moto[server], from the test extra
 from assay.manifests.yamlio import dump_yaml
 from assay.mixtures.check import check_data
 from conftest import DEMO, run_assay
-from test_data_dvc import corpus, jsonl, set_remote, sha
+from test_data_dvc import corpus, set_remote, sha, tracked_repo
 
 os.environ["DVC_NO_ANALYTICS"] = "1"
 
@@ -140,18 +140,11 @@ def edit_remote(repo_dir: Path, name: str, level: str | None = None, **values: s
 def s3_release(tmp_path, moto_s3) -> S3Release:
     """manifest.yaml + tokenizer.json beside a DVC repo 'data-repo' whose default remote 's3store' is
     s3://<fresh bucket>/dvc-store on the moto server; pushed, then the workspace copies and the cache deleted."""
-    from dvc.repo import Repo
 
     bucket = f"assay-{uuid.uuid4().hex[:12]}"
     s3 = boto3.client("s3", endpoint_url=moto_s3, region_name=REGION)
     s3.create_bucket(Bucket=bucket)
-    repo_dir = tmp_path / "data-repo"
-    repo_dir.mkdir()
-    repo = Repo.init(str(repo_dir), no_scm=True)
-    jsonl(repo_dir / "a.jsonl", 3)
-    jsonl(repo_dir / "shards" / "s0.jsonl", 2)
-    jsonl(repo_dir / "shards" / "s1.jsonl", 5)
-    repo.add([str(repo_dir / "a.jsonl"), str(repo_dir / "shards")])
+    repo_dir, repo = tracked_repo(tmp_path)
     with repo.config.edit() as conf:
         conf["remote"]["s3store"] = {"url": f"s3://{bucket}/dvc-store", "endpointurl": moto_s3}
         conf["core"]["remote"] = "s3store"

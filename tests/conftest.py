@@ -60,3 +60,24 @@ def model_only(manifest: Path) -> Path:
     manifest.write_text(dump_yaml(data))
     assert lock_release(manifest).ok
     return manifest
+
+
+class KillAfter:
+    """A progress sink that SIGKILLs a server process once enough bytes have arrived (a server dying mid-download)."""
+
+    def __init__(self, proc, after: int) -> None:
+        self.proc, self.after, self.seen = proc, after, 0
+
+    def start(self, total: int, files: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        import signal
+
+        self.seen += n
+        if self.seen >= self.after and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def finish(self) -> None:
+        pass

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from assay.hubs.olah_server import commit_hf_files, make_hf_repo, start_olah
 from assay.hubs.pull import pull
 from assay.manifests.yamlio import dump_yaml, read_yaml_file
 
-from conftest import model_only, run_assay
+from conftest import KillAfter, model_only, run_assay
 
 REPO = "assay-test/tiny-vlm"
 
@@ -94,23 +92,6 @@ def test_repo_content_no_longer_matching_the_lock_fails(tmp_path, hf_release):
     assert not (to / "model-00002-of-00002.safetensors").exists()
 
 
-class _KillAfter:
-    def __init__(self, proc, after: int) -> None:
-        self.proc, self.after, self.seen = proc, after, 0
-
-    def start(self, total: int, files: int) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        self.seen += n
-        if self.seen >= self.after and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def finish(self) -> None:
-        pass
-
-
 def test_server_killed_mid_download_then_pull_again(tmp_path, olah, monkeypatch):
     payload = np.random.default_rng(1).integers(0, 256, size=24 * 1024 * 1024, dtype=np.uint8).tobytes()
     files = {"big.safetensors.part": payload, "config.json": b"{}\n"}
@@ -122,7 +103,7 @@ def test_server_killed_mid_download_then_pull_again(tmp_path, olah, monkeypatch)
         "artifacts": [{"path": "big.safetensors.part", "role": "other"}, {"path": "config.json", "role": "config"}]}))
     assert run_assay("lock", str(manifest)).returncode == 0
     to = tmp_path / "pulled"
-    first = pull(str(manifest), to=to, workers=1, progress=_KillAfter(olah.proc, 4 * 1024 * 1024))
+    first = pull(str(manifest), to=to, workers=1, progress=KillAfter(olah.proc, 4 * 1024 * 1024))
     row = next(f for f in first.files if f.path == "big.safetensors.part")
     assert not first.ok and row.status == "failed" and "run the pull again" in row.message
     assert not (to / "big.safetensors.part").exists()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from assay.hubs.push import push
 from assay.hubs.registry_server import start_registry
 from assay.manifests.yamlio import read_yaml_file
 
-from conftest import run_assay
+from conftest import KillAfter, run_assay
 
 
 @pytest.fixture
@@ -63,25 +61,6 @@ def test_tampered_registry_blob_fails_the_pull(tmp_path, demo, registry):
     assert not (to / "model-00001-of-00002.safetensors").exists()
 
 
-class _KillAfter:
-    """A progress sink that kills the registry once enough bytes have arrived (a server dying mid-download)."""
-
-    def __init__(self, registry, after: int) -> None:
-        self.registry, self.after, self.seen = registry, after, 0
-
-    def start(self, total: int, files: int) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        self.seen += n
-        if self.seen >= self.after and self.registry.proc.poll() is None:
-            os.kill(self.registry.proc.pid, signal.SIGKILL)
-            self.registry.proc.wait()
-
-    def finish(self) -> None:
-        pass
-
-
 def test_server_killed_mid_download_then_resume(tmp_path, registry):
     # A release with one 48 MiB weights file, packaged with assay init.
     release = tmp_path / "big"
@@ -94,7 +73,7 @@ def test_server_killed_mid_download_then_resume(tmp_path, registry):
     assert push(release / "assay.yaml", uri).ok
 
     to = tmp_path / "pulled"
-    first = pull(uri, to=to, workers=1, progress=_KillAfter(registry, 8 * 1024 * 1024))
+    first = pull(uri, to=to, workers=1, progress=KillAfter(registry.proc, 8 * 1024 * 1024))
     assert not first.ok and first.release_digest is None
     row = next(f for f in first.files if f.path == "weights.bin.raw")
     assert row.status == "failed" and "run the pull again to resume" in row.message

@@ -34,11 +34,10 @@ def _fingerprint(ctx: AuditContext, step: str, extra: dict[str, Any]) -> str:
     h.update(json.dumps(extra, sort_keys=True, default=str).encode())
     # File identities (not contents) of every artifact where it will be read: a resumed audit must notice any
     # change to the files it audits (a change of content changes mtime/ctime).
-    from ..verify.release import artifact_roots, load_release
+    from ..verify.release import artifact_roots
 
-    loaded = load_release(ctx.manifest_path)
     try:
-        roots = artifact_roots(loaded, ctx.release_dir)
+        roots = artifact_roots(ctx.loaded, ctx.release_dir)
     except AssayError:
         roots = {}
     for path, root in sorted(roots.items()):
@@ -122,6 +121,7 @@ def run_audit(manifest_path: Path | str, *, out: Path | str, source: str | None 
     elif source:
         steps.append(StepResult(name="pull", status="skipped"))
     ctx = AuditContext(manifest_path=manifest_path, release_dir=release_dir, out=out, rerun_limit=rerun_limit)
+    ctx.loaded = loaded  # already read and validated above: the steps reuse it
     pulled_ok = not steps or steps[0].status in ("ok", "skipped")
     for name in STEPS[1:]:
         if name in skip:

@@ -7,6 +7,7 @@ Steps that do not apply (no ``data:`` section, no recipes, no evals) return ``no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,10 +22,15 @@ class AuditContext:
     rerun_limit: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
-    def manifest(self):
+    @cached_property
+    def loaded(self):
+        """The manifest and lock, read once per audit (the steps and their fingerprints all use them)."""
         from ..verify.release import load_release
 
-        return load_release(self.manifest_path).manifest
+        return load_release(self.manifest_path)
+
+    def manifest(self):
+        return self.loaded.manifest
 
 
 def step_verify(ctx: AuditContext) -> StepResult:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from ..manifests.fsio import write_atomic
 from ..manifests.lock import Lock, LockedFile, LockedSource, LockRelease, lock_to_yaml, release_digest
 from ..manifests.loader import lock_path_for
+from ..manifests.schema import Manifest
 from ..manifests.uris import parse_source_uri
 from .release import LoadedRelease, Progress, artifact_roots, load_release, measure_files
 from .results import FileCheck
@@ -69,6 +70,25 @@ def _lock_from_hub(loaded: LoadedRelease, source_uri: str, paths: list[str]) -> 
     return resolved.revision, checks
 
 
+def build_lock(m: Manifest, manifest_sha256: str, files: list[FileCheck], revisions: dict[str, str]) -> Lock:
+    """The lock of measured files: hub sources get their resolved ``revisions``, plain folders ``tree-<digest>``."""
+    from importlib.metadata import version
+
+    default = m.sources[0].name if m.sources else None
+    locked = [LockedFile(path=c.path, size=c.size, sha256=c.sha256, blake3=c.blake3,
+                         source=m.artifact(c.path).source) for c in files]
+    sources = []
+    for src in m.sources:
+        revision = revisions.get(src.name)
+        if revision is None:
+            mine = [f for f in locked if (f.source or default) == src.name]
+            revision = "tree-" + release_digest((f.path, f.size, f.sha256) for f in mine)
+        sources.append(LockedSource(name=src.name, uri=src.uri, revision=revision))
+    return Lock(release=LockRelease(name=m.release.name, version=m.release.version), manifest_sha256=manifest_sha256,
+                generator=f"assay {version('assay')}", sources=sources, files=locked,
+                release_digest=release_digest((f.path, f.size, f.sha256) for f in locked))
+
+
 def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict: bool = True, blake3: bool = False,
                  workers: int | None = None, progress: Progress | None = None, use_state: bool = True) -> LockResult:
     loaded = load_release(manifest_path)
@@ -103,21 +123,8 @@ def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict:
         return LockResult(manifest=str(loaded.manifest_path), lock=str(lock_path), written=False, release_digest=None,
                           files=files, ok=False,
                           message=f"{len(bad)} file(s) do not match the manifest: " + ", ".join(c.path for c in bad))
-    locked = [LockedFile(path=c.path, size=c.size, sha256=c.sha256, blake3=c.blake3,
-                         source=m.artifact(c.path).source) for c in files]
-    sources = []
-    for src in m.sources:
-        revision = revisions.get(src.name)
-        if revision is None:
-            mine = [f for f in locked if (f.source or default) == src.name]
-            revision = "tree-" + release_digest((f.path, f.size, f.sha256) for f in mine)
-        sources.append(LockedSource(name=src.name, uri=src.uri, revision=revision))
-    digest = release_digest((f.path, f.size, f.sha256) for f in locked)
-    from importlib.metadata import version
-
-    lock = Lock(release=LockRelease(name=m.release.name, version=m.release.version),
-                manifest_sha256=loaded.manifest_sha256, generator=f"assay {version('assay')}", sources=sources,
-                files=locked, release_digest=digest)
+    lock = build_lock(m, loaded.manifest_sha256, files, revisions)
+    digest = lock.release_digest
     write_atomic(lock_path, lock_to_yaml(lock))
     files = [c.model_copy(update={"status": "ok", "expected_sha256": c.sha256, "expected_size": c.size}) for c in files]
     return LockResult(manifest=str(loaded.manifest_path), lock=str(lock_path), written=True, release_digest=digest,

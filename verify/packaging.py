@@ -10,11 +10,12 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ..manifests.errors import InputError
-from ..manifests.lock import Lock, LockedFile, LockedSource, LockRelease, lock_to_yaml, release_digest
+from ..manifests.lock import lock_to_yaml
 from ..manifests.paths import is_within
 from ..manifests.schema import Artifact, Claims, Manifest, ParameterClaim, ReleaseInfo, Source
 from ..manifests.yamlio import dump_yaml
 from ..manifests.fsio import write_atomic
+from .locking import build_lock
 from .release import IGNORED_DIRS, Progress, measure_files
 from .results import FileCheck, Finding
 from .structure import check_structure, guess_role
@@ -105,14 +106,8 @@ def init_release(folder: Path | str, *, out: Path | str | None = None, name: str
             data.pop(empty, None)
     text = HEADER + dump_yaml(data)
     write_atomic(manifest_path, text)
-    locked = [LockedFile(path=c.path, size=c.size, sha256=c.sha256) for c in files]
-    digest = release_digest((f.path, f.size, f.sha256) for f in locked)
-    from importlib.metadata import version as pkg_version
-
-    lock = Lock(release=LockRelease(name=slug, version=version),
-                manifest_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), generator=f"assay {pkg_version('assay')}",
-                sources=[LockedSource(name="default", uri=f"dir://{rel_src}", revision="tree-" + digest)],
-                files=locked, release_digest=digest)
+    lock = build_lock(manifest, hashlib.sha256(text.encode("utf-8")).hexdigest(), files, {})
+    digest = lock.release_digest
     write_atomic(lock_path, lock_to_yaml(lock))
     return InitResult(folder=str(folder), manifest=str(manifest_path), lock=str(lock_path), written=True,
                       release_digest=digest, files=files, claims=claims_dump, findings=structure.findings, ok=True)

@@ -7,15 +7,14 @@ import struct
 
 import numpy as np
 import pytest
-from safetensors import deserialize
-from safetensors.numpy import save_file
-
 from assay.verify import safetensors_audit as sa
 from assay.verify.safetensors_audit import (
     audit_safetensors,
     audit_safetensors_header,
     audit_shard_index,
 )
+from safetensors import deserialize
+from safetensors.numpy import save_file
 
 
 def blob(header: str | bytes | dict, data: bytes = b"") -> bytes:
@@ -42,7 +41,7 @@ def official_accepts(content: bytes) -> bool:
     try:
         deserialize(content)
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - the library raises SafetensorError and others: any means "rejected"
         return False
 
 
@@ -52,12 +51,37 @@ MALFORMED = [
     ("header-too-large", struct.pack("<Q", 100_000_001) + b"{}", "exceeds the 100,000,000-byte limit", False),
     ("header-past-eof", struct.pack("<Q", 64) + b"{}", "runs past the end of the file", False),
     ("bad-utf8", blob(b'{"a\xff": 1}'), "not valid UTF-8", False),
-    ("leading-whitespace", blob(b"  {}    "), "MUST begin with '{'", True),
+    ("leading-tab", blob(b"\t{}     "), "MUST begin with '{'", True),
+    ("leading-newline", blob(b"\n{}     "), "newlines ('\\n') before '{'", True),
+    ("trailing-tab", blob(b"{}\t     "), "padding after the JSON holds", True),
+    ("trailing-newline", blob(b"{}\n"), "only spaces (0x20) may pad a header", True),
+    ("trailing-cr", blob(b"{}  \r   "), "carriage returns", True),
+    ("trailing-nul", blob(b"{}\0"), "not valid JSON", False),
+    ("only-spaces", blob(b"        "), "empty or only whitespace", False),
+    ("surrogate-name", blob('{"\\ud800": ' + json.dumps(entry()) + "}", b"\0" * 4), "lone UTF-16 surrogate (\\ud800)", False),
+    ("surrogate-low-name", blob('{"a\\udc00b": ' + json.dumps(entry()) + "}", b"\0" * 4), "lone UTF-16 surrogate", False),
+    ("surrogate-reversed-pair", blob('{"\\ude00\\ud83d": ' + json.dumps(entry()) + "}", b"\0" * 4),
+     "lone UTF-16 surrogate (\\ude00, \\ud83d)", False),
+    ("surrogate-dtype", blob('{"a": {"dtype": "U8\\ud800", "shape": [4], "data_offsets": [0, 4]}}', b"\0" * 4),
+     "at header['a']['dtype'] holds a lone UTF-16 surrogate", False),
+    ("surrogate-metadata-key", blob('{"__metadata__": {"\\udfff": "x"}}'), "in header['__metadata__'] holds a lone", False),
+    ("surrogate-metadata-value", blob('{"__metadata__": {"k": "v\\ud800"}}'), "lone UTF-16 surrogate (\\ud800)", False),
+    ("surrogate-unknown-key", blob('{"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4], "x": ["\\udbff"]}}',
+                                   b"\0" * 4), "lone UTF-16 surrogate (\\udbff)", False),
+    ("negative-zero-shape", blob(b'{"a": {"dtype": "U8", "shape": [-0], "data_offsets": [0, 0]}}'),
+     "not a list of non-negative integers", False),
+    ("negative-zero-offset", blob(b'{"a": {"dtype": "U8", "shape": [0], "data_offsets": [-0, 0]}}'),
+     "not a list of two non-negative integers", False),
+    ("exponent-int", blob(b'{"a": {"dtype": "U8", "shape": [4e0], "data_offsets": [0, 4]}}', b"\0" * 4),
+     "not a list of non-negative integers", False),
+    ("overflow-before-zero-dim", blob({"a": entry(shape=[2**40, 2**40, 0], offsets=[0, 0])}),
+     "more than 2**64 elements", False),
+    ("deep-nesting", blob(b'{"__metadata__": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"), "not valid JSON", False),
     ("not-brace", blob(b"[]      "), "does not start with '{'", False),
     ("top-level-array", blob(b"[]      "), "top level is a list, not an object", False),
     ("invalid-json", blob(b'{"a": '), "not valid JSON", False),
     ("nan-constant", blob('{"__metadata__": {"a": NaN}}'), "not valid JSON", False),
-    ("duplicate-tensor", blob('{"a": %s, "a": %s}' % (json.dumps(entry()), json.dumps(entry())), b"\0" * 4),
+    ("duplicate-tensor", blob(f'{{"a": {json.dumps(entry())}, "a": {json.dumps(entry())}}}', b"\0" * 4),
      "duplicate key 'a' in header", True),
     ("duplicate-metadata-key", blob('{"__metadata__": {"k": "1", "k": "2"}}'),
      "duplicate key 'k' in header['__metadata__']", True),
@@ -97,7 +121,6 @@ MALFORMED = [
     ("trailing-bytes", blob({"a": entry()}, b"\0" * 7), "trailing bytes: data section is 7 bytes but tensors end at 4", False),
     ("short-data", blob({"a": entry()}, b"\0" * 2), "data section too short", False),
     ("no-tensors-but-data", blob({}, b"\0\0"), "no tensors but the data section holds 2 bytes", False),
-    ("empty-name", blob({"": entry()}, b"\0" * 4), "tensor with an empty name", True),
 ]
 
 
@@ -234,12 +257,24 @@ def test_shard_index_ok(sharded):
     assert report.total_size == 27
 
 
-def test_shard_index_total_size_mismatch_is_a_warning(sharded):
+def test_shard_index_total_size_mismatch_is_an_error_with_both_numbers(sharded):
     tmp_path, reports, index = sharded
     index["metadata"]["total_size"] = 30
     report = run_index(tmp_path, index, reports)
-    assert report.ok
-    assert any("says 30" in w and "total 27" in w for w in report.warnings)
+    assert not report.ok
+    assert any("says 30 bytes" in e and "total 27 bytes" in e for e in report.errors), report.errors
+
+
+@pytest.mark.parametrize("metadata", [None, {}, {"total_parameters": 7}], ids=["no-metadata", "empty", "other-key"])
+def test_shard_index_without_total_size_warns(sharded, metadata):
+    tmp_path, reports, index = sharded
+    if metadata is None:
+        index.pop("metadata")
+    else:
+        index["metadata"] = metadata
+    report = run_index(tmp_path, index, reports)
+    assert report.ok, report.errors
+    assert any("no 'metadata.total_size'" in w for w in report.warnings), report.warnings
 
 
 @pytest.mark.parametrize("mutate, phrase", [
@@ -278,3 +313,215 @@ def test_shard_index_duplicate_key_bad_json_and_bad_shard(sharded):
     reports["m-2.safetensors"] = audit_safetensors(tmp_path / "m-2.safetensors")
     report = run_index(tmp_path, index, reports)
     assert any("shard 'm-2.safetensors' failed its own audit" in e for e in report.errors)
+
+
+@pytest.mark.parametrize("mutate, phrase", [
+    (lambda ix: ix["weight_map"].update(c=3), "weight_map['c'] is a int, not a shard file name string"),
+    (lambda ix: ix["weight_map"].update(c=None), "weight_map['c'] is a NoneType"),
+    (lambda ix: ix["weight_map"].update(c=["m-2.safetensors"]), "weight_map['c'] is a list"),
+    (lambda ix: ix["weight_map"].update(c={"f": "m-2.safetensors"}), "weight_map['c'] is a dict"),
+    (lambda ix: ix["weight_map"].update(c=True), "weight_map['c'] is a bool"),
+    (lambda ix: ix["weight_map"].update(c=""), "weight_map['c'] is an empty shard file name"),
+    (lambda ix: ix.update(weight_map=["a", "b"]), "'weight_map' is a list, not an object"),
+    (lambda ix: ix.update(weight_map="m-1.safetensors"), "'weight_map' is a str, not an object"),
+    (lambda ix: ix.update(weight_map=None), "'weight_map' is a NoneType, not an object"),
+    (lambda ix: ix.update(metadata="27"), "'metadata' is a str, not an object"),
+    (lambda ix: ix.update(metadata=None), "'metadata' is a NoneType, not an object"),
+    (lambda ix: ix["metadata"].update(total_size="27"), "total_size '27' is a str, not an integer"),
+    (lambda ix: ix["metadata"].update(total_size=27.0), "total_size 27.0 is a float"),
+    (lambda ix: ix["metadata"].update(total_size=True), "total_size True is a bool"),
+    (lambda ix: ix["metadata"].update(total_size=None), "total_size None is a NoneType"),
+    (lambda ix: ix["metadata"].update(total_size=-27), "total_size -27 is negative"),
+    (lambda ix: ix["weight_map"].update(c="../x/m-2.safetensors"), "not a plain file name"),
+    (lambda ix: ix["weight_map"].update(c=".."), "not a plain file name"),
+    (lambda ix: ix["weight_map"].update(c="sub\\m-2.safetensors"), "not a plain file name"),
+    (lambda ix: ix["weight_map"].update(c="C:\\m-2.safetensors"), "absolute path"),
+    (lambda ix: ix["weight_map"].update(c="\\\\server\\share\\m.safetensors"), "absolute path"),
+])
+def test_shard_index_wrong_types_are_findings_not_exceptions(sharded, mutate, phrase):
+    tmp_path, reports, index = sharded
+    mutate(index)
+    report = run_index(tmp_path, index, reports)
+    assert not report.ok
+    assert any(phrase in e for e in report.errors), report.errors
+    assert all("\n" not in e for e in report.errors)
+    json.dumps(report.model_dump(mode="json"))
+
+
+def test_shard_index_negative_zero_total_size_is_not_an_integer(sharded):
+    tmp_path, reports, index = sharded
+    text = json.dumps(index).replace('"total_size": 27', '"total_size": -0')
+    assert '"total_size": -0' in text
+    report = run_index(tmp_path, text, reports)
+    assert any("total_size -0.0 is a float" in e for e in report.errors), report.errors
+
+
+@pytest.mark.parametrize("text, phrase", [
+    ('{"weight_map": {"a": "\\ud800.safetensors"}}', "lone UTF-16 surrogate"),
+    ('{"weight_map": {"\\udc00": "m-1.safetensors"}}', "lone UTF-16 surrogate"),
+    ('{"metadata": {"total_size": NaN}, "weight_map": {}}', "not valid UTF-8 JSON"),
+    ('[1, 2]', "top level is a list"),
+    ('{"weight_map": {"a": "m-1.safetensors"}}\t\n', None),
+])
+def test_shard_index_bad_text(sharded, text, phrase):
+    tmp_path, reports, _ = sharded
+    report = run_index(tmp_path, text, reports)
+    assert not report.ok
+    if phrase:
+        assert any(phrase in e for e in report.errors), report.errors
+    json.dumps(report.model_dump(mode="json"))  # every string in the report is encodable
+
+
+def test_index_shard_names_never_raises():
+    assert sa.index_shard_names({"weight_map": {"a": "x.safetensors", "b": 3, "c": ["y"], "d": "../z", "e": "\ud800",
+                                                "f": "x.safetensors", "g": None}}) == ["x.safetensors"]
+    for doc in (None, [], "x", {"weight_map": ["a"]}, {"weight_map": None}, {}):
+        assert sa.index_shard_names(doc) == []
+
+
+def test_index_written_by_huggingface_hub_agrees_on_total_size(tmp_path):
+    """huggingface_hub's own sharded writer (what transformers' save_pretrained calls) passes with no warning."""
+    torch = pytest.importorskip("torch")
+    from huggingface_hub import save_torch_state_dict
+
+    state = {"a": torch.zeros(64, dtype=torch.float32), "b": torch.ones(3, 5, dtype=torch.bfloat16),
+             "c": torch.arange(40, dtype=torch.int64), "d": torch.zeros(7, dtype=torch.uint8)}
+    save_torch_state_dict(state, tmp_path, max_shard_size=300)
+    index_path = tmp_path / "model.safetensors.index.json"
+    index = json.loads(index_path.read_text())
+    assert len(set(index["weight_map"].values())) > 1
+    reports = {n: audit_safetensors(tmp_path / n) for n in set(index["weight_map"].values())}
+    report = audit_shard_index(index_path, reports)
+    assert report.ok and report.warnings == [], (report.errors, report.warnings)
+    assert report.total_size == index["metadata"]["total_size"] == 256 + 30 + 320 + 7
+    index["metadata"]["total_size"] += 1
+    index_path.write_text(json.dumps(index))
+    assert not audit_shard_index(index_path, reports).ok
+
+
+# ------------------------------------------------------------------ warnings for spec-valid oddities
+
+
+def test_leading_spaces_are_a_warning_not_an_error(tmp_path):
+    content = blob(b"  {}    ")
+    report = audit_safetensors(write(tmp_path, content))
+    assert report.ok, report.errors
+    assert any("2 leading space(s) before '{'" in w for w in report.warnings), report.warnings
+    assert official_accepts(content)
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "../etc/passwd", "a..b", "line\nbreak", "nul\0byte", "tab\there",
+                                  "back\\slash"])
+def test_odd_tensor_names_are_warnings(tmp_path, name):
+    content = blob({name: entry()}, b"\0" * 4)
+    report = audit_safetensors(write(tmp_path, content))
+    assert report.ok, report.errors
+    assert official_accepts(content)
+    assert [t.name for t in report.tensors] == [name]
+    odd = [w for w in report.warnings if w.startswith(f"tensor name {name!r}")]
+    assert len(odd) == 1 and "valid safetensors" in odd[0] and "\n" not in odd[0], report.warnings
+
+
+def test_plain_names_give_no_warning(tmp_path):
+    report = audit_safetensors(write(tmp_path, blob({"model.layers.0.weight": entry()}, b"\0" * 4)))
+    assert report.ok and report.warnings == []
+
+
+def test_surrogate_header_reports_no_unencodable_string(tmp_path):
+    content = blob('{"__metadata__": {"k": "\\ud800"}, "\\udfff": ' + json.dumps(entry()) + "}", b"\0" * 4)
+    report = audit_safetensors(write(tmp_path, content))
+    assert not report.ok and report.tensors == [] and report.metadata is None
+    assert len([e for e in report.errors if "lone UTF-16 surrogate" in e]) == 2
+    report.model_dump_json().encode("utf-8")
+    json.dumps(report.model_dump(mode="json"), ensure_ascii=False).encode("utf-8")
+
+
+def test_huge_declared_header_is_refused_without_reading(tmp_path, monkeypatch):
+    path = write(tmp_path, struct.pack("<Q", 100_000_000) + b"{}")
+    reads = []
+    real_open = open
+
+    class Spy:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def fileno(self):
+            return self.f.fileno()
+
+        def read(self, n=-1):
+            reads.append(n)
+            return self.f.read(n)
+
+    monkeypatch.setattr(sa, "open", lambda p, mode="r": Spy(real_open(p, mode)), raising=False)
+    report = audit_safetensors(path)
+    assert not report.ok and "runs past the end of the file" in report.errors[0]
+    assert reads == [8]  # only the length prefix was read: nothing sized by the declared N
+
+
+def test_huge_shape_is_checked_without_building_huge_numbers(tmp_path):
+    # 200,000 dimensions of 2**63: a naive product would build a 12.6-million-bit integer.
+    shape = "[" + ", ".join(["9223372036854775807"] * 200_000) + "]"
+    content = blob('{"a": {"dtype": "U8", "shape": ' + shape + ', "data_offsets": [0, 0]}}')
+    report = audit_safetensors(write(tmp_path, content))
+    assert not report.ok
+    assert any("more than 2**64 elements" in e and "characters)" in e for e in report.errors), report.errors[:2]
+    assert all(len(e) < 600 for e in report.errors)
+    assert not official_accepts(content)
+
+
+# ------------------------------------------------------------------ the CLI on hostile files
+
+
+def _assay(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "assay.cli", *args], capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_inspect_json_on_lone_surrogate_name_fails_cleanly(tmp_path):
+    """The user report: exit 3 (internal error) on a tensor name "\\ud800"; now exit 1 like any invalid header."""
+    path = write(tmp_path, blob('{"\\ud800": ' + json.dumps(entry()) + "}", b"\0" * 4))
+    proc = _assay("inspect", str(path), "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["ok"] is False and len(out["errors"]) == 1
+    assert "lone UTF-16 surrogate (\\ud800)" in out["errors"][0] and "\n" not in out["errors"][0]
+    # Same exit code as another invalid header (the CLI contract: a failed check exits 1).
+    other = _assay("inspect", str(write(tmp_path, blob(b"[]      "), "y.safetensors")), "--json")
+    assert other.returncode == proc.returncode
+    plain = _assay("inspect", str(path))  # the table output too
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr and "internal error" not in plain.stderr
+
+
+@pytest.mark.parametrize("weight_map", [{"c": 3}, {"c": ["m-2.safetensors"]}, ["a"], "x", None,
+                                        {"c": "\ud800"}, {"c": "../m-2.safetensors"}, {"c": 3, "d": "m-2.safetensors"}])
+def test_inspect_shard_index_with_wrong_types_fails_cleanly(sharded, weight_map):
+    tmp_path, _, index = sharded
+    index["weight_map"] = weight_map
+    path = tmp_path / "model.safetensors.index.json"
+    path.write_text(json.dumps(index))
+    proc = _assay("inspect", str(path), "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert json.loads(proc.stdout)["ok"] is False
+
+
+def test_init_with_mistyped_shard_index_is_a_finding(sharded):
+    """check_structure reads weight_map itself (to pair shards); a non-string value must not raise there."""
+    tmp_path, _, index = sharded
+    index["weight_map"]["c"] = 3
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    proc = _assay("init", str(tmp_path), "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert "weight_map['c'] is a int" in proc.stdout
+    assert not (tmp_path / "assay.yaml").exists()

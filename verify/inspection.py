@@ -57,19 +57,16 @@ def inspect_file(path: Path | str) -> InspectResult:
 
 
 def _inspect_index(path: Path) -> InspectResult:
-    import json
+    from .safetensors_audit import (
+        audit_safetensors,
+        audit_shard_index,
+        read_index_shard_names,
+    )
 
-    from .safetensors_audit import audit_safetensors, audit_shard_index
-
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-        shard_names = sorted({v for v in (index.get("weight_map") or {}).values() if isinstance(v, str)})
-    except (ValueError, AttributeError):
-        shard_names = []
     reports = {}
-    for name in shard_names:
+    for name in read_index_shard_names(path):  # plain, well-typed names only; the audit reports the rest
         shard = path.parent / name
-        if "/" not in name and ".." not in name and shard.is_file():
+        if shard.is_file():
             reports[name] = audit_safetensors(shard)
     rep = audit_shard_index(path, reports)
     errors = list(rep.errors) + [f"{n}: {e}" for n, r in reports.items() for e in r.errors]

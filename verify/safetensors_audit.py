@@ -2,31 +2,49 @@
 
 Layout: an 8-byte little-endian header length N, N bytes of UTF-8 JSON, then the
 data section. Only the first 8+N bytes are ever read; tensor data is never touched.
+A declared N above the official 100,000,000-byte limit or past the end of the file is
+refused before anything is allocated.
 
 Everything the official library (safetensors 0.8.0, ``read_metadata`` /
-``Metadata::validate``) rejects is rejected here too, with one error line per
-problem instead of the first one only. assay is stricter where the official
-library is lenient, because a lenient reader lets two tools see different files:
+``Metadata::validate``, JSON by serde_json) rejects is rejected here too, with one error
+line per problem instead of the first one only.  Python's ``json`` is laxer than
+serde_json in three ways that are closed explicitly: lone UTF-16 surrogates written as
+``\\ud800`` escapes (not Unicode scalar values; serde_json refuses them), ``-0`` (serde_json
+reads it as the float -0.0, which no integer field accepts) and ``NaN``/``Infinity``.
+The fuzz tests (tests/test_safetensors_fuzz.py) check "official rejects => assay rejects"
+on generated headers.
 
-* leading whitespace before ``{`` (the spec says the header MUST begin with ``{``);
+assay is stricter where the official library is lenient, because a lenient reader lets
+two tools see different files.  Documented cases (each is an error here, accepted by
+safetensors 0.8.0):
+
+* padding after the JSON other than spaces (``\\t``, ``\\n``, ``\\r``): the format pads
+  with 0x20 only; serde_json skips any JSON whitespace;
+* leading ``\\t``/``\\n``/``\\r`` before ``{`` (leading *spaces* are only a warning: the
+  spec says the header MUST begin with ``{`` but the official library accepts them on
+  purpose, ``test_whitespace_leading_padded_header``);
 * duplicate JSON keys (for tensor names and ``__metadata__`` keys serde silently keeps
   the last one, other parsers may keep the first, so two loaders can disagree on which
   tensor or metadata value is meant; the official library only rejects duplicates
   inside one tensor entry);
 * unknown keys in a tensor entry (serde ignores them; hidden fields are unchecked data);
-* ``__metadata__`` that is not a string->string object (including ``null``);
-* empty tensor names.
+* ``__metadata__`` that is not a string->string object (``null`` is accepted by the
+  official library).
 
-Warnings (not errors): zero-size tensors and a header length that is not a multiple
-of 8 (the official writer pads with spaces so the data section is 8-byte aligned;
-that space padding itself is fine and never reported).
+Warnings (not errors): zero-size tensors; a header length that is not a multiple of 8
+(the official writer pads with spaces so the data section is 8-byte aligned; that
+space padding itself is fine and never reported); leading spaces before ``{``; and
+spec-valid but odd tensor names (empty, holding ``/`` or ``\\``, ``..``, or control
+characters such as a newline or NUL), which tools that map names to paths or lines
+may mishandle.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
 import os
+import re
 import struct
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
@@ -37,6 +55,9 @@ MAX_HEADER_SIZE = 100_000_000  # safetensors MAX_HEADER_SIZE
 METADATA_KEY = "__metadata__"
 TENSOR_KEYS = frozenset({"dtype", "shape", "data_offsets"})
 U64_LIMIT = 2**64  # offsets, dims and bit counts are usize (u64) in the reference code
+JSON_WHITESPACE = " \t\n\r"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # after json decoding, any code point here was a lone escape
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 # Element width in bits of every dtype safetensors 0.8.0 deserialises (checked against
 # the library: its "unknown variant" error lists exactly these 22 names).
@@ -80,7 +101,7 @@ class ShardIndexReport(BaseModel):
     errors: list[str]
     warnings: list[str]
     shards: list[str]
-    total_size: int | None  # sum of tensor bytes over the referenced shards; None if one is missing
+    total_size: int | None  # sum of tensor bytes over the referenced shards; None unless every shard audited ok
 
 
 # --------------------------------------------------------------------------- JSON helpers
@@ -107,26 +128,74 @@ def _reject_constant(token: str) -> Any:
     raise ValueError(f"non-standard JSON constant {token}")
 
 
+def _parse_int(token: str) -> int | float:
+    """serde_json reads ``-0`` as the float -0.0 (so a usize field rejects it); Python would give the int 0."""
+    return -0.0 if token == "-0" else int(token)
+
+
+# The stdlib decoder is used (not a hand-written parser) with hooks that close its three
+# differences from serde_json that matter here; lone surrogates are found after decoding.
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_constant=_reject_constant, parse_int=_parse_int)
+
+
 def _strict_json(text: str) -> Any:
-    """json.loads that rejects NaN/Infinity and records duplicate keys on each object."""
-    return json.loads(text, object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
+    """Decode JSON rejecting NaN/Infinity, reading ``-0`` as a float, recording duplicate keys on each object."""
+    return _DECODER.decode(text)
 
 
-def _duplicate_key_errors(value: Any, where: str) -> list[str]:
-    errors = []
-    if isinstance(value, _PairsDict):
-        for key in value.duplicates:
-            errors.append(
-                f"duplicate key {key!r} in {where}: JSON parsers disagree on which value wins, so two "
-                "loaders can see different tensors (the official library keeps the last tensor or "
-                "metadata value silently)"
-            )
-        for key, sub in value.items():
-            errors.extend(_duplicate_key_errors(sub, f"{where}[{key!r}]"))
-    elif isinstance(value, list):
-        for i, sub in enumerate(value):
-            errors.extend(_duplicate_key_errors(sub, f"{where}[{i}]"))
-    return errors
+def _json_error(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text or type(exc).__name__
+
+
+def _where(node: tuple | None) -> str:
+    parts: list[str] = []
+    while node is not None:
+        node, key = node
+        parts.append(f"[{key!r}]")
+    return "".join(reversed(parts))
+
+
+def _surrogate_text(s: str) -> str:
+    return ", ".join(f"\\u{ord(c):04x}" for c in dict.fromkeys(_SURROGATE.findall(s)))
+
+
+def _json_problems(doc: Any, root: str) -> tuple[list[str], list[str]]:
+    """(duplicate-key errors, lone-surrogate errors) anywhere in a decoded document.
+
+    Iterative, so a document nested as deep as the decoder allows cannot overflow the stack here.
+    """
+    duplicates: list[str] = []
+    surrogates: list[str] = []
+    stack: list[tuple[Any, tuple | None]] = [(doc, None)]
+    while stack:
+        value, node = stack.pop()
+        if isinstance(value, dict):
+            at = root + _where(node)
+            for key in getattr(value, "duplicates", ()):
+                duplicates.append(
+                    f"duplicate key {key!r} in {at}: JSON parsers disagree on which value wins, so two "
+                    "loaders can see different tensors (the official library keeps the last tensor or "
+                    "metadata value silently)"
+                )
+            for key, sub in reversed(list(value.items())):
+                if _SURROGATE.search(key):
+                    surrogates.append(f"key {key!r} in {at} holds a lone UTF-16 surrogate ({_surrogate_text(key)}): "
+                                      "not a Unicode scalar value, so not valid UTF-8 JSON (the official library "
+                                      "rejects the header)")
+                stack.append((sub, (node, key)))
+        elif isinstance(value, list):
+            for i in range(len(value) - 1, -1, -1):
+                stack.append((value[i], (node, i)))
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            surrogates.append(f"string {value!r} at {root + _where(node)} holds a lone UTF-16 surrogate "
+                              f"({_surrogate_text(value)}): not a Unicode scalar value, so not valid UTF-8 JSON "
+                              "(the official library rejects the header)")
+    return duplicates, surrogates
+
+
+def _type_name(value: Any) -> str:
+    return "dict" if isinstance(value, dict) else type(value).__name__  # never the private _PairsDict
 
 
 def _is_int(value: Any) -> bool:
@@ -172,9 +241,33 @@ def audit_safetensors(path: str | os.PathLike) -> SafetensorsReport:
         if len(prefix) < 8:
             return audit_safetensors_header(prefix, file_size, str(path))
         (n,) = struct.unpack("<Q", prefix)
-        if _length_errors(n, file_size):
+        if _length_errors(n, file_size):  # refused before reading or allocating N bytes
             return audit_safetensors_header(prefix, file_size, str(path))
         return audit_safetensors_header(prefix + f.read(n), file_size, str(path))
+
+
+def _padding_problems(text: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about whitespace before and after the JSON object."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    body = text.lstrip(JSON_WHITESPACE)
+    lead = text[: len(text) - len(body)]
+    trail = body[len(body.rstrip(JSON_WHITESPACE)):]
+    if lead.strip(" "):
+        errors.append(f"header has {_ws_names(lead)} before '{{': the spec says it MUST begin with '{{' and pads "
+                      "with spaces (0x20) only (the official library tolerates this; assay does not)")
+    elif lead:
+        warnings.append(f"header has {len(lead)} leading space(s) before '{{': the spec says it MUST begin with "
+                        "'{' (the official library accepts it)")
+    if trail.strip(" "):
+        errors.append(f"header padding after the JSON holds {_ws_names(trail)}: only spaces (0x20) may pad "
+                      "a header (the official library tolerates this; assay does not)")
+    return errors, warnings
+
+
+def _ws_names(ws: str) -> str:
+    names = {" ": "spaces", "\t": "tabs", "\n": "newlines", "\r": "carriage returns"}
+    return ", ".join(f"{names[c]} ({c!r})" for c in dict.fromkeys(ws))
 
 
 def audit_safetensors_header(header: bytes, file_size: int, path: str = "<bytes>") -> SafetensorsReport:
@@ -188,33 +281,43 @@ def audit_safetensors_header(header: bytes, file_size: int, path: str = "<bytes>
         return _report(path, file_size, errors, [], header_size=n)
     data_size = file_size - 8 - n
     warnings = [] if n % 8 == 0 else [
-        f"header length {n} is not a multiple of 8, so the data section is not 8-byte aligned "
-        "(the official writer pads the header with spaces)"
+        (f"header length {n} is not a multiple of 8, so the data section is not 8-byte aligned "
+         "(the official writer pads the header with spaces)")
     ]
     raw = header[8:8 + n]
     if len(raw) < n:
         errors.append(f"only {len(raw)} of the {n} header bytes were given")
         return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
+
+    def stop() -> SafetensorsReport:
+        return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
+
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         errors.append(f"header is not valid UTF-8 (byte {e.start} of the header)")
-        return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
-    if not text.startswith("{"):
-        if text.lstrip().startswith("{"):
-            errors.append("header has whitespace before '{': the spec says it MUST begin with '{' "
-                          "(the official library tolerates this; assay does not)")
-        else:
-            errors.append("header does not start with '{'")
+        return stop()
+    if not text.strip(JSON_WHITESPACE):
+        errors.append("header is not valid JSON: it is empty or only whitespace")
+        return stop()
+    pad_errors, pad_warnings = _padding_problems(text)
+    errors.extend(pad_errors)
+    warnings.extend(pad_warnings)
+    if not text.lstrip(JSON_WHITESPACE).startswith("{"):
+        errors.append("header does not start with '{'")
     try:
         doc = _strict_json(text)
     except (ValueError, RecursionError) as e:
-        errors.append(f"header is not valid JSON: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-        return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
+        errors.append(f"header is not valid JSON: {_json_error(e)}")
+        return stop()
     if not isinstance(doc, dict):
-        errors.append(f"header JSON top level is a {type(doc).__name__}, not an object")
-        return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
-    errors.extend(_duplicate_key_errors(doc, "header"))
+        errors.append(f"header JSON top level is a {_type_name(doc)}, not an object")
+        return stop()
+    duplicates, surrogates = _json_problems(doc, "header")
+    errors.extend(duplicates)
+    if surrogates:  # the official library rejects the whole header; report no names that cannot be encoded
+        errors.extend(surrogates)
+        return stop()
 
     metadata = None
     if METADATA_KEY in doc:
@@ -236,11 +339,42 @@ def audit_safetensors_header(header: bytes, file_size: int, path: str = "<bytes>
 
 def _check_metadata(value: Any) -> tuple[dict[str, str] | None, list[str]]:
     if not isinstance(value, dict):
-        return None, [f"__metadata__ is a {type(value).__name__}, must be an object of string to string"]
+        return None, [f"__metadata__ is a {_type_name(value)}, must be an object of string to string"]
     bad = [k for k, v in value.items() if not isinstance(v, str)]
     if bad:
-        return None, [f"__metadata__ value for {k!r} is a {type(value[k]).__name__}, must be a string" for k in bad]
+        return None, [f"__metadata__ value for {k!r} is a {_type_name(value[k])}, must be a string" for k in bad]
     return dict(value), []
+
+
+def _name_warning(name: str) -> str | None:
+    """Names the format allows but that tools turning names into paths, keys or log lines may mishandle."""
+    odd = []
+    if name == "":
+        odd.append("is empty")
+    if "/" in name or "\\" in name:
+        odd.append("holds a path separator")
+    if ".." in name:
+        odd.append("holds '..'")
+    if _CONTROL.search(name):
+        odd.append("holds control characters (e.g. a newline or NUL)")
+    if not odd:
+        return None
+    return (f"tensor name {name!r} {' and '.join(odd)}: valid safetensors, but tools that map tensor names to "
+            "file paths or text lines may mishandle it")
+
+
+def _numel(shape: list[int]) -> int | None:
+    """Element count, or None when a running product reaches 2**64.
+
+    Mirrors the reference (``try_fold(1, usize::checked_mul)``): an overflow before a zero
+    dimension is still an overflow, and the intermediate ints never exceed 128 bits.
+    """
+    numel = 1
+    for d in shape:
+        numel *= d
+        if numel >= U64_LIMIT:
+            return None
+    return numel
 
 
 def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | None, list[str], list[str]]:
@@ -248,10 +382,11 @@ def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | No
     errors: list[str] = []
     warnings: list[str] = []
     label = f"tensor {name!r}"
-    if name == "":
-        errors.append("tensor with an empty name")
+    odd = _name_warning(name)
+    if odd:
+        warnings.append(odd)
     if not isinstance(entry, dict):
-        return None, errors + [f"{label}: entry is a {type(entry).__name__}, not an object"], warnings
+        return None, errors + [f"{label}: entry is a {_type_name(entry)}, not an object"], warnings
     missing = sorted(TENSOR_KEYS - entry.keys())
     unknown = sorted(entry.keys() - TENSOR_KEYS)
     if missing:
@@ -268,23 +403,26 @@ def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | No
         errors.append(f"{label}: unknown dtype {dtype!r}")
     shape_ok = isinstance(shape, list) and all(_is_int(d) and 0 <= d < U64_LIMIT for d in shape)
     if not shape_ok:
-        errors.append(f"{label}: shape {shape!r} is not a list of non-negative integers")
+        errors.append(f"{label}: shape {_short(shape)} is not a list of non-negative integers")
     offsets_ok = (isinstance(offsets, list) and len(offsets) == 2
                   and all(_is_int(o) and 0 <= o < U64_LIMIT for o in offsets))
     if not offsets_ok:
-        errors.append(f"{label}: data_offsets {offsets!r} is not a list of two non-negative integers")
+        errors.append(f"{label}: data_offsets {_short(offsets)} is not a list of two non-negative integers")
     elif offsets[0] > offsets[1]:
         errors.append(f"{label}: data_offsets begin {offsets[0]} > end {offsets[1]}")
     if not (shape_ok and offsets_ok and isinstance(dtype, str)):
         return None, errors, warnings
 
-    numel = math.prod(shape)
+    numel = _numel(shape)
+    if numel is None:
+        errors.append(f"{label}: shape {_short(shape)} has more than 2**64 elements (overflows 64 bits)")
+        return None, errors, warnings
     if numel == 0:
-        warnings.append(f"{label}: zero-size tensor (shape {shape})")
+        warnings.append(f"{label}: zero-size tensor (shape {_short(shape)})")
     if bits is not None:
         total_bits = numel * bits
-        if numel >= U64_LIMIT or total_bits >= U64_LIMIT:
-            errors.append(f"{label}: shape {shape} x {bits} bits overflows 64 bits")
+        if total_bits >= U64_LIMIT:
+            errors.append(f"{label}: shape {_short(shape)} x {bits} bits overflows 64 bits")
         elif total_bits // 8 > data_size:
             errors.append(f"{label}: needs {total_bits // 8} bytes but the data section has only {data_size}")
         elif total_bits % 8:
@@ -292,9 +430,15 @@ def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | No
                           "not a whole number of bytes")
         elif offsets[1] - offsets[0] != total_bits // 8:
             errors.append(f"{label}: data_offsets span {offsets[1] - offsets[0]} bytes but "
-                          f"shape {shape} of {dtype} needs {total_bits // 8}")
+                          f"shape {_short(shape)} of {dtype} needs {total_bits // 8}")
     info = TensorInfo(name=name, dtype=dtype, shape=shape, begin=offsets[0], end=offsets[1], numel=numel)
     return info, errors, warnings
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    """repr() cut to one bounded line: a hostile header can hold a million-element shape."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _layout_errors(tensors: list[TensorInfo], data_size: int) -> list[str]:
@@ -307,7 +451,7 @@ def _layout_errors(tensors: list[TensorInfo], data_size: int) -> list[str]:
         return errors
     if ordered[0].begin != 0:
         errors.append(f"gap: first tensor {ordered[0].name!r} begins at byte {ordered[0].begin}, not 0")
-    for prev, cur in zip(ordered, ordered[1:]):
+    for prev, cur in itertools.pairwise(ordered):
         if cur.begin > prev.end:
             errors.append(f"gap: {cur.begin - prev.end} unused bytes between {prev.name!r} "
                           f"(ends at {prev.end}) and {cur.name!r} (begins at {cur.begin})")
@@ -325,18 +469,51 @@ def _layout_errors(tensors: list[TensorInfo], data_size: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------- shard index
+#
+# ``metadata.total_size`` is the sum of the tensors' byte sizes, i.e. the sum over every shard
+# of (end - begin) of its tensors = the sum of the shards' data sections.  That is what the
+# writers compute: huggingface_hub ``split_state_dict_into_shards_factory`` adds
+# ``get_storage_size(tensor)`` once per (deduplicated) storage, and transformers
+# ``save_pretrained`` copies that ``total_size`` into the index; tensors saved to
+# safetensors are contiguous and shared storages are removed before saving, so the storage
+# size equals end - begin.  It is not the file sizes (headers are excluded).
 
 
 def _shard_name_error(shard: Any) -> str | None:
     """Shard names must be plain file names next to the index: no directories, no escapes."""
-    if not isinstance(shard, str) or not shard:
-        return f"shard name {shard!r} is not a non-empty string"
+    if not isinstance(shard, str):
+        return f"is a {_type_name(shard)}, not a shard file name string"
+    if not shard:
+        return "is an empty shard file name"
+    if _SURROGATE.search(shard):
+        return f"shard name {shard!r} holds a lone UTF-16 surrogate: not a file name any tool can open"
     if (PurePosixPath(shard).is_absolute() or PureWindowsPath(shard).is_absolute()
             or PureWindowsPath(shard).drive):
         return f"shard name {shard!r} is an absolute path"
     if "/" in shard or "\\" in shard or shard in (".", "..") or "\0" in shard:
         return f"shard name {shard!r} is not a plain file name (no '/', '\\', '..': shards sit next to the index)"
     return None
+
+
+def index_shard_names(doc: Any) -> list[str]:
+    """The distinct shard names a decoded index's ``weight_map`` references that are safe to open beside it.
+
+    Never raises: anything malformed is skipped here and reported by :func:`audit_shard_index`.
+    """
+    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
+    if not isinstance(weight_map, dict):
+        return []
+    return sorted({s for s in weight_map.values() if isinstance(s, str) and _shard_name_error(s) is None})
+
+
+def read_index_shard_names(index_path: str | os.PathLike) -> list[str]:
+    """:func:`index_shard_names` of an index file; [] when it is not valid JSON.  Raises OSError only."""
+    with open(index_path, "rb") as f:
+        raw = f.read()
+    try:
+        return index_shard_names(_strict_json(raw.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return []
 
 
 def _find_report(shard: str, shard_reports: dict[str, SafetensorsReport]) -> SafetensorsReport | None:
@@ -352,7 +529,8 @@ def audit_shard_index(index_path: str | os.PathLike,
     """Cross-check ``model.safetensors.index.json`` against the audits of its shards.
 
     ``shard_reports`` maps shard file names (as written in ``weight_map``) to their
-    SafetensorsReport. Raises OSError only if the index cannot be read.
+    SafetensorsReport. Raises OSError only if the index cannot be read; every wrongly
+    typed field is an error in the report.
     """
     path = str(index_path)
     with open(index_path, "rb") as f:
@@ -367,15 +545,19 @@ def audit_shard_index(index_path: str | os.PathLike,
     try:
         doc = _strict_json(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        errors.append(f"index is not valid UTF-8 JSON: {str(e).splitlines()[0]}")
+        errors.append(f"index is not valid UTF-8 JSON: {_json_error(e)}")
         return done()
     if not isinstance(doc, dict):
-        errors.append(f"index top level is a {type(doc).__name__}, not an object")
+        errors.append(f"index top level is a {_type_name(doc)}, not an object")
         return done()
-    errors.extend(_duplicate_key_errors(doc, "index"))
-    weight_map = doc.get("weight_map")
-    if not isinstance(weight_map, dict):
+    duplicates, surrogates = _json_problems(doc, "index")
+    errors.extend(duplicates + surrogates)
+    if "weight_map" not in doc:
         errors.append("index has no 'weight_map' object")
+        return done()
+    weight_map = doc["weight_map"]
+    if not isinstance(weight_map, dict):
+        errors.append(f"index 'weight_map' is a {_type_name(weight_map)}, not an object of tensor name to shard")
         return done()
     if not weight_map:
         errors.append("weight_map is empty")
@@ -384,7 +566,8 @@ def audit_shard_index(index_path: str | os.PathLike,
     for tensor, shard in weight_map.items():
         problem = _shard_name_error(shard)
         if problem:
-            errors.append(f"weight_map[{tensor!r}]: {problem}")
+            errors.append(f"weight_map[{tensor!r}] {problem}" if problem.startswith("is ")
+                          else f"weight_map[{tensor!r}]: {problem}")
         else:
             valid[tensor] = shard
     shards = sorted(set(valid.values()))
@@ -422,24 +605,30 @@ def audit_shard_index(index_path: str | os.PathLike,
             errors.append(f"tensor {tensor!r} is mapped to {shard!r} but that shard does not contain it")
 
     total = None
-    if len(reports) == len(shards):
+    if valid and len(valid) == len(weight_map) and len(reports) == len(shards) and all(r.ok for r in reports.values()):
         total = sum(t.end - t.begin for r in reports.values() for t in r.tensors)
-    _check_total_size(doc.get("metadata"), total, errors, warnings)
+    _check_total_size(doc, total, errors, warnings)
     return done(shards, total)
 
 
-def _check_total_size(metadata: Any, total: int | None, errors: list[str], warnings: list[str]) -> None:
-    """``metadata.total_size`` is advisory: writers disagree on what it counts, so a mismatch warns."""
-    if metadata is None:
+def _check_total_size(doc: dict, total: int | None, errors: list[str], warnings: list[str]) -> None:
+    """``metadata.total_size`` must equal the shards' tensor bytes (see the note above); absent: a warning."""
+    if "metadata" not in doc:
+        warnings.append("index has no 'metadata.total_size': the shards' size cannot be cross-checked")
         return
+    metadata = doc["metadata"]
     if not isinstance(metadata, dict):
-        errors.append(f"index 'metadata' is a {type(metadata).__name__}, not an object")
+        errors.append(f"index 'metadata' is a {_type_name(metadata)}, not an object")
         return
     if "total_size" not in metadata:
+        warnings.append("index has no 'metadata.total_size': the shards' size cannot be cross-checked")
         return
     declared = metadata["total_size"]
     if not _is_int(declared):
-        warnings.append(f"metadata.total_size {declared!r} is not an integer")
+        errors.append(f"metadata.total_size {_short(declared)} is a {_type_name(declared)}, "
+                      "not an integer number of bytes")
+    elif declared < 0:
+        errors.append(f"metadata.total_size {declared} is negative")
     elif total is not None and declared != total:
-        warnings.append(f"metadata.total_size says {declared} bytes but the shards' tensors "
-                        f"total {total} bytes")
+        errors.append(f"metadata.total_size says {declared} bytes but the shards' tensors "
+                      f"total {total} bytes (sum of end - begin over every tensor)")

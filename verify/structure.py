@@ -17,7 +17,7 @@ from ..manifests.paths import resolve_inside
 from ..manifests.schema import Claims, Manifest
 from .results import ClaimCheck, Finding
 
-AUDIT_VERSION = "1"
+AUDIT_VERSION = "2"  # 2: stricter safetensors audit (lone surrogates, padding, -0, overflow order)
 INDEX_SUFFIX = ".safetensors.index.json"
 _AUTO_MAP_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
                      "feature_extractor_config.json", "image_processor_config.json", "video_preprocessor_config.json")
@@ -112,7 +112,12 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
     are missing are skipped here (the hash check already reports them).
     """
     from .pickle_scan import PickleReport, is_pickle_path, scan_pickle_file
-    from .safetensors_audit import SafetensorsReport, audit_safetensors, audit_shard_index
+    from .safetensors_audit import (
+        SafetensorsReport,
+        audit_safetensors,
+        audit_shard_index,
+        read_index_shard_names,
+    )
 
     findings: list[Finding] = []
     stats = WeightStats()
@@ -149,16 +154,11 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
 
     for path in present:
         if path.endswith(INDEX_SUFFIX):
-            try:
-                index = _read_json(located[path])
-                shard_names = sorted(set((index.get("weight_map") or {}).values())) if isinstance(index, dict) else []
-            except (ValueError, UnicodeDecodeError):
-                shard_names = []
+            # Only well-typed, plain shard names; a malformed index is reported by audit_shard_index, never raised.
+            shard_names = read_index_shard_names(located[path])
             base = PurePosixPath(path).parent
             shard_reports = {}
             for name in shard_names:
-                if not isinstance(name, str):
-                    continue
                 rel = str(base / name) if str(base) != "." else name
                 if rel in reports:
                     shard_reports[name] = reports[rel]

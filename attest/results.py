@@ -70,12 +70,21 @@ class SignResult(BaseModel):
 
 
 class SignatureResult(BaseModel):
-    model_dir: str
+    model_dir: str = Field(description="The signed model: a folder, or a single file.")
     signature: str
-    method: Literal["key", "sigstore"]
+    method: Literal["key", "certificate", "sigstore"] = Field(description="How it was verified (model-signing's "
+                                                                           "verify modes).")
+    verdict: Literal["pass", "fail", "not-checked"] = Field(
+        "fail", description="pass only when the signature and every file were checked; not-checked when a check "
+                            "could not run here (e.g. Sigstore without a trust root), which is never a pass.")
+    signed_mode: Literal["key", "certificate", "sigstore"] | None = Field(
+        None, description="The signing mode the bundle's verification material shows.")
     key: str | None = None
     keyid: str | None = None
+    certificate_chain: list[str] = Field([], description="Certificate mode: the trust-anchor PEM files given.")
+    signer: str | None = Field(None, description="Certificate mode: the verified leaf certificate's subject.")
     identity: str | None = None
+    issuer: str | None = None
     predicate_type: str | None = None
     model_name: str | None = None
     root_digest: str | None = None

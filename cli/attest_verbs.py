@@ -91,15 +91,20 @@ def register(app: typer.Typer) -> None:
 
 def signature_verify_verb(model_dir: Path, signature: Optional[Path], key: Optional[Path], *, json_out: bool,
                           identity: Optional[str] = None, issuer: Optional[str] = None,
-                          ignore: Optional[List[str]] = None) -> None:
-    """Body of ``assay verify MODEL_DIR --signature SIG --key PUBKEY``: verify, print, exit 0 / 1 (2 via InputError)."""
+                          ignore: Optional[List[str]] = None, certificate_chain: Optional[List[Path]] = None,
+                          trust_config: Optional[Path] = None, use_staging: bool = False,
+                          ignore_git_paths: Optional[bool] = None, mode: Optional[str] = None) -> None:
+    """Body of ``assay verify MODEL --signature SIG [--key PUB | --certificate-chain CA.pem | --identity ID --issuer
+    URL]``: verify, print, exit 0 only on a pass, 1 on a failed or not-checked verdict (2 via InputError)."""
     from ..attest.oms import verify_model_signature
     from . import render
 
-    result = verify_model_signature(model_dir, signature, key, identity=identity, oidc_issuer=issuer,
-                                    ignore_paths=ignore or ())
+    result = verify_model_signature(model_dir, signature, key, mode=mode, certificate_chain=certificate_chain or (),
+                                    identity=identity, oidc_issuer=issuer, use_staging=use_staging,
+                                    trust_config=trust_config, ignore_paths=ignore or (),
+                                    ignore_git_paths=ignore_git_paths)
     render.emit(result, json_out, _signature_table)
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(0 if result.ok and result.verdict == "pass" else 1)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -176,7 +181,9 @@ def _sign_table(r: Any) -> None:
 def _signature_table(r: Any) -> None:
     from .render import Table, out
 
-    out.print(f"signature    {_e(r.signature)} (OMS, {r.method})", highlight=False)
+    out.print(f"signature    {_e(r.signature)} (OMS, {r.method} mode)", highlight=False)
+    if r.signer:
+        out.print(f"signer       {_e(r.signer)}", highlight=False)
     if r.files:
         t = Table(title=_e(f"files of {r.model_dir}"), title_justify="left")
         t.add_column("file", overflow="fold")
@@ -188,4 +195,6 @@ def _signature_table(r: Any) -> None:
         out.print(t)
     _warnings(r.warnings)
     _problems(r.problems)
-    out.print("[green]signature verified[/]" if r.ok else "[bold red]signature does NOT verify[/]")
+    out.print("[green]signature verified[/]" if r.ok and r.verdict == "pass" else
+              "[bold yellow]signature NOT CHECKED[/]" if r.verdict == "not-checked" else
+              "[bold red]signature does NOT verify[/]")

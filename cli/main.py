@@ -126,8 +126,16 @@ def verify(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Hashing threads (default: all cores)."),
     executor: str = typer.Option("local", "--executor", help="local (threads) or ray (one Ray task per file; pip install 'assay[ray]')."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: an existing cluster (default: RAY_ADDRESS or a local instance)."),
-    signature: Optional[Path] = typer.Option(None, "--signature", help="Instead: verify this OMS / model-signing signature of the model folder given as MANIFEST (see assay sign)."),
-    key: Optional[Path] = typer.Option(None, "--key", help="With --signature: the signer's public key (PEM)."),
+    signature: Optional[Path] = typer.Option(None, "--signature", help="Instead: verify this OMS / model-signing signature of the model (folder or single file) given as MANIFEST (see assay sign)."),
+    key: Optional[Path] = typer.Option(None, "--key", "--public-key", help="With --signature, key mode: the signer's ECDSA public key (PEM)."),
+    certificate_chain: Optional[List[Path]] = typer.Option(None, "--certificate-chain", help="With --signature, certificate mode: a PEM file of trusted CA certificates (repeatable)."),
+    identity: Optional[str] = typer.Option(None, "--identity", help="With --signature, Sigstore mode: the expected signer identity."),
+    issuer: Optional[str] = typer.Option(None, "--issuer", "--identity-provider", help="With --signature, Sigstore mode: the expected OIDC issuer."),
+    trust_config: Optional[Path] = typer.Option(None, "--trust-config", help="With --signature, Sigstore mode: a ClientTrustConfig JSON (offline; default: fetch Sigstore's, needs the network)."),
+    use_staging: bool = typer.Option(False, "--use-staging", help="With --signature, Sigstore mode: Sigstore's staging instance."),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", "--ignore-paths", help="With --signature: a path in the model folder the signer left out (repeatable)."),
+    ignore_git_paths: Optional[bool] = typer.Option(None, "--ignore-git-paths/--no-ignore-git-paths", help="With --signature: leave .git, .gitattributes, .github, .gitignore out (default: yes, unless the signature signed them)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="With --signature: key, certificate or sigstore (default: from the options given)."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Verify every file by sha256 and every structural claim (safetensors headers, shards, parameters, dtypes).
@@ -138,8 +146,17 @@ def verify(
     if signature is not None:
         from .attest_verbs import signature_verify_verb
 
-        signature_verify_verb(manifest, signature, key, json_out=json_out)
+        signature_verify_verb(manifest, signature, key, json_out=json_out, certificate_chain=certificate_chain,
+                              identity=identity, issuer=issuer, trust_config=trust_config, use_staging=use_staging,
+                              ignore=ignore, ignore_git_paths=ignore_git_paths, mode=mode)
         return
+    _signature_only = {"--certificate-chain": certificate_chain, "--identity": identity, "--issuer": issuer,
+                       "--trust-config": trust_config, "--use-staging": use_staging, "--ignore": ignore,
+                       "--ignore-git-paths": ignore_git_paths is not None, "--mode": mode}
+    if any(_signature_only.values()):
+        from ..manifests.errors import InputError
+
+        raise InputError(f"{', '.join(k for k, v in _signature_only.items() if v)}: only with --signature")
     from ..verify.release import verify_release
     from . import render
 

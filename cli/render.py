@@ -110,22 +110,29 @@ def _files_table(files: list[Any], title: str) -> Any:
     t.add_column("sha256", overflow="fold")
     how_text = {"hashed": "hashed now", "state": "trusted from state", "not-read": "not read"}
     for f in files:
-        t.add_row(f.path, f.role, f"[{_STATUS_STYLE.get(f.status, '')}]{f.status}[/]", _size(f.size),
+        t.add_row(_esc(f.path), f.role, f"[{_STATUS_STYLE.get(f.status, '')}]{f.status}[/]", _size(f.size),
                   how_text.get(f.how, f.how), (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
     return t
+
+
+def _esc(text: Any) -> str:
+    """Text from files (tensor names, paths, messages quoting them) is never rich markup: '[/x]' must print, not crash."""
+    from rich.markup import escape
+
+    return escape(str(text))
 
 
 def _findings(findings: list[Any]) -> None:
     for f in findings:
         style = _SEVERITY_STYLE[f.severity]
         where = f"{f.path}: " if f.path else ""
-        out.print(f"[{style}]{f.severity:>7}[/] [{f.check}] {where}{f.message}", markup=True, highlight=False)
+        out.print(f"[{style}]{f.severity:>7}[/] {_esc(f'[{f.check}] {where}{f.message}')}", markup=True, highlight=False)
 
 
 def _failed_files(files: list[Any]) -> None:
     for f in files:
         if f.status not in ("ok",):
-            out.print(f"[bold red]  FAILED[/] {f.path}: {f.status}" + (f" — {f.message}" if f.message else ""))
+            out.print(f"[bold red]  FAILED[/] {_esc(f.path)}: {f.status}" + (f" — {_esc(f.message)}" if f.message else ""))
 
 
 def verify_table(r: Any) -> None:
@@ -172,16 +179,16 @@ def init_table(r: Any) -> None:
 
 
 def inspect_table(r: Any) -> None:
-    out.print(f"[bold]{r.path}[/] ({r.format}): {r.tensors} tensors, {r.parameters:,} parameters, "
+    out.print(f"[bold]{_esc(r.path)}[/] ({r.format}): {r.tensors} tensors, {r.parameters:,} parameters, "
               f"dtypes {', '.join(r.dtypes) or '-'}")
     if r.parameters_by_dtype:
         out.print("  parameters by dtype: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.parameters_by_dtype.items())))
     if r.pickle_globals:
-        out.print("  pickle imports: " + ", ".join(r.pickle_globals))
+        out.print("  pickle imports: " + _esc(", ".join(r.pickle_globals)))
     for e in r.errors:
-        out.print(f"[bold red]  error[/] {e}")
+        out.print(f"[bold red]  error[/] {_esc(e)}")
     for w in r.warnings:
-        out.print(f"[yellow]warning[/] {w}")
+        out.print(f"[yellow]warning[/] {_esc(w)}")
     out.print("[bold green]OK[/]" if r.ok else "[bold red]FAILED[/]")
 
 

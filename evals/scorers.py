@@ -341,12 +341,11 @@ _NUM_TRIM = "!?:;()[]{}'\"`"
 
 
 def _unicode_number(s: str) -> float:
-    try:  # Inspect's own parser for unicode minus, fractions, CJK numerals …, when installed
-        from inspect_ai.scorer._unicode import unicode_number_to_float  # type: ignore
+    """Inspect's own parser (unicode minus, fractions, CJK numerals, separators).  Without it a re-score could
+    disagree with Inspect on any string float() rejects, so a missing ``evals`` extra fails closed."""
+    from ..manifests.errors import require_extra
 
-        return unicode_number_to_float(s)
-    except ImportError:
-        raise ValueError(s) from None
+    return require_extra("inspect_ai.scorer._unicode", "evals", "re-scoring Inspect's numeric matching").unicode_number_to_float(s)
 
 
 def _parse_number(s: str, *, trim: bool = True) -> float | None:

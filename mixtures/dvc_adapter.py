@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..manifests.errors import InputError
+from ..manifests.errors import InputError, MissingExtra
 
 # A remote setting whose name holds one of these (access_key_id, secret_access_key, session_token, password, …) is
 # never printed.
@@ -243,6 +243,8 @@ class DvcRepo:
         except ConfigError as exc:  # no default remote, or no remote by that name
             raise InputError(f"{self.root}: {exc}") from None
         except ImportError as exc:  # "s3 is supported, but requires 'dvc-s3' to be installed"
+            if "'dvc-s3'" in str(exc):  # the plugin assay's s3 extra installs
+                raise MissingExtra("s3", "dvc_s3", f"{self.root}: remote {remote or '(default)'}") from None
             raise InputError(f"{self.root}: remote {remote or '(default)'}: {exc}") from None
         where = f"remote {remote or self.repo.config['core'].get('remote') or '(default)'}"  # its name, never its URL
         secrets = self._secrets()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ..manifests.errors import InputError
+from ..manifests.errors import InputError, require_extra
 
 EXECUTORS = ("local", "ray")
 
@@ -25,10 +25,7 @@ def check_executor(executor: str) -> str:
 def ray_map(fn: Callable[..., Any], calls: dict[Hashable, tuple], *, address: str | None = None,
             on_done: Callable[[Hashable, Any], None] | None = None) -> dict[Hashable, Any]:
     """Run ``fn(*args)`` for every ``key: args`` as one Ray task each; ``on_done`` sees results as they finish."""
-    try:
-        import ray
-    except ImportError:
-        raise InputError("--executor ray needs Ray: pip install 'assay[ray]'") from None
+    ray = require_extra("ray", "ray", "--executor ray")
     started = False
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)

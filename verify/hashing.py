@@ -41,11 +41,9 @@ class Digest:
 
 
 def _blake3():
-    try:
-        from blake3 import blake3  # optional dependency: pip install 'assay[blake3]'
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("BLAKE3 digests need the 'blake3' package: pip install 'assay[blake3]'") from exc
-    return blake3()
+    from ..manifests.errors import require_extra
+
+    return require_extra("blake3", "blake3", "--blake3").blake3()  # optional: pip install 'assay[blake3]'
 
 
 def hash_file(path: Path | str, *, blake3: bool = False, progress: ProgressFn | None = None,
@@ -107,6 +105,8 @@ def hash_many(jobs: Iterable[tuple[Hashable, Path, int]], *, workers: int | None
     ordered = sorted(jobs, key=lambda j: j[2], reverse=True)
     if not ordered:
         return {}
+    if blake3:
+        _blake3()  # a missing extra fails here, once, before any worker starts
     if executor != "local":
         from .executors import check_executor, ray_map
 

@@ -31,7 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
-from ...manifests.errors import InputError
+from ...manifests.errors import InputError, require_extra
 from ..samples import Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample
 from ..scorers import Unsupported, point_in_box
 from . import ImportedLog
@@ -45,10 +45,7 @@ def read_table(path: Path) -> list[dict[str, Any]]:
     """Rows of an .xlsx (first sheet), .tsv, .csv or .json (records, or columns) file, as dicts."""
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        try:
-            import openpyxl
-        except ImportError:
-            raise InputError(f"{path}: reading .xlsx needs openpyxl (pip install openpyxl)") from None
+        openpyxl = require_extra("openpyxl", "evals", f"{path}: reading .xlsx")
         try:
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises zipfile, XML and its own errors for a bad file

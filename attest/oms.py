@@ -400,17 +400,17 @@ def _ignore_rel(model: Path, path: str) -> str:
 
 
 def _choose_mode(mode: str | None, public_key: Any, certificate_chain: list[Path], identity: str | None,
-                 oidc_issuer: str | None, trust_config: Any) -> VerifyMode:
+                 oidc_issuer: str | None, trust_config: Any, use_staging: bool) -> VerifyMode:
+    sigstore_opts = identity is not None or oidc_issuer is not None or trust_config is not None or use_staging
     if mode is None:
-        mode = ("sigstore" if identity is not None or oidc_issuer is not None or trust_config is not None
-                else "certificate" if certificate_chain else "key")
+        mode = "sigstore" if sigstore_opts else "certificate" if certificate_chain else "key"
     if mode not in VERIFY_MODES:
         raise InputError(f"unknown verification mode {mode!r} (key, certificate or sigstore)")
     given = {"--key": public_key is not None, "--certificate-chain": bool(certificate_chain),
              "--identity/--issuer": identity is not None or oidc_issuer is not None,
-             "--trust-config": trust_config is not None}
+             "--trust-config": trust_config is not None, "--use-staging": use_staging}
     allowed = {"key": {"--key"}, "certificate": {"--certificate-chain"},
-               "sigstore": {"--identity/--issuer", "--trust-config"}}[mode]
+               "sigstore": {"--identity/--issuer", "--trust-config", "--use-staging"}}[mode]
     clash = [opt for opt, on in given.items() if on and opt not in allowed]
     if clash:
         raise InputError(f"{' and '.join(clash)} cannot be used in {mode} mode (one mode at a time: --key, "
@@ -458,7 +458,7 @@ def verify_model_signature(model_dir: Path | str, signature: Path | str | None =
     except OSError as exc:
         raise InputError(f"{sig_path}: cannot read signature: {exc.strerror or exc}") from None
     chain = [Path(c) for c in certificate_chain]
-    the_mode = _choose_mode(mode, public_key, chain, identity, oidc_issuer, trust_config)
+    the_mode = _choose_mode(mode, public_key, chain, identity, oidc_issuer, trust_config, use_staging)
     ignored = [_ignore_rel(model, p) for p in ignore_paths]
     if ignored and not is_dir:
         raise InputError(f"{model} is a single file: --ignore applies to a model folder")

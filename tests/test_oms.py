@@ -315,6 +315,7 @@ def test_cli_bad_options_are_one_line_exit_2(capsys, model, ec_keys, tmp_path):
         "two modes": [*base, "--key", ec_keys.public_key, "--certificate-chain", ec_keys.public_key],
         "key in sigstore mode": [*base, "--key", ec_keys.public_key, "--identity", "a", "--issuer", "b"],
         "unknown mode": [*base, "--mode", "pkcs11"],
+        "staging in key mode": [*base, "--key", ec_keys.public_key, "--use-staging"],
         "ignore outside": [*base, "--key", ec_keys.public_key, "--ignore", "../x"],
         "ignore absolute outside": [*base, "--key", ec_keys.public_key, "--ignore", str(tmp_path)],
         "chain not PEM": [*base, "--certificate-chain", str(not_pem)],

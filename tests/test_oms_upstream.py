@@ -344,3 +344,18 @@ def test_sigstore_offline_with_bundled_trust_root_agrees(capsys, tmp_path, monke
     _tamper(folder, case, "flip")
     ms_ok, code, res = _both(capsys, case, folder, trust=bundled_trust)
     _agree_reject(ms_ok, code, res, "file-mismatch")
+
+
+def test_sigstore_with_a_fetched_trust_root(capsys, tmp_path, monkeypatch, bundled_trust):
+    """Online, the trust root comes from Sigstore's TUF repository (model-signing's default); simulated here by
+    serving the bundled one from ClientTrustConfig.production, which both tools call."""
+    from sigstore.models import ClientTrustConfig
+
+    served = ClientTrustConfig.from_json(bundled_trust.read_text())
+    monkeypatch.setattr(ClientTrustConfig, "production", classmethod(lambda cls, offline=False: served))
+    case = next(c for c in SIGSTORE if c.name == "v1.1.0-sigstore")
+    folder = _copy(case, tmp_path)
+    _agree_accept(*_both(capsys, case, folder))
+    _tamper(folder, case, "remove")
+    ms_ok, code, res = _both(capsys, case, folder)
+    _agree_reject(ms_ok, code, res, "missing-file")

@@ -44,17 +44,18 @@ def _register_rescore(app: typer.Typer) -> None:
         if (manifest is None) == (log is None):
             raise InputError("give either a MANIFEST or --log PATH")
         if log is not None:
-            from ..evals.rescore import rescore_log, rows_json
+            from ..evals.rescore import rescore_path, rows_json
 
-            results = rescore_log(log, format, audit=audit)
+            scanned = rescore_path(log, format, audit=audit)
+            results = scanned.logs
             if json_out:
                 import json
 
                 sys.stdout.write(json.dumps(rows_json(results), indent=2) + "\n")
-                render_evals.findings_to_stderr(results)
+                render_evals.findings_to_stderr(results, scanned.skipped)
             else:
-                render_evals.log_tables(results)
-            raise typer.Exit(0 if all(r.ok for r in results) else 1)
+                render_evals.log_tables(results, scanned.skipped)
+            raise typer.Exit(0 if scanned.ok else 1)
         from ..evals.claims import rescore_manifest
 
         report = rescore_manifest(manifest, root=dir, audit=audit)  # type: ignore[arg-type]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
+from rich.markup import escape
+
 from .render import Table, err, out
 
 _SEV = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -23,9 +25,19 @@ def _finding_line(f: Any, prefix: str = "") -> str:
     return f"{prefix}{where}{f.message}{ids}"
 
 
-def findings_to_stderr(results: Iterable[Any]) -> None:
-    """With --json, stdout holds only the rows; what differs (and where) goes to stderr, one line each."""
+def _skip_line(s: Any) -> str:
+    what = f" (read as {s.format})" if s.format else ""
+    return f"{s.path}{what}: {s.reason}"
+
+
+def findings_to_stderr(results: Iterable[Any], skipped: Iterable[Any] = ()) -> None:
+    """With --json, stdout holds only the rows; what differs (and where), each log's verdict when it is not pass,
+    and every skipped file go to stderr, one line each."""
+    for s in skipped:
+        sys.stderr.write(f"assay: skipped: {_skip_line(s)}\n")
     for res in results:
+        if res.verdict != "pass":
+            sys.stderr.write(f"assay: {res.verdict}: {res.path}: {res.reason}\n")
         for f in res.findings:
             sys.stderr.write(f"assay: {f.severity}: {res.path}: {_finding_line(f)}\n")
         for a in res.audit:
@@ -48,7 +60,8 @@ def _rows_table(rows: list[Any], title: str) -> Any:
     for r in rows:
         same = r.reported is None or r.recomputed is None or r.reported == r.recomputed
         mark = "[green]=[/]" if same and r.recomputed is not None else ("[yellow]?[/]" if same else "[bold red]≠[/]")
-        t.add_row(r.task, r.metric, r.filter, _fmt(r.reported), _fmt(r.recomputed), str(r.n), mark)
+        t.add_row(escape(r.task), escape(r.metric), escape(r.filter), _fmt(r.reported), _fmt(r.recomputed), str(r.n),
+                  mark)
     return t
 
 
@@ -68,17 +81,27 @@ def _audit_table(audit: list[Any]) -> Any:
 
 def _findings(findings: list[Any]) -> None:
     for f in findings:
-        out.print(f"[{_SEV[f.severity]}]{f.severity}[/]: {_finding_line(f)}", soft_wrap=True)
+        out.print(f"[{_SEV[f.severity]}]{f.severity}[/]: {escape(_finding_line(f))}", soft_wrap=True)
 
 
-def log_tables(results: list[Any]) -> None:
+_VERDICT = {"pass": "[green]re-scores exactly[/]", "fail": "[bold red]does not re-score[/]",
+            "unverifiable": "[bold yellow]unverifiable[/]: not re-scored"}
+
+
+def log_tables(results: list[Any], skipped: Iterable[Any] = ()) -> None:
+    """One table per log, its findings, and its verdict ("re-scores exactly" only for verdict pass); then a line
+    per skipped file."""
     for res in results:
-        out.print(_rows_table(res.rows, f"{res.path} ({res.format})"))
+        if res.rows:
+            out.print(_rows_table(res.rows, f"{res.path} ({res.format})"))
         if res.audit:
             out.print(_audit_table(res.audit))
         _findings(res.findings)
-        verdict = "[green]re-scores exactly[/]" if res.ok else "[bold red]does not re-score[/]"
-        out.print(f"{res.path}: {verdict}")
+        verdict = _VERDICT["pass"] if res.verdict == "pass" and res.ok else _VERDICT.get(res.verdict, _VERDICT["fail"])
+        why = f" ({escape(res.reason)})" if res.reason and res.verdict != "pass" else ""
+        out.print(f"{escape(res.path)}: {verdict}{why}", soft_wrap=True)
+    for s in skipped:
+        out.print(f"[yellow]skipped[/]: {escape(_skip_line(s))}", soft_wrap=True)
 
 
 def report_tables(report: Any) -> None:

@@ -4,12 +4,14 @@ For every sample whose target admits a strict scorer (:func:`assay.evals.scorers
 equality of the final number, exact choice letter / index, normalised exact match of the whole output), the audit
 records whether the harness accepted it and whether the strict scorer does, and lists the samples on which they
 disagree, with both aggregates.  Example: Inspect's ``match()`` (location="end") accepts "The answer is 11" for
-target "1" because it only compares the end of the string; strict numeric equality rejects it.
+target "1" because it only compares the end of the string; strict numeric equality rejects it.  Inspect's
+``choice()`` is audited with ``choice-format``: the completion's last line must be exactly ``ANSWER: <letters>``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Callable
 
 from .results import AuditRow
 from .samples import Sample
@@ -20,10 +22,13 @@ class AuditAccumulator:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str, str], dict] = {}
 
-    def add(self, sample: Sample, metric: str, harness_value: float | None) -> None:
+    def add(self, sample: Sample, metric: str, harness_value: float | None,
+            strict: tuple[str, Callable[[Sample], float]] | None = None) -> None:
+        """Record one sample; ``strict`` overrides the strict scorer chosen from the target's shape (e.g. the
+        strict answer format of a multiple-choice scorer)."""
         if harness_value is None:
             return
-        picked = strict_scorer_for(sample)
+        picked = strict or strict_scorer_for(sample)
         if picked is None:
             return
         name, fn = picked

@@ -3,14 +3,17 @@
 lm-evaluation-harness 0.4.13 (lm_eval/api/metrics.py): ``mean`` = sum(arr) / len(arr); ``mean_stderr`` =
 sample_stddev / √n with Bessel's correction; groups: ``aggregate_subtask_metrics`` (size-weighted or plain mean),
 ``pooled_sample_stderr`` / ``unweighted_mean_stderr``; perplexities.  Inspect AI: ``accuracy`` (sequential sum of
-value_to_float / n), ``mean``, ``stderr`` (numpy std with ddof=1 / √n), epochs reduced by ``statistics.mean``.
+value_to_float / n), ``mean``, ``stderr`` (numpy std with ddof=1 / √n), epochs reduced by Inspect's reducers
+(``inspect_reduce``: mean, median, mode, max, at_least_k, pass_at_k).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
-from typing import Sequence
+from collections import Counter
+from typing import Callable, Sequence
 
 
 # ------------------------------------------------------------------------------------------------------ lm-eval
@@ -90,6 +93,39 @@ def inspect_std(values: Sequence[float]) -> float:
 
 def inspect_reduce_mean(values: Sequence[float]) -> float:
     return float(statistics.mean(values))
+
+
+def inspect_reduce(reducer: str, raw: Sequence[object], to_float: Callable[[object], float]) -> object:
+    """One sample's epochs reduced by an Inspect score reducer, for scalar values (``scorer/_reducer/reducer.py``):
+    ``mean``, ``median``, ``mode``, ``max``, ``at_least_<k>``, ``pass_at_<k>``.  Unscored (NaN) epochs are left
+    out, as Inspect does.  Returns the reduced value (raw for mode / max, as Inspect logs it); KeyError for a
+    reducer not ported here."""
+    import numpy as np
+
+    vals = [v for v in raw if not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return float("nan")
+    floats = [to_float(v) for v in vals]
+    if reducer == "mean":
+        return float(statistics.mean(floats))
+    if reducer == "median":
+        return float(statistics.median(floats))
+    if reducer == "mode":
+        return Counter(vals).most_common(1)[0][0]  # type: ignore[arg-type]
+    if reducer == "max":
+        return max(vals, key=to_float)
+    m = re.fullmatch(r"(at_least|pass_at)_(\d+)", reducer)
+    if m and m.group(1) == "at_least":
+        return 1 if sum(1 for v in floats if v >= 1.0) >= int(m.group(2)) else 0
+    if m:
+        k, total = int(m.group(2)), len(floats)
+        correct = sum(1 for v in floats if v >= 1.0)
+        if total < k:
+            return float("nan")
+        if total - correct < k:
+            return 1.0
+        return 1.0 - float(np.prod(1.0 - k / np.arange(total - correct + 1, total + 1)).item())
+    raise KeyError(reducer)
 
 
 INSPECT_METRICS = {"accuracy": inspect_accuracy, "mean": inspect_accuracy, "stderr": inspect_stderr,

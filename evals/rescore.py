@@ -1,22 +1,27 @@
 """Re-score logs without the model: recompute every per-sample score from the logged responses and targets with
 the harness's own semantics, re-aggregate, and compare with what the harness reported.
 
-``rescore_log(path, format="auto")`` → one :class:`LogRescore` per run found; ``rescore_imported(log)`` for an
-already-imported log.  Each row is (task, metric, filter, reported, recomputed, n); findings name the samples whose
-logged score, answer or hash differs from the recomputation.  Any ``error`` finding makes ``ok`` false.
+``rescore_log(path, format="auto")`` → one :class:`LogRescore` per run found; ``rescore_path`` also lists the files
+of a (mixed) folder that were skipped; ``rescore_imported(log)`` for an already-imported log.  Each row is (task,
+metric, filter, reported, recomputed, n); findings name the samples whose logged score, answer or hash differs from
+the recomputation (with the epoch, when there are several).  Any ``error`` finding makes ``ok`` false.  Fail
+closed, for every format: a reported metric not recomputed from at least one logged sample is a ``not-recomputed``
+error, a log with nothing reported and nothing recomputed is ``unscored``; the verdict is ``pass`` only without
+errors, ``unverifiable`` when nothing differs but something could not be recomputed, else ``fail``.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .audit import AuditAccumulator
 from .importers import ImportedLog, load_logs
-from .metrics import (INSPECT_METRICS, inspect_reduce_mean, lm_aggregate, lm_aggregate_subtasks, lm_mean_stderr,
+from .metrics import (INSPECT_METRICS, inspect_reduce, lm_aggregate, lm_aggregate_subtasks, lm_mean_stderr,
                       lm_pooled_stderr, lm_unweighted_mean_stderr, plain_mean)
-from .results import Finding, LogRescore, RescoreRow
+from .results import Finding, FolderRescore, LogRescore, RescoreRow, Verdict, sample_ref
 from .scorers import SCORERS, Unsupported, inspect_score, inspect_value_to_float, lm_eval_metric_list, lm_eval_score
 
 
@@ -24,13 +29,124 @@ def rescore_log(path: str | Path, format: str = "auto", *, audit: bool = True) -
     return [rescore_imported(log, audit=audit) for log in load_logs(path, format)]
 
 
+def rescore_path(path: str | Path, format: str = "auto", *, audit: bool = True) -> FolderRescore:
+    """Every log at ``path``; with ``format="auto"`` on a folder, every format found there (a mixed folder), and
+    the files that were not re-scored, each with its reason.  A file that looked like a log but could not be read
+    is a non-pass (``ok`` false): a log that was not re-scored never counts as re-scoring."""
+    from ..manifests.errors import InputError
+    from .importers import scan_logs
+
+    logs, skipped = scan_logs(path, format)
+    if not logs:
+        bad = [s for s in skipped if s.format]
+        raise InputError(bad[0].reason if bad else f"{path}: no evaluation log of a known format here")
+    results = [rescore_imported(log, audit=audit) for log in logs]
+    ok = bool(results) and all(r.ok for r in results) and not any(s.format for s in skipped)
+    return FolderRescore(path=str(path), ok=ok, logs=results, skipped=skipped)
+
+
 def rescore_imported(log: ImportedLog, *, audit: bool = True) -> LogRescore:
     engine = _ENGINES.get(log.format, _generic)
     rows, findings, aud = engine(log, audit)
     findings = list(log.findings) + findings
-    ok = not any(f.severity == "error" for f in findings)
-    return LogRescore(path=str(log.path), format=log.format, ok=ok, rows=rows, findings=findings,
-                      audit=aud.rows() if aud else [])
+    findings += _fail_closed(log, rows, findings)
+    ok, verdict, reason = decide(findings)
+    return LogRescore(path=str(log.path), format=log.format, ok=ok, verdict=verdict, reason=reason, rows=rows,
+                      findings=findings, audit=aud.rows() if aud else [])
+
+
+# ------------------------------------------------------------------------------------------------- fail closed
+# error codes that say "could not be checked" rather than "differs": with only these, the verdict is unverifiable
+UNVERIFIABLE_CODES = frozenset({"not-recomputed", "unscored", "unverifiable", "no-samples"})
+
+
+def decide(findings: list[Finding]) -> tuple[bool, Verdict, str | None]:
+    """(ok, verdict, reason): pass only without error findings; fail when an error says something differs or the
+    run failed; unverifiable when every error says something could not be recomputed."""
+    errors = [f for f in findings if f.severity == "error"]
+    if not errors:
+        return True, "pass", None
+    hard = [f for f in errors if f.code not in UNVERIFIABLE_CODES]
+    first = (hard or errors)[0]
+    return False, ("fail" if hard else "unverifiable"), f"[{first.code}] " + (f"{first.task}: " if first.task else
+                                                                              "") + first.message
+
+
+def _base_names(metric: str) -> set[str]:
+    """The per-sample score names a reported metric can rest on: ``acc`` / ``acc_stderr`` -> acc, ``match/accuracy``
+    / ``match[mode]/accuracy`` -> match."""
+    head = metric.split("/")[0]
+    out = {metric, head, head.split("[")[0]}
+    out |= {n[: -len("_stderr")] for n in list(out) if n.endswith("_stderr")}
+    return out
+
+
+class _TaskEvidence:
+    """What the logged samples of one task hold: how many, how many errored, which scores they carry."""
+
+    def __init__(self, log: ImportedLog, task: str) -> None:
+        self.n = 0
+        self.errored = 0
+        self.scored: set[str] = set()
+        for s in log.iter_samples(task):
+            self.n += 1
+            if (s.meta or {}).get("error"):
+                self.errored += 1
+            self.scored |= {k for k, v in s.scores.items() if v is not None}
+            self.scored |= set((s.meta or {}).get("labels") or {})
+
+    def why(self, metric: str, task: str, findings: list[Finding]) -> str:
+        if self.n == 0:
+            return "no samples are logged"
+        if self.errored == self.n:
+            return f"all {self.n} logged sample(s) errored"
+        if not self.scored:
+            return f"none of the {self.n} logged sample(s) carries a score"
+        if not (_base_names(metric) & self.scored):
+            return "the metric is not produced by any logged sample"
+        scorer = next((f.message for f in findings if f.code == "unverifiable" and f.task in (task, None)
+                       and any(b and f.message.startswith(b) for b in _base_names(metric))), None)
+        scorer = scorer or next((f.message for f in findings if f.code == "unverifiable" and f.task in (task, None)),
+                                None)
+        return f"the scorer is not recomputable: {scorer}" if scorer else "the scorer is not recomputable"
+
+
+def _fail_closed(log: ImportedLog, rows: list[RescoreRow], findings: list[Finding]) -> list[Finding]:
+    """Every format: a reported metric that was not recomputed from at least one logged sample is a named
+    non-pass (``not-recomputed``, with the reason); a log that reports nothing and whose samples carry no score is
+    ``unscored``."""
+    out: list[Finding] = []
+    evidence: dict[str, _TaskEvidence] = {}
+
+    def ev(task: str) -> _TaskEvidence:
+        if task not in evidence:
+            evidence[task] = _TaskEvidence(log, task)
+        return evidence[task]
+
+    for r in rows:
+        if r.reported is None or (r.recomputed is not None and r.n > 0):
+            continue
+        out.append(Finding.make("error", "not-recomputed", f"{r.metric},{r.filter}: reported {r.reported!r} but not "
+                                f"recomputed from any logged sample ({ev(r.task).why(r.metric, r.task, findings)})",
+                                r.task))
+    reported_any = any(a.value is not None for a in log.header.aggregates)
+    recomputed_any = any(r.recomputed is not None and r.n > 0 for r in rows)
+    if not reported_any and not recomputed_any:
+        tasks = log.tasks() or [None]
+        parts = []
+        for t in tasks:
+            e = ev(t) if t is not None else None
+            if e is None or e.n == 0:
+                parts.append(f"{t}: no samples" if t else "no tasks or samples")
+            elif e.errored == e.n:
+                parts.append(f"{t}: all {e.n} sample(s) errored")
+            elif not e.scored:
+                parts.append(f"{t}: {e.n} sample(s), none scored")
+            else:
+                parts.append(f"{t}: {e.n} sample(s) with scores that could not be recomputed")
+        out.append(Finding.make("error", "unscored", "the log reports no metric and nothing was recomputed from its "
+                                f"samples ({'; '.join(parts)})"))
+    return out
 
 
 def _same(a: float | None, b: float | None) -> bool:
@@ -228,77 +344,119 @@ def _lm_eval_groups(log: Any, task_values: dict, findings: list[Finding]) -> lis
 
 
 # --------------------------------------------------------------------------------------------------------- Inspect
+def _same_value(a: Any, b: Any) -> bool:
+    """Logged and recomputed Score values agree (1 and 1.0 are the same value; "N" and "I" are not)."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def _strict_choice_format(s: Any) -> float:
+    from .inspect_choice import strict_choice_answer
+
+    return strict_choice_answer(s.output or "", s.target, len(s.choices or []))
+
+
+_choice_format = ("choice-format", _strict_choice_format)
+
+
 def _inspect(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]:
+    """Per sample and epoch: the Score value recomputed from the output (choice() re-parses the answer as the
+    log's Inspect release did); per sample: the epochs reduced by each reported reducer; per reported score:
+    Inspect's metrics over the reduced values."""
     rows: list[RescoreRow] = []
     findings: list[Finding] = []
     aud = AuditAccumulator() if audit else None
-    scorer_defs: dict[str, tuple[str, dict]] = log.scorer_defs()  # score name -> (scorer function, options)
+    score_defs: dict[str, tuple[str, dict]] = log.scorer_defs()  # score key -> (scorer function, options)
+    score_keys: dict[str, tuple[str, str]] = dict(log.score_keys)  # score key -> (score name, reducer)
+    by_name = {name: score_defs[key] for key, (name, _r) in score_keys.items()}
+    default_reducer = ((log.data.get("eval") or {}).get("config") or {}).get("epochs_reducer") or ["mean"]
     for task in log.tasks():
-        per_name: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))  # name -> id -> epochs
-        logged_name: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        # score name -> sample id -> [(epoch, value)]: recomputed and logged Score values
+        recomputed: dict[str, dict[str, list[tuple[int, Any]]]] = defaultdict(lambda: defaultdict(list))
+        logged: dict[str, dict[str, list[tuple[int, Any]]]] = defaultdict(lambda: defaultdict(list))
         mismatch: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
+        answer_mismatch: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
         unsupported: dict[str, str] = {}
         for s in log.iter_samples(task):
-            for name, logged in s.scores.items():
-                raw_logged = ((s.meta or {}).get("score_values") or {}).get(name, logged)
-                scorer, options = scorer_defs.get(name, (name, {}))
+            label = log.label(s.id, s.repeat + 1)
+            values = (s.meta or {}).get("score_values") or {}
+            answers = (s.meta or {}).get("answers") or {}
+            for name in s.scores:
+                raw_logged = values.get(name)
+                logged[name][s.id].append((s.repeat, raw_logged))
                 if name in unsupported:
-                    if logged is not None:
-                        logged_name[name][s.id].append(logged)
                     continue
+                scorer, options = by_name.get(name, (name, {}))
                 try:
-                    value, _answer = inspect_score(scorer, options, s.output or "", s.target)
+                    value, answer = inspect_score(scorer, options, s.output or "", s.target, choices=s.choices,
+                                                  context=log.choice_context)
                 except Unsupported as exc:
                     unsupported[name] = str(exc)
-                    if logged is not None:
-                        logged_name[name][s.id].append(logged)
                     continue
-                v = inspect_value_to_float(value)
-                per_name[name][s.id].append(v)
-                if logged is not None:
-                    logged_name[name][s.id].append(logged)
-                if value != raw_logged and v != logged:
-                    mismatch[name].append((f"{s.id}" + (f"#epoch{s.repeat + 1}" if s.repeat else ""), raw_logged, value))
+                recomputed[name][s.id].append((s.repeat, value))
+                if not _same_value(raw_logged, value):
+                    mismatch[name].append((label, raw_logged, value))
+                elif scorer == "choice" and answers.get(name) != answer:
+                    answer_mismatch[name].append((label, answers.get(name), answer))
                 if aud is not None:
-                    aud.add(s, name, v)
+                    aud.add(s, name, inspect_value_to_float(value), _choice_format if scorer == "choice" else None)
+        for name, mm in mismatch.items():
+            ex = mm[0]
+            findings.append(Finding.make("error", "sample-score-mismatch", f"{name}: {len(mm)} sample(s) logged a "
+                                         f"score the output does not give (e.g. sample {ex[0]}: logged {ex[1]!r}, "
+                                         f"recomputed {ex[2]!r})", task, [m[0] for m in mm]))
+        for name, mm in answer_mismatch.items():
+            ex = mm[0]
+            findings.append(Finding.make("error", "answer-mismatch", f"{name}: {len(mm)} sample(s) logged an answer "
+                                         f"the output does not give (e.g. sample {ex[0]}: logged {ex[1]!r}, parsed "
+                                         f"{ex[2]!r})", task, [m[0] for m in mm]))
+        for name, why in unsupported.items():
+            findings.append(Finding.make("error", "unverifiable", f"{name}: {why}", task))
         reported = _reported(log, task)
-        names = list(dict.fromkeys([m for (m, _f) in reported] + list(per_name) + list(unsupported)))
-        # Inspect rows: metric = "<score name>/<metric>", filter = "none"
-        rep_by_score: dict[str, dict[str, tuple[float | None, int | None]]] = defaultdict(dict)
-        for (m, _f), (val, _se, n) in reported.items():
-            score_name, _, metric = m.partition("/")
-            rep_by_score[score_name][metric] = (val, n)
-        for name in dict.fromkeys([n.partition("/")[0] for n in names]):
-            items = per_name.get(name, {})
-            reduced = [inspect_reduce_mean(v) if len(v) > 1 else v[0] for v in items.values()]
-            if mismatch.get(name):
-                ids = [m[0] for m in mismatch[name]]
-                ex = mismatch[name][0]
-                findings.append(Finding.make("error", "sample-score-mismatch", f"{name}: {len(ids)} sample(s) logged "
-                                             f"a score the output does not give (e.g. sample {ex[0]}: logged "
-                                             f"{ex[1]!r}, recomputed {ex[2]!r})", task, ids))
-            if name in unsupported:
-                findings.append(Finding.make("error", "unverifiable", f"{name}: {unsupported[name]}", task))
-            metrics = rep_by_score.get(name) or {"accuracy": (None, None), "stderr": (None, None)}
-            for metric, (rep, _n) in metrics.items():
+        rep_by_key: dict[str, dict[str, float | None]] = defaultdict(dict)
+        for (m, _f), (val, _se, _n) in reported.items():
+            key, _, metric = m.partition("/")
+            rep_by_key[key][metric] = val
+        keys = dict(score_keys)
+        for name in list(recomputed) + list(unsupported):  # scored but not reported (e.g. a cancelled run)
+            if not any(n == name for n, _r in keys.values()):
+                keys[name] = (name, str(default_reducer[0]))
+        for key, (name, reducer) in keys.items():
+            metrics = rep_by_key.get(key) or {"accuracy": None, "stderr": None}
+            reduced: list[float] | None = None
+            why = unsupported.get(name)
+            if why is None:
+                try:
+                    red = [inspect_reduce(reducer, [v for _e, v in sorted(vals, key=lambda x: x[0])],
+                                          inspect_value_to_float) for vals in recomputed.get(name, {}).values()]
+                    reduced = [f for f in (inspect_value_to_float(r) for r in red) if not math.isnan(f)]  # unscored
+                except KeyError:
+                    why = f"epoch reducer {reducer!r} is not ported"
+                    findings.append(Finding.make("error", "unverifiable", f"{key}: {why}", task))
+            for metric, rep in metrics.items():
                 fn = INSPECT_METRICS.get(metric)
-                rec = None
-                if name not in unsupported and fn is not None and reduced:
-                    rec = fn(reduced)
-                elif fn is None:
-                    findings.append(Finding.make("error", "unverifiable", f"{name}/{metric}: metric not implemented",
+                rec = fn(reduced) if fn is not None and reduced else None
+                if fn is None:
+                    findings.append(Finding.make("error", "unverifiable", f"{key}/{metric}: metric not implemented",
                                                  task))
                 if rep is not None and rec is not None and not _same(rep, rec):
-                    findings.append(Finding.make("error", "aggregate-mismatch", f"{name}/{metric}: reported {rep!r}, "
-                                                 f"recomputed {rec!r} from {len(reduced)} samples", task))
-                if name in unsupported and rep is not None and metric in ("accuracy", "mean"):
-                    lg = [inspect_reduce_mean(v) if len(v) > 1 else v[0] for v in logged_name[name].values()]
+                    findings.append(Finding.make("error", "aggregate-mismatch", f"{key}/{metric}: reported {rep!r}, "
+                                                 f"recomputed {rec!r} from {len(reduced or [])} samples", task))
+                if why is not None and rep is not None and metric in ("accuracy", "mean") and logged.get(name):
+                    try:
+                        lg = [inspect_value_to_float(inspect_reduce(reducer, [v for _e, v in
+                                                                              sorted(vals, key=lambda x: x[0])],
+                                                                    inspect_value_to_float))
+                              for vals in logged[name].values()]
+                    except (KeyError, TypeError):
+                        lg = []
                     if lg and not _same(rep, INSPECT_METRICS[metric](lg)):
-                        findings.append(Finding.make("error", "aggregate-mismatch", f"{name}/{metric}: reported "
+                        findings.append(Finding.make("error", "aggregate-mismatch", f"{key}/{metric}: reported "
                                                      f"{rep!r} but the logged per-sample scores give "
                                                      f"{INSPECT_METRICS[metric](lg)!r}", task))
-                rows.append(RescoreRow(task=task, metric=f"{name}/{metric}", filter="none", reported=rep,
-                                       recomputed=rec, n=len(reduced)))
+                rows.append(RescoreRow(task=task, metric=f"{key}/{metric}", filter="none", reported=rep,
+                                       recomputed=rec, n=len(reduced or [])))
     return rows, findings, aud
 
 
@@ -313,6 +471,7 @@ def _generic(log: ImportedLog, audit: bool) -> tuple[list[RescoreRow], list[Find
     aggregate_fn = getattr(log, "aggregate", None)
     for task in log.tasks():
         accs: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
+        repeats = any(s.repeat for s in log.iter_samples(task))  # then findings name (id, epoch)
         for s in log.iter_samples(task):
             for metric, logged in s.scores.items():
                 a = accs[(metric, s.filter)]
@@ -338,7 +497,7 @@ def _generic(log: ImportedLog, audit: bool) -> tuple[list[RescoreRow], list[Find
                 if logged is not None:
                     a.logged.append(logged)
                 if logged is not None and logged != v:
-                    a.mismatch.append((s.id, logged, v))
+                    a.mismatch.append((sample_ref(s.id, s.repeat, repeats), logged, v))
                 if aud is not None:
                     aud.add(s, metric, v)
 

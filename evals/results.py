@@ -54,13 +54,42 @@ class AuditRow(_Model):
     accepted_only_by_strict: list[str] = Field(default_factory=list)
 
 
+Verdict = Literal["pass", "fail", "unverifiable"]
+
+
+def sample_ref(sample_id: str, repeat: int, with_epoch: bool) -> str:
+    """How findings name a sample: ``3``, or ``3 (epoch 2)`` when the run has several epochs / repeats."""
+    return f"{sample_id} (epoch {repeat + 1})" if with_epoch else str(sample_id)
+
+
 class LogRescore(_Model):
     path: str
     format: str
     ok: bool
+    verdict: Verdict = Field("pass", description="pass: every reported metric was recomputed from logged samples "
+                             "and equals the report; fail: something differs (or the run failed); unverifiable: "
+                             "nothing, or not everything, could be recomputed and nothing differs.")
+    reason: str | None = Field(None, description="Why the verdict is not pass (the first deciding finding).")
     rows: list[RescoreRow] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     audit: list[AuditRow] = Field(default_factory=list)
+
+
+class SkippedLog(_Model):
+    """A file in a re-scored folder that was not re-scored, and why."""
+
+    path: str
+    reason: str
+    format: str | None = Field(None, description="The format the file was taken for, when it looked like a log.")
+
+
+class FolderRescore(_Model):
+    """``assay rescore --log PATH``: every log found at PATH (each format in a mixed folder) and what was skipped."""
+
+    path: str
+    ok: bool
+    logs: list[LogRescore] = Field(default_factory=list)
+    skipped: list[SkippedLog] = Field(default_factory=list)
 
 
 class ClaimCheck(_Model):
@@ -74,7 +103,7 @@ class ClaimCheck(_Model):
     recomputed: float | None = Field(None, description="The recomputed aggregate, in the claim's unit.")
     reported: float | None = Field(None, description="The harness's own aggregate, in the claim's unit.")
     tolerance: float = Field(description="Half a unit of the claim's last published decimal.")
-    status: Literal["matches", "mismatch", "derived", "no-log", "unverifiable"]
+    status: Literal["matches", "mismatch", "derived", "no-log", "attested", "unverifiable"]
     note: str | None = None
 
 

@@ -401,6 +401,60 @@ def inspect_match_str(value: str, target: str, location: str = "end", ignore_cas
     return answer, t in v
 
 
+def _legacy_str_to_float(s: str) -> float:
+    """inspect_ai._util.text.str_to_float before 0.3.123 (superscript exponents: "5²" = 25)."""
+    if not s:
+        raise ValueError("Input string is empty.")
+    sup = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+    idx = next((i for i, ch in enumerate(s) if ch in sup), len(s))
+    base = float(s[:idx]) if s[:idx] else 1.0
+    exp = int(s[idx:].translate(str.maketrans(sup, "0123456789"))) if idx < len(s) else 1
+    return base ** exp
+
+
+def inspect_match_str_legacy(value: str, target: str, location: str = "end", ignore_case: bool = True,
+                             ignore_punctuation: bool = True, numeric: bool = False) -> tuple[str, bool]:
+    """inspect_ai.scorer._common.match_str of 0.3.50–0.3.122 (ported from 0.3.58): numeric only for targets that
+    are ``isnumeric()``, the number nearest the location normalised to 5 significant digits, then the same
+    begin / end / exact / any string comparison as text — so ``match(numeric=True)`` accepts "11" for "1"."""
+    v, t = value.strip(), target.strip()
+    answer = v
+    if ignore_case:
+        v, t = v.casefold(), t.casefold()
+
+    def normalize(number: str) -> str:
+        return format(_legacy_str_to_float(number), ".5g") if number.replace(".", "").isnumeric() else number
+
+    def strip_numeric(x: str) -> str:
+        return re.sub(r"\.(?=\s|$|\D)", "", re.sub(r"[$,£,€]", "", x))
+
+    if numeric and t.isnumeric():
+        v, t = strip_numeric(v), normalize(strip_numeric(t))
+        words = re.split(r"\s+", v)
+        if location in ("begin", "end"):
+            ordered = words if location == "begin" else list(reversed(words))
+            v = normalize(next((w for w in ordered if w.replace(".", "").isnumeric()), ordered[0]))
+        elif location == "exact":
+            v = normalize(v)
+        answer = v
+    elif ignore_punctuation:
+        v, t = _strip_punctuation(v), _strip_punctuation(t)
+    if location == "begin":
+        return answer, v.startswith(t)
+    if location == "end":
+        return answer, v.endswith(t)
+    if location == "exact":
+        return answer, v == t
+    return answer, t in v
+
+
+def _legacy_match(context: dict[str, Any] | None) -> bool:
+    """match() of the log's release is the pre-0.3.221 one (numeric false positives not yet fixed)."""
+    from .inspect_choice import _version
+
+    return _version((context or {}).get("inspect_version")) < (0, 3, 221)
+
+
 def _targets(target: Any) -> list[str]:
     if target is None:
         return []
@@ -425,16 +479,36 @@ def _inspect_normalize(text: str) -> str:
     return " ".join(t for t in tokens if t.strip()).strip()
 
 
-def inspect_score(scorer: str, options: dict[str, Any], output: str, target: Any) -> tuple[Any, Any]:
-    """Recompute an Inspect built-in scorer: (value, answer) as the scorer would log them."""
+def inspect_score(scorer: str, options: dict[str, Any], output: str, target: Any, *,
+                  choices: list[Any] | None = None, context: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """Recompute an Inspect built-in scorer: (value, answer) as the scorer would log them.  ``choice()`` needs the
+    sample's ``choices`` and ``context`` {"inspect_version", "multiple_correct"} (None: the solver that marked the
+    choices is not ``multiple_choice()``, so they cannot be re-marked)."""
+    if scorer in ("choice", "inspect_ai/choice"):
+        from .inspect_choice import inspect_choice
+
+        ctx = context or {}
+        if not choices:
+            raise Unsupported("choice() needs the sample's choices, and none are logged")
+        if ctx.get("multiple_correct") is None:
+            raise Unsupported("choice() scored choices marked by a solver other than multiple_choice(); the marks "
+                              "are not logged")
+        try:
+            return inspect_choice(output, target, choices, bool(ctx["multiple_correct"]), ctx.get("inspect_version"))
+        except ValueError as exc:
+            raise Unsupported(f"choice(): {exc}") from None
     targets = _targets(target)
     if scorer in ("match", "inspect_ai/match"):
         loc = options.get("location", "end")
         ic = options.get("ignore_case", True)
         num = options.get("numeric", False)
         answer = None
+        match_str = inspect_match_str_legacy if _legacy_match(context) else inspect_match_str
         for t in targets:
-            answer, ok = inspect_match_str(output, t, location=loc, ignore_case=ic, numeric=num)
+            try:
+                answer, ok = match_str(output, t, location=loc, ignore_case=ic, numeric=num)
+            except (ValueError, OverflowError) as exc:  # that release's scorer raised: the sample errored
+                raise Unsupported(f"match(): {exc}") from None
             if ok:
                 return CORRECT, answer
         return INCORRECT, answer

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ...manifests.errors import InputError
 from ..results import Finding
 from ..samples import LogHeader, NormalisedLog, Sample
+
+if TYPE_CHECKING:
+    from ..results import SkippedLog
 
 FORMATS = ("lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay")
 
@@ -175,11 +178,80 @@ def detect_format(path: Path) -> str:
     raise InputError(f"{path}: cannot tell the log format; pass --format")
 
 
-def load_logs(path: str | Path, format: str = "auto") -> list[ImportedLog]:
-    """Every run found at ``path`` (a file or a folder) as :class:`ImportedLog` objects."""
+def scan_logs(path: str | Path, format: str = "auto") -> tuple[list[ImportedLog], list["SkippedLog"]]:
+    """Every run at ``path`` and the files that were not read as one.  A file, or an explicit ``format``: as
+    :func:`load_logs`.  A folder with ``format="auto"``: each file's format is detected on its own, and every
+    format found is loaded (lm-eval runs, Inspect logs, EEE files… side by side); files of no known format are
+    skipped (``SkippedLog.format`` None), and files taken for a format whose importer rejected them are skipped
+    with that format and the importer's reason (a non-pass for ``assay rescore``)."""
+    from ..results import SkippedLog
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    if format != "auto" or path.is_file():
+        return load_logs(path, format), []
+    if format not in ("auto", *FORMATS):
+        raise InputError(f"unknown log format {format!r} (one of: auto, {', '.join(FORMATS)})")
+    by_format: dict[str, list[Path]] = {}
+    skipped: list[SkippedLog] = []
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        if any(part.startswith(".") for part in f.relative_to(path).parts):
+            continue  # hidden files and folders (.git, .DS_Store …)
+        try:
+            by_format.setdefault(detect_format(f), []).append(f)
+        except InputError:
+            skipped.append(SkippedLog(path=str(f), reason="not an evaluation log of a known format"))
+    logs: list[ImportedLog] = []
+
+    def load(fmt: str, target: Path) -> list[ImportedLog]:
+        try:
+            return load_logs(target, fmt)
+        except InputError as exc:
+            skipped.append(SkippedLog(path=str(target), format=fmt, reason=str(exc)))
+            return []
+
+    for fmt in FORMATS:
+        files = by_format.get(fmt, [])
+        if not files:
+            continue
+        if fmt in ("lm-eval", "eureka"):  # runs of several files: the importer groups them
+            logs += load(fmt, path)
+        elif fmt == "eee":  # aggregate files; their instance JSONL files are read with them
+            for f in files:
+                if f.suffix.lower() == ".json":
+                    logs += load(fmt, f)
+        elif fmt == "vlmevalkit":  # one file picks up its siblings (result, _acc.csv): one log per result path
+            seen: set[Path] = set()
+            for f in files:
+                if f.stem.endswith(("_acc", "_score")):
+                    continue
+                for lg in load(fmt, f):
+                    if lg.path not in seen:
+                        seen.add(lg.path)
+                        logs.append(lg)
+        else:
+            for f in files:
+                logs += load(fmt, f)
+    return logs, skipped
+
+
+def load_logs(path: str | Path, format: str = "auto") -> list[ImportedLog]:
+    """Every run found at ``path`` (a file or a folder) as :class:`ImportedLog` objects.  A folder with
+    ``format="auto"`` may hold several formats (see :func:`scan_logs`); a file that looks like a log but cannot be
+    read is an InputError here."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if format == "auto" and path.is_dir():
+        detect_format(path)  # InputError when no file of a known format is here
+        logs, skipped = scan_logs(path, format)
+        bad = [s for s in skipped if s.format]
+        if bad:
+            raise InputError(bad[0].reason)
+        if not logs:
+            raise InputError(f"{path}: no evaluation log of a known format in this folder")
+        return logs
     fmt = detect_format(path) if format == "auto" else format
     if fmt not in FORMATS:
         raise InputError(f"unknown log format {format!r} (one of: auto, {', '.join(FORMATS)})")

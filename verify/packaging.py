@@ -68,7 +68,7 @@ def init_release(folder: Path | str, *, out: Path | str | None = None, name: str
         raise InputError(f"{folder}: no files to package")
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name or folder.resolve().name).strip("-.") or "release"
 
-    checks = measure_files([(p, guess_role(p), folder, None, None) for p in paths], strict=True, workers=workers,
+    checks = measure_files([(p, guess_role(p, folder / p), folder, None, None) for p in paths], strict=True, workers=workers,
                            progress=progress)
     unreadable = [checks[p] for p in paths if checks[p].sha256 is None]
     if unreadable:

@@ -118,6 +118,7 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
         audit_shard_index,
         read_index_shard_names,
     )
+    from .sniff import Sniffed, sniff_file
 
     findings: list[Finding] = []
     stats = WeightStats()
@@ -137,20 +138,30 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
                 findings.append(Finding(check="safetensors", severity="warning", path=path, message=msg))
             if art.role.value == "weights":
                 stats.add(rep)
-        elif is_pickle_path(path):
-            rep = _cached(state, sha, "pickle", PickleReport, lambda p=path: scan_pickle_file(located[p]))
-            stats.pickle_files += art.role.value == "weights"
-            imported = sorted({f"{g.module}.{g.name}" for g in rep.globals})
-            findings.append(Finding(
-                check="pickle", severity="warning", path=path,
-                message="pickle-format file: loading it executes code; assay never unpickles it"
-                        + (f"; imports {', '.join(imported)}" if imported else ""),
-            ))
-            if rep.dangerous:
-                findings.append(Finding(check="pickle", severity="error", path=path,
-                                        message=f"dangerous pickle globals: {', '.join(rep.dangerous)}"))
-            for msg in rep.errors:
-                findings.append(Finding(check="pickle", severity="error", path=path, message=msg))
+            continue
+        # Everything else is recognised by content: whatever its name or role, a file that loading could
+        # unpickle is scanned against the allowlist; weights/code in a format assay cannot read is a finding.
+        sniffed = _cached(state, sha, "sniff", Sniffed, lambda p=path: sniff_file(located[p]))
+        if not (sniffed.pickle_bearing or (is_pickle_path(path) and sniffed.format == "unknown")):
+            if sniffed.format == "unknown" and art.role.value in ("weights", "code"):
+                findings.append(Finding(
+                    check="format", severity="error", path=path,
+                    message=f"{path}: {art.role.value} file in a format assay cannot recognise from its content"
+                            + (f" ({sniffed.detail})" if sniffed.detail else "") + "; it was not scanned"))
+            continue
+        rep = _cached(state, sha, "pickle-allowlist", PickleReport, lambda p=path: scan_pickle_file(located[p]))
+        stats.pickle_files += art.role.value == "weights"
+        imported = sorted({f"{g.module}.{g.name}" for g in rep.globals})
+        findings.append(Finding(
+            check="pickle", severity="warning", path=path,
+            message="pickle-format file: loading it executes code; assay never unpickles it"
+                    + (f"; imports {', '.join(imported)}" if imported else ""),
+        ))
+        if rep.dangerous:
+            findings.append(Finding(check="pickle", severity="error", path=path,
+                                    message=f"dangerous pickle globals: {', '.join(rep.dangerous)}"))
+        for msg in rep.errors:
+            findings.append(Finding(check="pickle", severity="error", path=path, message=msg))
 
     for path in present:
         if path.endswith(INDEX_SUFFIX):
@@ -264,8 +275,17 @@ _ROLE_PATTERNS: list[tuple[str, str]] = [
 ]
 
 
-def guess_role(path: str) -> str:
-    """Role of a file in a model folder, from its name (used by ``assay init``)."""
+def guess_role(path: str, content: Path | None = None) -> str:
+    """Role of a file in a model folder (used by ``assay init``): by name, except that a file whose ``content``
+    (when given) loading could unpickle is always ``weights``, so it is scanned whatever its name says."""
+    if content is not None:
+        from .sniff import sniff_file
+
+        try:
+            if sniff_file(content).pickle_bearing:
+                return "weights"
+        except OSError:
+            pass  # unreadable: init's hashing step reports it
     for pattern, role in _ROLE_PATTERNS:
         if re.search(pattern, path, flags=re.IGNORECASE):
             return role

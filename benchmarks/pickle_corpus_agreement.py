@@ -59,7 +59,7 @@ def assay_verdicts(paths: list[str]) -> dict[str, bool]:
 
 
 def tool_verdicts(python: str, tool: str, paths: list[str]) -> dict[str, bool | str]:
-    proc = subprocess.run([python, "-c", _TOOL_SCRIPT, tool, str(ROOT)], input=json.dumps(paths),
+    proc = subprocess.run([python, "-c", _TOOL_SCRIPT, tool, str(ROOT)], input=json.dumps(paths), check=False,
                           capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         raise SystemExit(f"{tool}: failed in {python}: {proc.stderr.strip()[-500:]}")

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from assay.verify.content_scan import scan_content
 from assay.verify.pickle_scan import scan_pickle_file
 from assay.verify.sniff import sniff_file

@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from assay.verify.content_scan import scan_content
 from assay.verify.pickle_scan import PickleReport, scan_pickle_file
 from assay.verify.sniff import sniff_bytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).parent / "fixtures" / "pickles"
 EXPECTED = json.loads((ROOT / "expected.json").read_text())

@@ -19,7 +19,6 @@ import zipfile
 
 import pytest
 import torch
-
 from assay.verify import pickle_scan as ps
 from assay.verify.pickle_scan import classify_global, is_pickle_path, scan_pickle_file
 
@@ -138,8 +137,8 @@ def test_stack_global_through_memo(tmp_path):
     assert "collections.OrderedDict" not in names(report)
     # the offset is that of the STACK_GLOBAL opcode (the memo reads, not the decoy strings, feed it)
     offset = next(pos for op, _, pos in pickletools.genops(data) if op.name == "STACK_GLOBAL")
-    assert report.errors == [f"<raw>: global posix.system at offset {offset} (STACK_GLOBAL) is not in the allowlist "
-                             "(known dangerous)"]
+    assert report.errors == [(f"<raw>: global posix.system at offset {offset} (STACK_GLOBAL) is not in the allowlist "
+                              "(known dangerous)")]
 
 
 def test_stack_global_memoised_strings_from_pickler(tmp_path):

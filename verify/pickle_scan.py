@@ -52,6 +52,7 @@ import lzma
 import os
 import pickletools
 import re
+import warnings
 import zipfile
 import zlib
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
@@ -206,7 +207,7 @@ def is_pickle_path(path: str) -> bool:
 class _Skipped(bytes):
     """Stands in for a huge opcode argument that was skipped rather than read."""
 
-    def __new__(cls, size: int) -> "_Skipped":
+    def __new__(cls, size: int) -> _Skipped:  # noqa: PYI034
         obj = super().__new__(cls)
         obj.size = size
         return obj
@@ -269,7 +270,7 @@ _UNSIZED = 1 << 62  # size of a decompressed stream whose length is unknown
 class _Global:
     """A resolved import on the model stack; REDUCE/NEWOBJ/OBJ may only call allowlisted ones."""
 
-    __slots__ = ("full", "allowed")
+    __slots__ = ("allowed", "full")
 
     def __init__(self, full: str, allowed: bool):
         self.full, self.allowed = full, allowed
@@ -389,7 +390,7 @@ class _Scan:
                     if name in _CALLS or name == "OBJ":
                         self._check_call(name, stack, fail)
                     self._generic(op, stack, pop, fail)
-        except Exception as e:  # genops raises ValueError and friends on malformed input
+        except Exception as e:  # noqa: BLE001 -- genops raises ValueError and friends on malformed input
             self.errors.append(f"{label}: malformed or truncated pickle near offset {pos}: {e}")
             return False, None
         return True, (ints[0] if count <= 3 and len(ints) == 1 else None)
@@ -439,7 +440,9 @@ def _scan_stream(scan: _Scan, reader: _BoundedReader, label: str, legacy_ok: boo
         k = len(labels)
         this = label if k == 0 else (f"<raw#{k}>" if label == "<raw>" else f"{label}#{k}")
         labels.append(this)
-        complete, value = scan.one_pickle(reader, this)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # genops decoding STRING escapes of hostile files
+            complete, value = scan.one_pickle(reader, this)
         if not complete:
             return labels  # cannot resynchronise after a malformed pickle
         if k == 0 and legacy_ok and value == TORCH_LEGACY_MAGIC:
@@ -602,8 +605,8 @@ def scan_pickle_file(path: str | os.PathLike) -> PickleReport:
                     for g in scan.globals.values():
                         g.member = "<raw#0>" if g.member == "<raw>" else g.member
                     scan.errors = [e.replace("<raw>:", "<raw#0>:", 1) for e in scan.errors]
-        except Exception as e:  # hostile containers (zip, npy, compressed) may break their parsers anywhere:
-            scan.errors.append(f"{container}: cannot be parsed ({type(e).__name__}: {e}); not scanned")  # fail closed
+        except Exception as e:  # noqa: BLE001 -- hostile containers may break their parsers anywhere: fail closed
+            scan.errors.append(f"{container}: cannot be parsed ({type(e).__name__}: {e}); not scanned")
     found = list(scan.globals.values())
     dangerous = sorted({f"{g.module}.{g.name}" for g in found if g.risk == "dangerous"})
     not_allowed = sorted({f"{g.module}.{g.name}" for g in found if g.risk != "safe"})
@@ -643,6 +646,12 @@ def looks_like_pickle(head: bytes) -> bool:
     """
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
         return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # genops decoding STRING escapes
+        return _walk_prefix(head)
+
+
+def _walk_prefix(head: bytes) -> bool:
     count, last = 0, 0
     try:
         for op, arg, pos in pickletools.genops(io.BytesIO(head)):
@@ -653,7 +662,7 @@ def looks_like_pickle(head: bytes) -> bool:
                     return True
             if op.name == "STOP":
                 return count >= 2
-    except Exception:  # genops raises ValueError and friends where the bytes stop being a pickle
+    except Exception:  # noqa: BLE001 -- genops raises ValueError and friends where the bytes stop being a pickle
         # a long pickle cut by the prefix: many valid opcodes right up to the cut
         return len(head) >= SNIFF_PREFIX and count >= 16 and last > len(head) // 2
     return False

@@ -26,8 +26,6 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
-import pickletools
-import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -35,8 +33,17 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from .pickle_scan import (NPY_MAGIC, SNIFF_PREFIX, TORCH_LEGACY_MAGIC, ZIP_MAGIC, _compression,
-                          looks_like_pickle, npy_has_objects, parse_npy_header, zip_members)
+from .pickle_scan import (
+    NPY_MAGIC,
+    SNIFF_PREFIX,
+    TORCH_LEGACY_MAGIC,
+    ZIP_MAGIC,
+    _compression,
+    looks_like_pickle,
+    npy_has_objects,
+    parse_npy_header,
+    zip_members,
+)
 
 Format = Literal["safetensors", "pickle", "torch-legacy", "torch-zip", "npy", "npz", "joblib", "zip", "gguf",
                  "onnx", "hdf5", "tflite", "json", "text", "empty", "unknown"]
@@ -92,7 +99,7 @@ def sniff_file(path: str | Path) -> Sniffed:
     """Classify a file by content; raises OSError only if it cannot be read."""
     with open(path, "rb") as f:
         head = f.read(PREFIX)
-        if head.startswith(ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
+        if head.startswith((ZIP_MAGIC, b"PK\x05\x06")):
             f.seek(0)
             return _sniff_zip(f)
     return sniff_bytes(head, Path(path).name)
@@ -103,7 +110,7 @@ def _sniff_zip(f: io.BufferedReader) -> Sniffed:
         with zipfile.ZipFile(f) as zf:
             names = [i.filename for i in zf.infolist() if not i.is_dir()]
             members = zip_members(zf)
-    except Exception as e:  # any parser failure on a hostile archive
+    except Exception as e:  # noqa: BLE001 -- any parser failure on a hostile archive
         # torch.load decides "zip" by the magic alone and then fails or loads; fail closed: scan it
         return Sniffed(format="torch-zip", pickle_bearing=True, detail=f"unreadable zip ({e})")
     pkl = [i.filename for i, kind in members if kind == "pickle"]

@@ -10,7 +10,8 @@ files in that interpreter and prints their catch rates and their agreement with 
 
 Verdicts of the other tools: picklescan flags a file when ``scan_file_path`` reports an infected file or a scan
 error; modelscan when ``ModelScan().scan`` reports an issue or an error; fickling when ``is_likely_safe`` is False
-or raises. A file a tool skips without a finding counts as "passed" for that tool.
+or raises (for zip archives: when ``check_safety`` of any ``.pkl`` member is above LIKELY_SAFE). A file a tool
+skips without a finding counts as "passed" for that tool. fickling needs ``typing_extensions`` in its venv.
 """
 
 from __future__ import annotations
@@ -43,8 +44,17 @@ for rel in paths:
                 r = ModelScan().scan(p)
                 out[rel] = bool(r["issues"] or r["errors"])
             else:
+                import zipfile
                 import fickling
-                out[rel] = not fickling.is_likely_safe(p)
+                from fickling.analysis import Severity, check_safety
+                from fickling.fickle import Pickled
+                if zipfile.is_zipfile(p):  # is_likely_safe reads raw pickles only: check each .pkl member
+                    with zipfile.ZipFile(p) as zf:
+                        members = [n for n in zf.namelist() if n.endswith(".pkl")]
+                        out[rel] = not members or any(
+                            check_safety(Pickled.load(zf.read(n))).severity > Severity.LIKELY_SAFE for n in members)
+                else:
+                    out[rel] = not fickling.is_likely_safe(p)
     except BaseException as e:
         out[rel] = True if tool == "fickling" else f"error: {type(e).__name__}"
 print(json.dumps(out))

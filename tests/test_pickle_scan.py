@@ -424,6 +424,8 @@ def test_sniff_formats(tmp_path):
         "empty": b"",
         "unknown": bytes(range(256)) * 4,
         "pickle": pickle.dumps([1, 2], protocol=0),
+        "msgpack": b"\x82\xa6params\x81\xa5dense\xc4\x04\x00\x00\x80?\xa4step\x07",  # Flax-style map
+        "joblib": b"\x80\x04\x95\x20\x00\x00\x00\x00\x00\x00\x00\x8c\x13joblib.numpy_pickle\x94.",
     }
     for fmt, data in cases.items():
         path = tmp_path / "f"
@@ -431,6 +433,9 @@ def test_sniff_formats(tmp_path):
         assert sniff_file(path).format == fmt, (fmt, sniff_file(path))
     assert sniff_bytes(pickle.dumps(1, protocol=1)).pickle_bearing
     assert sniff_bytes(b"\x89PNG\r\n\x1a\n").format == "unknown"
+    # a GGUF magic that is also a pickle ("G" = BINFLOAT eats 8 bytes, then GLOBAL ... REDUCE): scanned
+    polyglot = sniff_bytes(b"GGUF\x03\x00\x00\x00\x00cposix\nsystem\n(S'id'\ntR.")
+    assert polyglot.format == "gguf" and polyglot.pickle_bearing
     # protocol-0 text that imports before it breaks: pickle.load would run it, so it is a pickle
     assert sniff_bytes(b"cos\nsystem\n(S'id'\ntR this is not a pickle").pickle_bearing
 

@@ -6,8 +6,7 @@ a format label and ``pickle_bearing`` — True when the loader a user would reac
 it. ``check_structure`` scans every pickle-bearing artifact, whatever its extension or role, and
 ``assay init`` puts such files in the ``weights`` role so they are always scanned.
 
-Recognised: safetensors, gguf, hdf5, tflite, onnx (protobuf with an ``.onnx``-style header, see
-below), zip archives (``torch-zip`` when a ``*.pkl`` member exists, ``npz`` when every member is
+Recognised: safetensors, gguf, hdf5, tflite, msgpack maps (Flax), onnx (protobuf; see ``_is_onnx``), zip archives (``torch-zip`` when a ``*.pkl`` member exists, ``npz`` when every member is
 ``.npy``, else ``zip``), ``npy`` (object dtype ⇒ pickle payload), bare pickles (``pickle``, or
 ``torch-legacy`` when the first pickle is torch's magic number), compressed pickles (``joblib``:
 gzip/zlib/bz2/xz/lzma/lz4 streams whose content starts like a pickle, or any lz4 stream, which the
@@ -46,7 +45,7 @@ from .pickle_scan import (
 )
 
 Format = Literal["safetensors", "pickle", "torch-legacy", "torch-zip", "npy", "npz", "joblib", "zip", "gguf",
-                 "onnx", "hdf5", "tflite", "json", "text", "empty", "unknown"]
+                 "onnx", "hdf5", "tflite", "msgpack", "json", "text", "empty", "unknown"]
 # Formats whose content an assay check knows; "unknown" in a weights or code role is a finding.
 PREFIX = SNIFF_PREFIX
 _LEGACY_HEAD = b"\x80\x02\x8a\x0a" + TORCH_LEGACY_MAGIC.to_bytes(10, "little")
@@ -59,7 +58,18 @@ class Sniffed(BaseModel):
 
 
 def sniff_bytes(head: bytes, name: str = "") -> Sniffed:
-    """Classify a file prefix (no zip handling: needs the whole file; see ``sniff_file``)."""
+    """Classify a file prefix (no zip handling: needs the whole file; see ``sniff_file``).
+
+    A prefix that carries another format's magic but also walks as a pickle (a polyglot: ``GGUF`` is a valid
+    BINFLOAT opcode, for one) is pickle-bearing too, since ``pickle.load`` would run it.
+    """
+    found = _classify(head, name)
+    if not found.pickle_bearing and found.format not in ("empty", "text", "json") and looks_like_pickle(head):
+        return Sniffed(format=found.format, pickle_bearing=True, detail="polyglot: the bytes also parse as a pickle")
+    return found
+
+
+def _classify(head: bytes, name: str) -> Sniffed:
     if not head:
         return Sniffed(format="empty", pickle_bearing=False)
     if head.startswith(NPY_MAGIC):
@@ -80,7 +90,11 @@ def sniff_bytes(head: bytes, name: str = "") -> Sniffed:
     if head.startswith(_LEGACY_HEAD):
         return Sniffed(format="torch-legacy", pickle_bearing=True)
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
+        if b"joblib.numpy_pickle" in head:  # joblib.dump without compression: a pickle naming its array wrapper
+            return Sniffed(format="joblib", pickle_bearing=True, detail=f"uncompressed, protocol {head[1]}")
         return Sniffed(format="pickle", pickle_bearing=True, detail=f"protocol {head[1]}")
+    if _is_msgpack_map(head):
+        return Sniffed(format="msgpack", pickle_bearing=False)
     kind = _compression(head)
     if kind is not None:
         return _sniff_compressed(head, kind)
@@ -150,6 +164,15 @@ def _is_safetensors(head: bytes) -> bool:
         return False
     n = int.from_bytes(head[:8], "little")
     return 2 <= n <= 100_000_000 and head[8:9] == b"{"
+
+
+def _is_msgpack_map(head: bytes) -> bool:
+    # Flax checkpoints: a msgpack map (fixmap 0x80-0x8f, map16 0xde, map32 0xdf) whose first key is a string
+    # (fixstr 0xa0-0xbf, str8 0xd9, str16 0xda). PROTO (0x80 + 0..5) was ruled out just before.
+    if len(head) < 3:
+        return False
+    skip = {0xde: 3, 0xdf: 5}.get(head[0], 1 if 0x81 <= head[0] <= 0x8F else 0)
+    return bool(skip) and len(head) > skip and (0xA0 <= head[skip] <= 0xBF or head[skip] in (0xD9, 0xDA))
 
 
 def _is_onnx(head: bytes, name: str) -> bool:

@@ -16,11 +16,13 @@ import zipfile
 from types import SimpleNamespace
 
 import pytest
-
 from assay.evals.importers import load_logs
-from assay.evals.inspect_choice import inspect_choice, selected_positions, strict_choice_answer
+from assay.evals.inspect_choice import (
+    inspect_choice,
+    selected_positions,
+    strict_choice_answer,
+)
 from assay.evals.rescore import rescore_log, rescore_path
-
 from conftest import ROOT, run_assay
 
 REAL = ROOT / "tests" / "fixtures" / "evals" / "inspect-real"
@@ -110,7 +112,7 @@ def test_deflate_eval_needs_no_inspect_ai_and_zstd_names_the_extra():
         f"sys.argv = ['assay', 'rescore', '--log', {str(REAL / '0.3.285' / 'mc_single.eval')!r}]\n"
         "main()\n"
     )
-    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     if "zipfile.ZIP_ZSTANDARD" in cp.stderr or sys.version_info >= (3, 14):
         pytest.skip("Python 3.14 reads zstd members itself")
     assert cp.returncode == 2, cp.stderr
@@ -122,7 +124,7 @@ def test_choice_recomputed_per_release():
     0.3.58 (logged answer 'A, B') and nothing in 0.3.285 (logged answer ''); both score it incorrect."""
     for version, m4_answer in (("0.3.58", "A, B"), ("0.3.285", "")):
         [log] = load_logs(REAL / version / "mc_single.eval")
-        m4 = [s for s in log.samples() if s.id == "m4"][0]
+        m4 = next(s for s in log.samples() if s.id == "m4")
         assert m4.meta["answers"]["choice"] == m4_answer
         assert inspect_choice(m4.output, m4.target, m4.choices, False, version) == ("I", m4_answer)
         res = _one(REAL / version / "mc_single.eval")
@@ -167,7 +169,7 @@ def test_epoch_reducers_and_epoch_named_in_findings(tmp_path):
     assert got == {"match[mean]/accuracy": 0.41666666666666663, "match[at_least_2]/accuracy": 0.25,
                    "match[pass_at_2]/accuracy": 0.5833333333333333, "match[mode]/accuracy": 0.25}
     data = json.loads((REAL / "0.3.285" / "epochs.json").read_text())
-    hit = [s for s in data["samples"] if s["id"] == "c1" and s["epoch"] == 2][0]
+    hit = next(s for s in data["samples"] if s["id"] == "c1" and s["epoch"] == 2)
     hit["scores"]["match"]["value"] = "C"  # "Lisbon" for Madrid, logged correct
     p = tmp_path / "epochs.json"
     p.write_text(json.dumps(data))

@@ -129,6 +129,15 @@ def test_torch_save_checkpoints_pass(tmp_path, name, obj, zipped):
     torch.load(path, weights_only=True)
 
 
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_torch_save_with_newer_pickle_protocols_passes(tmp_path, protocol):
+    path = tmp_path / "ckpt.pt"
+    torch.save(dict(Tiny().state_dict()), path, pickle_protocol=protocol)
+    res = scan_content(path)
+    assert res.ok, res.report.errors
+    assert res.report.pickles == ["ckpt/data.pkl"]
+
+
 def test_torch_zip_checkpoint_named_zip_is_recognised(tmp_path):
     path = tmp_path / "weights.zip"
     torch.save({"w": torch.ones(2)}, path)

@@ -360,6 +360,28 @@ def _strict_choice_format(s: Any) -> float:
 _choice_format = ("choice-format", _strict_choice_format)
 
 
+def _inspect_reductions(log: Any, task: str, name: str, reducer: str, reduced: dict[str, Any]) -> list[Finding]:
+    """The log's own per-sample reductions (``reductions``: one value per sample and reducer) against the
+    recomputed ones; a sample the log reduced differently is a ``reduction-mismatch``."""
+    bad: list[tuple[str, Any, Any]] = []
+    for entry in log.data.get("reductions") or []:
+        if str(entry.get("scorer")) != name or (entry.get("reducer") or "mean") != reducer:
+            continue
+        for smp in entry.get("samples") or []:
+            sid = str(smp.get("sample_id"))
+            if sid not in reduced:
+                continue
+            mine, theirs = inspect_value_to_float(reduced[sid]), inspect_value_to_float(smp.get("value"))
+            if not (mine == theirs or (math.isnan(mine) and math.isnan(theirs))):
+                bad.append((sid, smp.get("value"), reduced[sid]))
+    if not bad:
+        return []
+    ex = bad[0]
+    return [Finding.make("error", "reduction-mismatch", f"{name}[{reducer}]: {len(bad)} sample(s) whose logged "
+                         f"reduction over the epochs differs from the recomputed one (e.g. sample {ex[0]}: logged "
+                         f"{ex[1]!r}, recomputed {ex[2]!r})", task, [b[0] for b in bad])]
+
+
 def _inspect(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]:
     """Per sample and epoch: the Score value recomputed from the output (choice() re-parses the answer as the
     log's Inspect release did); per sample: the epochs reduced by each reported reducer; per reported score:
@@ -428,9 +450,12 @@ def _inspect(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], Au
             why = unsupported.get(name)
             if why is None:
                 try:
-                    red = [inspect_reduce(reducer, [v for _e, v in sorted(vals, key=lambda x: x[0])],
-                                          inspect_value_to_float) for vals in recomputed.get(name, {}).values()]
-                    reduced = [f for f in (inspect_value_to_float(r) for r in red) if not math.isnan(f)]  # unscored
+                    red = {sid: inspect_reduce(reducer, [v for _e, v in sorted(vals, key=lambda x: x[0])],
+                                               inspect_value_to_float)
+                           for sid, vals in recomputed.get(name, {}).items()}
+                    reduced = [f for f in (inspect_value_to_float(r) for r in red.values())
+                               if not math.isnan(f)]  # unscored samples are not in the metrics
+                    findings += _inspect_reductions(log, task, name, reducer, red)
                 except KeyError:
                     why = f"epoch reducer {reducer!r} is not ported"
                     findings.append(Finding.make("error", "unverifiable", f"{key}: {why}", task))

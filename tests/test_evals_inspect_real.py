@@ -48,6 +48,8 @@ def _one(path):
 def test_honest_logs_rescore_exactly(version, task, ext):
     res = _one(REAL / version / f"{task}.{ext}")
     assert res.ok and res.verdict == "pass" and res.reason is None, res.findings
+    if task == "errored_some":  # fail_on_error=False: the errored sample is named, as a warning
+        assert [(f.severity, f.samples) for f in res.findings if f.code == "errored-samples"] == [("warning", ["q1"])]
     assert res.rows and all(r.recomputed == r.reported and r.n > 0 for r in res.rows), res.rows
     assert not [f for f in res.findings if f.severity == "error"]
 
@@ -177,6 +179,12 @@ def test_epoch_reducers_and_epoch_named_in_findings(tmp_path):
     [mm] = [f for f in res.findings if f.code == "sample-score-mismatch"]
     assert mm.samples == ["c1 (epoch 2)"] and "sample c1 (epoch 2)" in mm.message
     assert res.verdict == "fail"
+    data = json.loads((REAL / "0.3.285" / "epochs.json").read_text())
+    [mode] = [r for r in data["reductions"] if r["reducer"] == "mode"]
+    next(x for x in mode["samples"] if x["sample_id"] == "c2")["value"] = "C"  # Milan, Milan, Rome: mode is I
+    p.write_text(json.dumps(data))
+    [red] = [f for f in _one(p).findings if f.code == "reduction-mismatch"]
+    assert red.samples == ["c2"] and red.message.startswith("match[mode]")
     del data["samples"][5]  # c1, epoch 2
     p.write_text(json.dumps(data))
     missing = [f for f in _one(p).findings if f.code == "missing-samples"]

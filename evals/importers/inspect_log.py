@@ -217,10 +217,16 @@ class InspectLog(ImportedLog):
             total = results.get("total_samples")
             if not isinstance(done, int):
                 done = sum(1 for x in samples if not x.get("error") and x.get("scores"))
+            ids = (ev.get("dataset") or {}).get("sample_ids")
+            if not isinstance(total, int) and isinstance(ids, list) and ids:
+                total = len(ids) * self.epochs
             of = f" of {total}" if isinstance(total, int) else (f" of {len(samples)} logged" if samples else "")
             err = (self.data.get("error") or {}).get("message")
             self.add("error", "incomplete-run", f"the run's status is {status!r}, not 'success': {done}{of} "
                      f"sample(s) completed" + (f" ({err})" if err else ""), task, self.errored)
+        elif self.errored:
+            self.add("warning", "errored-samples", f"{len(self.errored)} sample(s) errored (fail_on_error="
+                     f"{cfg.get('fail_on_error')!r}) and are not in the reported metrics", task, self.errored)
         ds = ev.get("dataset") or {}
         total = results.get("total_samples")
         if isinstance(ds.get("samples"), int) and isinstance(total, int) and cfg.get("limit") is not None:

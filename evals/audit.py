@@ -23,9 +23,10 @@ class AuditAccumulator:
         self._rows: dict[tuple[str, str, str], dict] = {}
 
     def add(self, sample: Sample, metric: str, harness_value: float | None,
-            strict: tuple[str, Callable[[Sample], float]] | None = None) -> None:
+            strict: tuple[str, Callable[[Sample], float]] | None = None, label: str | None = None) -> None:
         """Record one sample; ``strict`` overrides the strict scorer chosen from the target's shape (e.g. the
-        strict answer format of a multiple-choice scorer)."""
+        strict answer format of a multiple-choice scorer); ``label`` names the sample in the lists (default: its
+        id; with epochs, the (id, epoch) pair)."""
         if harness_value is None:
             return
         picked = strict or strict_scorer_for(sample)
@@ -42,9 +43,9 @@ class AuditAccumulator:
         row["s"].append(strict)
         h_ok, s_ok = harness_value >= 1.0, strict >= 1.0
         if h_ok and not s_ok:
-            row["only_h"].append(sample.id)
+            row["only_h"].append(label or sample.id)
         elif s_ok and not h_ok:
-            row["only_s"].append(sample.id)
+            row["only_s"].append(label or sample.id)
 
     def rows(self) -> list[AuditRow]:
         out = []

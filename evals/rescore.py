@@ -422,7 +422,8 @@ def _inspect(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], Au
                 elif scorer == "choice" and answers.get(name) != answer:
                     answer_mismatch[name].append((label, answers.get(name), answer))
                 if aud is not None:
-                    aud.add(s, name, inspect_value_to_float(value), _choice_format if scorer == "choice" else None)
+                    aud.add(s, name, inspect_value_to_float(value), _choice_format if scorer == "choice" else None,
+                            label)
         for name, mm in mismatch.items():
             ex = mm[0]
             findings.append(Finding.make("error", "sample-score-mismatch", f"{name}: {len(mm)} sample(s) logged a "

@@ -26,7 +26,7 @@ from typing import Any
 from ..manifests.errors import InputError
 from ..manifests.paths import resolve_inside
 from .importers.claims import CardClaim, decimals_of, norm_name, read_eval_results, read_model_index
-from .rescore import rescore_log
+from .rescore import decide, rescore_log
 from .results import ClaimCheck, EvalRescore, Finding, LogRescore, RescoreReport, RescoreRow
 
 
@@ -124,7 +124,7 @@ def rescore_manifest(manifest_path: str | Path, *, root: str | Path | None = Non
                                  or _is_part(f.task, res, claim.task_name)],
                     "audit": [a for a in res.audit if a.task == claim.task_name],
                 })
-                mine.ok = not any(f.severity == "error" for f in mine.findings)
+                mine.ok, mine.verdict, mine.reason = decide(mine.findings)  # this claim's share of the log
                 ev.logs.append(mine)
                 for f in mine.findings:
                     if f.code == "subset-run":

@@ -449,7 +449,10 @@ def inspect_match_str_legacy(value: str, target: str, location: str = "end", ign
 
 
 def _legacy_match(context: dict[str, Any] | None) -> bool:
-    """match() of the log's release is the pre-0.3.221 one (numeric false positives not yet fixed)."""
+    """match() of the log's release is the pre-0.3.221 one (numeric false positives not yet fixed).  The port is
+    exact for 0.3.50–0.3.122 (checked on real 0.3.58 logs); releases before 0.3.50 (numeric for any target) and
+    0.3.123–0.3.220 (other number parsing) get the nearest port, so a wrong guess there shows as a mismatch,
+    never as a silent pass."""
     from .inspect_choice import _version
 
     return _version((context or {}).get("inspect_version")) < (0, 3, 221)

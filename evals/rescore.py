@@ -677,11 +677,41 @@ def _eureka(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], Aud
     return rows, findings, aud
 
 
+# ------------------------------------------------------------------------------------------------- Every Eval Ever
+def _eee(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]:
+    """The per-sample re-score of :func:`_generic` (rows re-scored by the importer's ``recompute``, grouped per
+    sample), then the rest of each result's claim: ``uncertainty.num_samples`` against the samples recomputed and
+    ``standard_error`` against the converted harness's formula (``log.stderr``)."""
+    rows, findings, aud = _generic(log, audit)
+    claims = {(a.task, a.metric): a for a in log.header.aggregates}
+    extra: list[RescoreRow] = []
+    for row in rows:
+        agg = claims.get((row.task, row.metric))
+        if agg is None or row.recomputed is None:
+            continue
+        if agg.n is not None and agg.n != row.n:
+            findings.append(Finding.make("error", "sample-count-mismatch", f"{row.metric}: the aggregate says "
+                                         f"{agg.n} samples, the instance rows hold {row.n}", row.task))
+        se = log.stderr(row.task, row.metric, log.recomputed_values(row.task, row.metric))
+        if se is None:
+            if agg.stderr is not None:
+                findings.append(Finding.make("info", "stderr-not-recomputed", f"{row.metric}: the reported standard "
+                                             "error is not recomputed (no known formula for this converter)", row.task))
+            continue
+        if agg.stderr is not None and not _same(agg.stderr, se):
+            findings.append(Finding.make("error", "stderr-mismatch", f"{row.metric}_stderr: reported "
+                                         f"{agg.stderr!r}, recomputed {se!r}", row.task))
+        extra.append(RescoreRow(task=row.task, metric=f"{row.metric}_stderr", filter=row.filter, reported=agg.stderr,
+                                recomputed=se, n=row.n))
+    return rows + extra, findings, aud
+
+
 _ENGINES: dict[str, Callable[[Any, bool], tuple[list[RescoreRow], list[Finding], AuditAccumulator | None]]] = {
     "lm-eval": _lm_eval,
     "inspect": _inspect,
     "vlmevalkit": _vlmevalkit,
     "eureka": _eureka,
+    "eee": _eee,
 }
 
 

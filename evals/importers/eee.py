@@ -47,17 +47,24 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ...manifests.errors import InputError
-from ..metrics import inspect_accuracy, lm_mean, plain_mean
+from ..metrics import (
+    inspect_accuracy,
+    inspect_stderr,
+    lm_mean,
+    lm_mean_stderr,
+    plain_mean,
+)
 from ..samples import Aggregate, LogHeader, Message, Sample
 from ..scorers import Unsupported, inspect_score, inspect_value_to_float
 from . import ImportedLog, read_json
 
 
-def load_eee(path: Path) -> list["EEELog"]:
+def load_eee(path: Path) -> list[EEELog]:
     path = Path(path)
     if path.is_dir():
         files = [p for p in sorted(path.rglob("*.json")) if _is_aggregate(p)]
@@ -107,8 +114,8 @@ def _hash_helm(raw: Any, reference: Any) -> str | None:
 
 #: name → (recipe, where every_eval_ever 0.3.0 computes it)
 HASH_RECIPES: dict[str, tuple[Callable[[Any, Any], str | None], str]] = {
-    "eee-canonical": (_hash_canonical, "canonical compact JSON (adapters/openeval; the conversion skill's "
-                                       "instance_sidecar.py)"),
+    "eee-canonical": (_hash_canonical, ("canonical compact JSON (adapters/openeval; the conversion skill's "
+                                        "instance_sidecar.py)")),
     "eee-lm-eval": (_hash_lm_eval, "lm-eval converter (JSON with default separators, reference = the target string)"),
     "eee-inspect": (_hash_inspect, "Inspect converter (raw + ''.join(reference))"),
     "eee-helm": (_hash_helm, "HELM converter (raw + first reference)"),
@@ -375,6 +382,7 @@ class EEELog(ImportedLog):
         single = len(self.header.tasks) == 1
         self._groups: dict[str, dict[str, dict[str, list[int]]]] = {}
         self._origin_of: dict[str, str] = {}
+        self._recomputed: dict[tuple[str, str], dict[str, float]] = {}
         seen: dict[tuple, int] = {}
         dups: dict[str, list[str]] = {}
         bad: dict[str, list[str]] = {}
@@ -453,6 +461,8 @@ class EEELog(ImportedLog):
                 # the reference is the gold index; the strict-scorer audit compares choice texts
                 gold = _lm_eval_gold(first)
                 target, output = ([gold] if gold is not None else target), str(answer)
+            elif origin == "inspect" and isinstance(ref, list) and len(ref) == 1:
+                target = ref[0]  # Inspect's own target shape: one letter / text
             yield Sample(id=sid, task=task, input=[Message(role="user", content=str(inp.get("raw") or ""))],
                          target=target,
                          choices=inp.get("choices") or None, output=output,
@@ -475,7 +485,25 @@ class EEELog(ImportedLog):
                 values.append(_ROW_SCORERS[origin](row, metric))
             except Unsupported as exc:  # the engine names it; the result is left unrecomputed (None)
                 raise Unsupported(f"{metric}: {exc}") from None
-        return _reduce(values)
+        value = _reduce(values)
+        self._recomputed.setdefault((sample.task, metric), {})[sample.id] = value
+        return value
+
+    def recomputed_values(self, task: str, metric: str) -> list[float]:
+        """The per-sample values :meth:`recompute` produced for one result, in sample order."""
+        return list((self._recomputed.get((task, metric)) or {}).values())
+
+    def stderr(self, task: str, metric: str, values: list[float]) -> float | None:
+        """The standard error with the converted harness's own formula (lm-eval ``mean_stderr``, Inspect
+        ``stderr()``); None where the converter is not known."""
+        if len(values) < 2:
+            return None
+        origin = self._origin_of.get(task, self.source_origin)
+        if origin == "inspect" and metric.partition(":")[2] in ("accuracy", "mean"):
+            return inspect_stderr(values)
+        if origin == "lm-eval":
+            return lm_mean_stderr(values)
+        return None
 
     def aggregate(self, task: str, metric: str, filt: str, values: list[float]) -> float | None:
         if not values:

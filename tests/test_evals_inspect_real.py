@@ -267,3 +267,24 @@ def test_mixed_folder_rescores_every_format_and_lists_skipped(tmp_path):
     assert bad.format == "inspect" and bad.path.endswith("broken.eval") and not out.ok
     cp = run_assay("rescore", "--log", str(mixed), "--no-audit")
     assert cp.returncode == 1 and "broken.eval" in cp.stdout
+
+
+def test_unrecomputable_scorer_or_solver_is_unverifiable(tmp_path):
+    """Edge-case copies of a real log: choice() over choices marked by a custom solver, and a model-graded
+    scorer, cannot be recomputed: unverifiable, with the reason, never a pass."""
+    data = json.loads((REAL / "0.3.285" / "mc_single.json").read_text())
+    data["plan"]["steps"][0]["solver"] = "my_solver"
+    p = tmp_path / "solver.json"
+    p.write_text(json.dumps(data))
+    res = _one(p)
+    assert res.verdict == "unverifiable" and "multiple_choice()" in res.reason
+    nr = [f for f in res.findings if f.code == "not-recomputed"]
+    assert nr and "the scorer is not recomputable" in nr[0].message
+    data = json.loads((REAL / "0.3.285" / "match_includes.json").read_text())
+    data["eval"]["scorers"][2]["name"] = "model_graded_qa"
+    p = tmp_path / "graded.json"
+    p.write_text(json.dumps(data))
+    res = _one(p)
+    assert res.verdict == "unverifiable" and not res.ok
+    assert {f.message.split(",")[0] for f in res.findings if f.code == "not-recomputed"} == {"includes/accuracy",
+                                                                                          "includes/stderr"}

@@ -61,11 +61,16 @@ def _public_key_path(public_key: Path | str | None) -> Path:
 def verify_attestation(attestation: Path | str, root: Path | str | None = None, public_key: Path | str | None = None,
                        *, expected_predicate_type: str | None = None, lenient_format: bool = False,
                        identity: str | None = None, oidc_issuer: str | None = None, use_staging: bool = False,
-                       workers: int | None = None, manifest: Path | str | None = None) -> AttestationResult:
+                       workers: int | None = None, manifest: Path | str | None = None,
+                       signature_only: bool = False) -> AttestationResult:
     """Verify an attestation file (a DSSE envelope, or a Sigstore bundle when ``identity``/``oidc_issuer`` are given).
 
     ``root``: the release folder; every subject must be there with its sha256 (files hashed with
-    ``assay.verify.hashing.hash_many``).  Without ``root`` the subjects are listed but not checked.
+    ``assay.verify.hashing.hash_many``).  Without ``root`` (or ``manifest``) the subjects cannot be checked, which
+    fails (``subjects-not-checked``: no evidence, no pass) unless ``signature_only`` says that only the signature and
+    the predicate are wanted; the subjects are then listed as ``not-checked``.
+    A predicate type assay cannot interpret fails (``unsupported-predicate``) unless the caller named that type in
+    ``expected_predicate_type``: then its content is the caller's to judge.
     ``manifest``: instead of ``root``, a release manifest: each subject is looked for where the manifest's sources put
     that artifact (a release whose files come from several ``dir://`` sources).
     ``public_key``: PEM public key (a private key PEM works too); default: the `assay keygen` default public key.
@@ -152,9 +157,13 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
     else:
         outcome = predicate_outcome(st["predicateType"], st["predicate"])
         res.verdict = outcome
-        if outcome is None:
-            res.warnings.append(f"predicate type {st['predicateType']} is not one assay knows: its content was not "
-                                f"checked")
+        if outcome is None and expected_predicate_type is None:
+            fail("unsupported-predicate", f"predicate type {st['predicateType']} is not one assay can interpret, so "
+                                          "its content was not checked; name it with --predicate-type to accept it "
+                                          "on its signature and subjects alone")
+        elif outcome is None:
+            res.warnings.append(f"predicate type {st['predicateType']} (as required) is not one assay interprets: its "
+                                f"content was not checked")
         elif outcome == "fail":
             kind = "audit-failed" if "verdict" in st["predicate"] else "test-failed"
             fail(kind, "the attestation is authentic and records a FAILED result")
@@ -165,7 +174,11 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
     if root_path is None and roots is None:
         res.subjects = [SubjectCheck(name=s["name"], status="not-checked", expected_sha256=s["digest"].get("sha256"))
                         for s in st["subject"]]
-        res.warnings.append("subjects not checked against files: pass --dir RELEASE or --manifest MANIFEST")
+        if signature_only:
+            res.warnings.append("subjects not checked against files (--signature-only)")
+        else:
+            fail("subjects-not-checked", "the subjects were not checked against any files: pass --dir RELEASE or "
+                                         "--manifest MANIFEST (or --signature-only to check the signature alone)")
     else:
         res.subjects_checked = True
         res.subjects = _check_subjects(roots if roots is not None else root_path, st["subject"], workers)

@@ -8,8 +8,12 @@ verdict.  Verdicts:
 * ``attested``      it cannot be checked and is declared as such (e.g. a data component marked ``unavailable``):
                     reported, never counted as verified, does not fail the audit
 * ``inconclusive``  the evidence does not decide (e.g. too few samples for the equivalence margin): fails the audit
-* ``skipped``       the step was skipped on request (``--skip``): does not count either way
+* ``not-checked``   no evidence was produced: the check did not run (``--skip``, a step that could not start, a
+                    re-run of a release that did not verify), a score with no per-sample log that is not declared
+                    attested-only, a metric nothing could be recomputed from.  Fails the audit: no evidence, no pass
 * ``error``         the check could not run (bad input in the section, a crash in a step)
+
+Only ``pass`` and ``attested`` (declared so in the manifest) let the audit pass.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 REPORT_SCHEMA = "assay-report/v1"
-Verdict = Literal["pass", "fail", "attested", "inconclusive", "skipped", "error"]
+Verdict = Literal["pass", "fail", "attested", "inconclusive", "not-checked", "error"]
 STEPS = ("pull", "verify", "data", "rebuild", "rescore", "rerun")
-FAILING: frozenset[str] = frozenset({"fail", "inconclusive", "error"})
+FAILING: frozenset[str] = frozenset({"fail", "inconclusive", "not-checked", "error"})
 
 
 class Evidence(BaseModel):
@@ -46,7 +50,7 @@ class ClaimResult(BaseModel):
 
 class StepResult(BaseModel):
     name: str
-    status: Literal["ok", "failed", "error", "skipped", "not-applicable"]
+    status: Literal["ok", "failed", "error", "not-checked", "not-applicable"]
     seconds: float = 0.0
     fingerprint: str | None = Field(None, description="Inputs this result depends on; a resumed audit reuses it if equal.")
     summary: dict[str, Any] = Field(default_factory=dict)
@@ -78,7 +82,7 @@ class Counts(BaseModel):
     failed: int
     attested: int
     inconclusive: int
-    skipped: int
+    not_checked: int
     errors: int
 
 

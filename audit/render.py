@@ -15,7 +15,7 @@ from typing import Any
 from ..manifests.fsio import write_atomic
 from .model import AuditReport, ClaimResult
 
-_ICON = {"pass": "✔", "fail": "✘", "attested": "◌", "inconclusive": "?", "skipped": "–", "error": "!"}
+_ICON = {"pass": "✔", "fail": "✘", "attested": "◌", "inconclusive": "?", "not-checked": "–", "error": "!"}
 
 
 def _fmt(v: Any) -> str:
@@ -40,7 +40,7 @@ def to_markdown(r: AuditReport) -> str:
         f"# Audit of {r.release.name} {r.release.version}",
         "",
         f"**Verdict: {r.verdict.upper()}** — {c.passed} passed, {c.failed} failed, {c.inconclusive} inconclusive, "
-        f"{c.attested} attested only, {c.errors} errors, {c.skipped} skipped ({c.total} claims).",
+        f"{c.attested} attested only, {c.not_checked} not checked, {c.errors} errors ({c.total} claims).",
         "",
         f"- Publisher: {r.release.publisher or '–'}; licence: {r.release.license or '–'}",
         f"- Manifest: `{r.release.manifest}` (sha256 `{r.release.manifest_sha256}`)",
@@ -57,7 +57,7 @@ def to_markdown(r: AuditReport) -> str:
     for s in r.steps:
         lines.append(f"| {s.name} | {s.status}{' (reused)' if s.summary.get('reused') else ''} | {s.seconds:.2f} | "
                      f"{len(s.claims)} |")
-    failing = [c for c in r.claims if c.verdict not in ("pass", "skipped")]
+    failing = [c for c in r.claims if c.verdict != "pass"]
     if failing:
         lines += ["", "## Findings", ""]
         for cl in failing:
@@ -83,7 +83,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;bord
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border-bottom:1px solid #eaeef2;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td code{word-break:break-all}td.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:12px}
 .pass{color:#1a7f37}.fail,.error{color:#cf222e;font-weight:600}.inconclusive{color:#9a6700;font-weight:600}
-.attested,.skipped{color:#57606a}.counts span{margin-right:1rem}.meta{color:#57606a}
+.attested{color:#57606a}.not-checked{color:#9a6700}.counts span{margin-right:1rem}.meta{color:#57606a}
 svg text{font:12px system-ui,sans-serif}
 """
 
@@ -150,7 +150,7 @@ def to_html(r: AuditReport) -> str:
         for x in files)
     mixture = next((s.summary.get("chart") for s in r.steps if s.name == "data" and s.summary.get("chart")), None)
     scores = [row for s in r.steps if s.name in ("rescore", "rerun") for row in (s.summary.get("chart") or [])]
-    steps = "".join(f"<tr><td>{_e(s.name)}</td><td class=\"{'pass' if s.status in ('ok', 'not-applicable') else 'fail' if s.status in ('failed', 'error') else 'skipped'}\">"
+    steps = "".join(f"<tr><td>{_e(s.name)}</td><td class=\"{'pass' if s.status in ('ok', 'not-applicable') else 'fail' if s.status in ('failed', 'error') else 'not-checked'}\">"
                     f"{_e(s.status)}{' (reused)' if s.summary.get('reused') else ''}</td><td class=\"num\">{s.seconds:.2f}</td>"
                     f"<td class=\"num\">{len(s.claims)}</td><td>{_e(s.error or '')}</td></tr>" for s in r.steps)
     body = f"""
@@ -158,7 +158,7 @@ def to_html(r: AuditReport) -> str:
 <p><span class="verdict v-{r.verdict}" id="verdict">{r.verdict.upper()}</span></p>
 <p class="counts"><span class="pass">{c.passed} passed</span><span class="{'fail' if c.failed else 'meta'}">{c.failed} failed</span>
 <span class="{'inconclusive' if c.inconclusive else 'meta'}">{c.inconclusive} inconclusive</span><span class="attested">{c.attested} attested only</span>
-<span class="{'error' if c.errors else 'meta'}">{c.errors} errors</span><span class="skipped">{c.skipped} skipped</span> of {c.total} claims</p>
+<span class="{'error' if c.errors else 'meta'}">{c.errors} errors</span><span class="{'not-checked' if c.not_checked else 'meta'}">{c.not_checked} not checked</span> of {c.total} claims</p>
 <p class="meta">Publisher {_e(r.release.publisher or '–')} · licence {_e(r.release.license or '–')} ·
 release digest <code>{_e(r.release.release_digest or 'not established')}</code><br>
 manifest <code>{_e(r.release.manifest)}</code> (sha256 <code>{_e(r.release.manifest_sha256)}</code>) ·

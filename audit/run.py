@@ -20,7 +20,7 @@ from typing import Any
 from ..manifests.errors import AssayError, InputError
 from ..manifests.fsio import write_atomic
 from .model import FAILING, STEPS, AuditReport, ClaimResult, Counts, Environment, ReleaseRef, StepResult
-from .steps import STEP_FUNCTIONS, AuditContext
+from .steps import STEP_FUNCTIONS, AuditContext, applies, not_checked
 
 
 def _fingerprint(ctx: AuditContext, step: str, extra: dict[str, Any]) -> str:
@@ -67,7 +67,7 @@ def _counts(claims: list[ClaimResult]) -> Counts:
         return sum(c.verdict == v for c in claims)
 
     return Counts(total=len(claims), passed=n("pass"), failed=n("fail"), attested=n("attested"),
-                  inconclusive=n("inconclusive"), skipped=n("skipped"), errors=n("error"))
+                  inconclusive=n("inconclusive"), not_checked=n("not-checked"), errors=n("error"))
 
 
 def run_step(name: str, ctx: AuditContext, extra: dict[str, Any]) -> StepResult:
@@ -119,21 +119,28 @@ def run_audit(manifest_path: Path | str, *, out: Path | str, source: str | None 
         release_dir = out / "release"
         steps.append(_pull_step(source, release_dir, progress))
     elif source:
-        steps.append(StepResult(name="pull", status="skipped"))
+        # The pull is a transfer, not a check: skipping it verifies the manifest's own sources instead.
+        steps.append(StepResult(name="pull", status="not-applicable",
+                                error="skipped on request (--skip pull): the manifest's own sources are verified"))
     ctx = AuditContext(manifest_path=manifest_path, release_dir=release_dir, out=out, rerun_limit=rerun_limit)
     ctx.loaded = loaded  # already read and validated above: the steps reuse it
-    pulled_ok = not steps or steps[0].status in ("ok", "skipped")
+    pulled_ok = not steps or steps[0].status in ("ok", "not-applicable")
     for name in STEPS[1:]:
-        if name in skip:
-            steps.append(StepResult(name=name, status="skipped"))
-        elif name not in STEP_FUNCTIONS:
+        if name not in STEP_FUNCTIONS:
             continue
+        if not applies(name, loaded.manifest):
+            steps.append(StepResult(name=name, status="not-applicable"))
+        elif name in skip:
+            # Fail closed: a check that did not run is never a pass, and never silently absent from the report.
+            steps.append(not_checked(name, loaded.manifest, "skipped on request (--skip)"))
         elif not pulled_ok and name == "verify":
-            steps.append(StepResult(name=name, status="error", error="the pull failed; nothing to verify"))
+            steps.append(StepResult(name=name, status="error", error="the pull failed; nothing to verify",
+                                    claims=[ClaimResult(id="step:verify", step="verify", kind="step", subject="verify",
+                                                        verdict="error", message="the pull failed; nothing to verify")]))
         elif name == "rerun" and any(s.name == "verify" and s.status != "ok" for s in steps):
             # A release that does not verify is never loaded (its weights or code may not be what was published);
-            # the failed files are already the findings.
-            steps.append(StepResult(name=name, status="skipped", error="not run: the release did not verify"))
+            # the failed files are already the findings, and every re-run it would have made is not-checked.
+            steps.append(not_checked(name, loaded.manifest, "not run: the release did not verify"))
         else:
             steps.append(run_step(name, ctx, {"rerun_limit": rerun_limit} if name == "rerun" else {}))
 

@@ -33,6 +33,50 @@ class AuditContext:
         return self.loaded.manifest
 
 
+def applies(name: str, manifest: Any) -> bool:
+    """Whether a step has anything to check in this manifest (else it is ``not-applicable``, not ``not-checked``)."""
+    if name == "data":
+        return manifest.data is not None
+    if name == "rebuild":
+        return bool(manifest.recipes)
+    if name == "rescore":
+        return bool(manifest.evals)
+    if name == "rerun":
+        return any(e.logs for e in manifest.evals)
+    return True
+
+
+def not_checked(name: str, manifest: Any, reason: str) -> StepResult:
+    """The result of a step that did not run: one ``not-checked`` claim for each thing it would have checked.
+
+    Fail closed: these fail the audit.  A score declared ``attested_only`` stays ``attested`` (it is never checked).
+    """
+    claims: list[ClaimResult] = []
+
+    def add(cid: str, kind: str, subject: str, verdict: str = "not-checked", message: str = reason) -> None:
+        claims.append(ClaimResult(id=cid, step=name, kind=kind, subject=subject, verdict=verdict, message=message))
+
+    if name == "data":
+        for comp in manifest.data.components:
+            add(f"data:component:{comp.name}", "data", comp.name)
+    elif name == "rebuild":
+        for rec in manifest.recipes:
+            add(f"recipe:{rec.name}", "recipe", rec.name)
+    elif name == "rescore":
+        for ev in manifest.evals:
+            if ev.attested_only and not ev.logs:
+                add(f"eval:{ev.name}", "rescore", ev.name, "attested", "declared attested-only: never checked")
+            else:
+                add(f"eval:{ev.name}", "rescore", ev.name)
+    elif name == "rerun":
+        for ev in manifest.evals:
+            if ev.logs:
+                add(f"rerun:{ev.name}", "rerun", ev.name)
+    else:
+        add(f"step:{name}", "step", name)
+    return StepResult(name=name, status="not-checked", error=reason, claims=claims)
+
+
 def step_verify(ctx: AuditContext) -> StepResult:
     """Strict verification: every file re-hashed, headers audited, structural claims measured."""
     from ..verify.release import verify_release
@@ -58,7 +102,7 @@ def step_verify(ctx: AuditContext) -> StepResult:
                 id=f"remote-code:{finding.path}", step="verify", kind="remote-code", subject=finding.path or "",
                 verdict="pass", message=finding.message, evidence=[Evidence(kind="file", ref=finding.path or "")]))
     for c in r.claims:
-        verdict = {"holds": "pass", "fails": "fail", "unverifiable": "fail"}[c.verdict]
+        verdict = {"holds": "pass", "fails": "fail", "unverifiable": "not-checked", "attested": "attested"}[c.verdict]
         claims.append(ClaimResult(id=f"claim:{c.claim}", step="verify", kind="claim", subject=c.claim,
                                   declared=c.declared, measured=c.measured, verdict=verdict, message=c.message,
                                   evidence=[Evidence(kind="check", ref="safetensors headers / config.json")]))
@@ -74,7 +118,7 @@ _DATA_VERDICT = {"holds": "pass", "fails": "fail", "attested": "attested", "unve
 
 def step_data(ctx: AuditContext) -> StepResult:
     """The training mixture: component files hashed, counts recounted, weights / totals / tag shares checked."""
-    if ctx.manifest().data is None:
+    if not applies("data", ctx.manifest()):
         return StepResult(name="data", status="not-applicable")
     from ..mixtures.check import check_data
 
@@ -115,7 +159,7 @@ _RECIPE_VERDICT = {"holds": "pass", "fails": "fail", "needs-evaluation": "inconc
 
 def step_rebuild(ctx: AuditContext) -> StepResult:
     """Rebuild derived artifacts from their recipes (DVC, forced, no run cache) and compare outputs by tier."""
-    if not ctx.manifest().recipes:
+    if not applies("rebuild", ctx.manifest()):
         return StepResult(name="rebuild", status="not-applicable")
     from ..recipes.rebuild import rebuild_release
 
@@ -140,14 +184,16 @@ def step_rebuild(ctx: AuditContext) -> StepResult:
                       summary={"dvc": r.dvc, "run_id": r.run_id, "workdir": r.workdir, "summary": r.summary})
 
 
-_CLAIM_VERDICT = {"matches": "pass", "derived": "pass", "mismatch": "fail", "no-log": "attested",
-                  "unverifiable": "inconclusive"}
+# A published score with no per-sample log is not-checked (fail closed) unless the manifest declares it
+# attested-only; one whose log cannot be recomputed is not-checked too.
+_CLAIM_VERDICT = {"matches": "pass", "derived": "pass", "mismatch": "fail", "no-log": "not-checked",
+                  "attested": "attested", "unverifiable": "not-checked"}
+_LOG_VERDICT = {"pass": "pass", "fail": "fail", "unverifiable": "not-checked"}
 
 
 def step_rescore(ctx: AuditContext) -> StepResult:
     """Level 1: recompute every aggregate from the published per-sample logs and compare with the claims."""
-    evals = ctx.manifest().evals
-    if not evals:
+    if not applies("rescore", ctx.manifest()):
         return StepResult(name="rescore", status="not-applicable")
     from ..evals.claims import rescore_manifest
 
@@ -164,16 +210,21 @@ def step_rescore(ctx: AuditContext) -> StepResult:
                 declared={"value": c.value, "metric": c.metric, "source": c.source},
                 measured={"recomputed": c.recomputed, "reported": c.reported, "tolerance": c.tolerance},
                 verdict=_CLAIM_VERDICT[c.status], level="L1 re-score from logs",
-                message=("no per-sample log: checked only by a re-run" if c.status == "no-log" else
+                message=("no per-sample log, and the score is not declared attested_only: nothing checks it"
+                         if c.status == "no-log" else "declared attested-only: reported, never checked"
+                         if c.status == "attested" else
                          f"{c.status}: {note}" if note else c.status),
                 evidence=[Evidence(kind="log", ref=log.path, note=log.format) for log in ev.logs]))
             if c.recomputed is not None:
                 chart.append({"name": f"{ev.name} (re-scored)", "published": c.value, "reproduced": c.recomputed})
         for log in ev.logs:
             errors = [f for f in log.findings if f.severity == "error"]
+            verdict = _LOG_VERDICT.get(getattr(log, "verdict", None) or "", "pass" if log.ok and not errors else "fail")
+            if verdict == "pass" and not any(row.recomputed is not None and row.n > 0 for row in log.rows):
+                verdict = "not-checked"  # nothing was recomputed from any sample: no evidence, no pass
             claims.append(ClaimResult(
                 id=f"eval-log:{log.path}", step="rescore", kind="eval-log", subject=log.path,
-                verdict="pass" if log.ok and not errors else "fail",
+                verdict=verdict,
                 measured=[row.model_dump() for row in log.rows],
                 message="; ".join(f"{f.code}: {f.message}" + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
                                   for f in errors) or None,
@@ -197,8 +248,7 @@ _RERUN_VERDICT = {"reproduced": "pass", "not-reproduced": "fail", "inconclusive"
 
 def step_rerun(ctx: AuditContext) -> StepResult:
     """Level 2: regenerate the outputs with the released model under the pinned decoding and decide with statistics."""
-    evals = [e for e in ctx.manifest().evals if e.logs]
-    if not evals:
+    if not applies("rerun", ctx.manifest()):
         return StepResult(name="rerun", status="not-applicable")
     from ..evals.rerun import rerun
 

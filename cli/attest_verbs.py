@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
         lenient_format: bool = typer.Option(False, "--lenient-format", help="Accept an envelope re-serialised by another tool (the signature is still checked)."),
         identity: Optional[str] = typer.Option(None, "--identity", help="Sigstore keyless: the expected signer identity (needs a network)."),
         issuer: Optional[str] = typer.Option(None, "--issuer", help="Sigstore keyless: the expected OIDC issuer."),
+        signature_only: bool = typer.Option(False, "--signature-only", help="Check only the signature and predicate; without it, subjects not checked against files (no --dir / --manifest) fail."),
         json_out: bool = JsonOpt,
     ) -> None:
         """Check an attestation: its signature, its subjects against the release files (sha256), and its predicate.
@@ -62,7 +63,7 @@ def register(app: typer.Typer) -> None:
 
         result = verify_attestation(attestation, root=dir, public_key=key, expected_predicate_type=predicate_type,
                                     lenient_format=lenient_format, identity=identity, oidc_issuer=issuer,
-                                    manifest=manifest)
+                                    manifest=manifest, signature_only=signature_only)
         render.emit(result, json_out, _attestation_table)
         raise typer.Exit(0 if result.ok else 1)
 

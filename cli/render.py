@@ -262,22 +262,25 @@ def diff_table(r: Any) -> None:
 
 
 _VERDICT_MARK = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "attested": "[dim]attested[/]",
-                 "inconclusive": "[yellow]inconclusive[/]", "skipped": "[dim]skipped[/]", "error": "[bold red]ERROR[/]"}
+                 "inconclusive": "[yellow]inconclusive[/]", "not-checked": "[bold yellow]NOT CHECKED[/]",
+                 "error": "[bold red]ERROR[/]"}
 
 
 def audit_summary(r: Any, out_dir: Any) -> None:
+    from ..audit.model import FAILING
+
     t = Table(title=f"assay audit — {r.release.name} {r.release.version}", title_justify="left")
     for col in ("step", "status", "claims", "failing", "seconds"):
         t.add_column(col, justify="right" if col in ("claims", "failing", "seconds") else "left")
     for s in r.steps:
-        bad = sum(c.verdict in ("fail", "inconclusive", "error") for c in s.claims)
+        bad = sum(c.verdict in FAILING for c in s.claims)
         t.add_row(s.name, s.status + (" (reused)" if s.summary.get("reused") else ""), str(len(s.claims)),
                   f"[bold red]{bad}[/]" if bad else "0", f"{s.seconds:.2f}")
     out.print(t)
     for c in r.claims:
-        if c.verdict in ("fail", "inconclusive", "error"):
+        if c.verdict in FAILING:
             out.print(f"  {_VERDICT_MARK[c.verdict]} {c.id}: {c.message or ''}")
     k = r.counts
     head = "[bold green]PASS[/]" if r.verdict == "pass" else "[bold red]FAIL[/]"
     out.print(f"{head} {k.passed} passed, {k.failed} failed, {k.inconclusive} inconclusive, {k.attested} attested only, "
-              f"{k.errors} errors ({k.total} claims); report in {out_dir}/report.html")
+              f"{k.not_checked} not checked, {k.errors} errors ({k.total} claims); report in {out_dir}/report.html")

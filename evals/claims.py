@@ -161,6 +161,12 @@ def rescore_manifest(manifest_path: str | Path, *, root: str | Path | None = Non
                     ev.findings.append(Finding.make("error", "claim-unverifiable", f"published {p.value:g} "
                                                     f"({p.source or 'no source'}): the logs give no recomputed "
                                                     f"{claim.metric}"))
+                elif claim.attested_only and not derived:
+                    # Declared so in the manifest: reported as attested, never as checked (and never as a pass).
+                    chk.status = "attested"
+                    chk.note = "declared attested_only: no per-sample log, not checked"
+                    ev.findings.append(Finding.make("info", "attested-only", f"published {p.value:g} "
+                                                    f"({p.source or 'no source'}): declared attested-only"))
                 else:
                     chk.status = "derived" if derived else "no-log"
                     chk.note = derived

@@ -87,6 +87,11 @@ class Claims(Strict):
     remote_code: list[RelPath] | None = Field(
         None, description="Code files the config asks to execute (auto_map / trust_remote_code); each must be an artifact."
     )
+    attested_only: list[Literal["parameters.total", "parameters.by_dtype", "tensors", "dtypes", "architecture"]] = Field(
+        default_factory=list,
+        description="Claims declared attested only: when the release gives nothing to measure them from (e.g. pickle "
+                    "weights, which are never unpickled) they are reported 'attested' instead of failing as "
+                    "unverifiable. A claim that can be measured is always measured.")
 
 
 # -------------------------------------------------------------------------------------------------------- manifest

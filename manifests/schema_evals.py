@@ -73,6 +73,10 @@ class EvalClaim(Strict):
     margin: float | None = Field(None, ge=0, description="Equivalence margin for re-runs, in score points.")
     components: list[str] | None = Field(None, description="Names of other evals this score is declared to be "
                                                            "the plain mean of (e.g. the splits of a benchmark).")
+    attested_only: bool = Field(False, description="The score is declared attested only: with no per-sample log it "
+                                                  "is reported as 'attested', never checked and never a pass. "
+                                                  "Without this, a score nothing can check fails the audit "
+                                                  "(not-checked).")
 
     @property
     def task_name(self) -> str:

@@ -163,9 +163,11 @@ def test_round_trip(attested):
     assert r.ok and r.signature_ok and r.subjects_checked and r.verdict == "pass", r.problems
     assert [s.status for s in r.subjects] == ["ok"] * 4 and r.signer == kp.keyid
     assert r.predicate == PASS
-    # without --dir the signature and predicate are checked, the subjects only listed
+    # without --dir the subjects are not checked: fail closed, unless only the signature was asked for
     r2 = verify_attestation(out, None, kp.public_key)
-    assert r2.ok and not r2.subjects_checked and {s.status for s in r2.subjects} == {"not-checked"}
+    assert not r2.ok and r2.reasons == ["subjects-not-checked"] and r2.signature_ok
+    r3 = verify_attestation(out, None, kp.public_key, signature_only=True)
+    assert r3.ok and not r3.subjects_checked and {s.status for s in r3.subjects} == {"not-checked"}
 
 
 def test_tampered_payload_fails(attested):
@@ -189,7 +191,7 @@ def test_every_byte_of_the_attestation_matters(attested):
             if new == data[i]:
                 continue
             out.write_bytes(data[:i] + bytes([new]) + data[i + 1:])
-            r = verify_attestation(out, None, kp.public_key)
+            r = verify_attestation(out, None, kp.public_key, signature_only=True)
             assert not r.ok, f"byte {i} changed to {new!r} still verifies"
             assert r.reasons[0] in {"malformed-envelope", "non-canonical-envelope", "bad-signature", "wrong-key"}
 

@@ -74,10 +74,18 @@ def test_resume_reuses_finished_steps_and_notices_changes(demo, tmp_path):
 
 
 def test_skip_and_bad_input(demo, tmp_path):
+    """Fail closed: a skipped check is a named not-checked verdict that fails the audit, never a silent pass."""
     proc = audit(demo, tmp_path / "o1", "--skip", "verify", "--json")
-    assert proc.returncode == 0
-    steps = {s["name"]: s["status"] for s in json.loads(proc.stdout)["steps"]}
-    assert steps["verify"] == "skipped"
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    steps = {s["name"]: s["status"] for s in report["steps"]}
+    assert steps["verify"] == "not-checked" and report["verdict"] == "fail"
+    not_checked = [c for c in report["claims"] if c["verdict"] == "not-checked"]
+    # the re-run of a release that was not verified never happens either: each re-run is not-checked too
+    assert [c["id"] for c in not_checked] == ["step:verify", "rerun:chartqa-mini", "rerun:textqa-mini"]
+    assert "--skip" in not_checked[0]["message"] and "did not verify" in not_checked[1]["message"]
+    assert report["counts"]["not_checked"] == 3
+    assert all(c["verdict"] in ("pass", "attested") for c in report["claims"] if c["verdict"] != "not-checked")
     proc = audit(demo, tmp_path / "o2", "--skip", "bogus")
     assert proc.returncode == 2 and "unknown step" in proc.stderr
     no_lock = tmp_path / "nolock.yaml"
@@ -124,7 +132,9 @@ def test_failing_demo_fails_with_exactly_its_two_findings(demo, tmp_path):
     failing = sorted(c["id"] for c in report["claims"] if c["verdict"] in ("fail", "inconclusive", "error"))
     assert failing == ["eval:chartqa-mini", "file:generation_config.json"]
     steps = {s["name"]: s["status"] for s in report["steps"]}
-    assert steps["rerun"] == "skipped"  # an unverified release is never loaded
+    assert steps["rerun"] == "not-checked"  # an unverified release is never loaded: its re-runs did not happen
+    assert sorted(c["id"] for c in report["claims"] if c["verdict"] == "not-checked") == [
+        "rerun:chartqa-mini", "rerun:textqa-mini"]
     assert (out / "attestation.dsse.json").is_file()
 
 
@@ -164,7 +174,11 @@ def test_demo_audit_runs_every_step(demo, tmp_path):
 
 def test_rerun_logs_export_as_eee_and_eval_results(demo, tmp_path):
     out = tmp_path / "out"
-    assert audit(demo, out, "--skip", "rebuild").returncode == 0
+    proc = audit(demo, out, "--skip", "rebuild", "--json")
+    assert proc.returncode == 1  # a skipped rebuild is not-checked, which fails the audit (fail closed)
+    report = json.loads(proc.stdout)
+    assert {c["verdict"] for c in report["claims"] if c["step"] == "rebuild"} == {"not-checked"}
+    assert all(c["verdict"] in ("pass", "attested") for c in report["claims"] if c["step"] != "rebuild")
     log = out / "rerun" / "textqa-mini.assay.jsonl"
     assert log.is_file()
     proc = run_assay("export", "--log", str(log), "--format", "eee", "--out", str(tmp_path / "eee"), "--json")

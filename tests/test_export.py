@@ -102,7 +102,7 @@ def report(release) -> Path:
                     generated_by="assay 0.1.0", environment=Environment(assay="0.1.0", python="3", platform="x",
                                                                         cpu_count=2),
                     steps=steps, claims=claims, verdict="fail", seconds=1.0,
-                    counts=Counts(total=2, passed=1, failed=1, attested=0, inconclusive=0, skipped=0, errors=0))
+                    counts=Counts(total=2, passed=1, failed=1, attested=0, inconclusive=0, not_checked=0, errors=0))
     path = release.parent.parent / "report.json"
     path.write_text(r.model_dump_json(by_alias=True, indent=2))
     return path

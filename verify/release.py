@@ -267,7 +267,11 @@ def verify_release(manifest_path: Path | str, *, root: Path | str | None = None,
         findings.append(Finding(check="lock", severity="error",
                                 message=f"release digest {digest} differs from the lock's {expected_digest}"))
     errors = sum(f.severity == "error" for f in findings)
-    claims_failed = sum(c.verdict != "holds" for c in claims)
+    claims_failed = sum(c.verdict not in ("holds", "attested") for c in claims)
+    if not files:  # fail closed: a release with no files has nothing verified, whatever its claims say
+        findings.append(Finding(check="release", severity="error",
+                                message="the manifest lists no artifacts: nothing was verified"))
+        errors += 1
     hashed = [c for c in files if c.how == "hashed"]
     trusted = [c for c in files if c.how == "state"]
     summary = VerifySummary(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 FileStatus = Literal["ok", "mismatch", "size-mismatch", "missing", "unpinned", "unsafe-path", "unreadable"]
 How = Literal["hashed", "state", "hub", "not-read"]
 Severity = Literal["error", "warning", "info"]
-Verdict = Literal["holds", "fails", "unverifiable"]
+Verdict = Literal["holds", "fails", "unverifiable", "attested"]
 
 
 class FileCheck(BaseModel):

@@ -226,9 +226,17 @@ def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None
     why_not = ("no safetensors weights to count (pickle weights are never unpickled)" if stats.pickle_files
                else "no safetensors files with role 'weights'")
 
+    attested = set(claims.attested_only)
+
+    def unmeasured(claim: str, declared: Any, why: str) -> ClaimCheck:
+        if claim in attested:  # declared attested-only in the manifest: reported, never counted as checked
+            return ClaimCheck(claim=claim, declared=declared, measured=None, verdict="attested",
+                              message=f"declared attested_only; not measured: {why}")
+        return ClaimCheck(claim=claim, declared=declared, measured=None, verdict="unverifiable", message=why)
+
     def add(claim: str, declared: Any, measured: Any, holds: bool, message: str | None = None) -> None:
         if not have_weights and claim.startswith(("parameters", "tensors", "dtypes")):
-            out.append(ClaimCheck(claim=claim, declared=declared, measured=None, verdict="unverifiable", message=why_not))
+            out.append(unmeasured(claim, declared, why_not))
             return
         out.append(ClaimCheck(claim=claim, declared=declared, measured=measured, verdict="holds" if holds else "fails",
                               message=message))
@@ -250,8 +258,8 @@ def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None
         add("dtypes", sorted(set(claims.dtypes)), measured, sorted(set(claims.dtypes)) == measured)
     if claims.architecture is not None:
         if architecture is None:
-            out.append(ClaimCheck(claim="architecture", declared=claims.architecture, measured=None,
-                                  verdict="unverifiable", message="no config.json with 'architectures' at the release root"))
+            out.append(unmeasured("architecture", claims.architecture,
+                                  "no config.json with 'architectures' at the release root"))
         else:
             out.append(ClaimCheck(claim="architecture", declared=claims.architecture, measured=architecture,
                                   verdict="holds" if architecture == claims.architecture else "fails"))

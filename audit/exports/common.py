@@ -187,12 +187,12 @@ class ExportContext:
         return scores
 
     def audit_findings(self) -> list[str]:
-        """One line per claim the audit did not confirm (failed, inconclusive, errors, attested-only)."""
+        """One line per claim the audit did not confirm (failed, inconclusive, not checked, errors, attested-only)."""
         if self.report is None:
             return []
         lines = []
         for c in self.report.claims:
-            if c.verdict in ("fail", "inconclusive", "error", "attested"):
+            if c.verdict != "pass":
                 lines.append(f"{c.id}: {c.verdict}" + (f" ({c.message})" if c.message else ""))
         return lines
 

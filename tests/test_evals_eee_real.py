@@ -19,7 +19,7 @@ FIX = Path(__file__).parent / "fixtures" / "evals" / "eee-real" / "converted"
 
 
 def _aggregate(kind: str, task: str) -> Path:
-    [agg] = [p for p in (FIX / kind / task).rglob("*.json")]
+    [agg] = [p for p in (FIX / kind / "data" / task).rglob("*.json")]
     return agg
 
 

@@ -299,8 +299,11 @@ class EEELog(ImportedLog):
             raise InputError(f"{path}: not an Every Eval Ever aggregate (no evaluation_results list)")
         det = self.data.get("detailed_evaluation_results") or {}
         if instances is None and det.get("file_path") and path is not None:
-            cand = [path.parent / det["file_path"], path.parent / Path(det["file_path"]).name]
-            instances = next((c for c in cand if c.exists()), None)
+            # file_path is datastore-relative (data/<benchmark>/<developer>/<model>/<uuid>_samples.jsonl): look for
+            # it beside the aggregate, never outside the aggregate's folder
+            root = path.parent.resolve()
+            cand = [path.parent / str(det["file_path"]), path.parent / Path(str(det["file_path"])).name]
+            instances = next((c for c in cand if c.resolve().is_relative_to(root) and c.is_file()), None)
         self.instances_path = instances
         self.rows: list[dict[str, Any]] = []
         if instances is not None:
@@ -398,13 +401,13 @@ class EEELog(ImportedLog):
                 unlinked[task] = unlinked.get(task, 0) + 1
             origin = _origin(r, self.source_origin)
             self._origin_of.setdefault(task, origin)
+            key = (task, sid, metric, json.dumps(_variant(r, origin), sort_keys=True))
             if self.data and metric not in (self.results_of.get(task) or []) and r.get("evaluation_result_id"):
                 # a per-sample metric the aggregate does not report (lm-eval logs acc_norm beside acc): no claim
                 # rests on it, so it is not re-scored
                 unclaimed.setdefault(task, {})[metric] = unclaimed.setdefault(task, {}).get(metric, 0) + 1
                 metric = ""
             self._groups.setdefault(task, {}).setdefault(sid, {}).setdefault(metric, []).append(i)
-            key = (task, sid, metric, json.dumps(_variant(r, origin), sort_keys=True))
             if key in seen:
                 dups.setdefault(task, []).append(sid)
             seen[key] = i

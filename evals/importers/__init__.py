@@ -124,6 +124,11 @@ def _peek_json_keys(path: Path, limit: int = 65536) -> set[str]:
     return keys
 
 
+def _head(path: Path, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
 def detect_format(path: Path) -> str:
     """Guess a log's format from its name and first bytes; InputError when nothing fits."""
     path = Path(path)
@@ -158,7 +163,7 @@ def detect_format(path: Path) -> str:
         return "eureka"
     keys = _peek_json_keys(path)
     if suffix == ".jsonl":
-        if "format" in keys and b"assay-eval-log" in path.read_bytes()[:200]:
+        if "format" in keys and b"assay-eval-log" in _head(path, 200):
             return "assay"
         if {"doc_id", "filtered_resps"} <= keys:
             return "lm-eval"

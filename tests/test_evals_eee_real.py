@@ -169,7 +169,7 @@ def test_lm_eval_multiple_choice_rows_group_per_sample_and_real_duplicates_fire(
     claimed = json.loads(agg.read_text())["evaluation_results"][0]["score_details"]["score"]
     assert sum(r["evaluation"]["score"] for r in acc) / len(acc) == claimed  # per sample, not per row (0.125 here)
     [res] = rescore_log(agg, "eee")
-    assert [(r.metric, r.recomputed, r.n) for r in res.rows][0] == ("acc", claimed, len(acc))
+    assert (res.rows[0].metric, res.rows[0].recomputed, res.rows[0].n) == ("acc", claimed, len(acc))
     assert any(f.code == "unreported-results" and "acc_norm" in f.message for f in res.findings)
     _write_rows(agg, inst, rows + [dict(acc[3])])
     [res] = rescore_log(agg, "eee")
@@ -268,3 +268,44 @@ def test_empty_instance_file_is_not_a_pass(tmp_path):
     _write_rows(agg, inst, [])
     [res] = rescore_log(agg, "eee")
     assert not res.ok and all(r.recomputed is None for r in res.rows)
+
+
+def test_aggregate_with_no_results_and_no_rows_is_not_a_pass(tmp_path):
+    agg, _inst = _copy(tmp_path, "inspect", "eee_mc")
+    data = json.loads(agg.read_text())
+    data["evaluation_results"] = []
+    del data["detailed_evaluation_results"]
+    agg.write_text(json.dumps(data))
+    [res] = rescore_log(agg, "eee")
+    assert not res.ok and res.rows == [] and "not-recomputed" in _codes(res)
+    assert run_assay("rescore", "--log", str(agg), "--format", "eee").returncode == 1
+
+
+def test_instance_file_is_looked_for_only_beside_the_aggregate(tmp_path):
+    agg, inst = _copy(tmp_path, "inspect", "eee_mc")
+    outside = tmp_path / inst.name
+    inst.rename(outside)                                                    # one folder up from the aggregate
+    data = json.loads(agg.read_text())
+    data["detailed_evaluation_results"]["file_path"] = f"../{inst.name}"
+    agg.write_text(json.dumps(data))
+    [log] = load_logs(agg, "eee")
+    assert log.instances_path is None
+    [res] = rescore_log(agg, "eee")
+    assert not res.ok and [r.recomputed for r in res.rows] == [None]
+
+
+def test_lm_eval_instance_file_alone_re_scores_what_its_rows_allow():
+    """Without the aggregate every per-sample metric is a claim: acc is recomputed, acc_norm is not (never passed)."""
+    inst = _instances(_aggregate("lm-eval", "eee_mc"))
+    [res] = rescore_log(inst, "eee")
+    rows = {r.metric: r for r in res.rows}
+    acc = [r["evaluation"]["score"] for r in _rows(inst) if r["evaluation_result_id"] == "acc"]
+    assert rows["acc"].recomputed == sum(acc) / len(acc) and rows["acc_norm"].recomputed is None
+    assert not res.ok and "duplicate-samples" not in _codes(res)
+
+
+def test_broken_instance_file_is_bad_input(tmp_path):
+    agg, inst = _copy(tmp_path, "lm-eval", "eee_gen")
+    inst.write_text('{"sample_id": "0"\n')
+    cp = run_assay("rescore", "--log", str(agg), "--format", "eee")
+    assert cp.returncode == 2 and "not valid JSON" in cp.stderr and "Traceback" not in cp.stderr

@@ -38,8 +38,12 @@ Re-scoring per converter (what its rows keep):
 * others (HELM ``exact_match``, assay's own export, hand-written files): the terminal ``extracted_value`` equals a
   reference, or is a choice letter whose choice is a reference.
 
-Fail closed: an aggregate whose instance file is missing, and a result whose rows cannot be recomputed, give a
-``not-recomputed`` error and ``recomputed=None``.
+Each result's claim is compared whole (``rescore._eee``): the score, ``num_samples`` against the samples recomputed,
+and the standard error with the converted harness's formula.  Fail closed: an aggregate whose instance file is
+missing (or that has no ``detailed_evaluation_results``) is a ``not-recomputed`` error; a result whose rows cannot
+be recomputed is left ``recomputed=None`` (the engine names it ``unverifiable``, the generic fail-closed rule
+``not-recomputed``), never passed on its logged scores.  Per-sample metrics the aggregate does not report are not
+re-scored (an info finding names them).
 """
 
 from __future__ import annotations

@@ -309,3 +309,13 @@ def test_broken_instance_file_is_bad_input(tmp_path):
     inst.write_text('{"sample_id": "0"\n')
     cp = run_assay("rescore", "--log", str(agg), "--format", "eee")
     assert cp.returncode == 2 and "not valid JSON" in cp.stderr and "Traceback" not in cp.stderr
+
+
+def test_several_unreported_metrics_of_one_sample_are_not_duplicates(tmp_path):
+    agg, inst = _copy(tmp_path, "lm-eval", "eee_mc")
+    rows = _rows(inst)
+    extra = [dict(r, evaluation_result_id="acc_mutual_info") for r in rows if r["evaluation_result_id"] == "acc_norm"]
+    _write_rows(agg, inst, rows + extra)
+    [res] = rescore_log(agg, "eee")
+    assert res.ok, res.findings
+    assert any(f.code == "unreported-results" and "acc_mutual_info" in f.message for f in res.findings)

@@ -261,6 +261,13 @@ def test_mixed_folder_rescores_every_format_and_lists_skipped(tmp_path):
     cp = run_assay("rescore", "--log", str(mixed), "--no-audit")
     assert "skipped" in cp.stdout and "NOTES.txt" in cp.stdout
 
+    [report] = (fx / "eureka").rglob("countaggregator_000000000000_*_report.json")
+    shutil.copy(report, mixed / report.name)  # a Eureka report with no run beside it: not silently ignored
+    out = rescore_path(mixed)
+    assert [(s.path, s.format) for s in out.skipped if s.format] == [(str(mixed / report.name), "eureka")]
+    assert not out.ok
+    (mixed / report.name).unlink()
+
     (mixed / "broken.eval").write_bytes(b"PK\x03\x04 not really a zip")
     out = rescore_path(mixed)
     [bad] = [s for s in out.skipped if s.format]

@@ -221,7 +221,19 @@ def scan_logs(path: str | Path, format: str = "auto") -> tuple[list[ImportedLog]
         if not files:
             continue
         if fmt in ("lm-eval", "eureka"):  # runs of several files: the importer groups them
-            logs += load(fmt, path)
+            try:
+                runs = load_logs(path, fmt)
+            except InputError:  # no complete run: each file below is then loaded or skipped on its own
+                runs = []
+            logs += runs
+            for f in files:  # a file of this format that no run took (e.g. a results file under another name)
+                if any(_covers(run, f) for run in runs):
+                    continue
+                if fmt == "lm-eval" and f.suffix == ".json":
+                    logs += load(fmt, f)
+                else:
+                    skipped.append(SkippedLog(path=str(f), format=fmt, reason=f"{f}: taken for {fmt}, but no "
+                                              f"{fmt} run in {path} includes it"))
         elif fmt == "eee":  # aggregate files; their instance JSONL files are read with them
             for f in files:
                 if f.suffix.lower() == ".json":
@@ -239,6 +251,17 @@ def scan_logs(path: str | Path, format: str = "auto") -> tuple[list[ImportedLog]
             for f in files:
                 logs += load(fmt, f)
     return logs, skipped
+
+
+def _covers(run: ImportedLog, f: Path) -> bool:
+    """Whether a run loaded from a folder read this file (lm-eval: its results and samples files; Eureka: the files
+    under its run folder)."""
+    if run.format == "lm-eval":
+        return f in {getattr(run, "results_path", None), *(getattr(run, "sample_files", None) or {}).values()}
+    if run.format == "eureka":
+        root = getattr(run, "root", None)
+        return root is not None and Path(root) in f.parents
+    return True
 
 
 def load_logs(path: str | Path, format: str = "auto") -> list[ImportedLog]:

@@ -24,7 +24,7 @@ class Finding(_Model):
 
     @classmethod
     def make(cls, severity: Severity, code: str, message: str, task: str | None = None,
-             samples: list[str] | None = None) -> "Finding":
+             samples: list[str] | None = None) -> Finding:
         return cls(severity=severity, code=code, message=message, task=task, samples=list(samples or [])[:50])
 
 

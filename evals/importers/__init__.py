@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from ...manifests.errors import InputError
 from ..results import Finding
@@ -183,7 +184,7 @@ def detect_format(path: Path) -> str:
     raise InputError(f"{path}: cannot tell the log format; pass --format")
 
 
-def scan_logs(path: str | Path, format: str = "auto") -> tuple[list[ImportedLog], list["SkippedLog"]]:
+def scan_logs(path: str | Path, format: str = "auto") -> tuple[list[ImportedLog], list[SkippedLog]]:
     """Every run at ``path`` and the files that were not read as one.  A file, or an explicit ``format``: as
     :func:`load_logs`.  A folder with ``format="auto"``: each file's format is detected on its own, and every
     format found is loaded (lm-eval runs, Inspect logs, EEE files… side by side); files of no known format are

@@ -18,8 +18,9 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ...manifests.errors import InputError, require_extra
 from ..results import sample_ref
@@ -28,7 +29,7 @@ from ..scorers import inspect_value_to_float
 from . import ImportedLog
 
 
-def load_inspect(path: Path) -> list["InspectLog"]:
+def load_inspect(path: Path) -> list[InspectLog]:
     path = Path(path)
     if path.is_dir():
         files = sorted([*path.rglob("*.eval"), *[p for p in path.rglob("*.json") if _looks_inspect(p)]])

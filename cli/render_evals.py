@@ -101,8 +101,13 @@ def log_tables(results: list[Any], skipped: Iterable[Any] = ()) -> None:
         verdict = _VERDICT["pass"] if res.verdict == "pass" and res.ok else _VERDICT.get(res.verdict, _VERDICT["fail"])
         why = f" ({escape(res.reason)})" if res.reason and res.verdict != "pass" else ""
         out.print(f"{escape(res.path)}: {verdict}{why}", soft_wrap=True)
+    skipped = list(skipped)
     for s in skipped:
         out.print(f"[yellow]skipped[/]: {escape(_skip_line(s))}", soft_wrap=True)
+    if len(results) > 1 or skipped:
+        counts = {v: sum(1 for r in results if r.verdict == v) for v in ("pass", "fail", "unverifiable")}
+        out.print(f"{len(results)} log(s): {counts['pass']} re-score exactly, {counts['fail']} do not, "
+                  f"{counts['unverifiable']} unverifiable; {len(skipped)} file(s) skipped")
 
 
 def report_tables(report: Any) -> None:

@@ -399,6 +399,24 @@ def test_index_written_by_huggingface_hub_agrees_on_total_size(tmp_path):
     assert not audit_shard_index(index_path, reports).ok
 
 
+def test_index_written_by_transformers_save_pretrained_agrees(tmp_path):
+    """transformers' own save_pretrained (tied embeddings, 8 shards): total_size matches the shards' tensor bytes."""
+    torch = pytest.importorskip("torch")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      num_key_value_heads=1, tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(tmp_path, max_shard_size="4KB")
+    index_path = tmp_path / "model.safetensors.index.json"
+    index = json.loads(index_path.read_text())
+    shards = set(index["weight_map"].values())
+    assert len(shards) > 1
+    report = audit_shard_index(index_path, {n: audit_safetensors(tmp_path / n) for n in shards})
+    assert report.ok and report.warnings == [], (report.errors, report.warnings)
+    assert report.total_size == index["metadata"]["total_size"]
+
+
 # ------------------------------------------------------------------ warnings for spec-valid oddities
 
 
@@ -525,3 +543,12 @@ def test_init_with_mistyped_shard_index_is_a_finding(sharded):
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     assert "weight_map['c'] is a int" in proc.stdout
     assert not (tmp_path / "assay.yaml").exists()
+
+
+def test_table_output_prints_markup_like_names(tmp_path):
+    """A tensor named like rich markup ('[/x]') used to crash the table output with MarkupError (exit 3)."""
+    path = write(tmp_path, blob({"[/x]": entry(offsets=[0, 3]), "[bold]": entry(offsets=[3, 6])}, b"\0" * 6))
+    proc = _assay("inspect", str(path))
+    assert proc.returncode == 1, proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "'[/x]'" in proc.stdout and "'[bold]'" in proc.stdout

@@ -470,13 +470,17 @@ def _layout_errors(tensors: list[TensorInfo], data_size: int) -> list[str]:
 
 # --------------------------------------------------------------------------- shard index
 #
-# ``metadata.total_size`` is the sum of the tensors' byte sizes, i.e. the sum over every shard
-# of (end - begin) of its tensors = the sum of the shards' data sections.  That is what the
-# writers compute: huggingface_hub ``split_state_dict_into_shards_factory`` adds
-# ``get_storage_size(tensor)`` once per (deduplicated) storage, and transformers
-# ``save_pretrained`` copies that ``total_size`` into the index; tensors saved to
-# safetensors are contiguous and shared storages are removed before saving, so the storage
-# size equals end - begin.  It is not the file sizes (headers are excluded).
+# ``metadata.total_size`` must equal the sum over every shard of (end - begin) of its tensors, i.e. the sum of
+# the shards' data sections (headers excluded).  That is what the writers compute: transformers 5.25
+# ``save_pretrained`` removes tied weights and clones disjoint tensors that share storage
+# (``remove_tied_weights_from_state_dict``), then huggingface_hub 2.4 ``split_torch_state_dict_into_shards``
+# adds ``untyped_storage().nbytes()`` once per storage and transformers copies that ``total_size`` into the
+# index.  For tensors that own their storage (every parameter after that clean-up) the storage size is exactly
+# the bytes safetensors stores for the tensor.  A state dict of views into a larger storage would declare more
+# than the shards hold: the index then does not describe the files, so a mismatch is an error either way.
+# transformers also writes ``metadata.total_parameters`` (``model.num_parameters()``, which leaves out buffers
+# that are saved): it is not a count of the stored elements, so it is not checked.
+# tests/test_safetensors_audit.py checks both writers' real output.
 
 
 def _shard_name_error(shard: Any) -> str | None:

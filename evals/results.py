@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Severity = Literal["error", "warning", "info"]
 
@@ -70,6 +70,12 @@ class LogRescore(_Model):
                              "and equals the report; fail: something differs (or the run failed); unverifiable: "
                              "nothing, or not everything, could be recomputed and nothing differs.")
     reason: str | None = Field(None, description="Why the verdict is not pass (the first deciding finding).")
+
+    @model_validator(mode="after")
+    def _no_pass_without_ok(self) -> LogRescore:
+        if not self.ok and self.verdict == "pass":  # built without a verdict: never a pass when not ok
+            self.verdict = "fail"
+        return self
     rows: list[RescoreRow] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     audit: list[AuditRow] = Field(default_factory=list)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from assay.evals.rescore import decide, rescore_log
-from assay.evals.results import Finding
+from assay.evals.results import Finding, LogRescore
 from assay.evals.samples import LogHeader, Sample, write_log
 from conftest import ROOT, run_assay
 
@@ -142,6 +142,10 @@ def test_verdict_rules():
     assert decide([f("not-recomputed"), f("unscored")])[:2] == (False, "unverifiable")
     ok, verdict, reason = decide([f("not-recomputed"), f("aggregate-mismatch")])
     assert (ok, verdict) == (False, "fail") and reason == "[aggregate-mismatch] t: aggregate-mismatch message"
+
+
+def test_a_result_built_without_a_verdict_is_no_pass():
+    assert LogRescore(path="x", format="inspect", ok=False).verdict == "fail"
 
 
 def test_honest_logs_still_pass():

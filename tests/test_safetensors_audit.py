@@ -552,3 +552,12 @@ def test_table_output_prints_markup_like_names(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
     assert "'[/x]'" in proc.stdout and "'[bold]'" in proc.stdout
+
+
+def test_oversized_shard_index_is_refused_unread(tmp_path, monkeypatch):
+    monkeypatch.setattr(sa, "MAX_INDEX_SIZE", 64)
+    path = tmp_path / "model.safetensors.index.json"
+    path.write_text(json.dumps({"weight_map": {f"t{i}": "m.safetensors" for i in range(20)}}))
+    report = audit_shard_index(path, {})
+    assert not report.ok and "larger than 64 bytes" in report.errors[0]
+    assert sa.read_index_shard_names(path) == []

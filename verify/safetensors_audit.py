@@ -52,6 +52,7 @@ from typing import Any
 from pydantic import BaseModel
 
 MAX_HEADER_SIZE = 100_000_000  # safetensors MAX_HEADER_SIZE
+MAX_INDEX_SIZE = 100_000_000  # a shard index is read whole; real ones are well under 10 MB
 METADATA_KEY = "__metadata__"
 TENSOR_KEYS = frozenset({"dtype", "shape", "data_offsets"})
 U64_LIMIT = 2**64  # offsets, dims and bit counts are usize (u64) in the reference code
@@ -510,10 +511,19 @@ def index_shard_names(doc: Any) -> list[str]:
     return sorted({s for s in weight_map.values() if isinstance(s, str) and _shard_name_error(s) is None})
 
 
+def _read_index(index_path: str | os.PathLike) -> bytes | None:
+    """The index file's bytes, or None when it is larger than MAX_INDEX_SIZE (nothing read then)."""
+    with open(index_path, "rb") as f:
+        if os.fstat(f.fileno()).st_size > MAX_INDEX_SIZE:
+            return None
+        return f.read(MAX_INDEX_SIZE + 1)
+
+
 def read_index_shard_names(index_path: str | os.PathLike) -> list[str]:
     """:func:`index_shard_names` of an index file; [] when it is not valid JSON.  Raises OSError only."""
-    with open(index_path, "rb") as f:
-        raw = f.read()
+    raw = _read_index(index_path)
+    if raw is None or len(raw) > MAX_INDEX_SIZE:
+        return []
     try:
         return index_shard_names(_strict_json(raw.decode("utf-8")))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -537,8 +547,7 @@ def audit_shard_index(index_path: str | os.PathLike,
     typed field is an error in the report.
     """
     path = str(index_path)
-    with open(index_path, "rb") as f:
-        raw = f.read()
+    raw = _read_index(index_path)
     errors: list[str] = []
     warnings: list[str] = []
 
@@ -546,6 +555,9 @@ def audit_shard_index(index_path: str | os.PathLike,
         return ShardIndexReport(path=path, ok=not errors, errors=errors, warnings=warnings,
                                 shards=sorted(set(shards or [])), total_size=total)
 
+    if raw is None or len(raw) > MAX_INDEX_SIZE:
+        errors.append(f"index is larger than {MAX_INDEX_SIZE:,} bytes; not read")
+        return done()
     try:
         doc = _strict_json(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:

@@ -8,6 +8,11 @@ Checks made while reading (FIELD-NOTES 1.5; lm_eval/evaluator.py, loggers/evalua
 * sample accounting: duplicated (doc_id, filter) rows, missing or extra doc ids against ``n-samples.effective``,
   and subset runs (``effective < original`` or ``config.limit``, i.e. ``--limit``).
 
+lm-eval 0.4.0 wrote ``results.json`` and ``<model_args>_<task>.jsonl`` (one JSON array, rows without ``filter`` or
+hashes, filters in blocks in ``filter_list`` order), no ``group_subtasks`` (the task tree is the order of ``results``
+with aliases indented ``" " * depth + "- "``), and aggregated groups with a running mean (``legacy_groups``);
+≤ 0.4.9 list every plain task in ``group_subtasks`` as ``{"<task>": []}``, which is no group.
+
 Numbers in ``resps`` / ``filtered_resps`` are strings (``"-3.2"``, ``"True"``); multiple-choice targets are the
 gold index as a string.  Everything is kept so that :mod:`assay.evals.rescore` can re-apply the task's filters and
 metrics from the raw responses.
@@ -29,6 +34,8 @@ from . import ImportedLog, read_json
 
 _SAMPLES_RE = re.compile(r"^samples_(.+)_(\d{4}-\d\d-\d\dT[0-9\-]+(?:\.\d+)?)\.jsonl$")
 _RESULTS_RE = re.compile(r"^results_(\d{4}-\d\d-\d\dT[0-9\-]+(?:\.\d+)?)\.json$")
+_ROW_FIELDS = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics", "doc_hash",
+               "prompt_hash", "target_hash"}
 _NON_METRIC_KEYS = {"alias", "name", "sample_len", "sample_count", "samples", " "}
 
 
@@ -108,8 +115,13 @@ def load_lm_eval(path: Path) -> list["LmEvalRun"]:
         if s:
             results = folder / f"results_{s.group(2)}.json"
             return [LmEvalRun(folder, results if results.exists() else None, {s.group(1): path})]
-        if path.suffix == ".json":  # a results file under another name
-            return [LmEvalRun(folder, path, {})]
+        if path.suffix == ".json":  # a results file under another name (lm-eval 0.4.0: results.json)
+            return [LmEvalRun(folder, path, _legacy_sample_files(folder, path))]
+        legacy = folder / "results.json"
+        if path.suffix == ".jsonl" and legacy.is_file():  # lm-eval 0.4.0: <model_args>_<task>.jsonl
+            mine = {t: f for t, f in _legacy_sample_files(folder, legacy).items() if f == path}
+            if mine:
+                return [LmEvalRun(folder, legacy, mine)]
         raise InputError(f"{path}: not an lm-eval results_*.json or samples_*.jsonl file")
     seen_ts: set[tuple[Path, str]] = set()
     for res in sorted(path.rglob("results_*.json")):
@@ -118,6 +130,8 @@ def load_lm_eval(path: Path) -> list["LmEvalRun"]:
             continue
         seen_ts.add((res.parent, m.group(1)))
         runs.append(LmEvalRun(res.parent, res, _sample_files(res.parent, m.group(1))))
+    for res in sorted(path.rglob("results.json")):  # lm-eval 0.4.0
+        runs.append(LmEvalRun(res.parent, res, _legacy_sample_files(res.parent, res)))
     orphans: dict[tuple[Path, str], dict[str, Path]] = defaultdict(dict)
     for f in sorted(path.rglob("samples_*.jsonl")):
         s = _SAMPLES_RE.match(f.name)
@@ -137,6 +151,49 @@ def _sample_files(folder: Path, ts: str) -> dict[str, Path]:
         if s and s.group(2) == ts:
             out[s.group(1)] = f
     return out
+
+
+def _legacy_sample_files(folder: Path, results_path: Path) -> dict[str, Path]:
+    """lm-eval 0.4.0's samples files beside ``results.json``: ``<model_args with / and = as __>_<task>.jsonl``, the
+    task being the longest task name of the results file that ends the file name."""
+    try:
+        r = json.loads(results_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(r, dict):
+        return {}
+    names = sorted({*(r.get("configs") or {}), *(r.get("results") or {})}, key=len, reverse=True)
+    out: dict[str, Path] = {}
+    for f in sorted(folder.glob("*.jsonl")):
+        if _SAMPLES_RE.match(f.name):
+            continue
+        task = next((t for t in names if f.name.endswith(f"_{t}.jsonl")), None)
+        if task is not None and task not in out:
+            out[task] = f
+    return out
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line or index, row) of a samples file: JSON lines, or one JSON array (lm-eval 0.4.0)."""
+    with open(path, "rb") as fh:
+        head = fh.read(64).lstrip()
+    if head.startswith(b"["):
+        try:
+            rows = json.loads(path.read_bytes())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON ({exc.msg})") from None
+        if not isinstance(rows, list):
+            raise InputError(f"{path}: not an lm-eval samples file")
+        yield from enumerate(rows, 1)
+        return
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
 
 
 def _num(value: Any) -> float | None:
@@ -160,7 +217,8 @@ class LmEvalRun(ImportedLog):
         cfg = r.get("config") or {}
         margs = cfg.get("model_args")
         model = r.get("model_name") or (margs.get("pretrained") if isinstance(margs, dict) else margs)
-        tasks = [t for t in (r.get("results") or {}) if t not in (r.get("groups") or {})]
+        members = _group_members(r)
+        tasks = [t for t in (r.get("results") or {}) if t not in members or t in sample_files]
         tasks += [t for t in sample_files if t not in tasks]
         header = LogHeader(
             source_format="lm-eval", harness="lm-eval", harness_version=r.get("lm_eval_version"),
@@ -174,8 +232,18 @@ class LmEvalRun(ImportedLog):
         )
         super().__init__(results_path or folder, header)
         self._checked: set[str] = set()
+        self._members = members
+        # lm-eval 0.4.0 (no version recorded, no group_subtasks): groups are running means over their subtasks
+        self.legacy_groups = bool(results_path) and "group_subtasks" not in r and "lm_eval_version" not in r
         if results_path:
             self._check_counts_static()
+        else:
+            self.add("error", "no-results", "samples without their results_*.json: nothing reported to compare the "
+                     "recomputed scores with")
+
+    def group_members(self) -> dict[str, list[str]]:
+        """{group: [subtask, ...]} of the groups this run reports (see :func:`_group_members`)."""
+        return self._members
 
     # ---------------------------------------------------------------------------------------------- header
     @staticmethod
@@ -236,17 +304,27 @@ class LmEvalRun(ImportedLog):
         task_hash = hashlib.sha256()
         seen: dict[str, set[str]] = defaultdict(set)
         dups: list[str] = []
-        with open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                sample = self._sample(task, row, output_type, delim, path, lineno)
-                if check:
-                    doc_h, prompt_h, target_h = row.get("doc_hash"), row.get("prompt_hash"), row.get("target_hash")
+        unhashed = 0
+        # lm-eval 0.4.0 rows name no filter: they come in one block of documents per filter, in filter_list order
+        fnames = [str(f.get("name")) for f in (cfg.get("filter_list") or []) if isinstance(f, dict)] or ["none"]
+        block, prev_id, blocks_ok = 0, None, True
+        for lineno, row in _rows(path):
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{lineno}: not an lm-eval sample row")
+            if "filter" not in row:
+                doc_id = row.get("doc_id")
+                if prev_id is not None and isinstance(doc_id, int) and isinstance(prev_id, int) and doc_id <= prev_id:
+                    block += 1
+                prev_id = doc_id
+                if block >= len(fnames):
+                    blocks_ok = False
+                row = dict(row, filter=fnames[min(block, len(fnames) - 1)])
+            sample = self._sample(task, row, output_type, delim, path, lineno)
+            if check:
+                doc_h, prompt_h, target_h = row.get("doc_hash"), row.get("prompt_hash"), row.get("target_hash")
+                if doc_h is None and prompt_h is None and target_h is None:
+                    unhashed += 1
+                else:
                     task_hash.update(f"{doc_h}{prompt_h}{target_h}".encode("utf-8"))
                     doc_c = _sha(doc_text(row.get("doc")))
                     if doc_h != doc_c:
@@ -255,13 +333,19 @@ class LmEvalRun(ImportedLog):
                         bad_prompt.append(sample.id)
                     if target_h != _sha(str(row.get("target"))):
                         bad_target.append(sample.id)
-                    ids = seen[sample.filter]
-                    if sample.id in ids:
-                        dups.append(sample.id)
-                    ids.add(sample.id)
-                yield sample
+                ids = seen[sample.filter]
+                if sample.id in ids:
+                    dups.append(sample.id)
+                ids.add(sample.id)
+            yield sample
         if not check:
             return
+        if not blocks_ok:
+            self.add("error", "filter-blocks", f"the rows (which name no filter) form more blocks of documents than "
+                     f"the task has filters ({', '.join(fnames)}): they cannot be assigned to filters", task)
+        if unhashed:
+            self.add("info", "no-hashes", f"{unhashed} row(s) carry no doc/prompt/target hashes (lm-eval 0.4.0 "
+                     "wrote none): the documents were not checked against hashes", task)
         for name, bad in (("doc_hash", bad_doc), ("prompt_hash", bad_prompt), ("target_hash", bad_target)):
             if bad:
                 self.add("error", "hash-mismatch", f"{name} does not match the logged content in {len(bad)} "
@@ -344,7 +428,10 @@ class LmEvalRun(ImportedLog):
                 fields["target"] = target_text
         scores: dict[str, float | None] = {}
         other: dict[str, Any] = {}
-        for m in row.get("metrics") or []:
+        names = row.get("metrics")
+        if names is None:  # lm-eval 0.4.0 lists no metrics: every key that is not a row field is one
+            names = [k for k in row if k not in _ROW_FIELDS]
+        for m in names or []:
             v = row.get(m)
             n = _num(v)
             if n is not None:
@@ -364,6 +451,38 @@ class LmEvalRun(ImportedLog):
                                                  + "}").encode("utf-8")).hexdigest()
         fields["target_sha256"] = content_sha256(fields["target"])
         return Sample.fast(fields)
+
+
+def _group_members(r: dict[str, Any]) -> dict[str, list[str]]:
+    """The groups of a results file and their direct subtasks.  lm-eval ≤ 0.4.9 writes ``group_subtasks`` with an
+    entry for every task, ``{"<plain task>": []}`` included: a name is a group only if it lists subtasks, or is in
+    ``groups`` (a group whose subtasks are not named: its score cannot be recomputed, never skipped).  lm-eval 0.4.0
+    writes no ``group_subtasks``: the tree is read from the order and alias indentation of ``results``."""
+    subtasks = r.get("group_subtasks")
+    if subtasks is None and "lm_eval_version" not in r:
+        subtasks = _alias_tree(r.get("results") or {})
+    subtasks = subtasks or {}
+    out = {g: [str(t) for t in ts] for g, ts in subtasks.items() if isinstance(ts, list) and ts}
+    for g in r.get("groups") or {}:
+        out.setdefault(g, [])
+    return out
+
+
+def _alias_tree(results: dict[str, Any]) -> dict[str, list[str]]:
+    """lm-eval 0.4.0 writes ``results`` in the order of a depth-first walk of the task tree, the alias of a task at
+    depth d > 0 being ``" " * d + "- " + name``: {parent: [children]} read back from that."""
+    out: dict[str, list[str]] = defaultdict(list)
+    stack: list[tuple[int, str]] = []
+    for name, vals in results.items():
+        alias = vals.get("alias") if isinstance(vals, dict) else None
+        m = re.match(r"( +)- ", alias) if isinstance(alias, str) else None
+        depth = len(m.group(1)) if m else 0
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if stack:
+            out[stack[-1][1]].append(name)
+        stack.append((depth, name))
+    return dict(out)
 
 
 def _id_key(x: str) -> tuple[int, Any]:

@@ -47,8 +47,44 @@ def lm_unweighted_mean_stderr(stderrs: Sequence[float]) -> float:
     return math.sqrt(sum([se ** 2 for se in stderrs])) / len(stderrs)
 
 
+def lm_group_v040(parts: Sequence[tuple[float, int, float | None]]) -> tuple[float, float | None]:
+    """lm-eval 0.4.0's group aggregation (``evaluator.evaluate``) over (value, size, stderr) of the subtasks in order:
+    a running size-weighted mean, and a running combination of the squared stderrs whose correction term uses the
+    already-updated mean; the group stderr is its square root."""
+    mean, total, se0 = parts[0]
+    var = se0 ** 2 if se0 is not None else None
+    for value, size, se in parts[1:]:
+        mean = (mean * total + value * size) / (total + size)
+        if var is not None and se is not None:
+            var = ((total - 1) * var + (size - 1) * se ** 2) / (total + size - 1) + total * size / (
+                (total + size) * (total + size - 1)) * (mean - value) ** 2
+        else:
+            var = None
+        total += size
+    return mean, (math.sqrt(var) if var is not None else None)
+
+
 def lm_perplexity(lls: Sequence[float]) -> float:
     return math.exp(-lm_mean(lls))
+
+
+def lm_bootstrap_stderr(name: str, values: Sequence[float], iters: int) -> float | None:
+    """lm-eval's ``bootstrap_stderr`` (0.4.0–0.4.13) for the aggregations ported here (``median``, ``perplexity``):
+    ``iters // min(1000, iters)`` chunks, chunk ``i`` drawn with ``random.Random(i).choices(values, k=n)``, the
+    stderr being the Bessel sample stddev of all replicates.  Ported (not imported) so re-scoring needs no lm-eval;
+    its chunks are seeded by index, so the result does not depend on its worker pool.  None where not ported."""
+    import random
+
+    if name not in ("median", "perplexity") or iters <= 0 or len(values) < 2:
+        return None
+    chunk = min(1000, iters)
+    xs = list(values)
+    reps: list[float] = []
+    for i in range(iters // chunk):
+        rnd = random.Random(i)
+        for _ in range(chunk):
+            reps.append(lm_aggregate(name, rnd.choices(xs, k=len(xs))))  # type: ignore[arg-type]
+    return lm_sample_stddev(reps)
 
 
 def lm_aggregate(name: str, values: Sequence[float]) -> float | None:

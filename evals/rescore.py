@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable
 
 from .audit import AuditAccumulator
 from .importers import ImportedLog, load_logs
-from .metrics import (INSPECT_METRICS, inspect_reduce, lm_aggregate, lm_aggregate_subtasks, lm_mean_stderr,
-                      lm_pooled_stderr, lm_unweighted_mean_stderr, plain_mean)
+from .metrics import (INSPECT_METRICS, inspect_reduce, lm_aggregate, lm_aggregate_subtasks, lm_bootstrap_stderr,
+                      lm_group_v040, lm_mean_stderr, lm_pooled_stderr, lm_unweighted_mean_stderr, plain_mean)
 from .results import Finding, FolderRescore, LogRescore, RescoreRow, Verdict, sample_ref
 from .scorers import SCORERS, Unsupported, inspect_score, inspect_value_to_float, lm_eval_metric_list, lm_eval_score
 
@@ -229,7 +229,7 @@ def _lm_eval(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], Au
     findings: list[Finding] = []
     aud = AuditAccumulator() if audit else None
     task_values: dict[str, dict[tuple[str, str], tuple]] = {}
-    groups = set((log.results.get("groups") or {})) | set((log.results.get("group_subtasks") or {}))
+    groups = set(log.group_members())  # ≤ 0.4.9 lists every plain task as {task: []}: not a group
     for task in log.tasks():
         if task in groups and task not in log.sample_files:
             continue
@@ -279,8 +279,11 @@ def _lm_eval(log: Any, audit: bool) -> tuple[list[RescoreRow], list[Finding], Au
             return lm_aggregate(_aggs.get(metric, "mean"), values)
 
         def stderr(metric: str, _f: str, values: list[float], _aggs: dict = aggs) -> float | None:
-            if _aggs.get(metric, "mean") != "mean" or not (log.results.get("config") or {}).get("bootstrap_iters", 1):
+            iters = (log.results.get("config") or {}).get("bootstrap_iters", 100000)
+            if not isinstance(iters, int) or iters <= 0:
                 return None
+            if _aggs.get(metric, "mean") != "mean":  # lm-eval bootstraps these; None where not ported
+                return lm_bootstrap_stderr(_aggs[metric], values, iters)
             return lm_mean_stderr(values)
 
         r, vals = _compare_rows(task, _reported(log, task), accs, aggregate, stderr, findings)
@@ -294,30 +297,66 @@ def _leaves(group: str, subtasks: dict[str, list[str]]) -> list[str]:
     out: list[str] = []
     for t in subtasks.get(group, []):
         if t in subtasks:
-            out += _leaves(t, subtasks)
+            sub = _leaves(t, subtasks)
+            if not sub:  # a subgroup whose subtasks are not named: the group cannot be recomputed
+                return []
+            out += sub
         else:
             out.append(t)
     return out
 
 
+def _legacy_group(group: str, key: tuple[str, str], subtasks: dict[str, list[str]],
+                  task_values: dict) -> tuple[float, int, float | None] | None:
+    """(value, size, stderr) of a group as lm-eval 0.4.0 computed it; None when a member's value is missing."""
+    parts = []
+    for t in subtasks.get(group, []):
+        p = _legacy_group(t, key, subtasks, task_values) if t in subtasks else task_values.get(t, {}).get(key)
+        if p is None or p[0] is None:
+            return None
+        parts.append((p[0], p[1], p[2]))
+    if not parts:
+        return None
+    value, se = lm_group_v040(parts)
+    return value, sum(p[1] for p in parts), se
+
+
 def _lm_eval_groups(log: Any, task_values: dict, findings: list[Finding]) -> list[RescoreRow]:
     rows = []
-    subtasks = log.results.get("group_subtasks") or {}
-    results = log.results.get("results") or {}
+    subtasks = log.group_members()
     for group in subtasks:
-        if group not in results and group not in (log.results.get("groups") or {}):
-            continue
         leaves = _leaves(group, subtasks)
         for agg in log.header.aggregates:
             if agg.task != group:
                 continue
             key = (agg.metric, agg.filter)
             parts = [task_values.get(t, {}).get(key) for t in leaves]
-            if not leaves or any(p is None or p[0] is None for p in parts):
+            legacy = _legacy_group(group, key, subtasks, task_values) if getattr(log, "legacy_groups", False) \
+                else None
+            if not leaves or any(p is None or p[0] is None for p in parts) or (
+                    getattr(log, "legacy_groups", False) and legacy is None):
                 findings.append(Finding.make("error", "unverifiable", f"{agg.metric},{agg.filter}: a subtask "
                                              "value is missing, the group score cannot be recomputed", group))
                 rows.append(RescoreRow(task=group, metric=agg.metric, filter=agg.filter, reported=agg.value,
                                        recomputed=None, n=0))
+                if agg.stderr is not None:
+                    rows.append(RescoreRow(task=group, metric=f"{agg.metric}_stderr", filter=agg.filter,
+                                           reported=agg.stderr, recomputed=None, n=0))
+                continue
+            if legacy is not None:  # lm-eval 0.4.0: running mean over the direct subtasks in order
+                rec, n, se = legacy
+                if agg.value is not None and not _same(agg.value, rec):
+                    findings.append(Finding.make("error", "aggregate-mismatch", f"{agg.metric},{agg.filter}: "
+                                                 f"reported {agg.value!r}, recomputed {rec!r} (lm-eval 0.4.0 running "
+                                                 f"mean of {', '.join(subtasks[group])})", group))
+                rows.append(RescoreRow(task=group, metric=agg.metric, filter=agg.filter, reported=agg.value,
+                                       recomputed=rec, n=n))
+                if agg.stderr is not None:
+                    if se is not None and not _same(agg.stderr, se):
+                        findings.append(Finding.make("error", "stderr-mismatch", f"{agg.metric}_stderr,{agg.filter}: "
+                                                     f"reported {agg.stderr!r}, recomputed {se!r}", group))
+                    rows.append(RescoreRow(task=group, metric=f"{agg.metric}_stderr", filter=agg.filter,
+                                           reported=agg.stderr, recomputed=se, n=n))
                 continue
             vals = [p[0] for p in parts]
             sizes = [p[1] for p in parts]
@@ -333,9 +372,11 @@ def _lm_eval_groups(log: Any, task_values: dict, findings: list[Finding]) -> lis
             rows.append(RescoreRow(task=group, metric=agg.metric, filter=agg.filter, reported=agg.value,
                                    recomputed=rec, n=n))
             ses = [p[2] for p in parts]
-            if agg.stderr is not None and all(se is not None for se in ses):
-                se = lm_pooled_stderr(ses, sizes) if weight else lm_unweighted_mean_stderr(ses)
-                if not _same(agg.stderr, se):
+            if agg.stderr is not None:
+                se = None
+                if all(s is not None for s in ses):
+                    se = lm_pooled_stderr(ses, sizes) if weight else lm_unweighted_mean_stderr(ses)
+                if se is not None and not _same(agg.stderr, se):
                     findings.append(Finding.make("error", "stderr-mismatch", f"{agg.metric}_stderr,{agg.filter}: "
                                                  f"reported {agg.stderr!r}, recomputed {se!r}", group))
                 rows.append(RescoreRow(task=group, metric=f"{agg.metric}_stderr", filter=agg.filter,

@@ -561,3 +561,11 @@ def test_oversized_shard_index_is_refused_unread(tmp_path, monkeypatch):
     report = audit_shard_index(path, {})
     assert not report.ok and "larger than 64 bytes" in report.errors[0]
     assert sa.read_index_shard_names(path) == []
+
+
+def test_messages_stay_short_for_huge_names(tmp_path):
+    name = "n" * 1_000_000
+    content = blob({name: entry(offsets=[0, 3]), "\n" + name: entry(offsets=[3, 6])}, b"\0" * 6)
+    report = audit_safetensors(write(tmp_path, content))
+    assert not report.ok and len(report.errors) >= 2 and report.warnings
+    assert all(len(m) < 1000 for m in report.errors + report.warnings)

@@ -153,7 +153,7 @@ def _where(node: tuple | None) -> str:
     parts: list[str] = []
     while node is not None:
         node, key = node
-        parts.append(f"[{key!r}]")
+        parts.append(f"[{_short(key)}]")
     return "".join(reversed(parts))
 
 
@@ -175,13 +175,13 @@ def _json_problems(doc: Any, root: str) -> tuple[list[str], list[str]]:
             at = root + _where(node)
             for key in getattr(value, "duplicates", ()):
                 duplicates.append(
-                    f"duplicate key {key!r} in {at}: JSON parsers disagree on which value wins, so two "
+                    f"duplicate key {_short(key)} in {at}: JSON parsers disagree on which value wins, so two "
                     "loaders can see different tensors (the official library keeps the last tensor or "
                     "metadata value silently)"
                 )
             for key, sub in reversed(list(value.items())):
                 if _SURROGATE.search(key):
-                    surrogates.append(f"key {key!r} in {at} holds a lone UTF-16 surrogate ({_surrogate_text(key)}): "
+                    surrogates.append(f"key {_short(key)} in {at} holds a lone UTF-16 surrogate ({_surrogate_text(key)}): "
                                       "not a Unicode scalar value, so not valid UTF-8 JSON (the official library "
                                       "rejects the header)")
                 stack.append((sub, (node, key)))
@@ -189,7 +189,7 @@ def _json_problems(doc: Any, root: str) -> tuple[list[str], list[str]]:
             for i in range(len(value) - 1, -1, -1):
                 stack.append((value[i], (node, i)))
         elif isinstance(value, str) and _SURROGATE.search(value):
-            surrogates.append(f"string {value!r} at {root + _where(node)} holds a lone UTF-16 surrogate "
+            surrogates.append(f"string {_short(value)} at {root + _where(node)} holds a lone UTF-16 surrogate "
                               f"({_surrogate_text(value)}): not a Unicode scalar value, so not valid UTF-8 JSON "
                               "(the official library rejects the header)")
     return duplicates, surrogates
@@ -343,7 +343,7 @@ def _check_metadata(value: Any) -> tuple[dict[str, str] | None, list[str]]:
         return None, [f"__metadata__ is a {_type_name(value)}, must be an object of string to string"]
     bad = [k for k, v in value.items() if not isinstance(v, str)]
     if bad:
-        return None, [f"__metadata__ value for {k!r} is a {_type_name(value[k])}, must be a string" for k in bad]
+        return None, [f"__metadata__ value for {_short(k)} is a {_type_name(value[k])}, must be a string" for k in bad]
     return dict(value), []
 
 
@@ -360,7 +360,7 @@ def _name_warning(name: str) -> str | None:
         odd.append("holds control characters (e.g. a newline or NUL)")
     if not odd:
         return None
-    return (f"tensor name {name!r} {' and '.join(odd)}: valid safetensors, but tools that map tensor names to "
+    return (f"tensor name {_short(name)} {' and '.join(odd)}: valid safetensors, but tools that map tensor names to "
             "file paths or text lines may mishandle it")
 
 
@@ -382,7 +382,7 @@ def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | No
     """Check one tensor entry; return its TensorInfo when dtype, shape and offsets are well typed."""
     errors: list[str] = []
     warnings: list[str] = []
-    label = f"tensor {name!r}"
+    label = f"tensor {_short(name)}"
     odd = _name_warning(name)
     if odd:
         warnings.append(odd)
@@ -401,7 +401,7 @@ def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | No
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     bits = DTYPE_BITS.get(dtype) if isinstance(dtype, str) else None
     if bits is None:
-        errors.append(f"{label}: unknown dtype {dtype!r}")
+        errors.append(f"{label}: unknown dtype {_short(dtype)}")
     shape_ok = isinstance(shape, list) and all(_is_int(d) and 0 <= d < U64_LIMIT for d in shape)
     if not shape_ok:
         errors.append(f"{label}: shape {_short(shape)} is not a list of non-negative integers")
@@ -437,7 +437,7 @@ def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | No
 
 
 def _short(value: Any, limit: int = 200) -> str:
-    """repr() cut to one bounded line: a hostile header can hold a million-element shape."""
+    """repr() cut to one bounded line: a hostile header can hold a million-element shape or a 90 MB name."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
@@ -451,14 +451,14 @@ def _layout_errors(tensors: list[TensorInfo], data_size: int) -> list[str]:
             errors.append(f"no tensors but the data section holds {data_size} bytes (trailing bytes)")
         return errors
     if ordered[0].begin != 0:
-        errors.append(f"gap: first tensor {ordered[0].name!r} begins at byte {ordered[0].begin}, not 0")
+        errors.append(f"gap: first tensor {_short(ordered[0].name)} begins at byte {ordered[0].begin}, not 0")
     for prev, cur in itertools.pairwise(ordered):
         if cur.begin > prev.end:
-            errors.append(f"gap: {cur.begin - prev.end} unused bytes between {prev.name!r} "
-                          f"(ends at {prev.end}) and {cur.name!r} (begins at {cur.begin})")
+            errors.append(f"gap: {cur.begin - prev.end} unused bytes between {_short(prev.name)} "
+                          f"(ends at {prev.end}) and {_short(cur.name)} (begins at {cur.begin})")
         elif cur.begin < prev.end:
-            errors.append(f"overlap: {prev.name!r} [{prev.begin}, {prev.end}) and "
-                          f"{cur.name!r} [{cur.begin}, {cur.end}) share bytes")
+            errors.append(f"overlap: {_short(prev.name)} [{prev.begin}, {prev.end}) and "
+                          f"{_short(cur.name)} [{cur.begin}, {cur.end}) share bytes")
     last_end = max(t.end for t in ordered)
     if last_end < data_size:
         errors.append(f"trailing bytes: data section is {data_size} bytes but tensors end at {last_end} "
@@ -491,12 +491,12 @@ def _shard_name_error(shard: Any) -> str | None:
     if not shard:
         return "is an empty shard file name"
     if _SURROGATE.search(shard):
-        return f"shard name {shard!r} holds a lone UTF-16 surrogate: not a file name any tool can open"
+        return f"shard name {_short(shard)} holds a lone UTF-16 surrogate: not a file name any tool can open"
     if (PurePosixPath(shard).is_absolute() or PureWindowsPath(shard).is_absolute()
             or PureWindowsPath(shard).drive):
-        return f"shard name {shard!r} is an absolute path"
+        return f"shard name {_short(shard)} is an absolute path"
     if "/" in shard or "\\" in shard or shard in (".", "..") or "\0" in shard:
-        return f"shard name {shard!r} is not a plain file name (no '/', '\\', '..': shards sit next to the index)"
+        return f"shard name {_short(shard)} is not a plain file name (no '/', '\\', '..': shards sit next to the index)"
     return None
 
 
@@ -582,8 +582,8 @@ def audit_shard_index(index_path: str | os.PathLike,
     for tensor, shard in weight_map.items():
         problem = _shard_name_error(shard)
         if problem:
-            errors.append(f"weight_map[{tensor!r}] {problem}" if problem.startswith("is ")
-                          else f"weight_map[{tensor!r}]: {problem}")
+            errors.append(f"weight_map[{_short(tensor)}] {problem}" if problem.startswith("is ")
+                          else f"weight_map[{_short(tensor)}]: {problem}")
         else:
             valid[tensor] = shard
     shards = sorted(set(valid.values()))
@@ -593,15 +593,15 @@ def audit_shard_index(index_path: str | os.PathLike,
         report = _find_report(shard, shard_reports)
         if report is None:
             count = sum(1 for s in valid.values() if s == shard)
-            errors.append(f"missing shard {shard!r} (referenced by {count} tensors, no audit given)")
+            errors.append(f"missing shard {_short(shard)} (referenced by {count} tensors, no audit given)")
         else:
             reports[shard] = report
             if not report.ok:
-                errors.append(f"shard {shard!r} failed its own audit ({len(report.errors)} errors)")
+                errors.append(f"shard {_short(shard)} failed its own audit ({len(report.errors)} errors)")
     given = dict(reports)  # every audited file is searched, referenced or not
     for key, report in shard_reports.items():
         if key not in shards and os.path.basename(key) not in shards:
-            warnings.append(f"shard {key!r} was given but weight_map does not reference it")
+            warnings.append(f"shard {_short(key)} was given but weight_map does not reference it")
             given[key] = report
 
     located: dict[str, list[str]] = {}
@@ -610,15 +610,15 @@ def audit_shard_index(index_path: str | os.PathLike,
             located.setdefault(t.name, []).append(shard)
     for tensor, where in sorted(located.items()):
         if len(where) > 1:
-            errors.append(f"tensor {tensor!r} is stored in more than one shard: {where}")
+            errors.append(f"tensor {_short(tensor)} is stored in more than one shard: {where}")
         for shard in where:
             if tensor not in weight_map:
-                errors.append(f"tensor {tensor!r} in shard {shard!r} is not listed in weight_map")
+                errors.append(f"tensor {_short(tensor)} in shard {_short(shard)} is not listed in weight_map")
             elif tensor in valid and valid[tensor] != shard:
-                errors.append(f"tensor {tensor!r} is in shard {shard!r} but weight_map says {valid[tensor]!r}")
+                errors.append(f"tensor {_short(tensor)} is in shard {_short(shard)} but weight_map says {_short(valid[tensor])}")
     for tensor, shard in sorted(valid.items()):
         if shard in reports and not located.get(tensor):
-            errors.append(f"tensor {tensor!r} is mapped to {shard!r} but that shard does not contain it")
+            errors.append(f"tensor {_short(tensor)} is mapped to {_short(shard)} but that shard does not contain it")
 
     total = None
     if valid and len(valid) == len(weight_map) and len(reports) == len(shards) and all(r.ok for r in reports.values()):

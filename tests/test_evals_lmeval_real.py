@@ -145,6 +145,14 @@ def test_cli_exit_0_on_an_honest_complete_run(run):
     assert "re-scores exactly" in cp.stdout
 
 
+@pytest.mark.parametrize("run", FULL, ids=_id)
+def test_a_results_file_alone_finds_its_samples(run):
+    """--log on the results file (0.4.0: results.json; later: results_<ts>.json) re-scores the whole run."""
+    [res] = rescore_log(_results_path(run))
+    [folder] = rescore_log(run)
+    assert res.ok and [r.model_dump() for r in res.rows] == [r.model_dump() for r in folder.rows]
+
+
 def test_limit_run_is_flagged_as_a_subset():
     [run] = [r for r in RUNS if r.name == "limit"]
     [res] = rescore_log(run)

@@ -144,6 +144,13 @@ def run_audit(manifest_path: Path | str, *, out: Path | str, source: str | None 
         else:
             steps.append(run_step(name, ctx, {"rerun_limit": rerun_limit} if name == "rerun" else {}))
 
+    for s in steps:
+        # Fail closed: a step that failed must fail the audit even when none of its claims says why (e.g. a data
+        # section with no components, a tokenizer that does not match): the step itself becomes the claim.
+        if s.status in ("failed", "error", "not-checked") and not any(c.verdict in FAILING for c in s.claims):
+            verdict = {"failed": "fail", "error": "error", "not-checked": "not-checked"}[s.status]
+            s.claims.append(ClaimResult(id=f"step:{s.name}", step=s.name, kind="step", subject=s.name,
+                                        verdict=verdict, message=s.error or f"the {s.name} step {s.status}"))
     claims = [c for s in steps for c in s.claims]
     verify = next((s for s in steps if s.name == "verify"), None)
     m = loaded.manifest

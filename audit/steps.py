@@ -149,6 +149,10 @@ def step_data(ctx: AuditContext) -> StepResult:
         if mc.check.startswith("share:") and tag in shares:
             chart.append({"name": tag, "declared": shares[tag].value,
                           "measured": mc.from_data if isinstance(mc.from_data, (int, float)) else None})
+    for f in r.findings:
+        if f.severity == "error":
+            claims.append(ClaimResult(id=f"data:{(f.where or 'data').split()[0]}", step="data", kind="data",
+                                      subject=f.where or "data", verdict="fail", message=f.message))
     summary = r.summary.model_dump()
     summary["chart"] = chart
     return StepResult(name="data", status="ok" if r.ok else "failed", summary=summary, claims=claims)

@@ -29,7 +29,7 @@ from typing import Any
 CORRECT, INCORRECT, NOANSWER = "C", "I", "N"
 
 
-def _version(v: str | None) -> tuple[int, ...]:
+def parse_version(v: str | None) -> tuple[int, ...]:
     """'0.3.58' -> (0, 3, 58); unknown or unparsable -> a version after every known one."""
     if not v:
         return (999,)
@@ -112,7 +112,7 @@ def _parse_set(completion: str, n: int, multiple_correct: bool, ver: tuple[int, 
 
 def selected_positions(completion: str, n_choices: int, multiple_correct: bool, version: str | None) -> list[int]:
     """The choice positions ``multiple_choice()`` of that release marks for this completion, ascending."""
-    ver = _version(version)
+    ver = parse_version(version)
     if ver < (0, 3, 121):
         return _selected_legacy(completion, n_choices, ver)
     marked = set()
@@ -125,7 +125,7 @@ def selected_positions(completion: str, n_choices: int, multiple_correct: bool, 
 
 def target_positions(target: Any, n_choices: int, version: str | None) -> list[int]:
     """The positions ``choice()`` of that release reads from the target (a letter, or a list of letters)."""
-    ver = _version(version)
+    ver = parse_version(version)
     values = [str(t) for t in target] if isinstance(target, list) else [str(target)]
     if ver >= (0, 3, 261):
         answers: list[str] = []
@@ -153,7 +153,7 @@ def target_positions(target: Any, n_choices: int, version: str | None) -> list[i
 def inspect_choice(completion: str, target: Any, choices: list[Any], multiple_correct: bool,
                    version: str | None) -> tuple[str, str]:
     """(Score.value, Score.answer) of ``multiple_choice()`` + ``choice()`` in the given Inspect release."""
-    ver = _version(version)
+    ver = parse_version(version)
     n = len(choices)
     selected = selected_positions(completion, n, multiple_correct, version)
     answer = ", ".join(_answer_character(i, ver) for i in selected)

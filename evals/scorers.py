@@ -452,9 +452,9 @@ def _legacy_match(context: dict[str, Any] | None) -> bool:
     exact for 0.3.50–0.3.122 (checked on real 0.3.58 logs); releases before 0.3.50 (numeric for any target) and
     0.3.123–0.3.220 (other number parsing) get the nearest port, so a wrong guess there shows as a mismatch,
     never as a silent pass."""
-    from .inspect_choice import _version
+    from .inspect_choice import parse_version
 
-    return _version((context or {}).get("inspect_version")) < (0, 3, 221)
+    return parse_version((context or {}).get("inspect_version")) < (0, 3, 221)
 
 
 def _targets(target: Any) -> list[str]:

@@ -233,6 +233,9 @@ def check_data(manifest_path: Path | str, *, strict: bool = False, data_dir: Pat
         for c in components:
             c.epochs = None if dat.epochs.get(c.name) is None else round(dat.epochs[c.name], 6)
 
+    if not components:  # fail closed: a mixture with no components has nothing checked, whatever it declares
+        findings.append(Finding(severity="error", where="data.components",
+                                message="the data section lists no components: nothing was checked"))
     hashed = [f for c in components for f in c.files if f.how not in ("not-read", "state")]
     tokens = [c.measured.get("tokens") for c in components if c.measured]
     by = {s: sum(c.status == s for c in components) for s in ("verified", "failed", "attested", "unverifiable")}

@@ -200,3 +200,42 @@ def test_unknown_predicate_type_fails_unless_required_by_name(tmp_path):
     assert not r.ok and r.reasons == ["unsupported-predicate"] and r.signature_ok
     r = verify_attestation(att, rel, kp.public_key, expected_predicate_type=ptype)
     assert r.ok and r.subjects_checked and any("not checked" in w for w in r.warnings)
+
+
+# ------------------------------------------------------------------------------------------------------------- data
+def test_a_data_section_with_no_components_checks_nothing_and_fails(demo, tmp_path):
+    model_only(demo)
+    _edit(demo, lambda d: d.__setitem__("data", {"components": []}))
+    assert run_assay("lock", str(demo)).returncode == 0
+    proc = run_assay("data", "check", str(demo), "--json")
+    assert proc.returncode == 1
+    assert any("no components" in f["message"] for f in _json(proc)["findings"])
+    proc = run_assay("audit", str(demo), "--out", str(tmp_path / "o"), "--json")
+    assert proc.returncode == 1
+    report = _json(proc)
+    failing = [c for c in report["claims"] if c["verdict"] != "pass"]
+    assert [(c["step"], c["verdict"]) for c in failing] == [("data", "fail")]
+    assert "nothing was checked" in failing[0]["message"]
+
+
+# ---------------------------------------------------------------------------------------------------------- inspect
+def test_inspect_recognises_pickles_by_content_not_name(tmp_path):
+    import torch
+
+    corpus = ROOT / "tests" / "fixtures" / "pickles" / "picklescan" / "data"
+    bad = tmp_path / "weights.data"  # a malicious torch zip under a name no pickle rule would match
+    bad.write_bytes((corpus / "malicious1_wrong_ext.zip").read_bytes())
+    proc = run_assay("inspect", str(bad), "--json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert any("not in the allowlist" in e for e in _json(proc)["errors"])
+
+    good = tmp_path / "model.ckpt.zip"
+    torch.save({"w": torch.zeros(2, 3)}, good)
+    proc = run_assay("inspect", str(good), "--json")
+    assert proc.returncode == 0, proc.stdout
+    assert _json(proc)["format"].startswith("torch-zip")
+
+    text = tmp_path / "notes.bin"
+    text.write_text("just words\n")
+    proc = run_assay("inspect", str(text))
+    assert proc.returncode == 2 and "content is text" in proc.stderr

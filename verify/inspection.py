@@ -31,10 +31,14 @@ def inspect_file(path: Path | str) -> InspectResult:
         raise InputError(f"{path}: no such file")
     if not path.is_file():
         raise InputError(f"{path}: not a regular file")
-    from .pickle_scan import is_pickle_path, scan_pickle_file
+    from .content_scan import scan_content
+    from .sniff import sniff_file
 
-    name = path.name
-    if name.endswith(".safetensors"):
+    if path.name.endswith(".safetensors.index.json"):
+        return _inspect_index(path)
+    # By content, never by name: a pickle saved as .zip / .npy / .safetensors is still a pickle.
+    sniffed = sniff_file(path)
+    if sniffed.format == "safetensors" or (path.name.endswith(".safetensors") and not sniffed.pickle_bearing):
         from .safetensors_audit import audit_safetensors
 
         rep = audit_safetensors(path)
@@ -42,18 +46,18 @@ def inspect_file(path: Path | str) -> InspectResult:
                              parameters=rep.parameters, parameters_by_dtype=rep.parameters_by_dtype, dtypes=rep.dtypes,
                              errors=rep.errors, warnings=rep.warnings, metadata=rep.metadata,
                              header=[t.model_dump() for t in rep.tensors])
-    if name.endswith(".safetensors.index.json"):
-        return _inspect_index(path)
-    if is_pickle_path(name):
-        rep = scan_pickle_file(path)
+    if sniffed.pickle_bearing:
+        scan = scan_content(path)
+        rep = scan.report
+        assert rep is not None  # a pickle-bearing file is always scanned
         imported = sorted({f"{g.module}.{g.name}" for g in rep.globals})
-        errors = list(rep.errors) + [f"dangerous pickle global: {g}" for g in rep.dangerous]
         warnings = ["pickle format: loading it runs code chosen by the file's author; assay never unpickles it"]
-        return InspectResult(path=str(path), format=f"pickle ({rep.container})", ok=rep.ok, tensors=0, parameters=0,
-                             parameters_by_dtype={}, dtypes=[], errors=errors, warnings=warnings,
-                             pickle_globals=imported)
-    raise InputError(f"{path}: not a weights file assay can inspect (.safetensors, .safetensors.index.json, "
-                     f".bin/.pt/.pth/.ckpt/.pkl)")
+        return InspectResult(path=str(path), format=f"{sniffed.format} ({rep.container})", ok=rep.ok, tensors=0,
+                             parameters=0, parameters_by_dtype={}, dtypes=[], errors=list(rep.errors),
+                             warnings=warnings, pickle_globals=imported)
+    raise InputError(f"{path}: not a weights file assay can inspect (content is {sniffed.format}"
+                     + (f", {sniffed.detail}" if sniffed.detail else "")
+                     + "; safetensors, shard indexes and pickle-bearing files are)")
 
 
 def _inspect_index(path: Path) -> InspectResult:
@@ -74,7 +78,7 @@ def _inspect_index(path: Path) -> InspectResult:
     for r in reports.values():
         for dt, n in r.parameters_by_dtype.items():
             by_dtype[dt] = by_dtype.get(dt, 0) + n
-    return InspectResult(path=str(path), format="safetensors shard index", ok=not errors, 
+    return InspectResult(path=str(path), format="safetensors shard index", ok=not errors,
                          tensors=sum(len(r.tensors) for r in reports.values()),
                          parameters=sum(r.parameters for r in reports.values()), parameters_by_dtype=by_dtype,
                          dtypes=sorted(by_dtype), errors=errors, warnings=rep.warnings)

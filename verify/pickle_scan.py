@@ -457,7 +457,7 @@ def _scan_stream(scan: _Scan, reader: _BoundedReader, label: str, legacy_ok: boo
     return labels
 
 
-def _compression(head: bytes) -> str | None:
+def compression_of(head: bytes) -> str | None:
     """The compressor joblib (or gzip/xz tools) used, from the stream's magic bytes."""
     if head.startswith(b"\x1f\x8b"):
         return "gzip"
@@ -585,7 +585,7 @@ def scan_pickle_file(path: str | os.PathLike) -> PickleReport:
         size = os.fstat(f.fileno()).st_size
         head = f.read(8)
         f.seek(0)
-        kind = _compression(head)
+        kind = compression_of(head)
         pickles: list[str] = []
         container = "raw"
         try:

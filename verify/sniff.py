@@ -37,7 +37,7 @@ from .pickle_scan import (
     SNIFF_PREFIX,
     TORCH_LEGACY_MAGIC,
     ZIP_MAGIC,
-    _compression,
+    compression_of,
     looks_like_pickle,
     npy_has_objects,
     parse_npy_header,
@@ -95,7 +95,7 @@ def _classify(head: bytes, name: str) -> Sniffed:
         return Sniffed(format="pickle", pickle_bearing=True, detail=f"protocol {head[1]}")
     if _is_msgpack_map(head):
         return Sniffed(format="msgpack", pickle_bearing=False)
-    kind = _compression(head)
+    kind = compression_of(head)
     if kind is not None:
         return _sniff_compressed(head, kind)
     if looks_like_pickle(head):

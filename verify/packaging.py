@@ -96,11 +96,14 @@ def init_release(folder: Path | str, *, out: Path | str | None = None, name: str
     manifest = provisional.model_copy(update={"claims": claims})
     errors = [f for f in structure.findings if f.severity == "error"]
     claims_dump = claims.model_dump(mode="json", exclude_none=True)
+    if not claims_dump.get("attested_only"):  # init measures claims; it never declares any attested-only
+        claims_dump.pop("attested_only", None)
     if errors:
         return InitResult(folder=str(folder), manifest=str(manifest_path), lock=str(lock_path), written=False,
                           release_digest=None, files=files, claims=claims_dump, findings=structure.findings, ok=False)
 
     data = manifest.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["claims"] = claims_dump
     for empty in ("evals", "recipes"):
         if not data.get(empty):
             data.pop(empty, None)

@@ -132,7 +132,7 @@ def _rerun_table(r) -> None:
     def pts(v) -> str:
         return "-" if v is None else f"{v:.2f}"
 
-    style = {"reproduced": "green", "not-reproduced": "bold red", "inconclusive": "yellow"}
+    style = {"reproduced": "green", "not-reproduced": "bold red", "inconclusive": "yellow", "not-checked": "bold yellow"}
     b = r.backend
     where = b.get("base_url") or b.get("model") or "-"
     render.out.print(f"[bold]{r.release}[/]: re-run with {b.get('backend', '?')} ({where}"
@@ -144,14 +144,14 @@ def _rerun_table(r) -> None:
                                                      "same output", "failed") else "left")
     for bench in r.benchmarks:
         v = bench.verdict or {}
-        verdict = v.get("verdict", "-")
+        verdict = v.get("verdict") or "not-checked"  # no verdict: nothing was compared (see the findings)
         if verdict == "inconclusive" and v.get("n_needed"):
             verdict += f" (n≈{v['n_needed']})"
         ci = f"{pts(v.get('diff'))} [{pts(v.get('ci_low'))}, {pts(v.get('ci_high'))}]" if v.get("diff") is not None else "-"
         agree = v.get("output_agreement")
         t.add_row(bench.name, f"{bench.selected_items}/{bench.reference_items}", str(bench.repeats),
                   pts(v.get("reference_score")), pts(v.get("rerun_score")), ci, pts(v.get("margin")),
-                  f"[{style.get(v.get('verdict'), '')}]{verdict}[/]", "-" if agree is None else f"{agree:.0%}",
+                  f"[{style[v.get('verdict') or 'not-checked']}]{verdict}[/]", "-" if agree is None else f"{agree:.0%}",
                   str(bench.n_failed))
     render.out.print(t)
     for bench in r.benchmarks:

@@ -239,3 +239,30 @@ def test_inspect_recognises_pickles_by_content_not_name(tmp_path):
     text.write_text("just words\n")
     proc = run_assay("inspect", str(text))
     assert proc.returncode == 2 and "content is text" in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------------------ rerun
+def test_rerun_of_a_published_log_with_no_samples_is_not_a_pass(demo):
+    """The published log keeps its header and aggregates but no samples: nothing to re-run, nothing to compare."""
+    log = demo.parent / "evals" / "textqa-mini.assay.jsonl"
+    log.write_text(log.read_text().splitlines()[0] + "\n")
+
+    def only_textqa(d):
+        d["evals"] = [e for e in d["evals"] if e["name"] == "textqa-mini"]
+        for e in d["evals"]:
+            for entry in e["logs"]:
+                entry.pop("sha256", None)
+        for a in d["artifacts"]:
+            if a["path"] == "textqa-mini.assay.jsonl":
+                a.pop("sha256", None)
+                a.pop("size", None)
+
+    _edit(demo, only_textqa)
+    assert run_assay("lock", str(demo)).returncode == 0
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = run_assay("rerun", str(demo), "--json", env=env)
+    assert proc.returncode == 1, proc.stderr
+    result = _json(proc)
+    assert not result["ok"] and [f["code"] for f in result["findings"]] == ["no-samples"]
+    text = run_assay("rerun", str(demo), env={**env, "COLUMNS": "200"})
+    assert text.returncode == 1 and "Traceback" not in text.stderr and "not-checked" in text.stdout

@@ -55,6 +55,7 @@ from pathlib import Path
 from _synthetic import GIB, MIB, cores, make_release, read_all  # noqa: E402 - benchmarks/ is on sys.path
 PY = sys.executable
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # the test servers (tests/support/) are not part of the package
 TARGET_RATIO = 1.3
 OCI_REPO, OCI_TAG = "bench/rel", "1"
 HF_REPO = "bench/rel"
@@ -170,8 +171,8 @@ def build_steps(server: str, uri: str, client_cmd, env: dict[str, str], expected
 
 
 def bench_server(server: str, base: Path, release: Path, expected: dict[str, str], total: int, repeat: int) -> dict:
-    from assay.hubs.olah_server import make_hf_repo, repo_dir, start_olah
-    from assay.hubs.registry_server import start_registry
+    from support.olah_server import make_hf_repo, repo_dir, start_olah
+    from support.registry_server import start_registry
 
     work = base / server
     shutil.rmtree(work, ignore_errors=True)

@@ -3,9 +3,9 @@
 Target: overhead ≤ 10 % (ratio assay / plain ≤ 1.10), i.e. what ``assay rerun`` costs beyond the generation itself
 (request objects, grouping and length ordering, chat templating, left padding, output cutting and decoding).
 
-One run builds a deterministic tiny Llama release (``assay.evals.tinymodels.build_tiny_text_model``; ``--hidden``,
-``--layers``), makes ``--prompts`` chat prompts (``--max-new-tokens`` each, greedy) and times, ``--repeat`` times in
-alternating order after one warm-up each:
+One run builds a deterministic tiny Llama release (``build_tiny_text_model`` of ``tests/support/tinymodels.py``;
+``--hidden``, ``--layers``), makes ``--prompts`` chat prompts (``--max-new-tokens`` each, greedy) and times,
+``--repeat`` times in alternating order after one warm-up each:
 
   assay   ``TransformersBackend.generate(requests)`` (batch size ``--batch-size``)
   plain   for each batch: ``tokenizer.apply_chat_template(batch, padding=True, return_tensors="pt")`` →
@@ -37,6 +37,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# The tiny-model builder (tests/support/) is a test helper, not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 TARGET = 1.10
 QUESTIONS = [
     "What does this chart show?", "How many bars are there in the plot?", "What is the average score?",
@@ -96,7 +98,7 @@ def run(args) -> dict:
     import torch
 
     from assay.evals.backends.transformers import TransformersBackend
-    from assay.evals.tinymodels import build_tiny_text_model
+    from support.tinymodels import build_tiny_text_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -19,7 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "manifests" / "examples" / "tiny-vlm"
-BUILD = DEMO / "build.py"
+SCRIPTS = ROOT / "tests" / "demo"  # the demo's build scripts (not shipped with the package)
+BUILD = SCRIPTS / "build.py"
 RELEASE = DEMO / "release"
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -210,11 +211,11 @@ def test_demo_data_is_rebuilt_by_its_script(tmp_path):
     """build_data.py regenerates the committed mixture: JSONL byte for byte, Parquet row for row."""
     import pyarrow.parquet as pq
 
-    sys.path.insert(0, str(DEMO))
+    sys.path.insert(0, str(SCRIPTS))
     try:
         import build_data
     finally:
-        sys.path.remove(str(DEMO))
+        sys.path.remove(str(SCRIPTS))
     build_data.build_data(tmp_path)
     committed = DEMO / "data"
     for rel in ("cot/cot-00000.jsonl", "direct/direct-00000.jsonl"):

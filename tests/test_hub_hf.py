@@ -1,6 +1,6 @@
 """The hf:// hub against a real Hugging Face Hub API on 127.0.0.1: olah, offline, serving local git mirrors.
 
-olah runs from its own virtual environment (``.venv-olah``; see assay.hubs.olah_server).  Pushing cannot be
+olah runs from its own virtual environment (``.venv-olah``; see tests/support/olah_server.py).  Pushing cannot be
 exercised against olah (it is read-only), so commit planning is tested as a pure function and ``push`` with an API
 object that reads the real olah tree and records the commit it would make.
 """
@@ -20,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from assay.hubs.base import HubError, PushFile, RemoteFile, Resolved, TransferError
 from assay.hubs.hf import HfHub, build_commit_operations, git_blob_sha1
-from assay.hubs.olah_server import OlahError, commit_hf_files, git_hash_object, make_hf_repo, start_olah
 from assay.manifests.errors import InputError, PathEscapeError
 from assay.manifests.uris import parse_source_uri
+
+from support.olah_server import OlahError, commit_hf_files, git_hash_object, make_hf_repo, start_olah
 
 REPO = "assay-test/tiny"
 MIB = 1 << 20

@@ -14,8 +14,9 @@ import requests
 
 from assay.hubs.base import HubError, PushFile, TransferError
 from assay.hubs.oci import ARTIFACT_TYPE, CONFIG_TYPE, DOC, MANIFEST_TYPE, WEIGHT, WEIGHT_CONFIG, OciHub
-from assay.hubs.registry_server import start_registry
 from assay.manifests.uris import parse_source_uri
+
+from support.registry_server import start_registry
 
 REPO = "models/tiny-vlm"
 ROLES = {  # path -> (role, expected layer media type)

@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from assay.hubs.olah_server import commit_hf_files, make_hf_repo, start_olah
 from assay.hubs.pull import pull
 from assay.manifests.yamlio import dump_yaml, read_yaml_file
 
 from conftest import KillAfter, model_only, run_assay
+from support.olah_server import commit_hf_files, make_hf_repo, start_olah
 
 REPO = "assay-test/tiny-vlm"
 

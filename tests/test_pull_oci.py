@@ -11,10 +11,10 @@ import pytest
 
 from assay.hubs.pull import pull
 from assay.hubs.push import push
-from assay.hubs.registry_server import start_registry
 from assay.manifests.yamlio import read_yaml_file
 
 from conftest import KillAfter, run_assay
+from support.registry_server import start_registry
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ LOG = "evals/charts.assay.jsonl"
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from assay.evals.tinymodels import build_tiny_text_model
+    from support.tinymodels import build_tiny_text_model
 
     return build_tiny_text_model(tmp_path_factory.mktemp("tiny-text") / "model")
 
@@ -101,7 +101,7 @@ def test_greedy_rerun_reproduces_its_own_published_log(release, tmp_path, publis
 def test_openai_backend_against_transformers_serve_reproduces_the_log(release, tmp_path, model_dir):
     """The same release served by a real `transformers serve` reproduces the log made in-process, token for token."""
     from assay.evals.rerun import rerun
-    from assay.evals.serve import TransformersServer
+    from support.serve import TransformersServer
 
     with TransformersServer(model_dir, seed=0, threads=1) as srv:
         result = rerun(release, backend="openai", base_url=srv.base_url, concurrency=3, scorer=first_word_scorer,

@@ -22,7 +22,7 @@ def _offline(monkeypatch):
 
 @pytest.fixture(scope="module")
 def text_dir(tmp_path_factory):
-    from assay.evals.tinymodels import build_tiny_text_model
+    from support.tinymodels import build_tiny_text_model
 
     return build_tiny_text_model(tmp_path_factory.mktemp("tiny-text") / "model")
 
@@ -37,7 +37,7 @@ def text_backend(text_dir):
 @pytest.fixture(scope="module")
 def vlm_backend():
     from assay.evals.backends.transformers import TransformersBackend
-    from assay.evals.tinymodels import tiny_vlm_dir
+    from support.tinymodels import tiny_vlm_dir
 
     return TransformersBackend.from_pretrained(str(tiny_vlm_dir()), device="auto", batch_size=2)
 
@@ -58,7 +58,7 @@ def image_chat(i, q, seed, **sampling):
 
 # ------------------------------------------------------------------------------------------ transformers backend
 def test_tiny_text_model_is_deterministic(tmp_path, text_dir):
-    from assay.evals.tinymodels import build_tiny_text_model
+    from support.tinymodels import build_tiny_text_model
 
     again = build_tiny_text_model(tmp_path / "again")
     for p in sorted(text_dir.iterdir()):
@@ -169,7 +169,7 @@ def test_device_and_dtype_rules():
 # ------------------------------------------------------------------------------------------ OpenAI backend, real server
 @pytest.fixture(scope="module")
 def text_server(text_dir):
-    from assay.evals.serve import TransformersServer
+    from support.serve import TransformersServer
 
     with TransformersServer(text_dir, seed=0, threads=1) as srv:
         yield srv
@@ -206,8 +206,8 @@ def test_openai_backend_against_transformers_serve(text_server, text_backend):
 
 def test_openai_backend_sends_images_as_data_urls(vlm_backend):
     from assay.evals.backends.openai import OpenAIBackend
-    from assay.evals.serve import TransformersServer
-    from assay.evals.tinymodels import tiny_vlm_dir
+    from support.serve import TransformersServer
+    from support.tinymodels import tiny_vlm_dir
 
     reqs = [image_chat(i, q, seed=10 + i) for i, q in enumerate(QUESTIONS[:2])]
     import base64
@@ -235,7 +235,7 @@ def test_openai_backend_sends_images_as_data_urls(vlm_backend):
 
 def test_serve_helper_reports_a_failed_start(tmp_path):
     from assay.evals.backends import BackendError
-    from assay.evals.serve import TransformersServer
+    from support.serve import TransformersServer
 
     (tmp_path / "empty").mkdir()
     srv = TransformersServer(tmp_path / "empty", startup_timeout=90)
@@ -322,7 +322,7 @@ def test_concurrency_keeps_request_order_and_isolates_failures():
 def test_dead_server_and_bad_urls():
     from assay.evals.backends import BackendError
     from assay.evals.backends.openai import OpenAIBackend, normalise_base_url
-    from assay.evals.serve import free_port
+    from support.serve import free_port
 
     assert normalise_base_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000/v1"
     assert normalise_base_url("http://127.0.0.1:8000/v1/") == "http://127.0.0.1:8000/v1"

@@ -24,7 +24,7 @@ def release(tmp_path_factory):
     from assay.evals.backends import Sampling
     from assay.evals.backends.transformers import TransformersBackend
     from assay.evals.scoring import score_rerun_sample
-    from assay.evals.tinymodels import build_tiny_text_model
+    from support.tinymodels import build_tiny_text_model
 
     root = tmp_path_factory.mktemp("cli-release")
     model_dir = build_tiny_text_model(root / "model")

@@ -3,7 +3,7 @@
 
 Usage::
 
-    python manifests/examples/tiny-vlm/build.py OUTDIR
+    python tests/demo/build.py OUTDIR     # the committed copy: OUTDIR = manifests/examples/tiny-vlm/release
 
 or, from Python, ``build(Path(OUTDIR)) -> list[Path]``.
 

@@ -2,7 +2,7 @@
 
 ``build_tiny_text_model(outdir)`` writes a transformers-format ``LlamaForCausalLM`` folder (config, generation
 config, safetensors weights, the demo release's word-level tokenizer and a chat template).  Like the demo release's
-``manifests/examples/tiny-vlm/build.py`` (whose tokenizer and weight generator it reuses), every byte is a function
+``tests/demo/build.py`` (whose tokenizer and weight generator it reuses), every byte is a function
 of the code alone: weights come from numpy's PCG64 raw stream through exactly-rounded IEEE operations, never from
 torch's RNG, so the same folder is produced on every machine and the model's greedy outputs are reproducible.
 
@@ -31,8 +31,8 @@ def tiny_vlm_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def demo_builder() -> ModuleType:
-    """The demo release's ``build.py`` as a module (its folder name is not importable)."""
-    path = tiny_vlm_dir().parent / "build.py"
+    """The demo release's builder, ``tests/demo/build.py``, as a module (loaded by path, as the demo-build test does)."""
+    path = Path(__file__).resolve().parents[1] / "demo" / "build.py"
     spec = importlib.util.spec_from_file_location("assay_tiny_vlm_build", path)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None

@@ -1,11 +1,13 @@
-"""Write the demo's two manifests and their locks: ``python make_manifests.py`` (from any folder).
+"""Write the demo's two manifests and their locks: ``python tests/demo/make_manifests.py`` (from any folder).
+
+They are written into the bundled demo release, ``manifests/examples/tiny-vlm/``:
 
 * ``assay.yaml``         — the honest release: every claim holds, so ``assay audit`` passes;
 * ``assay.failing.yaml`` — the same release as a dishonest publisher would describe it: the chartqa-mini score is
   overclaimed, and ``generation_config.json`` is served from ``swapped/`` (a file turning sampling on) while the
   lock pins the published one; ``assay audit`` fails with exactly those two findings.
 
-Sizes and sha256 are measured from the files beside this script; the locks are written by ``assay lock``.
+Sizes and sha256 are measured from the demo release's files; the locks are written by ``assay lock``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import hashlib
 from pathlib import Path
 
 from assay.manifests.yamlio import dump_yaml, read_yaml_file
-from assay.verify.locking import lock_release
+from assay.audit.locking import lock_release
 
-HERE = Path(__file__).resolve().parent
+# The demo release this script writes into (it lives in tests/demo/, outside the shipped package).
+DEMO = Path(__file__).resolve().parents[2] / "manifests" / "examples" / "tiny-vlm"
 HONEST_HEADER = """\
 # The bundled demo release of assay: a tiny, untrained Llava-style vision-language model (SigLIP-style vision
 # tower + Llama-style decoder) built offline and byte-for-byte deterministically by build.py into release/, with
@@ -46,11 +49,11 @@ def _log_score(path: Path) -> float:
 
 
 def honest() -> dict:
-    data, _ = read_yaml_file(HERE / "assay.yaml")
+    data, _ = read_yaml_file(DEMO / "assay.yaml")
     data.pop("evals", None)
     data["sources"] = [{"name": "default", "uri": "dir://release"}, {"name": "evals", "uri": "dir://evals"}]
     data["artifacts"] = [a for a in data["artifacts"] if a.get("source") != "evals"]
-    ev = HERE / "evals"
+    ev = DEMO / "evals"
     for p in sorted(ev.rglob("*")):
         if p.is_file():
             data["artifacts"].append({"path": p.relative_to(ev).as_posix(), "role": "eval-log", "size": p.stat().st_size,
@@ -82,13 +85,13 @@ def failing(data: dict) -> dict:
 
 def main() -> None:
     data = honest()
-    (HERE / "assay.yaml").write_text(HONEST_HEADER + dump_yaml(data))
-    assert lock_release(HERE / "assay.yaml").ok
-    swapped = HERE / "swapped" / "generation_config.json"
+    (DEMO / "assay.yaml").write_text(HONEST_HEADER + dump_yaml(data))
+    assert lock_release(DEMO / "assay.yaml").ok
+    swapped = DEMO / "swapped" / "generation_config.json"
     swapped.parent.mkdir(exist_ok=True)
-    text = (HERE / "release" / "generation_config.json").read_text()
+    text = (DEMO / "release" / "generation_config.json").read_text()
     swapped.write_text(text.replace('"do_sample": false', '"do_sample":  true'))  # same size: only a hash sees it
-    (HERE / "assay.failing.yaml").write_text(FAILING_HEADER + dump_yaml(failing(data)))
+    (DEMO / "assay.failing.yaml").write_text(FAILING_HEADER + dump_yaml(failing(data)))
     # Its lock pins what was published, the honest generation_config.json: the swap came afterwards.
     _lock_failing()
 
@@ -99,15 +102,15 @@ def _lock_failing() -> None:
     from assay.manifests.fsio import write_atomic
     from assay.manifests.lock import Lock, lock_to_yaml
 
-    honest_lock = load_model(Lock, HERE / "assay.lock.yaml")
-    text = (HERE / "assay.failing.yaml").read_bytes()
+    honest_lock = load_model(Lock, DEMO / "assay.lock.yaml")
+    text = (DEMO / "assay.failing.yaml").read_bytes()
     sources = [s.model_copy() for s in honest_lock.sources]
     sources.append(sources[0].model_copy(update={"name": "swapped", "uri": "dir://swapped"}))
     files = [f.model_copy(update={"source": "swapped"}) if f.path == "generation_config.json" else f
              for f in honest_lock.files]
     lock = honest_lock.model_copy(update={"manifest_sha256": hashlib.sha256(text).hexdigest(), "sources": sources,
                                           "files": files})
-    write_atomic(HERE / "assay.failing.lock.yaml", lock_to_yaml(lock))
+    write_atomic(DEMO / "assay.failing.lock.yaml", lock_to_yaml(lock))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .backends import BackendError
+from assay.evals.backends import BackendError
 
 
 def free_port() -> int:

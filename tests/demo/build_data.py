@@ -1,4 +1,4 @@
-"""Build the demo release's training-data mixture, deterministically: ``python build_data.py OUTDIR``.
+"""Build the demo release's training-data mixture, deterministically: ``python tests/demo/build_data.py OUTDIR``.
 
 Three real components that `assay data check` hashes and recounts with the release's tokenizer:
 

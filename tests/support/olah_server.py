@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # tests/support/ -> the repository
 DEFAULT_OLAH_CLI = REPO_ROOT / ".venv-olah" / "bin" / "olah-cli"
 SETUP_HINT = "python3 -m venv .venv-olah && .venv-olah/bin/pip install olah==0.5.4"
 

@@ -1,4 +1,4 @@
-"""Build the demo release's published evaluation logs: ``python build_evals.py RELEASE_DIR OUTDIR``.
+"""Build the demo release's published evaluation logs: ``python tests/demo/build_evals.py RELEASE_DIR OUTDIR``.
 
 Two small benchmarks, run the way a publisher would with assay's own transformers backend (greedy, 8 new tokens)
 on the demo model, scored with Inspect's ``includes`` semantics and written in assay's log format

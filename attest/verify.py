@@ -84,9 +84,9 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
         raise InputError(f"{root_path}: not a directory (--dir must be the release folder)")
     roots: dict[str, Path] | None = None
     if manifest is not None:
-        from ..verify.release import artifact_roots, load_release
+        from ..manifests.release import load_release
 
-        roots = {p: Path(r) for p, r in artifact_roots(load_release(manifest), None).items()}
+        roots = {p: Path(r) for p, r in load_release(manifest).roots().items()}
     keyless = identity is not None or oidc_issuer is not None
     if keyless and not (identity and oidc_issuer):
         raise InputError("Sigstore verification needs both --identity and --issuer")

@@ -24,7 +24,6 @@ from pydantic import BaseModel, Field
 
 REPORT_SCHEMA = "assay-report/v1"
 Verdict = Literal["pass", "fail", "attested", "inconclusive", "not-checked", "error"]
-STEPS = ("pull", "verify", "data", "rebuild", "rescore", "rerun")
 FAILING: frozenset[str] = frozenset({"fail", "inconclusive", "not-checked", "error"})
 
 

@@ -19,25 +19,21 @@ from typing import Any
 
 from ..manifests.errors import AssayError, InputError
 from ..manifests.fsio import write_atomic
-from .model import FAILING, STEPS, AuditReport, ClaimResult, Counts, Environment, ReleaseRef, StepResult
-from .steps import STEP_FUNCTIONS, AuditContext, applies, not_checked
+from ..manifests.release import Release, load_release
+from .model import FAILING, AuditReport, ClaimResult, Counts, Environment, ReleaseRef, StepResult
+from .steps import STEPS, AuditContext, RerunOptions, not_checked
 
 
 def _fingerprint(ctx: AuditContext, step: str, extra: dict[str, Any]) -> str:
-    from ..manifests.loader import lock_path_for
-
     h = hashlib.sha256(f"assay-audit-step-v1\n{step}\n".encode())
-    h.update(ctx.manifest_path.read_bytes())
-    lock = lock_path_for(ctx.manifest_path)
-    if lock.exists():
-        h.update(lock.read_bytes())
+    h.update(ctx.release.manifest_path.read_bytes())
+    if ctx.release.lock_path is not None:
+        h.update(ctx.release.lock_path.read_bytes())
     h.update(json.dumps(extra, sort_keys=True, default=str).encode())
     # File identities (not contents) of every artifact where it will be read: a resumed audit must notice any
     # change to the files it audits (a change of content changes mtime/ctime).
-    from ..verify.release import artifact_roots
-
     try:
-        roots = artifact_roots(ctx.loaded, ctx.release_dir)
+        roots = ctx.release.roots()
     except AssayError:
         roots = {}
     for path, root in sorted(roots.items()):
@@ -70,10 +66,10 @@ def _counts(claims: list[ClaimResult]) -> Counts:
                   inconclusive=n("inconclusive"), not_checked=n("not-checked"), errors=n("error"))
 
 
-def run_step(name: str, ctx: AuditContext, extra: dict[str, Any]) -> StepResult:
+def run_step(name: str, ctx: AuditContext) -> StepResult:
     """Run one step, or reuse its saved result when the inputs are unchanged; a crash becomes an 'error' result."""
     path = ctx.out / "steps" / f"{name}.json"
-    fp = _fingerprint(ctx, name, extra)
+    fp = _fingerprint(ctx, name, STEPS[name].options(ctx))
     if path.exists():
         try:
             saved = StepResult.model_validate_json(path.read_text())
@@ -84,7 +80,7 @@ def run_step(name: str, ctx: AuditContext, extra: dict[str, Any]) -> StepResult:
             pass  # an unreadable saved step is simply run again
     t0 = time.perf_counter()
     try:
-        result = STEP_FUNCTIONS[name](ctx)
+        result = STEPS[name].run(ctx)
     except AssayError as exc:
         result = StepResult(name=name, status="error", error=str(exc), claims=[ClaimResult(
             id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=str(exc))])
@@ -98,19 +94,31 @@ def run_step(name: str, ctx: AuditContext, extra: dict[str, Any]) -> StepResult:
     return result
 
 
-def run_audit(manifest_path: Path | str, *, out: Path | str, source: str | None = None, skip: set[str] | None = None,
-              rerun_limit: int | None = None, release_dir: Path | None = None, key: Path | None = None,
-              sign: bool = True, progress: Any = None) -> AuditReport:
-    """Audit a release; write report.json / report.md / report.html and a signed attestation.dsse.json."""
-    from ..verify.release import load_release
+STEP_NAMES = ("pull", *STEPS)
 
+
+def run_audit(release: Release | Path | str, *, out: Path | str, source: str | None = None,
+              skip: set[str] | None = None, rerun_limit: int | None = None, release_dir: Path | None = None,
+              key: Path | None = None, sign: bool = True, progress: Any = None, rerun: RerunOptions | None = None,
+              data_dir: Path | None = None) -> AuditReport:
+    """Audit a release; write report.json / report.md / report.html and a signed attestation.dsse.json.
+
+    The manifest and lock are read once (``release`` may already be a loaded :class:`Release`), the release is
+    verified once, and each step in :data:`assay.audit.steps.STEPS` runs in turn on that one release.
+    ``rerun``: how the re-run step runs the model (backend, endpoint, concurrency, limit; ``rerun_limit`` is a
+    shorthand for ``rerun.limit``).
+    """
     t0 = time.perf_counter()
     skip = set(skip or ())
-    unknown = skip - set(STEPS)
+    unknown = skip - set(STEP_NAMES)
     if unknown:
-        raise InputError(f"--skip: unknown step(s) {', '.join(sorted(unknown))}; steps are {', '.join(STEPS)}")
-    manifest_path = Path(manifest_path)
-    loaded = load_release(manifest_path, require_lock=True)  # bad input: exit 2 before anything runs
+        raise InputError(f"--skip: unknown step(s) {', '.join(sorted(unknown))}; steps are {', '.join(STEP_NAMES)}")
+    rerun = (rerun or RerunOptions()).model_copy(update={"limit": rerun_limit} if rerun_limit is not None else {})
+    # bad input (a manifest that does not validate, no lock) is exit 2 before anything runs
+    loaded = release if isinstance(release, Release) else load_release(release, require_lock=True)
+    if loaded.lock is None:
+        raise InputError(f"{loaded.manifest_path}: no lock beside it; run 'assay lock {loaded.manifest_path}'")
+    manifest_path = loaded.manifest_path
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     steps: list[StepResult] = []
@@ -122,27 +130,22 @@ def run_audit(manifest_path: Path | str, *, out: Path | str, source: str | None 
         # The pull is a transfer, not a check: skipping it verifies the manifest's own sources instead.
         steps.append(StepResult(name="pull", status="not-applicable",
                                 error="skipped on request (--skip pull): the manifest's own sources are verified"))
-    ctx = AuditContext(manifest_path=manifest_path, release_dir=release_dir, out=out, rerun_limit=rerun_limit)
-    ctx.loaded = loaded  # already read and validated above: the steps reuse it
+    ctx = AuditContext(release=loaded.with_root(release_dir), out=out, rerun=rerun, data_dir=data_dir)
     pulled_ok = not steps or steps[0].status in ("ok", "not-applicable")
-    for name in STEPS[1:]:
-        if name not in STEP_FUNCTIONS:
-            continue
-        if not applies(name, loaded.manifest):
+    for name, st in STEPS.items():
+        if not st.applies(loaded.manifest):
             steps.append(StepResult(name=name, status="not-applicable"))
         elif name in skip:
             # Fail closed: a check that did not run is never a pass, and never silently absent from the report.
             steps.append(not_checked(name, loaded.manifest, "skipped on request (--skip)"))
         elif not pulled_ok and name == "verify":
-            steps.append(StepResult(name=name, status="error", error="the pull failed; nothing to verify",
-                                    claims=[ClaimResult(id="step:verify", step="verify", kind="step", subject="verify",
-                                                        verdict="error", message="the pull failed; nothing to verify")]))
+            steps.append(StepResult(name=name, status="error", error="the pull failed; nothing to verify"))
         elif name == "rerun" and any(s.name == "verify" and s.status != "ok" for s in steps):
             # A release that does not verify is never loaded (its weights or code may not be what was published);
             # the failed files are already the findings, and every re-run it would have made is not-checked.
             steps.append(not_checked(name, loaded.manifest, "not run: the release did not verify"))
         else:
-            steps.append(run_step(name, ctx, {"rerun_limit": rerun_limit} if name == "rerun" else {}))
+            steps.append(run_step(name, ctx))
 
     for s in steps:
         # Fail closed: a step that failed must fail the audit even when none of its claims says why (e.g. a data

@@ -1,52 +1,82 @@
-"""Audit steps: each adapts one library check to a list of per-claim results.
+"""Audit steps: each adapts one library check to a list of per-claim results, registered in :data:`STEPS`.
 
-A step takes the :class:`AuditContext` and returns a :class:`StepResult`; it never decides the audit's verdict.
-Steps that do not apply (no ``data:`` section, no recipes, no evals) return ``not-applicable``.
+A step takes the :class:`AuditContext` (the release, loaded once, and what earlier steps found) and returns a
+:class:`StepResult`; it never decides the audit's verdict.  The audit is a loop over the registry, in order; a step
+that does not apply (no ``data:`` section, no recipes, no evals) is ``not-applicable``, one that did not run is
+``not-checked`` (:func:`not_checked`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..manifests.release import Release
+from ..manifests.schema import Manifest
+from ..verify.results import VerifyResult
 from .model import ClaimResult, Evidence, StepResult
+
+
+class RerunOptions(BaseModel):
+    """How the audit's re-run step runs the model (the options of ``assay rerun`` that an audit passes through)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = Field(None, ge=1, description="Re-run at most N items per benchmark (stratified, seeded).")
+    backend: str = Field("transformers", description="transformers (in-process) or openai (a served endpoint).")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the openai backend.")
+    model: str | None = Field(None, description="Model name the endpoint serves.")
+    device: str = "auto"
+    dtype: str | None = None
+    concurrency: int = Field(8, ge=1, description="Requests in flight (openai backend).")
+    timeout: float = Field(600.0, gt=0)
+    trust_remote_code: bool = False
 
 
 @dataclass
 class AuditContext:
-    manifest_path: Path
-    release_dir: Path | None  # --dir for verification (a pulled folder), or None for the manifest's own sources
+    release: Release  # read once, with the folder the audit reads (--dir, a pulled folder) applied
     out: Path
-    rerun_limit: int | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    rerun: RerunOptions = field(default_factory=RerunOptions)
+    data_dir: Path | None = None
+    verification: VerifyResult | None = None  # the verify step's strict result; the re-run reuses it
 
-    @cached_property
-    def loaded(self):
-        """The manifest and lock, read once per audit (the steps and their fingerprints all use them)."""
-        from ..verify.release import load_release
-
-        return load_release(self.manifest_path)
-
-    def manifest(self):
-        return self.loaded.manifest
+    @property
+    def manifest(self) -> Manifest:
+        return self.release.manifest
 
 
-def applies(name: str, manifest: Any) -> bool:
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[AuditContext], StepResult]
+    applies: Callable[[Manifest], bool]
+    options: Callable[[AuditContext], dict[str, Any]]  # what, beyond the files, its result depends on
+
+
+STEPS: dict[str, Step] = {}
+
+
+def step(name: str, *, applies: Callable[[Manifest], bool] = lambda m: True,
+         options: Callable[[AuditContext], dict[str, Any]] = lambda ctx: {}) -> Callable:
+    """Register an audit step (in call order: the audit runs them in the order they are registered)."""
+
+    def register(fn: Callable[[AuditContext], StepResult]) -> Callable[[AuditContext], StepResult]:
+        STEPS[name] = Step(name, fn, applies, options)
+        return fn
+
+    return register
+
+
+def applies(name: str, manifest: Manifest) -> bool:
     """Whether a step has anything to check in this manifest (else it is ``not-applicable``, not ``not-checked``)."""
-    if name == "data":
-        return manifest.data is not None
-    if name == "rebuild":
-        return bool(manifest.recipes)
-    if name == "rescore":
-        return bool(manifest.evals)
-    if name == "rerun":
-        return any(e.logs for e in manifest.evals)
-    return True
+    return STEPS[name].applies(manifest) if name in STEPS else True
 
 
-def not_checked(name: str, manifest: Any, reason: str) -> StepResult:
+def not_checked(name: str, manifest: Manifest, reason: str) -> StepResult:
     """The result of a step that did not run: one ``not-checked`` claim for each thing it would have checked.
 
     Fail closed: these fail the audit.  A score declared ``attested_only`` stays ``attested`` (it is never checked).
@@ -77,11 +107,13 @@ def not_checked(name: str, manifest: Any, reason: str) -> StepResult:
     return StepResult(name=name, status="not-checked", error=reason, claims=claims)
 
 
+@step("verify")
 def step_verify(ctx: AuditContext) -> StepResult:
     """Strict verification: every file re-hashed, headers audited, structural claims measured."""
     from ..verify.release import verify_release
 
-    r = verify_release(ctx.manifest_path, root=ctx.release_dir, strict=True)
+    r = verify_release(ctx.release, strict=True)
+    ctx.verification = r
     claims: list[ClaimResult] = []
     for f in r.files:
         claims.append(ClaimResult(
@@ -116,13 +148,12 @@ _DATA_VERDICT = {"holds": "pass", "fails": "fail", "attested": "attested", "unve
                  "verified": "pass", "failed": "fail"}
 
 
+@step("data", applies=lambda m: m.data is not None)
 def step_data(ctx: AuditContext) -> StepResult:
     """The training mixture: component files hashed, counts recounted, weights / totals / tag shares checked."""
-    if not applies("data", ctx.manifest()):
-        return StepResult(name="data", status="not-applicable")
     from ..mixtures.check import check_data
 
-    r = check_data(ctx.manifest_path, strict=True, data_dir=ctx.options.get("data_dir"))
+    r = check_data(ctx.release, strict=True, data_dir=ctx.data_dir)
     claims: list[ClaimResult] = []
     for comp in r.components:
         bad = [f for f in comp.files if f.status != "ok"]
@@ -136,7 +167,7 @@ def step_data(ctx: AuditContext) -> StepResult:
             message=comp.reason or ("; ".join(f"{f.path}: {f.status}" for f in bad) or None),
             evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how) for f in comp.files]))
     chart = []
-    shares = ctx.manifest().data.shares
+    shares = ctx.manifest.data.shares
     for mc in r.mixture:
         if mc.verdict == "measured":  # informational: nothing was declared
             continue
@@ -161,13 +192,12 @@ def step_data(ctx: AuditContext) -> StepResult:
 _RECIPE_VERDICT = {"holds": "pass", "fails": "fail", "needs-evaluation": "inconclusive", "not-run": "error"}
 
 
+@step("rebuild", applies=lambda m: bool(m.recipes))
 def step_rebuild(ctx: AuditContext) -> StepResult:
     """Rebuild derived artifacts from their recipes (DVC, forced, no run cache) and compare outputs by tier."""
-    if not applies("rebuild", ctx.manifest()):
-        return StepResult(name="rebuild", status="not-applicable")
     from ..recipes.rebuild import rebuild_release
 
-    r = rebuild_release(ctx.manifest_path, workdir=ctx.out / "rebuild")
+    r = rebuild_release(ctx.release, workdir=ctx.out / "rebuild")
     claims: list[ClaimResult] = []
     for rec in r.recipes:
         if rec.status in ("refused", "failed") or not rec.outputs:
@@ -195,13 +225,12 @@ _CLAIM_VERDICT = {"matches": "pass", "derived": "pass", "mismatch": "fail", "no-
 _LOG_VERDICT = {"pass": "pass", "fail": "fail", "unverifiable": "not-checked"}
 
 
+@step("rescore", applies=lambda m: bool(m.evals))
 def step_rescore(ctx: AuditContext) -> StepResult:
     """Level 1: recompute every aggregate from the published per-sample logs and compare with the claims."""
-    if not applies("rescore", ctx.manifest()):
-        return StepResult(name="rescore", status="not-applicable")
     from ..evals.claims import rescore_manifest
 
-    r = rescore_manifest(ctx.manifest_path, root=ctx.release_dir)
+    r = rescore_manifest(ctx.release)
     claims: list[ClaimResult] = []
     chart = []
     audit_rows = []
@@ -250,14 +279,15 @@ def step_rescore(ctx: AuditContext) -> StepResult:
 _RERUN_VERDICT = {"reproduced": "pass", "not-reproduced": "fail", "inconclusive": "inconclusive"}
 
 
+@step("rerun", applies=lambda m: any(e.logs for e in m.evals), options=lambda ctx: ctx.rerun.model_dump())
 def step_rerun(ctx: AuditContext) -> StepResult:
     """Level 2: regenerate the outputs with the released model under the pinned decoding and decide with statistics."""
-    if not applies("rerun", ctx.manifest()):
-        return StepResult(name="rerun", status="not-applicable")
     from ..evals.rerun import rerun
 
-    r = rerun(ctx.manifest_path, limit=ctx.rerun_limit, root=ctx.release_dir, out=ctx.out / "rerun",
-              backend=ctx.options.get("backend", "transformers"), device=ctx.options.get("device", "auto"))
+    o = ctx.rerun
+    r = rerun(ctx.release, limit=o.limit, out=ctx.out / "rerun", backend=o.backend, base_url=o.base_url,
+              model=o.model, device=o.device, dtype=o.dtype, concurrency=o.concurrency, timeout=o.timeout,
+              trust_remote_code=o.trust_remote_code, verification=ctx.verification)
     claims: list[ClaimResult] = []
     chart = []
     for b in r.benchmarks:
@@ -289,12 +319,3 @@ def step_rerun(ctx: AuditContext) -> StepResult:
                                       verdict="fail", message=f.message))
     return StepResult(name="rerun", status="ok" if r.ok else "failed", claims=claims,
                       summary={"chart": chart, "backend": r.backend, "verified": r.verified})
-
-
-STEP_FUNCTIONS: dict[str, Callable[[AuditContext], StepResult]] = {
-    "rerun": step_rerun,
-    "rescore": step_rescore,
-    "verify": step_verify,
-    "data": step_data,
-    "rebuild": step_rebuild,
-}

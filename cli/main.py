@@ -87,7 +87,7 @@ def init(
 
     Example: assay init ./my-model --publisher "Example Lab" --license apache-2.0
     """
-    from ..verify.packaging import init_release
+    from ..audit.packaging import init_release
     from . import render
 
     with render.progress("hashing", json_out) as prog:
@@ -108,7 +108,7 @@ def lock(
 
     Example: assay lock manifests/examples/tiny-vlm/assay.yaml
     """
-    from ..verify.locking import lock_release
+    from ..audit.locking import lock_release
     from . import render
 
     with render.progress("hashing", json_out) as prog:
@@ -265,7 +265,7 @@ def diff(
 
     Example: assay diff manifests/examples/tiny-vlm/assay.yaml manifests/examples/tiny-vlm/assay.failing.yaml
     """
-    from ..manifests.diff import diff_releases
+    from ..audit.diff import diff_releases
     from . import render
 
     result = diff_releases(a, b)

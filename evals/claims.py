@@ -25,6 +25,7 @@ from typing import Any
 
 from ..manifests.errors import InputError
 from ..manifests.paths import resolve_inside
+from ..manifests.release import Release, as_release
 from .importers.claims import CardClaim, decimals_of, norm_name, read_eval_results, read_model_index
 from .rescore import decide, rescore_log
 from .results import ClaimCheck, EvalRescore, Finding, LogRescore, RescoreReport, RescoreRow
@@ -53,17 +54,15 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _roots(loaded: Any, override: Path | None) -> tuple[Path, dict[str, Path]]:
-    from ..verify.release import artifact_roots, source_dir
-
+def _roots(loaded: Release) -> tuple[Path, dict[str, Path]]:
     m = loaded.manifest
-    per_art = artifact_roots(loaded, override)
-    if override is not None:
-        return override, per_art
+    per_art = loaded.roots()
+    if loaded.root is not None:
+        return loaded.root, per_art
     dirs = [s for s in m.sources if s.uri.startswith("dir://")]
     if dirs:
         try:
-            return source_dir(loaded.manifest_path, dirs[0].uri), per_art
+            return loaded.source_dir(dirs[0].uri), per_art
         except InputError:
             pass
     return loaded.manifest_path.parent, per_art
@@ -79,12 +78,12 @@ def _pick_row(rows: list[RescoreRow], task: str, metric: str, filt: str | None) 
     return cands[0], None
 
 
-def rescore_manifest(manifest_path: str | Path, *, root: str | Path | None = None, audit: bool = True) -> RescoreReport:
-    from ..verify.release import load_release
-
-    loaded = load_release(Path(manifest_path))
+def rescore_manifest(release: Release | str | Path, *, root: str | Path | None = None,
+                     audit: bool = True) -> RescoreReport:
+    loaded = as_release(release, root=root)
+    manifest_path = loaded.manifest_path
     m = loaded.manifest
-    base, per_art = _roots(loaded, Path(root) if root is not None else None)
+    base, per_art = _roots(loaded)
     locked = {f.path: f.sha256 for f in loaded.lock.files} if loaded.lock is not None else {}
     report_findings: list[Finding] = []
     evals: list[EvalRescore] = []

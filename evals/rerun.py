@@ -33,6 +33,8 @@ from typing import Any, Callable, Sequence
 from pydantic import BaseModel, Field
 
 from ..manifests.errors import CheckFailed, InputError
+from ..manifests.release import Release, Store, as_release
+from ..verify.results import VerifyResult
 from .backends import Backend, GenRequest, Image, Message, Part, Sampling
 from .results import Finding
 from .subsets import AUTO_STRATA, allocate, field_value, pick_stratum_field, stratified_subset  # noqa: F401 - re-exported
@@ -43,18 +45,21 @@ STALE_META = ("filtered_resps", "metric_values", "resps", "model_output", "judge
 
 
 # ============================================================================================ remote code gate
-def check_remote_code(manifest_path: Path | str, root: Path | str | None = None) -> list[str]:
+def check_remote_code(release: Release | Path | str, root: Path | str | None = None, *,
+                      verification: VerifyResult | None = None) -> list[str]:
     """Strictly verify a release before ``trust_remote_code``; return the code files transformers may execute.
 
     Refuses (raises :class:`CheckFailed`) unless every ``remote-code`` check passes (each file ``auto_map`` names is
     an artifact whose sha256 verified, no code from another repository), every config with an ``auto_map`` verified,
     and every ``.py`` file in the release folder is a verified artifact (a module the named code imports is executed
-    too).  Other failures of the release (a claim, an unrelated file) do not block.
+    too).  Other failures of the release (a claim, an unrelated file) do not block.  A strict ``verification`` the
+    caller already made is reused.
     """
     from ..verify.release import verify_release
-    from ..verify.structure import _AUTO_MAP_CONFIGS
+    from ..verify.structure import AUTO_MAP_CONFIGS
 
-    result = verify_release(manifest_path, root=root, strict=True)
+    result = verification if verification is not None and verification.strict else \
+        verify_release(release, root=root, strict=True)
     problems = [f"{f.path or '-'}: {f.message}" for f in result.findings
                 if f.check == "remote-code" and f.severity == "error"]
     by_path = {c.path: c for c in result.files}
@@ -68,7 +73,7 @@ def check_remote_code(manifest_path: Path | str, root: Path | str | None = None)
     root_dir = Path(result.root)
     for path, chk in by_path.items():
         name = path.rsplit("/", 1)[-1]
-        if name in _AUTO_MAP_CONFIGS:
+        if name in AUTO_MAP_CONFIGS:
             try:
                 cfg = json.loads((root_dir / path).read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -314,34 +319,34 @@ def raw_prompt_special_tokens(header) -> bool | None:
     return None
 
 
-def _release_dirs(manifest_path: Path, root: Path | None):
+def _release_dirs(release: Release | Path | str, root: Path | None):
     """The loaded release, each artifact's folder, and the model folder (the one holding ``config.json``)."""
-    from ..verify.release import artifact_roots, load_release
-
-    loaded = load_release(manifest_path)
-    roots = artifact_roots(loaded, root)
-    model_root = roots.get("config.json") or root or next(iter(roots.values()), manifest_path.parent)
+    loaded = as_release(release, root=root)
+    roots = loaded.roots()
+    model_root = roots.get("config.json") or root or next(iter(roots.values()), loaded.manifest_path.parent)
     return loaded, roots, Path(model_root)
 
 
-def rerun(manifest_path: Path | str, *, backend: str = "transformers", limit: int | None = None, seed: int = 0,
+def rerun(release: Release | Path | str, *, backend: str = "transformers", limit: int | None = None, seed: int = 0,
           stratify: str | None = "auto", device: str = "auto", dtype: str | None = None, batch_size: int = 8,
           base_url: str | None = None, model: str | None = None, concurrency: int = 8, timeout: float = 600.0,
           retries: int = 4, trust_remote_code: bool = False, verify: bool = True,
           benchmarks: Sequence[str] | None = None, out: Path | str | None = None, root: Path | str | None = None,
           images: Path | str | None = None, scorer: Scorer | None = None, backend_obj: Backend | None = None,
-          progress: Callable[[str, int, int], None] | None = None, chunk: int | None = None) -> RerunResult:
+          progress: Callable[[str, int, int], None] | None = None, chunk: int | None = None,
+          verification: VerifyResult | None = None) -> RerunResult:
     """Re-run the manifest's evals with a backend and compare with the published logs.  See the module docstring.
 
     ``backend_obj`` (an already built backend) replaces ``backend``/``device``/``base_url``…; ``scorer`` replaces the
-    rescore scorer (tests).  Raises :class:`InputError` for bad input and :class:`CheckFailed` when
+    rescore scorer (tests).  ``verification``: the release's verification, when the caller (the audit) already
+    verified it strictly; it is reused instead of hashing the release a second time.  Raises :class:`InputError` for bad input and :class:`CheckFailed` when
     ``trust_remote_code`` is refused; returns a result with ``ok`` False when a check fails (the release does not
     verify, a benchmark does not reproduce or is inconclusive, requests failed).
     """
     t0 = time.perf_counter()
-    manifest_path = Path(manifest_path)
     root_path = Path(root) if root is not None else None
-    loaded, roots, model_root = _release_dirs(manifest_path, root_path)
+    loaded, roots, model_root = _release_dirs(release, root_path)
+    manifest_path = loaded.manifest_path
     m = loaded.manifest
     result = RerunResult(manifest=str(manifest_path), release=f"{m.release.name} {m.release.version}")
     find = result.findings
@@ -361,12 +366,12 @@ def rerun(manifest_path: Path | str, *, backend: str = "transformers", limit: in
     # ---------------------------------------------------------------- release checks, then the backend
     if backend_obj is None and backend == "transformers":
         if trust_remote_code:
-            result.remote_code = check_remote_code(manifest_path, root_path)
+            result.remote_code = check_remote_code(loaded, verification=verification)
             result.verified = True
         elif verify:
             from ..verify.release import verify_release
 
-            vr = verify_release(manifest_path, root=root_path)
+            vr = verification if verification is not None else verify_release(loaded)
             result.verified = vr.ok
             if not vr.ok:
                 find.append(Finding.make("error", "release-unverified", (
@@ -382,7 +387,7 @@ def rerun(manifest_path: Path | str, *, backend: str = "transformers", limit: in
         if trust_remote_code:
             raise InputError("--trust-remote-code applies to the transformers backend only")
 
-    out_dir = Path(out) if out is not None else manifest_path.parent / ".assay" / "rerun"
+    out_dir = Path(out) if out is not None else manifest_path.parent / Store.RERUN
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

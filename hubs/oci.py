@@ -262,12 +262,12 @@ class OciHub:
                 raise InputError(f"{f.local} changed since it was hashed (size is not {f.size})")
         layers = [{"mediaType": ROLE_TYPES.get(f.role, DOC), "digest": f"sha256:{f.sha256}", "size": f.size,
                    "annotations": {FILEPATH: f.path, TITLE: f.path}} for f in files]
-        config = _canonical(_modelpack_config(uri, files, [l["digest"] for l in layers]))
+        config = canonical_json(modelpack_config(uri, files, [l["digest"] for l in layers]))
         cfg_digest = "sha256:" + hashlib.sha256(config).hexdigest()
         cfg_desc = {"mediaType": CONFIG_TYPE, "digest": cfg_digest, "size": len(config)}
         manifest = {"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "artifactType": ARTIFACT_TYPE, "config": cfg_desc,
                     "layers": layers, **({"annotations": {DESCRIPTION: message}} if message else {})}
-        body = _canonical(manifest)
+        body = canonical_json(manifest)
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
 
         reg = self._registry(uri)
@@ -358,7 +358,7 @@ def _layer_file(uri: SourceURI, layer: object) -> RemoteFile:
     return RemoteFile(path=path, size=size, sha256=digest.split(":", 1)[1], locator=digest)
 
 
-def _canonical(obj: dict) -> bytes:
+def canonical_json(obj: dict) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -385,7 +385,7 @@ def _param_size(n: object) -> str | None:
     return None
 
 
-def _modelpack_config(uri: SourceURI, files: list[PushFile], diff_ids: list[str]) -> dict:
+def modelpack_config(uri: SourceURI, files: list[PushFile], diff_ids: list[str]) -> dict:
     """The ModelPack config: descriptor from the assay manifest when present, no timestamps (idempotent pushes)."""
     doc = _read_yaml(files, MANIFEST_NAME)
     rel = doc.get("release") if isinstance(doc.get("release"), dict) else {}

@@ -85,9 +85,9 @@ def resolve_pinned(uri: str, revision: str | None, base: Path) -> tuple[Any, Res
 
 def _write_origin(to: Path, source: str, revision: str | None, digest: str | None) -> None:
 
-    from ..verify.release import PULLED_MARKER
+    from ..manifests.release import Store
 
-    write_atomic(to / PULLED_MARKER, json.dumps({"source": source, "revision": revision, "release_digest": digest},
+    write_atomic(to / Store.ORIGIN, json.dumps({"source": source, "revision": revision, "release_digest": digest},
                                          indent=2, sort_keys=True) + "\n")
 
 
@@ -111,7 +111,7 @@ def _finish(source: str, revision: str | None, to: Path, lock: Lock, transfers: 
 
 def _pull_manifest(manifest_path: Path, *, to: Path | None, only: list[str] | None, workers: int, progress: Any,
                    t0: float) -> PullResult:
-    from ..verify.release import load_release
+    from ..manifests.release import load_release
 
     loaded = load_release(manifest_path, require_lock=True)
     lock = loaded.lock

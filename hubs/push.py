@@ -25,25 +25,26 @@ def _meta_file(path_in_package: str, local: Path, role: str) -> PushFile:
 
 def push(manifest_path: Path | str, to: str, *, root: Path | None = None, create: bool = False,
          report: Path | None = None, progress: Any = None) -> PushResult:
-    from ..verify.release import artifact_roots, load_release, verify_release
+    from ..manifests.release import load_release
+    from ..verify.release import verify_release
 
     t0 = time.perf_counter()
     manifest_path = Path(manifest_path)
     target = parse_source_uri(to)
-    loaded = load_release(manifest_path, require_lock=True)
+    loaded = load_release(manifest_path, root=root, require_lock=True)
     reserved = {MANIFEST_NAME, LOCK_NAME, REPORT_NAME}
     clash = [a.path for a in loaded.manifest.artifacts if a.path in reserved]
     if clash:
         raise InputError(f"{manifest_path}: artifact {clash[0]!r} clashes with the package's own {clash[0]}")
     if report is not None and not report.is_file():
         raise InputError(f"{report}: no such report file")
-    check = verify_release(manifest_path, root=root, progress=progress)
+    check = verify_release(loaded, progress=progress)
     if not check.ok:
         bad = [f.path for f in check.files if f.status != "ok"]
         return PushResult(to=to, revision=None, release_digest=None, files=[], ok=False,
                           message="the release does not verify" + (f" ({', '.join(bad)})" if bad else "")
                                   + "; run 'assay verify' and fix it before pushing")
-    roots = artifact_roots(loaded, root)
+    roots = loaded.roots()
     lock = loaded.lock
     files = [PushFile(path=f.path, local=resolve_inside(roots[f.path], f.path), size=f.size, sha256=f.sha256,
                       role=loaded.manifest.artifact(f.path).role.value) for f in lock.files]

@@ -23,9 +23,10 @@ from typing import Any
 
 from ..manifests.errors import PathEscapeError
 from ..manifests.paths import resolve_inside
+from ..manifests.release import Store
 from .base import FileTransfer, Hub, RemoteFile, Resolved
 
-PARTIAL_DIR = ".assay/partial"
+PARTIAL_DIR = Store.PARTIAL
 _READ = 4 * 1024 * 1024
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from ..manifests.errors import InputError, PathEscapeError
 from ..manifests.paths import resolve_inside
 from ..manifests.schema_data import DataComponent, DataSection
-from ..verify.release import LoadedRelease, artifact_roots, load_release, measure_files
+from ..manifests.release import Release, as_release
+from ..verify.release import measure_files
 from .consistency import Figures, combine, evaluate, weight_checks
 from .executors import run_counts
 from .records import RecordError, detect_format
@@ -36,7 +37,7 @@ from .sources import resolve_component
 BAD_FILE = ("mismatch", "size-mismatch", "missing", "unsafe-path", "unreadable")
 
 
-def _tokenizer(loaded: LoadedRelease, section: DataSection, findings: list[Finding]) -> tuple[str | None, str | None]:
+def _tokenizer(loaded: Release, section: DataSection, findings: list[Finding]) -> tuple[str | None, str | None]:
     """(local path, sha256) of the counting tokenizer; its bytes must match the release's pin to be used."""
     ref = section.tokenizer
     if ref is None:
@@ -46,7 +47,7 @@ def _tokenizer(loaded: LoadedRelease, section: DataSection, findings: list[Findi
     art = loaded.manifest.artifact(ref)
     if art is not None:
         try:
-            path = resolve_inside(artifact_roots(loaded, None)[ref], ref)
+            path = resolve_inside(loaded.roots()[ref], ref)
         except InputError as exc:
             findings.append(Finding(severity="error", where=f"tokenizer {ref}", message=str(exc)))
             return None, None
@@ -131,12 +132,12 @@ def _status(files: list[DataFileCheck], counts: list[CountCheck], measured: dict
     return "verified", None
 
 
-def check_data(manifest_path: Path | str, *, strict: bool = False, data_dir: Path | str | None = None,
+def check_data(release: Release | Path | str, *, strict: bool = False, data_dir: Path | str | None = None,
                executor: str = "local", workers: int = 1, ray_address: str | None = None,
                use_state: bool = True, workdir: Path | str | None = None) -> DataCheckResult:
     """Check the manifest's ``data:`` section.  Raises InputError (exit 2) only for bad input."""
     t0 = time.perf_counter()
-    loaded = load_release(manifest_path)
+    loaded = as_release(release)
     m = loaded.manifest
     if m.data is None:
         raise InputError(f"{loaded.manifest_path}: the manifest has no 'data:' section")

@@ -28,7 +28,7 @@ from ..manifests.errors import InputError
 from ..manifests.paths import resolve_inside
 from ..manifests.schema_data import Recipe
 from ..manifests.yamlio import dump_yaml
-from ..verify.release import LoadedRelease, artifact_roots, load_release
+from ..manifests.release import Release, as_release
 from .compare import compare_output
 from .results import InputCheck, OutputCheck, RebuildResult, RecipeResult
 
@@ -52,7 +52,7 @@ def _sha(path: Path) -> str:
     return hash_file(path).sha256
 
 
-def _pin(loaded: LoadedRelease, path: str) -> str | None:
+def _pin(loaded: Release, path: str) -> str | None:
     art = loaded.manifest.artifact(path)
     if art is None:
         return None
@@ -97,7 +97,7 @@ def _prepare_workdir(workdir: Path | None) -> tuple[Path, bool]:
 class _Stager:
     """Copies inputs into the work dir while hashing them, once per file."""
 
-    def __init__(self, loaded: LoadedRelease, workdir: Path) -> None:
+    def __init__(self, loaded: Release, workdir: Path) -> None:
         self.loaded = loaded
         self.workdir = workdir
         self.done: dict[str, InputCheck] = {}
@@ -105,7 +105,7 @@ class _Stager:
 
     def roots(self) -> dict[str, Path]:
         if self._roots is None:
-            self._roots = artifact_roots(self.loaded, None)
+            self._roots = self.loaded.roots()
         return self._roots
 
     def artifact(self, path: str, expected: str | None) -> InputCheck:
@@ -235,7 +235,7 @@ def _write_stages(selected: list[Recipe], runnable: list[str], paths: dict[str, 
     (workdir / "dvc.yaml").write_text(dump_yaml({"stages": stages}))
 
 
-def _outputs(r: Recipe, loaded: LoadedRelease, workdir: Path, md5s: dict[str, str]) -> list[OutputCheck]:
+def _outputs(r: Recipe, loaded: Release, workdir: Path, md5s: dict[str, str]) -> list[OutputCheck]:
     out: list[OutputCheck] = []
     roots = None
     for o in r.outputs:
@@ -250,7 +250,7 @@ def _outputs(r: Recipe, loaded: LoadedRelease, workdir: Path, md5s: dict[str, st
         note = None
         if loaded.manifest.artifact(o.path) is not None and sha != expected:
             try:
-                roots = roots or artifact_roots(loaded, None)
+                roots = roots or loaded.roots()
                 candidate = resolve_inside(roots[o.path], o.path)
                 if candidate.is_file() and _sha(candidate) == expected:
                     published = candidate
@@ -265,13 +265,13 @@ def _outputs(r: Recipe, loaded: LoadedRelease, workdir: Path, md5s: dict[str, st
     return out
 
 
-def rebuild_release(manifest_path: Path | str, names: list[str] | None = None, *, workdir: Path | str | None = None,
+def rebuild_release(release: Release | Path | str, names: list[str] | None = None, *, workdir: Path | str | None = None,
                     threads: int | None = None, keep: bool = False) -> RebuildResult:
     """Rebuild the named recipes (default: all).  Raises InputError (exit 2) only for bad input."""
     from ..mixtures.dvc_adapter import DvcRepo, lock_outs, repro_forced
 
     t0 = time.perf_counter()
-    loaded = load_release(manifest_path)
+    loaded = as_release(release)
     m = loaded.manifest
     if not m.recipes:
         raise InputError(f"{loaded.manifest_path}: the manifest has no 'recipes:'")

@@ -38,9 +38,9 @@ def run_assay(*args: str, cwd: Path | None = None, env: dict | None = None) -> s
 
 def artifact_files(manifest: Path) -> dict[str, Path]:
     """Every artifact of a manifest and the file it is read from (artifacts may come from several dir:// sources)."""
-    from assay.verify.release import artifact_roots, load_release
+    from assay.manifests.release import load_release
 
-    roots = artifact_roots(load_release(manifest), None)
+    roots = load_release(manifest).roots()
     return {path: Path(root) / path for path, root in roots.items()}
 
 
@@ -50,7 +50,7 @@ def model_only(manifest: Path) -> Path:
     For tests that build their own sections on top of the plain model release.  Re-locks the manifest.
     """
     from assay.manifests.yamlio import dump_yaml, read_yaml_file
-    from assay.verify.locking import lock_release
+    from assay.audit.locking import lock_release
 
     data, _ = read_yaml_file(manifest)
     for key in ("data", "evals", "recipes"):

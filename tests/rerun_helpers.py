@@ -192,8 +192,8 @@ def make_release(root: Path, model_dir: Path, evals: list[dict], *, name: str = 
 
     import yaml
 
-    from assay.verify.locking import lock_release
-    from assay.verify.packaging import init_release
+    from assay.audit.locking import lock_release
+    from assay.audit.packaging import init_release
 
     rel = root / "release"
     rel.mkdir(parents=True, exist_ok=True)
@@ -215,7 +215,7 @@ def set_evals(manifest: Path, evals: list[dict], *, release_dir: str = "release"
     """Replace the manifest's evals, re-pin every artifact's size and sha256 as they are now, re-lock."""
     import yaml
 
-    from assay.verify.locking import lock_release
+    from assay.audit.locking import lock_release
 
     data = yaml.safe_load(manifest.read_text())
     data["evals"] = evals

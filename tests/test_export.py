@@ -21,7 +21,7 @@ import yaml
 from assay.audit.exports import FORMATS, export
 from assay.audit.model import AuditReport, ClaimResult, Counts, Environment, ReleaseRef, StepResult
 from assay.manifests.errors import InputError
-from assay.verify.locking import lock_release
+from assay.audit.locking import lock_release
 
 EXTRA = """
 data:
@@ -382,12 +382,12 @@ def test_kitfile_has_only_documented_keys_and_real_paths(release, tmp_path):
 
 
 def test_modelpack_config_is_what_push_sends(release, report, tmp_path):
-    from assay.hubs.oci import _canonical
+    from assay.hubs.oci import canonical_json
 
     r = export("modelpack", release, None, tmp_path / "config.json")
     raw = (tmp_path / "config.json").read_bytes()
     cfg = json.loads(raw)
-    assert raw == _canonical(cfg)  # canonical bytes: the file's sha256 is the registry's config digest
+    assert raw == canonical_json(cfg)  # canonical bytes: the file's sha256 is the registry's config digest
     assert r.files[0].sha256 == hashlib.sha256(raw).hexdigest()
     assert set(cfg) == {"descriptor", "config", "modelfs"}
     assert set(cfg["descriptor"]) <= {"createdAt", "authors", "vendor", "family", "name", "version", "title",

@@ -6,89 +6,19 @@ incremental state (reported as ``how: state``; ``--strict`` re-hashes everything
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat as statmod
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from ..manifests.errors import ManifestError, PathEscapeError
-from ..manifests.loader import load_manifest, load_model, lock_path_for
-from ..manifests.lock import Lock, release_digest
+from ..manifests.lock import release_digest
 from ..manifests.paths import resolve_inside
-from ..manifests.schema import Manifest
-from ..manifests.uris import parse_source_uri
+from ..manifests.release import Progress, Release, Store, as_release
 from .hashing import default_workers, hash_many
 from .results import FileCheck, Finding, VerifyResult, VerifySummary
 
-PULLED_MARKER = ".assay/origin.json"
-IGNORED_DIRS = {".git", ".cache", ".assay", ".dvc", "__pycache__", ".huggingface"}
-
-
-class Progress(Protocol):
-    def start(self, total_bytes: int, files: int) -> None: ...
-    def advance(self, n: int) -> None: ...
-    def finish(self) -> None: ...
-
-
-@dataclass
-class LoadedRelease:
-    manifest_path: Path
-    manifest: Manifest
-    manifest_sha256: str
-    lock_path: Path | None
-    lock: Lock | None
-
-
-def load_release(manifest_path: Path | str, *, require_lock: bool = False) -> LoadedRelease:
-    """Read a manifest and, when present, the lock beside it (``X.yaml`` -> ``X.lock.yaml``)."""
-    path = Path(manifest_path)
-    manifest = load_manifest(path)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    lock_path = lock_path_for(path)
-    lock = None
-    if lock_path.exists():
-        lock = load_model(Lock, lock_path)
-    elif require_lock:
-        raise ManifestError(f"{path}: no lock beside it ({lock_path.name}); run 'assay lock {path}'")
-    return LoadedRelease(path, manifest, sha, lock_path if lock else None, lock)
-
-
-def source_dir(manifest_path: Path, uri: str) -> Path:
-    """The local folder of a ``dir://`` source (relative paths are relative to the manifest's folder)."""
-    parsed = parse_source_uri(uri)
-    if parsed.scheme != "dir":
-        raise ManifestError(f"{manifest_path}: source {uri} is not a local directory; pull it first ('assay pull')")
-    p = Path(parsed.repo)
-    return p if p.is_absolute() else (manifest_path.parent / p)
-
-
-def artifact_roots(loaded: LoadedRelease, override: Path | None) -> dict[str, Path]:
-    """Where each artifact's bytes are on disk.
-
-    ``--dir`` for all; else the manifest's folder when ``assay pull`` made it (it holds ``.assay/origin.json``);
-    else each artifact's ``dir://`` source; else the manifest's folder.
-    """
-    m = loaded.manifest
-    if override is None and (loaded.manifest_path.parent / PULLED_MARKER).is_file():
-        override = loaded.manifest_path.parent  # a folder made by 'assay pull' holds every file of the release
-    if override is not None:
-        return {a.path: override for a in m.artifacts}
-    sources = {s.name: s for s in m.sources}
-    default = m.sources[0] if m.sources else None
-    roots: dict[str, Path] = {}
-    for art in m.artifacts:
-        src = sources[art.source] if art.source else default
-        if src is None:
-            roots[art.path] = loaded.manifest_path.parent
-        else:
-            roots[art.path] = source_dir(loaded.manifest_path, src.uri)
-    return roots
-
-
-def _expected(loaded: LoadedRelease, findings: list[Finding]) -> dict[str, tuple[int | None, str | None]]:
+def _expected(loaded: Release, findings: list[Finding]) -> dict[str, tuple[int | None, str | None]]:
     """Expected (size, sha256) per artifact: the lock's pin, else the manifest's declaration."""
     m, lock = loaded.manifest, loaded.lock
     out: dict[str, tuple[int | None, str | None]] = {}
@@ -123,7 +53,7 @@ def _extra_files(root: Path, listed: set[str], skip: set[Path]) -> list[str]:
     extras: list[str] = []
     real_root = Path(os.path.realpath(root))
     for dirpath, dirnames, filenames in os.walk(real_root):
-        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+        dirnames[:] = sorted(d for d in dirnames if d not in Store.IGNORED_DIRS)
         for name in sorted(filenames):
             full = Path(dirpath) / name
             rel = full.relative_to(real_root).as_posix()
@@ -211,17 +141,17 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
     return checks
 
 
-def verify_release(manifest_path: Path | str, *, root: Path | str | None = None, strict: bool = False,
+def verify_release(release: Release | Path | str, *, root: Path | str | None = None, strict: bool = False,
                    blake3: bool = False, workers: int | None = None, state_path: Path | None = None,
                    use_state: bool = True, progress: Progress | None = None, executor: str = "local",
                    ray_address: str | None = None) -> VerifyResult:
     """Verify a release against its manifest and lock.  Raises InputError (exit 2) only for bad input."""
     t0 = time.perf_counter()
-    loaded = load_release(manifest_path)
+    loaded = as_release(release, root=root)
     m = loaded.manifest
     findings: list[Finding] = []
     expected = _expected(loaded, findings)
-    roots = artifact_roots(loaded, Path(root) if root is not None else None)
+    roots = loaded.roots()
     for r in set(roots.values()):
         if not r.is_dir():
             raise ManifestError(f"release folder {r} does not exist or is not a directory")
@@ -289,4 +219,4 @@ def verify_release(manifest_path: Path | str, *, root: Path | str | None = None,
     )
 
 
-__all__ = ["verify_release", "measure_files", "load_release", "artifact_roots", "source_dir", "default_workers", "LoadedRelease"]
+__all__ = ["verify_release", "measure_files", "default_workers"]

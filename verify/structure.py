@@ -19,7 +19,7 @@ from .results import ClaimCheck, Finding
 
 AUDIT_VERSION = "2"  # 2: stricter safetensors audit (lone surrogates, padding, -0, overflow order)
 INDEX_SUFFIX = ".safetensors.index.json"
-_AUTO_MAP_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
+AUTO_MAP_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
                      "feature_extractor_config.json", "image_processor_config.json", "video_preprocessor_config.json")
 
 
@@ -190,7 +190,7 @@ def _configs(manifest: Manifest, located: dict[str, Path | None], present: dict[
     remote: set[str] = set()
     for path in present:
         name = PurePosixPath(path).name
-        if name not in _AUTO_MAP_CONFIGS:
+        if name not in AUTO_MAP_CONFIGS:
             continue
         try:
             cfg = _read_json(located[path])

@@ -215,7 +215,7 @@ def load_context(manifest_path: Path | str, report_path: Path | str | None,
                  datasets: dict[str, str] | None = None) -> ExportContext:
     """Load the manifest with its lock (required) and the report (optional), and check they belong together."""
     from ...manifests.lock import release_digest
-    from ...verify.release import load_release
+    from ...manifests.release import load_release
 
     manifest_path = Path(manifest_path)
     if not manifest_path.is_file():

@@ -28,7 +28,7 @@ DIGEST_PROPERTY = "assay:release_digest"
 DIGEST_ALGORITHM = "assay-release-digest-v1"
 
 
-def _assay_version() -> str:
+def assay_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -220,7 +220,7 @@ def build(ctx: ExportContext) -> dict[str, Any]:
         "$schema": SCHEMA_URL, "bomFormat": "CycloneDX", "specVersion": SPEC_VERSION,
         "serialNumber": serial.urn, "version": 1,
         "metadata": {"timestamp": ctx.timestamp(),
-                     "tools": {"components": [{"type": "application", "name": "assay", "version": _assay_version()}]},
+                     "tools": {"components": [{"type": "application", "name": "assay", "version": assay_version()}]},
                      "component": model},
         "components": files + data,
         "dependencies": [{"ref": model_ref, "dependsOn": [c["bom-ref"] for c in files + data]}],

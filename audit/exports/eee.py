@@ -122,7 +122,7 @@ def _log_library(scores: list[Score]) -> dict[str, str]:
 
 def build(ctx: ExportContext) -> dict[str, dict[str, Any]]:
     """File name -> EEE aggregate log."""
-    from .cyclonedx import _assay_version
+    from .cyclonedx import assay_version
 
     scores = ctx.require_evals("eee")
     stamp = str(int(ctx.epoch))
@@ -152,7 +152,7 @@ def build(ctx: ExportContext) -> dict[str, dict[str, Any]]:
                                 "additional_details": {"report_sha256": ctx.report_sha256 or "",
                                                        "audit_verdict": report.verdict}},
             "model_info": _model_info(ctx, "self_deployed"),
-            "eval_library": {"name": "assay", "version": _assay_version(),
+            "eval_library": {"name": "assay", "version": assay_version(),
                              "additional_details": {"generated_by": report.generated_by}},
             "evaluation_results": [_result(ctx, s, reproduced=True) for s in reproduced]}
     return logs

@@ -1,6 +1,6 @@
 """The CNCF ModelPack config (``application/vnd.cncf.model.config.v1+json``) that ``assay push oci://…`` uploads.
 
-It is built by the same function as the push (:func:`assay.hubs.oci._modelpack_config`) from the same file list
+It is built by the same function as the push (:func:`assay.hubs.oci.modelpack_config`) from the same file list
 (every locked file, plus ``assay.yaml``, ``assay.lock.yaml`` and, with ``--report``, ``report.json``) and
 written as the same canonical JSON bytes, so its sha256 is the config digest the registry will hold.
 ModelPack has no fields for evaluations, mixtures or signatures (modelpack/model-spec ``docs/config.md``).
@@ -17,7 +17,7 @@ from .common import ExportContext
 
 def build(ctx: ExportContext) -> bytes:
     from ...hubs.base import LOCK_NAME, MANIFEST_NAME, REPORT_NAME, PushFile
-    from ...hubs.oci import _canonical, _modelpack_config
+    from ...hubs.oci import canonical_json, modelpack_config
     from ...manifests.loader import lock_path_for
     from ...manifests.uris import SourceURI
 
@@ -41,4 +41,4 @@ def build(ctx: ExportContext) -> bytes:
     name, version = ctx.name, ctx.version
     uri = SourceURI("oci", f"oci://localhost/{name.lower()}:{version}", repo=name.lower(), host="localhost",
                     revision=version)
-    return _canonical(_modelpack_config(uri, files, [f"sha256:{f.sha256}" for f in files]))
+    return canonical_json(modelpack_config(uri, files, [f"sha256:{f.sha256}" for f in files]))

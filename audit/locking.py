@@ -20,9 +20,10 @@ from ..manifests.fsio import write_atomic
 from ..manifests.lock import Lock, LockedFile, LockedSource, LockRelease, lock_to_yaml, release_digest
 from ..manifests.loader import lock_path_for
 from ..manifests.schema import Manifest
+from ..manifests.release import Progress, Release, load_release
 from ..manifests.uris import parse_source_uri
-from .release import LoadedRelease, Progress, artifact_roots, load_release, measure_files
-from .results import FileCheck
+from ..verify.release import measure_files
+from ..verify.results import FileCheck
 
 
 class LockResult(BaseModel):
@@ -40,7 +41,7 @@ def _is_hub(uri: str) -> bool:
     return parsed.scheme != "dir" or parsed.package is not None
 
 
-def _lock_from_hub(loaded: LoadedRelease, source_uri: str, paths: list[str]) -> tuple[str, dict[str, FileCheck]]:
+def _lock_from_hub(loaded: Release, source_uri: str, paths: list[str]) -> tuple[str, dict[str, FileCheck]]:
     """Resolve a hub source and take each file's digest from the hub (hashing those it states none for)."""
     import hashlib
 
@@ -103,10 +104,10 @@ def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict:
             checks.update(got)
     local = [a for a in m.artifacts if a.path not in checks]
     if local:
-        roots = artifact_roots(loaded, root)
+        roots = loaded.with_root(root).roots()
         state = None
         if use_state:
-            from .state import open_state
+            from ..verify.state import open_state
 
             state = open_state()
         try:

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .errors import InputError
-from .loader import load_manifest, load_model, lock_path_for
-from .lock import Lock
+from ..manifests.errors import InputError
+from ..manifests.loader import load_manifest, load_model, lock_path_for
+from ..manifests.lock import Lock
 
 
 class FileChange(BaseModel):
@@ -72,7 +72,7 @@ def _load_uri(uri: str) -> _Side:
 
     from ..hubs.base import LOCK_NAME, MANIFEST_NAME, HubError, hub_for
     from ..hubs.pull import read_small
-    from .uris import parse_source_uri
+    from ..manifests.uris import parse_source_uri
 
     parsed = parse_source_uri(uri)
     hub = hub_for(parsed)

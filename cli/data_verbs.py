@@ -11,19 +11,18 @@ from typing import List, Optional
 
 import typer
 
-data_app = typer.Typer(name="data", no_args_is_help=True, add_completion=False,
-                       help="Check a release's training-data mixture.\n\nExample: assay data check assay.yaml")
+from .app import finish
+from .options import ExecutorOpt, JsonFlag, RayAddressOpt, RecountWorkersOpt, StrictFlag
 
 
-@data_app.command("check")
 def data_check(
     manifest: Path = typer.Argument(..., help="Release manifest with a 'data:' section."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Local copies of remote components, in DIR/<component>/."),
-    strict: bool = typer.Option(False, "--strict", help="Re-hash every file; never trust the incremental state."),
-    executor: str = typer.Option("local", "--executor", help="Where files are recounted: local, or ray (optional extra)."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Local executor: files recounted at once."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    strict: StrictFlag = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: RecountWorkersOpt = 1,
+    json_out: JsonFlag = False,
 ) -> None:
     """Check the declared mixture: weights and units, totals, tag shares, epochs, file hashes, and a recount of
     documents/tokens/bytes with the declared tokenizer.  Unreadable components are reported as attested only.
@@ -39,7 +38,7 @@ def data_check(
     result = check_data(manifest, strict=strict, data_dir=data_dir, executor=executor, workers=workers,
                         ray_address=ray_address)
     render.emit(result, json_out, render_data.data_check_table)
-    raise typer.Exit(0 if result.ok else 1)
+    finish(result.ok)
 
 
 def rebuild(
@@ -48,7 +47,7 @@ def rebuild(
     workdir: Optional[Path] = typer.Option(None, "--workdir", help="Work directory for the DVC stages (default: a new temporary one)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads for built-in steps (default: each recipe's, else 1)."),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary work directory."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    json_out: JsonFlag = False,
 ) -> None:
     """Rebuild derived artifacts from their recipes through DVC (forced, no run cache), record the environment, and
     compare each output in its declared tier: bit-exact (sha256), tolerance (tensors), or evaluation.
@@ -60,10 +59,13 @@ def rebuild(
 
     result = rebuild_release(manifest, recipes or None, workdir=workdir, threads=threads, keep=keep)
     render.emit(result, json_out, render_data.rebuild_table)
-    raise typer.Exit(0 if result.ok else 1)
+    finish(result.ok)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's verbs to the ``assay`` app."""
+    """Add this module's verbs to the ``assay`` app: the ``data`` group (``data check``) and ``rebuild``."""
+    data_app = typer.Typer(name="data", no_args_is_help=True, add_completion=False,
+                           help="Check a release's training-data mixture.\n\nExample: assay data check assay.yaml")
+    data_app.command("check")(data_check)
     app.add_typer(data_app, name="data")
     app.command("rebuild")(rebuild)

@@ -284,3 +284,30 @@ def audit_summary(r: Any, out_dir: Any) -> None:
     head = "[bold green]PASS[/]" if r.verdict == "pass" else "[bold red]FAIL[/]"
     out.print(f"{head} {k.passed} passed, {k.failed} failed, {k.inconclusive} inconclusive, {k.attested} attested only, "
               f"{k.not_checked} not checked, {k.errors} errors ({k.total} claims); report in {out_dir}/report.html")
+
+
+def export_table(r: Any) -> None:
+    """``assay export`` (an ExportResult): the files written, warnings, schema errors."""
+    t = Table(title=f"assay export {r.format} — {r.release} {r.version}", title_justify="left")
+    t.add_column("file", overflow="fold")
+    t.add_column("size", justify="right")
+    t.add_column("sha256", overflow="fold")
+    for f in r.files:
+        t.add_row(f.path, f"{f.size:,}", f.sha256[:16] + "…")
+    if r.files:
+        out.print(t)
+    for w in r.warnings:
+        out.print(f"[yellow]warning[/] {w}", markup=True, highlight=False)
+    for e in r.errors:
+        out.print(f"[bold red]  error[/] {e}", markup=True, highlight=False)
+    if not r.ok:
+        out.print(f"[bold red]FAILED[/]: the {r.format} document does not pass its schema check; nothing written",
+                  markup=True, highlight=False)
+
+
+def log_export_lines(r: Any) -> None:
+    """``assay export --log`` (a LogExportResult): one ``wrote PATH`` line per file on stdout, warnings on stderr."""
+    for p in r.files:
+        sys.stdout.write(f"wrote {p}\n")
+    for w in r.warnings:
+        sys.stderr.write(f"assay: warning: {w}\n")

@@ -1,10 +1,11 @@
-"""Rendering of the evaluation results (``assay rescore``): rich tables for people, findings on stderr."""
+"""Rendering of the evaluation results (``assay rescore``, ``assay rerun``): rich tables for people, findings and
+progress on stderr."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Callable
 
 from rich.markup import escape
 
@@ -136,3 +137,56 @@ def report_tables(report: Any) -> None:
         _findings(ev.findings)
     _findings(report.findings)
     err.print("[green]all claims re-score[/]" if report.ok else "[bold red]some claims do not re-score[/]")
+
+
+def rerun_progress(json_out: bool) -> Callable[[str, int, int], None]:
+    """``assay rerun``'s request counter on stderr, when stderr is a terminal and stdout is not JSON."""
+
+    def progress(name: str, done: int, total: int) -> None:
+        if sys.stderr.isatty() and not json_out:
+            sys.stderr.write(f"\r{name}: {done}/{total} requests" + ("\n" if done >= total else ""))
+            sys.stderr.flush()
+
+    return progress
+
+
+_RERUN_STYLE = {"reproduced": "green", "not-reproduced": "bold red", "inconclusive": "yellow",
+                "not-checked": "bold yellow"}
+
+
+def rerun_table(r: Any) -> None:
+    """``assay rerun``: the backend line, one row per benchmark with its verdict, the logs, assumptions, findings."""
+
+    def pts(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    b = r.backend
+    where = b.get("base_url") or b.get("model") or "-"
+    out.print(f"[bold]{r.release}[/]: re-run with {b.get('backend', '?')} ({where}"
+              + (f", {b['device']}, {b['dtype']}" if b.get("device") else "") + f") in {r.seconds:.1f} s")
+    t = Table(title_justify="left")
+    for col in ("benchmark", "items", "repeats", "published log", "re-run", "diff [CI]", "margin", "verdict",
+                "same output", "failed"):
+        t.add_column(col, justify="right" if col in ("items", "repeats", "published log", "re-run", "margin",
+                                                     "same output", "failed") else "left")
+    for bench in r.benchmarks:
+        v = bench.verdict or {}
+        verdict = v.get("verdict") or "not-checked"  # no verdict: nothing was compared (see the findings)
+        if verdict == "inconclusive" and v.get("n_needed"):
+            verdict += f" (n≈{v['n_needed']})"
+        ci = f"{pts(v.get('diff'))} [{pts(v.get('ci_low'))}, {pts(v.get('ci_high'))}]" if v.get("diff") is not None else "-"
+        agree = v.get("output_agreement")
+        t.add_row(bench.name, f"{bench.selected_items}/{bench.reference_items}", str(bench.repeats),
+                  pts(v.get("reference_score")), pts(v.get("rerun_score")), ci, pts(v.get("margin")),
+                  f"[{_RERUN_STYLE[v.get('verdict') or 'not-checked']}]{verdict}[/]",
+                  "-" if agree is None else f"{agree:.0%}", str(bench.n_failed))
+    out.print(t)
+    for bench in r.benchmarks:
+        if bench.log:
+            out.print(escape(f"  {bench.name}: re-run log {bench.log}")
+                      + (f" (stratified by {bench.stratify})" if bench.limit and bench.stratify else ""))
+        if bench.assumed:
+            out.print(f"  {bench.name}: [yellow]assumed[/] {', '.join(bench.assumed)} (neither pinned nor logged)")
+    for f in r.findings:
+        out.print(f"[{_SEV.get(f.severity, '')}]{f.severity:>7}[/] {escape(f'[{f.code}] {f.message}')}")
+    out.print("[green]reproduced[/]" if r.ok else "[bold red]not reproduced[/]")

@@ -1,0 +1,248 @@
+"""CLI verbs of the release core: ``schema``, ``init``, ``lock``, ``verify``, ``inspect``, ``pull``, ``push``,
+``audit``, ``diff``.
+
+Each verb parses its arguments, calls one library function, renders the typed result (``cli.render``) and picks the
+exit code.  Like every verb module, this imports only typer at module level; the library code is imported inside
+the verbs (``verify``, ``inspect``, ``init`` and ``lock`` never import torch, transformers or dvc).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .app import finish
+from .options import (AuditKeyOpt, AuditOutOpt, Blake3Flag, ExecutorOpt, HashWorkersOpt, InitForceFlag, InitOutOpt,
+                      JsonFlag, ManifestArg, PullToOpt, PushReportOpt, PushToOpt, RayAddressOpt, ReleaseDirOpt,
+                      ReleaseNameOpt, SchemaJsonFlag, SchemaReportFlag, SignatureIdentityOpt, SignatureIgnoreGitOpt,
+                      SignatureIgnoreOpt, SignatureIssuerOpt, SignatureOpt, SignaturePublicKeyOpt, StrictFlag,
+                      TransferWorkersOpt)
+
+
+def schema(
+    lock: bool = typer.Option(False, "--lock", help="Print the lock file's schema instead of the manifest's."),
+    report: SchemaReportFlag = False,
+    json_out: SchemaJsonFlag = True,
+) -> None:
+    """Print the JSON Schema of the release manifest (or of the lock).
+
+    Example: assay schema > assay-manifest.schema.json
+    """
+    import json
+
+    if lock:
+        from ..manifests.lock import Lock
+
+        data = Lock.model_json_schema(by_alias=True)
+    elif report:
+        from ..audit.model import report_json_schema
+
+        data = report_json_schema()
+    else:
+        from ..manifests.schema import json_schema
+
+        data = json_schema()
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def init(
+    path: Path = typer.Argument(..., help="Model folder to package."),
+    out: InitOutOpt = None,
+    name: ReleaseNameOpt = None,
+    version: str = typer.Option("0.1.0", "--version", help="Release version."),
+    publisher: Optional[str] = typer.Option(None, "--publisher", help="Publisher of the release."),
+    license: Optional[str] = typer.Option(None, "--license", help="SPDX licence identifier."),  # noqa: A002
+    force: InitForceFlag = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Package an existing model folder: hash files, recognise roles, read safetensors headers, write manifest + lock.
+
+    Example: assay init ./my-model --publisher "Example Lab" --license apache-2.0
+    """
+    from ..audit.packaging import init_release
+    from . import render
+
+    with render.progress("hashing", json_out) as prog:
+        result = init_release(path, out=out, name=name, version=version, publisher=publisher, license=license,
+                              force=force, progress=prog)
+    render.emit(result, json_out, render.init_table)
+    finish(result.ok)
+
+
+def lock(
+    manifest: Path = typer.Argument(..., help="Release manifest (YAML)."),
+    dir: ReleaseDirOpt = None,  # noqa: A002
+    blake3: Blake3Flag = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Resolve every source to an exact revision and write X.lock.yaml beside X.yaml (sha256 + size per file).
+
+    Example: assay lock manifests/examples/tiny-vlm/assay.yaml
+    """
+    from ..audit.locking import lock_release
+    from . import render
+
+    with render.progress("hashing", json_out) as prog:
+        result = lock_release(manifest, root=dir, blake3=blake3, progress=prog)
+    render.emit(result, json_out, render.lock_table)
+    finish(result.ok)
+
+
+def verify(
+    manifest: Path = typer.Argument(..., help="Release manifest (YAML); its lock X.lock.yaml is used when present."),
+    dir: ReleaseDirOpt = None,  # noqa: A002
+    strict: StrictFlag = False,
+    blake3: Blake3Flag = False,
+    workers: HashWorkersOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    signature: SignatureOpt = None,
+    key: SignaturePublicKeyOpt = None,
+    certificate_chain: Optional[List[Path]] = typer.Option(None, "--certificate-chain", help="With --signature, certificate mode: a PEM file of trusted CA certificates (repeatable)."),
+    identity: SignatureIdentityOpt = None,
+    issuer: SignatureIssuerOpt = None,
+    trust_config: Optional[Path] = typer.Option(None, "--trust-config", help="With --signature, Sigstore mode: a ClientTrustConfig JSON (offline; default: fetch Sigstore's, needs the network)."),
+    use_staging: bool = typer.Option(False, "--use-staging", help="With --signature, Sigstore mode: Sigstore's staging instance."),
+    ignore: SignatureIgnoreOpt = None,
+    ignore_git_paths: SignatureIgnoreGitOpt = None,
+    mode: Optional[str] = typer.Option(None, "--mode", help="With --signature: key, certificate or sigstore (default: from the options given)."),
+    json_out: JsonFlag = False,
+) -> None:
+    """Verify every file by sha256 and every structural claim (safetensors headers, shards, parameters, dtypes).
+
+    Example: assay verify manifests/examples/tiny-vlm/assay.yaml --strict
+    (or, for an OpenSSF model-signing signature: assay verify ./model --signature ./model/model.sig --key assay.pub)
+    """
+    if signature is not None:
+        from .attest_verbs import signature_verify_verb
+
+        signature_verify_verb(manifest, signature, key, json_out=json_out, certificate_chain=certificate_chain,
+                              identity=identity, issuer=issuer, trust_config=trust_config, use_staging=use_staging,
+                              ignore=ignore, ignore_git_paths=ignore_git_paths, mode=mode)
+        return
+    signature_only = {"--certificate-chain": certificate_chain, "--identity": identity, "--issuer": issuer,
+                      "--trust-config": trust_config, "--use-staging": use_staging, "--ignore": ignore,
+                      "--ignore-git-paths": ignore_git_paths is not None, "--mode": mode}
+    if any(signature_only.values()):
+        from ..manifests.errors import InputError
+
+        raise InputError(f"{', '.join(k for k, v in signature_only.items() if v)}: only with --signature")
+    from ..verify.release import verify_release
+    from . import render
+
+    with render.progress("verifying", json_out) as prog:
+        result = verify_release(manifest, root=dir, strict=strict, blake3=blake3, workers=workers, progress=prog,
+                                executor=executor, ray_address=ray_address)
+    render.emit(result, json_out, render.verify_table)
+    finish(result.ok)
+
+
+def inspect(
+    file: Path = typer.Argument(..., help="A weights file: .safetensors, a shard index, or a pickle-format checkpoint."),
+    json_out: JsonFlag = False,
+) -> None:
+    """Summarise one weights file (tensors, dtypes, parameters) with the strict structural verdict.
+
+    Example: assay inspect model.safetensors --json
+    """
+    from ..verify.inspection import inspect_file
+    from . import render
+
+    result = inspect_file(file)
+    render.emit(result, json_out, render.inspect_table)
+    finish(result.ok)
+
+
+def pull(
+    source: str = typer.Argument(..., help="A manifest with its lock, or a hub URI (hf://org/repo@rev, oci://host/repo:tag, dir://hub#pkg:tag)."),
+    to: PullToOpt = None,
+    only: Optional[List[str]] = typer.Option(None, "--only", help="Fetch only files matching these glob patterns (repeatable)."),
+    workers: TransferWorkersOpt = 4,
+    json_out: JsonFlag = False,
+) -> None:
+    """Fetch exactly the locked files of a release, hashing while writing; bad bytes are deleted, interrupted pulls resume.
+
+    Example: assay pull oci://127.0.0.1:5000/models/tiny-vlm:0.1.0 --to ./tiny-vlm --only '*.json'
+    """
+    from ..hubs.pull import pull as do_pull
+    from . import render
+
+    with render.progress("pulling", json_out) as prog:
+        result = do_pull(source, to=to, only=only, workers=workers, progress=prog)
+    render.emit(result, json_out, render.transfer_table)
+    finish(result.ok)
+
+
+def push(
+    manifest: ManifestArg,
+    to: PushToOpt,
+    dir: ReleaseDirOpt = None,  # noqa: A002
+    create: bool = typer.Option(False, "--create", help="Create the repository / hub if it does not exist."),
+    report: PushReportOpt = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Upload a verified release (artifacts + assay.yaml + assay.lock.yaml) to a hub; unchanged blobs are not re-sent.
+    The release must verify against its lock first.
+
+    Example: assay push manifests/examples/tiny-vlm/assay.yaml --to dir://./hub#tiny-vlm:0.1.0 --create
+    """
+    from ..hubs.push import push as do_push
+    from . import render
+
+    with render.progress("checking", json_out) as prog:
+        result = do_push(manifest, to, root=dir, create=create, report=report, progress=prog)
+    render.emit(result, json_out, render.transfer_table)
+    finish(result.ok)
+
+
+def audit(
+    manifest: ManifestArg,
+    source: Optional[str] = typer.Option(None, "--from", help="Pull the release from this hub URI first (else: local files)."),
+    out: AuditOutOpt = Path("audit-out"),
+    skip: Optional[List[str]] = typer.Option(None, "--skip", help="Skip a step: pull, verify, data, rebuild, rescore, rerun."),
+    rerun_limit: Optional[int] = typer.Option(None, "--rerun-limit", min=1, help="Re-run at most N samples per benchmark."),
+    dir: ReleaseDirOpt = None,  # noqa: A002
+    key: AuditKeyOpt = None,
+    sign: bool = typer.Option(True, "--sign/--no-sign", help="Write the signed attestation."),
+    json_out: JsonFlag = False,
+) -> None:
+    """Audit a release end to end and write a report with a verdict per claim; exit 0 only if every claim holds.
+
+    Example: assay audit manifests/examples/tiny-vlm/assay.yaml --out audit-out
+    """
+    from ..audit.run import run_audit
+    from . import render
+
+    with render.progress("auditing", json_out) as prog:
+        result = run_audit(manifest, out=out, source=source, skip=set(skip or ()), rerun_limit=rerun_limit,
+                           release_dir=dir, key=key, sign=sign, progress=prog)
+    render.emit(result, json_out, lambda r: render.audit_summary(r, out))
+    finish(result.verdict == "pass")
+
+
+def diff(
+    a: str = typer.Argument(..., help="A manifest (its lock beside it is used), a lock file, or a hub URI."),
+    b: str = typer.Argument(..., help="The other release, same forms."),
+    json_out: JsonFlag = False,
+) -> None:
+    """Show what changed between two releases: files, claims, published scores, sources and release digests.
+
+    Exits 0 when the releases are identical and 1 when they differ, like diff(1).
+
+    Example: assay diff manifests/examples/tiny-vlm/assay.yaml manifests/examples/tiny-vlm/assay.failing.yaml
+    """
+    from ..audit.diff import diff_releases
+    from . import render
+
+    result = diff_releases(a, b)
+    render.emit(result, json_out, render.diff_table)
+    finish(result.identical)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's verbs to the ``assay`` app."""
+    for verb in (schema, init, lock, verify, inspect, pull, push, audit, diff):
+        app.command(verb.__name__)(verb)

@@ -22,7 +22,6 @@ from assay.hubs.base import HubError, PushFile, RemoteFile, Resolved, TransferEr
 from assay.hubs.hf import HfHub, build_commit_operations, git_blob_sha1
 from assay.manifests.errors import InputError, PathEscapeError
 from assay.manifests.uris import parse_source_uri
-
 from support.olah_server import OlahError, commit_hf_files, git_hash_object, make_hf_repo, start_olah
 
 REPO = "assay-test/tiny"

@@ -15,7 +15,6 @@ import requests
 from assay.hubs.base import HubError, PushFile, TransferError
 from assay.hubs.oci import ARTIFACT_TYPE, CONFIG_TYPE, DOC, MANIFEST_TYPE, WEIGHT, WEIGHT_CONFIG, OciHub
 from assay.manifests.uris import parse_source_uri
-
 from support.registry_server import start_registry
 
 REPO = "models/tiny-vlm"

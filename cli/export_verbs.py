@@ -8,15 +8,32 @@ schema check (nothing written), 2 bad input.
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from typing import Annotated
 
 import typer
 
 from .app import finish
-from .options import (ExportFormatOpt, ExportLogOpt, ExportOutOpt, ExportReportOpt, JsonFlag, OptionalManifestArg)
+from .options import (
+    ExportFormatOpt,
+    ExportLogOpt,
+    ExportOutOpt,
+    ExportReportOpt,
+    JsonFlag,
+    OptionalManifestArg,
+)
+
+# Options only these verbs take, one alias each (the shared ones are in cli/options.py).
+# export
+ExportDatasetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dataset",
+        help="NAME=ORG/DATASET: the Hub dataset of benchmark NAME (model-index, eval-results, eee); repeatable.",
+    ),
+]
 
 
-def _datasets(items: List[str]) -> dict[str, str]:
+def _datasets(items: list[str]) -> dict[str, str]:
     """``--dataset NAME=ORG/DATASET`` (repeatable) as {NAME: ORG/DATASET}."""
     from ..manifests.errors import InputError
 
@@ -31,11 +48,10 @@ def _datasets(items: List[str]) -> dict[str, str]:
 
 def export(
     manifest: OptionalManifestArg = None,
-    format: ExportFormatOpt = ...,  # noqa: A002 - required
+    format: ExportFormatOpt = ...,
     report: ExportReportOpt = None,
     out: ExportOutOpt = None,
-    dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="NAME=ORG/DATASET: the Hub dataset of "
-                                                "benchmark NAME (model-index, eval-results, eee); repeatable."),
+    dataset: ExportDatasetOpt = None,
     log: ExportLogOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -59,7 +75,8 @@ def export(
         finish(logged.ok)
     if manifest is None:
         raise InputError("missing MANIFEST (or --log LOG)")
-    from ..audit.exports import FOLDER_FORMATS, FORMATS, export as do_export
+    from ..audit.exports import FOLDER_FORMATS, FORMATS
+    from ..audit.exports import export as do_export
 
     if format not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")

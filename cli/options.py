@@ -13,7 +13,7 @@ Like the rest of the CLI this imports only typer (start-up time: ``assay --help`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,11 +24,11 @@ SchemaJsonFlag = Annotated[bool, typer.Option("--json/--no-json",
 
 # ---------------------------------------------------------------------------------------------------- arguments
 ManifestArg = Annotated[Path, typer.Argument(help="Release manifest (YAML), with its lock X.lock.yaml beside it.")]
-OptionalManifestArg = Annotated[Optional[Path],
+OptionalManifestArg = Annotated[Path | None,
                                 typer.Argument(help="Release manifest (YAML), with its lock X.lock.yaml beside it.")]
 
 # ---------------------------------------------------------------------------------------------------- release files
-ReleaseDirOpt = Annotated[Optional[Path], typer.Option(
+ReleaseDirOpt = Annotated[Path | None, typer.Option(
     "--dir", help="Folder holding the release files (default: the folders the manifest's sources name).")]
 StrictFlag = Annotated[bool, typer.Option("--strict", help="Re-hash every file; never trust the incremental state.")]
 Blake3Flag = Annotated[bool, typer.Option("--blake3", help="Also compute BLAKE3 digests (in addition to SHA-256); "
@@ -36,38 +36,38 @@ Blake3Flag = Annotated[bool, typer.Option("--blake3", help="Also compute BLAKE3 
 ExecutorOpt = Annotated[str, typer.Option(
     "--executor", help="Where files are hashed and recounted: local (threads) or ray (one Ray task per file; "
                        "needs the ray extra).")]
-RayAddressOpt = Annotated[Optional[str], typer.Option(
+RayAddressOpt = Annotated[str | None, typer.Option(
     "--ray-address", help="With --executor ray: an existing cluster (default: RAY_ADDRESS or a local instance).")]
 
 # --workers: three different pools
-HashWorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1,
+HashWorkersOpt = Annotated[int | None, typer.Option("--workers", min=1,
                                                        help="Hashing threads (default: all cores).")]
 TransferWorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Parallel transfers.")]
 RecountWorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Local executor: files recounted at once.")]
 
 # ---------------------------------------------------------------------------------------------------- hubs
-PullToOpt = Annotated[Optional[Path], typer.Option(
+PullToOpt = Annotated[Path | None, typer.Option(
     "--to", help="Destination folder (default: ./<release or repo name>).")]
 PushToOpt = Annotated[str, typer.Option(
     "--to", help="Destination: hf://org/repo, oci://host/repo:tag or dir://hub#package:tag.")]
 
 # ---------------------------------------------------------------------------------------------------- outputs
-InitOutOpt = Annotated[Optional[Path], typer.Option(
+InitOutOpt = Annotated[Path | None, typer.Option(
     "--out", help="Write assay.yaml + assay.lock.yaml here (default: PATH).")]
-KeysOutOpt = Annotated[Optional[Path], typer.Option(
+KeysOutOpt = Annotated[Path | None, typer.Option(
     "--out", help="Folder for <name>.key / <name>.pub (default: $ASSAY_KEY_DIR or ~/.config/assay/keys).")]
 AuditOutOpt = Annotated[Path, typer.Option("--out", help="Folder for report.json / report.md / report.html.")]
-RerunOutOpt = Annotated[Optional[Path], typer.Option(
+RerunOutOpt = Annotated[Path | None, typer.Option(
     "--out", help="Folder for the re-run logs (default: <manifest folder>/.assay/rerun).")]
-ExportOutOpt = Annotated[Optional[Path], typer.Option(
+ExportOutOpt = Annotated[Path | None, typer.Option(
     "--out", help="Output file (folder for eval-results / eee). Default: one-file formats print to stdout; "
                   "eval-results -> ./.eval_results, eee -> ./<release>-eee.")]
 
 # --report: a flag of `schema`, an input file elsewhere
 SchemaReportFlag = Annotated[bool, typer.Option("--report", help="Print the audit report's (report.json) schema.")]
-PushReportOpt = Annotated[Optional[Path], typer.Option(
+PushReportOpt = Annotated[Path | None, typer.Option(
     "--report", help="An audit report (report.json) to publish with the release.")]
-ExportReportOpt = Annotated[Optional[Path], typer.Option(
+ExportReportOpt = Annotated[Path | None, typer.Option(
     "--report", help="An audit report (report.json): reproduced scores with CIs, audit findings.")]
 
 # --format / --log: what `rescore --log` reads, what `export` writes
@@ -75,53 +75,53 @@ LogFormatOpt = Annotated[str, typer.Option(
     "--format", help="Log format with --log: auto, lm-eval, inspect, vlmevalkit, eureka, eee or assay.")]
 EXPORT_FORMATS_HELP = "cyclonedx, model-index, eval-results, eee, kitfile or modelpack"
 ExportFormatOpt = Annotated[str, typer.Option("--format", "-f", help=f"Output format: {EXPORT_FORMATS_HELP}.")]
-RescoreLogOpt = Annotated[Optional[Path], typer.Option(
+RescoreLogOpt = Annotated[Path | None, typer.Option(
     "--log", help="Re-score a log file or folder without a manifest.")]
-ExportLogOpt = Annotated[Optional[Path], typer.Option(
+ExportLogOpt = Annotated[Path | None, typer.Option(
     "--log", help="Instead of a manifest: an assay log (*.assay.jsonl, e.g. a re-run) to export as eee or "
                   "eval-results.")]
 
 # --name / --force: a release's or a key pair's
-ReleaseNameOpt = Annotated[Optional[str], typer.Option("--name", help="Release name (default: the folder name).")]
+ReleaseNameOpt = Annotated[str | None, typer.Option("--name", help="Release name (default: the folder name).")]
 KeyNameOpt = Annotated[str, typer.Option("--name", help="Base name of the key files.")]
 InitForceFlag = Annotated[bool, typer.Option("--force", help="Overwrite an existing assay.yaml.")]
 KeygenForceFlag = Annotated[bool, typer.Option("--force", help="Replace existing key files.")]
 
 # ---------------------------------------------------------------------------------------------------- keys, signatures
-AuditKeyOpt = Annotated[Optional[Path], typer.Option(
+AuditKeyOpt = Annotated[Path | None, typer.Option(
     "--key", help="Private key (PEM) that signs attestation.dsse.json (default: the assay keygen key, made if "
                   "missing).")]
-SignKeyOpt = Annotated[Optional[Path], typer.Option(
+SignKeyOpt = Annotated[Path | None, typer.Option(
     "--key", help="ECDSA private key PEM (default: the assay keygen default key).")]
-AttestKeyOpt = Annotated[Optional[Path], typer.Option(
+AttestKeyOpt = Annotated[Path | None, typer.Option(
     "--key", help="Public key PEM (default: the assay keygen default key).")]
-AttestDirOpt = Annotated[Optional[Path], typer.Option(
+AttestDirOpt = Annotated[Path | None, typer.Option(
     "--dir", help="Release folder: every subject must be there with its sha256.")]
-AttestIdentityOpt = Annotated[Optional[str], typer.Option(
+AttestIdentityOpt = Annotated[str | None, typer.Option(
     "--identity", help="Sigstore keyless: the expected signer identity (needs a network).")]
-AttestIssuerOpt = Annotated[Optional[str], typer.Option("--issuer", help="Sigstore keyless: the expected OIDC issuer.")]
-SignOutOpt = Annotated[Optional[Path], typer.Option(
+AttestIssuerOpt = Annotated[str | None, typer.Option("--issuer", help="Sigstore keyless: the expected OIDC issuer.")]
+SignOutOpt = Annotated[Path | None, typer.Option(
     "--signature", help="Signature file to write (default: MODEL_DIR/model.sig).")]
-SignIgnoreOpt = Annotated[Optional[List[str]], typer.Option(
+SignIgnoreOpt = Annotated[list[str] | None, typer.Option(
     "--ignore", help="Folder-relative path not to sign (repeatable).")]
 SignIgnoreGitFlag = Annotated[bool, typer.Option(
     "--ignore-git-paths/--no-ignore-git-paths",
     help="Leave .git, .gitattributes, .github, .gitignore out (model-signing's default).")]
 
 # `assay verify MODEL --signature SIG ...`: options that are valid only with --signature
-SignatureOpt = Annotated[Optional[Path], typer.Option(
+SignatureOpt = Annotated[Path | None, typer.Option(
     "--signature", help="Instead: verify this OMS / model-signing signature of the model (folder or single file) "
                         "given as MANIFEST (see assay sign).")]
-SignaturePublicKeyOpt = Annotated[Optional[Path], typer.Option(
+SignaturePublicKeyOpt = Annotated[Path | None, typer.Option(
     "--key", "--public-key", help="With --signature, key mode: the signer's ECDSA public key (PEM).")]
-SignatureIdentityOpt = Annotated[Optional[str], typer.Option(
+SignatureIdentityOpt = Annotated[str | None, typer.Option(
     "--identity", help="With --signature, Sigstore mode: the expected signer identity.")]
-SignatureIssuerOpt = Annotated[Optional[str], typer.Option(
+SignatureIssuerOpt = Annotated[str | None, typer.Option(
     "--issuer", "--identity-provider", help="With --signature, Sigstore mode: the expected OIDC issuer.")]
-SignatureIgnoreOpt = Annotated[Optional[List[str]], typer.Option(
+SignatureIgnoreOpt = Annotated[list[str] | None, typer.Option(
     "--ignore", "--ignore-paths",
     help="With --signature: a path in the model folder the signer left out (repeatable).")]
-SignatureIgnoreGitOpt = Annotated[Optional[bool], typer.Option(
+SignatureIgnoreGitOpt = Annotated[bool | None, typer.Option(
     "--ignore-git-paths/--no-ignore-git-paths",
     help="With --signature: leave .git, .gitattributes, .github, .gitignore out (default: yes, unless the signature "
          "signed them).")]

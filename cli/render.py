@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -32,7 +33,7 @@ out = _Lazy("out")
 err = _Lazy("err")
 
 
-def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands in for rich.table.Table
+def Table(*args: Any, **kwargs: Any) -> Any:  # stands in for rich.table.Table (imported on first use)
     from rich.table import Table as RichTable
 
     return RichTable(*args, **kwargs)
@@ -47,8 +48,14 @@ class _RichProgress:
     """Adapter from the library's Progress protocol to a rich progress bar in bytes (thread-safe advance)."""
 
     def __init__(self, label: str) -> None:
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                                   TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                                   TransferSpeedColumn(), TimeRemainingColumn(), console=err, transient=True)

@@ -4,8 +4,8 @@ progress on stderr."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from rich.markup import escape
 

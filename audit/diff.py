@@ -70,7 +70,8 @@ def _load_side(ref: str) -> _Side:
 def _load_uri(uri: str) -> _Side:
     import tempfile
 
-    from ..hubs.base import LOCK_NAME, MANIFEST_NAME, HubError, hub_for
+    from ..hubs.base import LOCK_NAME, MANIFEST_NAME, HubError
+    from ..hubs.select import hub_for
     from ..hubs.pull import read_small
     from ..manifests.uris import parse_source_uri
 

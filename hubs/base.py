@@ -8,7 +8,7 @@ from typing import Iterator, Protocol
 
 from pydantic import BaseModel
 
-from ..manifests.errors import AssayError, InputError
+from ..manifests.errors import AssayError
 from ..manifests.uris import SourceURI
 
 # The manifest and lock travel with every package assay pushes, at the package root.
@@ -117,20 +117,3 @@ class PushResult(BaseModel):
     seconds: float = 0.0
     bytes_transferred: int = 0
     message: str | None = None
-
-
-def hub_for(uri: SourceURI) -> Hub:
-    """The hub implementation of a parsed URI (imported lazily: each pulls its own client library)."""
-    if uri.scheme == "dir":
-        from .dirhub import DirHub
-
-        return DirHub()
-    if uri.scheme == "hf":
-        from .hf import HfHub
-
-        return HfHub()
-    if uri.scheme == "oci":
-        from .oci import OciHub
-
-        return OciHub()
-    raise InputError(f"unsupported hub scheme {uri.scheme!r}")  # pragma: no cover - parse_source_uri refuses first

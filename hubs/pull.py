@@ -23,7 +23,8 @@ from ..manifests.fsio import write_atomic, write_bytes_atomic
 from ..manifests.loader import lock_path_for
 from ..manifests.lock import Lock
 from ..manifests.uris import SourceURI, parse_source_uri
-from .base import LOCK_NAME, MANIFEST_NAME, FileTransfer, HubError, PullResult, RemoteFile, Resolved, hub_for
+from .base import LOCK_NAME, MANIFEST_NAME, FileTransfer, HubError, PullResult, RemoteFile, Resolved
+from .select import hub_for
 from .transfer import Wanted, fetch_many
 
 

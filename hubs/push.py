@@ -15,7 +15,8 @@ from typing import Any
 from ..manifests.errors import InputError
 from ..manifests.paths import resolve_inside
 from ..manifests.uris import parse_source_uri
-from .base import LOCK_NAME, MANIFEST_NAME, REPORT_NAME, PushFile, PushResult, hub_for
+from .base import LOCK_NAME, MANIFEST_NAME, REPORT_NAME, PushFile, PushResult
+from .select import hub_for
 
 
 def _meta_file(path_in_package: str, local: Path, role: str) -> PushFile:

@@ -26,7 +26,7 @@ from typing import Any
 from ..manifests.errors import InputError
 from ..manifests.paths import resolve_inside
 from ..manifests.release import Release, as_release
-from .importers.claims import CardClaim, decimals_of, norm_name, read_eval_results, read_model_index
+from .published import CardClaim, decimals_of, norm_name, read_eval_results, read_model_index
 from .rescore import decide, rescore_log
 from .results import ClaimCheck, EvalRescore, Finding, LogRescore, RescoreReport, RescoreRow
 

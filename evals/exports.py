@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .importers.eee import sample_hash
+from .harnesses.eee import sample_hash
 from .samples import NormalisedLog, Sample
 
 EEE_SCHEMA = "0.3.0"

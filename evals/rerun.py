@@ -281,7 +281,7 @@ def default_scorer(header) -> Scorer:
 # ============================================================================================ orchestration
 def read_reference(path: Path, fmt: str, task: str):
     """(samples of ``task``, the log's header, importer findings) from a published log of any known format."""
-    from .importers import load_logs
+    from .harnesses import load_logs
 
     runs = load_logs(path, fmt)
     for run in runs:

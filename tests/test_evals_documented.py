@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from assay.evals.importers import detect_format
-from assay.evals.importers.claims import parse_value, read_eval_results, read_model_index
-from assay.evals.importers.vlmevalkit import can_infer
+from assay.evals.harnesses import detect_format
+from assay.evals.harnesses.vlmevalkit import can_infer
+from assay.evals.published import parse_value, read_eval_results, read_model_index
 from assay.evals.rescore import rescore_log
 
 from conftest import ROOT, run_assay

@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from assay.evals.importers import load_logs
-from assay.evals.importers.eee import HASH_RECIPES, matching_recipes, sample_hash
+from assay.evals.harnesses import load_logs
+from assay.evals.harnesses.eee import HASH_RECIPES, matching_recipes, sample_hash
 from assay.evals.rescore import rescore_log
 from conftest import run_assay
 

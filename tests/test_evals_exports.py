@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from assay.evals.exports import eval_results_entries, write_eee, write_eval_results
-from assay.evals.importers import load_logs
-from assay.evals.importers.claims import read_eval_results
+from assay.evals.harnesses import load_logs
+from assay.evals.published import read_eval_results
 from assay.evals.rescore import rescore_log
 
 from conftest import ROOT

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import zipfile
 
-from assay.evals.importers import detect_format, load_logs
+from assay.evals.harnesses import detect_format, load_logs
 from assay.evals.rescore import rescore_log
 
 from conftest import ROOT, run_assay

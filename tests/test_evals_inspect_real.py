@@ -16,8 +16,8 @@ import zipfile
 from types import SimpleNamespace
 
 import pytest
-from assay.evals.importers import load_logs
-from assay.evals.inspect_choice import (
+from assay.evals.harnesses import load_logs
+from assay.evals.harnesses.inspect_ai import (
     inspect_choice,
     selected_positions,
     strict_choice_answer,

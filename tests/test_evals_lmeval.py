@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.evals.importers import detect_format, load_logs
+from assay.evals.harnesses import detect_format, load_logs
 from assay.evals.rescore import rescore_log
 
 from conftest import ROOT, run_assay

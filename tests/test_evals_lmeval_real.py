@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.evals.importers import load_logs
+from assay.evals.harnesses import load_logs
 from assay.evals.rescore import rescore_log
 
 from conftest import ROOT, run_assay

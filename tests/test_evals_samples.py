@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from assay.evals.importers import detect_format
+from assay.evals.harnesses import detect_format
 from assay.evals.rescore import rescore_log
 from assay.evals.samples import (Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample, content_sha256,
                                  is_assay_log, read_log, write_log)

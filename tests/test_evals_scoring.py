@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from assay.evals.importers import load_logs
+from assay.evals.harnesses import load_logs
 from assay.evals.scoring import rerun_scorer, score_rerun_sample
 from assay.evals.stats import compare
 from assay.manifests.errors import InputError

@@ -83,7 +83,7 @@ def test_inspect_numeric_matching_without_inspect_ai():
     code = (
         "import sys\n"
         "sys.modules['inspect_ai'] = None\n"
-        "from assay.evals.scorers import inspect_score\n"
+        "from assay.evals.harnesses.inspect_ai import inspect_score\n"
         "from assay.manifests.errors import MissingExtra\n"
         "try:\n"
         "    inspect_score('match', {'numeric': True}, 'The answer is ½', '0.5')\n"

@@ -63,7 +63,7 @@ def build_evals(release_dir: Path, outdir: Path) -> list[Path]:
     from assay.evals.samples import Aggregate, ContentPart, ImageRef, LogHeader, Sample
     from assay.evals.samples import Message as LogMessage
     from assay.evals.samples import write_log
-    from assay.evals.scorers import SCORERS
+    from assay.evals.registry import SCORERS
 
     backend = TransformersBackend.from_pretrained(str(release_dir), device="cpu", batch_size=8)
     sampling = Sampling(max_new_tokens=MAX_NEW_TOKENS, temperature=0.0)

@@ -38,7 +38,7 @@ Re-scoring per converter (what its rows keep):
 * others (HELM ``exact_match``, assay's own export, hand-written files): the terminal ``extracted_value`` equals a
   reference, or is a choice letter whose choice is a reference.
 
-Each result's claim is compared whole (``rescore._eee``): the score, ``num_samples`` against the samples recomputed,
+Each result's claim is compared whole (:func:`rescore_eee`): the score, ``num_samples`` against the samples recomputed,
 and the standard error with the converted harness's formula.  Fail closed: an aggregate whose instance file is
 missing (or that has no ``detailed_evaluation_results``) is a ``not-recomputed`` error; a result whose rows cannot
 be recomputed is left ``recomputed=None`` (the engine names it ``unverifiable``, the generic fail-closed rule
@@ -51,21 +51,19 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ...manifests.errors import InputError
-from ..metrics import (
-    inspect_accuracy,
-    inspect_stderr,
-    lm_mean,
-    lm_mean_stderr,
-    plain_mean,
-)
+from ..engine import rescore_generic, same_number
+from ..logs import ImportedLog, read_json
+from ..metrics import plain_mean
+from ..registry import EngineResult, Harness, Probe, Unsupported, harness
+from ..results import Finding, RescoreRow
 from ..samples import Aggregate, LogHeader, Message, Sample
-from ..scorers import Unsupported, inspect_score, inspect_value_to_float
-from . import ImportedLog, read_json
+from .inspect_ai import inspect_accuracy, inspect_score, inspect_stderr, inspect_value_to_float
+from .lm_eval import lm_mean, lm_mean_stderr
 
 
 def load_eee(path: Path) -> list[EEELog]:
@@ -521,3 +519,55 @@ class EEELog(ImportedLog):
         if origin == "lm-eval":
             return lm_mean(values)
         return plain_mean(values)
+
+
+def rescore_eee(log: EEELog, audit: bool) -> EngineResult:
+    """The per-sample re-score of :func:`assay.evals.engine.rescore_generic` (rows re-scored by
+    :meth:`EEELog.recompute`, grouped per sample), then the rest of each result's claim: ``uncertainty.num_samples``
+    against the samples recomputed and ``standard_error`` against the converted harness's formula
+    (:meth:`EEELog.stderr`)."""
+    res = rescore_generic(log, audit)
+    rows, findings = res.rows, res.findings
+    claims = {(a.task, a.metric): a for a in log.header.aggregates}
+    extra: list[RescoreRow] = []
+    for row in rows:
+        agg = claims.get((row.task, row.metric))
+        if agg is None or row.recomputed is None:
+            continue
+        if agg.n is not None and agg.n != row.n:
+            findings.append(Finding.make("error", "sample-count-mismatch", f"{row.metric}: the aggregate says "
+                                         f"{agg.n} samples, the instance rows hold {row.n}", row.task))
+        se = log.stderr(row.task, row.metric, log.recomputed_values(row.task, row.metric))
+        if se is None:
+            if agg.stderr is not None:
+                findings.append(Finding.make("info", "stderr-not-recomputed", f"{row.metric}: the reported standard "
+                                             "error is not recomputed (no known formula for this converter)", row.task))
+            continue
+        if agg.stderr is not None and not same_number(agg.stderr, se):
+            findings.append(Finding.make("error", "stderr-mismatch", f"{row.metric}_stderr: reported "
+                                         f"{agg.stderr!r}, recomputed {se!r}", row.task))
+        extra.append(RescoreRow(task=row.task, metric=f"{row.metric}_stderr", filter=row.filter, reported=agg.stderr,
+                                recomputed=se, n=row.n))
+    return EngineResult(rows + extra, findings, res.audit)
+
+
+# ======================================================================================================== harness
+@harness("eee")
+class EEEHarness(Harness):
+    sniff_rank: ClassVar[Mapping[str, int]] = {".json": 0, ".jsonl": 2}
+
+    def sniff(self, probe: Probe) -> bool:
+        if probe.suffix == ".jsonl":
+            return {"sample_id", "evaluation"} <= probe.keys
+        return probe.suffix == ".json" and {"schema_version", "evaluation_results"} <= probe.keys
+
+    def load(self, path: Path) -> list[ImportedLog]:
+        return list(load_eee(path))
+
+    def entry_files(self, files: list[Path]) -> list[Path]:
+        return [f for f in files if f.suffix.lower() == ".json"]
+
+    def rescore(self, log: ImportedLog, audit: bool) -> EngineResult:
+        if not isinstance(log, EEELog):
+            raise TypeError(f"not an Every Eval Ever log: {log.format}")
+        return rescore_eee(log, audit)

@@ -1,4 +1,5 @@
-"""Eureka ML Insights logs: ``logs/<Pipeline>/<experiment>/<timestamp>/`` (microsoft/eureka-ml-insights ``core/``).
+"""Eureka ML Insights logs: ``logs/<Pipeline>/<experiment>/<timestamp>/`` (microsoft/eureka-ml-insights ``core/``,
+as of 2024–2025).
 
 * ``inference_result.jsonl`` — the prompt-processing columns (``prompt``, ``prompt_hash`` = MD5 of the prompt,
   ``uid``, ``ground_truth``, …) plus ``model_output``, ``is_valid``, ``n_output_tokens``;
@@ -20,13 +21,17 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 from ...manifests.errors import InputError
+from ..audit import AuditAccumulator
+from ..engine import same_number
+from ..logs import ImportedLog
+from ..registry import EngineResult, Harness, Probe, Unsupported, harness
+from ..results import Finding, RescoreRow
 from ..samples import Aggregate, LogHeader, Message, Sample
-from ..scorers import Unsupported
-from . import ImportedLog
 
 _REPORT_RE = re.compile(r"^(?P<agg>[a-z]+aggregator)_\d+(?:_on_(?P<cols>.+?))?(?:_grouped_by_(?P<group>.+?))?"
                         r"(?P<norm>_normalized)?_report$")
@@ -182,3 +187,101 @@ def _flatten(col: str, val: Any, spec: dict[str, Any]) -> Iterator[tuple[str, st
             yield col, str(group), num(v)
     else:
         yield col, "none", num(val)
+
+
+def _round3(x: float) -> float:
+    import numpy as np
+
+    return float(np.round(x, 3))
+
+
+def rescore_eureka(log: EurekaLog, audit: bool) -> EngineResult:
+    """Per-sample <Metric>_result labels recomputed; CountAggregator (normalised) and AverageAggregator re-run."""
+    rows: list[RescoreRow] = []
+    findings: list[Finding] = []
+    aud = AuditAccumulator() if audit else None
+    label = {1.0: "correct", 0.0: "incorrect", None: "none"}
+    for task in log.tasks():
+        samples = list(log.iter_samples(task))
+        recomputed: dict[str, list[Any]] = defaultdict(list)  # column -> label per row (recomputed)
+        mismatch: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
+        unsupported: dict[str, str] = {}
+        for s in samples:
+            for col, logged in ((s.meta or {}).get("labels") or {}).items():
+                try:
+                    v = log.recompute(s, col)
+                except Unsupported as exc:
+                    unsupported[col] = str(exc)
+                    recomputed[col].append(logged)
+                    continue
+                lab = label.get(v, v)
+                recomputed[col].append(lab)
+                if lab != logged:
+                    mismatch[col].append((s.id, logged, lab))
+                if aud is not None and v is not None:
+                    aud.add(s, col, v)
+        for col, mm in mismatch.items():
+            ex = mm[0]
+            findings.append(Finding.make("error", "sample-score-mismatch", f"{col}: {len(mm)} row(s) logged a result "
+                                         f"the output does not give (e.g. uid {ex[0]}: logged {ex[1]!r}, recomputed "
+                                         f"{ex[2]!r})", task, [m[0] for m in mm]))
+        for col, why in unsupported.items():
+            findings.append(Finding.make("error", "unverifiable", f"{col}: {why}", task))
+        groups_of = {}
+        for spec in (log.header.config or {}).get("reports", []):
+            groups_of[spec["file"]] = spec
+        for agg in log.header.aggregates:
+            if agg.task != task:
+                continue
+            col, _, lab = agg.metric.partition("/")
+            spec = next((sp for sp in groups_of.values() if (sp["group"] is None) == (agg.filter == "none")), None)
+            values = recomputed.get(col)
+            rec = None
+            n = 0
+            if values is None and samples and col in (samples[0].meta or {}):
+                values = [(s.meta or {}).get(col) for s in samples]
+            if values is not None:
+                if agg.filter != "none" and spec and spec["group"]:
+                    keys = [str((s.meta or {}).get(spec["group"])) for s in samples]
+                    values = [v for v, k in zip(values, keys) if k == agg.filter]
+                n = len(values)
+                if lab:  # normalised count of one label
+                    present = [v for v in values if v is not None]
+                    rec = _round3(sum(1 for v in present if v == lab) / len(present)) if present else None
+                else:
+                    nums = [float(v) for v in values if isinstance(v, (int, float))]
+                    rec = _round3(sum(nums) / len(nums)) if nums else None
+            if col in unsupported:
+                rec = None
+            if agg.value is not None and rec is not None and not same_number(agg.value, rec):
+                findings.append(Finding.make("error", "aggregate-mismatch", f"{agg.metric},{agg.filter}: reported "
+                                             f"{agg.value!r}, recomputed {rec!r} from {n} rows", task))
+            rows.append(RescoreRow(task=task, metric=agg.metric, filter=agg.filter, reported=agg.value,
+                                   recomputed=rec, n=n))
+    return EngineResult(rows, findings, aud)
+
+
+# ======================================================================================================== harness
+@harness("eureka")
+class EurekaHarness(Harness):
+    name_rank = 4
+    sniff_rank: ClassVar[Mapping[str, int]] = {".jsonl": 3}
+    folder_patterns = ("inference_result.jsonl",)
+    multi_file = True
+
+    def claims_name(self, path: Path) -> bool:
+        return path.name in ("inference_result.jsonl", "metric_results.jsonl") or path.name.endswith("_report.json")
+
+    def sniff(self, probe: Probe) -> bool:
+        return probe.suffix == ".jsonl" and "model_output" in probe.keys
+
+    def load(self, path: Path) -> list[ImportedLog]:
+        return list(load_eureka(path))
+
+    def covers(self, run: ImportedLog, path: Path) -> bool:
+        return isinstance(run, EurekaLog) and Path(run.root) in path.parents
+
+    def rescore(self, log: ImportedLog, audit: bool) -> EngineResult:
+        if not isinstance(log, EurekaLog):
+            raise TypeError(f"not a Eureka log: {log.format}")
+        return rescore_eureka(log, audit)

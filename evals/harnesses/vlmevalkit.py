@@ -1,4 +1,4 @@
-"""VLMEvalKit prediction and judge files (``outputs/<model>/<eval_id>/``).
+"""VLMEvalKit prediction and judge files (``outputs/<model>/<eval_id>/``), as VLMEvalKit 0.2.x (2024–2025) writes them.
 
 Files (vlmeval/dataset/image_mcq.py ``evaluate``; vlmeval/smp/file.py):
 
@@ -15,7 +15,9 @@ Re-scoring (multiple choice): the option is extracted from ``prediction`` with V
 answer; ``Z`` for refusals) and ``hit = (option == answer)``.  Rows whose hit a judge model decided (the rule
 cannot extract an option) are counted as judge-scored: their logged hit is used and reported, never recomputed.
 Point-in-box rows (a ``bbox`` column ``[x1, y1, x2, y2]``, ScreenSpot style) are re-scored with
-:func:`assay.evals.scorers.point_in_box`.
+:func:`assay.evals.scorers.point_in_box`.  Aggregation reproduces ``report_acc``: per split, ``Overall`` =
+mean(hit); per ``category`` / ``l2-category`` (MMBench abbreviations: CP, FP-S, FP-C, LR, RR, AR), mean(hit) of
+its rows.  Open-ended datasets (judged by a model) are not re-scored: ``unverifiable``.
 """
 
 from __future__ import annotations
@@ -28,13 +30,18 @@ import math
 import re
 import string
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 from ...manifests.errors import InputError, require_extra
+from ..audit import AuditAccumulator
+from ..engine import reported_of, same_number
+from ..logs import ImportedLog
+from ..registry import EngineResult, Harness, Probe, Unsupported, harness
+from ..results import Finding, RescoreRow
 from ..samples import Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample
-from ..scorers import Unsupported, point_in_box
-from . import ImportedLog
+from ..scorers import point_in_box
 
 _SUFFIXES = (".xlsx", ".tsv", ".json", ".csv")
 _RESULT_RE = re.compile(r"^(?P<stem>.+?)_(?P<judge>exact_matching|[A-Za-z0-9.\-]+)_result$")
@@ -210,7 +217,7 @@ class VLMEvalKitLog(ImportedLog):
         if judge and judge != "exact_matching" and "hit" in (self.rows[0] if self.rows else {}):
             self.add("info", "judge", f"options were extracted by the judge model {judge!r} where the rule-based "
                      "matcher failed; those rows keep their logged hit", dataset)
-        self._judged: list[str] = []
+        self.judged: list[str] = []
 
     def iter_samples(self, task: str) -> Iterator[Sample]:
         if task != self.dataset:
@@ -266,10 +273,101 @@ class VLMEvalKitLog(ImportedLog):
         opt = can_infer(sample.output or "", dict(choices))
         if not opt:
             if self.judge and self.judge != "exact_matching":
-                self._judged.append(sample.id)
+                self.judged.append(sample.id)
                 return sample.scores.get(metric)  # the judge decided: keep its logged hit
             opt = "Z"  # exact_matching: "Failed in Prefetch" → no option
         return 1.0 if opt == str(sample.target).strip() else 0.0
 
     def aggregate(self, task: str, metric: str, filt: str, values: list[float]) -> float | None:
         return sum(values) / len(values) if values else None
+
+
+# ------------------------------------------------------------------------------------------------------ VLMEvalKit
+_MMB_ABBRS = {"coarse_perception": "CP", "finegrained_perception (instance-level)": "FP-S",
+              "finegrained_perception (cross-instance)": "FP-C", "logic_reasoning": "LR",
+              "relation_reasoning": "RR", "attribute_reasoning": "AR"}
+
+
+def rescore_vlmevalkit(log: VLMEvalKitLog, audit: bool) -> EngineResult:
+    """report_acc semantics: per split, Overall = mean(hit); per category / l2-category, mean(hit) of its rows."""
+    rows: list[RescoreRow] = []
+    findings: list[Finding] = []
+    aud = AuditAccumulator() if audit else None
+    for task in log.tasks():
+        groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+        mismatch: list[tuple[str, Any, Any]] = []
+        unsupported = None
+        n_rows = 0
+        for s in log.iter_samples(task):
+            n_rows += 1
+            metric = next(iter(s.scores), "hit")
+            logged = s.scores.get(metric)
+            try:
+                v = log.recompute(s, metric)
+            except Unsupported as exc:
+                unsupported = str(exc)
+                v = logged
+            if v is None:
+                continue
+            if unsupported is None and logged is not None and logged != v:
+                mismatch.append((s.id, logged, v))
+            groups[("Overall", s.filter)].append(v)
+            for col in ("category", "l2-category"):
+                cat = (s.meta or {}).get(col)
+                if isinstance(cat, str) and cat:
+                    groups[(_MMB_ABBRS.get(cat, cat), s.filter)].append(v)
+            if aud is not None:
+                aud.add(s, "hit", v)
+        if unsupported:
+            findings.append(Finding.make("error", "unverifiable", f"hit: {unsupported}; aggregates use the logged "
+                                         "per-sample hits", task))
+        if mismatch:
+            ex = mismatch[0]
+            findings.append(Finding.make("error", "sample-score-mismatch", f"hit: {len(mismatch)} row(s) logged a hit "
+                                         f"the prediction does not give (e.g. index {ex[0]}: logged {ex[1]!r}, "
+                                         f"recomputed {ex[2]!r})", task, [m[0] for m in mismatch]))
+        judged = sorted(set(log.judged))
+        if judged:
+            findings.append(Finding.make("warning", "judge-scored", f"{len(judged)} of {n_rows} row(s) were scored by "
+                                         f"the judge {log.judge!r} (no rule-based option): their logged hit is kept",
+                                         task, judged))
+        reported = reported_of(log, task)
+        keys = list(reported) or [k for k in groups if k[0] == "Overall"]
+        for metric, split in keys:
+            vals = groups.get((metric, split)) or []
+            if not vals and split == "none" and (metric, "none") not in groups:
+                vals = [v for (m, _sp), vs in groups.items() if m == metric for v in vs]
+            rec = sum(vals) / len(vals) if vals else None
+            rep = reported.get((metric, split), (None, None, None))[0]
+            if rep is not None and rec is not None and not same_number(rep, rec):
+                findings.append(Finding.make("error", "aggregate-mismatch", f"{metric},{split}: reported {rep!r}, "
+                                             f"recomputed {rec!r} from {len(vals)} rows", task))
+            if rep is not None and rec is None:
+                findings.append(Finding.make("error", "no-samples", f"{metric},{split}: reported but no row belongs "
+                                             "to it", task))
+            rows.append(RescoreRow(task=task, metric=metric, filter=split, reported=rep, recomputed=rec, n=len(vals)))
+    return EngineResult(rows, findings, aud)
+
+
+# ======================================================================================================== harness
+@harness("vlmevalkit")
+class VLMEvalKitHarness(Harness):
+    name_rank = 2
+    sniff_rank: ClassVar[Mapping[str, int]] = {".json": 3}
+
+    def claims_name(self, path: Path) -> bool:
+        return path.suffix.lower() in (".xlsx", ".tsv", ".csv")
+
+    def sniff(self, probe: Probe) -> bool:
+        return probe.suffix == ".json" and "prediction" in probe.keys
+
+    def load(self, path: Path) -> list[ImportedLog]:
+        return list(load_vlmevalkit(path))
+
+    def entry_files(self, files: list[Path]) -> list[Path]:
+        return [f for f in files if not f.stem.endswith(("_acc", "_score"))]
+
+    def rescore(self, log: ImportedLog, audit: bool) -> EngineResult:
+        if not isinstance(log, VLMEvalKitLog):
+            raise TypeError(f"not a VLMEvalKit log: {log.format}")
+        return rescore_vlmevalkit(log, audit)

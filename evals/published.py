@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ...manifests.errors import InputError
+from ..manifests.errors import InputError
 
 
 class CardClaim(BaseModel):

@@ -1,0 +1,117 @@
+"""The typed harness and scorer registries (assay.evals.registry) and the per-harness modules behind them."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from assay.evals.harnesses import detect_format, formats, load_logs
+from assay.evals.logs import ImportedLog
+from assay.evals.registry import HARNESSES, SCORERS, Harness, harness, scorer
+from assay.evals.rescore import rescore_imported
+from assay.evals.samples import LogHeader, Sample
+from assay.manifests.errors import InputError
+from conftest import ROOT
+
+FIX = ROOT / "tests" / "fixtures" / "evals"
+
+# the scorer names manifests use (`scorer: inspect:includes`): renaming one breaks users' manifests
+MANIFEST_SCORERS = {"exact", "numeric", "choice", "point_in_box", "lm-eval:exact_match", "lm-eval:acc",
+                    "lm-eval:acc_norm", "inspect:match", "inspect:match_numeric", "inspect:includes", "inspect:exact"}
+
+
+def test_every_manifest_scorer_name_is_registered():
+    assert MANIFEST_SCORERS <= set(SCORERS)
+
+
+def test_the_registries_are_complete_whatever_is_imported_first():
+    code = ("from assay.evals.registry import HARNESSES, SCORERS\n"
+            "print(','.join(HARNESSES)); print(','.join(sorted(SCORERS)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    harnesses, scorers = proc.stdout.splitlines()
+    assert harnesses.split(",") == ["lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay"]
+    assert MANIFEST_SCORERS <= set(scorers.split(","))
+
+
+def test_formats_are_the_registered_harnesses_in_order():
+    assert formats() == ("lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay")
+    assert all(isinstance(HARNESSES[f], Harness) and HARNESSES[f].name == f for f in formats())
+
+
+def test_a_name_cannot_be_registered_twice():
+    with pytest.raises(ValueError, match="registered twice"):
+        scorer("inspect:includes")(lambda s: 1.0)
+
+    with pytest.raises(ValueError, match="registered twice"):
+        @harness("lm-eval")
+        class Again(Harness):
+            def load(self, path: Path) -> list[ImportedLog]:
+                return []
+
+
+@pytest.mark.parametrize("module", ["lm_eval", "inspect_ai", "vlmevalkit", "eureka", "eee", "assay_log"])
+def test_each_harness_module_says_what_it_reads_and_reproduces(module):
+    doc = importlib.import_module(f"assay.evals.harnesses.{module}").__doc__ or ""
+    assert len(doc) > 400, module
+    assert any(word in doc for word in ("Semantics", "Re-scoring", "semantics")), module
+
+
+def test_detect_by_name_and_by_content():
+    inspect_eval = FIX / "inspect-real" / "0.3.285" / "epochs.eval"
+    inspect_json = FIX / "inspect-real" / "0.3.285" / "epochs.json"
+    assert HARNESSES["inspect"].detect(inspect_eval) and HARNESSES["inspect"].detect(inspect_json)
+    assert not HARNESSES["lm-eval"].detect(inspect_eval) and not HARNESSES["eee"].detect(inspect_json)
+    assert detect_format(inspect_json) == "inspect"
+
+
+def test_an_unknown_format_is_bad_input(tmp_path):
+    f = tmp_path / "x.json"
+    f.write_text("{}")
+    with pytest.raises(InputError, match="unknown log format 'bogus'.*lm-eval, inspect"):
+        load_logs(f, "bogus")
+
+
+def test_a_harness_engine_refuses_another_harness_log():
+    inspect_log = load_logs(FIX / "inspect-real" / "0.3.285" / "epochs.eval")[0]
+    with pytest.raises(TypeError):
+        HARNESSES["lm-eval"].rescore(inspect_log, False)
+
+
+class _Unregistered(ImportedLog):
+    """A log of a format no harness claims: the generic engine re-scores it."""
+
+    format = "no-such-harness"
+
+    def __init__(self, samples: list[Sample]) -> None:
+        super().__init__(Path("mem"), LogHeader(source_format="no-such-harness",
+                                                tasks=sorted({s.task for s in samples})))
+        self._samples = samples
+
+    def iter_samples(self, task: str) -> Iterator[Sample]:
+        return iter([s for s in self._samples if s.task == task])
+
+
+def test_an_empty_log_of_an_unregistered_format_is_unscored_not_pass():
+    res = rescore_imported(_Unregistered([]), audit=False)
+    assert not res.ok and res.verdict == "unverifiable" and "unscored" in (res.reason or "")
+
+
+def test_a_score_no_scorer_recomputes_cannot_pass():
+    s = Sample(id="1", task="t", output="4", target="4", scores={"mystery_metric": 1.0})
+    res = rescore_imported(_Unregistered([s]), audit=False)
+    assert not res.ok and res.verdict == "unverifiable"
+    assert any(f.code == "unverifiable" and "mystery_metric" in f.message for f in res.findings)
+
+
+def test_a_named_scorer_recomputes_through_the_generic_engine():
+    ok = Sample(id="1", task="t", output="4", target="4", scores={"exact": 1.0})
+    lying = Sample(id="2", task="t", output="5", target="4", scores={"exact": 1.0})
+    assert rescore_imported(_Unregistered([ok]), audit=False).verdict == "pass"
+    res = rescore_imported(_Unregistered([ok, lying]), audit=False)
+    assert res.verdict == "fail" and any(f.code == "sample-score-mismatch" and f.samples == ["2"]
+                                         for f in res.findings)

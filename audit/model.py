@@ -20,7 +20,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..evals.results import AuditRow
+from ..mixtures.results import DataCheckSummary
+from ..verify.results import VerifySummary
 
 REPORT_SCHEMA = "assay-report/v1"
 Verdict = Literal["pass", "fail", "attested", "inconclusive", "not-checked", "error"]
@@ -47,12 +51,70 @@ class ClaimResult(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
 
 
+class MixtureBar(BaseModel):
+    """A bar pair of the report's mixture chart: one tag's declared and measured share."""
+
+    name: str
+    declared: float | None = None
+    measured: float | None = None
+
+
+class ScorePoint(BaseModel):
+    """A point of the report's score chart: a published score beside the one assay re-scored or re-ran, with the
+    approximate 95% bounds of a re-run."""
+
+    name: str
+    published: float | None = None
+    reproduced: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = Field(None, description="Items the reproduction is over.")
+
+
+class RebuildSummary(BaseModel):
+    dvc: str | None = Field(None, description="The DVC version that ran the stages.")
+    run_id: str
+    workdir: str
+    text: str = Field(description="One line: what was rebuilt and at which tier.")
+
+
+class PullSummary(BaseModel):
+    source: str
+    revision: str | None = None
+    to: str
+    release_digest: str | None = None
+    bytes_transferred: int = 0
+    files: int = 0
+
+
+class StepSummary(BaseModel):
+    """What a step reports besides its claims; each step fills its own fields, the rest stay empty."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reused: bool = Field(False, description="The saved result of an earlier run with the same inputs was reused.")
+    warnings: list[str] = Field(default_factory=list)
+    traceback: str | None = Field(None, description="A step that crashed: the last frames (a bug in assay).")
+    verify: VerifySummary | None = None
+    release_digest: str | None = Field(None, description="verify: the digest recomputed from the verified files.")
+    expected_release_digest: str | None = Field(None, description="verify: the lock's release digest.")
+    data: DataCheckSummary | None = None
+    mixture: list[MixtureBar] = Field(default_factory=list, description="data: declared vs measured tag shares.")
+    rebuild: RebuildSummary | None = None
+    scores: list[ScorePoint] = Field(default_factory=list, description="rescore / rerun: published vs reproduced.")
+    scorer_audit: list[AuditRow] = Field(default_factory=list, description="rescore: samples where the harness's "
+                                                                          "scorer and a strict one disagree.")
+    backend: dict[str, Any] | None = Field(None, description="rerun: the backend that ran the model.")
+    verified: bool | None = Field(None, description="rerun: whether the release verified before it was loaded.")
+    pull: PullSummary | None = None
+
+
 class StepResult(BaseModel):
     name: str
     status: Literal["ok", "failed", "error", "not-checked", "not-applicable"]
     seconds: float = 0.0
     fingerprint: str | None = Field(None, description="Inputs this result depends on; a resumed audit reuses it if equal.")
-    summary: dict[str, Any] = Field(default_factory=dict)
+    summary: StepSummary = Field(default_factory=StepSummary)
     claims: list[ClaimResult] = Field(default_factory=list)
     error: str | None = None
 

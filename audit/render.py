@@ -55,7 +55,7 @@ def to_markdown(r: AuditReport) -> str:
         "|---|---|---:|---:|",
     ]
     for s in r.steps:
-        lines.append(f"| {s.name} | {s.status}{' (reused)' if s.summary.get('reused') else ''} | {s.seconds:.2f} | "
+        lines.append(f"| {s.name} | {s.status}{' (reused)' if s.summary.reused else ''} | {s.seconds:.2f} | "
                      f"{len(s.claims)} |")
     failing = [c for c in r.claims if c.verdict != "pass"]
     if failing:
@@ -148,10 +148,10 @@ def to_html(r: AuditReport) -> str:
         f'<td class="num">{_e(_fmt((x.measured or {}).get("size")))}</td>'
         f'<td><code>{_e((x.measured or {}).get("sha256") or "–")}</code></td><td>{_e(x.message or "")}</td></tr>'
         for x in files)
-    mixture = next((s.summary.get("chart") for s in r.steps if s.name == "data" and s.summary.get("chart")), None)
-    scores = [row for s in r.steps if s.name in ("rescore", "rerun") for row in (s.summary.get("chart") or [])]
+    mixture = [bar.model_dump() for s in r.steps if s.name == "data" for bar in s.summary.mixture]
+    scores = [p.model_dump() for s in r.steps if s.name in ("rescore", "rerun") for p in s.summary.scores]
     steps = "".join(f"<tr><td>{_e(s.name)}</td><td class=\"{'pass' if s.status in ('ok', 'not-applicable') else 'fail' if s.status in ('failed', 'error') else 'not-checked'}\">"
-                    f"{_e(s.status)}{' (reused)' if s.summary.get('reused') else ''}</td><td class=\"num\">{s.seconds:.2f}</td>"
+                    f"{_e(s.status)}{' (reused)' if s.summary.reused else ''}</td><td class=\"num\">{s.seconds:.2f}</td>"
                     f"<td class=\"num\">{len(s.claims)}</td><td>{_e(s.error or '')}</td></tr>" for s in r.steps)
     body = f"""
 <h1>Audit of {_e(r.release.name)} {_e(r.release.version)}</h1>

@@ -20,7 +20,8 @@ from typing import Any
 from ..manifests.errors import AssayError, InputError
 from ..manifests.fsio import write_atomic
 from ..manifests.release import Release, load_release
-from .model import FAILING, AuditReport, ClaimResult, Counts, Environment, ReleaseRef, StepResult
+from .model import (FAILING, AuditReport, ClaimResult, Counts, Environment, PullSummary, ReleaseRef, StepResult,
+                    StepSummary)
 from .steps import STEPS, AuditContext, RerunOptions, not_checked
 
 
@@ -74,7 +75,7 @@ def run_step(name: str, ctx: AuditContext) -> StepResult:
         try:
             saved = StepResult.model_validate_json(path.read_text())
             if saved.fingerprint == fp and saved.status in ("ok", "failed", "not-applicable"):
-                saved.summary["reused"] = True
+                saved.summary.reused = True
                 return saved
         except ValueError:
             pass  # an unreadable saved step is simply run again
@@ -88,7 +89,7 @@ def run_step(name: str, ctx: AuditContext) -> StepResult:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result = StepResult(name=name, status="error", error=detail, claims=[ClaimResult(
             id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=detail)],
-            summary={"traceback": traceback.format_exc(limit=8)})
+            summary=StepSummary(traceback=traceback.format_exc(limit=8)))
     result = result.model_copy(update={"seconds": round(time.perf_counter() - t0, 3), "fingerprint": fp})
     write_atomic(path, result.model_dump_json(indent=2))
     return result
@@ -163,7 +164,7 @@ def run_audit(release: Release | Path | str, *, out: Path | str, source: str | N
         release=ReleaseRef(name=m.release.name, version=m.release.version, publisher=m.release.publisher,
                            license=m.release.license, manifest=str(manifest_path),
                            manifest_sha256=loaded.manifest_sha256,
-                           release_digest=(verify.summary.get("release_digest") if verify else None)),
+                           release_digest=(verify.summary.release_digest if verify else None)),
         source=source, generated_by=f"assay {version('assay')}", environment=_environment(), steps=steps,
         claims=claims, counts=_counts(claims),
         verdict="fail" if any(c.verdict in FAILING for c in claims) or any(s.status == "error" for s in steps) else "pass",
@@ -195,5 +196,7 @@ def _pull_step(source: str, to: Path, progress: Any) -> StepResult:
                           verdict="pass" if f.status in ("downloaded", "resumed", "present") else "fail",
                           message=f.message) for f in r.files if f.status not in ("downloaded", "resumed", "present")]
     return StepResult(name="pull", status="ok" if r.ok else "failed", seconds=r.seconds, claims=claims,
-                      summary={"source": r.source, "revision": r.revision, "to": r.to, "release_digest": r.release_digest,
-                               "bytes_transferred": r.bytes_transferred, "files": len(r.files)})
+                      summary=StepSummary(pull=PullSummary(source=r.source, revision=r.revision, to=str(r.to),
+                                                           release_digest=r.release_digest,
+                                                           bytes_transferred=r.bytes_transferred,
+                                                           files=len(r.files))))

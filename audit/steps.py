@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..manifests.release import Release
 from ..manifests.schema import Manifest
 from ..verify.results import VerifyResult
-from .model import ClaimResult, Evidence, StepResult
+from .model import ClaimResult, Evidence, MixtureBar, RebuildSummary, ScorePoint, StepResult, StepSummary
 
 
 class RerunOptions(BaseModel):
@@ -138,9 +138,10 @@ def step_verify(ctx: AuditContext) -> StepResult:
         claims.append(ClaimResult(id=f"claim:{c.claim}", step="verify", kind="claim", subject=c.claim,
                                   declared=c.declared, measured=c.measured, verdict=verdict, message=c.message,
                                   evidence=[Evidence(kind="check", ref="safetensors headers / config.json")]))
-    summary = r.summary.model_dump()
-    summary.update(release_digest=r.release_digest, expected_release_digest=r.expected_release_digest,
-                   warnings=[f"{f.check}: {f.path or ''}: {f.message}" for f in r.findings if f.severity == "warning"])
+    summary = StepSummary(verify=r.summary, release_digest=r.release_digest,
+                          expected_release_digest=r.expected_release_digest,
+                          warnings=[f"{f.check}: {f.path or ''}: {f.message}" for f in r.findings
+                                    if f.severity == "warning"])
     return StepResult(name="verify", status="ok" if r.ok else "failed", summary=summary, claims=claims)
 
 
@@ -166,7 +167,7 @@ def step_data(ctx: AuditContext) -> StepResult:
             verdict=_DATA_VERDICT[comp.status], level="attested only" if comp.status == "attested" else "recounted",
             message=comp.reason or ("; ".join(f"{f.path}: {f.status}" for f in bad) or None),
             evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how) for f in comp.files]))
-    chart = []
+    chart: list[MixtureBar] = []
     shares = ctx.manifest.data.shares
     for mc in r.mixture:
         if mc.verdict == "measured":  # informational: nothing was declared
@@ -178,15 +179,14 @@ def step_data(ctx: AuditContext) -> StepResult:
                                                      note=str(mc.from_declaration))]))
         tag = mc.check.removeprefix("share:")
         if mc.check.startswith("share:") and tag in shares:
-            chart.append({"name": tag, "declared": shares[tag].value,
-                          "measured": mc.from_data if isinstance(mc.from_data, (int, float)) else None})
+            chart.append(MixtureBar(name=tag, declared=shares[tag].value,
+                                    measured=mc.from_data if isinstance(mc.from_data, (int, float)) else None))
     for f in r.findings:
         if f.severity == "error":
             claims.append(ClaimResult(id=f"data:{(f.where or 'data').split()[0]}", step="data", kind="data",
                                       subject=f.where or "data", verdict="fail", message=f.message))
-    summary = r.summary.model_dump()
-    summary["chart"] = chart
-    return StepResult(name="data", status="ok" if r.ok else "failed", summary=summary, claims=claims)
+    return StepResult(name="data", status="ok" if r.ok else "failed", claims=claims,
+                      summary=StepSummary(data=r.summary, mixture=chart))
 
 
 _RECIPE_VERDICT = {"holds": "pass", "fails": "fail", "needs-evaluation": "inconclusive", "not-run": "error"}
@@ -215,7 +215,8 @@ def step_rebuild(ctx: AuditContext) -> StepResult:
                 evidence=[Evidence(kind="environment", ref=rec.step, note=str(rec.environment)),
                           Evidence(kind="file", ref=out.path, sha256=out.sha256, note=f"dvc md5 {out.dvc_md5}")]))
     return StepResult(name="rebuild", status="ok" if r.ok else "failed", claims=claims,
-                      summary={"dvc": r.dvc, "run_id": r.run_id, "workdir": r.workdir, "summary": r.summary})
+                      summary=StepSummary(rebuild=RebuildSummary(dvc=r.dvc, run_id=r.run_id, workdir=r.workdir,
+                                                                 text=r.summary)))
 
 
 # A published score with no per-sample log is not-checked (fail closed) unless the manifest declares it
@@ -232,7 +233,7 @@ def step_rescore(ctx: AuditContext) -> StepResult:
 
     r = rescore_manifest(ctx.release)
     claims: list[ClaimResult] = []
-    chart = []
+    chart: list[ScorePoint] = []
     audit_rows = []
     for ev in r.evals:
         for i, c in enumerate(ev.claims):
@@ -249,7 +250,7 @@ def step_rescore(ctx: AuditContext) -> StepResult:
                          f"{c.status}: {note}" if note else c.status),
                 evidence=[Evidence(kind="log", ref=log.path, note=log.format) for log in ev.logs]))
             if c.recomputed is not None:
-                chart.append({"name": f"{ev.name} (re-scored)", "published": c.value, "reproduced": c.recomputed})
+                chart.append(ScorePoint(name=f"{ev.name} (re-scored)", published=c.value, reproduced=c.recomputed))
         for log in ev.logs:
             errors = [f for f in log.findings if f.severity == "error"]
             verdict = _LOG_VERDICT.get(getattr(log, "verdict", None) or "", "pass" if log.ok and not errors else "fail")
@@ -262,7 +263,7 @@ def step_rescore(ctx: AuditContext) -> StepResult:
                 message="; ".join(f"{f.code}: {f.message}" + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
                                   for f in errors) or None,
                 evidence=[Evidence(kind="log", ref=log.path, note=log.format)]))
-            audit_rows += [a.model_dump() for a in log.audit if a.accepted_only_by_harness or a.accepted_only_by_strict]
+            audit_rows += [a for a in log.audit if a.accepted_only_by_harness or a.accepted_only_by_strict]
         for f in ev.findings:
             if f.severity == "error" and not f.code.startswith("claim-"):  # claim findings are the claims above
                 claims.append(ClaimResult(id=f"eval:{ev.name}:{f.code}", step="rescore", kind="rescore",
@@ -272,8 +273,9 @@ def step_rescore(ctx: AuditContext) -> StepResult:
             claims.append(ClaimResult(id=f"evals:{f.code}", step="rescore", kind="rescore", subject=f.task or "evals",
                                       verdict="fail", message=f.message))
     return StepResult(name="rescore", status="ok" if r.ok else "failed", claims=claims,
-                      summary={"chart": chart, "scorer_audit": audit_rows,
-                               "warnings": [f.message for e in r.evals for f in e.findings if f.severity == "warning"]})
+                      summary=StepSummary(scores=chart, scorer_audit=audit_rows,
+                                          warnings=[f.message for e in r.evals for f in e.findings
+                                                    if f.severity == "warning"]))
 
 
 _RERUN_VERDICT = {"reproduced": "pass", "not-reproduced": "fail", "inconclusive": "inconclusive"}
@@ -289,7 +291,7 @@ def step_rerun(ctx: AuditContext) -> StepResult:
               model=o.model, device=o.device, dtype=o.dtype, concurrency=o.concurrency, timeout=o.timeout,
               trust_remote_code=o.trust_remote_code, verification=ctx.verification)
     claims: list[ClaimResult] = []
-    chart = []
+    chart: list[ScorePoint] = []
     for b in r.benchmarks:
         v = b.verdict or {}
         name = v.get("verdict")
@@ -312,10 +314,11 @@ def step_rerun(ctx: AuditContext) -> StepResult:
             ref = v.get("published") if v.get("published") is not None else v.get("reference_score")
             lo = ref + v["ci_low"] if ref is not None and v.get("ci_low") is not None else None
             hi = ref + v["ci_high"] if ref is not None and v.get("ci_high") is not None else None
-            chart.append({"name": b.name, "published": ref, "reproduced": v["rerun_score"], "ci_low": lo, "ci_high": hi})
+            chart.append(ScorePoint(name=b.name, published=ref, reproduced=v["rerun_score"], ci_low=lo, ci_high=hi,
+                                    n=v.get("n")))
     for f in r.findings:
         if f.severity == "error":
             claims.append(ClaimResult(id=f"rerun:{f.code}", step="rerun", kind="rerun", subject=f.task or "rerun",
                                       verdict="fail", message=f.message))
     return StepResult(name="rerun", status="ok" if r.ok else "failed", claims=claims,
-                      summary={"chart": chart, "backend": r.backend, "verified": r.verified})
+                      summary=StepSummary(scores=chart, backend=r.backend, verified=r.verified))

@@ -281,7 +281,7 @@ def audit_summary(r: Any, out_dir: Any) -> None:
         t.add_column(col, justify="right" if col in ("claims", "failing", "seconds") else "left")
     for s in r.steps:
         bad = sum(c.verdict in FAILING for c in s.claims)
-        t.add_row(s.name, s.status + (" (reused)" if s.summary.get("reused") else ""), str(len(s.claims)),
+        t.add_row(s.name, s.status + (" (reused)" if s.summary.reused else ""), str(len(s.claims)),
                   f"[bold red]{bad}[/]" if bad else "0", f"{s.seconds:.2f}")
     out.print(t)
     for c in r.claims:

@@ -147,7 +147,7 @@ def test_demo_audit_runs_every_step(demo, tmp_path):
     assert {"file", "claim", "data", "recipe", "rescore", "rerun"} <= kinds
     assert any(c["verdict"] == "attested" and c["id"] == "data:component:licensed-charts" for c in report["claims"])
     data = next(s for s in report["steps"] if s["name"] == "data")
-    assert {row["name"]: row["declared"] for row in data["summary"]["chart"]} == {"cot": 0.2, "direct": 0.8}
+    assert {row["name"]: row["declared"] for row in data["summary"]["mixture"]} == {"cot": 0.2, "direct": 0.8}
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Data mixture: declared vs measured share" in html and "Scores: published vs reproduced" in html
     import os

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from assay.audit.exports import FORMATS, export
-from assay.audit.model import AuditReport, ClaimResult, Counts, Environment, ReleaseRef, StepResult
+from assay.audit.model import (AuditReport, ClaimResult, Counts, Environment, ReleaseRef, ScorePoint, StepResult,
+                               StepSummary)
 from assay.manifests.errors import InputError
 from assay.audit.locking import lock_release
 
@@ -94,7 +95,7 @@ def report(release) -> Path:
                     verdict="fail", message="cot share 0.31 outside 0.2 ± 0.05"),
     ]
     row = {"name": "chartqa", "published": 84.8, "reproduced": 83.9, "ci_low": 81.2, "ci_high": 86.4, "n": 500}
-    steps = [StepResult(name="rescore", status="ok", claims=claims[:1], summary={"chart": [row]}),
+    steps = [StepResult(name="rescore", status="ok", claims=claims[:1], summary=StepSummary(scores=[ScorePoint(**row)])),
              StepResult(name="data", status="failed", claims=claims[1:])]
     r = AuditReport(release=ReleaseRef(name="tiny-vlm", version="0.1.0", manifest=str(release),
                                        manifest_sha256=hashlib.sha256(release.read_bytes()).hexdigest(),

@@ -149,9 +149,9 @@ class ExportContext:
             for step in self.report.steps:
                 if step.name not in SCORE_STEPS:
                     continue
-                for row in step.summary.get("chart") or []:
-                    if isinstance(row, dict) and isinstance(row.get("name"), str) and _is_number(row.get("reproduced")):
-                        rows[row["name"]] = {**row, "_step": step.name}  # rerun (later) wins over rescore
+                for point in step.summary.scores:
+                    if point.reproduced is not None:
+                        rows[point.name] = {**point.model_dump(), "_step": step.name}  # rerun (later) wins over rescore
             for c in self.report.claims:
                 if c.step in SCORE_STEPS:
                     key = c.subject or c.id.split(":", 1)[-1]
@@ -168,7 +168,7 @@ class ExportContext:
                 s.reproduced = float(row["reproduced"])
                 if _is_number(row.get("ci_low")) and _is_number(row.get("ci_high")):
                     s.ci_low, s.ci_high = float(row["ci_low"]), float(row["ci_high"])
-                n = next((row.get(k) for k in ("n", "num_samples", "samples") if isinstance(row.get(k), int)), None)
+                n = row.get("n") if isinstance(row.get("n"), int) else None
                 s.num_samples, s.step = n, row["_step"]
             claim = verdicts.get(ev.name)
             if claim is not None:

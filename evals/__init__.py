@@ -4,9 +4,9 @@ re-scoring, re-running and reproduction statistics.
 Modules:
   samples    the normalised per-sample model (Sample, Message, LogHeader, Aggregate, NormalisedLog) and assay's own
              log format (*.assay.jsonl: write_log / read_log)
-  logs       ImportedLog: one run of any harness, normalised, streamed per task
-  registry   the typed registries: HARNESSES (@harness("lm-eval")) and the named per-sample SCORERS
-             (@scorer("inspect:includes")); Unsupported
+  registry   the typed registries and what they hold: HARNESSES (Harness, @harness("lm-eval")), the named
+             per-sample SCORERS (Scorer, @scorer("inspect:includes")), ImportedLog (one run of any harness,
+             normalised, streamed per task), EngineResult, Unsupported
   harnesses  one module per harness — lm_eval, inspect_ai, vlmevalkit, eureka, eee, assay_log — each with its
              importer, metric and filter semantics, per-sample scorers and re-scoring engine; load_logs / scan_logs /
              detect_format over all of them

@@ -16,8 +16,7 @@ from collections import defaultdict
 from typing import Any, Callable
 
 from .audit import AuditAccumulator
-from .logs import ImportedLog
-from .registry import EngineResult, Unsupported
+from .registry import EngineResult, ImportedLog, Unsupported
 from .results import Finding, RescoreRow, sample_ref
 
 #: (reported value, reported stderr, reported n) per (metric, filter)
@@ -136,4 +135,4 @@ def rescore_generic(log: ImportedLog, audit: bool) -> EngineResult:
 
         r, _vals = compare_rows(task, reported_of(log, task), accs, aggregate, None, findings)
         rows += r
-    return EngineResult(rows, findings, aud)
+    return EngineResult(rows, findings, aud.rows() if aud else [])

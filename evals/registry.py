@@ -10,6 +10,10 @@
 The harnesses live one module each in :mod:`assay.evals.harnesses`; the harness-neutral scorers in
 :mod:`assay.evals.scorers`.  Both registries fill themselves on first use (they import those modules), so a lookup
 never sees a half-empty registry; registration itself never triggers loading.
+
+The types the registries hold are defined here too, so that every harness module depends on this one module and
+nothing here depends on a harness: :class:`ImportedLog` (one run of any harness, normalised; samples streamed per
+task), :class:`Harness`, :class:`Scorer`, :class:`EngineResult`, :class:`Probe` and :class:`Unsupported`.
 """
 
 from __future__ import annotations
@@ -19,13 +23,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from .audit import AuditAccumulator
-    from .logs import ImportedLog
-    from .results import Finding, RescoreRow
-    from .samples import LogHeader, Sample
+from .metrics import plain_mean
+from .results import AuditRow, Finding, RescoreRow
+from .samples import LogHeader, NormalisedLog, Sample
 
 #: the modules whose import registers every harness and scorer
 _PROVIDERS = (".harnesses", ".scorers")
@@ -43,11 +45,12 @@ class Scorer(Protocol):
 
 @dataclass
 class EngineResult:
-    """What a harness's re-scoring engine returns: rows, findings and the scorer audit (None when not run)."""
+    """What a harness's re-scoring engine returns: rows, findings and the scorer audit's rows (none when the
+    audit was not run)."""
 
     rows: list[RescoreRow] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    audit: AuditAccumulator | None = None
+    audit: list[AuditRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,49 @@ class Probe:
         text = head.decode("utf-8", "replace")
         keys = frozenset(m.group(1) for m in re.finditer(r'"([A-Za-z_][A-Za-z0-9_\-]*)"\s*:', text))
         return cls(path=path, suffix=path.suffix.lower(), head=head, keys=keys)
+
+
+class ImportedLog(ABC):
+    """One run's log, normalised.  Samples are produced per task on demand, so huge logs stream."""
+
+    format: str = "?"
+
+    def __init__(self, path: Path, header: LogHeader) -> None:
+        self.path = Path(path)
+        self.header = header
+        self.findings: list[Finding] = []
+
+    def tasks(self) -> list[str]:
+        return list(self.header.tasks)
+
+    @abstractmethod
+    def iter_samples(self, task: str) -> Iterator[Sample]:
+        """The samples of one task, in the log's order."""
+
+    def samples(self, task: str | None = None) -> list[Sample]:
+        if task is not None:
+            return list(self.iter_samples(task))
+        return [s for t in self.tasks() for s in self.iter_samples(t)]
+
+    def to_normalised(self) -> NormalisedLog:
+        return NormalisedLog(header=self.header, samples=self.samples(), source=str(self.path))
+
+    def add(self, severity: str, code: str, message: str, task: str | None = None,
+            samples: list[str] | None = None) -> None:
+        self.findings.append(Finding.make(severity, code, message, task, samples))  # type: ignore[arg-type]
+
+    # hooks of the generic re-scoring engine
+    def recompute(self, sample: Sample, metric: str) -> float | None:
+        """One logged per-sample score recomputed; :class:`Unsupported` when it cannot be.  Default: the metric
+        names a scorer in SCORERS."""
+        fn = SCORERS.get(metric)
+        if fn is None:
+            raise Unsupported(f"no scorer named {metric!r}")
+        return fn(sample)
+
+    def aggregate(self, task: str, metric: str, filt: str, values: list[float]) -> float | None:
+        """The reported aggregate of one (task, metric, filter) from its recomputed per-sample values."""
+        return plain_mean(values)
 
 
 class Harness(ABC):
@@ -121,12 +167,11 @@ class Harness(ABC):
         instance files with their aggregate, VLMEvalKit ``_acc.csv`` with its predictions)."""
         return files
 
+    @abstractmethod
     def rescore(self, log: ImportedLog, audit: bool) -> EngineResult:
-        """Recompute the log's per-sample scores and aggregates with this harness's semantics.  The default is the
-        generic engine: each logged score recomputed by ``log.recompute``, aggregated by ``log.aggregate``."""
-        from .engine import rescore_generic
-
-        return rescore_generic(log, audit)
+        """Recompute the log's per-sample scores and aggregates with this harness's semantics (a harness without
+        an engine of its own uses :func:`assay.evals.engine.rescore_generic`: each logged score recomputed by
+        ``log.recompute``, aggregated by ``log.aggregate``); ``audit``: also run the strict-scorer audit."""
 
     def score_rerun(self, sample: Sample, header: LogHeader) -> list[Sample] | None:
         """A re-run's output (``sample.output``, the reference sample's other fields) scored like this harness's

@@ -21,8 +21,7 @@ from typing import Any, Iterable
 from ..manifests.errors import InputError
 from .engine import rescore_generic
 from .harnesses import load_logs, scan_logs
-from .logs import ImportedLog
-from .registry import HARNESSES
+from .registry import HARNESSES, ImportedLog
 from .results import Finding, FolderRescore, LogRescore, RescoreRow, Verdict
 
 
@@ -48,12 +47,12 @@ def rescore_imported(log: ImportedLog, *, audit: bool = True) -> LogRescore:
     then the generic fail-closed rules and the verdict."""
     harness = HARNESSES.get(log.format)
     res = harness.rescore(log, audit) if harness is not None else rescore_generic(log, audit)
-    rows, aud = res.rows, res.audit
+    rows = res.rows
     findings = list(log.findings) + res.findings
     findings += _fail_closed(log, rows, findings)
     ok, verdict, reason = decide(findings)
     return LogRescore(path=str(log.path), format=log.format, ok=ok, verdict=verdict, reason=reason, rows=rows,
-                      findings=findings, audit=aud.rows() if aud else [])
+                      findings=findings, audit=res.audit)
 
 
 # ------------------------------------------------------------------------------------------------- fail closed

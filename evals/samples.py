@@ -274,3 +274,14 @@ def _first_error(exc: Exception) -> str:
             loc = ".".join(str(p) for p in e.get("loc", ()))
             return f"{loc}: {e.get('msg')}" if loc else str(e.get("msg"))
     return str(exc).splitlines()[0]
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file; InputError (with line and column) when it is not valid JSON."""
+    try:
+        with open(path, "rb") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        from ..manifests.errors import InputError
+
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None

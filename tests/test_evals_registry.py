@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from assay.evals.harnesses import detect_format, formats, load_logs
-from assay.evals.logs import ImportedLog
-from assay.evals.registry import HARNESSES, SCORERS, Harness, harness, scorer
+from assay.evals.registry import HARNESSES, SCORERS, EngineResult, Harness, ImportedLog, harness, scorer
 from assay.evals.rescore import rescore_imported
 from assay.evals.samples import LogHeader, Sample
 from assay.manifests.errors import InputError
@@ -52,6 +51,9 @@ def test_a_name_cannot_be_registered_twice():
         class Again(Harness):
             def load(self, path: Path) -> list[ImportedLog]:
                 return []
+
+            def rescore(self, log: ImportedLog, audit: bool) -> EngineResult:
+                return EngineResult()
 
 
 @pytest.mark.parametrize("module", ["lm_eval", "inspect_ai", "vlmevalkit", "eureka", "eee", "assay_log"])

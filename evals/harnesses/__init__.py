@@ -9,7 +9,7 @@ Modules (each starts with what it reads and which semantics it reproduces, with 
   eee         Every Eval Ever aggregate JSON + instance JSONL
   assay_log   assay's own *.assay.jsonl
 
-Each module holds its harness's importer (an :class:`assay.evals.logs.ImportedLog` subclass), its metric and
+Each module holds its harness's importer (an :class:`assay.evals.registry.ImportedLog` subclass), its metric and
 filter semantics, its per-sample scorers (registered with ``@scorer("<harness>:<name>")``) and its re-scoring
 engine, and registers one :class:`assay.evals.registry.Harness` with ``@harness("<format>")``.
 
@@ -27,8 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...manifests.errors import InputError
-from ..logs import ImportedLog
-from ..registry import HARNESSES, Harness, Probe
+from ..registry import HARNESSES, Harness, ImportedLog, Probe
 from ..results import SkippedLog
 
 

@@ -20,8 +20,8 @@ from types import SimpleNamespace
 from typing import ClassVar
 
 from ...manifests.errors import InputError
-from ..logs import ImportedLog
-from ..registry import SCORERS, Harness, Probe, Unsupported, harness
+from ..engine import rescore_generic
+from ..registry import SCORERS, EngineResult, Harness, ImportedLog, Probe, Unsupported, harness
 from ..samples import LogHeader, Sample, read_log
 from ..scoring import score_by_keys, score_rerun_sample
 
@@ -89,6 +89,9 @@ class AssayHarness(Harness):
     def load(self, path: Path) -> list[ImportedLog]:
         files = [path] if path.is_file() else sorted(path.rglob("*.assay.jsonl"))
         return [AssayLog(f) for f in files]
+
+    def rescore(self, log: ImportedLog, audit: bool) -> EngineResult:
+        return rescore_generic(log, audit)
 
     def score_rerun(self, sample: Sample, header: LogHeader) -> list[Sample] | None:
         return score_by_keys(sample)

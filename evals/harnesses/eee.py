@@ -57,11 +57,10 @@ from typing import Any, ClassVar
 
 from ...manifests.errors import InputError
 from ..engine import rescore_generic, same_number
-from ..logs import ImportedLog, read_json
 from ..metrics import plain_mean
-from ..registry import EngineResult, Harness, Probe, Unsupported, harness
+from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, harness
 from ..results import Finding, RescoreRow
-from ..samples import Aggregate, LogHeader, Message, Sample
+from ..samples import Aggregate, LogHeader, Message, Sample, read_json
 from .inspect_ai import inspect_accuracy, inspect_score, inspect_stderr, inspect_value_to_float
 from .lm_eval import lm_mean, lm_mean_stderr
 

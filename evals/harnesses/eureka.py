@@ -28,8 +28,7 @@ from typing import Any, ClassVar, Iterator
 from ...manifests.errors import InputError
 from ..audit import AuditAccumulator
 from ..engine import same_number
-from ..logs import ImportedLog
-from ..registry import EngineResult, Harness, Probe, Unsupported, harness
+from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, harness
 from ..results import Finding, RescoreRow
 from ..samples import Aggregate, LogHeader, Message, Sample
 
@@ -258,7 +257,7 @@ def rescore_eureka(log: EurekaLog, audit: bool) -> EngineResult:
                                              f"{agg.value!r}, recomputed {rec!r} from {n} rows", task))
             rows.append(RescoreRow(task=task, metric=agg.metric, filter=agg.filter, reported=agg.value,
                                    recomputed=rec, n=n))
-    return EngineResult(rows, findings, aud)
+    return EngineResult(rows, findings, aud.rows() if aud else [])
 
 
 # ======================================================================================================== harness

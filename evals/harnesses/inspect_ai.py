@@ -46,8 +46,7 @@ from typing import Any, ClassVar, Sequence
 from ...manifests.errors import InputError, require_extra
 from ..audit import AuditAccumulator
 from ..engine import reported_of, same_number
-from ..logs import ImportedLog
-from ..registry import EngineResult, Harness, Probe, Unsupported, harness, scorer
+from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, harness, scorer
 from ..results import Finding, RescoreRow, sample_ref
 from ..samples import Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample
 
@@ -971,7 +970,7 @@ def rescore_inspect(log: InspectLog, audit: bool) -> EngineResult:
                                                      f"{INSPECT_METRICS[metric](lg)!r}", task))
                 rows.append(RescoreRow(task=task, metric=f"{key}/{metric}", filter="none", reported=rep,
                                        recomputed=rec, n=len(reduced or [])))
-    return EngineResult(rows, findings, aud)
+    return EngineResult(rows, findings, aud.rows() if aud else [])
 
 
 # ================================================================================================ re-run scoring

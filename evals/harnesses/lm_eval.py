@@ -48,10 +48,9 @@ from typing import Any, ClassVar, Iterator, Sequence
 from ...manifests.errors import InputError
 from ..audit import AuditAccumulator
 from ..engine import MetricValues, compare_rows, reported_of, same_number
-from ..logs import ImportedLog, read_json
-from ..registry import EngineResult, Harness, Probe, Unsupported, harness, scorer
+from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, harness, scorer
 from ..results import Finding, RescoreRow
-from ..samples import Aggregate, LogHeader, Sample, content_sha256, fast_message
+from ..samples import Aggregate, LogHeader, Sample, content_sha256, fast_message, read_json
 
 _SAMPLES_RE = re.compile(r"^samples_(.+)_(\d{4}-\d\d-\d\dT[0-9\-]+(?:\.\d+)?)\.jsonl$")
 _RESULTS_RE = re.compile(r"^results_(\d{4}-\d\d-\d\dT[0-9\-]+(?:\.\d+)?)\.json$")
@@ -962,7 +961,7 @@ def rescore_lm_eval(log: LmEvalRun, audit: bool) -> EngineResult:
         rows += r
         task_values[task] = vals
     rows += _lm_eval_groups(log, task_values, findings)
-    return EngineResult(rows, findings, aud)
+    return EngineResult(rows, findings, aud.rows() if aud else [])
 
 
 def _leaves(group: str, subtasks: dict[str, list[str]]) -> list[str]:

@@ -37,8 +37,7 @@ from typing import Any, ClassVar, Iterator
 from ...manifests.errors import InputError, require_extra
 from ..audit import AuditAccumulator
 from ..engine import reported_of, same_number
-from ..logs import ImportedLog
-from ..registry import EngineResult, Harness, Probe, Unsupported, harness
+from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, harness
 from ..results import Finding, RescoreRow
 from ..samples import Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample
 from ..scorers import point_in_box
@@ -346,7 +345,7 @@ def rescore_vlmevalkit(log: VLMEvalKitLog, audit: bool) -> EngineResult:
                 findings.append(Finding.make("error", "no-samples", f"{metric},{split}: reported but no row belongs "
                                              "to it", task))
             rows.append(RescoreRow(task=task, metric=metric, filter=split, reported=rep, recomputed=rec, n=len(vals)))
-    return EngineResult(rows, findings, aud)
+    return EngineResult(rows, findings, aud.rows() if aud else [])
 
 
 # ======================================================================================================== harness

@@ -8,29 +8,11 @@ schema check (nothing written), 2 bad input.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
 import typer
 
 from .app import finish
-from .options import (
-    ExportFormatOpt,
-    ExportLogOpt,
-    ExportOutOpt,
-    ExportReportOpt,
-    JsonFlag,
-    OptionalManifestArg,
-)
-
-# Options only these verbs take, one alias each (the shared ones are in cli/options.py).
-# export
-ExportDatasetOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--dataset",
-        help="NAME=ORG/DATASET: the Hub dataset of benchmark NAME (model-index, eval-results, eee); repeatable.",
-    ),
-]
+from .options import ExportFormatOpt, ExportLogOpt, ExportOutOpt, ExportReportOpt, JsonFlag, OptionalManifestArg
 
 
 def _datasets(items: list[str]) -> dict[str, str]:
@@ -48,10 +30,11 @@ def _datasets(items: list[str]) -> dict[str, str]:
 
 def export(
     manifest: OptionalManifestArg = None,
-    format: ExportFormatOpt = ...,
+    format: ExportFormatOpt = ...,  # noqa: A002 - required
     report: ExportReportOpt = None,
     out: ExportOutOpt = None,
-    dataset: ExportDatasetOpt = None,
+    dataset: list[str] | None = typer.Option(None, "--dataset", help="NAME=ORG/DATASET: the Hub dataset of "
+                                                "benchmark NAME (model-index, eval-results, eee); repeatable."),
     log: ExportLogOpt = None,
     json_out: JsonFlag = False,
 ) -> None:

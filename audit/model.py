@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from ..evals.results import AuditRow
 from ..mixtures.results import DataCheckSummary
@@ -107,6 +107,12 @@ class StepSummary(BaseModel):
     backend: dict[str, Any] | None = Field(None, description="rerun: the backend that ran the model.")
     verified: bool | None = Field(None, description="rerun: whether the release verified before it was loaded.")
     pull: PullSummary | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_filled(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """report.json carries the fields a step filled, not every other step's empty ones."""
+        return {k: v for k, v in handler(self).items()
+                if not (v is None or v == [] or (k == "reused" and v is False))}
 
 
 class StepResult(BaseModel):

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..manifests.errors import AssayError
 from ..manifests.release import Release
 from ..manifests.schema import Manifest
 from ..verify.results import VerifyResult
@@ -226,6 +227,21 @@ _CLAIM_VERDICT = {"matches": "pass", "derived": "pass", "mismatch": "fail", "no-
 _LOG_VERDICT = {"pass": "pass", "fail": "fail", "unverifiable": "not-checked"}
 
 
+def _release_relative(release: Release, path: str) -> str:
+    """A log's path as the release names it (claim ids and the signed report never carry this machine's paths)."""
+    p = Path(path)
+    try:
+        roots = sorted({Path(r).resolve() for r in release.roots().values()}, key=lambda r: -len(r.parts))
+    except AssayError:
+        roots = []
+    for root in roots:
+        try:
+            return p.resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return p.name
+
+
 @step("rescore", applies=lambda m: bool(m.evals))
 def step_rescore(ctx: AuditContext) -> StepResult:
     """Level 1: recompute every aggregate from the published per-sample logs and compare with the claims."""
@@ -248,7 +264,8 @@ def step_rescore(ctx: AuditContext) -> StepResult:
                          if c.status == "no-log" else "declared attested-only: reported, never checked"
                          if c.status == "attested" else
                          f"{c.status}: {note}" if note else c.status),
-                evidence=[Evidence(kind="log", ref=log.path, note=log.format) for log in ev.logs]))
+                evidence=[Evidence(kind="log", ref=_release_relative(ctx.release, log.path), note=log.format)
+                          for log in ev.logs]))
             if c.recomputed is not None:
                 chart.append(ScorePoint(name=f"{ev.name} (re-scored)", published=c.value, reproduced=c.recomputed))
         for log in ev.logs:
@@ -256,13 +273,14 @@ def step_rescore(ctx: AuditContext) -> StepResult:
             verdict = _LOG_VERDICT.get(getattr(log, "verdict", None) or "", "pass" if log.ok and not errors else "fail")
             if verdict == "pass" and not any(row.recomputed is not None and row.n > 0 for row in log.rows):
                 verdict = "not-checked"  # nothing was recomputed from any sample: no evidence, no pass
+            where = _release_relative(ctx.release, log.path)
             claims.append(ClaimResult(
-                id=f"eval-log:{log.path}", step="rescore", kind="eval-log", subject=log.path,
+                id=f"eval-log:{where}", step="rescore", kind="eval-log", subject=where,
                 verdict=verdict,
                 measured=[row.model_dump() for row in log.rows],
                 message="; ".join(f"{f.code}: {f.message}" + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
                                   for f in errors) or None,
-                evidence=[Evidence(kind="log", ref=log.path, note=log.format)]))
+                evidence=[Evidence(kind="log", ref=where, note=log.format)]))
             audit_rows += [a for a in log.audit if a.accepted_only_by_harness or a.accepted_only_by_strict]
         for f in ev.findings:
             if f.severity == "error" and not f.code.startswith("claim-"):  # claim findings are the claims above

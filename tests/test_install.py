@@ -41,6 +41,10 @@ def test_normal_install_is_self_contained(tmp_path):
                 "assay/manifests/examples/tiny-vlm/release/model-00001-of-00002.safetensors"):
         assert (target / rel).is_file(), rel
     assert not (target / "assay" / "__init__.py").exists()  # 'assay' is a namespace of the mapped folders
+    # Only the product ships: no demo build scripts, test servers or tiny-model builders.
+    assert not list((target / "assay" / "manifests" / "examples").rglob("*.py"))
+    for test_only in ("hubs/olah_server.py", "hubs/registry_server.py", "evals/serve.py", "evals/tinymodels.py"):
+        assert not (target / "assay" / test_only).exists(), test_only
     env = dict(os.environ, PYTHONPATH=str(target))
     code = "import assay.verify, assay.cli.main as m; print(assay.verify.__file__); m.main(['--help'])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 
 class AssayError(Exception):
     """Base class of every error assay raises on purpose."""
@@ -45,7 +47,7 @@ class MissingExtra(InputError):
         self.module = module
 
 
-def require_extra(module: str, extra: str, what: str) -> object:
+def require_extra(module: str, extra: str, what: str) -> ModuleType:
     """Import ``module`` or raise :class:`MissingExtra` naming the extra that installs it."""
     import importlib
 

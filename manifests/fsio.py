@@ -13,17 +13,18 @@ from pathlib import Path
 
 def read_input(path: Path | str, what: str, error: type[Exception] | None = None) -> bytes:
     """The bytes of a file the user named, or a one-line error (``InputError`` by default) saying why not."""
-    if error is None:
-        from .errors import InputError as error
+    from .errors import InputError
+
+    fail: type[Exception] = InputError if error is None else error
     p = Path(path)
     try:
         return p.read_bytes()
     except FileNotFoundError:
-        raise error(f"{p}: no such {what}") from None
+        raise fail(f"{p}: no such {what}") from None
     except IsADirectoryError:
-        raise error(f"{p}: is a directory, not a {what}") from None
+        raise fail(f"{p}: is a directory, not a {what}") from None
     except OSError as exc:
-        raise error(f"{p}: cannot read {what}: {exc.strerror or exc}") from None
+        raise fail(f"{p}: cannot read {what}: {exc.strerror or exc}") from None
 
 
 def _umask() -> int:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .errors import ManifestError
 from .yamlio import read_yaml_file
+
+if TYPE_CHECKING:
+    from .schema import Manifest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -23,7 +27,7 @@ def _loc_text(loc: tuple[Any, ...]) -> str:
     return out or "<document>"
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: ErrorDetails) -> str:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-") or "[" in p)))
     where = _loc_text(loc)
     etype = err["type"]
@@ -36,7 +40,8 @@ def _describe(err: dict[str, Any]) -> str:
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
     if etype in ("literal_error", "enum", "string_pattern_mismatch", "int_parsing", "float_parsing", "string_type",
-                 "int_type", "list_type", "dict_type", "model_type", "bool_type", "greater_than_equal", "less_than_equal",
+                 "int_type", "list_type", "dict_type", "model_type", "bool_type", "greater_than_equal",
+                 "less_than_equal",
                  "greater_than", "less_than"):
         return f"{where}: {msg} (got {err.get('input')!r})"
     return f"{where}: {msg}"
@@ -64,7 +69,7 @@ def load_model(model: type[M], path: Path | str) -> M:
     return validate_document(model, data, positions, str(path))
 
 
-def load_manifest(path: Path | str):
+def load_manifest(path: Path | str) -> Manifest:
     """Read and validate a release manifest (``apiVersion: assay/v1, kind: Release``)."""
     from .schema import Manifest
 

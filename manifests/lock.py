@@ -12,7 +12,8 @@ swapping two files changes it.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 from pydantic import Field
 
@@ -65,7 +66,7 @@ def release_digest(entries: Iterable[tuple[str, int, str]]) -> str:
         if path in seen:
             raise ValueError(f"path {path!r} appears twice in a release")
         seen.add(path)
-        h.update(f"{path}\t{int(size)}\tsha256\t{hexdigest}\n".encode("utf-8"))
+        h.update(f"{path}\t{int(size)}\tsha256\t{hexdigest}\n".encode())
     return "sha256:" + h.hexdigest()
 
 

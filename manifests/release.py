@@ -58,7 +58,7 @@ class Release:
     def name(self) -> str:
         return f"{self.manifest.release.name} {self.manifest.release.version}"
 
-    def with_root(self, root: Path | str | None) -> "Release":
+    def with_root(self, root: Path | str | None) -> Release:
         """The same release read from another folder (``--dir``); ``None`` keeps the current one."""
         if root is None:
             return self
@@ -113,7 +113,7 @@ def load_release(manifest_path: Path | str, *, root: Path | str | None = None,
     return Release(path, manifest, sha, lock_path if lock else None, lock, Path(root) if root is not None else None)
 
 
-def as_release(release: "Release | Path | str", *, root: Path | str | None = None) -> Release:
+def as_release(release: Release | Path | str, *, root: Path | str | None = None) -> Release:
     """A Release as given, or loaded from a manifest path (the path-taking public API goes through this)."""
     if isinstance(release, Release):
         return release.with_root(root)

@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .schema_base import NAME_RE, API_VERSION, SHA256_RE, Count, RelPath, Strict, parse_count  # noqa: F401
+from .schema_base import API_VERSION, NAME_RE, SHA256_RE, Count, RelPath, Strict, parse_count  # noqa: F401
 from .schema_data import DataComponent, DataSection, Recipe  # noqa: F401
-from .schema_evals import EvalClaim  # noqa: F401
+from .schema_evals import EvalClaim
 from .uris import parse_source_uri
 
 
@@ -67,7 +67,8 @@ class Artifact(Strict):
     role: Role = Role.other
     size: int | None = Field(None, ge=0)
     sha256: str | None = Field(None, pattern=SHA256_RE)
-    blake3: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Optional extra digest, never instead of sha256.")
+    blake3: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
+                               description="Optional extra digest, never instead of sha256.")
     source: str | None = Field(None, description="Name of the source this file comes from (default: the first).")
 
 
@@ -79,15 +80,20 @@ class ParameterClaim(Strict):
     by_dtype: dict[str, Count] | None = None
 
 
+AttestableClaim = Literal["parameters.total", "parameters.by_dtype", "tensors", "dtypes", "architecture"]
+
+
 class Claims(Strict):
     parameters: ParameterClaim | None = None
     tensors: int | None = Field(None, ge=0, description="Number of tensors across all safetensors weight files.")
     dtypes: list[str] | None = Field(None, description="Exact set of safetensors dtypes, e.g. [BF16].")
-    architecture: str | None = Field(None, description="config.json architectures[0], e.g. LlavaForConditionalGeneration.")
+    architecture: str | None = Field(None,
+                                     description="config.json architectures[0], e.g. LlavaForConditionalGeneration.")
     remote_code: list[RelPath] | None = Field(
-        None, description="Code files the config asks to execute (auto_map / trust_remote_code); each must be an artifact."
+        None,
+        description="Code files the config asks to execute (auto_map / trust_remote_code); each must be an artifact.",
     )
-    attested_only: list[Literal["parameters.total", "parameters.by_dtype", "tensors", "dtypes", "architecture"]] = Field(
+    attested_only: list[AttestableClaim] = Field(
         default_factory=list,
         description="Claims declared attested only: when the release gives nothing to measure them from (e.g. pickle "
                     "weights, which are never unpickled) they are reported 'attested' instead of failing as "
@@ -109,7 +115,7 @@ class Manifest(Strict):
     recipes: list[Recipe] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _consistency(self) -> "Manifest":
+    def _consistency(self) -> Manifest:
         seen: set[str] = set()
         for art in self.artifacts:
             if art.path in seen:

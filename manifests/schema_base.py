@@ -38,7 +38,7 @@ def parse_count(value: Any) -> int:
     if isinstance(value, str):
         m = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([KMBGT]?)\s*", value.upper())
         if m:
-            return int(round(float(m[1].replace("_", "")) * _SUFFIX[m[2]]))
+            return round(float(m[1].replace("_", "")) * _SUFFIX[m[2]])
     raise ValueError(f"expected a count such as 1234567 or '15B', got {value!r}")
 
 

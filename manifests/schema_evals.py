@@ -83,7 +83,7 @@ class EvalClaim(Strict):
         return self.task or self.name
 
     @model_validator(mode="after")
-    def _components(self) -> "EvalClaim":
+    def _components(self) -> EvalClaim:
         if self.components is not None and (len(self.components) < 2 or self.name in self.components):
             raise ValueError("components lists at least two other evals")
         return self

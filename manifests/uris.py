@@ -25,7 +25,9 @@ _OCI = re.compile(
     r"(?::(?P<tag>[\w][\w.\-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 
-_PKG = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._\-]*)(?::(?P<tag>[\w][\w.\-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+_PKG = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._\-]*)"
+                  r"(?::(?P<tag>[\w][\w.\-]{0,127}))?"
+                  r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def parse_source_uri(uri: str) -> SourceURI:
             return SourceURI("dir", uri, repo=path)
         m = _PKG.match(fragment)
         if not m:
-            raise ValueError(f"invalid directory-hub reference {fragment!r} in {uri!r}; expected package:tag or package@sha256:<hex>")
+            raise ValueError(f"invalid directory-hub reference {fragment!r} in {uri!r}; expected package:tag or "
+                             "package@sha256:<hex>")
         return SourceURI("dir", uri, repo=path, package=m["name"], revision=m["digest"] or m["tag"] or "latest")
     scheme = uri.split("://", 1)[0] if "://" in uri else uri
     raise ValueError(f"unsupported source {uri!r} (scheme {scheme!r}); use hf://, oci:// or dir://")

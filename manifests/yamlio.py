@@ -18,7 +18,7 @@ Loc = tuple[Any, ...]
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Positions(dict):
+class _Positions(dict[Loc, tuple[int, int]]):
     """Maps a path tuple (keys and list indices) to a 1-based (line, column)."""
 
     def find(self, loc: Loc) -> tuple[int, int] | None:
@@ -104,4 +104,5 @@ def dump_yaml(data: Any) -> str:
         def ignore_aliases(self, data: Any) -> bool:  # noqa: ARG002 - PyYAML signature
             return True
 
-    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
+    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=120)

@@ -1,1 +1,2 @@
-"""assay.verify: hashing engine, incremental state, strict structural audits of weight files, and release verification."""
+"""assay.verify: hashing engine, incremental state, strict structural audits of weight files, and release
+verification."""

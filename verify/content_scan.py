@@ -27,7 +27,7 @@ class ContentScan(BaseModel):
     reason: str | None = None
 
 
-def scan_content(path: str | os.PathLike) -> ContentScan:
+def scan_content(path: str | os.PathLike[str]) -> ContentScan:
     """Sniff ``path`` and scan it when it is pickle-bearing; raises OSError only if it cannot be read."""
     sniffed = sniff_file(path)
     if sniffed.pickle_bearing:

@@ -9,11 +9,12 @@ keyed like the calls, so reports do not depend on the executor.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..manifests.errors import InputError, require_extra
 
 EXECUTORS = ("local", "ray")
+_K = TypeVar("_K", bound=Hashable)
 
 
 def check_executor(executor: str) -> str:
@@ -22,8 +23,8 @@ def check_executor(executor: str) -> str:
     return executor
 
 
-def ray_map(fn: Callable[..., Any], calls: dict[Hashable, tuple], *, address: str | None = None,
-            on_done: Callable[[Hashable, Any], None] | None = None) -> dict[Hashable, Any]:
+def ray_map(fn: Callable[..., Any], calls: dict[_K, tuple[Any, ...]], *, address: str | None = None,
+            on_done: Callable[[_K, Any], None] | None = None) -> dict[_K, Any]:
     """Run ``fn(*args)`` for every ``key: args`` as one Ray task each; ``on_done`` sees results as they finish."""
     ray = require_extra("ray", "ray", "--executor ray")
     started = False
@@ -33,7 +34,7 @@ def ray_map(fn: Callable[..., Any], calls: dict[Hashable, tuple], *, address: st
     try:
         task = ray.remote(num_cpus=1)(fn)
         pending = {task.remote(*args): key for key, args in calls.items()}
-        results: dict[Hashable, Any] = {}
+        results: dict[_K, Any] = {}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:

@@ -15,13 +15,15 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 BUFFER_SIZE = 1024 * 1024  # fits L2: the hash reads what readinto just wrote from cache (measured: 1-2 MiB best)
 ProgressFn = Callable[[int], None]
+_K = TypeVar("_K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,11 @@ class Digest:
     def stable(self) -> bool:
         """True when the file did not change (size, mtime, ctime) while it was being read."""
         a, b = self.stat_before, self.stat_after
-        return (a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_ino) == (b.st_size, b.st_mtime_ns, b.st_ctime_ns, b.st_ino)
+        return (a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_ino) == (b.st_size, b.st_mtime_ns, b.st_ctime_ns,
+                                                                       b.st_ino)
 
 
-def _blake3():
+def _blake3() -> Any:  # a blake3.blake3 hasher (an optional extra, imported lazily)
     from ..manifests.errors import require_extra
 
     return require_extra("blake3", "blake3", "--blake3").blake3()  # optional: pip install 'assay[blake3]'
@@ -94,9 +97,9 @@ def hash_or_error(path: str, blake3: bool = False) -> Digest | OSError:
         return exc
 
 
-def hash_many(jobs: Iterable[tuple[Hashable, Path, int]], *, workers: int | None = None, blake3: bool = False,
+def hash_many(jobs: Iterable[tuple[_K, Path, int]], *, workers: int | None = None, blake3: bool = False,
               progress: ProgressFn | None = None, executor: str = "local",
-              ray_address: str | None = None) -> dict[Hashable, Digest | OSError]:
+              ray_address: str | None = None) -> dict[_K, Digest | OSError]:
     """Hash many files concurrently.  ``jobs`` are (key, path, expected_size_for_scheduling).
 
     Returns key -> Digest, or key -> OSError for a file that could not be read.  Largest files start first.
@@ -115,13 +118,13 @@ def hash_many(jobs: Iterable[tuple[Hashable, Path, int]], *, workers: int | None
         return ray_map(hash_or_error, {key: (str(path), blake3) for key, path, _ in ordered}, address=ray_address,
                        on_done=(lambda key, d: done(key, d) if not isinstance(d, OSError) else None) if done else None)
     n = max(1, min(workers or default_workers(), len(ordered)))
-    results: dict[Hashable, Digest | OSError] = {}
+    results: dict[_K, Digest | OSError] = {}
 
     import threading
 
     local = threading.local()
 
-    def work(job: tuple[Hashable, Path, int]) -> None:
+    def work(job: tuple[_K, Path, int]) -> None:
         key, path, _ = job
         buf = getattr(local, "buf", None)
         if buf is None:

@@ -48,12 +48,12 @@ def inspect_file(path: Path | str) -> InspectResult:
                              header=[t.model_dump() for t in rep.tensors])
     if sniffed.pickle_bearing:
         scan = scan_content(path)
-        rep = scan.report
-        assert rep is not None  # a pickle-bearing file is always scanned
-        imported = sorted({f"{g.module}.{g.name}" for g in rep.globals})
+        pk = scan.report
+        assert pk is not None  # a pickle-bearing file is always scanned
+        imported = sorted({f"{g.module}.{g.name}" for g in pk.globals})
         warnings = ["pickle format: loading it runs code chosen by the file's author; assay never unpickles it"]
-        return InspectResult(path=str(path), format=f"{sniffed.format} ({rep.container})", ok=rep.ok, tensors=0,
-                             parameters=0, parameters_by_dtype={}, dtypes=[], errors=list(rep.errors),
+        return InspectResult(path=str(path), format=f"{sniffed.format} ({pk.container})", ok=pk.ok, tensors=0,
+                             parameters=0, parameters_by_dtype={}, dtypes=[], errors=list(pk.errors),
                              warnings=warnings, pickle_globals=imported)
     raise InputError(f"{path}: not a weights file assay can inspect (content is {sniffed.format}"
                      + (f", {sniffed.detail}" if sniffed.detail else "")

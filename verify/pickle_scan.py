@@ -56,7 +56,7 @@ import warnings
 import zipfile
 import zlib
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
-from typing import Any, BinaryIO, Literal
+from typing import IO, Any, BinaryIO, Literal, cast
 
 from pydantic import BaseModel
 
@@ -207,6 +207,8 @@ def is_pickle_path(path: str) -> bool:
 class _Skipped(bytes):
     """Stands in for a huge opcode argument that was skipped rather than read."""
 
+    size: int
+
     def __new__(cls, size: int) -> _Skipped:  # noqa: PYI034
         obj = super().__new__(cls)
         obj.size = size
@@ -219,7 +221,7 @@ class _Skipped(bytes):
 class _BoundedReader:
     """File view for genops: never reads past ``size``, skips huge arguments, counts position."""
 
-    def __init__(self, f: BinaryIO, size: int):
+    def __init__(self, f: IO[bytes], size: int):
         self.f, self.size, self.pos, self.skipped = f, size, 0, False
 
     @property
@@ -329,7 +331,8 @@ class _Scan:
 
         frame_end: int | None = None  # where the current FRAME ends (protocol 4+)
         try:
-            for op, arg, abs_pos in pickletools.genops(reader):
+            # genops only calls read/readline/tell: the bounded reader is a duck-typed IO[bytes]
+            for op, arg, abs_pos in pickletools.genops(cast(IO[bytes], reader)):
                 pos = abs_pos - start if abs_pos is not None else None
                 count += 1
                 name = op.name
@@ -343,7 +346,7 @@ class _Scan:
                 if name == "FRAME":
                     if frame_end is not None:
                         fail("FRAME opens before the current frame ends (the unpickler would fail here)")
-                    frame_end = (pos or 0) + 9 + int(arg)
+                    frame_end = (pos or 0) + 9 + cast(int, arg)  # FRAME: an 8-byte length, an int
                 skipped, reader.skipped = reader.skipped, False
                 if name in _INT_OPS and isinstance(arg, int):
                     ints.append(arg)
@@ -374,12 +377,12 @@ class _Scan:
                 elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
                     if not stack or stack[-1] is _MARK:
                         fail("memo store with nothing on the stack")
-                    key = len(memo) if name == "MEMOIZE" else arg
+                    key = len(memo) if name == "MEMOIZE" else cast(int, arg)  # PUT args are ints
                     memo[key] = stack[-1] if stack and stack[-1] is not _MARK else _UNKNOWN
                 elif name in ("GET", "BINGET", "LONG_BINGET"):
                     if arg not in memo:
                         fail(f"{name} of memo key {arg} that was never stored (the unpickler would fail here)")
-                    stack.append(memo.get(arg, _UNKNOWN))
+                    stack.append(memo.get(cast(int, arg), _UNKNOWN))
                 elif name == "DUP":
                     stack.append(stack[-1] if stack else pop())
                 elif name == "MARK":
@@ -527,7 +530,7 @@ def _open_compressed(f: BinaryIO, kind: str) -> Any:
     return _ZlibStream(f)
 
 
-def parse_npy_header(f: BinaryIO) -> tuple[dict[str, Any] | None, str | None]:
+def parse_npy_header(f: IO[bytes]) -> tuple[dict[str, Any] | None, str | None]:
     """Read a ``.npy`` header (magic, version, dict literal); returns (header, error)."""
     head = f.read(8)
     if not head.startswith(NPY_MAGIC) or len(head) < 8:
@@ -565,10 +568,10 @@ def npy_has_objects(descr: Any) -> bool:
     return False
 
 
-def _scan_npy(scan: _Scan, f: BinaryIO, size: int, label: str) -> list[str]:
+def _scan_npy(scan: _Scan, f: IO[bytes], size: int, label: str) -> list[str]:
     start = f.tell() if hasattr(f, "tell") else 0
     header, err = parse_npy_header(f)
-    if err:
+    if header is None:
         scan.errors.append(f"{label}: {err}")
         return []
     if not npy_has_objects(header["descr"]):
@@ -634,7 +637,8 @@ def _scan_compressed(scan: _Scan, f: BinaryIO, kind: str) -> list[str]:
         return []
 
 
-_TORCH_STORAGE_MEMBER = re.compile(r"(^|/)(\.data/|data/)[^/]*$|(^|/)(byteorder|version|\.format_version|\.storage_alignment)$")
+_TORCH_STORAGE_MEMBER = re.compile(r"(^|/)(\.data/|data/)[^/]*$"
+                                   r"|(^|/)(byteorder|version|\.format_version|\.storage_alignment)$")
 MemberKind = Literal["pickle", "npy", "encrypted"]
 
 

@@ -17,6 +17,8 @@ from ..manifests.paths import resolve_inside
 from ..manifests.release import Progress, Release, Store, as_release
 from .hashing import default_workers, hash_many
 from .results import FileCheck, Finding, VerifyResult, VerifySummary
+from .state import StateDB
+
 
 def _expected(loaded: Release, findings: list[Finding]) -> dict[str, tuple[int | None, str | None]]:
     """Expected (size, sha256) per artifact: the lock's pin, else the manifest's declaration."""
@@ -25,10 +27,12 @@ def _expected(loaded: Release, findings: list[Finding]) -> dict[str, tuple[int |
     if lock is not None:
         if release_digest((f.path, f.size, f.sha256) for f in lock.files) != lock.release_digest:
             findings.append(Finding(check="lock", severity="error", path=str(loaded.lock_path),
-                                    message="the lock's release_digest does not match its file list (the lock was edited)"))
+                                    message="the lock's release_digest does not match its file list (the lock was "
+                                            "edited)"))
         if lock.manifest_sha256 != loaded.manifest_sha256:
             findings.append(Finding(check="lock", severity="warning", path=str(loaded.lock_path),
-                                    message="the manifest changed since this lock was written; run 'assay lock' to refresh it"))
+                                    message="the manifest changed since this lock was written; run 'assay lock' to "
+                                            "refresh it"))
         listed = {a.path for a in m.artifacts}
         for f in lock.files:
             if f.path not in listed:
@@ -40,7 +44,8 @@ def _expected(loaded: Release, findings: list[Finding]) -> dict[str, tuple[int |
         if pinned is not None:
             if art.sha256 and art.sha256 != pinned.sha256:
                 findings.append(Finding(check="lock", severity="error", path=art.path,
-                                        message=f"manifest sha256 {art.sha256} differs from the lock's {pinned.sha256}"))
+                                        message=f"manifest sha256 {art.sha256} differs from the lock's "
+                                                f"{pinned.sha256}"))
             if art.size is not None and art.size != pinned.size:
                 findings.append(Finding(check="lock", severity="error", path=art.path,
                                         message=f"manifest size {art.size} differs from the lock's {pinned.size}"))
@@ -62,7 +67,8 @@ def _extra_files(root: Path, listed: set[str], skip: set[Path]) -> list[str]:
     return extras
 
 
-def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *, strict: bool, state=None,
+def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *, strict: bool,
+                  state: StateDB | None = None,
                   blake3: bool = False, workers: int | None = None, progress: Progress | None = None,
                   findings: list[Finding] | None = None, executor: str = "local",
                   ray_address: str | None = None) -> dict[str, FileCheck]:
@@ -94,12 +100,14 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
         if size is not None and st.st_size != size:
             checks[path] = base.model_copy(update={
                 "status": "size-mismatch", "size": st.st_size,
-                "message": f"size {st.st_size:,} bytes, expected {size:,} ({'truncated' if st.st_size < size else 'extended'})"})
+                "message": f"size {st.st_size:,} bytes, expected {size:,} "
+                           f"({'truncated' if st.st_size < size else 'extended'})"})
             continue
         if not strict and state is not None:
             hit = state.lookup(st, need_blake3=blake3)
             if hit is not None:
-                checks[path] = base.model_copy(update={"how": "state", "size": st.st_size, "sha256": hit[0], "blake3": hit[1]})
+                checks[path] = base.model_copy(update={"how": "state", "size": st.st_size,
+                                                       "sha256": hit[0], "blake3": hit[1]})
                 continue
         checks[path] = base.model_copy(update={"size": st.st_size})
         jobs.append((path, real, st.st_size))
@@ -121,10 +129,12 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
             checks[key] = chk.model_copy(update={"status": "unreadable", "message": dig.strerror or str(dig)})
             continue
         if not dig.stable:
-            findings.append(Finding(check="hash", severity="error", path=key, message="the file changed while it was being hashed"))
+            findings.append(Finding(check="hash", severity="error", path=key,
+                                    message="the file changed while it was being hashed"))
             checks[key] = chk.model_copy(update={"status": "unreadable", "message": "changed while hashing"})
             continue
-        checks[key] = chk.model_copy(update={"how": "hashed", "size": dig.size, "sha256": dig.sha256, "blake3": dig.blake3})
+        checks[key] = chk.model_copy(update={"how": "hashed", "size": dig.size,
+                                             "sha256": dig.sha256, "blake3": dig.blake3})
         to_record.append((dig.stat_after, dig.sha256, dig.blake3, str(real_paths[key])))
     if state is not None and to_record:
         state.record_many(to_record)
@@ -191,7 +201,9 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
                                 message="present in the release folder but not listed in the manifest"))
 
     all_ok = all(c.status == "ok" for c in files)
-    digest = release_digest((c.path, c.size, c.sha256) for c in files) if all_ok else None
+    # an ok file always has its size and sha256; a file without them gets no digest rather than a partial one
+    triples = [(c.path, c.size, c.sha256) for c in files if c.size is not None and c.sha256 is not None]
+    digest = release_digest(triples) if all_ok and len(triples) == len(files) else None
     expected_digest = loaded.lock.release_digest if loaded.lock else None
     if digest and expected_digest and digest != expected_digest:
         findings.append(Finding(check="lock", severity="error",
@@ -213,7 +225,8 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
     )
     return VerifyResult(
         manifest=str(loaded.manifest_path), root=str(next(iter(set(roots.values())), loaded.manifest_path.parent)),
-        strict=strict, lock=str(loaded.lock_path) if loaded.lock_path else None, release=f"{m.release.name} {m.release.version}",
+        strict=strict, lock=str(loaded.lock_path) if loaded.lock_path else None,
+        release=f"{m.release.name} {m.release.version}",
         release_digest=digest, expected_release_digest=expected_digest, files=files, findings=findings, claims=claims,
         extra_files=extras, summary=summary, ok=all_ok and errors == 0 and claims_failed == 0,
     )

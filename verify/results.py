@@ -65,7 +65,8 @@ class VerifyResult(BaseModel):
     strict: bool
     lock: str | None
     release: str
-    release_digest: str | None = Field(None, description="Recomputed from the verified files (None unless all verified).")
+    release_digest: str | None = Field(None,
+                                       description="Recomputed from the verified files (None unless all verified).")
     expected_release_digest: str | None = None
     files: list[FileCheck]
     findings: list[Finding]

@@ -181,7 +181,8 @@ def _json_problems(doc: Any, root: str) -> tuple[list[str], list[str]]:
                 )
             for key, sub in reversed(list(value.items())):
                 if _SURROGATE.search(key):
-                    surrogates.append(f"key {_short(key)} in {at} holds a lone UTF-16 surrogate ({_surrogate_text(key)}): "
+                    surrogates.append(f"key {_short(key)} in {at} holds a lone UTF-16 surrogate "
+                                      f"({_surrogate_text(key)}): "
                                       "not a Unicode scalar value, so not valid UTF-8 JSON (the official library "
                                       "rejects the header)")
                 stack.append((sub, (node, key)))
@@ -615,7 +616,8 @@ def audit_shard_index(index_path: str | os.PathLike,
             if tensor not in weight_map:
                 errors.append(f"tensor {_short(tensor)} in shard {_short(shard)} is not listed in weight_map")
             elif tensor in valid and valid[tensor] != shard:
-                errors.append(f"tensor {_short(tensor)} is in shard {_short(shard)} but weight_map says {_short(valid[tensor])}")
+                errors.append(f"tensor {_short(tensor)} is in shard {_short(shard)} but weight_map says "
+                              f"{_short(valid[tensor])}")
     for tensor, shard in sorted(valid.items()):
         if shard in reports and not located.get(tensor):
             errors.append(f"tensor {_short(tensor)} is mapped to {_short(shard)} but that shard does not contain it")

@@ -6,12 +6,12 @@ a format label and ``pickle_bearing`` — True when the loader a user would reac
 it. ``check_structure`` scans every pickle-bearing artifact, whatever its extension or role, and
 ``assay init`` puts such files in the ``weights`` role so they are always scanned.
 
-Recognised: safetensors, gguf, hdf5, tflite, msgpack maps (Flax), onnx (protobuf; see ``_is_onnx``), zip archives (``torch-zip`` when a ``*.pkl`` member exists, ``npz`` when every member is
-``.npy``, else ``zip``), ``npy`` (object dtype ⇒ pickle payload), bare pickles (``pickle``, or
-``torch-legacy`` when the first pickle is torch's magic number), compressed pickles (``joblib``:
-gzip/zlib/bz2/xz/lzma/lz4 streams whose content starts like a pickle, or any lz4 stream, which the
-stdlib cannot open: pickle-bearing until shown otherwise), ``json``, ``text``, ``empty``; anything
-else is ``unknown``.
+Recognised: safetensors, gguf, hdf5, tflite, msgpack maps (Flax), onnx (protobuf; see ``_is_onnx``), zip
+archives (``torch-zip`` when a ``*.pkl`` member exists, ``npz`` when every member is ``.npy``, else ``zip``),
+``npy`` (object dtype ⇒ pickle payload), bare pickles (``pickle``, or ``torch-legacy`` when the first pickle
+is torch's magic number), compressed pickles (``joblib``: gzip/zlib/bz2/xz/lzma/lz4 streams whose content
+starts like a pickle, or any lz4 stream, which the stdlib cannot open: pickle-bearing until shown otherwise),
+``json``, ``text``, ``empty``; anything else is ``unknown``.
 
 Protocol 0/1 pickles have no header, so they are recognised by walking their first opcodes with
 ``pickletools.genops``: a walk that reaches STOP, or that meets an import (GLOBAL/INST) of a dotted
@@ -25,6 +25,7 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -74,7 +75,7 @@ def _classify(head: bytes, name: str) -> Sniffed:
         return Sniffed(format="empty", pickle_bearing=False)
     if head.startswith(NPY_MAGIC):
         header, err = parse_npy_header(io.BytesIO(head))
-        if err:
+        if header is None:
             # a truncated prefix cannot be judged: numpy.load would still unpickle an object payload
             return Sniffed(format="npy", pickle_bearing=True, detail=f"header unreadable ({err})")
         objects = npy_has_objects(header["descr"])
@@ -109,7 +110,7 @@ def _classify(head: bytes, name: str) -> Sniffed:
     return Sniffed(format="unknown", pickle_bearing=False)
 
 
-def sniff_file(path: str | Path) -> Sniffed:
+def sniff_file(path: str | os.PathLike[str]) -> Sniffed:
     """Classify a file by content; raises OSError only if it cannot be read."""
     with open(path, "rb") as f:
         head = f.read(PREFIX)
@@ -134,7 +135,8 @@ def _sniff_zip(f: io.BufferedReader) -> Sniffed:
         return Sniffed(format="npz", pickle_bearing=True, detail=f"{len(names)} arrays")
     if members:
         return Sniffed(format="zip", pickle_bearing=True,
-                       detail="members a loader could unpickle: " + ", ".join(f"{i.filename} ({k})" for i, k in members[:5]))
+                       detail="members a loader could unpickle: " + ", ".join(f"{i.filename} ({k})" for i,
+                                                                              k in members[:5]))
     return Sniffed(format="zip", pickle_bearing=False, detail=f"{len(names)} members")
 
 

@@ -19,8 +19,9 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 RACY_NS = 100_000_000  # 100 ms: above the coarse kernel clock tick (1-10 ms) with margin
 SCHEMA = """
@@ -44,13 +45,17 @@ def default_state_dir() -> Path:
     return Path(base) / "assay"
 
 
-def _best_effort(method):
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _best_effort(method: Callable[Concatenate[StateDB, _P], _R]) -> Callable[Concatenate[StateDB, _P], _R | None]:
     """The state is a cache: a write or read that fails (a full disk, a file-size limit, a locked or corrupt file)
     disables it for this run instead of failing the verification or transfer that was using it."""
     import functools
 
     @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: StateDB, *args: _P.args, **kwargs: _P.kwargs) -> _R | None:
         if self.disabled:
             return None
         try:
@@ -78,7 +83,7 @@ class StateDB:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "StateDB":
+    def __enter__(self) -> StateDB:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -92,7 +97,8 @@ class StateDB:
     def lookup(self, st: os.stat_result, *, need_blake3: bool = False) -> tuple[str, str | None] | None:
         """The recorded (sha256, blake3) for a file with exactly this identity, if trustworthy."""
         row = self._db.execute(
-            "SELECT sha256, blake3, recorded_ns FROM files WHERE dev=? AND ino=? AND size=? AND mtime_ns=? AND ctime_ns=?",
+            "SELECT sha256, blake3, recorded_ns FROM files WHERE dev=? AND ino=? AND size=? AND mtime_ns=? AND "
+            "ctime_ns=?",
             self.key(st),
         ).fetchone()
         if row is None:
@@ -131,7 +137,8 @@ class StateDB:
     @_best_effort
     def put_audit(self, sha256: str, kind: str, version: str, result: Any) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO audits VALUES (?,?,?,?)", (sha256, kind, version, json.dumps(result, sort_keys=True))
+            "INSERT OR REPLACE INTO audits VALUES (?,?,?,?)", (sha256, kind, version, json.dumps(result,
+                                                                                                 sort_keys=True))
         )
 
 

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from ..manifests.errors import PathEscapeError
 from ..manifests.paths import resolve_inside
 from ..manifests.schema import Claims, Manifest
 from .results import ClaimCheck, Finding
+
+_M = TypeVar("_M", bound=BaseModel)
 
 AUDIT_VERSION = "2"  # 2: stricter safetensors audit (lone surrogates, padding, -0, overflow order)
 INDEX_SUFFIX = ".safetensors.index.json"
@@ -48,7 +54,7 @@ class StructureResult:
     remote_code: list[str]
 
 
-def _cached(state: Any, sha256: str | None, kind: str, model: type, compute: Any) -> Any:
+def _cached(state: Any, sha256: str | None, kind: str, model: type[_M], compute: Callable[[], _M]) -> _M:
     if state is not None and sha256:
         cached = state.get_audit(sha256, kind, AUDIT_VERSION)
         if cached is not None:
@@ -124,13 +130,13 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
     stats = WeightStats()
     reports: dict[str, Any] = {}
     locate = _locator(root)
-    located = {a.path: locate(a.path) for a in manifest.artifacts}
-    present = {a.path: a for a in manifest.artifacts if located[a.path] is not None}
+    located = {a.path: found for a in manifest.artifacts if (found := locate(a.path)) is not None}
+    present = {a.path: a for a in manifest.artifacts if a.path in located}
 
     for path, art in present.items():
         sha = verified.get(path)
         if path.endswith(".safetensors"):
-            rep = _cached(state, sha, "safetensors", SafetensorsReport, lambda p=path: audit_safetensors(located[p]))
+            rep = _cached(state, sha, "safetensors", SafetensorsReport, partial(audit_safetensors, located[path]))
             reports[path] = rep
             for msg in rep.errors:
                 findings.append(Finding(check="safetensors", severity="error", path=path, message=msg))
@@ -141,7 +147,7 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
             continue
         # Everything else is recognised by content: whatever its name or role, a file that loading could
         # unpickle is scanned against the allowlist; weights/code in a format assay cannot read is a finding.
-        sniffed = _cached(state, sha, "sniff", Sniffed, lambda p=path: sniff_file(located[p]))
+        sniffed = _cached(state, sha, "sniff", Sniffed, partial(sniff_file, located[path]))
         if not (sniffed.pickle_bearing or (is_pickle_path(path) and sniffed.format == "unknown")):
             if sniffed.format == "unknown" and art.role.value in ("weights", "code"):
                 findings.append(Finding(
@@ -149,18 +155,18 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
                     message=f"{path}: {art.role.value} file in a format assay cannot recognise from its content"
                             + (f" ({sniffed.detail})" if sniffed.detail else "") + "; it was not scanned"))
             continue
-        rep = _cached(state, sha, "pickle-allowlist", PickleReport, lambda p=path: scan_pickle_file(located[p]))
+        pk = _cached(state, sha, "pickle-allowlist", PickleReport, partial(scan_pickle_file, located[path]))
         stats.pickle_files += art.role.value == "weights"
-        imported = sorted({f"{g.module}.{g.name}" for g in rep.globals})
+        imported = sorted({f"{g.module}.{g.name}" for g in pk.globals})
         findings.append(Finding(
             check="pickle", severity="warning", path=path,
             message="pickle-format file: loading it executes code; assay never unpickles it"
                     + (f"; imports {', '.join(imported)}" if imported else ""),
         ))
-        if rep.dangerous:
+        if pk.dangerous:
             findings.append(Finding(check="pickle", severity="error", path=path,
-                                    message=f"dangerous pickle globals: {', '.join(rep.dangerous)}"))
-        for msg in rep.errors:
+                                    message=f"dangerous pickle globals: {', '.join(pk.dangerous)}"))
+        for msg in pk.errors:
             findings.append(Finding(check="pickle", severity="error", path=path, message=msg))
 
     for path in present:
@@ -173,10 +179,10 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
                 rel = str(base / name) if str(base) != "." else name
                 if rel in reports:
                     shard_reports[name] = reports[rel]
-            rep = audit_shard_index(located[path], shard_reports)
-            for msg in rep.errors:
+            idx = audit_shard_index(located[path], shard_reports)
+            for msg in idx.errors:
                 findings.append(Finding(check="shard-index", severity="error", path=path, message=msg))
-            for msg in rep.warnings:
+            for msg in idx.warnings:
                 findings.append(Finding(check="shard-index", severity="warning", path=path, message=msg))
 
     architecture, remote = _configs(manifest, located, present, verified, findings)
@@ -184,7 +190,7 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
     return StructureResult(findings, claims, stats, architecture, remote)
 
 
-def _configs(manifest: Manifest, located: dict[str, Path | None], present: dict[str, Any], verified: dict[str, str | None],
+def _configs(manifest: Manifest, located: dict[str, Path], present: dict[str, Any], verified: dict[str, str | None],
              findings: list[Finding]) -> tuple[str | None, list[str]]:
     architecture = None
     remote: set[str] = set()
@@ -199,28 +205,34 @@ def _configs(manifest: Manifest, located: dict[str, Path | None], present: dict[
             continue
         if not isinstance(cfg, dict):
             continue
-        if name == "config.json" and "/" not in path and isinstance(cfg.get("architectures"), list) and cfg["architectures"]:
-            architecture = str(cfg["architectures"][0])
+        archs = cfg.get("architectures")
+        if name == "config.json" and "/" not in path and isinstance(archs, list) and archs:
+            architecture = str(archs[0])
         local, foreign = remote_code_modules(cfg, PurePosixPath(path).parent)
         for ref in foreign:
             findings.append(Finding(check="remote-code", severity="error", path=path,
-                                    message=f"auto_map loads code from another repository ({ref}); it is not pinned by this release"))
+                                    message=f"auto_map loads code from another repository ({ref}); it is not pinned by "
+                                            "this release"))
         for mod in local:
             remote.add(mod)
             art = manifest.artifact(mod)
             if art is None:
                 findings.append(Finding(check="remote-code", severity="error", path=path,
-                                        message=f"auto_map asks to execute {mod} (trust_remote_code) but it is not an artifact of the release"))
+                                        message=f"auto_map asks to execute {mod} (trust_remote_code) but it is not an "
+                                                "artifact of the release"))
             elif verified.get(mod) is None:
                 findings.append(Finding(check="remote-code", severity="error", path=mod,
-                                        message=f"{path} asks to execute this file (trust_remote_code) and it did not verify"))
+                                        message=f"{path} asks to execute this file (trust_remote_code) and it did not "
+                                                "verify"))
             else:
                 findings.append(Finding(check="remote-code", severity="info", path=mod,
-                                        message=f"{path} asks to execute this file with trust_remote_code; sha256 verified: {verified[mod]}"))
+                                        message=f"{path} asks to execute this file with trust_remote_code; sha256 "
+                                                f"verified: {verified[mod]}"))
     return architecture, sorted(remote)
 
 
-def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None, remote: list[str]) -> list[ClaimCheck]:
+def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None,
+                    remote: list[str]) -> list[ClaimCheck]:
     out: list[ClaimCheck] = []
     have_weights = stats.safetensors_files > 0
     why_not = ("no safetensors weights to count (pickle weights are never unpickled)" if stats.pickle_files
@@ -267,14 +279,18 @@ def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None
         declared = sorted(set(claims.remote_code))
         out.append(ClaimCheck(claim="remote_code", declared=declared, measured=remote,
                               verdict="holds" if declared == remote else "fails",
-                              message=None if declared == remote else "the configs' auto_map differs from the declared code files"))
+                              message=None if declared == remote else "the configs' auto_map differs from the declared "
+                                                                      "code files"))
     return out
 
 
 _ROLE_PATTERNS: list[tuple[str, str]] = [
-    (r"\.(safetensors|bin|pt|pth|ckpt|pkl|pickle|gguf|onnx|msgpack|h5|npz|npy)$|\.safetensors\.index\.json$|\.bin\.index\.json$", "weights"),
-    (r"(^|/)(tokenizer(_config)?\.json|tokenizer\.model|special_tokens_map\.json|added_tokens\.json|vocab\.(json|txt)|merges\.txt|spiece\.model|chat_template\.(jinja|json))$", "tokenizer"),
-    (r"(^|/)(preprocessor_config|processor_config|image_processor_config|video_preprocessor_config|feature_extractor_config)\.json$", "processor"),
+    ((r"\.(safetensors|bin|pt|pth|ckpt|pkl|pickle|gguf|onnx|msgpack|h5|npz|npy)$"
+      r"|\.safetensors\.index\.json$|\.bin\.index\.json$"), "weights"),
+    ((r"(^|/)(tokenizer(_config)?\.json|tokenizer\.model|special_tokens_map\.json|added_tokens\.json"
+      r"|vocab\.(json|txt)|merges\.txt|spiece\.model|chat_template\.(jinja|json))$"), "tokenizer"),
+    ((r"(^|/)(preprocessor_config|processor_config|image_processor_config|video_preprocessor_config"
+      r"|feature_extractor_config)\.json$"), "processor"),
     (r"(^|/)README(\.[^/]*)?$|\.md$|(^|/)LICEN[SC]E[^/]*$|\.txt$", "docs"),
     (r"\.(py|pyi|sh|js|ts|cu|cpp|c|h|so|dylib|dll)$", "code"),
     (r"(^|/)(config|generation_config)\.json$|\.(json|yaml|yml|toml)$", "config"),

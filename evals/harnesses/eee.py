@@ -38,7 +38,9 @@ Re-scoring per converter (what its rows keep):
 * others (HELM ``exact_match``, assay's own export, hand-written files): the terminal ``extracted_value`` equals a
   reference, or is a choice letter whose choice is a reference.
 
-Each result's claim is compared whole (:func:`rescore_eee`): the score, ``num_samples`` against the samples recomputed,
+Aggregation uses the converted harness's arithmetic (lm-eval ``mean`` / ``mean_stderr``, Inspect ``accuracy`` /
+``stderr``, else a plain mean; imported from the lm_eval and inspect_ai modules).  Each result's claim is compared
+whole (:func:`rescore_eee`): the score, ``num_samples`` against the samples recomputed,
 and the standard error with the converted harness's formula.  Fail closed: an aggregate whose instance file is
 missing (or that has no ``detailed_evaluation_results``) is a ``not-recomputed`` error; a result whose rows cannot
 be recomputed is left ``recomputed=None`` (the engine names it ``unverifiable``, the generic fail-closed rule

@@ -1,5 +1,4 @@
-"""Eureka ML Insights logs: ``logs/<Pipeline>/<experiment>/<timestamp>/`` (microsoft/eureka-ml-insights ``core/``,
-as of 2024–2025).
+"""Eureka ML Insights logs: ``logs/<Pipeline>/<experiment>/<timestamp>/`` (microsoft/eureka-ml-insights ``core/``).
 
 * ``inference_result.jsonl`` — the prompt-processing columns (``prompt``, ``prompt_hash`` = MD5 of the prompt,
   ``uid``, ``ground_truth``, …) plus ``model_output``, ``is_valid``, ``n_output_tokens``;
@@ -13,6 +12,11 @@ Re-scoring recomputes ExactMatch, CaseInsensitiveMatch, SubstringExistsMatch and
 predicted box in the target ``[x, y, w, h]`` box) from ``model_output`` and ``ground_truth``, and the
 aggregators with pandas' arithmetic (``value_counts(normalize=True).round(3)``; ``mean().round(3)``).
 ``prompt_hash`` is recomputed (MD5 of the prompt) and mismatches named.
+
+Version notes: no Eureka release is pinned; the semantics follow its source (FIELD-NOTES 1.7:
+eureka_ml_insights/core/eval_reporting.py, metrics/reports.py, metrics/metrics_base.py), and the fixtures are built
+from those formats (tests/fixtures/evals/make_documented.py), not from a real run.  Other metrics (custom or
+model-graded) are ``Unsupported``: not recomputed, never passed.
 """
 
 from __future__ import annotations

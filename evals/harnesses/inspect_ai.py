@@ -21,12 +21,33 @@ Semantics reproduced (ported, not imported — the log's release is usually not 
   normalisation); numeric parsing uses Inspect's own unicode number parser (``inspect_ai.scorer._unicode``, the
   ``evals`` extra: without it a re-score fails closed with MissingExtra);
 * ``choice()`` with the ``multiple_choice()`` solver's answer parsing, per release (:func:`inspect_choice`; see
-  the notes above it);
+  below);
 * metrics ``accuracy`` / ``mean`` (a sequential sum of value_to_float / n), ``stderr`` (numpy std with ddof=1 /
   √n), ``std``; epochs reduced by Inspect's reducers (:func:`inspect_reduce`: mean, median, mode, max,
   at_least_k, pass_at_k), compared with the log's own ``reductions``;
 * named scorers for re-runs: ``inspect:match``, ``inspect:match_numeric``, ``inspect:includes``,
   ``inspect:exact``; a re-run's output is scored by every scorer of the log (:meth:`InspectHarness.score_rerun`).
+
+``choice()`` per release: ``choice()`` does not read the completion; the ``multiple_choice()`` solver parses
+``ANSWER: …`` from it and marks the selected choices, and ``choice()`` compares the marked positions with the
+target letters.  Neither the marks nor the parse are logged (only ``Score.value`` and ``Score.answer``, the selected
+letters), so re-scoring re-runs both steps on the logged completion.  Both steps changed across releases; the
+variants below follow the inspect_ai history of ``solver/_multiple_choice.py``, ``scorer/_choice.py`` and
+``_util/answer.py``:
+
+* ``< 0.3.94``: letters only; the first ``ANSWER:`` line; every character after it that maps to a choice is
+  selected (``ANSWER: A,B`` selects A and B even on a single-answer question); answer letters ``chr(65 + i)``.
+* ``0.3.94``: digits name choices past Z (``25 + n``); ``,`` and `` `` map to negative (ignored) positions.
+* ``0.3.121``: a set of answers; ``multiple_correct`` decides whether several letters may be selected; a single
+  answer must be exactly one allowed letter (case-sensitive: ``answer: c`` selects nothing).
+* ``0.3.221``: the last ``ANSWER:`` match, upper-cased; `` and `` separates letters; the target ignores ``,``/`` ``.
+* ``0.3.259``: empty tokens of a trailing comma are ignored (multiple); ``0.3.260``: also for a single answer.
+* ``0.3.261``–``0.3.285`` (0.3.285's code): ``$…$`` / ``**…**`` / ``(A)`` wrappers are removed before parsing,
+  an empty completion with nothing selected scores ``N`` (NOANSWER), target tokens may be multi-digit numbers.
+
+The exact boundaries between 0.3.261 and 0.3.284 are not pinned by a log here (0.3.285's code is used for them);
+a wrong guess there can only produce a mismatch finding, never a silent pass.  Written from the released code
+rather than imported, because the log's release is usually not the installed one.
 """
 
 from __future__ import annotations
@@ -586,28 +607,8 @@ def inspect_score(scorer: str, options: dict[str, Any], output: str, target: Any
 
 
 # ========================================================================================================= choice()
-# Inspect AI's ``choice()`` scorer with the ``multiple_choice()`` solver's answer parsing, per Inspect release.
-#
-# ``choice()`` does not read the completion: the ``multiple_choice()`` solver parses ``ANSWER: …`` from it and marks
-# the selected choices, and ``choice()`` compares the marked positions with the target letters.  Neither the marks
-# nor the parse are logged (only ``Score.value`` and ``Score.answer``, the selected letters), so re-scoring re-runs
-# both steps on the logged completion.  Both steps changed across releases; the variants below follow the
-# inspect_ai history of ``solver/_multiple_choice.py``, ``scorer/_choice.py`` and ``_util/answer.py``:
-#
-# * ``< 0.3.94``: letters only; the first ``ANSWER:`` line; every character after it that maps to a choice is
-#   selected (``ANSWER: A,B`` selects A and B even on a single-answer question); answer letters ``chr(65 + i)``.
-# * ``0.3.94``: digits name choices past Z (``25 + n``); ``,`` and `` `` map to negative (ignored) positions.
-# * ``0.3.121``: a set of answers; ``multiple_correct`` decides whether several letters may be selected; a single
-#   answer must be exactly one allowed letter (case-sensitive: ``answer: c`` selects nothing).
-# * ``0.3.221``: the last ``ANSWER:`` match, upper-cased; `` and `` separates letters; the target ignores ``,``/`` ``.
-# * ``0.3.259``: empty tokens of a trailing comma are ignored (multiple); ``0.3.260``: also for a single answer.
-# * ``0.3.261``–``0.3.285`` (0.3.285's code): ``$…$`` / ``**…**`` / ``(A)`` wrappers are removed before parsing,
-#   an empty completion with nothing selected scores ``N`` (NOANSWER), target tokens may be multi-digit numbers.
-#
-# The exact boundaries between 0.3.261 and 0.3.284 are not pinned by a log here (0.3.285's code is used for them);
-# a wrong guess there can only produce a mismatch finding, never a silent pass.  Written from the released code
-# rather than imported, because the log's release is usually not the installed one.
-#
+# multiple_choice() + choice() per Inspect release: see the module docstring.
+
 
 def parse_version(v: str | None) -> tuple[int, ...]:
     """'0.3.58' -> (0, 3, 58); unknown or unparsable -> a version after every known one."""

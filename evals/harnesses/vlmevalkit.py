@@ -1,4 +1,4 @@
-"""VLMEvalKit prediction and judge files (``outputs/<model>/<eval_id>/``), as VLMEvalKit 0.2.x (2024–2025) writes them.
+"""VLMEvalKit prediction and judge files (``outputs/<model>/<eval_id>/``).
 
 Files (vlmeval/dataset/image_mcq.py ``evaluate``; vlmeval/smp/file.py):
 
@@ -18,6 +18,10 @@ Point-in-box rows (a ``bbox`` column ``[x1, y1, x2, y2]``, ScreenSpot style) are
 :func:`assay.evals.scorers.point_in_box`.  Aggregation reproduces ``report_acc``: per split, ``Overall`` =
 mean(hit); per ``category`` / ``l2-category`` (MMBench abbreviations: CP, FP-S, FP-C, LR, RR, AR), mean(hit) of
 its rows.  Open-ended datasets (judged by a model) are not re-scored: ``unverifiable``.
+
+Version notes: no VLMEvalKit release is pinned; the semantics follow its source (FIELD-NOTES 1.6:
+vlmeval/dataset/image_mcq.py, utils/multiple_choice.py, utils/matching_util.py, smp/file.py), and the fixtures are
+built from those formats (tests/fixtures/evals/make_documented.py), not from a real run.
 """
 
 from __future__ import annotations

@@ -64,6 +64,12 @@ class Release:
             return self
         return replace(self, root=Path(root), _roots=None)
 
+    def locked(self) -> tuple[Lock, Path]:
+        """The lock and its path, for the verbs that need one (``load_release(..., require_lock=True)``)."""
+        if self.lock is None or self.lock_path is None:
+            raise ManifestError(f"{self.manifest_path}: no lock beside it; run 'assay lock {self.manifest_path}'")
+        return self.lock, self.lock_path
+
     def source_dir(self, uri: str) -> Path:
         """The local folder of a ``dir://`` source (relative paths are relative to the manifest's folder)."""
         parsed = parse_source_uri(uri)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -82,7 +83,7 @@ class Hub(Protocol):
     def open(self, resolved: Resolved, file: RemoteFile, offset: int = 0) -> Chunks:
         """Stream ``file``'s bytes from ``offset`` (or from 0 if the hub cannot seek; ``Chunks.offset`` says)."""
 
-    def push(self, uri: SourceURI, files: list[PushFile], *, message: str, create: bool = False) -> "PushResult":
+    def push(self, uri: SourceURI, files: list[PushFile], *, message: str, create: bool = False) -> PushResult:
         """Upload ``files`` as one package (idempotent: unchanged blobs are not uploaded again)."""
 
 

@@ -22,8 +22,8 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..manifests.errors import PathEscapeError
 from ..manifests.fsio import new_temp, write_bytes_atomic

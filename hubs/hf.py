@@ -17,8 +17,9 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..manifests.errors import InputError, PathEscapeError
 from ..manifests.paths import check_relpath
@@ -100,6 +101,7 @@ def _label(uri: SourceURI | str) -> str:
 
 def _hub_error(exc: BaseException, where: str, endpoint: str, what: str) -> HubError:
     """Map a huggingface_hub / HTTP exception to a one-line HubError (never carrying the token)."""
+    import httpx2
     from huggingface_hub.errors import (
         DisabledRepoError,
         GatedRepoError,
@@ -109,7 +111,6 @@ def _hub_error(exc: BaseException, where: str, endpoint: str, what: str) -> HubE
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
-    import httpx2
 
     if isinstance(exc, OfflineModeIsEnabled):
         return HubError(f"{where}: cannot {what}: Hugging Face offline mode is enabled (HF_HUB_OFFLINE)")
@@ -165,7 +166,7 @@ def _mapped_errors() -> tuple[type[BaseException], ...]:
 
 def build_commit_operations(
     remote_tree: list[RemoteFile] | None, files: Iterable[PushFile]
-) -> tuple[list["CommitOperationAdd"], list[FileTransfer]]:
+) -> tuple[list[CommitOperationAdd], list[FileTransfer]]:
     """Plan one commit: the add-operations for files the remote lacks, and one FileTransfer per file.
 
     ``remote_tree`` is the branch's current file list (``None``: no such branch or repository yet).  A file whose
@@ -191,10 +192,11 @@ def build_commit_operations(
             raise InputError(f"push: {f.path}: local file {local} does not exist")
         want = f.sha256.lower()
 
+        # (B023 below: the closure is called only within this file's iteration, never after the loop moves on)
         def transfer(status: str, *, sha: str | None = want, message: str | None = None, sent: int = 0) -> None:
             transfers.append(
                 FileTransfer(
-                    path=f.path, size=f.size, sha256=sha, expected_sha256=want, status=status,
+                    path=f.path, size=f.size, sha256=sha, expected_sha256=want, status=status,  # noqa: B023
                     bytes_transferred=sent, message=message,
                 )
             )
@@ -251,10 +253,10 @@ class HfHub:
 
         try:
             return os.environ.get("HF_TOKEN") or get_token()
-        except Exception as exc:  # OIDC exchange failures and the like; never echo a token
+        except Exception as exc:  # noqa: BLE001 -- OIDC exchange failures and the like; never echo a token
             raise HubError(f"cannot read the Hugging Face token: {type(exc).__name__}") from None
 
-    def _api(self) -> "HfApi":
+    def _api(self) -> HfApi:
         if self._api_override is not None:
             return self._api_override
         from huggingface_hub import HfApi
@@ -319,6 +321,7 @@ class HfHub:
 
     def file_url(self, resolved: Resolved, file: RemoteFile) -> str:
         from huggingface_hub import hf_hub_url
+
         from ..manifests.uris import parse_source_uri
 
         uri = parse_source_uri(resolved.uri)
@@ -402,7 +405,8 @@ class HfHub:
                     raise TransferError(f"{where}: the server sent more than the {expected} bytes expected")
                 yield chunk
         except httpx2.HTTPError as exc:
-            raise TransferError(f"{where}: transfer broke off after {got} bytes: {_one_line(exc) or type(exc).__name__}") from None
+            raise TransferError(f"{where}: transfer broke off after {got} bytes: "
+                                f"{_one_line(exc) or type(exc).__name__}") from None
         finally:
             response.close()
         if expected is not None and got < expected:

@@ -28,8 +28,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -38,8 +39,18 @@ import yaml
 from ..manifests.errors import InputError, PathEscapeError
 from ..manifests.paths import check_relpath
 from ..manifests.uris import SourceURI, parse_source_uri
-from .base import (LOCK_NAME, MANIFEST_NAME, Chunks, FileTransfer, HubError, PushFile, PushResult, RemoteFile,
-                   Resolved, TransferError)
+from .base import (
+    LOCK_NAME,
+    MANIFEST_NAME,
+    Chunks,
+    FileTransfer,
+    HubError,
+    PushFile,
+    PushResult,
+    RemoteFile,
+    Resolved,
+    TransferError,
+)
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
@@ -114,7 +125,8 @@ class _Registry:
     def url(self, repo: str, tail: str) -> str:
         return f"{self.base}/v2/{repo}/{tail}"
 
-    def request(self, method: str, url: str, *, headers: dict | None = None, data: bytes | Callable | None = None,
+    def request(self, method: str, url: str, *, headers: dict | None = None,
+                data: bytes | Callable[[], bytes] | None = None,
                 stream: bool = False, error: type[Exception] = HubError) -> requests.Response:
         """Send, answering one 401 challenge; ``data`` may be a factory so a retried body is fresh."""
         for attempt in (0, 1):
@@ -190,7 +202,7 @@ class OciHub:
                 raise HubError(f"{uri}: cannot read manifest {ref} ({_errors(resp)})")
             try:
                 body = resp.raw.read(MAX_MANIFEST + 1, decode_content=True)
-            except Exception as exc:  # urllib3 errors, not wrapped by requests on raw reads
+            except Exception as exc:  # noqa: BLE001 -- urllib3 errors, not wrapped by requests on raw reads
                 raise HubError(f"{uri}: reading manifest {ref} broke off: {_why(exc)}") from None
             if len(body) > MAX_MANIFEST:
                 raise HubError(f"{uri}: manifest {ref} is larger than {MAX_MANIFEST} bytes")
@@ -252,7 +264,7 @@ class OciHub:
         if not uri.revision or uri.revision.startswith("sha256:"):
             raise InputError(f"{uri}: a push needs a tag (oci://host/repo:tag), not a digest")
         files = sorted(files, key=lambda f: f.path.encode())
-        for f, prev in zip(files, [None, *files]):
+        for f, prev in zip(files, [None, *files], strict=False):  # each file with the one before it
             check_relpath(f.path)
             if prev is not None and prev.path == f.path:
                 raise InputError(f"path {f.path!r} appears twice in the package")
@@ -262,7 +274,7 @@ class OciHub:
                 raise InputError(f"{f.local} changed since it was hashed (size is not {f.size})")
         layers = [{"mediaType": ROLE_TYPES.get(f.role, DOC), "digest": f"sha256:{f.sha256}", "size": f.size,
                    "annotations": {FILEPATH: f.path, TITLE: f.path}} for f in files]
-        config = canonical_json(modelpack_config(uri, files, [l["digest"] for l in layers]))
+        config = canonical_json(modelpack_config(uri, files, [f"sha256:{f.sha256}" for f in files]))
         cfg_digest = "sha256:" + hashlib.sha256(config).hexdigest()
         cfg_desc = {"mediaType": CONFIG_TYPE, "digest": cfg_digest, "size": len(config)}
         manifest = {"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "artifactType": ARTIFACT_TYPE, "config": cfg_desc,
@@ -292,7 +304,8 @@ class OciHub:
         return PushResult(to=str(uri), revision=digest, release_digest=_lock_digest(files), files=transfers, ok=True,
                           seconds=time.monotonic() - t0, bytes_transferred=total)
 
-    def _upload(self, reg: _Registry, uri: SourceURI, digest: str, size: int, body: Callable, what: str,
+    def _upload(self, reg: _Registry, uri: SourceURI, digest: str, size: int,
+                body: bytes | Callable[[], bytes], what: str,
                 local: Path | None = None) -> int | None:
         """Upload one blob unless the repository has it; returns the bytes sent, or None when it existed."""
         head = reg.request("HEAD", reg.url(uri.repo, f"blobs/{digest}"))
@@ -372,6 +385,10 @@ def _read_yaml(files: list[PushFile], name: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _lock_digest(files: list[PushFile]) -> str | None:
     d = _read_yaml(files, LOCK_NAME).get("release_digest")
     return d if isinstance(d, str) and _DIGEST.match(d) else None
@@ -388,13 +405,12 @@ def _param_size(n: object) -> str | None:
 def modelpack_config(uri: SourceURI, files: list[PushFile], diff_ids: list[str]) -> dict:
     """The ModelPack config: descriptor from the assay manifest when present, no timestamps (idempotent pushes)."""
     doc = _read_yaml(files, MANIFEST_NAME)
-    rel = doc.get("release") if isinstance(doc.get("release"), dict) else {}
+    rel = _mapping(doc.get("release"))
     descriptor = {"name": rel.get("name") or uri.repo.rsplit("/", 1)[-1], "version": rel.get("version") or uri.revision,
                   "vendor": rel.get("publisher"), "description": rel.get("description"), "docURL": rel.get("homepage"),
                   "licenses": [rel["license"]] if rel.get("license") else None, "revision": _lock_digest(files)}
     weights = {Path(f.path).suffix.lower() for f in files if f.role == "weights"} - {".json"}
-    claims = doc.get("claims") if isinstance(doc.get("claims"), dict) else {}
-    params = claims.get("parameters") if isinstance(claims.get("parameters"), dict) else {}
+    params = _mapping(_mapping(doc.get("claims")).get("parameters"))
     config = {"format": {".safetensors": "safetensors", ".gguf": "gguf", ".onnx": "onnx"}.get(weights.pop())
               if len(weights) == 1 else None, "paramSize": _param_size(params.get("total"))}
     return {"descriptor": {k: v if isinstance(v, list) else str(v) for k, v in descriptor.items() if v},

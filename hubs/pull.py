@@ -28,7 +28,6 @@ from .select import hub_for
 from .transfer import Wanted, fetch_many
 
 
-
 def git_blob_sha1(data: bytes) -> str:
     """The git blob id of ``data`` (what the Hugging Face Hub states for non-LFS files)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -105,7 +104,8 @@ def _finish(source: str, revision: str | None, to: Path, lock: Lock, transfers: 
     ok = all(t.status in ("downloaded", "present", "resumed") for t in transfers)
     digest = lock.release_digest if ok and full else None
     _write_origin(to, source, revision, digest)
-    return PullResult(source=source, revision=revision, to=str(to), release=f"{lock.release.name} {lock.release.version}",
+    return PullResult(source=source, revision=revision, to=str(to),
+                      release=f"{lock.release.name} {lock.release.version}",
                       release_digest=digest, files=transfers, ok=ok, seconds=round(time.perf_counter() - t0, 3),
                       bytes_transferred=sum(t.bytes_transferred for t in transfers))
 
@@ -115,7 +115,7 @@ def _pull_manifest(manifest_path: Path, *, to: Path | None, only: list[str] | No
     from ..manifests.release import load_release
 
     loaded = load_release(manifest_path, require_lock=True)
-    lock = loaded.lock
+    lock, lock_path = loaded.locked()
     if not lock.sources:
         raise InputError(f"{manifest_path}: the lock names no sources to pull from")
     to = to or Path(loaded.manifest.release.name)
@@ -129,13 +129,13 @@ def _pull_manifest(manifest_path: Path, *, to: Path | None, only: list[str] | No
         files = [f for f in lock.files if (f.source or default) == src.name and f.path in selected]
         if not files:
             continue
-        hub, resolved, pinned = resolve_pinned(src.uri, src.revision, loaded.manifest_path.parent)
+        hub, resolved, _pinned = resolve_pinned(src.uri, src.revision, loaded.manifest_path.parent)
         revisions.append(resolved.revision)
         transfers += fetch_many(hub, resolved, [Wanted(f.path, f.size, f.sha256) for f in files], to,
                                 workers=workers, progress=progress)
     if to.resolve() != loaded.manifest_path.parent.resolve():
         write_bytes_atomic(to / loaded.manifest_path.name, loaded.manifest_path.read_bytes())
-        write_bytes_atomic(lock_path_for(to / loaded.manifest_path.name), loaded.lock_path.read_bytes())
+        write_bytes_atomic(lock_path_for(to / loaded.manifest_path.name), lock_path.read_bytes())
     order = {f.path: i for i, f in enumerate(lock.files)}
     transfers.sort(key=lambda t: order.get(t.path, 0))
     return _finish(str(manifest_path), ",".join(revisions) or None, to, lock, transfers,
@@ -149,12 +149,12 @@ def _pull_uri(uri: str, *, to: Path | None, only: list[str] | None, workers: int
     parsed = parse_source_uri(uri)
     hub = hub_for(parsed)
     resolved = hub.resolve(parsed)
-    head = {name: resolved.file(name) for name in (MANIFEST_NAME, LOCK_NAME)}
-    if head[MANIFEST_NAME] is None or head[LOCK_NAME] is None:
+    manifest_file, lock_file = resolved.file(MANIFEST_NAME), resolved.file(LOCK_NAME)
+    if manifest_file is None or lock_file is None:
         raise HubError(f"{uri} (revision {resolved.revision}) is not an assay package: no {MANIFEST_NAME} and "
                        f"{LOCK_NAME} at its root; write a manifest for it and 'assay lock' it")
     to = to or Path((parsed.package or parsed.repo.rstrip("/").rsplit("/", 1)[-1]) or "release")
-    for name, remote in head.items():
+    for name, remote in ((MANIFEST_NAME, manifest_file), (LOCK_NAME, lock_file)):
         write_bytes_atomic(to / name, read_small(hub, resolved, remote))
     lock = load_model(Lock, to / LOCK_NAME)
     manifest_sha = hashlib.sha256((to / MANIFEST_NAME).read_bytes()).hexdigest()

@@ -21,7 +21,8 @@ from .select import hub_for
 
 def _meta_file(path_in_package: str, local: Path, role: str) -> PushFile:
     data = local.read_bytes()
-    return PushFile(path=path_in_package, local=local, size=len(data), sha256=hashlib.sha256(data).hexdigest(), role=role)
+    return PushFile(path=path_in_package, local=local, size=len(data),
+                    sha256=hashlib.sha256(data).hexdigest(), role=role)
 
 
 def push(manifest_path: Path | str, to: str, *, root: Path | None = None, create: bool = False,
@@ -46,11 +47,12 @@ def push(manifest_path: Path | str, to: str, *, root: Path | None = None, create
                           message="the release does not verify" + (f" ({', '.join(bad)})" if bad else "")
                                   + "; run 'assay verify' and fix it before pushing")
     roots = loaded.roots()
-    lock = loaded.lock
+    lock, lock_path = loaded.locked()
+    roles = {a.path: a.role.value for a in loaded.manifest.artifacts}
     files = [PushFile(path=f.path, local=resolve_inside(roots[f.path], f.path), size=f.size, sha256=f.sha256,
-                      role=loaded.manifest.artifact(f.path).role.value) for f in lock.files]
+                      role=roles[f.path]) for f in lock.files]
     files.append(_meta_file(MANIFEST_NAME, manifest_path, "config"))
-    files.append(_meta_file(LOCK_NAME, loaded.lock_path, "config"))
+    files.append(_meta_file(LOCK_NAME, lock_path, "config"))
     if report is not None:
         files.append(_meta_file(REPORT_NAME, report, "docs"))
     rel = loaded.manifest.release

@@ -39,7 +39,7 @@ class Wanted:
     sha256: str
 
 
-def _hash_prefix(path: Path, n: int) -> "hashlib._Hash":
+def _hash_prefix(path: Path, n: int) -> hashlib._Hash:
     sha = hashlib.sha256()
     buf = bytearray(_READ)
     view = memoryview(buf)
@@ -86,7 +86,8 @@ def fetch_one(hub: Hub, resolved: Resolved, remote: RemoteFile, want: Wanted, to
                                        "message": f"the hub lists {remote.size:,} bytes, the lock pins {want.size:,}"})
     if remote.sha256 is not None and remote.sha256 != want.sha256:
         return base.model_copy(update={"status": "mismatch", "sha256": remote.sha256,
-                                       "message": f"the hub states sha256 {remote.sha256}, the lock pins {want.sha256}"})
+                                       "message": f"the hub states sha256 {remote.sha256}, "
+                                                  f"the lock pins {want.sha256}"})
     if _already_present(target, want, state):
         if progress is not None:
             progress.advance(want.size)
@@ -139,11 +140,11 @@ def fetch_one(hub: Hub, resolved: Resolved, remote: RemoteFile, want: Wanted, to
         return base.model_copy(update={"bytes_transferred": transferred,
                                        "message": f"transfer interrupted after {have:,} of {want.size:,} bytes "
                                                   f"({exc.strerror or exc}); run the pull again to resume"})
-    except Exception as exc:  # network libraries raise their own types; keep the partial file for resuming
+    except Exception as exc:  # noqa: BLE001 -- network libraries raise their own types; keep the partial file
+        first = str(exc).splitlines()[0] if str(exc) else ""
         return base.model_copy(update={"bytes_transferred": transferred,
                                        "message": f"transfer interrupted after {have:,} of {want.size:,} bytes "
-                                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                                                  "run the pull again to resume"})
+                                                  f"({type(exc).__name__}: {first}); run the pull again to resume"})
     if have < want.size:
         return base.model_copy(update={"size": have, "bytes_transferred": transferred,
                                        "message": f"the hub ended the file after {have:,} of {want.size:,} bytes; "
@@ -178,7 +179,8 @@ def fetch_many(hub: Hub, resolved: Resolved, wanted: list[Wanted], to: Path, *, 
 
     to.mkdir(parents=True, exist_ok=True)
     results: dict[str, FileTransfer] = {}
-    missing = [w for w in wanted if resolved.file(w.path) is None]
+    remotes = {w.path: remote for w in wanted if (remote := resolved.file(w.path)) is not None}
+    missing = [w for w in wanted if w.path not in remotes]
     for w in missing:
         results[w.path] = FileTransfer(path=w.path, size=None, sha256=None, expected_sha256=w.sha256, status="failed",
                                        message=f"not found at {resolved.uri} (revision {resolved.revision})")
@@ -190,13 +192,14 @@ def fetch_many(hub: Hub, resolved: Resolved, wanted: list[Wanted], to: Path, *, 
         # SQLite connections are per thread: each worker opens its own handle on the state.
         state = open_state(state_path)
         try:
-            results[w.path] = fetch_one(hub, resolved, resolved.file(w.path), w, to, state=state, progress=progress)
+            results[w.path] = fetch_one(hub, resolved, remotes[w.path], w, to, state=state, progress=progress)
         finally:
             if state is not None:
                 state.close()
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1)), thread_name_prefix="assay-pull") as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1)),
+                                thread_name_prefix="assay-pull") as pool:
             for fut in [pool.submit(one, w) for w in todo]:
                 fut.result()
     finally:

@@ -4,8 +4,6 @@ Verbs are not defined here: each ``cli/*_verbs.py`` module exposes ``register(ap
 in order (the order of ``assay --help``).  Imports only typer.
 """
 
-from __future__ import annotations
-
 import sys
 from typing import NoReturn
 

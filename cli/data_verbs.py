@@ -4,19 +4,39 @@ Like every verb module, this imports only typer at module level; the library cod
 pyarrow behind it) is imported inside the verbs.  Exit codes: 0 every check holds, 1 a check failed, 2 bad input.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer evaluates these annotations on every run (see main.py).
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from .app import finish
 from .options import ExecutorOpt, JsonFlag, RayAddressOpt, RecountWorkersOpt, StrictFlag
 
+# Options only these verbs take, one alias each (the shared ones are in cli/options.py).
+# data_check
+DataCheckManifestArg = Annotated[Path, typer.Argument(help="Release manifest with a 'data:' section.")]
+DataCheckDataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Local copies of remote components, in DIR/<component>/.")
+]
+
+# rebuild
+RebuildManifestArg = Annotated[Path, typer.Argument(help="Release manifest with a 'recipes:' section.")]
+RebuildRecipesArg = Annotated[list[str] | None, typer.Argument(help="Recipe names (default: all).")]
+RebuildWorkdirOpt = Annotated[
+    Path | None, typer.Option("--workdir", help="Work directory for the DVC stages (default: a new temporary one).")
+]
+RebuildThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, help="torch threads for built-in steps (default: each recipe's, else 1)."),
+]
+RebuildKeepFlag = Annotated[bool, typer.Option("--keep", help="Keep the temporary work directory.")]
+
 
 def data_check(
-    manifest: Path = typer.Argument(..., help="Release manifest with a 'data:' section."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Local copies of remote components, in DIR/<component>/."),
+    manifest: DataCheckManifestArg,
+    data_dir: DataCheckDataDirOpt = None,
     strict: StrictFlag = False,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
@@ -34,18 +54,19 @@ def data_check(
 
     if executor not in ("local", "ray"):
         raise InputError(f"--executor must be local or ray, not {executor!r}")
-    result = check_data(manifest, strict=strict, data_dir=data_dir, executor=executor, workers=workers,
-                        ray_address=ray_address)
+    result = check_data(
+        manifest, strict=strict, data_dir=data_dir, executor=executor, workers=workers, ray_address=ray_address
+    )
     render.emit(result, json_out, render_data.data_check_table)
     finish(result.ok)
 
 
 def rebuild(
-    manifest: Path = typer.Argument(..., help="Release manifest with a 'recipes:' section."),
-    recipes: list[str] | None = typer.Argument(None, help="Recipe names (default: all)."),
-    workdir: Path | None = typer.Option(None, "--workdir", help="Work directory for the DVC stages (default: a new temporary one)."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads for built-in steps (default: each recipe's, else 1)."),
-    keep: bool = typer.Option(False, "--keep", help="Keep the temporary work directory."),
+    manifest: RebuildManifestArg,
+    recipes: RebuildRecipesArg = None,
+    workdir: RebuildWorkdirOpt = None,
+    threads: RebuildThreadsOpt = None,
+    keep: RebuildKeepFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Rebuild derived artifacts from their recipes through DVC (forced, no run cache), record the environment, and
@@ -63,8 +84,12 @@ def rebuild(
 
 def register(app: typer.Typer) -> None:
     """Add this module's verbs to the ``assay`` app: the ``data`` group (``data check``) and ``rebuild``."""
-    data_app = typer.Typer(name="data", no_args_is_help=True, add_completion=False,
-                           help="Check a release's training-data mixture.\n\nExample: assay data check assay.yaml")
+    data_app = typer.Typer(
+        name="data",
+        no_args_is_help=True,
+        add_completion=False,
+        help="Check a release's training-data mixture.\n\nExample: assay data check assay.yaml",
+    )
     data_app.command("check")(data_check)
     app.add_typer(data_app, name="data")
     app.command("rebuild")(rebuild)

@@ -4,22 +4,80 @@ Like every verb module, this imports only typer at module level; the library cod
 the tables live in ``cli/render_evals.py``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer evaluates these annotations on every run (see main.py).
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from .app import finish
 from .options import JsonFlag, LogFormatOpt, ReleaseDirOpt, RerunOutOpt, RescoreLogOpt
 
+# Options only these verbs take, one alias each (the shared ones are in cli/options.py).
+# rescore
+RescoreManifestArg = Annotated[
+    Path | None, typer.Argument(help="Release manifest whose evals to re-score (or use --log).")
+]
+RescoreAuditFlag = Annotated[bool, typer.Option("--audit/--no-audit", help="Also run the strict-scorer audit.")]
+
+# rerun
+RerunManifestArg = Annotated[Path, typer.Argument(help="Release manifest whose evals (with published logs) to re-run.")]
+RerunBackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="transformers (in-process) or openai "
+        "(an OpenAI-compatible server: vLLM, SGLang, TGI, transformers serve).",
+    ),
+]
+RerunLimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", min=1, help="Re-run a stratified, seeded subset of N items per benchmark (a cheap audit)."),
+]
+RerunSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the --limit subset and of the verdict's bootstrap.")]
+RerunStratifyOpt = Annotated[
+    str,
+    typer.Option("--stratify", help="Stratum field of --limit: auto, none, or a sample field such as meta.subject."),
+]
+RerunDeviceOpt = Annotated[str, typer.Option("--device", help="transformers: auto (CUDA when available), cuda, cpu…")]
+RerunDtypeOpt = Annotated[
+    str | None,
+    typer.Option("--dtype", help="transformers: bfloat16, float16 or float32 (default: bf16 on GPU, fp32 on CPU)."),
+]
+RerunBatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="transformers: requests per batch.")]
+RerunBaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (key from ASSAY_OPENAI_API_KEY)."
+    ),
+]
+RerunModelOpt = Annotated[str | None, typer.Option("--model", help="openai: model name (default: the one served).")]
+RerunConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="openai: requests in flight.")]
+RerunTimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.001, help="openai: seconds per request.")]
+RerunRetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="openai: retries of a failed request.")]
+RerunTrustRemoteCodeFlag = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code",
+        help="transformers: run the release's auto_map code, only after a strict verification of its code files.",
+    ),
+]
+RerunVerifyFlag = Annotated[
+    bool, typer.Option("--verify/--no-verify", help="transformers: verify the release before loading it (incremental).")
+]
+RerunBenchmarkOpt = Annotated[
+    list[str] | None, typer.Option("--benchmark", "-b", help="Only these evals (repeatable).")
+]
+RerunImagesOpt = Annotated[Path | None, typer.Option("--images", help="Folder of images named <sha256>[.ext].")]
+
 
 def rescore(
-    manifest: Path | None = typer.Argument(None, help="Release manifest whose evals to re-score (or use --log)."),
+    manifest: RescoreManifestArg = None,
     log: RescoreLogOpt = None,
-    format: LogFormatOpt = "auto",  # noqa: A002
-    dir: ReleaseDirOpt = None,  # noqa: A002
-    audit: bool = typer.Option(True, "--audit/--no-audit", help="Also run the strict-scorer audit."),
+    format: LogFormatOpt = "auto",
+    dir: ReleaseDirOpt = None,
+    audit: RescoreAuditFlag = True,
     json_out: JsonFlag = False,
 ) -> None:
     """Recompute every aggregate from the per-sample records with the harness's own semantics; compare with the
@@ -56,32 +114,25 @@ def rescore(
 
 
 def rerun(
-    manifest: Path = typer.Argument(..., help="Release manifest whose evals (with published logs) to re-run."),
-    backend: str = typer.Option("transformers", "--backend", help="transformers (in-process) or openai "
-                                "(an OpenAI-compatible server: vLLM, SGLang, TGI, transformers serve)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Re-run a stratified, seeded subset of N "
-                                        "items per benchmark (a cheap audit)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --limit subset and of the verdict's bootstrap."),
-    stratify: str = typer.Option("auto", "--stratify", help="Stratum field of --limit: auto, none, or a "
-                                 "sample field such as meta.subject."),
-    device: str = typer.Option("auto", "--device", help="transformers: auto (CUDA when available), cuda, cpu…"),
-    dtype: str | None = typer.Option(None, "--dtype", help="transformers: bfloat16, float16 or float32 "
-                                        "(default: bf16 on GPU, fp32 on CPU)."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="transformers: requests per batch."),
-    base_url: str | None = typer.Option(None, "--base-url", help="openai: server URL, e.g. "
-                                           "http://127.0.0.1:8000/v1 (key from ASSAY_OPENAI_API_KEY)."),
-    model: str | None = typer.Option(None, "--model", help="openai: model name (default: the one served)."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="openai: requests in flight."),
-    timeout: float = typer.Option(600.0, "--timeout", min=0.001, help="openai: seconds per request."),
-    retries: int = typer.Option(4, "--retries", min=0, help="openai: retries of a failed request."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="transformers: run the release's "
-                                           "auto_map code, only after a strict verification of its code files."),
-    verify: bool = typer.Option(True, "--verify/--no-verify", help="transformers: verify the release before "
-                                "loading it (incremental)."),
-    benchmark: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Only these evals (repeatable)."),
+    manifest: RerunManifestArg,
+    backend: RerunBackendOpt = "transformers",
+    limit: RerunLimitOpt = None,
+    seed: RerunSeedOpt = 0,
+    stratify: RerunStratifyOpt = "auto",
+    device: RerunDeviceOpt = "auto",
+    dtype: RerunDtypeOpt = None,
+    batch_size: RerunBatchSizeOpt = 8,
+    base_url: RerunBaseUrlOpt = None,
+    model: RerunModelOpt = None,
+    concurrency: RerunConcurrencyOpt = 8,
+    timeout: RerunTimeoutOpt = 600.0,
+    retries: RerunRetriesOpt = 4,
+    trust_remote_code: RerunTrustRemoteCodeFlag = False,
+    verify: RerunVerifyFlag = True,
+    benchmark: RerunBenchmarkOpt = None,
     out: RerunOutOpt = None,
-    dir: ReleaseDirOpt = None,  # noqa: A002
-    images: Path | None = typer.Option(None, "--images", help="Folder of images named <sha256>[.ext]."),
+    dir: ReleaseDirOpt = None,
+    images: RerunImagesOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Regenerate the published eval outputs under the pinned decoding settings, score them with the same scorer
@@ -92,11 +143,28 @@ def rerun(
     from ..evals.rerun import rerun as do_rerun
     from . import render, render_evals
 
-    result = do_rerun(manifest, backend=backend, limit=limit, seed=seed, stratify=stratify, device=device,
-                      dtype=dtype, batch_size=batch_size, base_url=base_url, model=model, concurrency=concurrency,
-                      timeout=timeout, retries=retries, trust_remote_code=trust_remote_code, verify=verify,
-                      benchmarks=benchmark, out=out, root=dir, images=images,
-                      progress=render_evals.rerun_progress(json_out))
+    result = do_rerun(
+        manifest,
+        backend=backend,
+        limit=limit,
+        seed=seed,
+        stratify=stratify,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        base_url=base_url,
+        model=model,
+        concurrency=concurrency,
+        timeout=timeout,
+        retries=retries,
+        trust_remote_code=trust_remote_code,
+        verify=verify,
+        benchmarks=benchmark,
+        out=out,
+        root=dir,
+        images=images,
+        progress=render_evals.rerun_progress(json_out),
+    )
     render.emit(result, json_out, render_evals.rerun_table)
     finish(result.ok)
 

@@ -5,14 +5,32 @@ cyclonedx-python-lib, huggingface_hub) is imported inside the verb.  Exit codes:
 schema check (nothing written), 2 bad input.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer evaluates these annotations on every run (see main.py).
 
 import sys
+from typing import Annotated
 
 import typer
 
 from .app import finish
-from .options import ExportFormatOpt, ExportLogOpt, ExportOutOpt, ExportReportOpt, JsonFlag, OptionalManifestArg
+from .options import (
+    ExportFormatOpt,
+    ExportLogOpt,
+    ExportOutOpt,
+    ExportReportOpt,
+    JsonFlag,
+    OptionalManifestArg,
+)
+
+# Options only these verbs take, one alias each (the shared ones are in cli/options.py).
+# export
+ExportDatasetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dataset",
+        help="NAME=ORG/DATASET: the Hub dataset of benchmark NAME (model-index, eval-results, eee); repeatable.",
+    ),
+]
 
 
 def _datasets(items: list[str]) -> dict[str, str]:
@@ -30,11 +48,11 @@ def _datasets(items: list[str]) -> dict[str, str]:
 
 def export(
     manifest: OptionalManifestArg = None,
-    format: ExportFormatOpt = ...,  # noqa: A002 - required
+    *,  # --format is required: keyword-only, so it needs no default after MANIFEST's
+    format: ExportFormatOpt,  # noqa: A002
     report: ExportReportOpt = None,
     out: ExportOutOpt = None,
-    dataset: list[str] | None = typer.Option(None, "--dataset", help="NAME=ORG/DATASET: the Hub dataset of "
-                                                "benchmark NAME (model-index, eval-results, eee); repeatable."),
+    dataset: ExportDatasetOpt = None,
     log: ExportLogOpt = None,
     json_out: JsonFlag = False,
 ) -> None:

@@ -3,6 +3,8 @@
 Start-up matters (the CLI runs in CI loops): this module and the verb modules import only typer; pydantic, rich,
 hashing and everything heavier are imported inside the verbs, and torch / transformers / dvc only by verbs that need
 them.  Every verb module registers the same way, ``register(app)``, in the order ``assay --help`` lists them.
+The verb modules (and app.py) deliberately do not use ``from __future__ import annotations``: typer resolves every
+verb's parameter annotations on each run, and string annotations cost a compile each (about 6 ms per run in all).
 Exit codes: 0 all checks hold, 1 a check failed, 2 bad input (one-line message, no traceback).
 """
 

@@ -6,10 +6,11 @@ exit code.  Like every verb module, this imports only typer at module level; the
 the verbs (``verify``, ``inspect``, ``init`` and ``lock`` never import torch, transformers or dvc).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer evaluates these annotations on every run (see main.py).
 
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -42,9 +43,84 @@ from .options import (
     TransferWorkersOpt,
 )
 
+# Options only these verbs take, one alias each (the shared ones are in cli/options.py).
+# schema
+SchemaLockFlag = Annotated[bool, typer.Option("--lock", help="Print the lock file's schema instead of the manifest's.")]
+
+# init
+InitPathArg = Annotated[Path, typer.Argument(help="Model folder to package.")]
+InitVersionOpt = Annotated[str, typer.Option("--version", help="Release version.")]
+InitPublisherOpt = Annotated[str | None, typer.Option("--publisher", help="Publisher of the release.")]
+InitLicenseOpt = Annotated[str | None, typer.Option("--license", help="SPDX licence identifier.")]
+
+# lock
+LockManifestArg = Annotated[Path, typer.Argument(help="Release manifest (YAML).")]
+
+# verify
+VerifyManifestArg = Annotated[
+    Path, typer.Argument(help="Release manifest (YAML); its lock X.lock.yaml is used when present.")
+]
+VerifyCertificateChainOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--certificate-chain",
+        help="With --signature, certificate mode: a PEM file of trusted CA certificates (repeatable).",
+    ),
+]
+VerifyTrustConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--trust-config",
+        help="With --signature, Sigstore mode: a ClientTrustConfig JSON (offline; default: fetch Sigstore's, needs "
+        "the network).",
+    ),
+]
+VerifyUseStagingFlag = Annotated[
+    bool, typer.Option("--use-staging", help="With --signature, Sigstore mode: Sigstore's staging instance.")
+]
+VerifyModeOpt = Annotated[
+    str | None,
+    typer.Option("--mode", help="With --signature: key, certificate or sigstore (default: from the options given)."),
+]
+
+# inspect
+InspectFileArg = Annotated[
+    Path, typer.Argument(help="A weights file: .safetensors, a shard index, or a pickle-format checkpoint.")
+]
+
+# pull
+PullSourceArg = Annotated[
+    str,
+    typer.Argument(
+        help="A manifest with its lock, or a hub URI (hf://org/repo@rev, oci://host/repo:tag, dir://hub#pkg:tag)."
+    ),
+]
+PullOnlyOpt = Annotated[
+    list[str] | None, typer.Option("--only", help="Fetch only files matching these glob patterns (repeatable).")
+]
+
+# push
+PushCreateFlag = Annotated[bool, typer.Option("--create", help="Create the repository / hub if it does not exist.")]
+
+# audit
+AuditSourceOpt = Annotated[
+    str | None, typer.Option("--from", help="Pull the release from this hub URI first (else: local files).")
+]
+AuditSkipOpt = Annotated[
+    list[str] | None, typer.Option("--skip", help="Skip a step: pull, verify, data, rebuild, rescore, rerun.")
+]
+AuditRerunLimitOpt = Annotated[
+    int | None, typer.Option("--rerun-limit", min=1, help="Re-run at most N samples per benchmark.")
+]
+AuditSignFlag = Annotated[bool, typer.Option("--sign/--no-sign", help="Write the signed attestation.")]
+
+# diff
+DiffAArg = Annotated[str, typer.Argument(help="A manifest (its lock beside it is used), a lock file, or a hub URI.")]
+DiffBArg = Annotated[str, typer.Argument(help="The other release, same forms.")]
+
 
 def schema(
-    lock: bool = typer.Option(False, "--lock", help="Print the lock file's schema instead of the manifest's."),
+    lock: SchemaLockFlag = False,
     report: SchemaReportFlag = False,
     json_out: SchemaJsonFlag = True,
 ) -> None:
@@ -70,12 +146,12 @@ def schema(
 
 
 def init(
-    path: Path = typer.Argument(..., help="Model folder to package."),
+    path: InitPathArg,
     out: InitOutOpt = None,
     name: ReleaseNameOpt = None,
-    version: str = typer.Option("0.1.0", "--version", help="Release version."),
-    publisher: str | None = typer.Option(None, "--publisher", help="Publisher of the release."),
-    license: str | None = typer.Option(None, "--license", help="SPDX licence identifier."),  # noqa: A002
+    version: InitVersionOpt = "0.1.0",
+    publisher: InitPublisherOpt = None,
+    license: InitLicenseOpt = None,
     force: InitForceFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
@@ -87,15 +163,16 @@ def init(
     from . import render
 
     with render.progress("hashing", json_out) as prog:
-        result = init_release(path, out=out, name=name, version=version, publisher=publisher, license=license,
-                              force=force, progress=prog)
+        result = init_release(
+            path, out=out, name=name, version=version, publisher=publisher, license=license, force=force, progress=prog
+        )
     render.emit(result, json_out, render.init_table)
     finish(result.ok)
 
 
 def lock(
-    manifest: Path = typer.Argument(..., help="Release manifest (YAML)."),
-    dir: ReleaseDirOpt = None,  # noqa: A002
+    manifest: LockManifestArg,
+    dir: ReleaseDirOpt = None,
     blake3: Blake3Flag = False,
     json_out: JsonFlag = False,
 ) -> None:
@@ -113,8 +190,8 @@ def lock(
 
 
 def verify(
-    manifest: Path = typer.Argument(..., help="Release manifest (YAML); its lock X.lock.yaml is used when present."),
-    dir: ReleaseDirOpt = None,  # noqa: A002
+    manifest: VerifyManifestArg,
+    dir: ReleaseDirOpt = None,
     strict: StrictFlag = False,
     blake3: Blake3Flag = False,
     workers: HashWorkersOpt = None,
@@ -122,14 +199,14 @@ def verify(
     ray_address: RayAddressOpt = None,
     signature: SignatureOpt = None,
     key: SignaturePublicKeyOpt = None,
-    certificate_chain: list[Path] | None = typer.Option(None, "--certificate-chain", help="With --signature, certificate mode: a PEM file of trusted CA certificates (repeatable)."),
+    certificate_chain: VerifyCertificateChainOpt = None,
     identity: SignatureIdentityOpt = None,
     issuer: SignatureIssuerOpt = None,
-    trust_config: Path | None = typer.Option(None, "--trust-config", help="With --signature, Sigstore mode: a ClientTrustConfig JSON (offline; default: fetch Sigstore's, needs the network)."),
-    use_staging: bool = typer.Option(False, "--use-staging", help="With --signature, Sigstore mode: Sigstore's staging instance."),
+    trust_config: VerifyTrustConfigOpt = None,
+    use_staging: VerifyUseStagingFlag = False,
     ignore: SignatureIgnoreOpt = None,
     ignore_git_paths: SignatureIgnoreGitOpt = None,
-    mode: str | None = typer.Option(None, "--mode", help="With --signature: key, certificate or sigstore (default: from the options given)."),
+    mode: VerifyModeOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Verify every file by sha256 and every structural claim (safetensors headers, shards, parameters, dtypes).
@@ -140,13 +217,31 @@ def verify(
     if signature is not None:
         from .attest_verbs import signature_verify_verb
 
-        signature_verify_verb(manifest, signature, key, json_out=json_out, certificate_chain=certificate_chain,
-                              identity=identity, issuer=issuer, trust_config=trust_config, use_staging=use_staging,
-                              ignore=ignore, ignore_git_paths=ignore_git_paths, mode=mode)
+        signature_verify_verb(
+            manifest,
+            signature,
+            key,
+            json_out=json_out,
+            certificate_chain=certificate_chain,
+            identity=identity,
+            issuer=issuer,
+            trust_config=trust_config,
+            use_staging=use_staging,
+            ignore=ignore,
+            ignore_git_paths=ignore_git_paths,
+            mode=mode,
+        )
         return
-    signature_only = {"--certificate-chain": certificate_chain, "--identity": identity, "--issuer": issuer,
-                      "--trust-config": trust_config, "--use-staging": use_staging, "--ignore": ignore,
-                      "--ignore-git-paths": ignore_git_paths is not None, "--mode": mode}
+    signature_only = {
+        "--certificate-chain": certificate_chain,
+        "--identity": identity,
+        "--issuer": issuer,
+        "--trust-config": trust_config,
+        "--use-staging": use_staging,
+        "--ignore": ignore,
+        "--ignore-git-paths": ignore_git_paths is not None,
+        "--mode": mode,
+    }
     if any(signature_only.values()):
         from ..manifests.errors import InputError
 
@@ -155,14 +250,22 @@ def verify(
     from . import render
 
     with render.progress("verifying", json_out) as prog:
-        result = verify_release(manifest, root=dir, strict=strict, blake3=blake3, workers=workers, progress=prog,
-                                executor=executor, ray_address=ray_address)
+        result = verify_release(
+            manifest,
+            root=dir,
+            strict=strict,
+            blake3=blake3,
+            workers=workers,
+            progress=prog,
+            executor=executor,
+            ray_address=ray_address,
+        )
     render.emit(result, json_out, render.verify_table)
     finish(result.ok)
 
 
 def inspect(
-    file: Path = typer.Argument(..., help="A weights file: .safetensors, a shard index, or a pickle-format checkpoint."),
+    file: InspectFileArg,
     json_out: JsonFlag = False,
 ) -> None:
     """Summarise one weights file (tensors, dtypes, parameters) with the strict structural verdict.
@@ -178,13 +281,14 @@ def inspect(
 
 
 def pull(
-    source: str = typer.Argument(..., help="A manifest with its lock, or a hub URI (hf://org/repo@rev, oci://host/repo:tag, dir://hub#pkg:tag)."),
+    source: PullSourceArg,
     to: PullToOpt = None,
-    only: list[str] | None = typer.Option(None, "--only", help="Fetch only files matching these glob patterns (repeatable)."),
+    only: PullOnlyOpt = None,
     workers: TransferWorkersOpt = 4,
     json_out: JsonFlag = False,
 ) -> None:
-    """Fetch exactly the locked files of a release, hashing while writing; bad bytes are deleted, interrupted pulls resume.
+    """Fetch exactly the locked files of a release, hashing while writing; bad bytes are deleted, interrupted pulls
+    resume.
 
     Example: assay pull oci://127.0.0.1:5000/models/tiny-vlm:0.1.0 --to ./tiny-vlm --only '*.json'
     """
@@ -200,8 +304,8 @@ def pull(
 def push(
     manifest: ManifestArg,
     to: PushToOpt,
-    dir: ReleaseDirOpt = None,  # noqa: A002
-    create: bool = typer.Option(False, "--create", help="Create the repository / hub if it does not exist."),
+    dir: ReleaseDirOpt = None,
+    create: PushCreateFlag = False,
     report: PushReportOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -221,13 +325,13 @@ def push(
 
 def audit(
     manifest: ManifestArg,
-    source: str | None = typer.Option(None, "--from", help="Pull the release from this hub URI first (else: local files)."),
+    source: AuditSourceOpt = None,
     out: AuditOutOpt = Path("audit-out"),
-    skip: list[str] | None = typer.Option(None, "--skip", help="Skip a step: pull, verify, data, rebuild, rescore, rerun."),
-    rerun_limit: int | None = typer.Option(None, "--rerun-limit", min=1, help="Re-run at most N samples per benchmark."),
-    dir: ReleaseDirOpt = None,  # noqa: A002
+    skip: AuditSkipOpt = None,
+    rerun_limit: AuditRerunLimitOpt = None,
+    dir: ReleaseDirOpt = None,
     key: AuditKeyOpt = None,
-    sign: bool = typer.Option(True, "--sign/--no-sign", help="Write the signed attestation."),
+    sign: AuditSignFlag = True,
     json_out: JsonFlag = False,
 ) -> None:
     """Audit a release end to end and write a report with a verdict per claim; exit 0 only if every claim holds.
@@ -238,15 +342,24 @@ def audit(
     from . import render
 
     with render.progress("auditing", json_out) as prog:
-        result = run_audit(manifest, out=out, source=source, skip=set(skip or ()), rerun_limit=rerun_limit,
-                           release_dir=dir, key=key, sign=sign, progress=prog)
+        result = run_audit(
+            manifest,
+            out=out,
+            source=source,
+            skip=set(skip or ()),
+            rerun_limit=rerun_limit,
+            release_dir=dir,
+            key=key,
+            sign=sign,
+            progress=prog,
+        )
     render.emit(result, json_out, lambda r: render.audit_summary(r, out))
     finish(result.verdict == "pass")
 
 
 def diff(
-    a: str = typer.Argument(..., help="A manifest (its lock beside it is used), a lock file, or a hub URI."),
-    b: str = typer.Argument(..., help="The other release, same forms."),
+    a: DiffAArg,
+    b: DiffBArg,
     json_out: JsonFlag = False,
 ) -> None:
     """Show what changed between two releases: files, claims, published scores, sources and release digests.

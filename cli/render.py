@@ -57,10 +57,11 @@ class _RichProgress:
             TransferSpeedColumn,
         )
 
-        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-                                  TransferSpeedColumn(), TimeRemainingColumn(), console=err, transient=True)
+        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                  DownloadColumn(binary_units=True), TransferSpeedColumn(), TimeRemainingColumn(),
+                                  console=_console("err"), transient=True)
         self._label = label
-        self._task = None
+        self._task: Any = None  # a rich TaskID once started
 
     def start(self, total_bytes: int, files: int) -> None:
         if files:
@@ -100,11 +101,12 @@ def emit(result: BaseModel, json_out: bool, table: Callable[[Any], None]) -> Non
 def _size(n: int | None) -> str:
     if n is None:
         return "-"
+    x = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return str(n)  # pragma: no cover
+        if x < 1024 or unit == "TiB":
+            return f"{x:,.0f} {unit}" if unit == "B" else f"{x:,.1f} {unit}"
+        x /= 1024
+    return str(x)  # pragma: no cover
 
 
 def _files_table(files: list[Any], title: str) -> Any:
@@ -123,7 +125,8 @@ def _files_table(files: list[Any], title: str) -> Any:
 
 
 def _esc(text: Any) -> str:
-    """Text from files (tensor names, paths, messages quoting them) is never rich markup: '[/x]' must print, not crash."""
+    """Text from files (tensor names, paths, messages quoting them) is never rich markup: '[/x]' must print, not
+    crash."""
     from rich.markup import escape
 
     return escape(str(text))
@@ -133,13 +136,15 @@ def _findings(findings: list[Any]) -> None:
     for f in findings:
         style = _SEVERITY_STYLE[f.severity]
         where = f"{f.path}: " if f.path else ""
-        out.print(f"[{style}]{f.severity:>7}[/] {_esc(f'[{f.check}] {where}{f.message}')}", markup=True, highlight=False)
+        out.print(f"[{style}]{f.severity:>7}[/] {_esc(f'[{f.check}] {where}{f.message}')}", markup=True,
+                  highlight=False)
 
 
 def _failed_files(files: list[Any]) -> None:
     for f in files:
         if f.status not in ("ok",):
-            out.print(f"[bold red]  FAILED[/] {_esc(f.path)}: {f.status}" + (f" — {_esc(f.message)}" if f.message else ""))
+            out.print(f"[bold red]  FAILED[/] {_esc(f.path)}: {f.status}"
+                      + (f" — {_esc(f.message)}" if f.message else ""))
 
 
 def verify_table(r: Any) -> None:
@@ -220,8 +225,8 @@ def transfer_table(r: Any) -> None:
     for col in ("file", "status", "size", "transferred", "sha256"):
         t.add_column(col, overflow="fold", justify="right" if col in ("size", "transferred") else "left")
     for f in r.files:
-        t.add_row(f.path, f"[{_TRANSFER_STYLE.get(f.status, '')}]{f.status}[/]", _size(f.size), _size(f.bytes_transferred),
-                  (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
+        t.add_row(f.path, f"[{_TRANSFER_STYLE.get(f.status, '')}]{f.status}[/]", _size(f.size),
+                  _size(f.bytes_transferred), (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
     if r.files:
         out.print(t)
     for f in r.files:
@@ -230,7 +235,8 @@ def transfer_table(r: Any) -> None:
     moved = _size(r.bytes_transferred)
     if r.ok:
         where = f"into {r.to}" if pulling else f"to {r.to}"
-        out.print(f"[bold green]{'PULLED' if pulling else 'PUSHED'}[/] {len(r.files)} files {where} ({moved} transferred); "
+        out.print(f"[bold green]{'PULLED' if pulling else 'PUSHED'}[/] {len(r.files)} files {where} "
+                  f"({moved} transferred); "
                   f"revision {r.revision}; release digest {r.release_digest or '- (partial pull)'}; {r.seconds:.2f} s")
     else:
         bad = sum(f.status not in ('downloaded', 'resumed', 'present', 'uploaded', 'exists') for f in r.files)
@@ -265,7 +271,8 @@ def diff_table(r: Any) -> None:
                 t.add_row(c.key, _fmt(c.before), _fmt(c.after))
             out.print(t)
     out.print("[bold green]IDENTICAL[/]" if r.identical else
-              f"[bold yellow]DIFFERENT[/]: {len(r.files)} file(s), {len(r.claims)} claim(s), {len(r.scores)} score(s) changed")
+              f"[bold yellow]DIFFERENT[/]: {len(r.files)} file(s), {len(r.claims)} claim(s), "
+              f"{len(r.scores)} score(s) changed")
 
 
 _VERDICT_MARK = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "attested": "[dim]attested[/]",
@@ -289,7 +296,8 @@ def audit_summary(r: Any, out_dir: Any) -> None:
             out.print(f"  {_VERDICT_MARK[c.verdict]} {c.id}: {c.message or ''}")
     k = r.counts
     head = "[bold green]PASS[/]" if r.verdict == "pass" else "[bold red]FAIL[/]"
-    out.print(f"{head} {k.passed} passed, {k.failed} failed, {k.inconclusive} inconclusive, {k.attested} attested only, "
+    out.print(f"{head} {k.passed} passed, {k.failed} failed, {k.inconclusive} inconclusive, "
+              f"{k.attested} attested only, "
               f"{k.not_checked} not checked, {k.errors} errors ({k.total} claims); report in {out_dir}/report.html")
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from .render import Table, _fmt, _size, out
 
 _COMP_STYLE = {"verified": "green", "failed": "bold red", "attested": "yellow", "unverifiable": "bold red"}
-_VERDICT_STYLE = {"holds": "green", "fails": "bold red", "unverifiable": "bold red", "attested": "yellow", "measured": "cyan",
+_VERDICT_STYLE = {"holds": "green", "fails": "bold red", "unverifiable": "bold red", "attested": "yellow",
+                  "measured": "cyan",
                   "bit-exact": "green", "tolerance": "green", "needs-evaluation": "yellow", "differs": "bold red",
                   "missing": "bold red", "unpinned": "bold red", "rebuilt": "green", "refused": "bold red",
                   "failed": "bold red", "not-run": "yellow"}
@@ -36,19 +37,22 @@ def _count_cell(comp: Any, field: str) -> str:
     if c.verdict == "measured":
         return f"{c.measured:,}"
     shown = "?" if c.measured is None else f"{c.measured:,}"
-    mark = "" if c.verdict == "holds" else f" ≠ {c.declared:,}" if c.verdict == "fails" else f" (declared {c.declared:,})"
+    mark = ("" if c.verdict == "holds" else f" ≠ {c.declared:,}" if c.verdict == "fails"
+            else f" (declared {c.declared:,})")
     return f"[{_VERDICT_STYLE[c.verdict]}]{shown}{mark}[/]"
 
 
 def data_check_table(r: Any) -> None:
     t = Table(title=f"assay data check — {r.release}", title_justify="left")
     for col in ("component", "status", "weight", "tags", "files", "documents", "tokens", "bytes", "epochs"):
-        t.add_column(col, overflow="fold", justify="right" if col in ("documents", "tokens", "bytes", "epochs") else "left")
+        t.add_column(col, overflow="fold",
+                     justify="right" if col in ("documents", "tokens", "bytes", "epochs") else "left")
     for c in r.components:
         ok_files = sum(f.status == "ok" for f in c.files)
         files = f"{ok_files}/{len(c.files)} ok" if c.files else "-"
-        t.add_row(c.name, _style(c.status), c.weight or "-", ", ".join(c.tags) or "-", files, _count_cell(c, "documents"),
-                  _count_cell(c, "tokens"), _count_cell(c, "bytes"), "-" if c.epochs is None else f"{c.epochs:.3g}")
+        t.add_row(c.name, _style(c.status), c.weight or "-", ", ".join(c.tags) or "-", files,
+                  _count_cell(c, "documents"), _count_cell(c, "tokens"), _count_cell(c, "bytes"),
+                  "-" if c.epochs is None else f"{c.epochs:.3g}")
     out.print(t)
     if r.mixture:
         m = Table(title="mixture claims", title_justify="left")
@@ -62,7 +66,8 @@ def data_check_table(r: Any) -> None:
             out.print(f"{_style(c.status):>10} {c.name}: {_esc(c.reason)}")
         for f in c.files:
             if f.dvc_md5:
-                out.print(f"      dvc {c.name}/{f.path}: {f.dvc_hash or 'md5'} {f.dvc_md5} -> sha256 {f.sha256 or '?'} ({f.how})")
+                out.print(f"      dvc {c.name}/{f.path}: {f.dvc_hash or 'md5'} {f.dvc_md5} -> sha256 "
+                          f"{f.sha256 or '?'} ({f.how})")
     for x in r.mixture:
         if x.verdict != "holds" and x.message:
             out.print(f"{_style(x.verdict):>10} {x.check}: {_esc(x.message)}")
@@ -73,7 +78,8 @@ def data_check_table(r: Any) -> None:
     tokens = "-" if s.tokens_counted is None else f"{s.tokens_counted:,}"
     line = (f"{s.verified} verified, {s.attested} attested only, {s.failed} failed, {s.unverifiable} unverifiable; "
             f"{s.files_hashed} files hashed ({_size(s.bytes_hashed)}); {s.documents_counted:,} documents and {tokens} "
-            f"tokens recounted ({r.executor}); {s.mixture_checks_failed} mixture claim(s) not holding; {s.seconds:.2f} s")
+            f"tokens recounted ({r.executor}); {s.mixture_checks_failed} mixture claim(s) not holding; "
+            f"{s.seconds:.2f} s")
     out.print(("[bold green]DATA OK[/] " if r.ok else "[bold red]DATA FAILED[/] ") + line)
 
 
@@ -96,7 +102,8 @@ def rebuild_table(r: Any) -> None:
                 out.print(f"{_style(o.verdict):>10} {rec.name} {o.path}: {_esc(o.message)}")
         if rec.environment:
             e = rec.environment
-            out.print(f"      env {rec.name}: python {e.get('python')}, torch {e.get('torch')}, threads {e.get('threads')}, "
+            out.print(f"      env {rec.name}: python {e.get('python')}, torch {e.get('torch')}, "
+                      f"threads {e.get('threads')}, "
                       f"cpu {e.get('cpu_capability')}, seed {e.get('seed')}")
     verdict = "[bold green]REBUILT[/]" if r.ok else "[bold red]REBUILD FAILED[/]"
     out.print(f"{verdict} {r.summary}; work dir {r.workdir}; {r.seconds:.2f} s")

@@ -174,7 +174,8 @@ def rerun_table(r: Any) -> None:
         verdict = v.get("verdict") or "not-checked"  # no verdict: nothing was compared (see the findings)
         if verdict == "inconclusive" and v.get("n_needed"):
             verdict += f" (n≈{v['n_needed']})"
-        ci = f"{pts(v.get('diff'))} [{pts(v.get('ci_low'))}, {pts(v.get('ci_high'))}]" if v.get("diff") is not None else "-"
+        ci = (f"{pts(v.get('diff'))} [{pts(v.get('ci_low'))}, {pts(v.get('ci_high'))}]"
+              if v.get("diff") is not None else "-")
         agree = v.get("output_agreement")
         t.add_row(bench.name, f"{bench.selected_items}/{bench.reference_items}", str(bench.repeats),
                   pts(v.get("reference_score")), pts(v.get("rerun_score")), ci, pts(v.get("margin")),

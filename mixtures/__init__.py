@@ -1,4 +1,5 @@
-"""assay.mixtures: the training-data mixture — declared components, weights with units, tag shares — checked against the data.
+"""assay.mixtures: the training-data mixture — declared components, weights with units, tag shares — checked against
+the data.
 
 check         ``assay data check``: sources, hashes, recount, mixture claims
 consistency   the mixture arithmetic per weight unit (tokens | samples | documents | multiplier)

@@ -9,6 +9,7 @@ declared figures enter the mixture arithmetic, labelled as such, and it is never
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -16,15 +17,16 @@ from typing import Any
 
 from ..manifests.errors import InputError, PathEscapeError
 from ..manifests.paths import resolve_inside
-from ..manifests.schema_data import DataComponent, DataSection
 from ..manifests.release import Release, as_release
+from ..manifests.schema_data import DataComponent, DataSection
 from ..verify.release import measure_files
 from .consistency import Figures, combine, evaluate, weight_checks
-from .executors import run_counts
+from .executors import Job, run_counts
 from .records import RecordError, detect_format
 from .recount import add_counts
 from .results import (
     ComponentCheck,
+    ComponentStatus,
     CountCheck,
     DataCheckResult,
     DataCheckSummary,
@@ -55,7 +57,8 @@ def _tokenizer(loaded: Release, section: DataSection, findings: list[Finding]) -
         expected = pinned.sha256 if pinned else art.sha256
     elif ref.startswith(("hf://", "oci://", "dir://")):
         findings.append(Finding(severity="error", where=f"tokenizer {ref}",
-                                message="a remote tokenizer cannot be used for counting; list it as an artifact and pull it"))
+                                message="a remote tokenizer cannot be used for counting; list it as an artifact and "
+                                        "pull it"))
         return None, None
     else:
         path = resolve_inside(loaded.manifest_path.parent, ref)
@@ -69,7 +72,8 @@ def _tokenizer(loaded: Release, section: DataSection, findings: list[Finding]) -
                                 message="not a pinned artifact of the release: token counts depend on unpinned bytes"))
     elif sha != expected:
         findings.append(Finding(severity="error", where=f"tokenizer {ref}",
-                                message=f"sha256 {sha} != pinned {expected}: tokens are not counted with a tampered tokenizer"))
+                                message=f"sha256 {sha} != pinned {expected}: tokens are not counted with a tampered "
+                                        "tokenizer"))
         return None, sha
     return str(path), sha
 
@@ -88,10 +92,8 @@ def _local_files(comp: DataComponent, root: Path, strict: bool, state: Any, exec
         out.append(DataFileCheck(path=f.path, status=c.status, how=c.how, size=c.size, sha256=c.sha256,
                                  expected_sha256=c.expected_sha256, message=c.message))
         if c.status not in BAD_FILE or c.status == "mismatch":
-            try:
+            with contextlib.suppress(PathEscapeError):  # a path that escapes its root is not read
                 readable[f.path] = resolve_inside(root, f.path)
-            except PathEscapeError:
-                pass
     return out, readable
 
 
@@ -115,9 +117,11 @@ def _count_checks(comp: DataComponent, measured: dict[str, Any] | None, tokenize
     return out
 
 
-def _status(files: list[DataFileCheck], counts: list[CountCheck], measured: dict[str, Any] | None) -> tuple[str, str | None]:
+def _status(files: list[DataFileCheck], counts: list[CountCheck],
+            measured: dict[str, Any] | None) -> tuple[ComponentStatus, str | None]:
     """verified / failed / unverifiable, with every reason (not just the first)."""
-    failures = [f"{f.path}: {f.status}" + (f" ({f.message})" if f.message else "") for f in files if f.status in BAD_FILE]
+    failures = [f"{f.path}: {f.status}" + (f" ({f.message})" if f.message else "")
+                for f in files if f.status in BAD_FILE]
     failures += [f"{c.field} {c.message}" for c in counts if c.verdict == "fails"]
     if measured and measured.get("invalid_records"):
         failures.append(f"{measured['invalid_records']} invalid record(s): " + "; ".join(measured["errors"]))
@@ -162,13 +166,14 @@ def check_data(release: Release | Path | str, *, strict: bool = False, data_dir:
         for comp in section.components:
             src = resolve_component(loaded.manifest_path, comp, data_dir)
             resolved[comp.name] = src
-            if src.kind == "local":
-                files_by_comp[comp.name], readable[comp.name] = _local_files(comp, src.root, strict, state, executor, ray_address)
-            elif src.kind == "dvc":
+            if src.kind == "local" and src.root is not None:
+                files_by_comp[comp.name], readable[comp.name] = _local_files(comp, src.root, strict, state,
+                                                                             executor, ray_address)
+            elif src.kind == "dvc" and src.root is not None:
                 from .dvc_source import dvc_files
 
                 files_by_comp[comp.name], readable[comp.name] = dvc_files(comp, src.root, Path(workdir) / comp.name)
-        jobs = []
+        jobs: list[Job] = []
         fmt_errors: dict[str, list[str]] = {}
         for comp in section.components:
             for f in comp.files:
@@ -216,13 +221,15 @@ def check_data(release: Release | Path | str, *, strict: bool = False, data_dir:
                 measured["errors"].append(msg)
             sizes = [f.size for f in files]
             measured["bytes"] = sum(sizes) if files and all(s is not None for s in sizes) else None
-            if len(readable.get(comp.name, {})) < len(comp.files):  # some files unread: partial figures are not the component's
+            # some files unread: partial figures are not the component's
+            if len(readable.get(comp.name, {})) < len(comp.files):
                 measured["documents"] = measured["tokens"] = None
         counts = _count_checks(comp, measured, tok_path is not None)
         status, reason = _status(files, counts, measured)
         m_ = measured or {}
         data_fig[comp.name] = Figures(m_.get("tokens"), m_.get("documents"), m_.get("bytes"))
-        components.append(ComponentCheck(name=comp.name, source=comp.source, status=status, reason=reason, tags=comp.tags,
+        components.append(ComponentCheck(name=comp.name, source=comp.source,
+                                         status=status, reason=reason, tags=comp.tags,
                                          weight=weight, files=files, counts=counts, measured=measured))
 
     mixture: list[MixtureCheck]
@@ -232,7 +239,8 @@ def check_data(release: Release | Path | str, *, strict: bool = False, data_dir:
         dat = evaluate(section, unit, data_fig)
         mixture += combine(section, dec, dat, attested)
         for c in components:
-            c.epochs = None if dat.epochs.get(c.name) is None else round(dat.epochs[c.name], 6)
+            epochs = dat.epochs.get(c.name)
+            c.epochs = None if epochs is None else round(epochs, 6)
 
     if not components:  # fail closed: a mixture with no components has nothing checked, whatever it declares
         findings.append(Finding(severity="error", where="data.components",

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..manifests.schema_data import DataComponent, DataSection, WeightUnit
-from .results import MixtureCheck
+from .results import MixtureCheck, Verdict
 
 SHARE_UNITS = (WeightUnit.tokens, WeightUnit.samples, WeightUnit.documents)
 EPS = 1e-9
@@ -59,29 +59,31 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def weight_checks(section: DataSection) -> tuple[list[MixtureCheck], WeightUnit | None]:
     """Weights: one unit for the whole mixture, present on every component, summing to 1 for share units."""
     comps = section.components
-    weighted = [c for c in comps if c.weight is not None]
-    if not weighted:
+    weights = [c.weight for c in comps if c.weight is not None]
+    if not weights:
         return [], WeightUnit.multiplier
     checks: list[MixtureCheck] = []
-    units = sorted({c.weight.unit.value for c in weighted})
+    units = sorted({w.unit.value for w in weights})
     if len(units) > 1:
         checks.append(MixtureCheck(check="units", declared=units, verdict="fails",
                                    message="the mixture mixes weight units; sampling needs one unit"))
         return checks, None
-    unit = weighted[0].weight.unit
+    unit = weights[0].unit
     missing = [c.name for c in comps if c.weight is None]
     if missing:
         checks.append(MixtureCheck(check="weights", declared=f"unit {unit.value}", verdict="fails",
                                    message=f"component(s) without a weight: {', '.join(missing)}"))
         return checks, None
-    total = sum(c.weight.value for c in comps)
+    total = sum(w.value for w in weights)  # every component has one (checked above)
     if unit in SHARE_UNITS:
         ok = abs(total - 1.0) <= 1e-6
-        checks.append(MixtureCheck(check="weights", declared=f"sum of {unit.value} shares = 1", from_declaration=round(total, 9),
+        checks.append(MixtureCheck(check="weights", declared=f"sum of {unit.value} shares = 1",
+                                   from_declaration=round(total, 9),
                                    verdict="holds" if ok else "fails",
                                    message=None if ok else f"{unit.value} shares sum to {total:.6g}, not 1"))
     else:
-        checks.append(MixtureCheck(check="weights", declared="multipliers", from_declaration=round(total, 9), verdict="holds",
+        checks.append(MixtureCheck(check="weights", declared="multipliers",
+                                   from_declaration=round(total, 9), verdict="holds",
                                    message="multipliers (repetitions) need not sum to 1"))
     return checks, unit
 
@@ -121,14 +123,17 @@ def evaluate(section: DataSection, unit: WeightUnit, figures: dict[str, Figures]
         anchored = all(x.anchored for x in contrib.values())
         for field in ("tokens", "documents"):
             declared = getattr(totals, field)
-            is_anchor = (unit == WeightUnit.tokens and field == "tokens") or (unit in (WeightUnit.samples, WeightUnit.documents) and field == "documents")
+            is_anchor = ((unit == WeightUnit.tokens and field == "tokens")
+                         or (unit in (WeightUnit.samples, WeightUnit.documents) and field == "documents"))
             if declared is None or is_anchor:
                 continue  # nothing to check, or true by construction
             parts = [getattr(contrib[c.name], field) for c in comps]
-            values[f"totals.{field}"] = sum(parts) if anchored and all(p is not None for p in parts) else None
+            known = [p for p in parts if p is not None]
+            values[f"totals.{field}"] = sum(known) if anchored and len(known) == len(parts) else None
         if totals.bytes is not None:
             parts_b = [figures[c.name].bytes for c in comps]
-            values["totals.bytes"] = sum(parts_b) if all(p is not None for p in parts_b) else None
+            known_b = [p for p in parts_b if p is not None]
+            values["totals.bytes"] = sum(known_b) if len(known_b) == len(parts_b) else None
     for tag, claim in section.shares.items():
         parts = [(tag in c.tags, getattr(contrib[c.name], claim.unit)) for c in comps]
         if any(p is None for _, p in parts):
@@ -159,7 +164,11 @@ def _holds(check: str, value: float, section: DataSection, comp: dict[str, DataC
         return ok, f"{value:.4f} vs {claim.value:g} ± {claim.tolerance:g} ({claim.unit} share)"
     if check.startswith("epochs:"):
         limit = comp[check.split(":", 1)[1]].max_epochs
+        if limit is None:  # an epochs check exists only for a declared max_epochs
+            return False, "no max_epochs declared"
         return value <= limit * (1 + 1e-9), f"{value:.4g} epochs vs max_epochs {limit:g}"
+    if section.totals is None:  # a totals check exists only for declared totals
+        return False, "no totals declared"
     declared = getattr(section.totals, check.split(".", 1)[1])
     tol = section.totals.tolerance
     ok = abs(value - declared) <= tol * declared + 0.5
@@ -178,10 +187,11 @@ def _declared_value(check: str, section: DataSection, comp: dict[str, DataCompon
 def _rounded(v: float | None, check: str):
     if v is None:
         return None
-    return round(v, 6) if check.startswith(("share:", "epochs:")) else int(round(v))
+    return round(v, 6) if check.startswith(("share:", "epochs:")) else round(v)
 
 
-def combine(section: DataSection, declared: BasisResult, data: BasisResult | None, attested_in_data: list[str]) -> list[MixtureCheck]:
+def combine(section: DataSection, declared: BasisResult, data: BasisResult | None,
+            attested_in_data: list[str]) -> list[MixtureCheck]:
     """One verdict per claim from both bases: a contradiction on either fails; data holding verifies it;
     only the declaration holding is 'attested'; neither computable is 'unverifiable'."""
     comp = {c.name: c for c in section.components}
@@ -197,6 +207,7 @@ def combine(section: DataSection, declared: BasisResult, data: BasisResult | Non
         mv = data.values.get(check) if data is not None else None
         notes: list[str] = []
         failed = False
+        verdict: Verdict
         for label, v in (("declaration", dv), ("data", mv)):
             if v is None:
                 continue
@@ -215,6 +226,7 @@ def combine(section: DataSection, declared: BasisResult, data: BasisResult | Non
         else:
             verdict = "unverifiable"
             notes.append("the figures it needs are neither declared nor measured")
-        out.append(MixtureCheck(check=check, declared=_declared_value(check, section, comp), from_declaration=_rounded(dv, check),
+        out.append(MixtureCheck(check=check, declared=_declared_value(check, section, comp),
+                                from_declaration=_rounded(dv, check),
                                 from_data=_rounded(mv, check), verdict=verdict, message="; ".join(notes)))
     return out

@@ -44,7 +44,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import BinaryIO, Protocol
 
 from ..manifests.errors import InputError, MissingExtra
 
@@ -139,7 +140,8 @@ class DvcRepo:
         if out is None:
             return "?"
         stage_file = Path(out.stage.path).resolve()
-        rel = stage_file.relative_to(self.root.resolve()).as_posix() if self.root.resolve() in stage_file.parents else str(stage_file)
+        root = self.root.resolve()
+        rel = stage_file.relative_to(root).as_posix() if root in stage_file.parents else str(stage_file)
         return rel[: -len("dvc.yaml")] + "dvc.lock" if rel.endswith("dvc.yaml") else rel
 
     def _folder(self, out) -> str:
@@ -200,7 +202,8 @@ class DvcRepo:
         """
         out = self._out(path)
         listing = None
-        if out is not None and out.hash_info and out.hash_info.isdir and Path(out.fs_path).resolve() != (self.root / path).resolve():
+        if (out is not None and out.hash_info and out.hash_info.isdir
+                and Path(out.fs_path).resolve() != (self.root / path).resolve()):
             listing = self._listing(out, remote)
         try:
             info = self.repo.dvcfs.info(path)
@@ -234,7 +237,7 @@ class DvcRepo:
         p = Path(odb.oid_to_path(tracked.md5))
         return p if p.is_file() else None
 
-    def open_remote(self, tracked: Tracked, remote: str | None) -> BinaryIO:
+    def open_remote(self, tracked: Tracked, remote: str | None) -> ByteStream:
         """Open the object in a DVC remote (the named one, else the default) through the remote's own filesystem."""
         from dvc.config import ConfigError
 
@@ -274,6 +277,16 @@ def _remote_error(where: str, exc: Exception, secrets: list[str]) -> OSError:
     return (FileNotFoundError if isinstance(exc, FileNotFoundError) else OSError)(msg)
 
 
+class ByteStream(Protocol):
+    """What a DVC file is read through: a local file opened "rb", or a remote object (its errors made safe)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def __enter__(self) -> ByteStream: ...
+
+    def __exit__(self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None, /) -> None: ...
+
+
 class _RemoteFile:
     """A remote object opened for reading; its read errors go through ``_remote_error`` too."""
 
@@ -307,7 +320,8 @@ def hash_stream(name: str):
     return lambda fobj: get_hash_stream(fobj, name=name)
 
 
-def repro_forced(root: Path, env: dict[str, str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+def repro_forced(root: Path, env: dict[str, str] | None = None,
+                 timeout: float | None = None) -> subprocess.CompletedProcess:
     """``dvc repro --force --no-run-cache`` in ``root``: every stage runs, nothing is restored from the run cache.
 
     The CLI (DVC's stable interface) runs in a child process, so stage commands cannot write to assay's stdout and a

@@ -14,25 +14,25 @@ names the algorithm ("DVC md5-dos2unix …") beside the sha256, since it is not 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
 from ..manifests.errors import PathEscapeError
 from ..manifests.paths import resolve_inside
 from ..manifests.schema_data import DataComponent
-from .dvc_adapter import DvcRepo, ListingMismatch, hash_stream
+from .dvc_adapter import ByteStream, DvcRepo, ListingMismatch, hash_stream
 from .results import DataFileCheck
 
 CHUNK = 1024 * 1024
 
 
-def _read(src, dst: Path | None, md5_name: str) -> tuple[str, str, int]:
+def _read(src: ByteStream, dst: Path | None, md5_name: str) -> tuple[str, str, int]:
     """(md5 as DVC computes it, sha256, size) of a binary stream, copied to ``dst`` when given."""
     sha = hashlib.sha256()
     stream = hash_stream(md5_name)(src)
     size = 0
-    out = open(dst, "wb") if dst is not None else None
-    try:
+    with open(dst, "wb") if dst is not None else contextlib.nullcontext() as out:
         while True:
             chunk = stream.read(CHUNK)
             if not chunk:
@@ -41,9 +41,6 @@ def _read(src, dst: Path | None, md5_name: str) -> tuple[str, str, int]:
             size += len(chunk)
             if out is not None:
                 out.write(chunk)
-    finally:
-        if out is not None:
-            out.close()
     return stream.hash_value, sha.hexdigest(), size
 
 
@@ -62,7 +59,8 @@ def dvc_files(comp: DataComponent, root: Path, workdir: Path) -> tuple[list[Data
             try:
                 tracked = repo.tracked(f.path, comp.remote)
             except ListingMismatch as exc:  # a folder listing whose md5 is not the recorded one: no md5 from it
-                checks.append(base.model_copy(update={"status": "mismatch", "dvc_file": exc.dvc_file, "message": str(exc)}))
+                checks.append(base.model_copy(update={"status": "mismatch", "dvc_file": exc.dvc_file,
+                                                      "message": str(exc)}))
                 continue
             except OSError as exc:  # a folder's listing that only an unreadable remote holds
                 checks.append(base.model_copy(update={"status": "unreadable", "message": str(exc)}))
@@ -75,18 +73,19 @@ def dvc_files(comp: DataComponent, root: Path, workdir: Path) -> tuple[list[Data
             try:
                 if comp.remote is None and workspace.is_file():
                     how, local = "dvc-workspace", workspace
-                    src = open(workspace, "rb")
+                    src: ByteStream = open(workspace, "rb")  # noqa: SIM115 -- closed by `with src` below
                 else:
                     cached = repo.cache_path(tracked) if comp.remote is None else None
                     how = "dvc-cache" if cached else "dvc-remote"
-                    src = open(cached, "rb") if cached else repo.open_remote(tracked, comp.remote)
+                    src = open(cached, "rb") if cached else repo.open_remote(tracked, comp.remote)  # noqa: SIM115
                     dst = local = workdir / f.path
                     dst.parent.mkdir(parents=True, exist_ok=True)
                 with src:
                     md5, sha, size = _read(src, dst, tracked.hash_name)
             except FileNotFoundError:
                 checks.append(base.model_copy(update={"status": "missing",
-                                                      "message": f"not in the workspace, the cache or remote {comp.remote or '(default)'}"}))
+                                                      "message": "not in the workspace, the cache or remote "
+                                                                 f"{comp.remote or '(default)'}"}))
                 continue
             except OSError as exc:
                 checks.append(base.model_copy(update={"status": "unreadable", "message": str(exc)}))
@@ -98,10 +97,11 @@ def dvc_files(comp: DataComponent, root: Path, workdir: Path) -> tuple[list[Data
                                              f"bytes ({how}) have {tracked.hash_name} {md5}, but {tracked.dvc_file} "
                                              f"records {tracked.md5}"})
             elif f.size is not None and size != f.size:
-                chk = chk.model_copy(update={"status": "size-mismatch", "message": f"size {size:,}, declared {f.size:,}"})
+                chk = chk.model_copy(update={"status": "size-mismatch",
+                                             "message": f"size {size:,}, declared {f.size:,}"})
             elif f.sha256 is None:
-                chk = chk.model_copy(update={"status": "unpinned", "message":
-                                             f"DVC's {tracked.hash_name} holds, but no sha256 is pinned (measured {sha})"})
+                chk = chk.model_copy(update={"status": "unpinned", "message": f"DVC's {tracked.hash_name} holds, "
+                                                                           f"but no sha256 is pinned (measured {sha})"})
             elif sha != f.sha256:
                 chk = chk.model_copy(update={"status": "mismatch", "message": f"sha256 {sha} != pinned {f.sha256}"})
             elif f.md5 is not None and f.md5 != tracked.md5:

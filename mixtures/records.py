@@ -86,8 +86,8 @@ def extract(record: Any, text_field: str | None = None) -> tuple[str | None, int
         if value is None:
             return None, images
         if not isinstance(value, str):
-            texts, more = _content(value)
-            return ("\n".join(texts) if texts else None), images + more
+            found, more = _content(value)
+            return ("\n".join(found) if found else None), images + more
         return value, images
     for key in TEXT_KEYS:
         if isinstance(record.get(key), str):

@@ -73,12 +73,13 @@ def count_file(path: str, fmt: str, tokenizer: str | None, text_field: str | Non
     return out
 
 
-def add_counts(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+def add_counts(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
     """Sum two count dicts (tokens stay None if either is None)."""
-    merged = dict(total) if total else {"documents": 0, "tokens": 0, "text_bytes": 0, "images": 0,
+    merged: dict[str, Any] = dict(total) if total else {"documents": 0, "tokens": 0, "text_bytes": 0, "images": 0,
                                         "invalid_records": 0, "errors": []}
     for key in ("documents", "text_bytes", "images", "invalid_records"):
         merged[key] = merged.get(key, 0) + part.get(key, 0)
-    merged["tokens"] = None if merged.get("tokens") is None or part.get("tokens") is None else merged["tokens"] + part["tokens"]
+    tokens, more = merged.get("tokens"), part.get("tokens")
+    merged["tokens"] = None if tokens is None or more is None else tokens + more
     merged["errors"] = (merged.get("errors") or []) + (part.get("errors") or [])
     return merged

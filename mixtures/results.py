@@ -41,15 +41,18 @@ class ComponentCheck(BaseModel):
     weight: str | None = None
     files: list[DataFileCheck] = Field(default_factory=list)
     counts: list[CountCheck] = Field(default_factory=list)
-    measured: dict[str, Any] | None = Field(None, description="documents, tokens, text_bytes, images, bytes, invalid_records.")
+    measured: dict[str, Any] | None = Field(None, description="documents, tokens, text_bytes, images, bytes, "
+                                                              "invalid_records.")
     epochs: float | None = Field(None, description="Times its data is seen in training, implied by the weights.")
 
 
 class MixtureCheck(BaseModel):
-    check: str = Field(description="weights, units, totals.tokens, totals.documents, totals.bytes, epochs:<component>, share:<tag>")
+    check: str = Field(description="weights, units, totals.tokens, totals.documents, totals.bytes, epochs:<component>, "
+                                   "share:<tag>")
     declared: Any = None
     from_declaration: Any = Field(None, description="The value computed from the declared component figures.")
-    from_data: Any = Field(None, description="The value computed from the recounted data (declared figures for attested components).")
+    from_data: Any = Field(None, description="The value computed from the recounted data (declared figures for "
+                                             "attested components).")
     verdict: Verdict
     message: str | None = None
 

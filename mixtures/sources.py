@@ -42,4 +42,5 @@ def resolve_component(manifest_path: Path, comp: DataComponent, data_dir: Path |
     if data_dir is not None and (data_dir / comp.name).is_dir():
         return ResolvedSource("local", root=data_dir / comp.name)
     where = "a directory hub" if parsed.scheme == "dir" else "a remote source"
-    return ResolvedSource("attested", reason=f"{where} ({src}) with no local copy; pass --data-dir DIR holding DIR/{comp.name}/")
+    return ResolvedSource("attested",
+                          reason=f"{where} ({src}) with no local copy; pass --data-dir DIR holding DIR/{comp.name}/")

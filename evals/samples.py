@@ -277,11 +277,13 @@ def _first_error(exc: Exception) -> str:
 
 
 def read_json(path: Path) -> Any:
-    """A JSON file; InputError (with line and column) when it is not valid JSON."""
+    """A JSON file; InputError (with line and column) when it is not valid JSON or not text."""
+    from ..manifests.errors import InputError
+
     try:
         with open(path, "rb") as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
-        from ..manifests.errors import InputError
-
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:  # a binary file (e.g. an Inspect .eval archive read with --format eee)
+        raise InputError(f"{path}: not a JSON text file") from None

@@ -14,7 +14,7 @@ from assay.evals.registry import HARNESSES, SCORERS, EngineResult, Harness, Impo
 from assay.evals.rescore import rescore_imported
 from assay.evals.samples import LogHeader, Sample
 from assay.manifests.errors import InputError
-from conftest import ROOT
+from conftest import ROOT, run_assay
 
 FIX = ROOT / "tests" / "fixtures" / "evals"
 
@@ -117,3 +117,36 @@ def test_a_named_scorer_recomputes_through_the_generic_engine():
     res = rescore_imported(_Unregistered([ok, lying]), audit=False)
     assert res.verdict == "fail" and any(f.code == "sample-score-mismatch" and f.samples == ["2"]
                                          for f in res.findings)
+
+
+# one log of each shape: a zstd .eval archive, an .xlsx workbook, lm-eval 0.4.0's results.json, a VLMEvalKit
+# records JSON, an EEE aggregate
+WRONG_FORMAT_FILES = [
+    FIX / "inspect-real" / "0.3.285" / "epochs.eval",
+    FIX / "vlmevalkit" / "TinyVLM" / "T20260101_G0000000" / "TinyVLM_AI2D_TEST.xlsx",
+    FIX / "lm-eval-real" / "0.4.0" / "full" / "results.json",
+    FIX / "vlmevalkit" / "TinyVLM" / "T20260101_G0000000" / "TinyVLM_ScreenSpot_v2_Mobile_exact_matching_result.json",
+    FIX / "eee-real" / "converted" / "lm-eval" / "data" / "eee_gen" / "assay-demo" / "tiny-text"
+    / "938cd842-479e-4986-a1c0-51af7fb10d59.json",
+]
+
+
+@pytest.mark.parametrize("fmt", ["lm-eval", "inspect", "vlmevalkit", "eee"])
+@pytest.mark.parametrize("path", WRONG_FORMAT_FILES, ids=lambda p: p.name[:24])
+def test_a_forced_format_on_another_harness_file_is_bad_input_not_a_crash(fmt, path):
+    """--format names the wrong harness: its importer says why in one line (InputError), or reads what it can;
+    never an AttributeError / UnicodeDecodeError traceback."""
+    if detect_format(path) == fmt:
+        pytest.skip("the file is of this format")
+    try:
+        logs = load_logs(path, fmt)
+    except InputError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert all(lg.format == fmt for lg in logs)
+
+
+def test_the_cli_names_a_wrong_format_in_one_line():
+    proc = run_assay("rescore", "--log", str(WRONG_FORMAT_FILES[0]), "--format", "eee")
+    assert proc.returncode == 2, proc.stderr
+    assert "not a JSON text file" in proc.stderr and "Traceback" not in proc.stderr

@@ -298,7 +298,7 @@ class EEELog(ImportedLog):
 
     def __init__(self, path: Path | None, instances: Path | None = None) -> None:
         self.data: dict[str, Any] = read_json(path) if path else {}
-        if path and not isinstance(self.data.get("evaluation_results"), list):
+        if path and not (isinstance(self.data, dict) and isinstance(self.data.get("evaluation_results"), list)):
             raise InputError(f"{path}: not an Every Eval Ever aggregate (no evaluation_results list)")
         det = self.data.get("detailed_evaluation_results") or {}
         if instances is None and det.get("file_path") and path is not None:

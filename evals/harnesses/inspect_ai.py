@@ -69,7 +69,7 @@ from ..audit import AuditAccumulator
 from ..engine import reported_of, same_number
 from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, harness, scorer
 from ..results import Finding, RescoreRow, sample_ref
-from ..samples import Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample
+from ..samples import Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample, read_json
 
 
 def load_inspect(path: Path) -> list[InspectLog]:
@@ -134,11 +134,7 @@ def _read(path: Path) -> dict[str, Any]:
     if path.suffix == ".eval":
         data = _read_eval_zip(path)
     else:
-        try:
-            with open(path, "rb") as fh:
-                data = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+        data = read_json(path)
     if not isinstance(data, dict) or "eval" not in data:
         raise InputError(f"{path}: not an Inspect log (no 'eval' object)")
     for s in data.get("samples") or []:

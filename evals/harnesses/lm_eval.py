@@ -231,7 +231,7 @@ class LmEvalRun(ImportedLog):
         self.results_path = results_path
         self.sample_files = sample_files
         self.results: dict[str, Any] = read_json(results_path) if results_path else {}
-        if results_path and not isinstance(self.results.get("results"), dict):
+        if results_path and not (isinstance(self.results, dict) and isinstance(self.results.get("results"), dict)):
             raise InputError(f"{results_path}: not an lm-eval results file (no 'results' object)")
         r = self.results
         cfg = r.get("config") or {}

@@ -43,7 +43,7 @@ from ..audit import AuditAccumulator
 from ..engine import reported_of, same_number
 from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, harness
 from ..results import Finding, RescoreRow
-from ..samples import Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample
+from ..samples import Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample, read_json
 from ..scorers import point_in_box
 
 _SUFFIXES = (".xlsx", ".tsv", ".json", ".csv")
@@ -67,19 +67,19 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         wb.close()
         return out
     if suffix in (".tsv", ".csv"):
-        with open(path, newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","))
-    if suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+            with open(path, newline="", encoding="utf-8") as fh:
+                return list(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","))
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a UTF-8 text table") from None
+    if suffix == ".json":
+        data = read_json(path)
         if isinstance(data, dict):  # pandas to_json(orient="columns"/"list")
             cols = list(data)
-            if cols and isinstance(data[cols[0]], dict):
+            if cols and all(isinstance(data[c], dict) for c in cols):
                 keys = list(data[cols[0]])
                 return [{c: data[c].get(k) for c in cols} for k in keys]
-            if cols and isinstance(data[cols[0]], list):
+            if cols and all(isinstance(data[c], list) for c in cols):
                 return [dict(zip(cols, vals)) for vals in zip(*(data[c] for c in cols))]
         if isinstance(data, list):
             return [r for r in data if isinstance(r, dict)]

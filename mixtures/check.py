@@ -166,13 +166,13 @@ def check_data(release: Release | Path | str, *, strict: bool = False, data_dir:
         for comp in section.components:
             src = resolve_component(loaded.manifest_path, comp, data_dir)
             resolved[comp.name] = src
-            if src.kind == "local" and src.root is not None:
-                files_by_comp[comp.name], readable[comp.name] = _local_files(comp, src.root, strict, state,
+            if src.kind == "local":
+                files_by_comp[comp.name], readable[comp.name] = _local_files(comp, src.folder(), strict, state,
                                                                              executor, ray_address)
-            elif src.kind == "dvc" and src.root is not None:
+            elif src.kind == "dvc":
                 from .dvc_source import dvc_files
 
-                files_by_comp[comp.name], readable[comp.name] = dvc_files(comp, src.root, Path(workdir) / comp.name)
+                files_by_comp[comp.name], readable[comp.name] = dvc_files(comp, src.folder(), Path(workdir) / comp.name)
         jobs: list[Job] = []
         fmt_errors: dict[str, list[str]] = {}
         for comp in section.components:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..manifests.errors import InputError
 from ..manifests.schema_data import UNAVAILABLE, DataComponent
 from ..manifests.uris import parse_source_uri
 
@@ -23,6 +24,12 @@ class ResolvedSource:
     kind: Literal["local", "dvc", "attested"]
     root: Path | None = None
     reason: str | None = None
+
+    def folder(self) -> Path:
+        """The local folder of a ``local`` or ``dvc`` source (an ``attested`` one has none)."""
+        if self.root is None:
+            raise InputError(f"a {self.kind} data source has no local folder")
+        return self.root
 
 
 def _relative_to(manifest_path: Path, raw: str) -> Path:

@@ -7,8 +7,9 @@ and is untested offline (see :mod:`.sigstore_keyless`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path, PurePath
-from typing import Any, Iterable
+from typing import Any
 
 from ..manifests.errors import InputError
 from ..manifests.fsio import write_bytes_atomic

@@ -19,8 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .keys import PrivateKey, PublicKey, keyid, sign_bytes, verify_bytes
 
@@ -146,7 +147,7 @@ def verify_envelope(env: dict, keys: PublicKey | Iterable[PublicKey], *, thresho
     """
     if not isinstance(keys, (list, tuple)):
         keys = [keys]  # type: ignore[list-item]
-    trusted = {keyid(k): k for k in keys}  # type: ignore[union-attr]
+    trusted = {keyid(k): k for k in keys}
     if not trusted:
         raise DsseError("wrong-key", "no trusted public key given")
     if threshold < 1:

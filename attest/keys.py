@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal, cast
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,10 +29,11 @@ from ..manifests.fsio import read_input, write_bytes_atomic
 
 KeyType = Literal["ed25519", "ecdsa-p256"]
 KEY_TYPES: tuple[str, ...] = ("ed25519", "ecdsa-p256")
-PrivateKey = Union[ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey]
-PublicKey = Union[ed25519.Ed25519PublicKey, ec.EllipticCurvePublicKey]
+PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 
-_CURVE_HASH = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+_CURVE_HASH: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
 _CURVE_NAME = {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384", "secp521r1": "ecdsa-p521"}
 PASSWORD_ENV = "ASSAY_KEY_PASSWORD"
 
@@ -72,7 +74,7 @@ def _password(password: str | bytes | None) -> bytes | None:
 # --------------------------------------------------------------------------------------------------------------
 # Identity of keys
 
-def key_type(key: PrivateKey | PublicKey) -> str:
+def key_type(key: object) -> str:
     """'ed25519', 'ecdsa-p256', 'ecdsa-p384' or 'ecdsa-p521'; anything else is refused (InputError)."""
     if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
         return "ed25519"
@@ -168,7 +170,7 @@ def load_private_key(path: Path | str, password: str | bytes | None = None) -> P
             msg = "this is a public key; signing needs the private key"
         raise InputError(f"{path}: not a usable PEM private key: {msg}") from None
     key_type(key)  # refuses RSA, DSA, unsupported curves
-    return key  # type: ignore[return-value]
+    return cast(PrivateKey, key)
 
 
 def load_public_key(path: Path | str) -> PublicKey:
@@ -181,8 +183,8 @@ def load_public_key(path: Path | str) -> PublicKey:
             return public_of(load_private_key(path))
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: not a usable PEM public key: {msg}") from None
-    key_type(key)
-    return key  # type: ignore[return-value]
+    key_type(key)  # refuses RSA, DSA, unsupported curves
+    return cast(PublicKey, key)
 
 
 # --------------------------------------------------------------------------------------------------------------

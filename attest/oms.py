@@ -139,7 +139,8 @@ def _resources(st: dict) -> list[ResourceCheck]:
 def _subject(st: dict) -> tuple[str | None, str | None]:
     subj = st.get("subject") or [{}]
     s = subj[0] if isinstance(subj[0], dict) else {}
-    digest = s.get("digest") if isinstance(s.get("digest"), dict) else {}
+    d = s.get("digest")
+    digest = d if isinstance(d, dict) else {}
     return s.get("name"), digest.get("sha256")
 
 
@@ -161,7 +162,7 @@ def sign_model(model_dir: Path | str, private_key: Path | str | None = None, sig
     sig_path = Path(signature) if signature is not None else mdir / DEFAULT_SIGNATURE_NAME
     if sig_path.is_dir():
         raise InputError(f"{sig_path}: is a directory; --signature names the signature file")
-    ignored = [p for p in ignore_paths]
+    ignored = list(ignore_paths)
     for p in ignored:
         if Path(p).is_absolute() or ".." in Path(p).parts:
             raise InputError(f"ignore path {p!r} must be relative to the model folder")
@@ -184,7 +185,7 @@ def sign_model(model_dir: Path | str, private_key: Path | str | None = None, sig
         _need_ec(key, key_file)
         kid = keyid(key)
         pw = password if password is not None else (os.environ.get("ASSAY_KEY_PASSWORD") or None)
-        cfg.use_elliptic_key_signer(private_key=key_file, password=pw.encode() if pw else None)  # type: ignore[arg-type]
+        cfg.use_elliptic_key_signer(private_key=key_file, password=pw.encode() if pw else None)
     with tempfile.TemporaryDirectory(prefix="assay-sign-") as tmp:
         tmp_sig = Path(tmp) / DEFAULT_SIGNATURE_NAME
         try:
@@ -444,13 +445,14 @@ def verify_model_signature(model_dir: Path | str, signature: Path | str | None =
     signature and every file; otherwise ``fail`` or ``not-checked`` with named problems: ``malformed-signature``,
     ``unsupported-format``, ``mode-mismatch``, ``wrong-key``, ``bad-signature``, ``untrusted-certificate``,
     ``identity-mismatch``, ``sigstore-failed``, ``inconsistent-manifest``, ``file-mismatch``, ``missing-file``,
-    ``extra-file``, ``no-files-signed``, ``symlink``, ``verification-failed``, ``not-checked``.  Bad input (no such model, signature,
-    key, certificate or trust-config file; conflicting options) raises InputError.
+    ``extra-file``, ``no-files-signed``, ``symlink``, ``verification-failed``, ``not-checked``.  Bad input (no such
+    model, signature, key, certificate or trust-config file; conflicting options) raises InputError.
     """
     ms = _model_signing()
     model = _check_model_path(model_dir)
     is_dir = model.is_dir()
-    sig_path = Path(signature) if signature is not None else (model if is_dir else model.parent) / DEFAULT_SIGNATURE_NAME
+    folder = model if is_dir else model.parent
+    sig_path = Path(signature) if signature is not None else folder / DEFAULT_SIGNATURE_NAME
     try:
         data = sig_path.read_bytes()
     except FileNotFoundError:
@@ -527,6 +529,8 @@ def verify_model_signature(model_dir: Path | str, signature: Path | str | None =
         elif the_mode == "certificate":
             cfg.use_certificate_verifier(certificate_chain=chain)
         else:
+            if key is None:  # the key mode loaded it above
+                raise InputError("no public key to verify with")
             pub = Path(tmp) / "key.pub"  # the public half as plain SPKI PEM (a private key or an annotated PEM work)
             pub.write_bytes(public_pem(key))
             cfg.use_elliptic_key_verifier(public_key=pub)
@@ -713,4 +717,5 @@ def _embedded_key_differs(pem: bytes, key: Any) -> bool:
         embedded = serialization.load_pem_public_key(pem)
     except ValueError:
         return False
-    return public_pem(embedded) != public_pem(key)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    return embedded.public_bytes(serialization.Encoding.PEM, spki) != public_pem(key)

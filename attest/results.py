@@ -38,7 +38,8 @@ class AttestationResult(BaseModel):
     verdict: str | None = Field(None, description="pass / warn / fail as the predicate states it (known types).")
     subjects_checked: bool = False
     subjects: list[SubjectCheck] = []
-    predicate: dict[str, Any] | None = Field(None, description="The verified predicate (only when the signature holds).")
+    predicate: dict[str, Any] | None = Field(None,
+                                             description="The verified predicate (only when the signature holds).")
     problems: list[Problem] = []
     warnings: list[str] = []
     ok: bool = False

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import PurePath
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..manifests.errors import InputError
 from ..manifests.paths import check_relpath
@@ -110,7 +111,8 @@ def predicate_outcome(predicate_type: str, predicate: dict) -> str | None:
     if predicate_type == AUDIT_PREDICATE_TYPE:
         return predicate.get("verdict")
     if predicate_type == TEST_RESULT_PREDICATE_TYPE:
-        return {"PASSED": "pass", "WARNED": "warn", "FAILED": "fail"}.get(predicate.get("result"))
+        result = predicate.get("result")
+        return {"PASSED": "pass", "WARNED": "warn", "FAILED": "fail"}.get(result) if isinstance(result, str) else None
     return None
 
 
@@ -121,7 +123,8 @@ def _check_json(value: Any) -> None:
         raise InputError(f"predicate is not plain JSON: {exc}") from None
 
 
-def build_statement(files: list[tuple[str | PurePath, str]], predicate_type: str, predicate: dict) -> dict:
+def build_statement(files: list[tuple[str | PurePath, str] | dict[str, Any]], predicate_type: str,
+                    predicate: dict) -> dict:
     """An in-toto Statement v1 whose subjects are ``files`` (release-relative path, sha256 hex).
 
     ``files`` may also hold in-toto subject dicts.  The predicate is checked for the predicate types assay knows

@@ -124,6 +124,8 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
                     res.warnings.append(msg)
                 else:
                     fail("non-canonical-envelope", msg + "; pass --lenient-format to accept a re-serialised envelope")
+            if key is None:  # not keyless: the key was loaded above
+                raise InputError("no public key to verify the envelope with")
             verified = verify_envelope(env, key)
             payload_type, payload = verified.payload_type, verified.payload
             res.signer = verified.keyids[0]
@@ -171,7 +173,8 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
             res.warnings.append("the test-result predicate records WARNED")
 
     # 4. Subjects -------------------------------------------------------------------------------------------
-    if root_path is None and roots is None:
+    subject_root: dict[str, Path] | Path | None = roots if roots is not None else root_path
+    if subject_root is None:
         res.subjects = [SubjectCheck(name=s["name"], status="not-checked", expected_sha256=s["digest"].get("sha256"))
                         for s in st["subject"]]
         if signature_only:
@@ -181,7 +184,7 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
                                          "--manifest MANIFEST (or --signature-only to check the signature alone)")
     else:
         res.subjects_checked = True
-        res.subjects = _check_subjects(roots if roots is not None else root_path, st["subject"], workers)
+        res.subjects = _check_subjects(subject_root, st["subject"], workers)
         names = {s.name for s in res.subjects}
         for s in res.subjects:
             if s.status != "ok":
@@ -203,7 +206,8 @@ def _statement_problems(st: object) -> list[str]:
     if st.get("_type") != STATEMENT_TYPE:
         out.append(f"_type is {st.get('_type')!r}, not {STATEMENT_TYPE}")
     if set(st) - {"_type", "subject", "predicateType", "predicate"}:
-        out.append(f"unknown statement field(s): {', '.join(sorted(set(st) - {'_type', 'subject', 'predicateType', 'predicate'}))}")
+        out.append("unknown statement field(s): "
+                   f"{', '.join(sorted(set(st) - {'_type', 'subject', 'predicateType', 'predicate'}))}")
     if not isinstance(st.get("predicateType"), str) or not st.get("predicateType"):
         out.append("predicateType is not a non-empty string")
     st.setdefault("predicate", {})  # optional in Statement v1
@@ -263,7 +267,7 @@ def _check_subjects(root: Path | dict[str, Path], subjects: list[dict], workers:
             continue
         jobs.append((name, target, st.st_size))
     for name, digest in hash_many(jobs, workers=workers).items():
-        chk = checks[name]  # type: ignore[index]
+        chk = checks[name]
         if isinstance(digest, OSError):
             chk.status, chk.message = "unreadable", digest.strerror or str(digest)
             continue

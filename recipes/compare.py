@@ -36,7 +36,8 @@ def tensor_errors(rebuilt: Path, published: Path) -> tuple[dict[str, Any] | None
     if set(a) != set(b):
         diff = sorted(set(a) ^ set(b))
         return None, f"tensor names differ ({', '.join(diff[:3])}{'…' if len(diff) > 3 else ''})"
-    worst = {"max_abs": 0.0, "max_rel": 0.0, "tensor": None, "per_tensor": {}}
+    max_abs, max_rel, worst_tensor = 0.0, 0.0, None
+    per_tensor: dict[str, dict[str, float]] = {}
     for name in sorted(a):
         x, y = a[name], b[name]
         if x.dtype != y.dtype or x.shape != y.shape:
@@ -46,12 +47,16 @@ def tensor_errors(rebuilt: Path, published: Path) -> tuple[dict[str, Any] | None
         abs_err = float(err.max()) if err.numel() else 0.0
         rel = err / yd.abs().clamp_min(torch.finfo(torch.float64).tiny)
         rel_err = float(rel.max()) if rel.numel() else 0.0
-        worst["per_tensor"][name] = {"max_abs": abs_err, "max_rel": rel_err}
-        if abs_err > worst["max_abs"]:
-            worst["max_abs"], worst["tensor"] = abs_err, name
-        worst["max_rel"] = max(worst["max_rel"], rel_err)
-    return worst, None
+        per_tensor[name] = {"max_abs": abs_err, "max_rel": rel_err}
+        if abs_err > max_abs:
+            max_abs, worst_tensor = abs_err, name
+        max_rel = max(max_rel, rel_err)
+    return {"max_abs": max_abs, "max_rel": max_rel, "tensor": worst_tensor, "per_tensor": per_tensor}, None
 
+
+
+def _worst(errors: dict[str, Any]) -> str:
+    return f"max abs {errors['max_abs']:.3g} in {errors['tensor']}, max rel {errors['max_rel']:.3g}"
 
 def within(errors: dict[str, Any], rebuilt: Path, published: Path, atol: float, rtol: float) -> bool:
     import torch
@@ -87,9 +92,9 @@ def compare_output(rebuilt: Path, sha256: str, expected: str | None, published: 
             why += f"; {reason}"
         elif within(errors, rebuilt, published, atol, rtol):
             reached = "tolerance"
-            why += f"; tensors within atol {atol:g} + rtol {rtol:g} (max abs {errors['max_abs']:.3g} in {errors['tensor']}, max rel {errors['max_rel']:.3g})"
+            why += f"; tensors within atol {atol:g} + rtol {rtol:g} ({_worst(errors)})"
         else:
-            why += f"; tensors beyond atol {atol:g} + rtol {rtol:g} (max abs {errors['max_abs']:.3g} in {errors['tensor']}, max rel {errors['max_rel']:.3g})"
+            why += f"; tensors beyond atol {atol:g} + rtol {rtol:g} ({_worst(errors)})"
     if RANK[reached] >= RANK[declared]:
         verdict = "needs-evaluation" if reached == "evaluation" else "holds"
     else:

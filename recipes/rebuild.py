@@ -26,9 +26,9 @@ from typing import Any
 
 from ..manifests.errors import InputError
 from ..manifests.paths import resolve_inside
+from ..manifests.release import Release, as_release
 from ..manifests.schema_data import Recipe
 from ..manifests.yamlio import dump_yaml
-from ..manifests.release import Release, as_release
 from .compare import compare_output
 from .results import InputCheck, OutputCheck, RebuildResult, RecipeResult
 
@@ -116,7 +116,8 @@ class _Stager:
 
     def _stage(self, ref: str, locate, dest_rel: str, expected: str | None) -> InputCheck:
         if expected is None:
-            return InputCheck(ref=ref, status="unpinned", message="no sha256 pinned for this input: refusing to run on unknown bytes")
+            return InputCheck(ref=ref, status="unpinned",
+                              message="no sha256 pinned for this input: refusing to run on unknown bytes")
         try:
             src = locate()
         except InputError as exc:
@@ -142,11 +143,12 @@ class _Stager:
         base = f"{RESERVED}/data/{name}"
         if src.kind == "attested":
             return [InputCheck(ref=name, status="unavailable", message=src.reason)], []
+        roots: dict[str, tuple[Path | None, Path | None]]
         if src.kind == "dvc":  # fetch through DVC (workspace, cache or remote), then stage the fetched copies
             from ..mixtures.dvc_source import dvc_files
 
             fetched_dir = self.workdir / RESERVED / "fetch" / name
-            checks, readable = dvc_files(comp, src.root, fetched_dir)
+            checks, readable = dvc_files(comp, src.folder(), fetched_dir)
             bad = {c.path: c for c in checks if c.status != "ok"}
             roots = {p: (readable[p], None) for p in readable if p not in bad}
         else:
@@ -169,7 +171,8 @@ class _Stager:
         return out, paths
 
 
-def _plan(selected: list[Recipe], stager: _Stager) -> tuple[dict[str, list[InputCheck]], dict[str, list[str]], dict[str, str]]:
+def _plan(selected: list[Recipe],
+          stager: _Stager) -> tuple[dict[str, list[InputCheck]], dict[str, list[str]], dict[str, str]]:
     """Stage every input; returns per recipe its input checks, its work-dir input paths, and refusal reasons."""
     produced = {o.path: r.name for r in selected for o in r.outputs}
     checks: dict[str, list[InputCheck]] = {}
@@ -179,25 +182,29 @@ def _plan(selected: list[Recipe], stager: _Stager) -> tuple[dict[str, list[Input
         checks[r.name], paths[r.name] = [], []
         for inp in r.inputs:
             if inp.path is not None and inp.path in produced:
-                checks[r.name].append(InputCheck(ref=inp.path, status="from-recipe", message=f"output of recipe {produced[inp.path]}"))
+                checks[r.name].append(InputCheck(ref=inp.path, status="from-recipe",
+                                                 message=f"output of recipe {produced[inp.path]}"))
                 paths[r.name].append(inp.path)
             elif inp.path is not None:
                 if inp.path.split("/", 1)[0] == RESERVED:
                     raise InputError(f"recipe {r.name}: paths under {RESERVED}/ are reserved for assay")
                 expected = inp.sha256 or _pin(stager.loaded, inp.path)
                 if stager.loaded.manifest.artifact(inp.path) is None:
-                    checks[r.name].append(InputCheck(ref=inp.path, status="missing", message="not an artifact of the release nor an output of a recipe"))
+                    checks[r.name].append(InputCheck(ref=inp.path, status="missing",
+                                                     message="not an artifact of the release nor an output of a "
+                                                             "recipe"))
                     continue
                 chk = stager.artifact(inp.path, expected)
                 checks[r.name].append(chk)
                 paths[r.name].append(inp.path)
-            else:
+            elif inp.component is not None:
                 cs, ps = stager.component(inp.component)
                 checks[r.name].extend(cs)
                 paths[r.name].extend(ps)
         bad = [c for c in checks[r.name] if c.status not in ("ok", "from-recipe")]
         if bad:
-            refused[r.name] = "refused before running: " + "; ".join(f"{c.ref}: {c.status}" + (f" ({c.message})" if c.message else "") for c in bad)
+            refused[r.name] = "refused before running: " + "; ".join(
+                f"{c.ref}: {c.status}" + (f" ({c.message})" if c.message else "") for c in bad)
     changed = True
     while changed:  # refusal propagates downstream
         changed = False
@@ -241,7 +248,8 @@ def _outputs(r: Recipe, loaded: Release, workdir: Path, md5s: dict[str, str]) ->
     for o in r.outputs:
         rebuilt = workdir / o.path
         expected = o.sha256 or _pin(loaded, o.path)
-        base = OutputCheck(path=o.path, declared_tier=o.tier, verdict="fails", expected_sha256=expected, dvc_md5=md5s.get(o.path))
+        base = OutputCheck(path=o.path, declared_tier=o.tier, verdict="fails", expected_sha256=expected,
+                           dvc_md5=md5s.get(o.path))
         if not rebuilt.is_file():
             out.append(base.model_copy(update={"reached": "missing", "message": "the step did not write it"}))
             continue
@@ -308,9 +316,10 @@ def rebuild_release(release: Release | Path | str, names: list[str] | None = Non
             if env is None or env.get("run_id") != run_id:
                 res.message = ("not run: an earlier stage failed" if dvc_failed else
                                "no environment record from this run: DVC did not run the stage")
-                if dvc_failed and env is None and not any(x.status == "failed" for x in results):
+                if proc is not None and dvc_failed and env is None and not any(x.status == "failed" for x in results):
                     res.status = "failed"
-                    res.message = "dvc repro failed: " + " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+                    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                    res.message = "dvc repro failed: " + " ".join(tail)
                 res.outputs = [OutputCheck(path=o.path, declared_tier=o.tier, verdict="not-run") for o in r.outputs]
                 results.append(res)
                 continue
@@ -330,8 +339,10 @@ def rebuild_release(release: Release | Path | str, names: list[str] | None = Non
     outs = [o for r in results for o in r.outputs]
     counts = {k: sum(o.verdict == k for o in outs) for k in ("holds", "fails", "needs-evaluation", "not-run")}
     ok = all(r.status == "rebuilt" for r in results) and counts["fails"] == 0 and counts["not-run"] == 0
-    summary = (f"{sum(r.status == 'rebuilt' for r in results)}/{len(results)} recipes rebuilt; outputs: {counts['holds']} hold, "
+    n_rebuilt = sum(r.status == "rebuilt" for r in results)
+    summary = (f"{n_rebuilt}/{len(results)} recipes rebuilt; outputs: {counts['holds']} hold, "
                f"{counts['fails']} fail, {counts['needs-evaluation']} need evaluation, {counts['not-run']} not run")
     return RebuildResult(manifest=str(loaded.manifest_path), release=f"{m.release.name} {m.release.version}",
                          workdir=str(wd) + (" (removed)" if temporary and not keep else ""), dvc=dvc_version,
-                         run_id=run_id, recipes=results, summary=summary, seconds=round(time.perf_counter() - t0, 3), ok=ok)
+                         run_id=run_id, recipes=results, summary=summary, seconds=round(time.perf_counter() - t0, 3),
+                         ok=ok)

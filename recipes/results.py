@@ -23,7 +23,8 @@ class OutputCheck(BaseModel):
     sha256: str | None = None
     expected_sha256: str | None = None
     dvc_md5: str | None = Field(None, description="The md5 DVC recorded for the output in dvc.lock.")
-    errors: dict[str, Any] | None = Field(None, description="tolerance comparison: max_abs, max_rel and the worst tensor.")
+    errors: dict[str, Any] | None = Field(None,
+                                          description="tolerance comparison: max_abs, max_rel and the worst tensor.")
     message: str | None = None
 
 

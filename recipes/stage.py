@@ -69,7 +69,7 @@ def run(spec_path: Path) -> int:
             STEPS[spec["step"]](inputs, outputs, spec.get("params") or {})
         except StepError as exc:
             error = str(exc)
-        except Exception as exc:  # a bug or an unexpected input: still one line in the report
+        except Exception as exc:  # noqa: BLE001 -- a bug or an unexpected input: still one line in the report
             error = f"{type(exc).__name__}: {exc}"
     env["seconds"] = round(time.perf_counter() - t0, 4)
     env["error"] = error

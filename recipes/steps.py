@@ -76,7 +76,8 @@ def reshard(inputs: list[Path], outputs: list[Path], params: dict[str, Any]) -> 
         layout[name] = shard
         used += size
     if shard + 1 != len(outputs) - 1:
-        raise StepError(f"reshard: max_shard_size {limit} gives {shard + 1} shards, the recipe declares {len(outputs) - 1}")
+        raise StepError(f"reshard: max_shard_size {limit} gives {shard + 1} shards, the recipe declares "
+                        f"{len(outputs) - 1}")
     save_sharded(ck.tensors, outputs[0], outputs[1:], layout)
 
 
@@ -160,7 +161,7 @@ def pickle_to_safetensors(inputs: list[Path], outputs: list[Path], params: dict[
         raise StepError(f"{inputs[0].name}: refused by the pickle scan: {'; '.join(report.dangerous + report.errors)}")
     try:
         obj = torch.load(inputs[0], map_location="cpu", weights_only=True)
-    except Exception as exc:  # weights_only refuses anything but tensors and plain containers
+    except Exception as exc:  # noqa: BLE001 -- weights_only refuses anything but tensors and plain containers
         raise StepError(f"{inputs[0].name}: torch.load(weights_only=True) refused it: {exc}") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
@@ -198,6 +199,7 @@ def tokenizer_build(inputs: list[Path], outputs: list[Path], params: dict[str, A
     specials = list(params.get("special_tokens", ["<unk>", "<s>", "</s>", "<pad>"]))
     vocab_size = int(params.get("vocab_size", 1000))
     min_frequency = int(params.get("min_frequency", 1))
+    trainer: trainers.Trainer
     if kind == "wordlevel":
         tok = Tokenizer(models.WordLevel(unk_token=specials[0]))
         trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials)

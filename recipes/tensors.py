@@ -93,7 +93,7 @@ def save_sharded(tensors: dict[str, Any], index: Path, shard_paths: list[Path], 
     for name, t in tensors.items():
         groups[layout[name]][name] = t
     weight_map = {}
-    for p, group in zip(shard_paths, groups):
+    for p, group in zip(shard_paths, groups, strict=True):
         if not group:
             raise StepError(f"shard {p.name} would be empty")
         save_file(group, p)
@@ -101,7 +101,8 @@ def save_sharded(tensors: dict[str, Any], index: Path, shard_paths: list[Path], 
     write_index(index, weight_map, sum(_nbytes(t) for t in tensors.values()))
 
 
-def save_like(tensors: dict[str, Any], outputs: list[Path], source: Checkpoint, layout: dict[str, int] | None = None) -> None:
+def save_like(tensors: dict[str, Any], outputs: list[Path], source: Checkpoint,
+              layout: dict[str, int] | None = None) -> None:
     """One output file, or (index, shard…) mirroring the input's sharding (``layout`` for new tensor names)."""
     if len(outputs) == 1 and outputs[0].suffix == ".safetensors":
         save_file(tensors, outputs[0])

@@ -1,1 +1,2 @@
-"""assay.audit: one command from manifest to signed verdict — steps, the report model (report.json), Markdown and HTML rendering, attestation."""
+"""assay.audit: one command from manifest to signed verdict — steps, the report model (report.json), Markdown and
+HTML rendering, attestation."""

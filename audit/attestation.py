@@ -24,7 +24,8 @@ def predicate_of(report: AuditReport, report_json: Path) -> dict:
         "counts": report.counts.model_dump(),
         "claims": [{"id": c.id, "verdict": c.verdict} for c in report.claims],
         "steps": [{"name": s.name, "status": s.status} for s in report.steps],
-        "report": {"name": report_json.name, "digest": {"sha256": hashlib.sha256(report_json.read_bytes()).hexdigest()}},
+        "report": {"name": report_json.name,
+                   "digest": {"sha256": hashlib.sha256(report_json.read_bytes()).hexdigest()}},
         "generatedBy": report.generated_by,
     }
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from ..manifests.errors import InputError
 from ..manifests.loader import load_manifest, load_model, lock_path_for
 from ..manifests.lock import Lock
+from ..manifests.schema import Manifest
 
 
 class FileChange(BaseModel):
@@ -48,9 +49,18 @@ class DiffResult(BaseModel):
 
 @dataclass
 class _Side:
+    """One side of a diff: a manifest (with its lock when there is one) or a bare lock."""
+
     label: str
-    manifest: Any | None
+    manifest: Manifest | None
     lock: Lock | None
+
+    def release(self) -> str:
+        if self.manifest is not None:
+            return f"{self.manifest.release.name} {self.manifest.release.version}"
+        if self.lock is not None:
+            return f"{self.lock.release.name} {self.lock.release.version}"
+        return self.label
 
 
 def _load_side(ref: str) -> _Side:
@@ -71,8 +81,8 @@ def _load_uri(uri: str) -> _Side:
     import tempfile
 
     from ..hubs.base import LOCK_NAME, MANIFEST_NAME, HubError
-    from ..hubs.select import hub_for
     from ..hubs.pull import read_small
+    from ..hubs.select import hub_for
     from ..manifests.uris import parse_source_uri
 
     parsed = parse_source_uri(uri)
@@ -91,6 +101,8 @@ def _load_uri(uri: str) -> _Side:
 def _files(side: _Side) -> dict[str, dict[str, Any]]:
     if side.lock is not None:
         return {f.path: {"size": f.size, "sha256": f.sha256} for f in side.lock.files}
+    if side.manifest is None:  # a side is a manifest, a lock or both
+        return {}
     return {a.path: {"size": a.size, "sha256": a.sha256} for a in side.manifest.artifacts}
 
 
@@ -104,7 +116,8 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[ValueChange]:
-    return [ValueChange(key=k, before=a.get(k), after=b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return [ValueChange(key=k, before=a.get(k), after=b.get(k))
+            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def _scores(side: _Side) -> dict[str, Any]:
@@ -126,11 +139,13 @@ def diff_releases(a_ref: str, b_ref: str) -> DiffResult:
     for path, after in list(added.items()):  # same bytes under a new name
         twin = next((p for p, v in removed.items() if v["sha256"] and v == after), None)
         if twin is not None:
-            files.append(FileChange(path=path, change="renamed", before={"path": twin, **removed.pop(twin)}, after=after))
+            files.append(FileChange(path=path, change="renamed",
+                                    before={"path": twin, **removed.pop(twin)}, after=after))
             added.pop(path)
     files += [FileChange(path=p, change="removed", before=v) for p, v in removed.items()]
     files += [FileChange(path=p, change="added", after=v) for p, v in added.items()]
-    files += [FileChange(path=p, change="modified", before=fa[p], after=fb[p]) for p in fa if p in fb and fa[p] != fb[p]]
+    files += [FileChange(path=p, change="modified", before=fa[p], after=fb[p])
+              for p in fa if p in fb and fa[p] != fb[p]]
     files.sort(key=lambda c: c.path)
 
     def dump(side: _Side, attr: str) -> dict[str, Any]:
@@ -140,8 +155,11 @@ def diff_releases(a_ref: str, b_ref: str) -> DiffResult:
 
     # Manifest-level sections are compared only when both sides have a manifest (a bare lock has none).
     both = a.manifest is not None and b.manifest is not None
-    sources_a = {s.name: s.uri for s in a.manifest.sources} if both else {}
-    sources_b = {s.name: s.uri for s in b.manifest.sources} if both else {}
+    sources_a: dict[str, Any] = {}
+    sources_b: dict[str, Any] = {}
+    if a.manifest is not None and b.manifest is not None:
+        sources_a = {s.name: s.uri for s in a.manifest.sources}
+        sources_b = {s.name: s.uri for s in b.manifest.sources}
     if a.lock and b.lock:
         sources_a.update({f"{s.name}@revision": s.revision for s in a.lock.sources})
         sources_b.update({f"{s.name}@revision": s.revision for s in b.lock.sources})
@@ -150,13 +168,9 @@ def diff_releases(a_ref: str, b_ref: str) -> DiffResult:
     release = _changes(dump(a, "release"), dump(b, "release"))
     sources = _changes(sources_a, sources_b)
 
-    def name(side: _Side) -> str | None:
-        src = side.manifest.release if side.manifest else side.lock.release
-        return f"{src.name} {src.version}"
-
     da = a.lock.release_digest if a.lock else None
     db = b.lock.release_digest if b.lock else None
     identical = not (files or claims or scores or release or sources) and da == db
-    return DiffResult(a=a.label, b=b.label, release_a=name(a), release_b=name(b), release_digest_a=da,
+    return DiffResult(a=a.label, b=b.label, release_a=a.release(), release_b=b.release(), release_digest_a=da,
                       release_digest_b=db, identical=identical, files=files, claims=claims, scores=scores,
                       sources=sources, release=release)

@@ -16,11 +16,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from ..manifests.errors import AssayError
 from ..manifests.fsio import write_atomic
-from ..manifests.lock import Lock, LockedFile, LockedSource, LockRelease, lock_to_yaml, release_digest
 from ..manifests.loader import lock_path_for
-from ..manifests.schema import Manifest
+from ..manifests.lock import Lock, LockedFile, LockedSource, LockRelease, lock_to_yaml, release_digest
 from ..manifests.release import Progress, Release, load_release
+from ..manifests.schema import Manifest
 from ..manifests.uris import parse_source_uri
 from ..verify.release import measure_files
 from ..verify.results import FileCheck
@@ -49,14 +50,16 @@ def _lock_from_hub(loaded: Release, source_uri: str, paths: list[str]) -> tuple[
 
     hub, resolved, _ = resolve_pinned(source_uri, None, loaded.manifest_path.parent)
     checks: dict[str, FileCheck] = {}
+    arts = {a.path: a for a in loaded.manifest.artifacts}
     for path in paths:
-        art = loaded.manifest.artifact(path)
+        art = arts[path]
         base = FileCheck(path=path, role=art.role.value, status="ok", how="hub", expected_size=art.size,
                          expected_sha256=art.sha256)
         remote = resolved.file(path)
         if remote is None:
             checks[path] = base.model_copy(update={"status": "missing", "how": "not-read",
-                                                   "message": f"not found at {source_uri} (revision {resolved.revision})"})
+                                                   "message": f"not found at {source_uri} "
+                                                              f"(revision {resolved.revision})"})
             continue
         size, sha, how = remote.size, remote.sha256, "hub"
         if sha is None:
@@ -64,9 +67,11 @@ def _lock_from_hub(loaded: Release, source_uri: str, paths: list[str]) -> tuple[
             size, sha, how = len(data), hashlib.sha256(data).hexdigest(), "hashed"
         chk = base.model_copy(update={"size": size, "sha256": sha, "how": how})
         if art.sha256 and art.sha256 != sha:
-            chk = chk.model_copy(update={"status": "mismatch", "message": f"the hub has sha256 {sha}, the manifest declares {art.sha256}"})
+            chk = chk.model_copy(update={"status": "mismatch",
+                                         "message": f"the hub has sha256 {sha}, the manifest declares {art.sha256}"})
         elif art.size is not None and art.size != size:
-            chk = chk.model_copy(update={"status": "size-mismatch", "message": f"the hub has {size:,} bytes, the manifest declares {art.size:,}"})
+            chk = chk.model_copy(update={"status": "size-mismatch",
+                                         "message": f"the hub has {size:,} bytes, the manifest declares {art.size:,}"})
         checks[path] = chk
     return resolved.revision, checks
 
@@ -76,8 +81,12 @@ def build_lock(m: Manifest, manifest_sha256: str, files: list[FileCheck], revisi
     from importlib.metadata import version
 
     default = m.sources[0].name if m.sources else None
-    locked = [LockedFile(path=c.path, size=c.size, sha256=c.sha256, blake3=c.blake3,
-                         source=m.artifact(c.path).source) for c in files]
+    source_of = {a.path: a.source for a in m.artifacts}
+    locked = []
+    for c in files:
+        if c.size is None or c.sha256 is None:
+            raise AssayError(f"{c.path}: not measured ({c.status}); a lock pins measured files only")
+        locked.append(LockedFile(path=c.path, size=c.size, sha256=c.sha256, blake3=c.blake3, source=source_of[c.path]))
     sources = []
     for src in m.sources:
         revision = revisions.get(src.name)
@@ -100,7 +109,8 @@ def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict:
     checks: dict[str, FileCheck] = {}
     for src in m.sources:
         if _is_hub(src.uri) and root is None:
-            revisions[src.name], got = _lock_from_hub(loaded, src.uri, [p for p, s in source_of.items() if s == src.name])
+            revisions[src.name], got = _lock_from_hub(loaded, src.uri,
+                                                      [p for p, s in source_of.items() if s == src.name])
             checks.update(got)
     local = [a for a in m.artifacts if a.path not in checks]
     if local:

@@ -119,7 +119,8 @@ class StepResult(BaseModel):
     name: str
     status: Literal["ok", "failed", "error", "not-checked", "not-applicable"]
     seconds: float = 0.0
-    fingerprint: str | None = Field(None, description="Inputs this result depends on; a resumed audit reuses it if equal.")
+    fingerprint: str | None = Field(None,
+                                    description="Inputs this result depends on; a resumed audit reuses it if equal.")
     summary: StepSummary = Field(default_factory=StepSummary)
     claims: list[ClaimResult] = Field(default_factory=list)
     error: str | None = None

@@ -20,8 +20,18 @@ from typing import Any
 from ..manifests.errors import AssayError, InputError
 from ..manifests.fsio import write_atomic
 from ..manifests.release import Release, load_release
-from .model import (FAILING, AuditReport, ClaimResult, Counts, Environment, PullSummary, ReleaseRef, StepResult,
-                    StepSummary)
+from .model import (
+    FAILING,
+    AuditReport,
+    ClaimResult,
+    Counts,
+    Environment,
+    PullSummary,
+    ReleaseRef,
+    StepResult,
+    StepSummary,
+    Verdict,
+)
 from .steps import STEPS, AuditContext, RerunOptions, not_checked
 
 
@@ -85,7 +95,7 @@ def run_step(name: str, ctx: AuditContext) -> StepResult:
     except AssayError as exc:
         result = StepResult(name=name, status="error", error=str(exc), claims=[ClaimResult(
             id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=str(exc))])
-    except Exception as exc:  # a bug in one step must not lose the others' results
+    except Exception as exc:  # noqa: BLE001 -- a bug in one step must not lose the others' results
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result = StepResult(name=name, status="error", error=detail, claims=[ClaimResult(
             id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=detail)],
@@ -115,6 +125,10 @@ def run_audit(release: Release | Path | str, *, out: Path | str, source: str | N
     if unknown:
         raise InputError(f"--skip: unknown step(s) {', '.join(sorted(unknown))}; steps are {', '.join(STEP_NAMES)}")
     rerun = (rerun or RerunOptions()).model_copy(update={"limit": rerun_limit} if rerun_limit is not None else {})
+    if rerun.backend not in ("transformers", "openai"):
+        raise InputError(f"--backend {rerun.backend}: expected transformers or openai")
+    if rerun.backend == "openai" and not rerun.base_url:
+        raise InputError("--backend openai needs --base-url (the OpenAI-compatible server to re-run against)")
     # bad input (a manifest that does not validate, no lock) is exit 2 before anything runs
     loaded = release if isinstance(release, Release) else load_release(release, require_lock=True)
     if loaded.lock is None:
@@ -152,7 +166,8 @@ def run_audit(release: Release | Path | str, *, out: Path | str, source: str | N
         # Fail closed: a step that failed must fail the audit even when none of its claims says why (e.g. a data
         # section with no components, a tokenizer that does not match): the step itself becomes the claim.
         if s.status in ("failed", "error", "not-checked") and not any(c.verdict in FAILING for c in s.claims):
-            verdict = {"failed": "fail", "error": "error", "not-checked": "not-checked"}[s.status]
+            as_verdict: dict[str, Verdict] = {"failed": "fail", "error": "error", "not-checked": "not-checked"}
+            verdict = as_verdict[s.status]
             s.claims.append(ClaimResult(id=f"step:{s.name}", step=s.name, kind="step", subject=s.name,
                                         verdict=verdict, message=s.error or f"the {s.name} step {s.status}"))
     claims = [c for s in steps for c in s.claims]
@@ -167,7 +182,8 @@ def run_audit(release: Release | Path | str, *, out: Path | str, source: str | N
                            release_digest=(verify.summary.release_digest if verify else None)),
         source=source, generated_by=f"assay {version('assay')}", environment=_environment(), steps=steps,
         claims=claims, counts=_counts(claims),
-        verdict="fail" if any(c.verdict in FAILING for c in claims) or any(s.status == "error" for s in steps) else "pass",
+        verdict=("fail" if any(c.verdict in FAILING for c in claims) or any(s.status == "error" for s in steps)
+                 else "pass"),
         seconds=round(time.perf_counter() - t0, 3))
     from .render import write_reports
 

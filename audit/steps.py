@@ -8,9 +8,10 @@ that does not apply (no ``data:`` section, no recipes, no evals) is ``not-applic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +19,16 @@ from ..manifests.errors import AssayError
 from ..manifests.release import Release
 from ..manifests.schema import Manifest
 from ..verify.results import VerifyResult
-from .model import ClaimResult, Evidence, MixtureBar, RebuildSummary, ScorePoint, StepResult, StepSummary
+from .model import (
+    ClaimResult,
+    Evidence,
+    MixtureBar,
+    RebuildSummary,
+    ScorePoint,
+    StepResult,
+    StepSummary,
+    Verdict,
+)
 
 
 class RerunOptions(BaseModel):
@@ -84,10 +94,10 @@ def not_checked(name: str, manifest: Manifest, reason: str) -> StepResult:
     """
     claims: list[ClaimResult] = []
 
-    def add(cid: str, kind: str, subject: str, verdict: str = "not-checked", message: str = reason) -> None:
+    def add(cid: str, kind: str, subject: str, verdict: Verdict = "not-checked", message: str = reason) -> None:
         claims.append(ClaimResult(id=cid, step=name, kind=kind, subject=subject, verdict=verdict, message=message))
 
-    if name == "data":
+    if name == "data" and manifest.data is not None:
         for comp in manifest.data.components:
             add(f"data:component:{comp.name}", "data", comp.name)
     elif name == "rebuild":
@@ -134,8 +144,10 @@ def step_verify(ctx: AuditContext) -> StepResult:
             claims.append(ClaimResult(
                 id=f"remote-code:{finding.path}", step="verify", kind="remote-code", subject=finding.path or "",
                 verdict="pass", message=finding.message, evidence=[Evidence(kind="file", ref=finding.path or "")]))
+    as_verdict: dict[str, Verdict] = {"holds": "pass", "fails": "fail", "unverifiable": "not-checked",
+                                      "attested": "attested"}
     for c in r.claims:
-        verdict = {"holds": "pass", "fails": "fail", "unverifiable": "not-checked", "attested": "attested"}[c.verdict]
+        verdict = as_verdict[c.verdict]
         claims.append(ClaimResult(id=f"claim:{c.claim}", step="verify", kind="claim", subject=c.claim,
                                   declared=c.declared, measured=c.measured, verdict=verdict, message=c.message,
                                   evidence=[Evidence(kind="check", ref="safetensors headers / config.json")]))
@@ -146,8 +158,8 @@ def step_verify(ctx: AuditContext) -> StepResult:
     return StepResult(name="verify", status="ok" if r.ok else "failed", summary=summary, claims=claims)
 
 
-_DATA_VERDICT = {"holds": "pass", "fails": "fail", "attested": "attested", "unverifiable": "inconclusive",
-                 "verified": "pass", "failed": "fail"}
+_DATA_VERDICT: dict[str, Verdict] = {"holds": "pass", "fails": "fail", "attested": "attested",
+                                      "unverifiable": "inconclusive", "verified": "pass", "failed": "fail"}
 
 
 @step("data", applies=lambda m: m.data is not None)
@@ -169,7 +181,7 @@ def step_data(ctx: AuditContext) -> StepResult:
             message=comp.reason or ("; ".join(f"{f.path}: {f.status}" for f in bad) or None),
             evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how) for f in comp.files]))
     chart: list[MixtureBar] = []
-    shares = ctx.manifest.data.shares
+    shares = ctx.manifest.data.shares if ctx.manifest.data is not None else {}
     for mc in r.mixture:
         if mc.verdict == "measured":  # informational: nothing was declared
             continue
@@ -190,7 +202,8 @@ def step_data(ctx: AuditContext) -> StepResult:
                       summary=StepSummary(data=r.summary, mixture=chart))
 
 
-_RECIPE_VERDICT = {"holds": "pass", "fails": "fail", "needs-evaluation": "inconclusive", "not-run": "error"}
+_RECIPE_VERDICT: dict[str, Verdict] = {"holds": "pass", "fails": "fail", "needs-evaluation": "inconclusive",
+                                        "not-run": "error"}
 
 
 @step("rebuild", applies=lambda m: bool(m.recipes))
@@ -222,9 +235,9 @@ def step_rebuild(ctx: AuditContext) -> StepResult:
 
 # A published score with no per-sample log is not-checked (fail closed) unless the manifest declares it
 # attested-only; one whose log cannot be recomputed is not-checked too.
-_CLAIM_VERDICT = {"matches": "pass", "derived": "pass", "mismatch": "fail", "no-log": "not-checked",
-                  "attested": "attested", "unverifiable": "not-checked"}
-_LOG_VERDICT = {"pass": "pass", "fail": "fail", "unverifiable": "not-checked"}
+_CLAIM_VERDICT: dict[str, Verdict] = {"matches": "pass", "derived": "pass", "mismatch": "fail",
+                                      "no-log": "not-checked", "attested": "attested", "unverifiable": "not-checked"}
+_LOG_VERDICT: dict[str, Verdict] = {"pass": "pass", "fail": "fail", "unverifiable": "not-checked"}
 
 
 def _release_relative(release: Release, path: str) -> str:
@@ -256,7 +269,8 @@ def step_rescore(ctx: AuditContext) -> StepResult:
             note = c.note or (f"published {c.value} vs recomputed {c.recomputed} (harness reported {c.reported})"
                               if c.recomputed is not None else None)
             claims.append(ClaimResult(
-                id=f"eval:{ev.name}" + (f"[{i}]" if len(ev.claims) > 1 else ""), step="rescore", kind="rescore", subject=ev.name,
+                id=f"eval:{ev.name}" + (f"[{i}]" if len(ev.claims) > 1 else ""), step="rescore", kind="rescore",
+                subject=ev.name,
                 declared={"value": c.value, "metric": c.metric, "source": c.source},
                 measured={"recomputed": c.recomputed, "reported": c.reported, "tolerance": c.tolerance},
                 verdict=_CLAIM_VERDICT[c.status], level="L1 re-score from logs",
@@ -278,7 +292,8 @@ def step_rescore(ctx: AuditContext) -> StepResult:
                 id=f"eval-log:{where}", step="rescore", kind="eval-log", subject=where,
                 verdict=verdict,
                 measured=[row.model_dump() for row in log.rows],
-                message="; ".join(f"{f.code}: {f.message}" + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
+                message="; ".join(f"{f.code}: {f.message}"
+                                  + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
                                   for f in errors) or None,
                 evidence=[Evidence(kind="log", ref=where, note=log.format)]))
             audit_rows += [a for a in log.audit if a.accepted_only_by_harness or a.accepted_only_by_strict]
@@ -296,7 +311,7 @@ def step_rescore(ctx: AuditContext) -> StepResult:
                                                     if f.severity == "warning"]))
 
 
-_RERUN_VERDICT = {"reproduced": "pass", "not-reproduced": "fail", "inconclusive": "inconclusive"}
+_RERUN_VERDICT: dict[str, Verdict] = {"reproduced": "pass", "not-reproduced": "fail", "inconclusive": "inconclusive"}
 
 
 @step("rerun", applies=lambda m: any(e.logs for e in m.evals), options=lambda ctx: ctx.rerun.model_dump())
@@ -313,17 +328,19 @@ def step_rerun(ctx: AuditContext) -> StepResult:
     for b in r.benchmarks:
         v = b.verdict or {}
         name = v.get("verdict")
-        verdict = _RERUN_VERDICT.get(name, "error")
+        verdict = _RERUN_VERDICT.get(name or "", "error")
         if b.n_failed:
             verdict = "error"
         claims.append(ClaimResult(
             id=f"rerun:{b.name}", step="rerun", kind="rerun", subject=b.name,
-            declared={"published": v.get("published"), "reference": v.get("reference_score"), "margin": v.get("margin")},
+            declared={"published": v.get("published"), "reference": v.get("reference_score"),
+                      "margin": v.get("margin")},
             measured={"rerun": v.get("rerun_score"), "diff": v.get("diff"), "ci": [v.get("ci_low"), v.get("ci_high")],
                       "n": v.get("n"), "output_agreement": v.get("output_agreement")},
             verdict=verdict, level=f"L2 re-run ({b.selected_items}/{b.reference_items} items, {v.get('method')})",
-            message=v.get("reason") + (f"; {b.n_failed} requests failed" if b.n_failed else "") if v else
-            f"no verdict ({b.n_failed} requests failed)",
+            message=((v.get("reason") or "no reason recorded")
+                     + (f"; {b.n_failed} requests failed" if b.n_failed else "")
+                     if v else f"no verdict ({b.n_failed} requests failed)"),
             evidence=[Evidence(kind="log", ref=b.log or "", sha256=b.log_sha256, note="re-run log (assay format)"),
                       Evidence(kind="log", ref=b.reference_log or "", note="published log"),
                       Evidence(kind="environment", ref="decoding", note=str(b.decoding))]))

@@ -63,6 +63,12 @@ class Score:
         """The value to publish: the reproduced one when the audit measured it, else the published one."""
         return self.reproduced if self.reproduced is not None else self.published
 
+    def known_value(self) -> float:
+        """``value`` where it must exist (``require_evals`` refuses scores without one)."""
+        if self.value is None:
+            raise InputError(f"{self.name}: no published score and no reproduced one")
+        return self.value
+
     @property
     def has_ci(self) -> bool:
         return self.ci_low is not None and self.ci_high is not None
@@ -221,9 +227,9 @@ def load_context(manifest_path: Path | str, report_path: Path | str | None,
     if not manifest_path.is_file():
         raise InputError(f"{manifest_path}: no such manifest file")
     loaded = load_release(manifest_path, require_lock=True)
-    lock = loaded.lock
+    lock, lock_path = loaded.locked()
     if release_digest((f.path, f.size, f.sha256) for f in lock.files) != lock.release_digest:
-        raise InputError(f"{loaded.lock_path}: the lock's release_digest does not match its file list "
+        raise InputError(f"{lock_path}: the lock's release_digest does not match its file list "
                          "(the lock was edited)")
     epoch, reproducible = _epoch()
     ctx = ExportContext(manifest_path=manifest_path, manifest=loaded.manifest, lock=lock,
@@ -231,9 +237,9 @@ def load_context(manifest_path: Path | str, report_path: Path | str | None,
     listed = {a.path for a in loaded.manifest.artifacts}
     unlocked = sorted(listed - {f.path for f in lock.files})
     if unlocked:
-        raise InputError(f"{loaded.lock_path}: artifacts not in the lock: {', '.join(unlocked[:5])}; run 'assay lock'")
+        raise InputError(f"{lock_path}: artifacts not in the lock: {', '.join(unlocked[:5])}; run 'assay lock'")
     if lock.manifest_sha256 != loaded.manifest_sha256:
-        ctx.warnings.append(f"{manifest_path.name} changed since {loaded.lock_path.name} was written; "
+        ctx.warnings.append(f"{manifest_path.name} changed since {lock_path.name} was written; "
                             "files and digests are the lock's")
     if report_path is not None:
         ctx.report_path = Path(report_path)

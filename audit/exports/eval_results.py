@@ -25,7 +25,7 @@ def build(ctx: ExportContext) -> dict[str, list[dict[str, Any]]]:
                                 f"pass --dataset {s.name}=ORG/NAME so the Hub links the benchmark")
         src = s.published_source if (not s.verified and is_url(s.published_source)) else None
         entry = EvalResultEntry(dataset_id=ds or (s.task or s.name), task_id=s.task or s.name,
-                                value=round(float(s.value), 6), source_url=src,
+                                value=round(float(s.known_value()), 6), source_url=src,
                                 source_name=f"{s.name} published score" if src else None,
                                 notes=f"{s.metric}: {s.describe()}")
         name = f"{safe_file_stem(s.name)}.yaml"

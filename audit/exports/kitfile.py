@@ -140,8 +140,9 @@ def build(ctx: ExportContext) -> dict[str, Any]:
     for p, a in placed.values():
         if a.role.value in docs_roles or (not weights and a.role.value in ("config", "tokenizer", "processor")):
             d = {"path": p}
-            if docs_roles.get(a.role.value):
-                d["description"] = docs_roles[a.role.value]
+            description = docs_roles.get(a.role.value)
+            if description:
+                d["description"] = description
             docs.append(d)
     docs.append({"path": ctx.manifest_path.name, "description": "assay release manifest"})
     from ...manifests.loader import lock_path_for

@@ -18,7 +18,7 @@ def eval_results(ctx: ExportContext, scores: list[Score]) -> list[Any]:
 
     out = []
     types = [ctx.dataset_id(s) or (s.task or s.name) for s in scores]
-    for s, dtype in zip(scores, types):
+    for s, dtype in zip(scores, types, strict=True):
         ds = ctx.dataset_id(s)
         src = s.published_source if (not s.verified and is_url(s.published_source)) else None
         # The Hub groups metrics by (task, dataset type, config, split, revision): benchmarks sharing one dataset
@@ -26,7 +26,8 @@ def eval_results(ctx: ExportContext, scores: list[Score]) -> list[Any]:
         config = (s.task or s.name) if types.count(dtype) > 1 else None
         out.append(EvalResult(
             task_type=ctx.task_type(), dataset_type=dtype, dataset_name=s.name, dataset_config=config,
-            metric_type=s.metric, metric_value=round(float(s.value), 6), metric_name=f"{s.metric}: {s.describe()}",
+            metric_type=s.metric, metric_value=round(float(s.known_value()), 6),
+            metric_name=f"{s.metric}: {s.describe()}",
             verified=False, source_url=src, source_name=f"{s.name} published score" if src else None))
         if ds is None:
             ctx.warnings.append(f"{s.name}: dataset.type is {s.task or s.name!r}, not a Hub dataset id; "

@@ -44,6 +44,7 @@ class RerunOptions(BaseModel):
     dtype: str | None = None
     concurrency: int = Field(8, ge=1, description="Requests in flight (openai backend).")
     timeout: float = Field(600.0, gt=0)
+    retries: int = Field(4, ge=0, description="Retries of a failed request (openai backend).")
     trust_remote_code: bool = False
 
 
@@ -322,6 +323,7 @@ def step_rerun(ctx: AuditContext) -> StepResult:
     o = ctx.rerun
     r = rerun(ctx.release, limit=o.limit, out=ctx.out / "rerun", backend=o.backend, base_url=o.base_url,
               model=o.model, device=o.device, dtype=o.dtype, concurrency=o.concurrency, timeout=o.timeout,
+              retries=o.retries,
               trust_remote_code=o.trust_remote_code, verification=ctx.verification)
     claims: list[ClaimResult] = []
     chart: list[ScorePoint] = []
@@ -351,9 +353,13 @@ def step_rerun(ctx: AuditContext) -> StepResult:
             hi = ref + v["ci_high"] if ref is not None and v.get("ci_high") is not None else None
             chart.append(ScorePoint(name=b.name, published=ref, reproduced=v["rerun_score"], ci_low=lo, ci_high=hi,
                                     n=v.get("n")))
+    grouped: dict[tuple[str, str], list[str]] = {}
     for f in r.findings:
-        if f.severity == "error":
-            claims.append(ClaimResult(id=f"rerun:{f.code}", step="rerun", kind="rerun", subject=f.task or "rerun",
-                                      verdict="fail", message=f.message))
+        if f.severity == "error":  # one claim per (finding, benchmark): 40 failed requests are one finding
+            grouped.setdefault((f.code, f.task or "rerun"), []).append(f.message)
+    for (code, task), messages in grouped.items():
+        more = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
+        claims.append(ClaimResult(id=f"rerun:{task}:{code}", step="rerun", kind="rerun", subject=task,
+                                  verdict="fail", message=messages[0] + more))
     return StepResult(name="rerun", status="ok" if r.ok else "failed", claims=claims,
                       summary=StepSummary(scores=chart, backend=r.backend, verified=r.verified))

@@ -12,7 +12,22 @@ from typing import Annotated
 import typer
 
 from .app import finish
-from .options import JsonFlag, LogFormatOpt, ReleaseDirOpt, RerunOutOpt, RescoreLogOpt
+from .options import (
+    JsonFlag,
+    LogFormatOpt,
+    ReleaseDirOpt,
+    RerunBackendOpt,
+    RerunBaseUrlOpt,
+    RerunConcurrencyOpt,
+    RerunDeviceOpt,
+    RerunDtypeOpt,
+    RerunModelOpt,
+    RerunOutOpt,
+    RerunRetriesOpt,
+    RerunTimeoutOpt,
+    RerunTrustRemoteCodeFlag,
+    RescoreLogOpt,
+)
 
 # Options only these verbs take, one alias each (the shared ones are in cli/options.py).
 # rescore
@@ -23,14 +38,6 @@ RescoreAuditFlag = Annotated[bool, typer.Option("--audit/--no-audit", help="Also
 
 # rerun
 RerunManifestArg = Annotated[Path, typer.Argument(help="Release manifest whose evals (with published logs) to re-run.")]
-RerunBackendOpt = Annotated[
-    str,
-    typer.Option(
-        "--backend",
-        help="transformers (in-process) or openai "
-        "(an OpenAI-compatible server: vLLM, SGLang, TGI, transformers serve).",
-    ),
-]
 RerunLimitOpt = Annotated[
     int | None,
     typer.Option("--limit", min=1, help="Re-run a stratified, seeded subset of N items per benchmark (a cheap audit)."),
@@ -40,29 +47,7 @@ RerunStratifyOpt = Annotated[
     str,
     typer.Option("--stratify", help="Stratum field of --limit: auto, none, or a sample field such as meta.subject."),
 ]
-RerunDeviceOpt = Annotated[str, typer.Option("--device", help="transformers: auto (CUDA when available), cuda, cpu…")]
-RerunDtypeOpt = Annotated[
-    str | None,
-    typer.Option("--dtype", help="transformers: bfloat16, float16 or float32 (default: bf16 on GPU, fp32 on CPU)."),
-]
 RerunBatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="transformers: requests per batch.")]
-RerunBaseUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (key from ASSAY_OPENAI_API_KEY)."
-    ),
-]
-RerunModelOpt = Annotated[str | None, typer.Option("--model", help="openai: model name (default: the one served).")]
-RerunConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="openai: requests in flight.")]
-RerunTimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.001, help="openai: seconds per request.")]
-RerunRetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="openai: retries of a failed request.")]
-RerunTrustRemoteCodeFlag = Annotated[
-    bool,
-    typer.Option(
-        "--trust-remote-code",
-        help="transformers: run the release's auto_map code, only after a strict verification of its code files.",
-    ),
-]
 RerunVerifyFlag = Annotated[
     bool, typer.Option("--verify/--no-verify", help="transformers: verify the release before loading it (incremental).")
 ]

@@ -125,3 +125,35 @@ SignatureIgnoreGitOpt = Annotated[bool | None, typer.Option(
     "--ignore-git-paths/--no-ignore-git-paths",
     help="With --signature: leave .git, .gitattributes, .github, .gitignore out (default: yes, unless the signature "
          "signed them).")]
+
+# How a model is re-run: `assay rerun` and the re-run step of `assay audit`
+RerunBackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="transformers (in-process) or openai "
+        "(an OpenAI-compatible server: vLLM, SGLang, TGI, transformers serve).",
+    ),
+]
+RerunDeviceOpt = Annotated[str, typer.Option("--device", help="transformers: auto (CUDA when available), cuda, cpu…")]
+RerunDtypeOpt = Annotated[
+    str | None,
+    typer.Option("--dtype", help="transformers: bfloat16, float16 or float32 (default: bf16 on GPU, fp32 on CPU)."),
+]
+RerunBaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (key from ASSAY_OPENAI_API_KEY)."
+    ),
+]
+RerunModelOpt = Annotated[str | None, typer.Option("--model", help="openai: model name (default: the one served).")]
+RerunConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="openai: requests in flight.")]
+RerunTimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.001, help="openai: seconds per request.")]
+RerunRetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="openai: retries of a failed request.")]
+RerunTrustRemoteCodeFlag = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code",
+        help="transformers: run the release's auto_map code, only after a strict verification of its code files.",
+    ),
+]

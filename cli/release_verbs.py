@@ -31,6 +31,15 @@ from .options import (
     RayAddressOpt,
     ReleaseDirOpt,
     ReleaseNameOpt,
+    RerunBackendOpt,
+    RerunBaseUrlOpt,
+    RerunConcurrencyOpt,
+    RerunDeviceOpt,
+    RerunDtypeOpt,
+    RerunModelOpt,
+    RerunRetriesOpt,
+    RerunTimeoutOpt,
+    RerunTrustRemoteCodeFlag,
     SchemaJsonFlag,
     SchemaReportFlag,
     SignatureIdentityOpt,
@@ -332,14 +341,31 @@ def audit(
     dir: ReleaseDirOpt = None,
     key: AuditKeyOpt = None,
     sign: AuditSignFlag = True,
+    backend: RerunBackendOpt = "transformers",
+    base_url: RerunBaseUrlOpt = None,
+    model: RerunModelOpt = None,
+    device: RerunDeviceOpt = "auto",
+    dtype: RerunDtypeOpt = None,
+    concurrency: RerunConcurrencyOpt = 8,
+    timeout: RerunTimeoutOpt = 600.0,
+    retries: RerunRetriesOpt = 4,
+    trust_remote_code: RerunTrustRemoteCodeFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Audit a release end to end and write a report with a verdict per claim; exit 0 only if every claim holds.
 
+    The re-run options (--backend, --base-url, --model, --device, --dtype, --concurrency, --timeout, --retries,
+    --trust-remote-code) are those of assay rerun, passed to the audit's re-run step.
+
     Example: assay audit manifests/examples/tiny-vlm/assay.yaml --out audit-out
     """
     from ..audit.run import run_audit
+    from ..audit.steps import RerunOptions
     from . import render
+
+    rerun = RerunOptions(limit=rerun_limit, backend=backend, base_url=base_url, model=model, device=device,
+                         dtype=dtype, concurrency=concurrency, timeout=timeout, retries=retries,
+                         trust_remote_code=trust_remote_code)
 
     with render.progress("auditing", json_out) as prog:
         result = run_audit(
@@ -347,7 +373,7 @@ def audit(
             out=out,
             source=source,
             skip=set(skip or ()),
-            rerun_limit=rerun_limit,
+            rerun=rerun,
             release_dir=dir,
             key=key,
             sign=sign,

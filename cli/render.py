@@ -98,7 +98,7 @@ def emit(result: BaseModel, json_out: bool, table: Callable[[Any], None]) -> Non
         table(result)
 
 
-def _size(n: int | None) -> str:
+def fmt_size(n: int | None) -> str:
     if n is None:
         return "-"
     x = float(n)
@@ -119,7 +119,7 @@ def _files_table(files: list[Any], title: str) -> Any:
     t.add_column("sha256", overflow="fold")
     how_text = {"hashed": "hashed now", "state": "trusted from state", "not-read": "not read"}
     for f in files:
-        t.add_row(_esc(f.path), f.role, f"[{_STATUS_STYLE.get(f.status, '')}]{f.status}[/]", _size(f.size),
+        t.add_row(_esc(f.path), f.role, f"[{_STATUS_STYLE.get(f.status, '')}]{f.status}[/]", fmt_size(f.size),
                   how_text.get(f.how, f.how), (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
     return t
 
@@ -154,13 +154,13 @@ def verify_table(r: Any) -> None:
         for col in ("claim", "declared", "measured", "verdict"):
             t.add_column(col, overflow="fold")
         for c in r.claims:
-            t.add_row(c.claim, _fmt(c.declared), _fmt(c.measured),
+            t.add_row(c.claim, fmt_value(c.declared), fmt_value(c.measured),
                       f"[{_VERDICT_STYLE[c.verdict]}]{c.verdict}[/]" + (f" ({c.message})" if c.message else ""))
         out.print(t)
     _findings(r.findings)
     _failed_files(r.files)
     s = r.summary
-    how = f"{s.hashed} hashed ({_size(s.bytes_hashed)}), {s.trusted_from_state} trusted from state"
+    how = f"{s.hashed} hashed ({fmt_size(s.bytes_hashed)}), {s.trusted_from_state} trusted from state"
     claims_ok = len(r.claims) - s.claims_failed
     if r.ok:
         out.print(f"[bold green]VERIFIED[/] {r.release}: {s.ok}/{s.files} files ok ({how}); "
@@ -183,7 +183,7 @@ def init_table(r: Any) -> None:
     out.print(_files_table(r.files, f"assay init — {r.folder}"))
     _findings(r.findings)
     if r.claims:
-        out.print("measured claims: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r.claims.items()))
+        out.print("measured claims: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in r.claims.items()))
     if r.ok:
         out.print(f"[bold green]PACKAGED[/] wrote {r.manifest} and {r.lock}; release digest {r.release_digest}")
     else:
@@ -204,11 +204,11 @@ def inspect_table(r: Any) -> None:
     out.print("[bold green]OK[/]" if r.ok else "[bold red]FAILED[/]")
 
 
-def _fmt(v: Any) -> str:
+def fmt_value(v: Any) -> str:
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
     if isinstance(v, dict):
-        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+        return ", ".join(f"{k}: {fmt_value(x)}" for k, x in v.items())
     if isinstance(v, list):
         return ", ".join(map(str, v)) or "-"
     return "-" if v is None else str(v)
@@ -225,14 +225,14 @@ def transfer_table(r: Any) -> None:
     for col in ("file", "status", "size", "transferred", "sha256"):
         t.add_column(col, overflow="fold", justify="right" if col in ("size", "transferred") else "left")
     for f in r.files:
-        t.add_row(f.path, f"[{_TRANSFER_STYLE.get(f.status, '')}]{f.status}[/]", _size(f.size),
-                  _size(f.bytes_transferred), (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
+        t.add_row(f.path, f"[{_TRANSFER_STYLE.get(f.status, '')}]{f.status}[/]", fmt_size(f.size),
+                  fmt_size(f.bytes_transferred), (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
     if r.files:
         out.print(t)
     for f in r.files:
         if f.message:
             out.print(f"[{_TRANSFER_STYLE.get(f.status, '')}]{f.status:>9}[/] {f.path}: {f.message}")
-    moved = _size(r.bytes_transferred)
+    moved = fmt_size(r.bytes_transferred)
     if r.ok:
         where = f"into {r.to}" if pulling else f"to {r.to}"
         out.print(f"[bold green]{'PULLED' if pulling else 'PUSHED'}[/] {len(r.files)} files {where} "
@@ -256,7 +256,7 @@ def diff_table(r: Any) -> None:
             if not v:
                 return "-"
             where = f"{v['path']} " if "path" in v else ""
-            return f"{where}{_size(v.get('size'))} {(v.get('sha256') or '')[:12]}"
+            return f"{where}{fmt_size(v.get('size'))} {(v.get('sha256') or '')[:12]}"
 
         style = {"added": "green", "removed": "red", "modified": "yellow", "renamed": "cyan"}
         for f in r.files:
@@ -268,7 +268,7 @@ def diff_table(r: Any) -> None:
             for col in ("key", "a", "b"):
                 t.add_column(col, overflow="fold")
             for c in rows:
-                t.add_row(c.key, _fmt(c.before), _fmt(c.after))
+                t.add_row(c.key, fmt_value(c.before), fmt_value(c.after))
             out.print(t)
     out.print("[bold green]IDENTICAL[/]" if r.identical else
               f"[bold yellow]DIFFERENT[/]: {len(r.files)} file(s), {len(r.claims)} claim(s), "

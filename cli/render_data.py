@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .render import Table, _fmt, _size, out
+from .render import Table, fmt_size, fmt_value, out
 
 _COMP_STYLE = {"verified": "green", "failed": "bold red", "attested": "yellow", "unverifiable": "bold red"}
 _VERDICT_STYLE = {"holds": "green", "fails": "bold red", "unverifiable": "bold red", "attested": "yellow",
@@ -59,7 +59,8 @@ def data_check_table(r: Any) -> None:
         for col in ("claim", "declared", "from declaration", "from data", "verdict"):
             m.add_column(col, overflow="fold")
         for x in r.mixture:
-            m.add_row(x.check, _fmt(x.declared), _fmt(x.from_declaration), _fmt(x.from_data), _style(x.verdict))
+            m.add_row(x.check, fmt_value(x.declared), fmt_value(x.from_declaration), fmt_value(x.from_data),
+                      _style(x.verdict))
         out.print(m)
     for c in r.components:
         if c.reason:
@@ -77,7 +78,8 @@ def data_check_table(r: Any) -> None:
     s = r.summary
     tokens = "-" if s.tokens_counted is None else f"{s.tokens_counted:,}"
     line = (f"{s.verified} verified, {s.attested} attested only, {s.failed} failed, {s.unverifiable} unverifiable; "
-            f"{s.files_hashed} files hashed ({_size(s.bytes_hashed)}); {s.documents_counted:,} documents and {tokens} "
+            f"{s.files_hashed} files hashed ({fmt_size(s.bytes_hashed)}); {s.documents_counted:,} documents and "
+            f"{tokens} "
             f"tokens recounted ({r.executor}); {s.mixture_checks_failed} mixture claim(s) not holding; "
             f"{s.seconds:.2f} s")
     out.print(("[bold green]DATA OK[/] " if r.ok else "[bold red]DATA FAILED[/] ") + line)

@@ -14,7 +14,7 @@ from .render import Table, err, out
 _SEV = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def _fmt(v: float | None) -> str:
+def _fmt_score(v: float | None) -> str:
     return "-" if v is None else f"{v:.6g}"
 
 
@@ -45,7 +45,7 @@ def findings_to_stderr(results: Iterable[Any], skipped: Iterable[Any] = ()) -> N
         for a in res.audit:
             if a.accepted_only_by_harness or a.accepted_only_by_strict:
                 sys.stderr.write(f"assay: audit: {res.path}: {a.task} {a.metric},{a.filter}: harness "
-                                 f"{_fmt(a.harness)} vs strict {a.strict_scorer} {_fmt(a.strict)}; "
+                                 f"{_fmt_score(a.harness)} vs strict {a.strict_scorer} {_fmt_score(a.strict)}; "
                                  "accepted only by the "
                                  f"harness: {', '.join(a.accepted_only_by_harness[:10]) or '-'}; only by the strict "
                                  f"scorer: {', '.join(a.accepted_only_by_strict[:10]) or '-'}\n")
@@ -62,8 +62,8 @@ def _rows_table(rows: list[Any], title: str) -> Any:
     for r in rows:
         same = r.reported is None or r.recomputed is None or r.reported == r.recomputed
         mark = "[green]=[/]" if same and r.recomputed is not None else ("[yellow]?[/]" if same else "[bold red]≠[/]")
-        t.add_row(escape(r.task), escape(r.metric), escape(r.filter), _fmt(r.reported), _fmt(r.recomputed), str(r.n),
-                  mark)
+        t.add_row(escape(r.task), escape(r.metric), escape(r.filter), _fmt_score(r.reported),
+                  _fmt_score(r.recomputed), str(r.n), mark)
     return t
 
 
@@ -76,7 +76,7 @@ def _audit_table(audit: list[Any]) -> Any:
     t.add_column("accepted only by harness", overflow="fold")
     t.add_column("only by strict", overflow="fold")
     for a in audit:
-        t.add_row(a.task, a.metric, a.filter, a.strict_scorer, _fmt(a.harness), _fmt(a.strict),
+        t.add_row(a.task, a.metric, a.filter, a.strict_scorer, _fmt_score(a.harness), _fmt_score(a.strict),
                   ", ".join(a.accepted_only_by_harness[:10]) or "-", ", ".join(a.accepted_only_by_strict[:10]) or "-")
     return t
 
@@ -122,8 +122,8 @@ def report_tables(report: Any) -> None:
              "unverifiable": "yellow"}
     for ev in report.evals:
         for c in ev.claims:
-            t.add_row(ev.name, ev.metric, ev.filter or "-", f"{c.value:g}", c.source or "-", _fmt(c.recomputed),
-                      _fmt(c.reported), f"[{style[c.status]}]{c.status}[/]")
+            t.add_row(ev.name, ev.metric, ev.filter or "-", f"{c.value:g}", c.source or "-", _fmt_score(c.recomputed),
+                      _fmt_score(c.reported), f"[{style[c.status]}]{c.status}[/]")
         if not ev.claims:
             t.add_row(ev.name, ev.metric, ev.filter or "-", "-", "-", "-", "-", "-")
     out.print(t)

@@ -192,3 +192,27 @@ def test_rerun_logs_export_as_eee_and_eval_results(demo, tmp_path):
     proc = run_assay("export", "--log", str(log), "--format", "eval-results", "--out", str(tmp_path / "card"))
     assert proc.returncode == 0 and (tmp_path / "card" / ".eval_results" / "textqa-mini.yaml").is_file()
     assert run_assay("export", "--log", str(log), "--format", "cyclonedx").returncode == 2
+
+
+def test_audit_passes_rerun_options_to_the_rerun_step(demo, tmp_path):
+    """--backend/--base-url/--model/--concurrency/--timeout/--retries reach the re-run; a server that is not there
+    fails the re-run (never a pass), one claim per benchmark and finding, not one per failed request."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    proc = audit(demo, tmp_path / "out", "--backend", "openai", "--base-url", url, "--model", "tiny",
+                 "--concurrency", "2", "--timeout", "5", "--retries", "0", "--json")
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    rerun = next(s for s in report["steps"] if s["name"] == "rerun")
+    backend = rerun["summary"]["backend"]
+    assert (backend["backend"], backend["base_url"], backend["model"], backend["concurrency"], backend["retries"]) == (
+        "openai", url, "tiny", 2, 0)
+    ids = [c["id"] for c in rerun["claims"]]
+    assert len(ids) == len(set(ids)) and "rerun:textqa-mini:request-failed" in ids
+    assert all(c["verdict"] != "pass" for c in rerun["claims"])
+    bad = audit(demo, tmp_path / "o2", "--backend", "openai")
+    assert bad.returncode == 2 and "--base-url" in bad.stderr and "Traceback" not in bad.stderr

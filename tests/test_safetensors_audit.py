@@ -177,10 +177,9 @@ def test_valid_file_from_safetensors_writer(tmp_path):
     assert same.model_dump() == report.model_dump()
 
 
-def test_reads_only_the_header(tmp_path, monkeypatch):
-    path = tmp_path / "big.safetensors"
-    save_file({"w": np.zeros(1 << 16, np.float32)}, str(path))
-    read_sizes = []
+def spy_reads(monkeypatch) -> list[tuple[int, int]]:
+    """Record every read the audit makes, as (bytes asked for, bytes returned)."""
+    reads: list[tuple[int, int]] = []
     real_open = open
 
     class Spy:
@@ -198,13 +197,20 @@ def test_reads_only_the_header(tmp_path, monkeypatch):
 
         def read(self, n=-1):
             data = self.f.read(n)
-            read_sizes.append(len(data))
+            reads.append((n, len(data)))
             return data
 
     monkeypatch.setattr(sa, "open", lambda p, mode="r": Spy(real_open(p, mode)), raising=False)
+    return reads
+
+
+def test_reads_only_the_header(tmp_path, monkeypatch):
+    path = tmp_path / "big.safetensors"
+    save_file({"w": np.zeros(1 << 16, np.float32)}, str(path))
+    reads = spy_reads(monkeypatch)
     report = audit_safetensors(path)
     assert report.ok
-    assert sum(read_sizes) == 8 + report.header_size < path.stat().st_size // 100
+    assert sum(got for _asked, got in reads) == 8 + report.header_size < path.stat().st_size // 100
 
 
 def test_warnings_zero_size_and_unaligned_header(tmp_path):
@@ -456,30 +462,10 @@ def test_surrogate_header_reports_no_unencodable_string(tmp_path):
 
 def test_huge_declared_header_is_refused_without_reading(tmp_path, monkeypatch):
     path = write(tmp_path, struct.pack("<Q", 100_000_000) + b"{}")
-    reads = []
-    real_open = open
-
-    class Spy:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def fileno(self):
-            return self.f.fileno()
-
-        def read(self, n=-1):
-            reads.append(n)
-            return self.f.read(n)
-
-    monkeypatch.setattr(sa, "open", lambda p, mode="r": Spy(real_open(p, mode)), raising=False)
+    reads = spy_reads(monkeypatch)
     report = audit_safetensors(path)
     assert not report.ok and "runs past the end of the file" in report.errors[0]
-    assert reads == [8]  # only the length prefix was read: nothing sized by the declared N
+    assert [asked for asked, _got in reads] == [8]  # only the length prefix was read: nothing sized by the declared N
 
 
 def test_huge_shape_is_checked_without_building_huge_numbers(tmp_path):

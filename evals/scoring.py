@@ -39,7 +39,7 @@ def score_rerun_sample(sample: Sample, claim: Any = None, header: LogHeader | No
         out = score_by_keys(sample) if header is None or header.source_format is None else None
     if out is not None:
         return out
-    if metric in SCORERS:
+    if metric is not None and metric in SCORERS:
         return [sample.model_copy(update={"scores": {metric: SCORERS[metric](sample)}})]
     raise InputError(f"no scorer for {getattr(claim, 'name', sample.task)}: declare `scorer:` in the manifest's eval "
                      f"(one of: {', '.join(sorted(SCORERS))})")

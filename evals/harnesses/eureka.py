@@ -101,8 +101,9 @@ class EurekaLog(ImportedLog):
             for col, val in (data.items() if isinstance(data, dict) else []):
                 for metric, filt, v in _flatten(col, val, spec):
                     aggs.append(Aggregate(task=task, metric=metric, filter=filt, value=v, n=len(self.rows)))
+        config: dict[str, Any] = {"reports": self.specs, "root": str(root)}
         header = LogHeader(source_format="eureka", harness="eureka-ml-insights", tasks=[task], aggregates=aggs,
-                           config={"reports": self.specs, "root": str(root)})
+                           config=config)
         super().__init__(root, header)
         self.task = task
         if not metric_files:
@@ -143,6 +144,8 @@ class EurekaLog(ImportedLog):
         valid = (sample.meta or {}).get("is_valid", True)
         name = metric[: -len("_result")]
         out, gt = sample.output, sample.target
+        gt_box: Any = gt
+        ans: Any = (sample.meta or {}).get("raw_output")
         if not valid:
             return None
         if name == "ExactMatch":
@@ -152,16 +155,12 @@ class EurekaLog(ImportedLog):
         if name == "SubstringExistsMatch":
             return 1.0 if str(gt).lower() in str(out).lower() else 0.0
         if name == "BboxMetric":
-            ans = (sample.meta or {}).get("raw_output")
-            if not ans or not isinstance(gt, list):
+            if not ans or not isinstance(gt_box, list):
                 return None
-            box = [gt[0], gt[1], gt[0] + gt[2], gt[1] + gt[3]]
+            box = [gt_box[0], gt_box[1], gt_box[0] + gt_box[2], gt_box[1] + gt_box[3]]
             cx, cy = (ans[0] + ans[2]) / 2, (ans[1] + ans[3]) / 2
             return 1.0 if box[0] <= cx <= box[2] and box[1] <= cy <= box[3] else 0.0
         raise Unsupported(f"Eureka metric {name!r} is not re-implemented")
-
-    def labels_of(self, task: str, metric: str) -> list[Any]:
-        return [((s.meta or {}).get("labels") or {}).get(metric) for s in self.iter_samples(task)]
 
 
 def _jsonable(v: Any) -> Any:
@@ -210,7 +209,8 @@ def rescore_eureka(log: EurekaLog, audit: bool) -> EngineResult:
         mismatch: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)
         unsupported: dict[str, str] = {}
         for s in samples:
-            for col, logged in ((s.meta or {}).get("labels") or {}).items():
+            labels: dict[str, Any] = (s.meta or {}).get("labels") or {}  # type: ignore[assignment]
+            for col, logged in labels.items():
                 try:
                     v = log.recompute(s, col)
                 except Unsupported as exc:
@@ -230,14 +230,15 @@ def rescore_eureka(log: EurekaLog, audit: bool) -> EngineResult:
                                          f"{ex[2]!r})", task, [m[0] for m in mm]))
         for col, why in unsupported.items():
             findings.append(Finding.make("error", "unverifiable", f"{col}: {why}", task))
-        groups_of = {}
-        for spec in (log.header.config or {}).get("reports", []):
+        groups_of: dict[str, dict[str, Any]] = {}
+        for spec in log.specs:  # = header.config["reports"]
             groups_of[spec["file"]] = spec
         for agg in log.header.aggregates:
             if agg.task != task:
                 continue
             col, _, lab = agg.metric.partition("/")
-            spec = next((sp for sp in groups_of.values() if (sp["group"] is None) == (agg.filter == "none")), None)
+            spec: dict[str, Any] | None = next((sp for sp in groups_of.values()
+                                                 if (sp["group"] is None) == (agg.filter == "none")), None)
             values = recomputed.get(col)
             rec = None
             n = 0

@@ -37,11 +37,11 @@ class AuditAccumulator:
         row = self._rows.get(key)
         if row is None:
             row = self._rows[key] = {"names": defaultdict(int), "h": [], "s": [], "only_h": [], "only_s": []}
-        strict = fn(sample)
+        strict_value = fn(sample)
         row["names"][name] += 1
         row["h"].append(harness_value)
-        row["s"].append(strict)
-        h_ok, s_ok = harness_value >= 1.0, strict >= 1.0
+        row["s"].append(strict_value)
+        h_ok, s_ok = harness_value >= 1.0, strict_value >= 1.0
         if h_ok and not s_ok:
             row["only_h"].append(label or sample.id)
         elif s_ok and not h_ok:

@@ -35,7 +35,7 @@ def _raw_input(s: Sample) -> str:
         if isinstance(m.content, str):
             parts.append(m.content)
         else:
-            parts.extend(p.text if p.type == "text" else f"<image sha256:{p.image.sha256}>"  # type: ignore[union-attr]
+            parts.extend((p.text or "") if p.type == "text" else f"<image sha256:{p.image.sha256 if p.image else ''}>"
                          for p in m.content)
     return "\n".join(parts)
 

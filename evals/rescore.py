@@ -93,7 +93,8 @@ class _TaskEvidence:
             if (s.meta or {}).get("error"):
                 self.errored += 1
             self.scored |= {k for k, v in s.scores.items() if v is not None}
-            self.scored |= set((s.meta or {}).get("labels") or {})
+            labels: Any = (s.meta or {}).get("labels") or {}  # Eureka: {<Metric>_result: label}
+            self.scored |= set(labels)
 
     def why(self, metric: str, task: str, findings: list[Finding]) -> str:
         if self.n == 0:
@@ -132,7 +133,7 @@ def _fail_closed(log: ImportedLog, rows: list[RescoreRow], findings: list[Findin
     reported_any = any(a.value is not None for a in log.header.aggregates)
     recomputed_any = any(r.recomputed is not None and r.n > 0 for r in rows)
     if not reported_any and not recomputed_any:
-        tasks = log.tasks() or [None]
+        tasks: list[str | None] = [*log.tasks()] or [None]
         parts = []
         for t in tasks:
             e = ev(t) if t is not None else None

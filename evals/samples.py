@@ -27,11 +27,11 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Final, Iterable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-LOG_FORMAT = "assay-eval-log/v1"
+LOG_FORMAT: Final = "assay-eval-log/v1"
 LOG_SUFFIX = ".assay.jsonl"
 
 

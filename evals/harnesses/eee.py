@@ -139,7 +139,7 @@ def matching_recipes(value: Any, raw: Any, reference: Any) -> list[str]:
 # ------------------------------------------------------------------------------------------------ row semantics
 def _origin(row: dict[str, Any], default: str) -> str:
     """Which EEE converter wrote a row: read off the metadata each one writes, else the aggregate's source."""
-    md = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    md: dict[str, Any] = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}  # type: ignore[assignment]
     if "lm_eval_metrics" in md:
         return "lm-eval"
     if "epoch" in md and "stop_reason" in md and not row.get("answer_attribution"):
@@ -161,7 +161,7 @@ def _source_origin(data: dict[str, Any]) -> str:
 
 def _variant(row: dict[str, Any], origin: str) -> Any:
     """What legitimately tells apart several rows of one (sample, result): the Inspect epoch, the HELM request."""
-    md = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    md: dict[str, Any] = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}  # type: ignore[assignment]
     if origin == "inspect":
         return md.get("epoch")
     if origin == "helm":

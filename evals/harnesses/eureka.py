@@ -231,8 +231,8 @@ def rescore_eureka(log: EurekaLog, audit: bool) -> EngineResult:
         for col, why in unsupported.items():
             findings.append(Finding.make("error", "unverifiable", f"{col}: {why}", task))
         groups_of: dict[str, dict[str, Any]] = {}
-        for spec in log.specs:  # = header.config["reports"]
-            groups_of[spec["file"]] = spec
+        for report in log.specs:  # = header.config["reports"]
+            groups_of[report["file"]] = report
         for agg in log.header.aggregates:
             if agg.task != task:
                 continue

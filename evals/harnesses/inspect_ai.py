@@ -807,7 +807,7 @@ def inspect_reduce(reducer: str, raw: Sequence[object], to_float: Callable[[obje
     if reducer == "median":
         return float(statistics.median(floats))
     if reducer == "mode":
-        return Counter(vals).most_common(1)[0][0]  # type: ignore[arg-type]
+        return Counter(vals).most_common(1)[0][0]
     if reducer == "max":
         return max(vals, key=to_float)
     m = re.fullmatch(r"(at_least|pass_at)_(\d+)", reducer)
@@ -886,8 +886,8 @@ def rescore_inspect(log: InspectLog, audit: bool) -> EngineResult:
         unsupported: dict[str, str] = {}
         for s in log.iter_samples(task):
             label = log.label(s.id, s.repeat + 1)
-            values = (s.meta or {}).get("score_values") or {}
-            answers = (s.meta or {}).get("answers") or {}
+            values: Any = (s.meta or {}).get("score_values") or {}  # {score name: logged Score.value}
+            answers: Any = (s.meta or {}).get("answers") or {}  # {score name: logged Score.answer}
             for name in s.scores:
                 raw_logged = values.get(name)
                 logged[name][s.id].append((s.repeat, raw_logged))
@@ -918,8 +918,8 @@ def rescore_inspect(log: InspectLog, audit: bool) -> EngineResult:
             findings.append(Finding.make("error", "answer-mismatch", f"{name}: {len(mm)} sample(s) logged an answer "
                                          f"the output does not give (e.g. sample {ex[0]}: logged {ex[1]!r}, parsed "
                                          f"{ex[2]!r})", task, [m[0] for m in mm]))
-        for name, why in unsupported.items():
-            findings.append(Finding.make("error", "unverifiable", f"{name}: {why}", task))
+        for name, reason in unsupported.items():
+            findings.append(Finding.make("error", "unverifiable", f"{name}: {reason}", task))
         reported = reported_of(log, task)
         rep_by_key: dict[str, dict[str, float | None]] = defaultdict(dict)
         for (m, _f), (val, _se, _n) in reported.items():
@@ -973,7 +973,7 @@ def rescore_inspect(log: InspectLog, audit: bool) -> EngineResult:
 # ================================================================================================ re-run scoring
 def score_rerun_inspect(sample: Sample, header: LogHeader) -> Sample:
     """A re-run's output scored by every scorer of the log (its functions and options, ``score_defs``)."""
-    defs = (header.config or {}).get("score_defs") or {}
+    defs: Any = (header.config or {}).get("score_defs") or {}  # {score key: [scorer function, options]}
     names = list(sample.scores) or list(defs)
     scores: dict[str, float | None] = {}
     answers: dict[str, Any] = {}

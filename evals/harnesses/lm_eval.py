@@ -66,9 +66,9 @@ def _sha(text: str) -> str:
 try:  # the C string encoder json uses with ensure_ascii=False
     from json.encoder import c_encode_basestring as _enc  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover
-    from json.encoder import py_encode_basestring as _enc  # type: ignore[assignment]
+    from json.encoder import py_encode_basestring as _enc
 if _enc is None:  # pragma: no cover
-    from json.encoder import py_encode_basestring as _enc  # type: ignore[assignment]
+    from json.encoder import py_encode_basestring as _enc
 
 _FLOAT_REPR = float.__repr__
 
@@ -744,7 +744,7 @@ def lm_eval_score(sample: Sample, cfg: dict[str, Any], metrics: list[str]) -> tu
         answer = lm_eval_apply_filter(inst, lm_eval_filter_steps(cfg, sample.filter), (sample.meta or {}).get("doc"))
         if cfg.get("doc_to_choice") is not None:
             raise Unsupported("generate_until with doc_to_choice maps the target through the choices")
-        gold = sample.target
+        gold: Any = sample.target
         result = answer
         kwargs = {name: kw for name, kw, _agg in lm_eval_metric_list(cfg)}
         out: dict[str, float | None] = {}
@@ -782,7 +782,7 @@ def lm_eval_score(sample: Sample, cfg: dict[str, Any], metrics: list[str]) -> tu
     pred = _argmax(lls)
     pred_norm = _argmax([_div(ll, float(len(c))) for ll, c in zip(lls, choices)])
     pred_byte = _argmax([_div(ll, float(len(c.encode("utf-8")))) for ll, c in zip(lls, choices)])
-    gold: Any = sample.target
+    gold = sample.target
     if isinstance(gold, list):
         gold = [g if isinstance(g, int) and g < len(choices) else -100 for g in gold]
         acc = 1.0 if pred in gold else 0.0
@@ -913,7 +913,8 @@ def rescore_lm_eval(log: LmEvalRun, audit: bool) -> EngineResult:
         accs: dict[tuple[str, str], MetricValues] = defaultdict(MetricValues)
         answer_mismatch: dict[str, list[str]] = defaultdict(list)
         for s in log.iter_samples(task):
-            names = list(s.scores) + list(((s.meta or {}).get("metric_values") or {}).keys())
+            metric_values: Any = (s.meta or {}).get("metric_values") or {}  # {metric: non-numeric value}
+            names = list(s.scores) + list(metric_values.keys())
             try:
                 rec, answer = lm_eval_score(s, cfg, names)
             except Unsupported as exc:
@@ -1059,7 +1060,8 @@ def _lm_eval_groups(log: LmEvalRun, task_values: dict, findings: list[Finding]) 
 def score_rerun_lm_eval(sample: Sample, header: LogHeader) -> list[Sample]:
     """A re-run's output scored by every filter pipeline and every metric of the task config (one sample per
     filter), exactly as :func:`rescore_lm_eval` scores the logged responses."""
-    cfg = ((header.config or {}).get("configs") or {}).get(sample.task) or {}
+    configs: Any = (header.config or {}).get("configs") or {}
+    cfg: dict[str, Any] = configs.get(sample.task) or {}
     if not cfg:
         raise InputError(f"{sample.task}: the lm-eval log has no task config; declare `scorer:` in the manifest")
     names = [name for name, _kw, _agg in lm_eval_metric_list(cfg)]

@@ -11,7 +11,7 @@ target "1" because it only compares the end of the string; strict numeric equali
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 from .results import AuditRow
 from .samples import Sample

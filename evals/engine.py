@@ -13,7 +13,8 @@ The fail-closed rules that run after every engine are in :mod:`assay.evals.resco
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .audit import AuditAccumulator
 from .registry import EngineResult, ImportedLog, Unsupported
@@ -83,13 +84,12 @@ def compare_rows(task: str, reported: Reported,
             findings.append(Finding.make("error", "aggregate-mismatch", f"{metric},{filt}: reported {rep_value!r}, "
                                          f"recomputed {rec!r} from {n} samples", task))
         rows.append(RescoreRow(task=task, metric=metric, filter=filt, reported=rep_value, recomputed=rec, n=n))
-        if stderr is not None and not acc.unsupported:
-            if rep_se is not None or se is not None:
-                if rep_se is not None and se is not None and not same_number(rep_se, se):
-                    findings.append(Finding.make("error", "stderr-mismatch", f"{metric}_stderr,{filt}: reported "
-                                                 f"{rep_se!r}, recomputed {se!r}", task))
-                rows.append(RescoreRow(task=task, metric=f"{metric}_stderr", filter=filt, reported=rep_se,
-                                       recomputed=se, n=n))
+        if stderr is not None and not acc.unsupported and (rep_se is not None or se is not None):
+            if rep_se is not None and se is not None and not same_number(rep_se, se):
+                findings.append(Finding.make("error", "stderr-mismatch", f"{metric}_stderr,{filt}: reported "
+                                             f"{rep_se!r}, recomputed {se!r}", task))
+            rows.append(RescoreRow(task=task, metric=f"{metric}_stderr", filter=filt, reported=rep_se,
+                                   recomputed=se, n=n))
     return rows, values
 
 

@@ -7,7 +7,7 @@ statistics of ``assay rerun`` are in :mod:`assay.evals.stats`.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def plain_mean(values: Sequence[float]) -> float | None:

@@ -15,8 +15,9 @@ something could not be recomputed, else ``fail``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..manifests.errors import InputError
 from .engine import rescore_generic

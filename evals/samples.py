@@ -26,8 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final, Iterable, Iterator, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
@@ -68,7 +69,7 @@ class ContentPart(_Model):
     image: ImageRef | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "ContentPart":
+    def _one(self) -> ContentPart:
         if self.type == "text" and (self.text is None or self.image is not None):
             raise ValueError("a text part has 'text' and no 'image'")
         if self.type == "image" and (self.image is None or self.text is not None):
@@ -114,7 +115,7 @@ class Sample(_Model):
                                        description="Harness-specific extras (native hashes, doc…).")
 
     @model_validator(mode="after")
-    def _hashes(self) -> "Sample":
+    def _hashes(self) -> Sample:
         if not self.input_sha256:
             self.input_sha256 = self.computed_input_sha256()
         if not self.target_sha256:
@@ -139,7 +140,7 @@ class Sample(_Model):
         return (self.task, self.filter, self.id, self.repeat)
 
     @classmethod
-    def fast(cls, fields: dict[str, Any]) -> "Sample":
+    def fast(cls, fields: dict[str, Any]) -> Sample:
         """Build without validation from a dict holding every field (importers' hot path; hashes must be set)."""
         return _fast(cls, fields)
 
@@ -170,14 +171,14 @@ class Aggregate(_Model):
 class LogHeader(_Model):
     format: Literal["assay-eval-log/v1"] = LOG_FORMAT
     source_format: str = Field("assay", description="'assay' for assay's own re-runs; else the harness format the "
-                                                     "log was converted from (lm-eval, inspect, vlmevalkit, eureka, eee).")
+                               "log was converted from (lm-eval, inspect, vlmevalkit, eureka, eee).")
     harness: str | None = Field(None, description="Producer, e.g. 'assay rerun', 'lm-eval', 'inspect_ai'.")
     harness_version: str | None = None
     model: str | None = None
     model_revision: str | None = Field(None, description="Commit / release digest of the weights.")
     backend: str | None = Field(None, description="transformers | openai | vllm … (re-runs).")
     decoding: dict[str, JsonValue] = Field(default_factory=dict, description="temperature, top_p, max_new_tokens, "
-                                                                             "seed, repeats, system_prompt, chat_template_sha256.")
+                                           "seed, repeats, system_prompt, chat_template_sha256.")
     created: str | None = Field(None, description="ISO 8601 time the log was written.")
     tasks: list[str] = Field(default_factory=list)
     aggregates: list[Aggregate] = Field(default_factory=list, description="Scores the producer reported.")
@@ -230,7 +231,7 @@ def iter_log(path: str | Path) -> tuple[LogHeader, Iterator[Sample]]:
     from ..manifests.errors import InputError
 
     path = Path(path)
-    fh = open(path, "rb")
+    fh = open(path, "rb")  # noqa: SIM115 - stays open for the lazy sample generator below, which closes it
     first = fh.readline()
     try:
         header = LogHeader.model_validate_json(first)

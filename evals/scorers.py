@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .registry import scorer
 from .samples import Sample

@@ -15,7 +15,8 @@ replaced by a re-run's output and returns it scored, once per filter:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..manifests.errors import InputError
 from .registry import HARNESSES, SCORERS

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from statistics import NormalDist
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,7 +78,8 @@ class Verdict(_Model):
     method: Literal["paired-bootstrap", "aggregate-normal", "none"]
     mcnemar: McNemar | None = None
     output_agreement: float | None = Field(None, description="Share of paired items whose raw output is identical.")
-    answer_agreement: float | None = Field(None, description="Share of paired items whose extracted answer is identical.")
+    answer_agreement: float | None = Field(None, description="Share of paired items whose extracted answer is "
+                                           "identical.")
     n_needed: int | None = Field(None, description="Paired items needed to decide an inconclusive comparison.")
     spread: Spread | None = None
     reference_only: list[str] = Field(default_factory=list, description="Item ids only in the reference.")
@@ -159,7 +161,7 @@ def _n_needed(mean_d: float, sd_d: float | None, margin: float, alpha: float, po
         n = ((z(1 - alpha) + z(power)) * sd_d / -gap) ** 2
     else:
         return None
-    return int(math.ceil(n))
+    return math.ceil(n)
 
 
 def _decide(lo: float, hi: float, margin: float) -> tuple[VerdictName, str]:
@@ -240,8 +242,8 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
     re_items = _items(re_list, metric, scale)
     spread = repeat_spread([s for reps in re_items.values() for s in reps.values()], metric, scale=scale) \
         if re_items else None
-    common: dict = dict(task=task, metric=metric, filter=filter, margin=margin, ci_level=level, seed=seed,
-                        n_boot=n_boot, published=published, spread=spread)
+    common: dict = {"task": task, "metric": metric, "filter": filter, "margin": margin, "ci_level": level,
+                    "seed": seed, "n_boot": n_boot, "published": published, "spread": spread}
 
     if not ref_list:  # ---------------------------------------------------------- aggregate-only comparison
         if published is None:
@@ -304,14 +306,14 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
         return Verdict(verdict="inconclusive", reason=f"too few paired items ({n})", n=n,
                        reference_score=_mean(a) if a else None, rerun_score=_mean(b) if b else None,
                        method="none", n_needed=None, **common)
-    d = [y - x for x, y in zip(a, b)]
+    d = [y - x for x, y in zip(a, b, strict=False)]
     mean_d, sd_d = _mean(d), _sd(d)
     lo, hi = bootstrap_mean_ci(d, level=level, n_boot=n_boot, seed=seed)
     verdict, reason = _decide(lo, hi, margin)
     mc = None
     if binary:
-        n01 = sum(1 for x, y in zip(a, b) if x == 0.0 and y == scale)
-        n10 = sum(1 for x, y in zip(a, b) if x == scale and y == 0.0)
+        n01 = sum(1 for x, y in zip(a, b, strict=False) if x == 0.0 and y == scale)
+        n10 = sum(1 for x, y in zip(a, b, strict=False) if x == scale and y == 0.0)
         mc = mcnemar_exact(n01, n10)
     return Verdict(verdict=verdict, reason=reason, n=n, reference_score=_mean(a), rerun_score=_mean(b), diff=mean_d,
                    ci_low=lo, ci_high=hi, se=(sd_d or 0.0) / math.sqrt(n), method="paired-bootstrap", mcnemar=mc,

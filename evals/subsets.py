@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ..manifests.errors import InputError
 
@@ -18,7 +19,7 @@ AUTO_STRATA = ("subtask", "subject", "category", "subcategory", "split", "source
 
 
 def _rank(seed: int, stratum: str, item_id: str) -> bytes:
-    return hashlib.sha256(f"assay-subset-v1\n{seed}\n{stratum}\n{item_id}".encode("utf-8")).digest()
+    return hashlib.sha256(f"assay-subset-v1\n{seed}\n{stratum}\n{item_id}".encode()).digest()
 
 
 def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:

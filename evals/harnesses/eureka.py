@@ -25,9 +25,9 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from ...manifests.errors import InputError
 from ..audit import AuditAccumulator
@@ -41,7 +41,7 @@ _REPORT_RE = re.compile(r"^(?P<agg>[a-z]+aggregator)_\d+(?:_on_(?P<cols>.+?))?(?
 _LABEL = {"correct": 1.0, "incorrect": 0.0}
 
 
-def load_eureka(path: Path) -> list["EurekaLog"]:
+def load_eureka(path: Path) -> list[EurekaLog]:
     path = Path(path)
     if path.is_file():
         path = path.parent
@@ -116,9 +116,9 @@ class EurekaLog(ImportedLog):
         for i, r in enumerate(self.rows):
             sid = str(r.get("uid", r.get("data_point_id", i)))
             prompt = r.get("prompt")
-            if isinstance(prompt, str) and isinstance(r.get("prompt_hash"), str):
-                if hashlib.md5(prompt.encode("utf-8")).hexdigest() != r["prompt_hash"]:
-                    bad_hash.append(sid)
+            if isinstance(prompt, str) and isinstance(r.get("prompt_hash"), str) \
+                    and hashlib.md5(prompt.encode("utf-8")).hexdigest() != r["prompt_hash"]:
+                bad_hash.append(sid)
             scores = {}
             labels = {}
             for k, v in r.items():
@@ -247,7 +247,7 @@ def rescore_eureka(log: EurekaLog, audit: bool) -> EngineResult:
             if values is not None:
                 if agg.filter != "none" and spec and spec["group"]:
                     keys = [str((s.meta or {}).get(spec["group"])) for s in samples]
-                    values = [v for v, k in zip(values, keys) if k == agg.filter]
+                    values = [v for v, k in zip(values, keys, strict=False) if k == agg.filter]
                 n = len(values)
                 if lab:  # normalised count of one label
                     present = [v for v in values if v is not None]

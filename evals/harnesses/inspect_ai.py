@@ -60,9 +60,9 @@ import re
 import statistics
 import string
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from ...manifests.errors import InputError, require_extra
 from ..audit import AuditAccumulator
@@ -369,7 +369,7 @@ def inspect_value_to_float(value: Any) -> float:
         return 1.0
     if value == PARTIAL:
         return 0.5
-    if value == INCORRECT or value == NOANSWER:
+    if value in (INCORRECT, NOANSWER):
         return 0.0
     if isinstance(value, (int, float, bool)):
         return float(value)

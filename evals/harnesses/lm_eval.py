@@ -41,9 +41,9 @@ import string
 import sys
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar
 
 from ...manifests.errors import InputError
 from ..audit import AuditAccumulator
@@ -123,7 +123,7 @@ def doc_text(doc: object) -> str:
     return fast if fast is not None else json.dumps(doc, indent=2, ensure_ascii=False)
 
 
-def load_lm_eval(path: Path) -> list["LmEvalRun"]:
+def load_lm_eval(path: Path) -> list[LmEvalRun]:
     path = Path(path)
     runs: list[LmEvalRun] = []
     if path.is_file():
@@ -345,7 +345,7 @@ class LmEvalRun(ImportedLog):
                 if doc_h is None and prompt_h is None and target_h is None:
                     unhashed += 1
                 else:
-                    task_hash.update(f"{doc_h}{prompt_h}{target_h}".encode("utf-8"))
+                    task_hash.update(f"{doc_h}{prompt_h}{target_h}".encode())
                     doc_c = _sha(doc_text(row.get("doc")))
                     if doc_h != doc_c:
                         bad_doc.append(sample.id)
@@ -409,11 +409,12 @@ class LmEvalRun(ImportedLog):
         if output_type is None:
             output_type = "generate_until" if isinstance(second, dict) else (
                 "multiple_choice" if len(arglist) > 1 else "loglikelihood")
-        fields: dict[str, Any] = dict(
-            id=str(doc_id), task=task, filter=str(row.get("filter", "none")), repeat=0, prompt=prompt_text,
-            input=[fast_message("user", prompt_text)], choices=None, continuations=None,
-            choice_logprobs=None, choice_greedy=None, output=None, outputs=None, answer=None, gen_kwargs=None,
-        )
+        fields: dict[str, Any] = {
+            "id": str(doc_id), "task": task, "filter": str(row.get("filter", "none")), "repeat": 0,
+            "prompt": prompt_text, "input": [fast_message("user", prompt_text)], "choices": None,
+            "continuations": None, "choice_logprobs": None, "choice_greedy": None, "output": None, "outputs": None,
+            "answer": None, "gen_kwargs": None,
+        }
         doc = row.get("doc")
         if output_type == "generate_until":
             first = resps[0] if resps else []
@@ -780,8 +781,8 @@ def lm_eval_score(sample: Sample, cfg: dict[str, Any], metrics: list[str]) -> tu
     if len(lls) != len(choices):
         raise Unsupported("log-likelihoods and choices differ in number")
     pred = _argmax(lls)
-    pred_norm = _argmax([_div(ll, float(len(c))) for ll, c in zip(lls, choices)])
-    pred_byte = _argmax([_div(ll, float(len(c.encode("utf-8")))) for ll, c in zip(lls, choices)])
+    pred_norm = _argmax([_div(ll, float(len(c))) for ll, c in zip(lls, choices, strict=False)])
+    pred_byte = _argmax([_div(ll, float(len(c.encode("utf-8")))) for ll, c in zip(lls, choices, strict=False)])
     gold = sample.target
     if isinstance(gold, list):
         gold = [g if isinstance(g, int) and g < len(choices) else -100 for g in gold]
@@ -826,11 +827,11 @@ def lm_mean_stderr(arr: Sequence[float]) -> float | None:
 def lm_aggregate_subtasks(values: Sequence[float], sizes: Sequence[int], weight_by_size: bool = True) -> float:
     if not weight_by_size:
         sizes = [1] * len(sizes)
-    return sum([v * s for v, s in zip(values, sizes)]) / sum(sizes)
+    return sum([v * s for v, s in zip(values, sizes, strict=False)]) / sum(sizes)
 
 
 def lm_pooled_stderr(stderrs: Sequence[float], sizes: Sequence[int]) -> float:
-    var = sum([(n - 1) * se ** 2 * n for n, se in zip(sizes, stderrs)]) / (sum(sizes) - len(sizes))
+    var = sum([(n - 1) * se ** 2 * n for n, se in zip(sizes, stderrs, strict=False)]) / (sum(sizes) - len(sizes))
     return math.sqrt(var / sum(sizes))
 
 
@@ -1090,7 +1091,8 @@ def _loglik_acc(s: Sample) -> float:
 def _loglik_acc_norm(s: Sample) -> float:
     if not s.choice_logprobs or not s.choices or not isinstance(s.target, int):
         return 0.0
-    return 1.0 if _argmax([_div(ll, float(len(c))) for ll, c in zip(s.choice_logprobs, s.choices)]) == s.target else 0.0
+    norm = [_div(ll, float(len(c))) for ll, c in zip(s.choice_logprobs, s.choices, strict=False)]
+    return 1.0 if _argmax(norm) == s.target else 0.0
 
 
 @scorer("lm-eval:exact_match")

@@ -34,9 +34,9 @@ import math
 import re
 import string
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from ...manifests.errors import InputError, require_extra
 from ..audit import AuditAccumulator
@@ -63,7 +63,7 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         ws = wb.worksheets[0]
         rows = ws.iter_rows(values_only=True)
         header = [str(h) if h is not None else "" for h in next(rows, [])]
-        out = [dict(zip(header, r)) for r in rows if any(v is not None for v in r)]
+        out = [dict(zip(header, r, strict=False)) for r in rows if any(v is not None for v in r)]
         wb.close()
         return out
     if suffix in (".tsv", ".csv"):
@@ -80,7 +80,7 @@ def read_table(path: Path) -> list[dict[str, Any]]:
                 keys = list(data[cols[0]])
                 return [{c: data[c].get(k) for c in cols} for k in keys]
             if cols and all(isinstance(data[c], list) for c in cols):
-                return [dict(zip(cols, vals)) for vals in zip(*(data[c] for c in cols))]
+                return [dict(zip(cols, vals, strict=False)) for vals in zip(*(data[c] for c in cols), strict=False)]
         if isinstance(data, list):
             return [r for r in data if isinstance(r, dict)]
         raise InputError(f"{path}: expected a list of records or a dict of columns")
@@ -138,7 +138,7 @@ def _parse_name(path: Path, model: str | None) -> tuple[str, str | None, str]:
     stem = path.stem
     kind = "prediction"
     judge = None
-    if stem.endswith("_acc") or stem.endswith("_score"):
+    if stem.endswith(("_acc", "_score")):
         kind, stem = "acc", stem.rsplit("_", 1)[0]
     else:
         m = _RESULT_RE.match(stem)
@@ -149,7 +149,7 @@ def _parse_name(path: Path, model: str | None) -> tuple[str, str | None, str]:
     return stem, judge, kind
 
 
-def load_vlmevalkit(path: Path) -> list["VLMEvalKitLog"]:
+def load_vlmevalkit(path: Path) -> list[VLMEvalKitLog]:
     path = Path(path)
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix.lower() in _SUFFIXES)
     groups: dict[tuple[Path, str], dict[str, Path]] = defaultdict(dict)
@@ -175,7 +175,7 @@ def load_vlmevalkit(path: Path) -> list["VLMEvalKitLog"]:
                     elif kind == "result" and "result" not in g:
                         g["result"], g["judge"] = f, Path(judge or "")
     logs = []
-    for (folder, dataset), g in sorted(groups.items()):
+    for (_folder, dataset), g in sorted(groups.items()):
         if "result" not in g and "prediction" not in g:
             continue
         logs.append(VLMEvalKitLog(g.get("result") or g["prediction"], dataset, g.get("acc"),

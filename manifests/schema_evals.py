@@ -14,7 +14,7 @@ One entry per benchmark (checked by ``assay rescore`` without the model and by `
         logs:
           - {path: evals/results_2026-01-01T00-00-00.json, sha256: …, format: lm-eval}
         decoding: {temperature: 0.0, max_new_tokens: 1024, seed: 1234, repeats: 1, chat_template_sha256: …}
-        scorer: lm-eval:exact_match       # per-sample scorer for re-runs (assay.evals.scorers.SCORERS)
+        scorer: lm-eval:exact_match       # per-sample scorer for re-runs (assay.evals.registry.SCORERS)
         margin: 1.0                       # equivalence margin for re-runs, in points
         components: [ScreenSpot_v2_Desktop, ScreenSpot_v2_Mobile, ScreenSpot_v2_Web]   # a declared mean of others
 """
@@ -69,7 +69,8 @@ class EvalClaim(Strict):
     published: list[PublishedScore] = Field(default_factory=list)
     logs: list[EvalLog] = Field(default_factory=list)
     decoding: Decoding | None = None
-    scorer: str | None = Field(None, description="Per-sample scorer name for re-runs (see assay.evals.scorers).")
+    scorer: str | None = Field(None, description="Per-sample scorer name for re-runs "
+                                                  "(see assay.evals.registry.SCORERS).")
     margin: float | None = Field(None, ge=0, description="Equivalence margin for re-runs, in score points.")
     components: list[str] | None = Field(None, description="Names of other evals this score is declared to be "
                                                            "the plain mean of (e.g. the splits of a benchmark).")

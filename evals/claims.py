@@ -73,8 +73,8 @@ def _pick_row(rows: list[RescoreRow], task: str, metric: str, filt: str | None) 
     if not cands:
         return None, f"no aggregate {metric}" + (f",{filt}" if filt else "") + f" for task {task!r} in the log"
     if len(cands) > 1:
-        return None, f"{metric} of {task!r} exists under several filters ({', '.join(r.filter for r in cands)}); " \
-                     "set `filter:` in the manifest"
+        return None, (f"{metric} of {task!r} exists under several filters ({', '.join(r.filter for r in cands)}); "
+                      "set `filter:` in the manifest")
     return cands[0], None
 
 
@@ -150,8 +150,8 @@ def rescore_manifest(release: Release | str | Path, *, root: str | Path | None =
 
     # second pass: compare claims (needs every eval's value for means of sub-scores)
     published = {c.name: (c.published[0].value if c.published else None) for c in m.evals}
-    for claim, ev in zip(m.evals, evals):
-        for p, chk in zip(claim.published, ev.claims):
+    for claim, ev in zip(m.evals, evals, strict=False):
+        for p, chk in zip(claim.published, ev.claims, strict=False):
             dec = _decimals(p.value, p.decimals)
             derived = _derived(claim, p.value, dec, m.evals, values, published, group_parts)
             if chk.recomputed is None:
@@ -241,9 +241,9 @@ def _derived(claim: Any, value: float, dec: int, evals: list[Any], values: dict[
     """A sentence when ``value`` equals a plain mean of sub-scores rather than the benchmark's own score."""
     parts = group_parts.get(claim.name)
     if parts and all(v is not None for _t, v, _n in parts):
-        plain = _mean([v * claim.scale for _t, v, _n in parts])  # type: ignore[operator]
+        plain = _mean([v * claim.scale for _t, v, _n in parts])
         total = sum(n for _t, _v, n in parts)
-        weighted = sum(v * claim.scale * n for _t, v, n in parts) / total if total else None  # type: ignore[operator]
+        weighted = sum(v * claim.scale * n for _t, v, n in parts) / total if total else None
         if _matches(value, plain, dec) and not _matches(value, weighted, dec):
             return (f"it equals the plain mean of the {len(parts)} subtasks ({', '.join(t for t, _v, _n in parts)}): "
                     f"{plain:.4g}, not the size-weighted score {weighted:.4g}")

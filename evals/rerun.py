@@ -26,9 +26,10 @@ import json
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -527,7 +528,7 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
     rerun_samples = []
     gen_kwargs = {k: v for k, v in bench.decoding.items()
                   if k in ("temperature", "top_p", "top_k", "max_new_tokens", "seed", "stop") and v is not None}
-    for (s, r), res in zip(owners, results):
+    for (s, r), res in zip(owners, results, strict=False):
         if not res.ok:
             failed.append(res.id)
             finding("error", "request-failed", f"{res.id}: {res.error}", [s.id])

@@ -28,8 +28,9 @@ import os
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import BackendError, GenRequest, GenResult, Message, cut_at_stop
@@ -50,7 +51,7 @@ def normalise_base_url(url: str) -> str:
 
 def request_seed(seed: int, request_id: str) -> int:
     """A per-request seed (31 bits, accepted by every server) derived from the pinned seed and the request id."""
-    h = hashlib.sha256(f"assay-rerun-seed-v1\n{seed}\n{request_id}".encode("utf-8")).digest()
+    h = hashlib.sha256(f"assay-rerun-seed-v1\n{seed}\n{request_id}".encode()).digest()
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
@@ -60,6 +61,8 @@ def message_json(m: Message) -> dict[str, Any]:
     content = []
     for p in m.parts:
         if p.type == "image":
+            if p.image is None:
+                raise BackendError("an image part without an image")
             content.append({"type": "image_url", "image_url": {"url": p.image.data_url()}})
         else:
             content.append({"type": "text", "text": p.text or ""})

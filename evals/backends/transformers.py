@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import BackendError, GenRequest, GenResult, Sampling, cut_at_stop
 
@@ -121,15 +122,19 @@ class TransformersBackend:
     @classmethod
     def from_pretrained(cls, path: str, *, device: str = "auto", dtype: str | None = None, batch_size: int = 8,
                         trust_remote_code: bool = False, verified_code: Sequence[str] | None = None,
-                        attn_implementation: str | None = None, sort_by_length: bool = True) -> "TransformersBackend":
+                        attn_implementation: str | None = None, sort_by_length: bool = True) -> TransformersBackend:
         """Load a model folder.  ``trust_remote_code`` also needs ``verified_code``: the code files that
         :func:`assay.evals.rerun.check_remote_code` verified (so no caller can skip the verification by accident)."""
-        import torch  # noqa: F401
-        from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor,
-                                  AutoTokenizer)
-
         import sys
 
+        import torch  # noqa: F401
+        from transformers import (
+            AutoConfig,
+            AutoModelForCausalLM,
+            AutoModelForImageTextToText,
+            AutoProcessor,
+            AutoTokenizer,
+        )
         from transformers.utils import logging as hf_logging
 
         if trust_remote_code and verified_code is None:
@@ -188,7 +193,7 @@ class TransformersBackend:
                 idx = sorted(idx, key=lambda i: (-_content_length(requests[i]), requests[i].id))
             for start in range(0, len(idx), self.batch_size):
                 chunk = idx[start:start + self.batch_size]
-                for i, res in zip(chunk, self._run_batch([requests[i] for i in chunk], sampling)):
+                for i, res in zip(chunk, self._run_batch([requests[i] for i in chunk], sampling), strict=True):
                     results[i] = res
         return [r for r in results if r is not None]
 
@@ -255,7 +260,7 @@ class TransformersBackend:
         prompt_tokens = mask.sum(dim=1).tolist() if mask is not None else [prompt_len] * len(batch)
         elapsed = time.perf_counter() - t0
         results = []
-        for r, ids, n_prompt in zip(batch, new, prompt_tokens):
+        for r, ids, n_prompt in zip(batch, new, prompt_tokens, strict=True):  # one row per request
             cut = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
             if cut is not None:
                 kept, finish, n = ids[:cut], "stop", cut + 1

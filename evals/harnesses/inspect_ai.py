@@ -384,6 +384,17 @@ def inspect_value_to_float(value: Any) -> float:
     return 0.0
 
 
+def _located(value: str, target: str, location: str) -> bool:
+    """match()'s final test, shared by every release's port: where the target must stand in the answer."""
+    if location == "begin":
+        return value.startswith(target)
+    if location == "end":
+        return value.endswith(target)
+    if location == "exact":
+        return value == target
+    return target in value
+
+
 def _strip_punctuation(s: str) -> str:
     return s.strip(string.whitespace + string.punctuation)
 
@@ -448,13 +459,7 @@ def inspect_match_str(value: str, target: str, location: str = "end", ignore_cas
         return v, v == t
     if ignore_punctuation:
         v, t = _strip_punctuation(v), _strip_punctuation(t)
-    if location == "begin":
-        return answer, v.startswith(t)
-    if location == "end":
-        return answer, v.endswith(t)
-    if location == "exact":
-        return answer, v == t
-    return answer, t in v
+    return answer, _located(v, t, location)
 
 
 def _legacy_str_to_float(s: str) -> float:
@@ -495,13 +500,7 @@ def inspect_match_str_legacy(value: str, target: str, location: str = "end", ign
         answer = v
     elif ignore_punctuation:
         v, t = _strip_punctuation(v), _strip_punctuation(t)
-    if location == "begin":
-        return answer, v.startswith(t)
-    if location == "end":
-        return answer, v.endswith(t)
-    if location == "exact":
-        return answer, v == t
-    return answer, t in v
+    return answer, _located(v, t, location)
 
 
 def _legacy_match(context: dict[str, Any] | None) -> bool:

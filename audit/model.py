@@ -23,32 +23,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from ..evals.results import AuditRow
+
+# The claim vocabulary lives in the core (every check's result builds these); re-exported for the report's users.
+from ..manifests.findings import FAILING as FAILING
+from ..manifests.findings import ClaimResult as ClaimResult
+from ..manifests.findings import Evidence as Evidence
+from ..manifests.findings import Verdict as Verdict
 from ..mixtures.results import DataCheckSummary
 from ..verify.results import VerifySummary
 
 REPORT_SCHEMA = "assay-report/v1"
-Verdict = Literal["pass", "fail", "attested", "inconclusive", "not-checked", "error"]
-FAILING: frozenset[str] = frozenset({"fail", "inconclusive", "not-checked", "error"})
-
-
-class Evidence(BaseModel):
-    kind: str = Field(description="file, log, command, environment, statistic, …")
-    ref: str
-    sha256: str | None = None
-    note: str | None = None
-
-
-class ClaimResult(BaseModel):
-    id: str = Field(description="Stable identifier, e.g. file:config.json, claim:parameters.total, eval:chartqa.")
-    step: str
-    kind: str = Field(description="file, structure, claim, data, recipe, rescore, rerun, …")
-    subject: str
-    declared: Any = None
-    measured: Any = None
-    verdict: Verdict
-    level: str | None = Field(None, description="Declared / reached level, e.g. bit-exact, tolerance, L1 re-score.")
-    message: str | None = None
-    evidence: list[Evidence] = Field(default_factory=list)
 
 
 class MixtureBar(BaseModel):

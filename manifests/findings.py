@@ -27,6 +27,7 @@ VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "attested", "inconclusive", "no
 PASSING: frozenset[str] = frozenset({"pass", "attested"})
 FAILING: frozenset[str] = frozenset({"fail", "inconclusive", "not-checked", "error"})
 Severity = Literal["error", "warning", "info"]
+Need = Literal["network", "gpu", "samples", "lock", "extra", "data", "weights"]
 
 
 class Finding(BaseModel):
@@ -72,6 +73,10 @@ class ClaimResult(BaseModel):
     level: str | None = Field(None, description="Declared / reached level, e.g. bit-exact, tolerance, L1 re-score.")
     message: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
+    needs: list[Need] = Field(default_factory=list, description="What a non-pass claim needs to be checked: network "
+                                                               "(to pull or lock), gpu (to load or re-run the "
+                                                               "model), samples (per-sample logs), lock, extra "
+                                                               "(an optional dependency), data.")
 
 
 def error_claims(step: str, kind: str, findings: list[Finding], prefix: str | None = None) -> list[ClaimResult]:

@@ -101,7 +101,9 @@ class Message:
     @property
     def text(self) -> str:
         """The text parts joined by a space (how ``transformers serve`` flattens content for text-only models)."""
-        return self.content if isinstance(self.content, str) else " ".join(p.text or "" for p in self.parts if p.type == "text")
+        if isinstance(self.content, str):
+            return self.content
+        return " ".join(p.text or "" for p in self.parts if p.type == "text")
 
 
 @dataclass(frozen=True)

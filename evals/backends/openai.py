@@ -1,8 +1,8 @@
 """Generation over the OpenAI-compatible HTTP API of a serving fleet: vLLM, SGLang, TGI, ``transformers serve``.
 
 * Chat requests go to ``POST {base}/chat/completions``, raw prompts to ``POST {base}/completions``.  Only standard
-  fields are sent (``model, messages|prompt, max_tokens, temperature, top_p, seed, stop``): ``transformers serve`` answers
-  422 to fields it does not know, and it ignores ``n``/``logprobs``.
+  fields are sent (``model, messages|prompt, max_tokens, temperature, top_p, seed, stop``): ``transformers serve``
+  answers 422 to fields it does not know, and it ignores ``n``/``logprobs``.
 * A raw prompt's BOS is the server's business (vLLM, SGLang and ``transformers serve`` add the tokenizer's special
   tokens); ``GenRequest.add_special_tokens=False`` cannot be honoured portably and is not sent.
 * Images travel inline as ``data:`` URLs (``{"type": "image_url", "image_url": {"url": "data:image/png;base64,…"}}``),
@@ -174,7 +174,8 @@ class OpenAIBackend:
             return []
         if self.concurrency == 1 or len(requests) == 1:
             return [self._one(r) for r in requests]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests)), thread_name_prefix="assay-rerun") as pool:
+        workers = min(self.concurrency, len(requests))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="assay-rerun") as pool:
             return list(pool.map(self._one, requests))
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:

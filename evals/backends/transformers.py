@@ -100,9 +100,10 @@ class TransformersBackend:
         self.model = model.eval()
         self.processor = processor
         self.image_text = not isinstance(processor, PreTrainedTokenizerBase)
-        self.tokenizer = processor if not self.image_text else getattr(processor, "tokenizer", None)
-        if self.tokenizer is None:
+        tokenizer = processor if not self.image_text else getattr(processor, "tokenizer", None)
+        if not isinstance(tokenizer, PreTrainedTokenizerBase):
             raise BackendError(f"{type(processor).__name__} has no tokenizer")
+        self.tokenizer: PreTrainedTokenizerBase = tokenizer
         self.tokenizer.padding_side = "left"
         gen_cfg = model.generation_config
         eos = gen_cfg.eos_token_id if gen_cfg.eos_token_id is not None else self.tokenizer.eos_token_id
@@ -152,8 +153,13 @@ class TransformersBackend:
             mkw = dict(kw, dtype=torch_dtype)
             if attn_implementation:
                 mkw["attn_implementation"] = attn_implementation
-            model = model_cls.from_pretrained(path, **mkw)
-            processor = AutoProcessor.from_pretrained(path, **kw) if image_text else AutoTokenizer.from_pretrained(path, **kw)
+            # Any: the two Auto classes return unrelated model types, and PreTrainedModel.to is wrapped by a decorator
+            # whose stub only accepts another model; the backend only calls generate/to/eval on it.
+            model: Any = model_cls.from_pretrained(path, **mkw)
+            if image_text:
+                processor = AutoProcessor.from_pretrained(path, **kw)
+            else:
+                processor = AutoTokenizer.from_pretrained(path, **kw)
         except (OSError, ValueError, KeyError) as exc:
             raise BackendError(f"cannot load {path} with transformers: {str(exc).splitlines()[0]}") from None
         model.to(dev)
@@ -182,7 +188,8 @@ class TransformersBackend:
         if not self.image_text:
             for r in requests:
                 if r.images:
-                    raise BackendError(f"request {r.id!r} has images but {type(self.model).__name__} is a text-only model")
+                    raise BackendError(f"request {r.id!r} has images but {type(self.model).__name__} "
+                                       "is a text-only model")
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((r.sampling, r.prompt is None, self._special(r)), []).append(i)
@@ -207,7 +214,7 @@ class TransformersBackend:
         return not (bos and r.prompt.startswith(bos))
 
     def encode(self, batch: Sequence[GenRequest]):
-        """The left-padded model inputs of one batch (all chat, or all raw prompts with the same special-token rule)."""
+        """The left-padded model inputs of one batch (all chat, or all raw prompts with one special-token rule)."""
         if batch[0].prompt is not None:
             texts = [r.prompt for r in batch]
             special = self._special(batch[0])
@@ -216,8 +223,9 @@ class TransformersBackend:
             return self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=special)
         convs = [[self._message(m) for m in r.messages] for r in batch]
         if self.image_text:
-            return self.processor.apply_chat_template(convs, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                                      return_tensors="pt", processor_kwargs={"padding": True})
+            return self.processor.apply_chat_template(convs, add_generation_prompt=True, tokenize=True,
+                                                      return_dict=True, return_tensors="pt",
+                                                      processor_kwargs={"padding": True})
         return self.tokenizer.apply_chat_template(convs, add_generation_prompt=True, tokenize=True, return_dict=True,
                                                   padding=True, return_tensors="pt")
 
@@ -249,7 +257,8 @@ class TransformersBackend:
             if sampling.seed is not None:
                 torch.manual_seed(_batch_seed(sampling.seed, [r.id for r in batch]))
         if sampling.stop:
-            gen_kwargs["stopping_criteria"] = _stop_criteria(self.tokenizer, sampling.stop, inputs["input_ids"].shape[1])
+            gen_kwargs["stopping_criteria"] = _stop_criteria(self.tokenizer, sampling.stop,
+                                                             inputs["input_ids"].shape[1])
         if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         with torch.inference_mode():
@@ -266,7 +275,10 @@ class TransformersBackend:
                 kept, finish, n = ids[:cut], "stop", cut + 1
             else:
                 kept, finish, n = ids, "length", len(ids)
-            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            decoded = self.tokenizer.decode(kept, skip_special_tokens=True)
+            if not isinstance(decoded, str):  # one row of ids decodes to one string (the stub allows a batch's list)
+                raise BackendError(f"request {r.id!r}: the tokenizer decoded one row to {type(decoded).__name__}")
+            text = decoded
             if sampling.stop:
                 text, stopped = cut_at_stop(text, sampling.stop)
                 finish = "stop" if stopped else finish

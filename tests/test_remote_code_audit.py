@@ -1,0 +1,410 @@
+"""The static remote-code audit (assay.verify.remote_code): Phi-4-Reasoning-Vision-15B's real remote code, and edge
+cases written here.  Nothing under audit is ever imported or executed."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assay.verify.remote_code import RemoteCodeAudit, analyse_source, audit_folder, audit_remote_code
+
+PHI4 = Path(__file__).parent / "fixtures" / "phi-4-rv"
+HEX = "0123456789abcdef" * 2 + "01234567"
+assert len(HEX) == 40
+
+
+def audit(files: dict[str, str | bytes], entries: list[str] | None = None, **kw) -> RemoteCodeAudit:
+    """Audit an in-memory release: ``files`` path -> source; ``entries`` default to modeling.py."""
+    data = {p: (t.encode() if isinstance(t, str) else t) for p, t in files.items()}
+    names = entries if entries is not None else ["modeling.py"]
+    return audit_remote_code({p: ["config.json:auto_map"] for p in names}, data.get, set(data), **kw)
+
+
+def calls(a: RemoteCodeAudit, path: str = "modeling.py"):
+    return next(f for f in a.files if f.path == path).calls
+
+
+def codes(a: RemoteCodeAudit, severity: str | None = None) -> list[str]:
+    return [f.code for f in a.findings if severity is None or f.severity == severity]
+
+
+# -------------------------------------------------------------------------------------- the real Phi-4-RV code
+@pytest.fixture(scope="module")
+def phi4(tmp_path_factory) -> RemoteCodeAudit:
+    rel = tmp_path_factory.mktemp("phi4")
+    for name in ("config.json", "preprocessor_config.json", "generation_config.json", "modeling_phi4_visionr.py",
+                 "processing_phi4_visionr.py"):
+        shutil.copy2(PHI4 / name, rel / name)
+    return audit_folder(rel)
+
+
+def _line(name: str, n: int) -> str:
+    return (PHI4 / name).read_text(encoding="utf-8").splitlines()[n - 1]
+
+
+def test_phi4_unpinned_siglip2_download_is_found_with_its_line(phi4):
+    modeling = next(f for f in phi4.files if f.path == "modeling_phi4_visionr.py")
+    assert modeling.status == "analyzed" and modeling.role == "auto_map"
+    hit = next(c for c in modeling.calls if c.line == 430)
+    assert "Siglip2VisionModel.from_pretrained(" in _line("modeling_phi4_visionr.py", 430)
+    assert hit.source.startswith("Siglip2VisionModel.from_pretrained(") and "vision_tower_path" in hit.source
+    assert hit.name == "transformers.Siglip2VisionModel.from_pretrained"
+    assert (hit.kind, hit.code, hit.severity) == ("hub", "unpinned-download", "error")
+    assert (hit.target_kind, hit.pin, hit.revision) == ("variable", "absent", None)
+    # the variable is traced to the config value it most likely holds: the repository named in config.json
+    assert hit.candidates == ["google/siglip2-so400m-patch16-naflex (config.json:mm_vision_tower)"]
+    assert phi4.config_repos == {"config.json:mm_vision_tower": "google/siglip2-so400m-patch16-naflex"}
+    assert any(f.code == "unpinned-download" and f.where == "modeling_phi4_visionr.py:430"
+               and "not the locked release" in f.message for f in modeling.findings)
+    # every unpinned hub call of the vision tower and of the processor's image processor is found
+    unpinned = {(c.file, c.line) for f in phi4.files for c in f.calls if c.code == "unpinned-download"}
+    assert unpinned == {("modeling_phi4_visionr.py", 127), ("modeling_phi4_visionr.py", 147),
+                        ("modeling_phi4_visionr.py", 398), ("modeling_phi4_visionr.py", 430),
+                        ("processing_phi4_visionr.py", 274), ("processing_phi4_visionr.py", 287)}
+
+
+def test_phi4_torch_load_of_the_adapter_is_unpickling(phi4):
+    hit = next(c for c in calls(phi4, "modeling_phi4_visionr.py") if c.kind == "unpickling")
+    assert hit.line == 609 and "torch.load(model_args.pretrain_mm_mlp_adapter" in _line("modeling_phi4_visionr.py",
+                                                                                         609)
+    assert (hit.name, hit.code, hit.severity) == ("torch.load", "unpickling", "error")
+    assert "weights_only" in hit.what
+
+
+def test_phi4_loads_of_the_release_itself_are_listed_not_flagged(phi4):
+    own = [c for f in phi4.files for c in f.calls if c.target_kind == "release"]
+    # super().from_pretrained in the model, AutoTokenizer/AutoConfig in the processor: the caller's path and revision
+    assert {(c.file, c.line) for c in own} == {("modeling_phi4_visionr.py", 961), ("processing_phi4_visionr.py", 249),
+                                              ("processing_phi4_visionr.py", 253)}
+    assert all(c.severity == "info" and c.pin == "inherited" for c in own)
+
+
+def test_phi4_imports_and_the_transitive_module(phi4):
+    proc = next(f for f in phi4.files if f.path == "processing_phi4_visionr.py")
+    rel = next(i for i in proc.imports if i.module == ".modeling_phi4_visionr")
+    assert (rel.line, rel.status, rel.resolved) == (258, "release", "modeling_phi4_visionr.py")
+    modeling = next(f for f in phi4.files if f.path == "modeling_phi4_visionr.py")
+    assert set(modeling.named_by) == {"config.json:auto_map", "processing_phi4_visionr.py"}
+    assert {"torch", "safetensors.torch", "transformers", "transformers.models.siglip2.image_processing_siglip2"} <= \
+        {i.module for i in modeling.imports}
+    assert all(i.status == "external" for i in modeling.imports)
+
+
+def test_phi4_claims_fail(phi4):
+    rows = {r.subject: r for r in phi4.claims()}
+    assert set(rows) == {"modeling_phi4_visionr.py", "processing_phi4_visionr.py"}
+    assert all(r.kind == "remote-code" and r.verdict == "fail" for r in rows.values())
+    assert "unpinned-download" in rows["modeling_phi4_visionr.py"].message
+    assert "unpickling" in rows["modeling_phi4_visionr.py"].message
+    assert rows["modeling_phi4_visionr.py"].measured["unpickling"] == 1
+    assert not phi4.ok
+
+
+# ------------------------------------------------------------------------------------------- hub calls and pins
+@pytest.mark.parametrize(("revision", "pin", "code"), [
+    (f'"{HEX}"', "pinned", "pinned-download"),
+    ('"main"', "branch", "unpinned-download"),
+    ('"v1.0"', "branch", "unpinned-download"),
+    ("None", "absent", "unpinned-download"),
+    ("rev", "unknown", "unpinned-download"),
+    (f'"{HEX.upper()}"', "branch", "unpinned-download"),  # the hub's commit ids are lower-case hex
+    (f'"{HEX[:12]}"', "branch", "unpinned-download"),  # a short sha is resolved like a branch name
+])
+def test_revision_pins(revision, pin, code):
+    src = f"from transformers import AutoModel\nm = AutoModel.from_pretrained('org/other', revision={revision})\n"
+    (c,) = calls(audit({"modeling.py": src}))
+    assert (c.pin, c.code, c.target_kind, c.target) == (pin, code, "repo-id", "'org/other'")
+    assert c.severity == ("warning" if pin == "pinned" else "error")
+
+
+def test_no_revision_is_unpinned_and_a_module_constant_pins():
+    src = (f'REV = "{HEX}"\nREPO = "org/other"\nimport transformers\n'
+           "a = transformers.AutoModel.from_pretrained(REPO, revision=REV)\n"
+           "b = transformers.AutoModel.from_pretrained('org/other')\n")
+    a, b = calls(audit({"modeling.py": src}))
+    assert (a.pin, a.code, a.target_kind) == ("pinned", "pinned-download", "repo-id")
+    assert (b.pin, b.code) == ("absent", "unpinned-download")
+
+
+def test_hub_calls_through_aliases_and_attribute_chains():
+    src = """
+import huggingface_hub as hh
+from huggingface_hub import hf_hub_download as dl, snapshot_download
+from transformers import AutoModelForCausalLM as AM
+import transformers.models.auto as auto
+dl("org/a", "weights.bin")
+hh.hf_hub_download(repo_id="org/b", filename="x")
+snapshot_download("org/c", revision="%s")
+AM.from_pretrained("org/d")
+auto.AutoModel.from_pretrained("org/e", local_files_only=True)
+""" % HEX
+    got = {(c.line, c.name, c.code) for c in calls(audit({"modeling.py": src}))}
+    assert got == {(6, "huggingface_hub.hf_hub_download", "unpinned-download"),
+                   (7, "huggingface_hub.hf_hub_download", "unpinned-download"),
+                   (8, "huggingface_hub.snapshot_download", "pinned-download"),
+                   (9, "transformers.AutoModelForCausalLM.from_pretrained", "unpinned-download"),
+                   (10, "transformers.models.auto.AutoModel.from_pretrained", "unpinned-download")}
+
+
+def test_hub_targets_local_paths_and_the_release():
+    src = """
+import os
+from pathlib import Path
+from transformers import AutoModel, PreTrainedModel
+class M(PreTrainedModel):
+    @classmethod
+    def from_pretrained(cls, path_or_id, *args, **kwargs):
+        sub = AutoModel.from_pretrained(os.path.join(path_or_id, "sub"))
+        other = AutoModel.from_pretrained(Path(path_or_id) / "vision")
+        me = super().from_pretrained(path_or_id, *args, **kwargs)
+        cfg = AutoModel.from_pretrained(self.config._name_or_path)
+        return me
+    def load(self, name):
+        return AutoModel.from_pretrained(name)
+"""
+    got = {c.line: (c.target_kind, c.code) for c in calls(audit({"modeling.py": src}))}
+    assert got == {8: ("local-path", "local-load"), 9: ("local-path", "local-load"),
+                   10: ("release", "release-load"), 11: ("release", "release-load"),
+                   14: ("variable", "unpinned-download")}
+    (fixed,) = calls(audit({"modeling.py": "import transformers as t\nt.AutoModel.from_pretrained('/opt/m')\n"}))
+    assert (fixed.target_kind, fixed.code, fixed.severity) == ("local-path", "local-load", "warning")
+
+
+# --------------------------------------------------------------------------------------------------- unpickling
+def test_unpickling_through_aliases():
+    src = """
+import torch as T
+from torch import load as tl
+import pickle, joblib, dill, marshal, shelve
+import numpy as np
+fn = T.load
+T.load(f)
+tl(f, weights_only=False)
+fn(f)
+getattr(T, "load")(f)
+T.load(f, weights_only=True)
+T.load(f, weights_only=flag)
+pickle.loads(b)
+pickle.Unpickler(fh).load()
+joblib.load(p)
+dill.load(fh)
+marshal.loads(b)
+shelve.open(p)
+np.load(p)
+np.load(p, allow_pickle=True)
+np.load(p, allow_pickle=ok)
+"""
+    got = [(c.line, c.name, c.severity) for c in calls(audit({"modeling.py": src})) if c.kind == "unpickling"]
+    assert got == [(7, "torch.load", "error"), (8, "torch.load", "error"), (9, "torch.load", "error"),
+                   (10, "torch.load", "error"), (11, "torch.load", "info"), (12, "torch.load", "error"),
+                   (13, "pickle.loads", "error"), (14, "pickle.Unpickler", "error"),
+                   (14, "pickle.Unpickler().load", "error"), (15, "joblib.load", "error"),
+                   (16, "dill.load", "error"), (17, "marshal.loads", "error"), (18, "shelve.open", "error"),
+                   (19, "numpy.load", "info"), (20, "numpy.load", "error"), (21, "numpy.load", "error")]
+
+
+# ---------------------------------------------------------------------------------------- execution, processes
+def test_exec_eval_subprocess_and_what_is_not_them():
+    src = """
+import os, re, subprocess as sp, importlib, pty, builtins
+from os import system as shell
+exec(code)
+eval("1+1")
+compile(src, "f", "exec")
+builtins.exec(code)
+__import__(name)
+importlib.import_module(name)
+sp.run(["ls"])
+shell("ls")
+os.popen("ls")
+os.execv("/bin/sh", [])
+pty.spawn("/bin/sh")
+getattr(os, name)("ls")
+model.eval()
+re.compile("x")
+torch.compile(model)
+importlib.import_module("json")
+__import__("math")
+"""
+    a = audit({"modeling.py": src})
+    got = [(c.line, c.code) for c in calls(a)]
+    assert got == [(4, "dynamic-exec"), (5, "dynamic-exec"), (6, "dynamic-exec"), (7, "dynamic-exec"),
+                   (8, "dynamic-exec"), (9, "dynamic-exec"), (10, "subprocess"), (11, "subprocess"),
+                   (12, "subprocess"), (13, "subprocess"), (14, "subprocess"), (15, "dynamic-exec")]
+    dynamic = [i.module for i in a.files[0].imports if i.dynamic]
+    assert dynamic == ["json", "math"]
+
+
+def test_network_calls():
+    src = """
+import requests, httpx, socket
+import urllib.request
+from urllib.parse import quote
+from urllib.request import urlopen as get
+requests.get("https://example.org/x")
+httpx.post(u)
+socket.create_connection(("h", 1))
+urllib.request.urlretrieve(u, p)
+get(u)
+quote("a b")
+"""
+    got = [(c.line, c.code) for c in calls(audit({"modeling.py": src}))]
+    assert got == [(6, "network-call"), (7, "network-call"), (8, "network-call"), (9, "network-call"),
+                   (10, "network-call")]
+
+
+# -------------------------------------------------------------------------------------------------------- writes
+def test_writes_inside_and_outside_the_cache():
+    src = """
+import os, shutil, tempfile
+from pathlib import Path
+from PIL import Image
+open("out.txt", "w")
+open(p, "ab")
+open(p, mode)
+open(p)
+open(p, "rb")
+open(os.path.join(cache_dir, "x.bin"), "wb")
+open(os.path.join(tempfile.mkdtemp(), "x"), "w")
+Path(p).write_text("x")
+Path(__file__).with_name("x.json").write_text("x")
+os.remove(p)
+shutil.rmtree(d)
+shutil.copy(src, dst)
+Image.open("photo.png")
+Image.open(fp)
+Path(p).open("w")
+"""
+    got = [(c.line, c.code) for c in calls(audit({"modeling.py": src}))]
+    assert got == [(5, "write-outside-cache"), (6, "write-outside-cache"), (7, "write-outside-cache"),
+                   (10, "write-in-cache"), (11, "write-in-cache"), (12, "write-outside-cache"),
+                   (13, "write-in-cache"),
+                   (14, "write-outside-cache"), (15, "write-outside-cache"), (16, "write-outside-cache"),
+                   (19, "write-outside-cache")]
+    a = audit({"modeling.py": src})
+    assert {f.severity for f in a.findings} == {"warning", "info"}
+    assert a.ok and a.claims()[0].verdict == "pass"  # writes are warnings: reported, they do not fail the code
+    shutil_copy = next(c for c in calls(a) if c.line == 16)
+    assert shutil_copy.target == "dst"
+
+
+# ------------------------------------------------------------------------------ the release: imports and claims
+def test_transitive_relative_imports_are_analysed():
+    files = {
+        "modeling.py": "from .utils import helper\nimport sibling\nfrom . import blocks\n",
+        "utils.py": "from .deep.net import fetch\n",
+        "deep/__init__.py": "",
+        "deep/net.py": "import requests\ndef fetch(u):\n    return requests.get(u)\n",
+        "sibling.py": "import os\nos.system('id')\n",
+        "blocks.py": "X = 1\n",
+        "unused.py": "exec(x)\n",
+    }
+    a = audit(files)
+    by = {f.path: f for f in a.files}
+    assert set(by) == {"modeling.py", "utils.py", "deep/__init__.py", "deep/net.py", "sibling.py", "blocks.py"}
+    assert by["deep/net.py"].role == "imported" and by["deep/net.py"].named_by == ["utils.py"]
+    assert [c.code for c in by["deep/net.py"].calls] == ["network-call"]
+    assert [c.code for c in by["sibling.py"].calls] == ["subprocess"]
+    assert {i.module: i.status for i in by["modeling.py"].imports} == {".utils": "release", "sibling": "release",
+                                                                       ".": "release"}
+    verdicts = {r.subject: r.verdict for r in a.claims()}
+    assert verdicts == {"modeling.py": "pass", "utils.py": "pass", "deep/__init__.py": "pass", "deep/net.py": "fail",
+                        "sibling.py": "fail", "blocks.py": "pass"}
+    assert not a.ok
+
+
+def test_a_release_module_that_is_missing_fails_closed():
+    a = audit({"modeling.py": "from .configuration import Cfg\nfrom .. import up\n"})
+    imp = {i.module: (i.status, i.resolved) for i in a.files[0].imports}
+    assert imp == {".configuration": ("missing", "configuration.py"), "..": ("missing", ".. (above the release root)")}
+    assert codes(a, "error") == ["not-analyzed", "not-analyzed"]
+    (row,) = a.claims()
+    assert row.verdict == "fail" and "not-analyzed" in row.message
+
+
+def test_an_auto_map_file_the_release_lacks_fails():
+    a = audit({"other.py": "x = 1\n"}, entries=["modeling.py"])
+    (row,) = a.claims()
+    assert a.files[0].status == "missing" and row.verdict == "fail"
+
+
+def test_foreign_code_is_not_checked_and_needs_the_network():
+    a = audit_remote_code({}, {}.get, set(), foreign=["org/repo--modeling.Model"])
+    (row,) = a.claims()
+    assert row.verdict == "not-checked" and row.needs == ["network"] and not a.ok
+
+
+def test_syntax_error_is_not_analyzed():
+    a = audit({"modeling.py": "def broken(:\n    pass\n"})
+    (rf,) = a.files
+    assert rf.status == "not-analyzed" and "SyntaxError" in (rf.reason or "")
+    assert codes(a) == ["not-analyzed"]
+    (row,) = a.claims()
+    assert row.verdict == "not-checked" and row.verdict != "pass"
+
+
+def test_an_empty_audit_passes_nothing():
+    a = audit_remote_code({}, {}.get, set())
+    assert a.files == [] and a.claims() == []
+
+
+def test_a_clean_file_passes_only_as_the_verified_bytes():
+    src = b"import torch\nclass M(torch.nn.Module):\n    pass\n"
+    sha = hashlib.sha256(src).hexdigest()
+    (row,) = audit({"modeling.py": src}, verified={"modeling.py": sha}).claims()
+    assert row.verdict == "pass" and row.evidence[0].sha256 == sha and row.kind == "remote-code"
+    (row,) = audit({"modeling.py": src}, verified={"modeling.py": None}).claims()
+    assert row.verdict == "not-checked"  # the file did not verify: its analysis is not evidence about the release
+    (row,) = audit({"modeling.py": src}, verified={"modeling.py": "0" * 64}).claims()
+    assert row.verdict == "not-checked"
+
+
+def test_source_encodings_follow_the_coding_cookie():
+    src = "# -*- coding: latin-1 -*-\nNAME = 'caf\xe9'\nimport os\nos.system(NAME)\n".encode("latin-1")
+    a = audit({"modeling.py": src})
+    assert [c.code for c in calls(a)] == ["subprocess"]
+    bad = audit({"modeling.py": b"# -*- coding: no-such-codec -*-\nx = 1\n"})
+    assert bad.files[0].status == "not-analyzed"
+
+
+def test_nothing_is_executed(tmp_path):
+    sentinel = tmp_path / "ran"
+    src = f"open({str(sentinel)!r}, 'w').write('ran')\nimport os\nos.system('touch {sentinel}')\nraise SystemExit(3)\n"
+    (tmp_path / "modeling.py").write_text(src)
+    (tmp_path / "config.json").write_text('{"auto_map": {"AutoModel": "modeling.M"}}')
+    a = audit_folder(tmp_path)
+    assert not sentinel.exists()
+    assert [(c.kind, c.line) for c in calls(a)] == [("write", 1), ("subprocess", 3)]
+
+
+# ------------------------------------------------------------------------------------------------------ fuzzing
+SNIPPETS = ["import os", "from . import x", "from .m import y as z", "import torch as T", "T.load(f)",
+            "exec(", "eval(x)", ")", "(", "def f(a, *b, **c):", "    return a", "class C:", "  pass",
+            "x = getattr(os, n)(1)", "open(p, 'w')", "A.from_pretrained(n, revision=r, **kw)", "\\", "'''",
+            "@dec", "lambda: 0", "async def g(): await h()", "f'{x!r}'", "getattr(getattr(a, 'b'), c)()",
+            "from .. import q", "import a.b.c as d", "d.e.f(g)(h)[i](j)", "\x00", "# coding: utf-8", "\t",
+            "match x:\n    case 1: pass", "x: int = 1", "global g", "*a, b = c", "yield from z"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.binary(max_size=400), st.text(max_size=400).map(str.encode),
+                 st.lists(st.sampled_from(SNIPPETS), max_size=25).map(lambda xs: "\n".join(xs).encode())))
+def test_arbitrary_source_never_raises(data):
+    rf, _ = analyse_source("modeling.py", data)
+    assert rf.status in ("analyzed", "not-analyzed")
+    assert (rf.status == "not-analyzed") == any(f.code == "not-analyzed" for f in rf.findings)
+    a = audit({"modeling.py": data, "m.py": data})
+    for row in a.claims():
+        assert row.verdict in ("pass", "fail", "not-checked")
+        if row.verdict == "pass":
+            assert not any(f.is_error for f in a.findings if f.where and f.where.split(":")[0] == row.subject)
+
+
+def test_deep_nesting_is_not_analyzed_not_a_crash():
+    rf, _ = analyse_source("modeling.py", ("(" * 5000 + ")" * 5000).encode())
+    assert rf.status == "not-analyzed"

@@ -4,17 +4,19 @@ The pydantic models *are* the schema: ``assay schema`` prints ``Manifest.model_j
 unknown keys, so a misspelt key is an error that names its line and column (see :mod:`assay.manifests.loader`).
 
 Sections:
-  release    who published what (name, version, publisher, license, homepage, model card)
+  release    who published what (name, version, publisher, license, homepage, model card, paper, base model)
   sources    where the bytes come from (hf://, oci://, dir://)
   artifacts  every file of the release: path, role, size, sha256
   claims     structural claims checked from the weights: parameters, tensors, dtypes, architecture
   data       the training mixture (checked by ``assay data check``)
+  decodings  named decoding settings (the shipped generation_config, a README's greedy examples) evals refer to
   evals      published evaluation logs and scores (checked by ``assay rescore`` / ``assay rerun``)
   recipes    steps that rebuild derived artifacts (run by ``assay rebuild``)
 """
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any, Literal
 
@@ -22,11 +24,33 @@ from pydantic import Field, field_validator, model_validator
 
 from .schema_base import API_VERSION, NAME_RE, SHA256_RE, Count, RelPath, Strict, parse_count  # noqa: F401
 from .schema_data import DataComponent, DataSection, Recipe  # noqa: F401
-from .schema_evals import EvalClaim
+from .schema_evals import Decoding, EvalClaim
 from .uris import parse_source_uri
 
 
 # --------------------------------------------------------------------------------------------------------- release
+class Paper(Strict):
+    """The paper or technical report the release cites."""
+
+    title: str | None = Field(None, min_length=1)
+    url: str | None = Field(None, pattern=r"^https?://\S+$")
+    id: str | None = Field(None, min_length=1, description="A stable identifier, e.g. 'arXiv:2603.03975' or a DOI.")
+    note: str | None = Field(None, description="What the release says about its paper that does not agree, e.g. a "
+                                               "BibTeX entry citing another id or title.")
+
+    @model_validator(mode="after")
+    def _something(self) -> Paper:
+        if self.title is None and self.url is None and self.id is None:
+            raise ValueError("a paper needs at least one of title, url or id")
+        return self
+
+
+def _base_model(value: str) -> str:
+    if "://" in value:  # a source URI must parse; a plain name ("org/model") is kept as written
+        parse_source_uri(value)
+    return value
+
+
 class ReleaseInfo(Strict):
     name: str = Field(pattern=NAME_RE, description="Release name; also the stem of the lock file.")
     version: str = Field(min_length=1)
@@ -35,6 +59,15 @@ class ReleaseInfo(Strict):
     homepage: str | None = Field(None, pattern=r"^https?://\S+$")
     model_card: RelPath | None = Field(None, description="Path of the model card artifact, e.g. README.md.")
     description: str | None = None
+    paper: Paper | None = None
+    base_model: str | None = Field(None, min_length=1,
+                                   description="The model this release was trained from: a source URI "
+                                               "(hf://org/repo@revision) or a name as the publisher gives it.")
+
+    @field_validator("base_model")
+    @classmethod
+    def _base(cls, v: str | None) -> str | None:
+        return None if v is None else _base_model(v)
 
 
 
@@ -111,6 +144,10 @@ class Manifest(Strict):
     artifacts: list[Artifact] = Field(default_factory=list)
     claims: Claims = Field(default_factory=Claims)
     data: DataSection | None = None
+    decodings: dict[str, Decoding] = Field(
+        default_factory=dict,
+        description="Named decoding settings, each with its source (e.g. shipped: the generation_config.json; "
+                    "examples-greedy: the README's do_sample=False); an eval's `decoding:` may name one.")
     evals: list[EvalClaim] = Field(default_factory=list)
     recipes: list[Recipe] = Field(default_factory=list)
 
@@ -127,7 +164,30 @@ class Manifest(Strict):
         for art in self.artifacts:
             if art.source is not None and art.source not in names:
                 raise ValueError(f"artifact {art.path!r} names unknown source {art.source!r}")
+        self._resolve_decodings()
         return self
+
+    def _resolve_decodings(self) -> None:
+        """Name each entry of ``decodings`` after its key and replace an eval's ``decoding: <name>`` by that entry."""
+        for key, entry in self.decodings.items():
+            if not re.fullmatch(NAME_RE, key):
+                raise ValueError(f"decodings: {key!r} is not a simple name")
+            if entry.name is not None and entry.name != key:
+                raise ValueError(f"decodings.{key} says its name is {entry.name!r}")
+            entry.name = key
+        for ev in self.evals:
+            ref = ev.decoding
+            if ref is None or ref.name is None:
+                continue
+            named = self.decodings.get(ref.name)
+            if named is None:
+                known = ", ".join(sorted(self.decodings)) or "none are declared"
+                raise ValueError(f"eval {ev.name!r}: decoding {ref.name!r} is not in decodings ({known})")
+            # A name alone refers to the entry; settings written beside it (a dumped manifest) must be the entry's.
+            if ref.model_fields_set - {"name"} and ref.settings() != named.settings():
+                raise ValueError(f"eval {ev.name!r}: its decoding settings differ from decodings.{ref.name}; name "
+                                 "the entry alone, or give the settings inline without its name")
+            ev.decoding = named
 
     def artifact(self, path: str) -> Artifact | None:
         for art in self.artifacts:

@@ -14,6 +14,9 @@ One entry per benchmark (checked by ``assay rescore`` without the model and by `
         logs:
           - {path: evals/results_2026-01-01T00-00-00.json, sha256: …, format: lm-eval}
         decoding: {temperature: 0.0, max_new_tokens: 1024, seed: 1234, repeats: 1, chat_template_sha256: …}
+        # or the name of an entry of the manifest's top-level ``decodings:`` map, e.g.  decoding: examples-greedy
+        harness: {name: vlmevalkit, version: "0.2"}   # the harness that produced the published score, where known
+        dataset: MMMU_VAL                 # the benchmark's dataset id in that harness (e.g. VLMEvalKit's name)
         scorer: lm-eval:exact_match       # per-sample scorer for re-runs (assay.evals.registry.SCORERS)
         margin: 1.0                       # equivalence margin for re-runs, in points
         components: [ScreenSpot_v2_Desktop, ScreenSpot_v2_Mobile, ScreenSpot_v2_Web]   # a declared mean of others
@@ -21,9 +24,9 @@ One entry per benchmark (checked by ``assay rescore`` without the model and by `
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from .schema_base import NAME_RE, SHA256_RE, RelPath, Strict
 
@@ -48,6 +51,17 @@ class EvalLog(Strict):
 
 
 class Decoding(Strict):
+    """Decoding settings: inline on an eval, or a named entry of the manifest's top-level ``decodings:`` map (e.g.
+    the shipped ``generation_config.json`` and the greedy decoding of the README's examples, side by side)."""
+
+    name: str | None = Field(None, pattern=NAME_RE,
+                             description="The entry of the top-level decodings map these settings are. Set by the "
+                                         "loader from the map's key; on an eval, naming an entry is written "
+                                         "`decoding: <name>`.")
+    source: str | None = Field(None, description="Where these settings are stated, e.g. generation_config.json, "
+                                                 "'README examples (do_sample=False)', a paper's appendix.")
+    do_sample: bool | None = Field(None, description="transformers' do_sample as stated by the source; false is "
+                                                     "greedy (temperature 0, which is filled in when absent).")
     temperature: float | None = Field(None, ge=0)
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=0)
@@ -57,6 +71,43 @@ class Decoding(Strict):
     system_prompt: str | None = None
     chat_template_sha256: str | None = Field(None, pattern=SHA256_RE)
     stop: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _sampling(self) -> Decoding:
+        if self.do_sample is False:
+            if self.temperature not in (None, 0):
+                raise ValueError(f"do_sample: false is greedy decoding; temperature {self.temperature} contradicts it "
+                                 "(write temperature: 0 or leave it out)")
+            self.temperature = 0.0  # what every consumer (re-runs, exports) reads as greedy
+        elif self.do_sample is True and self.temperature == 0:
+            raise ValueError("do_sample: true with temperature 0 is not a sampled decoding")
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """The settings alone (not the entry's name or where it is stated), to compare two declarations."""
+        return self.model_dump(exclude={"name", "source"})
+
+
+def _decoding_ref(value: Any) -> Any:
+    """``decoding: shipped`` names an entry of the top-level ``decodings:`` map; the manifest resolves it."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+# The JSON Schema shows both forms an eval's decoding may take; Python code always sees a Decoding.
+DecodingOrName = Annotated[
+    Decoding | None,
+    BeforeValidator(_decoding_ref,
+                    json_schema_input_type=Decoding | Annotated[str, Field(pattern=NAME_RE)] | None),
+]
+
+
+class EvalHarness(Strict):
+    """The evaluation harness that produced a published score."""
+
+    name: str = Field(pattern=NAME_RE, description="e.g. vlmevalkit, eureka-ml-insights, lm-eval, inspect, "
+                                                   "lmms-eval.")
+    version: str | None = Field(None, min_length=1, description="Harness version or commit, where known.")
+    source: str | None = Field(None, description="Where the harness is named (model card, blog post, log).")
 
 
 class EvalClaim(Strict):
@@ -68,7 +119,12 @@ class EvalClaim(Strict):
                                                   "score is a percentage of a 0–1 metric, 1 when they share a unit.")
     published: list[PublishedScore] = Field(default_factory=list)
     logs: list[EvalLog] = Field(default_factory=list)
-    decoding: Decoding | None = None
+    decoding: DecodingOrName = Field(None, description="Decoding settings of the run that produced the score: "
+                                                      "inline, or the name of an entry of the top-level "
+                                                      "decodings map.")
+    harness: EvalHarness | None = Field(None, description="The harness the published score came from, where known.")
+    dataset: str | None = Field(None, min_length=1, description="The benchmark's dataset id in that harness, e.g. "
+                                                                "VLMEvalKit's MMMU_VAL.")
     scorer: str | None = Field(None, description="Per-sample scorer name for re-runs "
                                                   "(see assay.evals.registry.SCORERS).")
     margin: float | None = Field(None, ge=0, description="Equivalence margin for re-runs, in score points.")

@@ -151,6 +151,14 @@ auto.AutoModel.from_pretrained("org/e", local_files_only=True)
                    (10, "transformers.models.auto.AutoModel.from_pretrained", "unpinned-download")}
 
 
+def test_trust_remote_code_of_another_repository_is_dynamic_exec():
+    src = f"import transformers as t\nt.AutoModel.from_pretrained('org/x', revision='{HEX}', trust_remote_code=True)\n"
+    got = [(c.kind, c.code, c.severity) for c in calls(audit({"modeling.py": src}))]
+    assert got == [("dynamic-exec", "dynamic-exec", "error"), ("hub", "pinned-download", "warning")]
+    off = "import transformers as t\nt.AutoModel.from_pretrained(p, trust_remote_code=False)\n"
+    assert [c.code for c in calls(audit({"modeling.py": off}))] == ["unpinned-download"]
+
+
 def test_hub_targets_local_paths_and_the_release():
     src = """
 import os

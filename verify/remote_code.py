@@ -41,7 +41,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from ..manifests.findings import ClaimResult, Evidence, Finding, Severity
 
@@ -170,12 +170,15 @@ class RemoteCodeAudit(BaseModel):
                                                      "(`config.json:mm_vision_tower` -> repo id).")
     verified: bool = Field(False, description="Whether sha256 values from verify were given to compare against.")
 
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented pattern; serialised with --json
     @property
     def findings(self) -> list[Finding]:
         return [f for rf in self.files for f in rf.findings]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
+        """Every file analysed, none with an error finding (an audit with no files is ok: there is no code)."""
         return all(rf.status == "analyzed" and not rf.errors for rf in self.files)
 
     def claims(self, step: str = "verify") -> list[ClaimResult]:
@@ -393,6 +396,11 @@ class _Analyzer(ast.NodeVisitor):
                      f"loads {shown}, a fixed local path outside the release" if literal else
                      f"loads from a local path ({shown})", **extra)
             return
+        trc = self._kw(node, "trust_remote_code")
+        if trc is not None and not (isinstance(trc, ast.Constant) and trc.value in (False, None)):
+            self.add(node, "dynamic-exec", name, "runs another repository's remote code", "dynamic-exec", "error",
+                     f"loads {shown} with trust_remote_code={self.segment(trc)}: it runs that repository's code, which "
+                     "this audit did not analyse", target=shown, target_kind=kind)
         if pin == "pinned":
             self.add(node, "hub", name, what + f" at commit {rev_lit}", "pinned-download", "warning",
                      f"loads another repository ({shown}) at a pinned commit: its files are not in this release's "
@@ -734,8 +742,11 @@ def _packages(base: PurePosixPath, module: str, release: set[str]) -> list[str]:
     return [p for p in inits if p in release]
 
 
-def audit_folder(folder: Path | str) -> RemoteCodeAudit:
-    """Audit the remote code of a model folder (its configs' ``auto_map``), e.g. for ``assay inspect``."""
+def audit_folder(folder: Path | str, modules: Iterable[str] = ()) -> RemoteCodeAudit:
+    """Audit the remote code of a model folder (its configs' ``auto_map``), e.g. for ``assay inspect``.
+
+    ``modules`` (folder-relative ``.py`` paths) are audited too, as if an ``auto_map`` named them.
+    """
     import json
 
     from ..manifests.errors import InputError
@@ -762,6 +773,9 @@ def audit_folder(folder: Path | str) -> RemoteCodeAudit:
         foreign += other
         for mod in local:
             entries.setdefault(mod[2:] if mod.startswith("./") else mod, []).append(f"{rel}:auto_map")
+
+    for mod in modules:
+        entries.setdefault(mod, []).append("command line")
 
     def read(rel: str) -> bytes | None:
         try:

@@ -131,6 +131,16 @@ def test_no_revision_is_unpinned_and_a_module_constant_pins():
     assert (b.pin, b.code) == ("absent", "unpinned-download")
 
 
+def test_a_constant_shadowed_by_a_parameter_does_not_pin():
+    src = (f'REV = "{HEX}"\nimport transformers\n'
+           "def load(REV):\n    return transformers.AutoModel.from_pretrained('org/x', revision=REV)\n")
+    (c,) = calls(audit({"modeling.py": src}))
+    assert (c.pin, c.code) == ("unknown", "unpinned-download")
+    src = f'REV = "{HEX}"\nif x:\n    REV = "main"\nimport transformers\ntransformers.AutoModel.from_pretrained("o/x", revision=REV)\n'
+    (c,) = calls(audit({"modeling.py": src}))
+    assert (c.pin, c.code) == ("unknown", "unpinned-download")
+
+
 def test_hub_calls_through_aliases_and_attribute_chains():
     src = """
 import huggingface_hub as hh

@@ -264,6 +264,16 @@ class _Analyzer(ast.NodeVisitor):
 
     # --- binding pass
     def bind(self, tree: ast.AST) -> None:
+        literal_stores: dict[str, int] = {}
+        stores: dict[str, int] = {}
+        for node in ast.walk(tree):  # every binding of a name: a literal resolves only if it is the only one
+            bound = node.id if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) else \
+                node.arg if isinstance(node, ast.arg) else node.name if isinstance(node, ast.ExceptHandler) else None
+            if bound:
+                stores[bound] = stores.get(bound, 0) + 1
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and _const_str(node.value) is not None:
+                literal_stores[node.targets[0].id] = literal_stores.get(node.targets[0].id, 0) + 1
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
@@ -282,8 +292,9 @@ class _Analyzer(ast.NodeVisitor):
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 name = node.targets[0].id
                 lit = _const_str(node.value)
-                if lit is not None:  # a name assigned one literal string (and only one) resolves to it
-                    self.constants[name] = lit if self.constants.get(name, lit) == lit else None
+                if lit is not None:  # a name bound only to one literal string resolves to it
+                    same = self.constants.get(name, lit) == lit and stores.get(name) == literal_stores.get(name)
+                    self.constants[name] = lit if same else None
                     continue
                 self.constants[name] = None
                 chain = _dotted(node.value)
@@ -391,7 +402,8 @@ class _Analyzer(ast.NodeVisitor):
         if kind == "local-path":
             # a path computed from the release's own path (os.path.join(pretrained_model_name_or_path, …)) is listed;
             # a literal path names a place on the machine that is not the release
-            literal = isinstance(target, ast.Constant) or (isinstance(target, ast.Name) and target.id in self.constants)
+            literal = isinstance(target, ast.Constant) or (isinstance(target, ast.Name) and
+                                                           bool(self.constants.get(target.id)))
             self.add(node, "hub", name, what + " (a local path)", "local-load", "warning" if literal else "info",
                      f"loads {shown}, a fixed local path outside the release" if literal else
                      f"loads from a local path ({shown})", **extra)

@@ -171,8 +171,10 @@ class _Run:
     def find(self, severity: Severity, code: str, message: str, where: str | None) -> None:
         self.findings.append(Finding.make(severity, code, message, where))
 
-    def mismatch(self, severity: Severity, code: str, a: Statement, b: Statement, why: str) -> None:
-        self.find(severity, code, f"{a.quote()} vs {b.quote()}: {why}", b.where)
+    def mismatch(self, severity: Severity, code: str, a: Statement, b: Statement, why: str,
+                 subject: Statement | None = None) -> None:
+        """A disagreement quoting both sides; it is about ``b`` (the side compared with a reference) by default."""
+        self.find(severity, code, f"{a.quote()} vs {b.quote()}: {why}", (subject or b).where)
 
 
 # ------------------------------------------------------------------------------------------------------ reading
@@ -309,12 +311,8 @@ def _tokens(number: str, suffix: str | None) -> tuple[int, bool] | None:
 
 def _length_agrees(a: Statement, b: Statement) -> bool:
     """Equal, or equal once a "16K"/"1M" phrase is read with a decimal K (16,000) instead of 1024."""
-    if a.value == b.value:
-        return True
-    for x, y in ((a, b), (b, a)):
-        if isinstance(x.value, tuple) and x.value[1] is not None and x.value[1] == y.value[0]:
-            return True
-    return False
+    (n, decimal), (m, other_decimal) = a.value, b.value
+    return n == m or (decimal is not None and decimal == m) or (other_decimal is not None and other_decimal == n)
 
 
 def _ctx(file: str, key: str, shown: str, n: int, decimal: int | None = None) -> Statement:
@@ -670,10 +668,10 @@ def check_published(run: _Run, manifest: Manifest | None, card_name: str | None,
                 if split and ev_split and split != ev_split:
                     # Benign: both name a split and they differ; different splits legitimately score differently.
                     run.mismatch("warning", "published-score-mismatch", st, other,
-                                 f"a different split ({split} vs {ev_split}), so the scores may both be right")
+                                 f"a different split ({split} vs {ev_split}), so the scores may both be right", st)
                 else:
                     run.mismatch("error", "published-score-mismatch", st, other,
-                                 "the same benchmark is published with two different scores")
+                                 "the same benchmark is published with two different scores", st)
             if ev.components:
                 parts = [evals.get(c) for c in ev.components]
                 values = [p.published[0].value for p in parts if p is not None and p.published]
@@ -689,7 +687,7 @@ def check_published(run: _Run, manifest: Manifest | None, card_name: str | None,
                 run.compared("published-scores")
                 if not _scores_agree(st.value, decimals, mean, 10):
                     run.mismatch("error", "published-score-mismatch", st, other,
-                                 "the score is declared the mean of its components and it is not")
+                                 "the score is declared the mean of its components and it is not", st)
 
 
 # ---------------------------------------------------------------------------------------------------- image tokens

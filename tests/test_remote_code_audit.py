@@ -426,3 +426,22 @@ def test_arbitrary_source_never_raises(data):
 def test_deep_nesting_is_not_analyzed_not_a_crash():
     rf, _ = analyse_source("modeling.py", ("(" * 5000 + ")" * 5000).encode())
     assert rf.status == "not-analyzed"
+
+
+# ------------------------------------------------------------------------------------ the release, as verify sees it
+def test_audit_release_code_reads_only_artifacts(tmp_path):
+    from assay.verify.remote_code import audit_release_code
+
+    for name in ("config.json", "modeling_phi4_visionr.py", "processing_phi4_visionr.py"):
+        shutil.copy2(PHI4 / name, tmp_path / name)
+    files = {n: tmp_path / n for n in ("config.json", "modeling_phi4_visionr.py")}  # the processor is not listed
+    sha = hashlib.sha256((tmp_path / "modeling_phi4_visionr.py").read_bytes()).hexdigest()
+    a = audit_release_code(files, {"config.json": "x", "modeling_phi4_visionr.py": sha})
+    assert a is not None
+    rows = {r.subject: r for r in a.claims()}
+    assert rows["processing_phi4_visionr.py"].verdict == "fail"  # named by auto_map, not an artifact
+    assert rows["modeling_phi4_visionr.py"].verdict == "fail"
+    assert all(r.id.startswith("remote-code-audit:") for r in rows.values())
+    assert audit_release_code({"config.json": tmp_path / "config.json"}, {}) is not None
+    (tmp_path / "plain.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
+    assert audit_release_code({"config.json": tmp_path / "plain.json"}) is None  # no auto_map: no remote code

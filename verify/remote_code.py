@@ -58,6 +58,9 @@ _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # trust_remote_code gate refuses on them.
 BLOCKING_CODES = frozenset({"unpinned-download", "network-call", "unpickling", "dynamic-exec", "subprocess",
                             "not-analyzed"})
+# Network codes: what a caller that runs the code with the network closed (the as-loaded audit's offline probe)
+# observes as attempts instead of having to prevent them.
+NETWORK_CODES = frozenset({"unpinned-download", "pinned-download", "network-call"})
 CODES = BLOCKING_CODES | {"pinned-download", "write-outside-cache", "release-load", "local-load", "write-in-cache"}
 
 # ------------------------------------------------------------------------------------------------ what is matched
@@ -193,7 +196,7 @@ class RemoteCodeAudit(BaseModel):
                                                                               "; not compared with a verified sha256"))]
             declared = f"executed with trust_remote_code ({', '.join(rf.named_by)})" if rf.named_by else \
                 "executed with trust_remote_code"
-            row = ClaimResult(id=f"remote-code:{rf.path}", step=step, kind="remote-code", subject=rf.path,
+            row = ClaimResult(id=f"remote-code-audit:{rf.path}", step=step, kind="remote-code", subject=rf.path,
                               declared=declared, measured=measured, verdict="pass", evidence=evidence)
             errors = rf.errors
             if rf.status != "analyzed":
@@ -754,6 +757,70 @@ def _packages(base: PurePosixPath, module: str, release: set[str]) -> list[str]:
     return [p for p in inits if p in release]
 
 
+def _read_capped(path: Path) -> bytes | None:
+    """A file's bytes, at most one byte past the analysis limit (so an oversized file is refused, not read whole)."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(MAX_SOURCE_BYTES + 1)
+    except OSError:
+        return None
+
+
+def _auto_map(configs: Mapping[str, Any]) -> tuple[dict[str, list[str]], list[str]]:
+    """What each config's ``auto_map`` names: local module path -> ``config:auto_map`` names, and foreign refs."""
+    from .structure import remote_code_modules
+
+    entries: dict[str, list[str]] = {}
+    foreign: list[str] = []
+    for rel, cfg in sorted(configs.items()):
+        local, other = remote_code_modules(cfg, PurePosixPath(rel).parent)
+        foreign += other
+        for mod in local:
+            entries.setdefault(mod[2:] if mod.startswith("./") else mod, []).append(f"{rel}:auto_map")
+    return entries, foreign
+
+
+def audit_release_code(files: Mapping[str, Path], verified: Mapping[str, str | None] | None = None,
+                       ) -> RemoteCodeAudit | None:
+    """The remote-code audit of a release for ``assay verify``: ``files`` maps each artifact present on disk
+    (release path -> file) and ``verified`` is verify's path -> sha256 map.  None when no config names code.
+
+    Only artifacts count as the release: an import of a ``.py`` file that the manifest does not list is missing.
+    """
+    import json
+
+    from .structure import AUTO_MAP_CONFIGS
+
+    configs: dict[str, Any] = {}
+    for rel, path in files.items():
+        if PurePosixPath(rel).name in AUTO_MAP_CONFIGS:
+            try:
+                cfg = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # verify reports a config that is not JSON; it names no code
+                continue
+            if isinstance(cfg, dict) and cfg.get("auto_map"):
+                configs[rel] = cfg
+    entries, foreign = _auto_map(configs)
+    if not entries and not foreign:
+        return None
+    return audit_remote_code(entries, lambda rel: _read_capped(files[rel]) if rel in files else None, set(files),
+                             verified=verified, foreign=foreign, configs={**configs, **_all_configs(files, configs)})
+
+
+def _all_configs(files: Mapping[str, Path], known: Mapping[str, Any]) -> dict[str, Any]:
+    """config.json without an auto_map still names the repositories a variable may hold (e.g. mm_vision_tower)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for rel, path in files.items():
+        if PurePosixPath(rel).name == "config.json" and rel not in known:
+            try:
+                out[rel] = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # not JSON: verify reports it
+                continue
+    return out
+
+
 def audit_folder(folder: Path | str, modules: Iterable[str] = ()) -> RemoteCodeAudit:
     """Audit the remote code of a model folder (its configs' ``auto_map``), e.g. for ``assay inspect``.
 
@@ -762,41 +829,28 @@ def audit_folder(folder: Path | str, modules: Iterable[str] = ()) -> RemoteCodeA
     import json
 
     from ..manifests.errors import InputError
-    from .structure import AUTO_MAP_CONFIGS, remote_code_modules
+    from .structure import AUTO_MAP_CONFIGS
 
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder")
     release = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
     configs: dict[str, Any] = {}
-    entries: dict[str, list[str]] = {}
-    foreign: list[str] = []
     for rel in sorted(release):
         if PurePosixPath(rel).name not in AUTO_MAP_CONFIGS:
             continue
         try:
             cfg = json.loads((root / rel).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # not a JSON config: it names no code
             continue
-        if not isinstance(cfg, dict):
-            continue
-        configs[rel] = cfg
-        local, other = remote_code_modules(cfg, PurePosixPath(rel).parent)
-        foreign += other
-        for mod in local:
-            entries.setdefault(mod[2:] if mod.startswith("./") else mod, []).append(f"{rel}:auto_map")
-
+        if isinstance(cfg, dict):
+            configs[rel] = cfg
+    entries, foreign = _auto_map({rel: c for rel, c in configs.items() if c.get("auto_map")})
     for mod in modules:
         entries.setdefault(mod, []).append("command line")
 
-    def read(rel: str) -> bytes | None:
-        try:
-            return (root / rel).read_bytes()
-        except OSError:
-            return None
-
-    return audit_remote_code(entries, read, release, foreign=foreign, configs=configs)
+    return audit_remote_code(entries, lambda rel: _read_capped(root / rel), release, foreign=foreign, configs=configs)
 
 
 __all__ = ["RemoteCodeAudit", "RemoteCodeFile", "CodeCall", "CodeImport", "audit_remote_code", "audit_folder",
-           "analyse_source", "BLOCKING_CODES"]
+           "audit_release_code", "analyse_source", "BLOCKING_CODES", "NETWORK_CODES", "CODES"]

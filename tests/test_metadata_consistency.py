@@ -443,3 +443,19 @@ def test_phi_4_reasoning_vision_real_configs(tmp_path):
         "metadata:image-tokens": "pass", "metadata:special-tokens": "pass",
     }
     assert r.kinds["published-scores"].compared == 4  # AI2D, MathVista, MMMU and ScreenSpot-V2's declared mean
+
+
+def test_phi_4_reasoning_vision_manifest_scores_agree_with_the_card(tmp_path):
+    """The committed Phi-4-RV manifest's published scores (GitHub README table, the ScreenSpot-V2 mean) agree with
+    the card's model-index, and each model-index row is declared there."""
+    from assay.manifests.loader import load_manifest
+
+    root = tmp_path / "phi"
+    root.mkdir()
+    (root / "README.md").write_text(PHI_CARD, encoding="utf-8")
+    m = load_manifest(Path(__file__).resolve().parents[1] / "manifests" / "releases" / "phi-4-reasoning-vision-15b"
+                      / "assay.yaml")
+    r = check_metadata(release_files(root), manifest=m)
+    assert found(r, "published-score-mismatch") == [] and found(r, "published-score-undeclared") == []
+    assert verdicts(r)["metadata:published-scores"] == "pass"
+    assert r.kinds["published-scores"].compared >= 7  # six model-index rows, each against at least one other entry

@@ -649,7 +649,8 @@ def check_published(run: _Run, manifest: Manifest | None, card_name: str | None,
         return
     evals = {ev.name: ev for ev in manifest.evals}
     for st, keys, split, decimals in rows:
-        matched = [ev for ev in manifest.evals if {bench_key(ev.name)[0], bench_key(ev.task_name)[0]} & keys]
+        matched = [ev for ev in manifest.evals
+                   if {bench_key(n)[0] for n in (ev.name, ev.task_name, ev.dataset) if n} & keys]
         if not matched:
             # Warning, not error: the score is published but the manifest does not declare it, so nothing audits it.
             run.find("warning", "published-score-undeclared", f"{st.quote()} is not declared in the manifest's evals; "

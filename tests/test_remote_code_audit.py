@@ -445,3 +445,22 @@ def test_audit_release_code_reads_only_artifacts(tmp_path):
     assert audit_release_code({"config.json": tmp_path / "config.json"}, {}) is not None
     (tmp_path / "plain.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
     assert audit_release_code({"config.json": tmp_path / "plain.json"}) is None  # no auto_map: no remote code
+
+
+def test_tokenizer_lists_foreign_refs_and_dynamic_relative_imports(tmp_path):
+    (tmp_path / "tokenizer_config.json").write_text(
+        '{"auto_map": {"AutoTokenizer": ["tokenization_x.XTokenizer", null], '
+        '"AutoConfig": "org/other--configuration_o.OConfig"}}')
+    (tmp_path / "tokenization_x.py").write_text(
+        "import importlib\nhelpers = importlib.import_module('.helpers', package=__package__)\n")
+    (tmp_path / "helpers.py").write_text("import pickle\npickle.load(open('vocab.pkl', 'rb'))\n")
+    a = audit_folder(tmp_path)
+    by = {f.path: f for f in a.files}
+    assert set(by) == {"tokenization_x.py", "helpers.py", "org/other--configuration_o.OConfig"}
+    assert by["tokenization_x.py"].named_by == ["tokenizer_config.json:auto_map"]
+    assert [(i.module, i.dynamic, i.status) for i in by["tokenization_x.py"].imports] == [
+        ("importlib", False, "external"), (".helpers", True, "release")]
+    assert [c.code for c in by["helpers.py"].calls] == ["unpickling"]
+    assert by["org/other--configuration_o.OConfig"].role == "foreign"
+    assert {r.subject: r.verdict for r in a.claims()} == {"tokenization_x.py": "pass", "helpers.py": "fail",
+                                                          "org/other--configuration_o.OConfig": "not-checked"}

@@ -240,29 +240,33 @@ _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.MULTILINE | re.DO
 
 
 def parse_card(text: str) -> Card:
-    """Front matter (between a first line ``---`` and the next ``---``/``...`` line, read with ``yaml.safe_load``)
-    and prose (the rest, fenced code blocks removed).  Never raises: a bad front matter is ``Card.error``."""
+    """Front matter and prose (fenced code blocks removed).  Never raises: a bad front matter is ``Card.error``.
+
+    The front-matter block is found with huggingface_hub's own pattern (``repocard.REGEX_YAML_BLOCK``), so what
+    counts as the card's metadata is what the Hub reads; it is loaded with ``yaml.safe_load``, as the Hub does.
+    ``RepoCard`` itself is not used: it raises on a bad block and then gives neither the error nor the prose.
+    """
+    from huggingface_hub.repocard import REGEX_YAML_BLOCK
+
     text = text.lstrip("\ufeff")
     front: dict[str, Any] = {}
     error = None
     body = text
-    lines = text.splitlines(keepends=True)
-    if lines and lines[0].rstrip("\r\n").rstrip() == "---":
-        end = next((i for i in range(1, len(lines)) if lines[i].rstrip("\r\n").rstrip() in ("---", "...")), None)
-        if end is None:
-            error = "the front matter opened by '---' is never closed"
+    match = REGEX_YAML_BLOCK.search(text)
+    if match:
+        body = text[match.end():]
+        try:
+            loaded = yaml.safe_load(match.group(2))
+        except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
+            # ValueError/TypeError/OverflowError: pyyaml's constructors raise them on odd scalars (dates, ints)
+            error = f"front matter is not valid YAML ({str(exc).splitlines()[0] if str(exc) else repr(exc)})"
         else:
-            body = "".join(lines[end + 1:])
-            try:
-                loaded = yaml.safe_load("".join(lines[1:end]))
-            except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
-                # ValueError/TypeError/OverflowError: pyyaml's constructors raise them on odd scalars (dates, ints)
-                error = f"front matter is not valid YAML ({str(exc).splitlines()[0] if str(exc) else exc!r})"
-            else:
-                if isinstance(loaded, dict):
-                    front = {str(k): v for k, v in loaded.items()}
-                elif loaded is not None:
-                    error = f"front matter is a YAML {type(loaded).__name__}, not a mapping"
+            if isinstance(loaded, dict):
+                front = {str(k): v for k, v in loaded.items()}
+            elif loaded is not None:
+                error = f"front matter is a YAML {type(loaded).__name__}, not a mapping"
+    elif re.match(r"\s*---[ \t]*(?:\r\n|\r|\n)", text):
+        error = "the front matter opened by '---' is never closed"
     return Card(front_matter=front, prose=_FENCE.sub("", body), error=error)
 
 
@@ -599,7 +603,12 @@ def _scores_agree(a: float, da: int, b: float, db: int) -> bool:
 
 
 def _model_index(card_name: str, card: Card, run: _Run) -> list[tuple[Statement, set[str], str | None, int]]:
-    """(statement, name keys, split, decimals) per model-index score; a malformed model-index is an error."""
+    """(statement, name keys, split, decimals) per model-index score; a malformed entry is an error finding.
+
+    huggingface_hub's ``model_index_to_eval_results`` reads the same structure, but it raises on the first
+    malformed entry (KeyError/TypeError) and loses every well-formed score with it; reading entry by entry keeps
+    each readable score and names each bad entry.
+    """
     raw = card.front_matter.get("model-index")
     if raw is None:
         return []

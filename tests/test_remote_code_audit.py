@@ -464,3 +464,19 @@ def test_tokenizer_lists_foreign_refs_and_dynamic_relative_imports(tmp_path):
     assert by["org/other--configuration_o.OConfig"].role == "foreign"
     assert {r.subject: r.verdict for r in a.claims()} == {"tokenization_x.py": "pass", "helpers.py": "fail",
                                                           "org/other--configuration_o.OConfig": "not-checked"}
+
+
+def test_inspect_remote_code_inputs(tmp_path):
+    from assay.manifests.errors import InputError
+    from assay.verify.remote_code import inspect_remote_code
+
+    with pytest.raises(InputError, match="no remote code to audit"):
+        inspect_remote_code(tmp_path)  # an empty folder: nothing analysed is no verdict
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="not a Python file"):
+        inspect_remote_code(tmp_path / "notes.txt")
+    with pytest.raises(InputError, match="no such file"):
+        inspect_remote_code(tmp_path / "absent.py")
+    (tmp_path / "m.py").write_text("from .gone import x\n")
+    a = inspect_remote_code(tmp_path / "m.py")
+    assert [f.named_by for f in a.files] == [["command line"]] and not a.ok

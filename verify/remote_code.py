@@ -821,19 +821,12 @@ def _all_configs(files: Mapping[str, Path], known: Mapping[str, Any]) -> dict[st
     return out
 
 
-def audit_folder(folder: Path | str, modules: Iterable[str] = ()) -> RemoteCodeAudit:
-    """Audit the remote code of a model folder (its configs' ``auto_map``), e.g. for ``assay inspect``.
-
-    ``modules`` (folder-relative ``.py`` paths) are audited too, as if an ``auto_map`` named them.
-    """
+def _folder(root: Path) -> tuple[set[str], dict[str, Any]]:
+    """A model folder's files (relative paths, no symlinks) and its parsed JSON configs."""
     import json
 
-    from ..manifests.errors import InputError
     from .structure import AUTO_MAP_CONFIGS
 
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{root}: not a folder")
     release = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
     configs: dict[str, Any] = {}
     for rel in sorted(release):
@@ -845,12 +838,40 @@ def audit_folder(folder: Path | str, modules: Iterable[str] = ()) -> RemoteCodeA
             continue
         if isinstance(cfg, dict):
             configs[rel] = cfg
-    entries, foreign = _auto_map({rel: c for rel, c in configs.items() if c.get("auto_map")})
-    for mod in modules:
-        entries.setdefault(mod, []).append("command line")
+    return release, configs
 
+
+def audit_folder(folder: Path | str) -> RemoteCodeAudit:
+    """Audit the remote code of a model folder: the files its configs' ``auto_map`` name, and their imports."""
+    from ..manifests.errors import InputError
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder")
+    release, configs = _folder(root)
+    entries, foreign = _auto_map({rel: c for rel, c in configs.items() if c.get("auto_map")})
     return audit_remote_code(entries, lambda rel: _read_capped(root / rel), release, foreign=foreign, configs=configs)
 
 
+def inspect_remote_code(path: Path | str) -> RemoteCodeAudit:
+    """``assay inspect`` on a model folder (the code its configs' ``auto_map`` names) or on one ``.py`` file (that
+    module and the modules it imports, its folder taken as the release).  Bad input is an InputError (exit 2)."""
+    from ..manifests.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        audit = audit_folder(path)
+        if not audit.files:  # nothing analysed is no verdict: say so instead of printing an empty OK
+            raise InputError(f"{path}: no remote code to audit (no config's auto_map names a Python file)")
+        return audit
+    if not path.is_file():
+        raise InputError(f"{path}: no such file or folder")
+    if path.suffix != ".py":
+        raise InputError(f"{path}: not a Python file or a model folder")
+    release, configs = _folder(path.parent)
+    return audit_remote_code({path.name: ["command line"]}, lambda rel: _read_capped(path.parent / rel), release,
+                             configs=configs)
+
+
 __all__ = ["RemoteCodeAudit", "RemoteCodeFile", "CodeCall", "CodeImport", "audit_remote_code", "audit_folder",
-           "audit_release_code", "analyse_source", "BLOCKING_CODES", "NETWORK_CODES", "CODES"]
+           "audit_release_code", "inspect_remote_code", "analyse_source", "BLOCKING_CODES", "NETWORK_CODES", "CODES"]

@@ -217,7 +217,8 @@ class RemoteCodeAudit(BaseModel):
                     (f" (+{len(errors) - 3} more)" if len(errors) > 3 else "") + f" [{', '.join(codes)}]"
             else:
                 warnings = [f for f in rf.findings if f.severity == "warning"]
-                row.message = "parsed and analysed: no download, unpickling, execution or process call" + \
+                row.message = ("parsed and analysed: no unpinned download, network call, unpickling, execution or "
+                               "process") + \
                     (f"; {len(warnings)} warning(s): " + "; ".join(f"{f.code}: {f.where}" for f in warnings[:3])
                      if warnings else "")
             rows.append(row)

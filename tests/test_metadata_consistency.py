@@ -105,11 +105,22 @@ def test_rope_scaled_and_decimal_k_lengths_agree(tmp_path):
     assert r.findings == [] and r.kinds["context-length"].compared == 1
 
 
+def test_a_shorter_prose_sequence_length_is_a_warning_a_longer_one_an_error(tmp_path):
+    r = check(tmp_path, {"config.json": {"max_position_embeddings": 8192},
+                         "README.md": "Fine-tuned with a sequence length of 2,048 tokens.\n"})
+    [f] = found(r, "context-length-mismatch")
+    assert f.severity == "warning" and 'README.md:"sequence length of 2,048 tokens" = 2048' in f.message
+    r = check(tmp_path, {"config.json": {"max_position_embeddings": 8192},
+                         "README.md": "Maximum sequence length: 32K tokens.\n"})
+    assert [f.severity for f in found(r, "context-length-mismatch")] == ["error"]
+
+
 # ---------------------------------------------------------------------------------------------------------- dtype
 def test_dtype_disagreeing_with_weights_is_found(tmp_path):
     r = check(tmp_path, {"config.json": {"torch_dtype": "float16"}}, dtypes={"BF16": 1000, "F32": 10})
     [f] = found(r, "dtype-mismatch", "error")
     assert f.message.startswith('config.json:torch_dtype = "float16" vs weights:dtypes = BF16: 1,000, F32: 10')
+    assert f.where == "config.json:torch_dtype"
 
 
 def test_agreeing_dtypes_new_key_and_nested_give_no_finding(tmp_path):
@@ -130,6 +141,13 @@ def test_nested_dtype_severities(tmp_path):
     r = check(tmp_path, {"config.json": {"dtype": "bfloat16", "torch_dtype": "float16"}}, dtypes={"BF16": 1})
     assert any('config.json:dtype = "bfloat16" vs config.json:torch_dtype = "float16"' in f.message
                for f in found(r, "dtype-mismatch", "error"))
+
+
+def test_an_unknown_dtype_name_is_an_error_not_a_pass(tmp_path):
+    r = check(tmp_path, {"config.json": {"torch_dtype": "bf16"}}, dtypes={"BF16": 10})
+    [f] = found(r, "dtype-mismatch", "error")
+    assert '"bf16" is not a dtype assay knows' in f.message
+    assert verdicts(r) == {'metadata:dtype:config.json:torch_dtype': "fail"}
 
 
 def test_dtype_without_measured_weights_is_not_checked(tmp_path):
@@ -207,6 +225,13 @@ def test_agreeing_model_index_matches_leniently_and_the_declared_mean(tmp_path):
     assert bench_key("MathVista (MINI)") == bench_key("MathVista_MINI") == ("mathvista", "mini")
     assert bench_key("ScreenSpot-V2")[0] == bench_key("ScreenSpot_v2")[0] == "screenspotv2"
     assert bench_key("AI2D")[0] == bench_key("AI2D_TEST")[0]
+
+
+def test_a_model_index_with_nothing_to_compare_never_passes(tmp_path):
+    r = check(tmp_path, {"README.md": card(MODEL_INDEX % (84.8, 88.2))})  # no manifest: no other table
+    assert r.findings == [] and r.claims() == []
+    r = check(tmp_path, {"README.md": card(MODEL_INDEX % (84.8, 88.2))}, manifest=manifest())  # no evals declared
+    assert {f.code for f in r.findings} == {"published-score-undeclared"} and r.claims() == []
 
 
 def test_undeclared_and_other_split_scores_are_warnings(tmp_path):

@@ -394,6 +394,11 @@ def check_context(run: _Run, jsons: Mapping[str, dict[str, Any]], card_name: str
             continue
         if factor and other.file != CONFIG and other.value[0] == round(ref.value[0] * factor):
             continue  # the length rope_scaling extends max_position_embeddings to: the same statement
+        if other.file == card_name and "sequence" in other.key.lower() and other.value[0] < ref.value[0]:
+            # Benign: "sequence length" in a card's prose is often the training length, shorter than the context.
+            run.mismatch("warning", "context-length-mismatch", ref, other,
+                         "the card's 'sequence length' is shorter; it may be a training length, not the context")
+            continue
         run.mismatch("error", "context-length-mismatch", ref, other,
                      "the release states different context lengths; a user cannot tell which one the model supports "
                      "(inputs may be truncated or positions exceed what the model was trained on)")
@@ -443,7 +448,7 @@ def check_dtype(run: _Run, config: Mapping[str, Any] | None, measured: Mapping[s
         run.compared("dtype")
         nested = "." in s.key
         if s.value not in TORCH_TO_SAFETENSORS.values():
-            run.mismatch("error", "dtype-mismatch", s, weights, f"{s.shown} is not a dtype assay knows")
+            run.mismatch("error", "dtype-mismatch", s, weights, f"{s.shown} is not a dtype assay knows", s)
         elif nested and s.value in measured:
             continue  # a sub-model may be stored in a minority dtype (e.g. a vision tower kept in F32)
         elif not nested and measured.get(s.value, 0) * 2 >= total:
@@ -451,14 +456,14 @@ def check_dtype(run: _Run, config: Mapping[str, Any] | None, measured: Mapping[s
         elif quantized:
             # Benign: with a quantization_config the dtype is the compute dtype; weights are packed integers.
             run.mismatch("warning", "dtype-mismatch", s, weights,
-                         "quantized release: the config's dtype is the compute dtype, not the stored one")
+                         "quantized release: the config's dtype is the compute dtype, not the stored one", s)
         elif nested and _WIDTH.get(s.value, 0) > _WIDTH.get(dominant, 99):
             # Benign: the sub-model would be loaded in a wider float than stored; every value is kept exactly.
             run.mismatch("warning", "dtype-mismatch", s, weights,
-                         "the sub-model's dtype is wider than the stored weights (a lossless upcast on load)")
+                         "the sub-model's dtype is wider than the stored weights (a lossless upcast on load)", s)
         else:
             run.mismatch("error", "dtype-mismatch", s, weights,
-                         "the config's dtype is not the dtype most weights are stored in")
+                         "the config's dtype is not the dtype most weights are stored in", s)
 
 
 # ----------------------------------------------------------------------------------------------------- parameters

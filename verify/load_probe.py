@@ -43,10 +43,10 @@ NET_EVENTS = frozenset({"socket.connect", "socket.getaddrinfo", "socket.gethostb
                         "ftplib.connect", "smtplib.connect", "poplib.connect", "imaplib.open", "telnetlib.Telnet.open"})
 PROC_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
                          "os.forkpty", "pty.spawn"})
-MAX_EVENTS = 5000
+MAX_EVENTS = 5000  # per kind: a runaway loop of opens must not exhaust memory
 # Suffixes of weights files: read from the interpreter's own folders, they are still listed.
 WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".npy", ".npz",
-                             ".h5", ".hdf5", ".msgpack", ".gguf", ".onnx", ".joblib"})  # per kind: a runaway loop of opens must not exhaust memory
+                             ".h5", ".hdf5", ".msgpack", ".gguf", ".onnx", ".joblib"})
 
 
 class Recorder:
@@ -298,14 +298,14 @@ def pick_class(transformers: Any, config: Any, trust_remote_code: bool) -> tuple
 
 def _key_mapping(model: Any, keys: list[str], state: dict[str, Any]) -> dict[str, list[str | None]]:
     """checkpoint key -> [the name transformers loads it under, the converter pattern that transforms it]."""
-    try:
-        from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
-    except ImportError:  # an older transformers: only the base-model prefix rule
-        rename_source_key = None
     prefix = getattr(model, "base_model_prefix", "") or None
     out: dict[str, list[str | None]] = {}
     conversions = list(getattr(model, "_weight_conversions", None) or [])
-    if rename_source_key is not None:
+    try:
+        from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
+    except ImportError:  # an older transformers: only the base-model prefix rule (below)
+        pass
+    else:
         renamings = [c for c in conversions if isinstance(c, WeightRenaming)]
         converters = [c for c in conversions if isinstance(c, WeightConverter)]
         for key in keys:

@@ -26,6 +26,7 @@ infos).  A load that fails, times out or is refused is never a pass.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -302,13 +303,9 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
     if config.get("auto_map") and not trust_remote_code:
         return done("skipped", "config.json names remote code (auto_map): loading it needs --trust-remote-code, "
                                "which runs the release's code after its files verified")
-    try:
-        vr, code = _gate(loaded, verification, rel, trust_remote_code, config)
-    except CheckFailed as exc:
-        return done("refused", str(exc))
-    result.remote_code = code
-    vroot = Path(vr.root)
-    result.weights_bytes = sum((vroot / p).stat().st_size if (vroot / p).is_file() else 0 for p in ckpt_files)
+    # the budget first: a model that cannot be loaded here is not hashed for nothing
+    sizes = [(Path(roots[p]) / p) for p in ckpt_files]
+    result.weights_bytes = sum(f.stat().st_size for f in sizes if f.is_file())
     result.memory_available = memory_available if memory_available is not None else available_memory()
     if result.memory_available is not None and result.weights_bytes + PROBE_OVERHEAD > result.memory_available:
         return done("skipped", f"the weights ({result.weights_bytes / 2**30:.1f} GiB) do not fit the memory "
@@ -316,8 +313,13 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
                                f"{PROBE_OVERHEAD / 2**30:.0f} GiB): load it on a bigger machine", ["gpu"])
     if sys.byteorder != "little":  # safetensors bytes are little-endian; the probe hashes in native order
         return done("skipped", "this machine is big-endian: loaded tensors cannot be compared by their bytes")
+    try:
+        vr, code = _gate(loaded, verification, rel, trust_remote_code, config)
+    except CheckFailed as exc:
+        return done("refused", str(exc))
+    result.remote_code = code
 
-    keys = _checkpoint_keys(vroot, ckpt_files)
+    keys = _checkpoint_keys(roots, ckpt_files)
     with tempfile.TemporaryDirectory(prefix="assay-load-") as tmp:
         work = Path(tmp)
         try:
@@ -325,25 +327,25 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
                               python=python)
         except subprocess.TimeoutExpired:
             return done("timeout", f"the load did not finish within {timeout:g} s")
-        _record_events(result, probe, folder, work, vr)
+        _record_events(result, probe, folder, work, vr, roots)
         if not probe.get("ok"):
             return done("failed", str(probe.get("error") or "the probe reported no result"))
         result.status = "loaded"
         result.loaded_with = probe.get("loaded_with")
         result.model_class = probe.get("model_class")
         result.versions = {str(k): str(v) for k, v in (probe.get("versions") or {}).items()}
-        _compare(result, probe, vroot, ckpt_files, keys, roots)
+        _compare(result, probe, ckpt_files, keys, roots)
     return done("loaded", None)
 
 
-def _checkpoint_keys(root: Path, files: list[str]) -> dict[str, str]:
+def _checkpoint_keys(roots: dict[str, Path], files: list[str]) -> dict[str, str]:
     """checkpoint key -> its file, from the safetensors headers (through the library: keys only, no data)."""
     from safetensors import safe_open
 
     keys: dict[str, str] = {}
     for f in files:
-        with safe_open(str(root / f), framework="pt") as h:  # type: ignore[no-untyped-call]
-            for k in h.keys():
+        with safe_open(str(Path(roots[f]) / f), framework="pt") as h:
+            for k in h.keys():  # noqa: SIM118 -- safe_open is not a mapping
                 keys[str(k)] = f
     return keys
 
@@ -396,10 +398,8 @@ def run_probe(folder: Path, keys: dict[str, str], work: Path, *, trust_remote_co
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.communicate()
         raise
     if not out.is_file():
@@ -426,11 +426,13 @@ def _sha256_file(path: Path) -> str | None:
         return None
 
 
-def _record_events(result: LoadedAudit, probe: dict[str, Any], folder: Path, work: Path, vr: VerifyResult) -> None:
+def _record_events(result: LoadedAudit, probe: dict[str, Any], folder: Path, work: Path, vr: VerifyResult,
+                   roots: dict[str, Path]) -> None:
     """Classify the files the load opened and turn its network attempts into findings."""
     add = result.findings.append
-    vroot = Path(vr.root).resolve()
-    verified = {str((vroot / c.path).resolve()): c for c in vr.files}
+    vroot = folder.resolve()
+    prefix = "" if result.model_dir == "." else result.model_dir + "/"
+    verified = {str((Path(roots[c.path]) / c.path).resolve()): c for c in vr.files if c.path in roots}
     code_by_name: dict[str, set[str]] = {}
     for c in vr.files:
         if c.ok and c.path.endswith(".py") and c.sha256:
@@ -440,21 +442,22 @@ def _record_events(result: LoadedAudit, probe: dict[str, Any], folder: Path, wor
     sandbox = str(work.resolve())
     python_dirs = [str(p) for p in probe.get("python_dirs") or []]
     for o in probe.get("opens") or []:
-        path, mode, origin = str(o.get("path")), "w" if o.get("mode") == "w" else "r", o.get("origin")
+        path, origin = str(o.get("path")), o.get("origin")
+        mode: Literal["r", "w"] = "w" if o.get("mode") == "w" else "r"
         real = os.path.realpath(path)
         holds = _holds(real)
         if os.path.isdir(real):
             continue
-        if _under(real, [release_dir, str(vroot)]):
+        if _under(real, [release_dir]):
             chk = verified.get(real)
             result.files.append(FileAccess(path=path, mode=mode, where="release", holds=holds, origin=origin,
                                            verified=bool(chk and chk.ok)))
             if mode == "r" and holds != "other" and not (chk and chk.ok):
                 add(Finding.make("error", "unverified-file-read", "the load read a file of the release folder that "
-                                 "is not a verified artifact", where=_rel(real, vroot)))
+                                 "is not a verified artifact", where=prefix + _rel(real, vroot)))
             elif mode == "w":
                 add(Finding.make("warning", "release-write", "the load wrote into the release folder",
-                                 where=_rel(real, vroot)))
+                                 where=prefix + _rel(real, vroot)))
         elif _under(real, [modules]):
             # transformers copies the release's code here and imports it from here: every module it reads must be
             # byte-identical to a verified code file of the release (its own __init__.py files are empty)
@@ -474,7 +477,7 @@ def _record_events(result: LoadedAudit, probe: dict[str, Any], folder: Path, wor
                                  "cache it was given", where=path))
         elif _under(real, python_dirs) and holds != "weights":
             result.python_files_read += 1
-        elif real.startswith(SYSTEM_DIRS) or _under(real, ["/tmp"]) and holds == "other":
+        elif real.startswith(SYSTEM_DIRS) or (_under(real, ["/tmp"]) and holds == "other"):
             result.files.append(FileAccess(path=path, mode=mode, where="system", holds=holds, origin=origin))
         else:
             result.files.append(FileAccess(path=path, mode=mode, where="elsewhere", holds=holds, origin=origin))
@@ -524,7 +527,7 @@ def _rel(path: str, root: Path) -> str:
 
 
 # =============================================================================================== comparison
-def _hash_checkpoint(root: Path, keys: dict[str, str], casts: dict[str, str]) -> dict[str, dict[str, Any]]:
+def _hash_checkpoint(roots: dict[str, Path], keys: dict[str, str], casts: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Per checkpoint key: dtype, shape, sha256 of the raw bytes, and of the tensor cast where ``casts`` asks.
 
     Streams: one tensor in memory at a time, read with the safetensors library (memory-mapped by it).
@@ -537,7 +540,7 @@ def _hash_checkpoint(root: Path, keys: dict[str, str], casts: dict[str, str]) ->
     for k, f in keys.items():
         by_file.setdefault(f, []).append(k)
     for f, names in sorted(by_file.items()):
-        with safe_open(str(root / f), framework="pt") as h:  # type: ignore[no-untyped-call]
+        with safe_open(str(Path(roots[f]) / f), framework="pt") as h:
             for k in sorted(names):
                 t = h.get_tensor(k)
                 entry: dict[str, Any] = {"dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape),
@@ -561,7 +564,7 @@ def _tensor_sha256(t: Any) -> str:
     return h.hexdigest()
 
 
-def _compare(result: LoadedAudit, probe: dict[str, Any], root: Path, files: list[str], keys: dict[str, str],
+def _compare(result: LoadedAudit, probe: dict[str, Any], files: list[str], keys: dict[str, str],
              roots: dict[str, Path]) -> None:
     add = result.findings.append
     loaded: dict[str, dict[str, Any]] = probe.get("tensors") or {}
@@ -586,7 +589,7 @@ def _compare(result: LoadedAudit, probe: dict[str, Any], root: Path, files: list
     initialised_by_loader = set(info.get("missing_keys") or [])
     casts = {k: str(loaded[m[0]]["dtype"]) for k, m in mapping.items()
              if m and m[0] in loaded and m[1] is None}
-    ckpt = _hash_checkpoint(root, keys, casts)
+    ckpt = _hash_checkpoint(roots, keys, casts)
     result.checkpoint_tensors = len(ckpt)
     result.loaded_tensors = len(loaded)
     if probe.get("revert_error"):
@@ -631,7 +634,7 @@ def _compare(result: LoadedAudit, probe: dict[str, Any], root: Path, files: list
                     reinit = key in dropped_by_loader or target in dropped_by_loader or target in initialised_by_loader
                     row.status = "reinitialised" if reinit else "changed"
                     add(Finding.make("error", "reinitialised-tensor" if reinit else "changed-tensor",
-                                     (f"the loader dropped the checkpoint tensor"
+                                     ("the loader dropped the checkpoint tensor"
                                       + (f" (_keys_to_ignore_on_load_unexpected {ignored_by[key]!r})"
                                          if key in ignored_by else "")
                                       + f" and {target} holds other values (initialised or set by the model's "
@@ -651,7 +654,7 @@ def _compare(result: LoadedAudit, probe: dict[str, Any], root: Path, files: list
         result.tensors.append(row)
     result.matched = sum(r.status in ("same", "converted", "upcast") for r in result.tensors)
 
-    other_hashes = _other_release_hashes(root, files, roots, {str(lt.get("sha256")) for n, lt in loaded.items()
+    other_hashes = _other_release_hashes(files, roots, {str(lt.get("sha256")) for n, lt in loaded.items()
                                                               if n not in used and n not in converted_loaded})
     for name in sorted(loaded):
         if name in used or name in converted_loaded:
@@ -687,7 +690,7 @@ def _compare(result: LoadedAudit, probe: dict[str, Any], root: Path, files: list
                          where="buffers"))
 
 
-def _other_release_hashes(root: Path, files: list[str], roots: dict[str, Path], wanted: set[str]) -> dict[str, str]:
+def _other_release_hashes(files: list[str], roots: dict[str, Path], wanted: set[str]) -> dict[str, str]:
     """For loaded tensors with no checkpoint key: which verified release safetensors file holds their bytes."""
     wanted.discard("None")
     others = [p for p in roots if p.endswith(".safetensors") and p not in files]
@@ -701,8 +704,8 @@ def _other_release_hashes(root: Path, files: list[str], roots: dict[str, Path], 
         if not path.is_file():
             continue
         try:
-            with safe_open(str(path), framework="pt") as h:  # type: ignore[no-untyped-call]
-                for k in h.keys():
+            with safe_open(str(path), framework="pt") as h:
+                for k in h.keys():  # noqa: SIM118 -- safe_open is not a mapping
                     sha = _tensor_sha256(h.get_tensor(k))
                     if sha in wanted:
                         found.setdefault(sha, f"{p}:{k}")

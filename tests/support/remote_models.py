@@ -121,10 +121,21 @@ def _write(outdir: Path, config: dict, tensors: dict, code: str | None = None) -
     return outdir
 
 
-def build_plain(outdir: Path | str) -> Path:
-    """A stock tiny ``LlamaForCausalLM`` (no remote code)."""
+def build_plain(outdir: Path | str, variant: str = "clean") -> Path:
+    """A stock tiny ``LlamaForCausalLM`` (no remote code).
+
+    ``variant="base-keys"``: its checkpoint is saved as the base model would save it (``layers.0…`` with no
+    ``model.`` prefix, which transformers adds on load), has no ``lm_head.weight`` (the loader initialises one), and
+    carries a stray ``vision_tower.weight`` that no module takes (the loader drops it).
+    """
+    import torch
+
     config = _config()
-    return _write(Path(outdir), config, _weights(config))
+    tensors = _weights(config)
+    if variant == "base-keys":
+        tensors = {k.removeprefix("model."): v for k, v in tensors.items() if k != "lm_head.weight"}
+        tensors["vision_tower.weight"] = torch.ones(HIDDEN, HIDDEN)
+    return _write(Path(outdir), config, tensors)
 
 
 def build_remote(outdir: Path | str, variant: str = "clean") -> Path:

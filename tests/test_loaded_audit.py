@@ -1,0 +1,261 @@
+"""The model as loaded (``assay verify --load``, the audit's ``load`` step): issue 11, deliverable 4.
+
+Tiny releases are built here (``tests/support/remote_models.py``): a stock Llama, and remote-code models that are
+clean, pull another repository unpinned at load time, or drop checkpoint keys and re-initialise them (as
+Phi-4-Reasoning-Vision's remote code does with its vision tower).  Each is packaged with ``assay init`` (manifest and
+lock) and loaded once per module by the real probe subprocess; the tests read that one result.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pytest
+from conftest import run_assay
+from support.remote_models import REPO, build_plain, build_remote, package
+
+from assay.manifests.errors import MissingExtra
+from assay.manifests.findings import Finding
+from assay.verify.loaded import LoadedAudit, audit_loaded, probe_env
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """variant -> manifest path of its packaged release (built on first use, once per module)."""
+    made: dict = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASSAY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+        def get(variant: str):
+            if variant not in made:
+                root = tmp_path_factory.mktemp(variant)
+                if variant in ("plain", "base-keys"):
+                    build_plain(root / "release", "clean" if variant == "plain" else variant)
+                else:
+                    build_remote(root / "release", variant)
+                made[variant] = package(root / "release", root, f"tiny-{variant}")
+            return made[variant]
+
+        yield get
+
+
+@pytest.fixture(scope="module")
+def audited(releases):
+    """variant -> its LoadedAudit (remote-code variants loaded with trust_remote_code, through the gate)."""
+    done: dict = {}
+
+    def get(variant: str) -> LoadedAudit:
+        if variant not in done:
+            done[variant] = audit_loaded(releases(variant), trust_remote_code=variant not in ("plain", "base-keys"))
+        return done[variant]
+
+    return get
+
+
+def codes(result: LoadedAudit, severity: str = "error") -> set[str]:
+    return {f.code for f in result.findings if f.severity == severity}
+
+
+def checkpoint_keys(manifest) -> set[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(manifest.parent / "release" / "model.safetensors"), framework="pt") as h:
+        return set(h.keys())
+
+
+@pytest.fixture
+def no_probe(monkeypatch):
+    """Fail the test if the model would be loaded (the gate and the budget decide before any probe runs)."""
+    import assay.verify.loaded as loaded
+
+    def refuse(*a, **k):
+        raise AssertionError("the probe ran")
+
+    monkeypatch.setattr(loaded, "run_probe", refuse)
+
+
+# ------------------------------------------------------------------------------------------------ clean models
+def test_a_stock_model_loads_unchanged(audited, releases):
+    r = audited("plain")
+    keys = checkpoint_keys(releases("plain"))
+    assert r.status == "loaded" and r.verdict == "pass" and r.ok, r.findings
+    assert r.checkpoint_tensors == len(keys) == r.matched == r.loaded_tensors
+    assert {t.name for t in r.tensors} == keys and {t.status for t in r.tensors} == {"same"}
+    assert all(t.sha256 == t.loaded_sha256 and t.sha256 for t in r.tensors)
+    assert not codes(r) and r.network == []
+    read = {f.path.rsplit("/", 1)[-1]: f for f in r.files if f.where == "release"}
+    assert read["config.json"].verified and read["model.safetensors"].verified  # safetensors' native open is seen
+    assert not [f for f in r.files if f.where == "elsewhere"]
+    info = [f for f in r.findings if f.code == "computed-buffer"]
+    assert info and "rotary_emb.inv_freq" in info[0].message and info[0].severity == "info"
+    (claim,) = r.claims()
+    assert claim.kind == "loaded" and claim.step == "load" and claim.verdict == "pass"
+    assert claim.measured["matched"] == len(keys)
+
+
+def test_clean_remote_code_loads_unchanged_through_the_gate(audited):
+    r = audited("clean")
+    assert r.status == "loaded" and r.verdict == "pass", r.findings
+    assert r.trust_remote_code and r.remote_code == ["modeling_tiny.py"]
+    assert r.model_class and r.model_class.endswith("TinyRemoteForCausalLM")
+    cached = [f for f in r.files if f.where == "modules-cache" and f.path.endswith("modeling_tiny.py") and f.mode == "r"]
+    assert cached and all(f.verified for f in cached)  # the module transformers imported is the verified file
+
+
+# ------------------------------------------------------------------------------------------------ findings
+def test_an_unpinned_download_at_load_time_is_a_finding(audited):
+    r = audited("download")
+    assert r.status == "failed" and "OSError" in (r.reason or "")  # offline: the pull fails, and so does the load
+    assert r.verdict == "fail"  # the attempt is a finding, not just a failed load
+    attempts = [f for f in r.findings if f.code == "download-attempt"]
+    assert attempts and all(f.severity == "error" for f in attempts)
+    hub = [f for f in attempts if f.where == f"hf://{REPO}"]
+    assert hub and any("no revision" in f.message and "modeling_tiny.py" in f.message for f in hub)
+    assert any(n.kind == "hub-call" and n.target.startswith(f"hf://{REPO}") for n in r.network)
+    ids = {c.id: c for c in r.claims()}
+    assert ids[f"loaded:hf://{REPO}:download-attempt"].verdict == "fail"
+    assert ids["loaded:model"].verdict == "fail"
+
+
+def test_a_download_attempt_the_code_swallows_is_still_a_finding(audited):
+    """The code catches the failed pulls and the model loads: every attempt, hub or plain HTTP, still fails it."""
+    r = audited("download-guarded")
+    assert r.status == "loaded" and r.matched == r.checkpoint_tensors  # the model itself is the checkpoint
+    assert r.verdict == "fail"
+    where = {f.where for f in r.findings if f.code == "download-attempt"}
+    assert f"hf://{REPO}" in where and "GET http://127.0.0.1:9/weights.bin" in where
+    assert any(n.detail == "socket.connect" and "9" in n.target for n in r.network)
+    assert "network-attempt" in codes(r)
+
+
+def test_checkpoint_keys_dropped_and_reinitialised_by_remote_code(audited, releases):
+    """Like Phi-4-RV's vision tower: _keys_to_ignore_on_load_unexpected drops the checkpoint's tower weights and
+    the code builds the tower afresh; the files verify, the loaded model is not the release."""
+    r = audited("reinit")
+    keys = checkpoint_keys(releases("reinit"))
+    assert r.status == "loaded" and r.verdict == "fail"
+    bad = {f.where: f for f in r.findings if f.code == "reinitialised-tensor"}
+    assert set(bad) == {"vision_tower.weight", "vision_tower.bias"}
+    assert "_keys_to_ignore_on_load_unexpected" in bad["vision_tower.weight"].message
+    rows = {t.name: t for t in r.tensors}
+    assert rows["vision_tower.weight"].status == "reinitialised"
+    assert rows["vision_tower.weight"].sha256 != rows["vision_tower.weight"].loaded_sha256
+    assert r.matched == len(keys) - 2 and r.checkpoint_tensors == len(keys)
+    assert {c.id for c in r.claims() if c.verdict == "fail"} >= {
+        "loaded:model", "loaded:vision_tower.weight:reinitialised-tensor"}
+
+
+def test_renamed_keys_map_like_transformers_and_gaps_are_findings(audited):
+    """A checkpoint saved without the ``model.`` prefix maps onto the model (transformers adds it); the stray key the
+    loader drops and the lm_head it initialises are findings."""
+    r = audited("base-keys")
+    rows = {t.name: t for t in r.tensors}
+    assert rows["layers.0.mlp.up_proj.weight"].loaded_as == "model.layers.0.mlp.up_proj.weight"
+    assert rows["layers.0.mlp.up_proj.weight"].status == "same"
+    assert rows["vision_tower.weight"].status == "dropped"
+    assert rows["lm_head.weight"].status == "from-elsewhere"
+    found = {(f.code, f.where) for f in r.findings if f.severity == "error"}
+    assert found == {("dropped-tensor", "vision_tower.weight"), ("tensor-from-elsewhere", "lm_head.weight")}
+    assert r.verdict == "fail" and r.matched == r.checkpoint_tensors - 1
+
+
+# ------------------------------------------------------------------------------------------------ not loaded
+def test_remote_code_is_not_run_without_trust(releases, no_probe):
+    r = audit_loaded(releases("clean"))
+    assert r.status == "skipped" and r.verdict == "not-checked" and "--trust-remote-code" in (r.reason or "")
+    assert r.claims()[0].verdict == "not-checked"
+
+
+def test_weights_tampered_after_locking_are_refused_before_loading(releases, tmp_path, no_probe):
+    src = releases("plain").parent
+    dst = tmp_path / "tampered"
+    shutil.copytree(src, dst)
+    weights = dst / "release" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    r = audit_loaded(dst / "assay.yaml")
+    assert r.status == "refused" and r.verdict == "not-checked" and "model.safetensors" in (r.reason or "")
+    assert r.tensors == [] and r.claims()[0].verdict == "not-checked"
+
+
+def test_remote_code_changed_after_locking_is_refused(releases, tmp_path, no_probe):
+    dst = tmp_path / "tampered"
+    shutil.copytree(releases("clean").parent, dst)
+    code = dst / "release" / "modeling_tiny.py"
+    code.write_text(code.read_text() + "\nimport os  # injected\n")
+    r = audit_loaded(dst / "assay.yaml", trust_remote_code=True)
+    assert r.status == "refused" and r.verdict == "not-checked"
+    assert "refusing trust_remote_code" in (r.reason or "") and "modeling_tiny.py" in (r.reason or "")
+
+
+def test_a_model_too_big_for_this_machine_needs_a_bigger_one(releases, no_probe):
+    r = audit_loaded(releases("plain"), memory_available=1 << 20)
+    assert r.status == "skipped" and r.verdict == "not-checked" and r.needs == ["gpu"]
+    assert r.claims()[0].needs == ["gpu"] and r.weights_bytes > 0
+
+
+def test_a_load_that_times_out_is_an_error(releases):
+    r = audit_loaded(releases("plain"), timeout=0.05)
+    assert r.status == "timeout" and r.verdict == "error" and r.claims()[0].verdict == "error"
+
+
+def test_a_release_without_safetensors_is_not_checked(tmp_path, no_probe):
+    rel = tmp_path / "release"
+    rel.mkdir()
+    (rel / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}))
+    (rel / "README.md").write_text("no weights here\n")
+    r = audit_loaded(package(rel, tmp_path, "no-weights"))
+    assert r.status == "skipped" and r.verdict == "not-checked" and "safetensors" in (r.reason or "")
+
+
+def test_transformers_missing_is_a_missing_extra(releases, monkeypatch, no_probe):
+    manifest = releases("plain")
+    monkeypatch.setitem(sys.modules, "transformers", None)  # what an uninstalled package looks like to import
+    with pytest.raises(MissingExtra, match="transformers"):
+        audit_loaded(manifest)
+
+
+# ------------------------------------------------------------------------------------------------ fail closed
+@pytest.mark.parametrize(("fields", "verdict"), [
+    ({"status": "loaded"}, "not-checked"),                                      # nothing compared
+    ({"status": "loaded", "checkpoint_tensors": 3, "matched": 2}, "not-checked"),  # not everything compared
+    ({"status": "failed", "reason": "boom"}, "error"),
+    ({"status": "timeout"}, "error"),
+    ({"status": "refused"}, "not-checked"),
+    ({"status": "skipped", "needs": ["extra"]}, "not-checked"),
+    ({"status": "loaded", "checkpoint_tensors": 3, "matched": 3,
+      "findings": [Finding.make("error", "download-attempt", "x", where="hf://a/b")]}, "fail"),
+    ({"status": "loaded", "checkpoint_tensors": 3, "matched": 3,
+      "findings": [Finding.make("info", "tied-tensor", "x", where="lm_head.weight")]}, "pass"),
+])
+def test_only_a_complete_clean_comparison_passes(fields, verdict):
+    r = LoadedAudit(manifest="m.yaml", release="r 1", model_dir=".", **fields)
+    assert r.verdict == verdict and r.claims()[0].verdict == verdict
+    assert r.ok is (verdict == "pass")
+
+
+def test_the_probe_runs_offline_without_tokens(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    monkeypatch.setenv("HF_HUB_CACHE", "/somewhere/with/weights")
+    env = probe_env(tmp_path)
+    assert env["HF_HUB_OFFLINE"] == "1" and env["TRANSFORMERS_OFFLINE"] == "1"
+    assert "HF_TOKEN" not in env and "HF_HUB_CACHE" not in env
+    assert env["HF_HOME"].startswith(str(tmp_path)) and env["HF_MODULES_CACHE"].startswith(str(tmp_path))
+    assert env["HF_ENDPOINT"].startswith("http://127.0.0.1:")
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def test_cli_exit_codes(releases, tmp_path):
+    ok = run_assay("verify", str(releases("plain")), "--load", "--json")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    doc = json.loads(ok.stdout)
+    assert doc["load"]["status"] == "loaded" and doc["load"]["verdict"] == "pass"
+    bad = run_assay("verify", str(releases("reinit")), "--load", "--trust-remote-code")
+    assert bad.returncode == 1, bad.stderr[-2000:]
+    assert "reinitialised-tensor" in bad.stdout
+    missing = run_assay("verify", str(tmp_path / "nope.yaml"), "--load")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert len([ln for ln in missing.stderr.splitlines() if ln.startswith("assay: error:")]) == 1

@@ -21,7 +21,6 @@ from ..manifests.schema import Manifest
 from ..verify.results import VerifyResult
 from .model import (
     ClaimResult,
-    Evidence,
     MixtureBar,
     RebuildSummary,
     ScorePoint,
@@ -126,41 +125,12 @@ def step_verify(ctx: AuditContext) -> StepResult:
 
     r = verify_release(ctx.release, strict=True)
     ctx.verification = r
-    claims: list[ClaimResult] = []
-    for f in r.files:
-        claims.append(ClaimResult(
-            id=f"file:{f.path}", step="verify", kind="file", subject=f.path,
-            declared={"sha256": f.expected_sha256, "size": f.expected_size},
-            measured={"sha256": f.sha256, "size": f.size},
-            verdict="pass" if f.status == "ok" else "fail", level="sha256 (hashed now)",
-            message=None if f.status == "ok" else f"{f.status}: {f.message}",
-            evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how)]))
-    for finding in r.findings:
-        if finding.severity == "error":
-            claims.append(ClaimResult(
-                id=f"structure:{finding.check}:{finding.path or ''}", step="verify", kind="structure",
-                subject=finding.path or finding.check, verdict="fail", message=finding.message,
-                evidence=[Evidence(kind="check", ref=finding.check)]))
-        elif finding.check == "remote-code":
-            claims.append(ClaimResult(
-                id=f"remote-code:{finding.path}", step="verify", kind="remote-code", subject=finding.path or "",
-                verdict="pass", message=finding.message, evidence=[Evidence(kind="file", ref=finding.path or "")]))
-    as_verdict: dict[str, Verdict] = {"holds": "pass", "fails": "fail", "unverifiable": "not-checked",
-                                      "attested": "attested"}
-    for c in r.claims:
-        verdict = as_verdict[c.verdict]
-        claims.append(ClaimResult(id=f"claim:{c.claim}", step="verify", kind="claim", subject=c.claim,
-                                  declared=c.declared, measured=c.measured, verdict=verdict, message=c.message,
-                                  evidence=[Evidence(kind="check", ref="safetensors headers / config.json")]))
+    claims = r.to_claims()
     summary = StepSummary(verify=r.summary, release_digest=r.release_digest,
                           expected_release_digest=r.expected_release_digest,
-                          warnings=[f"{f.check}: {f.path or ''}: {f.message}" for f in r.findings
+                          warnings=[f"{f.code}: {f.where or ''}: {f.message}" for f in r.findings
                                     if f.severity == "warning"])
     return StepResult(name="verify", status="ok" if r.ok else "failed", summary=summary, claims=claims)
-
-
-_DATA_VERDICT: dict[str, Verdict] = {"holds": "pass", "fails": "fail", "attested": "attested",
-                                      "unverifiable": "inconclusive", "verified": "pass", "failed": "fail"}
 
 
 @step("data", applies=lambda m: m.data is not None)
@@ -169,42 +139,13 @@ def step_data(ctx: AuditContext) -> StepResult:
     from ..mixtures.check import check_data
 
     r = check_data(ctx.release, strict=True, data_dir=ctx.data_dir)
-    claims: list[ClaimResult] = []
-    for comp in r.components:
-        bad = [f for f in comp.files if f.status != "ok"]
-        claims.append(ClaimResult(
-            id=f"data:component:{comp.name}", step="data", kind="data", subject=comp.name,
-            declared={"source": comp.source, "tags": comp.tags, "weight": comp.weight,
-                      **{c.field: c.declared for c in comp.counts}},
-            measured={"files_ok": len(comp.files) - len(bad), "files": len(comp.files),
-                      **{c.field: c.measured for c in comp.counts}},
-            verdict=_DATA_VERDICT[comp.status], level="attested only" if comp.status == "attested" else "recounted",
-            message=comp.reason or ("; ".join(f"{f.path}: {f.status}" for f in bad) or None),
-            evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how) for f in comp.files]))
-    chart: list[MixtureBar] = []
     shares = ctx.manifest.data.shares if ctx.manifest.data is not None else {}
-    for mc in r.mixture:
-        if mc.verdict == "measured":  # informational: nothing was declared
-            continue
-        claims.append(ClaimResult(id=f"data:{mc.check}", step="data", kind="data", subject=mc.check,
-                                  declared=mc.declared, measured=mc.from_data, verdict=_DATA_VERDICT[mc.verdict],
-                                  message=mc.message,
-                                  evidence=[Evidence(kind="computation", ref="from declared figures",
-                                                     note=str(mc.from_declaration))]))
-        tag = mc.check.removeprefix("share:")
-        if mc.check.startswith("share:") and tag in shares:
-            chart.append(MixtureBar(name=tag, declared=shares[tag].value,
-                                    measured=mc.from_data if isinstance(mc.from_data, (int, float)) else None))
-    for f in r.findings:
-        if f.severity == "error":
-            claims.append(ClaimResult(id=f"data:{(f.where or 'data').split()[0]}", step="data", kind="data",
-                                      subject=f.where or "data", verdict="fail", message=f.message))
-    return StepResult(name="data", status="ok" if r.ok else "failed", claims=claims,
+    chart = [MixtureBar(name=tag, declared=shares[tag].value,
+                        measured=mc.from_data if isinstance(mc.from_data, (int, float)) else None)
+             for mc in r.mixture if mc.verdict is not None and mc.check.startswith("share:")
+             and (tag := mc.check.removeprefix("share:")) in shares]
+    return StepResult(name="data", status="ok" if r.ok else "failed", claims=r.to_claims(),
                       summary=StepSummary(data=r.summary, mixture=chart))
-
-
-_RECIPE_VERDICT: dict[str, Verdict] = {"holds": "pass", "fails": "fail", "needs-evaluation": "inconclusive",
-                                        "not-run": "error"}
 
 
 @step("rebuild", applies=lambda m: bool(m.recipes))
@@ -213,32 +154,9 @@ def step_rebuild(ctx: AuditContext) -> StepResult:
     from ..recipes.rebuild import rebuild_release
 
     r = rebuild_release(ctx.release, workdir=ctx.out / "rebuild")
-    claims: list[ClaimResult] = []
-    for rec in r.recipes:
-        if rec.status in ("refused", "failed") or not rec.outputs:
-            claims.append(ClaimResult(id=f"recipe:{rec.name}", step="rebuild", kind="recipe", subject=rec.name,
-                                      verdict="fail", message=f"{rec.status}: {rec.message or ''}".strip(),
-                                      evidence=[Evidence(kind="environment", ref=rec.step, note=str(rec.environment))]))
-            continue
-        for out in rec.outputs:
-            claims.append(ClaimResult(
-                id=f"recipe:{rec.name}:{out.path}", step="rebuild", kind="recipe", subject=out.path,
-                declared={"tier": out.declared_tier, "sha256": out.expected_sha256},
-                measured={"tier": out.reached, "sha256": out.sha256, **({"errors": out.errors} if out.errors else {})},
-                verdict=_RECIPE_VERDICT[out.verdict], level=f"declared {out.declared_tier}, reached {out.reached}",
-                message=out.message,
-                evidence=[Evidence(kind="environment", ref=rec.step, note=str(rec.environment)),
-                          Evidence(kind="file", ref=out.path, sha256=out.sha256, note=f"dvc md5 {out.dvc_md5}")]))
-    return StepResult(name="rebuild", status="ok" if r.ok else "failed", claims=claims,
+    return StepResult(name="rebuild", status="ok" if r.ok else "failed", claims=r.to_claims(),
                       summary=StepSummary(rebuild=RebuildSummary(dvc=r.dvc, run_id=r.run_id, workdir=r.workdir,
                                                                  text=r.summary)))
-
-
-# A published score with no per-sample log is not-checked (fail closed) unless the manifest declares it
-# attested-only; one whose log cannot be recomputed is not-checked too.
-_CLAIM_VERDICT: dict[str, Verdict] = {"matches": "pass", "derived": "pass", "mismatch": "fail",
-                                      "no-log": "not-checked", "attested": "attested", "unverifiable": "not-checked"}
-_LOG_VERDICT: dict[str, Verdict] = {"pass": "pass", "fail": "fail", "unverifiable": "not-checked"}
 
 
 def _release_relative(release: Release, path: str) -> str:
@@ -262,57 +180,15 @@ def step_rescore(ctx: AuditContext) -> StepResult:
     from ..evals.claims import rescore_manifest
 
     r = rescore_manifest(ctx.release)
-    claims: list[ClaimResult] = []
-    chart: list[ScorePoint] = []
-    audit_rows = []
-    for ev in r.evals:
-        for i, c in enumerate(ev.claims):
-            note = c.note or (f"published {c.value} vs recomputed {c.recomputed} (harness reported {c.reported})"
-                              if c.recomputed is not None else None)
-            claims.append(ClaimResult(
-                id=f"eval:{ev.name}" + (f"[{i}]" if len(ev.claims) > 1 else ""), step="rescore", kind="rescore",
-                subject=ev.name,
-                declared={"value": c.value, "metric": c.metric, "source": c.source},
-                measured={"recomputed": c.recomputed, "reported": c.reported, "tolerance": c.tolerance},
-                verdict=_CLAIM_VERDICT[c.status], level="L1 re-score from logs",
-                message=("no per-sample log, and the score is not declared attested_only: nothing checks it"
-                         if c.status == "no-log" else "declared attested-only: reported, never checked"
-                         if c.status == "attested" else
-                         f"{c.status}: {note}" if note else c.status),
-                evidence=[Evidence(kind="log", ref=_release_relative(ctx.release, log.path), note=log.format)
-                          for log in ev.logs]))
-            if c.recomputed is not None:
-                chart.append(ScorePoint(name=f"{ev.name} (re-scored)", published=c.value, reproduced=c.recomputed))
-        for log in ev.logs:
-            errors = [f for f in log.findings if f.severity == "error"]
-            verdict = _LOG_VERDICT.get(getattr(log, "verdict", None) or "", "pass" if log.ok and not errors else "fail")
-            if verdict == "pass" and not any(row.recomputed is not None and row.n > 0 for row in log.rows):
-                verdict = "not-checked"  # nothing was recomputed from any sample: no evidence, no pass
-            where = _release_relative(ctx.release, log.path)
-            claims.append(ClaimResult(
-                id=f"eval-log:{where}", step="rescore", kind="eval-log", subject=where,
-                verdict=verdict,
-                measured=[row.model_dump() for row in log.rows],
-                message="; ".join(f"{f.code}: {f.message}"
-                                  + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
-                                  for f in errors) or None,
-                evidence=[Evidence(kind="log", ref=where, note=log.format)]))
-            audit_rows += [a for a in log.audit if a.accepted_only_by_harness or a.accepted_only_by_strict]
-        for f in ev.findings:
-            if f.severity == "error" and not f.code.startswith("claim-"):  # claim findings are the claims above
-                claims.append(ClaimResult(id=f"eval:{ev.name}:{f.code}", step="rescore", kind="rescore",
-                                          subject=ev.name, verdict="fail", message=f.message))
-    for f in r.findings:
-        if f.severity == "error":
-            claims.append(ClaimResult(id=f"evals:{f.code}", step="rescore", kind="rescore", subject=f.task or "evals",
-                                      verdict="fail", message=f.message))
+    claims = r.to_claims(lambda path: _release_relative(ctx.release, path))
+    chart = [ScorePoint(name=f"{ev.name} (re-scored)", published=c.value, reproduced=c.recomputed)
+             for ev in r.evals for c in ev.claims if c.recomputed is not None]
+    audit_rows = [a for ev in r.evals for log in ev.logs for a in log.audit
+                  if a.accepted_only_by_harness or a.accepted_only_by_strict]
     return StepResult(name="rescore", status="ok" if r.ok else "failed", claims=claims,
                       summary=StepSummary(scores=chart, scorer_audit=audit_rows,
                                           warnings=[f.message for e in r.evals for f in e.findings
                                                     if f.severity == "warning"]))
-
-
-_RERUN_VERDICT: dict[str, Verdict] = {"reproduced": "pass", "not-reproduced": "fail", "inconclusive": "inconclusive"}
 
 
 @step("rerun", applies=lambda m: any(e.logs for e in m.evals), options=lambda ctx: ctx.rerun.model_dump())
@@ -325,41 +201,16 @@ def step_rerun(ctx: AuditContext) -> StepResult:
               model=o.model, device=o.device, dtype=o.dtype, concurrency=o.concurrency, timeout=o.timeout,
               retries=o.retries,
               trust_remote_code=o.trust_remote_code, verification=ctx.verification)
-    claims: list[ClaimResult] = []
+    claims = r.to_claims(lambda path: _release_relative(ctx.release, path))
     chart: list[ScorePoint] = []
     for b in r.benchmarks:
-        v = b.verdict or {}
-        name = v.get("verdict")
-        verdict = _RERUN_VERDICT.get(name or "", "error")
-        if b.n_failed:
-            verdict = "error"
-        claims.append(ClaimResult(
-            id=f"rerun:{b.name}", step="rerun", kind="rerun", subject=b.name,
-            declared={"published": v.get("published"), "reference": v.get("reference_score"),
-                      "margin": v.get("margin")},
-            measured={"rerun": v.get("rerun_score"), "diff": v.get("diff"), "ci": [v.get("ci_low"), v.get("ci_high")],
-                      "n": v.get("n"), "output_agreement": v.get("output_agreement")},
-            verdict=verdict, level=f"L2 re-run ({b.selected_items}/{b.reference_items} items, {v.get('method')})",
-            message=((v.get("reason") or "no reason recorded")
-                     + (f"; {b.n_failed} requests failed" if b.n_failed else "")
-                     if v else f"no verdict ({b.n_failed} requests failed)"),
-            evidence=[Evidence(kind="log", ref=b.log or "", sha256=b.log_sha256, note="re-run log (assay format)"),
-                      Evidence(kind="log", ref=b.reference_log or "", note="published log"),
-                      Evidence(kind="environment", ref="decoding", note=str(b.decoding))]))
-        if v.get("rerun_score") is not None:
+        v = b.verdict
+        if v is not None and v.rerun_score is not None:
             # Approximate 95% bounds of the re-run score: the paired CI of the difference, shifted onto the score.
-            ref = v.get("published") if v.get("published") is not None else v.get("reference_score")
-            lo = ref + v["ci_low"] if ref is not None and v.get("ci_low") is not None else None
-            hi = ref + v["ci_high"] if ref is not None and v.get("ci_high") is not None else None
-            chart.append(ScorePoint(name=b.name, published=ref, reproduced=v["rerun_score"], ci_low=lo, ci_high=hi,
-                                    n=v.get("n")))
-    grouped: dict[tuple[str, str], list[str]] = {}
-    for f in r.findings:
-        if f.severity == "error":  # one claim per (finding, benchmark): 40 failed requests are one finding
-            grouped.setdefault((f.code, f.task or "rerun"), []).append(f.message)
-    for (code, task), messages in grouped.items():
-        more = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
-        claims.append(ClaimResult(id=f"rerun:{task}:{code}", step="rerun", kind="rerun", subject=task,
-                                  verdict="fail", message=messages[0] + more))
+            ref = v.published if v.published is not None else v.reference_score
+            lo = ref + v.ci_low if ref is not None and v.ci_low is not None else None
+            hi = ref + v.ci_high if ref is not None and v.ci_high is not None else None
+            chart.append(ScorePoint(name=b.name, published=ref, reproduced=v.rerun_score, ci_low=lo, ci_high=hi,
+                                    n=v.n))
     return StepResult(name="rerun", status="ok" if r.ok else "failed", claims=claims,
                       summary=StepSummary(scores=chart, backend=r.backend, verified=r.verified))

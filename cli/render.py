@@ -40,7 +40,8 @@ def Table(*args: Any, **kwargs: Any) -> Any:  # stands in for rich.table.Table (
 
 _STATUS_STYLE = {"ok": "green", "mismatch": "bold red", "size-mismatch": "bold red", "missing": "bold red",
                  "unpinned": "yellow", "unsafe-path": "bold red", "unreadable": "bold red"}
-_VERDICT_STYLE = {"holds": "green", "fails": "bold red", "unverifiable": "yellow"}
+_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "attested": "cyan", "inconclusive": "yellow",
+                  "not-checked": "yellow", "error": "bold red"}
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
@@ -135,8 +136,8 @@ def _esc(text: Any) -> str:
 def _findings(findings: list[Any]) -> None:
     for f in findings:
         style = _SEVERITY_STYLE[f.severity]
-        where = f"{f.path}: " if f.path else ""
-        out.print(f"[{style}]{f.severity:>7}[/] {_esc(f'[{f.check}] {where}{f.message}')}", markup=True,
+        where = f"{f.where}: " if f.where else ""
+        out.print(f"[{style}]{f.severity:>7}[/] {_esc(f'[{f.code}] {where}{f.message}')}", markup=True,
                   highlight=False)
 
 

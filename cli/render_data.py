@@ -6,9 +6,8 @@ from typing import Any
 
 from .render import Table, fmt_size, fmt_value, out
 
-_COMP_STYLE = {"verified": "green", "failed": "bold red", "attested": "yellow", "unverifiable": "bold red"}
-_VERDICT_STYLE = {"holds": "green", "fails": "bold red", "unverifiable": "bold red", "attested": "yellow",
-                  "measured": "cyan",
+_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "not-checked": "bold red", "attested": "yellow",
+                  "inconclusive": "bold red", "error": "bold red", "measured": "cyan",
                   "bit-exact": "green", "tolerance": "green", "needs-evaluation": "yellow", "differs": "bold red",
                   "missing": "bold red", "unpinned": "bold red", "rebuilt": "green", "refused": "bold red",
                   "failed": "bold red", "not-run": "yellow"}
@@ -23,7 +22,7 @@ def _esc(text: object) -> str:
 def _style(word: str | None) -> str:
     if word is None:
         return "-"
-    style = _VERDICT_STYLE.get(word) or _COMP_STYLE.get(word)
+    style = _VERDICT_STYLE.get(word)
     return f"[{style}]{_esc(word)}[/]" if style else _esc(word)
 
 
@@ -34,10 +33,10 @@ def _count_cell(comp: Any, field: str) -> str:
         return "-" if measured is None else f"{measured:,}"
     if c.verdict == "attested":
         return f"{c.declared:,} (attested)"
-    if c.verdict == "measured":
+    if c.verdict is None:  # informational: nothing declared
         return f"{c.measured:,}"
     shown = "?" if c.measured is None else f"{c.measured:,}"
-    mark = ("" if c.verdict == "holds" else f" ≠ {c.declared:,}" if c.verdict == "fails"
+    mark = ("" if c.verdict == "pass" else f" ≠ {c.declared:,}" if c.verdict == "fail"
             else f" (declared {c.declared:,})")
     return f"[{_VERDICT_STYLE[c.verdict]}]{shown}{mark}[/]"
 
@@ -60,7 +59,7 @@ def data_check_table(r: Any) -> None:
             m.add_column(col, overflow="fold")
         for x in r.mixture:
             m.add_row(x.check, fmt_value(x.declared), fmt_value(x.from_declaration), fmt_value(x.from_data),
-                      _style(x.verdict))
+                      _style(x.verdict or "measured"))
         out.print(m)
     for c in r.components:
         if c.reason:
@@ -70,11 +69,12 @@ def data_check_table(r: Any) -> None:
                 out.print(f"      dvc {c.name}/{f.path}: {f.dvc_hash or 'md5'} {f.dvc_md5} -> sha256 "
                           f"{f.sha256 or '?'} ({f.how})")
     for x in r.mixture:
-        if x.verdict != "holds" and x.message:
+        if x.verdict not in ("pass", None) and x.message:
             out.print(f"{_style(x.verdict):>10} {x.check}: {_esc(x.message)}")
     for f in r.findings:
         style = {"error": "bold red", "warning": "yellow", "info": "cyan"}[f.severity]
-        out.print(f"[{style}]{f.severity:>7}[/] {_esc(f.where) + ': ' if f.where else ''}{_esc(f.message)}")
+        out.print(f"[{style}]{f.severity:>7}[/] [{_esc(f.code)}] {_esc(f.where) + ': ' if f.where else ''}"
+                  f"{_esc(f.message)}")
     s = r.summary
     tokens = "-" if s.tokens_counted is None else f"{s.tokens_counted:,}"
     line = (f"{s.verified} verified, {s.attested} attested only, {s.failed} failed, {s.unverifiable} unverifiable; "

@@ -1,7 +1,7 @@
 """The vocabulary every check reports in: one verdict scale, one :class:`Finding`, one claim record.
 
 Each check (verify, structure, data, rebuild, rescore, rerun, attest, metadata consistency, remote code, the model as
-loaded) returns its own typed result, and that result turns itself into :class:`ClaimResult` rows (``.claims()``);
+loaded) returns its own typed result, and that result turns itself into :class:`ClaimResult` rows (``.to_claims()``);
 the audit report is the list of those rows.  Nothing translates between vocabularies: the verdicts below are the
 only ones a claim can carry.
 
@@ -89,6 +89,7 @@ def error_claims(step: str, kind: str, findings: list[Finding], prefix: str | No
     for (code, where), fs in grouped.items():
         more = f" (and {len(fs) - 1} more like it)" if len(fs) > 1 else ""
         samples = f" (samples {', '.join(fs[0].samples[:5])})" if fs[0].samples else ""
-        out.append(ClaimResult(id=f"{prefix or kind}:{where}:{code}", step=step, kind=kind, subject=where,
+        out.append(ClaimResult(id=f"{prefix or kind}:{code}" + (f":{where}" if where != step else ""), step=step,
+                               kind=kind, subject=where,
                                verdict="fail", message=f"{code}: {fs[0].message}{samples}{more}"))
     return out

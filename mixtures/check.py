@@ -51,12 +51,12 @@ def _tokenizer(loaded: Release, section: DataSection, findings: list[Finding]) -
         try:
             path = resolve_inside(loaded.roots()[ref], ref)
         except InputError as exc:
-            findings.append(Finding(severity="error", where=f"tokenizer {ref}", message=str(exc)))
+            findings.append(Finding(severity="error", code="tokenizer", where=ref, message=str(exc)))
             return None, None
         pinned = loaded.lock.file(ref) if loaded.lock else None
         expected = pinned.sha256 if pinned else art.sha256
     elif ref.startswith(("hf://", "oci://", "dir://")):
-        findings.append(Finding(severity="error", where=f"tokenizer {ref}",
+        findings.append(Finding(severity="error", code="tokenizer", where=ref,
                                 message="a remote tokenizer cannot be used for counting; list it as an artifact and "
                                         "pull it"))
         return None, None
@@ -64,14 +64,15 @@ def _tokenizer(loaded: Release, section: DataSection, findings: list[Finding]) -
         path = resolve_inside(loaded.manifest_path.parent, ref)
         expected = None
     if not path.is_file():
-        findings.append(Finding(severity="error", where=f"tokenizer {ref}", message=f"file not found: {path}"))
+        findings.append(Finding(severity="error", code="tokenizer", where=ref,
+                                message=f"file not found: {path}"))
         return None, None
     sha = hash_file(path).sha256
     if expected is None:
-        findings.append(Finding(severity="warning", where=f"tokenizer {ref}",
+        findings.append(Finding(severity="warning", code="tokenizer-unpinned", where=ref,
                                 message="not a pinned artifact of the release: token counts depend on unpinned bytes"))
     elif sha != expected:
-        findings.append(Finding(severity="error", where=f"tokenizer {ref}",
+        findings.append(Finding(severity="error", code="tokenizer", where=ref,
                                 message=f"sha256 {sha} != pinned {expected}: tokens are not counted with a tampered "
                                         "tokenizer"))
         return None, sha
@@ -106,12 +107,12 @@ def _count_checks(comp: DataComponent, measured: dict[str, Any] | None, tokenize
             if declared is None:
                 continue
             why = "no usable tokenizer (data.tokenizer)" if field == "tokens" and not tokenizer_ok else "not measured"
-            out.append(CountCheck(field=field, declared=declared, measured=None, verdict="unverifiable", message=why))
+            out.append(CountCheck(field=field, declared=declared, measured=None, verdict="not-checked", message=why))
         elif declared is None:
-            out.append(CountCheck(field=field, declared=None, measured=value, verdict="measured"))
+            out.append(CountCheck(field=field, declared=None, measured=value, verdict=None))
         else:
             ok = abs(value - declared) <= comp.tolerance * declared
-            out.append(CountCheck(field=field, declared=declared, measured=value, verdict="holds" if ok else "fails",
+            out.append(CountCheck(field=field, declared=declared, measured=value, verdict="pass" if ok else "fail",
                                   message=None if ok else f"measured {value:,}, declared {declared:,}"
                                   + (f" (tolerance {comp.tolerance:g})" if comp.tolerance else "")))
     return out
@@ -119,21 +120,21 @@ def _count_checks(comp: DataComponent, measured: dict[str, Any] | None, tokenize
 
 def _status(files: list[DataFileCheck], counts: list[CountCheck],
             measured: dict[str, Any] | None) -> tuple[ComponentStatus, str | None]:
-    """verified / failed / unverifiable, with every reason (not just the first)."""
+    """pass / fail / not-checked, with every reason (not just the first)."""
     failures = [f"{f.path}: {f.status}" + (f" ({f.message})" if f.message else "")
                 for f in files if f.status in BAD_FILE]
-    failures += [f"{c.field} {c.message}" for c in counts if c.verdict == "fails"]
+    failures += [f"{c.field} {c.message}" for c in counts if c.verdict == "fail"]
     if measured and measured.get("invalid_records"):
         failures.append(f"{measured['invalid_records']} invalid record(s): " + "; ".join(measured["errors"]))
     if failures:
-        return "failed", "; ".join(failures)
+        return "fail", "; ".join(failures)
     if not files:
-        return "unverifiable", "no files are listed for an available source"
+        return "not-checked", "no files are listed for an available source"
     loose = [f"files with no sha256: {f.path}" for f in files if f.status == "unpinned"]
-    loose += [f"{c.field} declared but not measurable ({c.message})" for c in counts if c.verdict == "unverifiable"]
+    loose += [f"{c.field} declared but not measurable ({c.message})" for c in counts if c.verdict == "not-checked"]
     if loose:
-        return "unverifiable", "; ".join(loose)
-    return "verified", None
+        return "not-checked", "; ".join(loose)
+    return "pass", None
 
 
 def check_data(release: Release | Path | str, *, strict: bool = False, data_dir: Path | str | None = None,
@@ -243,12 +244,14 @@ def check_data(release: Release | Path | str, *, strict: bool = False, data_dir:
             c.epochs = None if epochs is None else round(epochs, 6)
 
     if not components:  # fail closed: a mixture with no components has nothing checked, whatever it declares
-        findings.append(Finding(severity="error", where="data.components",
+        findings.append(Finding(severity="error", code="no-components", where="data.components",
                                 message="the data section lists no components: nothing was checked"))
     hashed = [f for c in components for f in c.files if f.how not in ("not-read", "state")]
     tokens = [c.measured.get("tokens") for c in components if c.measured]
-    by = {s: sum(c.status == s for c in components) for s in ("verified", "failed", "attested", "unverifiable")}
-    mixture_failed = sum(x.verdict in ("fails", "unverifiable") for x in mixture)
+    by = {name: sum(c.status == s for c in components)
+          for name, s in (("verified", "pass"), ("failed", "fail"), ("attested", "attested"),
+                          ("unverifiable", "not-checked"))}
+    mixture_failed = sum(x.verdict in ("fail", "not-checked") for x in mixture)
     errors = sum(f.severity == "error" for f in findings)
     summary = DataCheckSummary(
         components=len(components), **by, files_hashed=len(hashed), bytes_hashed=sum(f.size or 0 for f in hashed),

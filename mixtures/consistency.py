@@ -65,13 +65,13 @@ def weight_checks(section: DataSection) -> tuple[list[MixtureCheck], WeightUnit 
     checks: list[MixtureCheck] = []
     units = sorted({w.unit.value for w in weights})
     if len(units) > 1:
-        checks.append(MixtureCheck(check="units", declared=units, verdict="fails",
+        checks.append(MixtureCheck(check="units", declared=units, verdict="fail",
                                    message="the mixture mixes weight units; sampling needs one unit"))
         return checks, None
     unit = weights[0].unit
     missing = [c.name for c in comps if c.weight is None]
     if missing:
-        checks.append(MixtureCheck(check="weights", declared=f"unit {unit.value}", verdict="fails",
+        checks.append(MixtureCheck(check="weights", declared=f"unit {unit.value}", verdict="fail",
                                    message=f"component(s) without a weight: {', '.join(missing)}"))
         return checks, None
     total = sum(w.value for w in weights)  # every component has one (checked above)
@@ -79,11 +79,11 @@ def weight_checks(section: DataSection) -> tuple[list[MixtureCheck], WeightUnit 
         ok = abs(total - 1.0) <= 1e-6
         checks.append(MixtureCheck(check="weights", declared=f"sum of {unit.value} shares = 1",
                                    from_declaration=round(total, 9),
-                                   verdict="holds" if ok else "fails",
+                                   verdict="pass" if ok else "fail",
                                    message=None if ok else f"{unit.value} shares sum to {total:.6g}, not 1"))
     else:
         checks.append(MixtureCheck(check="weights", declared="multipliers",
-                                   from_declaration=round(total, 9), verdict="holds",
+                                   from_declaration=round(total, 9), verdict="pass",
                                    message="multipliers (repetitions) need not sum to 1"))
     return checks, unit
 
@@ -193,13 +193,13 @@ def _rounded(v: float | None, check: str):
 def combine(section: DataSection, declared: BasisResult, data: BasisResult | None,
             attested_in_data: list[str]) -> list[MixtureCheck]:
     """One verdict per claim from both bases: a contradiction on either fails; data holding verifies it;
-    only the declaration holding is 'attested'; neither computable is 'unverifiable'."""
+    only the declaration holding is 'attested'; neither computable is 'not-checked'."""
     comp = {c.name: c for c in section.components}
     out: list[MixtureCheck] = []
     for tag in section.shares:
         if not any(tag in c.tags for c in section.components):
             out.append(MixtureCheck(check=f"share:{tag}", declared=_declared_value(f"share:{tag}", section, comp),
-                                    verdict="fails", message=f"no component has the tag {tag!r}"))
+                                    verdict="fail", message=f"no component has the tag {tag!r}"))
     for check in declared.values:
         if any(m.check == check for m in out):
             continue
@@ -215,16 +215,16 @@ def combine(section: DataSection, declared: BasisResult, data: BasisResult | Non
             notes.append(f"{label}: {text}")
             failed |= not ok
         if failed:
-            verdict = "fails"
+            verdict = "fail"
         elif mv is not None:
-            verdict = "holds"
+            verdict = "pass"
             if attested_in_data:
                 notes.append(f"uses declared figures of attested component(s) {', '.join(attested_in_data)}")
         elif dv is not None:
             verdict = "attested"
             notes.append("not borne out by data: the figures it needs were not measured")
         else:
-            verdict = "unverifiable"
+            verdict = "not-checked"
             notes.append("the figures it needs are neither declared nor measured")
         out.append(MixtureCheck(check=check, declared=_declared_value(check, section, comp),
                                 from_declaration=_rounded(dv, check),

@@ -6,8 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-ComponentStatus = Literal["verified", "failed", "attested", "unverifiable"]
-Verdict = Literal["holds", "fails", "unverifiable", "attested", "measured"]
+from ..manifests.findings import ClaimResult, Evidence, Finding, Verdict, error_claims
+
+# One verdict scale for every check (assay.manifests.findings): a component is pass / fail / attested / not-checked;
+# a figure with nothing declared to compare it with is informational (verdict None).
+ComponentStatus = Literal["pass", "fail", "attested", "not-checked"]
 
 
 class DataFileCheck(BaseModel):
@@ -28,7 +31,8 @@ class CountCheck(BaseModel):
     field: Literal["tokens", "documents", "bytes"]
     declared: int | None
     measured: int | None
-    verdict: Verdict
+    verdict: Verdict | None = Field(None, description="None: nothing was declared; the measured figure is "
+                                                       "informational.")
     message: str | None = None
 
 
@@ -57,12 +61,6 @@ class MixtureCheck(BaseModel):
     message: str | None = None
 
 
-class Finding(BaseModel):
-    severity: Literal["error", "warning", "info"]
-    where: str | None = None
-    message: str
-
-
 class DataCheckSummary(BaseModel):
     components: int
     verified: int
@@ -88,3 +86,29 @@ class DataCheckResult(BaseModel):
     findings: list[Finding]
     summary: DataCheckSummary
     ok: bool
+
+    def to_claims(self) -> list[ClaimResult]:
+        """The report's rows: one per component (files hashed, counts recounted), one per mixture claim that
+        declares something, one per error finding."""
+        out: list[ClaimResult] = []
+        for comp in self.components:
+            bad = [f for f in comp.files if f.status != "ok"]
+            out.append(ClaimResult(
+                id=f"data:component:{comp.name}", step="data", kind="data", subject=comp.name,
+                declared={"source": comp.source, "tags": comp.tags, "weight": comp.weight,
+                          **{c.field: c.declared for c in comp.counts}},
+                measured={"files_ok": len(comp.files) - len(bad), "files": len(comp.files),
+                          **{c.field: c.measured for c in comp.counts}},
+                verdict=comp.status, level="attested only" if comp.status == "attested" else "recounted",
+                message=comp.reason or ("; ".join(f"{f.path}: {f.status}" for f in bad) or None),
+                needs=["data"] if comp.status == "not-checked" else [],
+                evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how) for f in comp.files]))
+        for mc in self.mixture:
+            if mc.verdict is None:  # informational: nothing was declared
+                continue
+            out.append(ClaimResult(id=f"data:{mc.check}", step="data", kind="data", subject=mc.check,
+                                   declared=mc.declared, measured=mc.from_data, verdict=mc.verdict,
+                                   message=mc.message,
+                                   evidence=[Evidence(kind="computation", ref="from declared figures",
+                                                      note=str(mc.from_declaration))]))
+        return out + error_claims("data", "data", self.findings)

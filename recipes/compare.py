@@ -72,10 +72,10 @@ def compare_output(rebuilt: Path, sha256: str, expected: str | None, published: 
     """Reached tier and verdict of one output (see the module docstring)."""
     out: dict[str, Any] = {"reached": None, "verdict": None, "errors": None, "message": None}
     if expected is None:
-        out.update(reached="unpinned", verdict="fails", message="no expected sha256 (recipe output or artifact pin)")
+        out.update(reached="unpinned", verdict="fail", message="no expected sha256 (recipe output or artifact pin)")
         return out
     if sha256 == expected:
-        out.update(reached="bit-exact", verdict="holds")
+        out.update(reached="bit-exact", verdict="pass")
         return out
     atol = DEFAULT_ATOL if atol is None else atol
     rtol = DEFAULT_RTOL if rtol is None else rtol
@@ -96,10 +96,10 @@ def compare_output(rebuilt: Path, sha256: str, expected: str | None, published: 
         else:
             why += f"; tensors beyond atol {atol:g} + rtol {rtol:g} ({_worst(errors)})"
     if RANK[reached] >= RANK[declared]:
-        verdict = "needs-evaluation" if reached == "evaluation" else "holds"
+        verdict = "inconclusive" if reached == "evaluation" else "pass"
     else:
-        verdict = "fails"
+        verdict = "fail"
     if reached == "evaluation":
         reached = "needs-evaluation"
-    out.update(reached=reached, verdict=verdict, message=why if verdict != "holds" or reached != "bit-exact" else None)
+    out.update(reached=reached, verdict=verdict, message=why if verdict != "pass" or reached != "bit-exact" else None)
     return out

@@ -248,7 +248,7 @@ def _outputs(r: Recipe, loaded: Release, workdir: Path, md5s: dict[str, str]) ->
     for o in r.outputs:
         rebuilt = workdir / o.path
         expected = o.sha256 or _pin(loaded, o.path)
-        base = OutputCheck(path=o.path, declared_tier=o.tier, verdict="fails", expected_sha256=expected,
+        base = OutputCheck(path=o.path, declared_tier=o.tier, verdict="fail", expected_sha256=expected,
                            dvc_md5=md5s.get(o.path))
         if not rebuilt.is_file():
             out.append(base.model_copy(update={"reached": "missing", "message": "the step did not write it"}))
@@ -308,7 +308,7 @@ def rebuild_release(release: Release | Path | str, names: list[str] | None = Non
             res = RecipeResult(name=r.name, step=r.step, status="not-run", inputs=checks[r.name])
             if r.name in refused:
                 res.status, res.message = "refused", refused[r.name]
-                res.outputs = [OutputCheck(path=o.path, declared_tier=o.tier, verdict="not-run") for o in r.outputs]
+                res.outputs = [OutputCheck(path=o.path, declared_tier=o.tier, verdict="not-checked") for o in r.outputs]
                 results.append(res)
                 continue
             env_path = wd / RESERVED / f"{r.name}.env.json"
@@ -320,13 +320,13 @@ def rebuild_release(release: Release | Path | str, names: list[str] | None = Non
                     res.status = "failed"
                     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
                     res.message = "dvc repro failed: " + " ".join(tail)
-                res.outputs = [OutputCheck(path=o.path, declared_tier=o.tier, verdict="not-run") for o in r.outputs]
+                res.outputs = [OutputCheck(path=o.path, declared_tier=o.tier, verdict="not-checked") for o in r.outputs]
                 results.append(res)
                 continue
             res.environment = {k: v for k, v in env.items() if k not in ("cmd_stdout_tail",)}
             if env.get("error"):
                 res.status, res.message = "failed", env["error"]
-                res.outputs = [OutputCheck(path=o.path, declared_tier=o.tier, verdict="not-run") for o in r.outputs]
+                res.outputs = [OutputCheck(path=o.path, declared_tier=o.tier, verdict="not-checked") for o in r.outputs]
                 results.append(res)
                 continue
             res.status = "rebuilt"
@@ -337,11 +337,13 @@ def rebuild_release(release: Release | Path | str, names: list[str] | None = Non
             shutil.rmtree(wd, ignore_errors=True)
 
     outs = [o for r in results for o in r.outputs]
-    counts = {k: sum(o.verdict == k for o in outs) for k in ("holds", "fails", "needs-evaluation", "not-run")}
-    ok = all(r.status == "rebuilt" for r in results) and counts["fails"] == 0 and counts["not-run"] == 0
+    counts = {k: sum(o.verdict == k for o in outs) for k in ("pass", "fail", "inconclusive", "not-checked")}
+    # An output that only an evaluation can judge (inconclusive) does not fail a rebuild; the audit counts it as
+    # inconclusive, which fails the audit.
+    ok = all(r.status == "rebuilt" for r in results) and counts["fail"] == 0 and counts["not-checked"] == 0
     n_rebuilt = sum(r.status == "rebuilt" for r in results)
-    summary = (f"{n_rebuilt}/{len(results)} recipes rebuilt; outputs: {counts['holds']} hold, "
-               f"{counts['fails']} fail, {counts['needs-evaluation']} need evaluation, {counts['not-run']} not run")
+    summary = (f"{n_rebuilt}/{len(results)} recipes rebuilt; outputs: {counts['pass']} hold, "
+               f"{counts['fail']} fail, {counts['inconclusive']} need evaluation, {counts['not-checked']} not run")
     return RebuildResult(manifest=str(loaded.manifest_path), release=f"{m.release.name} {m.release.version}",
                          workdir=str(wd) + (" (removed)" if temporary and not keep else ""), dvc=dvc_version,
                          run_id=run_id, recipes=results, summary=summary, seconds=round(time.perf_counter() - t0, 3),

@@ -56,7 +56,7 @@ def test_tampered_file_fails_the_audit_with_the_file_named(demo, tmp_path):
     report = json.loads((out / "report.json").read_text())
     bad = [c for c in report["claims"] if c["verdict"] == "fail"]
     # the data step will not count tokens with the tampered tokenizer: its own finding, not a silent pass
-    assert [c["id"] for c in bad] == ["file:tokenizer.json", "data:tokenizer"]
+    assert [c["id"] for c in bad] == ["file:tokenizer.json", "data:tokenizer:tokenizer.json"]
     assert report["verdict"] == "fail" and report["release"]["release_digest"] is None
 
 

@@ -119,7 +119,7 @@ def test_realistic_mixture_verifies_and_recounts(mixture):
     r = check_data(mixture, strict=True)
     comps = by_name(r)
     assert r.ok, r.model_dump_json(indent=1)
-    assert {n: c.status for n, c in comps.items()} == {"cot": "verified", "direct": "verified", "captions": "verified",
+    assert {n: c.status for n, c in comps.items()} == {"cot": "pass", "direct": "pass", "captions": "pass",
                                                        "private-web": "attested"}
     assert comps["cot"].measured["documents"] == 10 and comps["cot"].measured["tokens"] == 50
     assert comps["direct"].measured["tokens"] == 200 and comps["direct"].measured["documents"] == 40
@@ -127,11 +127,11 @@ def test_realistic_mixture_verifies_and_recounts(mixture):
     assert comps["private-web"].measured is None and comps["private-web"].files == []
     assert all(f.status == "ok" and f.how == "hashed" for c in r.components for f in c.files)
     m = mix(r)
-    assert m["share:cot"].from_data == pytest.approx(0.2) and m["share:cot"].verdict == "holds"
+    assert m["share:cot"].from_data == pytest.approx(0.2) and m["share:cot"].verdict == "pass"
     assert m["share:image-text"].from_data == pytest.approx(0.2)
     assert "private-web" in m["share:cot"].message  # attested figures are labelled where they enter the arithmetic
     assert m["totals.tokens"].from_data == 500 and m["totals.documents"].from_data == 100
-    assert m["epochs:cot"].from_data == 2 and m["epochs:cot"].verdict == "holds"
+    assert m["epochs:cot"].from_data == 2 and m["epochs:cot"].verdict == "pass"
     assert r.tokenizer_sha256 == sha(mixture.parent / "release" / "tokenizer.json")
     assert r.summary.tokens_counted == 350 and r.summary.attested == 1
 
@@ -153,9 +153,9 @@ def test_tampered_component_fails_naming_it(mixture):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     out = json.loads(proc.stdout)
     comps = {c["name"]: c for c in out["components"]}
-    assert comps["cot"]["status"] == "failed" and comps["cot"]["files"][0]["status"] == "mismatch"
+    assert comps["cot"]["status"] == "fail" and comps["cot"]["files"][0]["status"] == "mismatch"
     assert "part-0.jsonl" in comps["cot"]["reason"]
-    assert comps["direct"]["status"] == "verified" and comps["captions"]["status"] == "verified"
+    assert comps["direct"]["status"] == "pass" and comps["captions"]["status"] == "pass"
     table = run_assay("data", "check", str(mixture))
     assert table.returncode == 1 and "cot" in table.stdout and "DATA FAILED" in table.stdout
 
@@ -165,7 +165,7 @@ def test_truncated_parquet_is_a_size_mismatch(mixture):
     f.write_bytes(f.read_bytes()[:-10])
     r = check_data(mixture)
     c = by_name(r)["direct"]
-    assert not r.ok and c.status == "failed" and c.files[0].status == "size-mismatch"
+    assert not r.ok and c.status == "fail" and c.files[0].status == "size-mismatch"
 
 
 # ---------------------------------------------------------------------------------------- the 20/80 claim vs data
@@ -189,9 +189,9 @@ def test_declared_20_80_split_the_data_contradicts_is_caught(demo):
     r = check_data(demo)
     m = mix(r)
     assert not r.ok
-    assert m["share:cot"].verdict == "fails" and m["share:cot"].from_data == pytest.approx(0.5)
-    assert m["share:direct"].verdict == "fails" and m["share:direct"].from_data == pytest.approx(0.5)
-    assert all(c.status == "verified" for c in r.components)  # the files are the published ones: the claim is false
+    assert m["share:cot"].verdict == "fail" and m["share:cot"].from_data == pytest.approx(0.5)
+    assert m["share:direct"].verdict == "fail" and m["share:direct"].from_data == pytest.approx(0.5)
+    assert all(c.status == "pass" for c in r.components)  # the files are the published ones: the claim is false
     proc = run_assay("data", "check", str(demo))
     assert proc.returncode == 1 and "share:cot" in proc.stdout
 
@@ -202,17 +202,17 @@ def test_consistent_declaration_but_contradicting_data(demo):
     r = check_data(demo)
     m, comps = mix(r), by_name(r)
     assert m["share:cot"].from_declaration == pytest.approx(0.2) and m["share:cot"].from_data == pytest.approx(0.5)
-    assert m["share:cot"].verdict == "fails"
+    assert m["share:cot"].verdict == "fail"
     tokens = next(c for c in comps["cot"].counts if c.field == "tokens")
-    assert (tokens.declared, tokens.measured, tokens.verdict) == (50, 125, "fails")
-    assert comps["cot"].status == "failed"
+    assert (tokens.declared, tokens.measured, tokens.verdict) == (50, 125, "fail")
+    assert comps["cot"].status == "fail"
 
 
 def test_matching_20_80_split_holds(demo):
     two_way(demo, cot_docs=10, direct_docs=40, declare_tokens={"cot": 50, "direct": 200})
     r = check_data(demo)
     assert r.ok, r.model_dump_json(indent=1)
-    assert mix(r)["share:cot"].verdict == "holds"
+    assert mix(r)["share:cot"].verdict == "pass"
 
 
 # -------------------------------------------------------------------------------------------- mixture arithmetic
@@ -230,19 +230,19 @@ def test_share_weights_must_normalise(mixture):
         d["shares"] = {}
     edit_data(mixture, fn)
     r = check_data(mixture)
-    assert mix(r)["weights"].verdict == "fails" and "1.1" in mix(r)["weights"].message and not r.ok
+    assert mix(r)["weights"].verdict == "fail" and "1.1" in mix(r)["weights"].message and not r.ok
 
 
 def test_mixed_units_fail(mixture):
     edit_data(mixture, lambda d: d["components"][0].update(weight={"value": 0.5, "unit": "samples"}))
     r = check_data(mixture)
-    assert mix(r)["units"].verdict == "fails" and not r.ok
+    assert mix(r)["units"].verdict == "fail" and not r.ok
 
 
 def test_epochs_beyond_max_epochs_fail(mixture):
     edit_data(mixture, lambda d: d["components"][0].update(max_epochs=1.5))
     r = check_data(mixture)
-    assert mix(r)["epochs:cot"].verdict == "fails" and not r.ok
+    assert mix(r)["epochs:cot"].verdict == "fail" and not r.ok
 
 
 def test_token_share_weights_imply_epochs_and_documents(mixture):
@@ -255,8 +255,8 @@ def test_token_share_weights_imply_epochs_and_documents(mixture):
     edit_data(mixture, fn)
     r = check_data(mixture)
     m = mix(r)
-    assert m["share:cot"].from_data == pytest.approx(0.2) and m["share:cot"].verdict == "holds"
-    assert m["epochs:cot"].from_data == pytest.approx(4.0) and m["epochs:cot"].verdict == "fails"
+    assert m["share:cot"].from_data == pytest.approx(0.2) and m["share:cot"].verdict == "pass"
+    assert m["epochs:cot"].from_data == pytest.approx(4.0) and m["epochs:cot"].verdict == "fail"
     assert m["totals.documents"].from_data == 200  # every component has 1 document per 5 tokens
     assert by_name(r)["direct"].epochs == pytest.approx(2.0)
 
@@ -272,15 +272,15 @@ def test_sample_share_weights_derive_token_totals(mixture):
     edit_data(mixture, fn)
     r = check_data(mixture)
     m = mix(r)
-    assert m["totals.tokens"].from_data == 500 and m["totals.tokens"].verdict == "fails"
-    assert m["share:cot"].verdict == "holds"
+    assert m["totals.tokens"].from_data == 500 and m["totals.tokens"].verdict == "fail"
+    assert m["share:cot"].verdict == "pass"
     assert by_name(r)["cot"].epochs == pytest.approx(5.0)
 
 
 def test_share_of_a_tag_no_component_has_fails(mixture):
     edit_data(mixture, lambda d: d["shares"].update(math={"value": 0.1, "tolerance": 0.1}))
     r = check_data(mixture)
-    assert mix(r)["share:math"].verdict == "fails" and "no component" in mix(r)["share:math"].message
+    assert mix(r)["share:math"].verdict == "fail" and "no component" in mix(r)["share:math"].message
 
 
 def test_totals_bytes_are_the_stored_bytes(mixture):
@@ -288,10 +288,10 @@ def test_totals_bytes_are_the_stored_bytes(mixture):
     total = sum(c.get("bytes", 0) for c in doc["data"]["components"])
     edit_data(mixture, lambda d: d["totals"].update(bytes=total + 1))
     r = check_data(mixture)
-    assert mix(r)["totals.bytes"].verdict == "unverifiable"  # the attested component declares no bytes
+    assert mix(r)["totals.bytes"].verdict == "not-checked"  # the attested component declares no bytes
     edit_data(mixture, lambda d: d["components"][3].update(bytes=0))
     r = check_data(mixture)
-    assert mix(r)["totals.bytes"].verdict == "fails" and mix(r)["totals.bytes"].from_data == total
+    assert mix(r)["totals.bytes"].verdict == "fail" and mix(r)["totals.bytes"].from_data == total
 
 
 # ------------------------------------------------------------------------------------------------ records, tokens
@@ -301,7 +301,7 @@ def test_invalid_record_fails_with_its_line(mixture):
     edit_data(mixture, lambda d: d["components"][0]["files"][0].update(sha256=sha(f), size=f.stat().st_size))
     r = check_data(mixture)
     c = by_name(r)["cot"]
-    assert c.status == "failed" and c.measured["invalid_records"] == 2
+    assert c.status == "fail" and c.measured["invalid_records"] == 2
     assert "line 11" in c.reason and "line 12" in c.reason
 
 
@@ -311,7 +311,7 @@ def test_tampered_tokenizer_is_not_used(mixture):
     r = check_data(mixture)
     assert not r.ok and any("tokenizer" in (f.where or "") and f.severity == "error" for f in r.findings)
     tokens = next(c for c in by_name(r)["cot"].counts if c.field == "tokens")
-    assert tokens.verdict == "unverifiable" and by_name(r)["cot"].status == "unverifiable"
+    assert tokens.verdict == "not-checked" and by_name(r)["cot"].status == "not-checked"
 
 
 def test_remote_component_is_attested_unless_a_local_copy_is_given(mixture, tmp_path):
@@ -321,7 +321,7 @@ def test_remote_component_is_attested_unless_a_local_copy_is_given(mixture, tmp_
     r = check_data(mixture)
     assert by_name(r)["direct"].status == "attested" and "--data-dir" in by_name(r)["direct"].reason
     r = check_data(mixture, data_dir=tmp_path / "copies")
-    assert by_name(r)["direct"].status == "verified" and r.ok
+    assert by_name(r)["direct"].status == "pass" and r.ok
 
 
 def test_record_field_rules():

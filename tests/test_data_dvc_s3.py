@@ -172,7 +172,7 @@ def test_an_s3_remote_holding_the_only_copy_verifies_through_dvc(s3_release):
     assert {rel.key(f) for f in FILES} <= keys  # pushed by DVC under its own layout
     r = check_data(rel.manifest)
     c = corpus(r)
-    assert r.ok and c.status == "verified", r.model_dump_json(indent=1)
+    assert r.ok and c.status == "pass", r.model_dump_json(indent=1)
     files = {f.path: f for f in c.files}
     for path, f in files.items():
         assert f.status == "ok" and f.how == "dvc-remote"
@@ -181,13 +181,13 @@ def test_an_s3_remote_holding_the_only_copy_verifies_through_dvc(s3_release):
     assert files["a.jsonl"].dvc_file == "a.jsonl.dvc" and files["shards/s0.jsonl"].dvc_file == "shards.dvc"
     assert c.measured["documents"] == 10 and c.measured["tokens"] == 40  # recounted from the bytes fetched
     assert c.measured["bytes"] == sum(map(len, rel.data.values()))
-    assert {k.field: k.verdict for k in c.counts} == {"tokens": "holds", "documents": "holds", "bytes": "holds"}
+    assert {k.field: k.verdict for k in c.counts} == {"tokens": "pass", "documents": "pass", "bytes": "pass"}
     assert not (rel.repo_dir / "a.jsonl").exists() and not (rel.repo_dir / ".dvc" / "cache").exists()
 
     proc = run_assay("data", "check", str(rel.manifest), "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     comp = json.loads(proc.stdout)["components"][0]
-    assert comp["status"] == "verified"
+    assert comp["status"] == "pass"
     assert {f["path"]: (f["how"], f["md5"], f["sha256"]) for f in comp["files"]} == {
         p: ("dvc-remote", md5_bytes(b), hashlib.sha256(b).hexdigest()) for p, b in rel.data.items()}
 
@@ -201,7 +201,7 @@ def test_an_object_tampered_in_or_deleted_from_the_bucket_fails_naming_the_file(
     r = check_data(rel.manifest)
     files = {f.path: f for f in corpus(r).files}
     bad = files["shards/s1.jsonl"]
-    assert not r.ok and corpus(r).status == "failed"
+    assert not r.ok and corpus(r).status == "fail"
     assert bad.status == "mismatch" and bad.how == "dvc-remote" and "shards.dvc records" in bad.message
     assert bad.md5 == md5_bytes(tampered) != bad.dvc_md5
     assert files["a.jsonl"].status == "missing" and "remote s3store" in files["a.jsonl"].message

@@ -42,7 +42,7 @@ def test_a_release_with_no_artifacts_does_not_verify(tmp_path):
     proc = run_assay("verify", str(m), "--strict", "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     findings = _json(proc)["findings"]
-    assert any(f["check"] == "release" and "nothing was verified" in f["message"] for f in findings)
+    assert any(f["code"] == "release" and "nothing was verified" in f["message"] for f in findings)
 
 
 def test_unmeasurable_claim_fails_unless_declared_attested_only(demo):
@@ -59,7 +59,7 @@ def test_unmeasurable_claim_fails_unless_declared_attested_only(demo):
     proc = run_assay("verify", str(demo), "--json")
     assert proc.returncode == 1
     [arch] = [c for c in _json(proc)["claims"] if c["claim"] == "architecture"]
-    assert arch["verdict"] == "unverifiable" and "config.json" in arch["message"]
+    assert arch["verdict"] == "not-checked" and "config.json" in arch["message"]
 
     _edit(demo, lambda d: d["claims"].__setitem__("attested_only", ["architecture"]))
     assert run_assay("lock", str(demo)).returncode == 0
@@ -82,7 +82,7 @@ def test_attested_only_never_hides_a_measurable_claim(demo):
     proc = run_assay("verify", str(demo), "--json")
     assert proc.returncode == 1
     [p] = [c for c in _json(proc)["claims"] if c["claim"] == "parameters.total"]
-    assert p["verdict"] == "fails"
+    assert p["verdict"] == "fail"
 
 
 def test_attested_only_names_are_validated(demo):
@@ -108,26 +108,27 @@ def test_a_score_with_no_log_is_not_checked_unless_attested_only(tmp_path):
     proc = run_assay("rescore", str(m), "--json")
     assert proc.returncode == 1
     [claim] = _json(proc)["evals"][0]["claims"]
-    assert claim["status"] == "no-log"
+    assert claim["status"] == "no-log" and claim["verdict"] == "not-checked"
 
     m2 = _eval_release(tmp_path / "b", [{"name": "MMMU", "metric": "acc", "attested_only": True,
                                          "published": [{"value": 54.3, "source": "card"}]}])
     proc = run_assay("rescore", str(m2), "--json")
     assert proc.returncode == 0, proc.stdout
     [claim] = _json(proc)["evals"][0]["claims"]
-    assert claim["status"] == "attested" and claim["recomputed"] is None
+    assert claim["status"] == "attested" and claim["verdict"] == "attested" and claim["recomputed"] is None
 
 
 def test_a_log_that_gives_no_recomputed_metric_does_not_pass(tmp_path):
-    """The claim names a metric the logged samples never carry: unverifiable, exit 1 — never 'matches'."""
+    """The claim names a metric the logged samples never carry: not-checked, exit 1 — never 'matches'."""
     [results] = (LMEVAL / "full").rglob("results_*.json")
     log = "evals/" + results.relative_to(LMEVAL).as_posix()
     m = _eval_release(tmp_path, [{"name": "tiny_mc", "metric": "bleu", "published": [{"value": 41.0}],
                                   "logs": [{"path": log, "format": "lm-eval"}]}])
     proc = run_assay("rescore", str(m), "--json")
     assert proc.returncode == 1
-    statuses = {c["status"] for e in _json(proc)["evals"] for c in e["claims"]}
-    assert statuses and statuses <= {"unverifiable", "no-log"}
+    claims = [c for e in _json(proc)["evals"] for c in e["claims"]]
+    assert claims and {c["status"] for c in claims} <= {"not-recomputed", "no-log"}
+    assert {c["verdict"] for c in claims} == {"not-checked"}
 
 
 # ------------------------------------------------------------------------------------------------------------ audit

@@ -469,7 +469,7 @@ def test_init_refuses_a_malicious_pickle_named_like_weights(tmp_path):
     proc, out = _init_json(folder)
     assert proc.returncode == 1, proc.stderr
     assert out["written"] is False and not (folder / "assay.yaml").exists()
-    errors = [f for f in out["findings"] if f["severity"] == "error" and f["path"] == "pytorch_model.bin"]
+    errors = [f for f in out["findings"] if f["severity"] == "error" and f["where"] == "pytorch_model.bin"]
     assert any("is not in the allowlist" in f["message"] for f in errors)
     assert not (tmp_path / "M").exists()
 
@@ -489,7 +489,7 @@ def test_init_puts_pickle_bearing_files_in_the_weights_role_and_scans_them(tmp_p
     roles = {f["path"]: f["role"] for f in out["files"]}
     assert roles["checkpoint.zip"] == "weights" and roles["objects.npy"] == "weights"
     assert roles["notes.dat"] == "weights" and roles["tool.py"] == "code"
-    scanned = {f["path"] for f in out["findings"] if f["check"] == "pickle"}
+    scanned = {f["where"] for f in out["findings"] if f["code"] == "pickle"}
     assert {"checkpoint.zip", "objects.npy", "notes.dat"} <= scanned
     assert "numbers.npy" not in scanned  # numeric arrays hold no pickle
     assert not [f for f in out["findings"] if f["severity"] == "error"]
@@ -503,7 +503,7 @@ def test_unrecognised_weights_and_code_are_findings(tmp_path):
     (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)  # role other: not a finding
     proc, out = _init_json(folder)
     assert proc.returncode == 1
-    fmt = {f["path"]: f for f in out["findings"] if f["check"] == "format"}
+    fmt = {f["where"]: f for f in out["findings"] if f["code"] == "format"}
     assert set(fmt) == {"model.gguf", "ext.so"}
     assert all(f["severity"] == "error" and "not scanned" in f["message"] for f in fmt.values())
 
@@ -522,4 +522,4 @@ def test_structure_scans_pickle_content_in_any_role(tmp_path):
         "sources": [{"name": "default", "uri": "dir://."}],
         "artifacts": [{"path": "chat_template.jinja", "role": "tokenizer", "size": len(data), "sha256": sha}]})
     result = check_structure(manifest, tmp_path, {"chat_template.jinja": sha})
-    assert any(f.check == "pickle" and f.severity == "error" and "posix.system" in f.message for f in result.findings)
+    assert any(f.code == "pickle" and f.severity == "error" and "posix.system" in f.message for f in result.findings)

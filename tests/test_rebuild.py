@@ -103,7 +103,7 @@ def test_demo_bf16_cast_is_bit_exact(demo, tmp_path, threads):
     assert rc == 0, json.dumps(out, indent=1)
     rec = out["recipes"][0]
     assert rec["status"] == "rebuilt" and len(rec["outputs"]) == 3
-    assert all(o["reached"] == "bit-exact" and o["verdict"] == "holds" for o in rec["outputs"])
+    assert all(o["reached"] == "bit-exact" and o["verdict"] == "pass" for o in rec["outputs"])
     env = rec["environment"]
     assert env["threads"] == int(threads) and env["torch"] == torch.__version__ and env["run_id"] == out["run_id"]
     assert env["cpu_capability"] and env["python"]
@@ -279,7 +279,7 @@ def test_training_holds_in_the_tolerance_tier_across_threads(trained):
     demo, _ = trained
     rc, out = rebuild_json(demo, "--threads", "2")
     o = outputs(out)["tiny-lm.safetensors"]
-    assert rc == 0 and o["verdict"] == "holds" and o["reached"] in ("bit-exact", "tolerance"), json.dumps(out, indent=1)
+    assert rc == 0 and o["verdict"] == "pass" and o["reached"] in ("bit-exact", "tolerance"), json.dumps(out, indent=1)
     assert out["recipes"][0]["environment"]["seed"] == 1234
 
 
@@ -303,7 +303,7 @@ def test_tolerance_tier_reports_the_errors(trained):
     perturb(demo, 1e-4, recipe)
     rc, out = rebuild_json(demo, "--threads", "1")
     o = outputs(out)["tiny-lm.safetensors"]
-    assert rc == 0 and o["reached"] == "tolerance" and o["verdict"] == "holds", json.dumps(out, indent=1)
+    assert rc == 0 and o["reached"] == "tolerance" and o["verdict"] == "pass", json.dumps(out, indent=1)
     assert o["errors"]["max_abs"] == pytest.approx(1e-4, rel=0.05) and o["errors"]["tensor"] == "0.weight"
 
 
@@ -312,7 +312,7 @@ def test_declared_bit_exact_but_only_tolerance_reached_fails(trained):
     perturb(demo, 1e-4, recipe, tier="bit-exact")
     rc, out = rebuild_json(demo, "--threads", "1")
     o = outputs(out)["tiny-lm.safetensors"]
-    assert rc == 1 and o["reached"] == "tolerance" and o["verdict"] == "fails"
+    assert rc == 1 and o["reached"] == "tolerance" and o["verdict"] == "fail"
 
 
 def test_beyond_tolerance_needs_evaluation(trained):
@@ -320,11 +320,11 @@ def test_beyond_tolerance_needs_evaluation(trained):
     perturb(demo, 0.1, recipe)
     rc, out = rebuild_json(demo, "--threads", "1")
     o = outputs(out)["tiny-lm.safetensors"]
-    assert rc == 1 and o["reached"] == "needs-evaluation" and o["verdict"] == "fails" and "beyond" in o["message"]
+    assert rc == 1 and o["reached"] == "needs-evaluation" and o["verdict"] == "fail" and "beyond" in o["message"]
     perturb(demo, 0.0, recipe, tier="evaluation")
     rc, out = rebuild_json(demo, "--threads", "1")
     o = outputs(out)["tiny-lm.safetensors"]
-    assert rc == 0 and o["verdict"] == "needs-evaluation", json.dumps(out, indent=1)
+    assert rc == 0 and o["verdict"] == "inconclusive", json.dumps(out, indent=1)
 
 
 # ---------------------------------------------------------------------------------- refusals, failures, run cache

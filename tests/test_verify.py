@@ -53,7 +53,7 @@ def test_demo_verifies_strict(demo):
     assert all(f["status"] == "ok" and f["how"] == "hashed" for f in out["files"])
     assert out["release_digest"] == out["expected_release_digest"]
     assert {c["claim"] for c in out["claims"]} >= {"parameters.total", "tensors", "dtypes", "architecture"}
-    assert all(c["verdict"] == "holds" for c in out["claims"])
+    assert all(c["verdict"] == "pass" for c in out["claims"])
 
 
 def test_table_output_names_how_files_were_verified(demo):
@@ -166,14 +166,14 @@ def test_edited_lock_is_detected(demo):
     lock.write_text(dump_yaml(data))
     result = verify_release(demo, strict=True)
     assert not result.ok
-    assert any(f.check == "lock" and "release_digest does not match" in f.message for f in result.findings)
+    assert any(f.code == "lock" and "release_digest does not match" in f.message for f in result.findings)
 
 
 def test_extra_files_are_reported(demo):
     (release_dir(demo) / "surprise.py").write_text("print('hi')\n")
     result = verify_release(demo)
     assert result.extra_files == ["surprise.py"]
-    assert any(f.check == "extra" and f.path == "surprise.py" for f in result.findings)
+    assert any(f.code == "extra" and f.where == "surprise.py" for f in result.findings)
 
 
 # ----------------------------------------------------------------------------------------------- claims checking
@@ -181,14 +181,14 @@ def test_overclaimed_parameters_fail(demo):
     edit_manifest(demo, lambda d: d["claims"]["parameters"].update(total=d["claims"]["parameters"]["total"] + 1000))
     result = verify_release(demo)
     claim = next(c for c in result.claims if c.claim == "parameters.total")
-    assert claim.verdict == "fails" and not result.ok
+    assert claim.verdict == "fail" and not result.ok
 
 
 def test_parameter_tolerance(demo):
     def fuzz(d):
         d["claims"]["parameters"] = {"total": "0.12M", "tolerance": 0.01}
     edit_manifest(demo, fuzz)
-    assert next(c for c in verify_release(demo).claims if c.claim == "parameters.total").verdict == "holds"
+    assert next(c for c in verify_release(demo).claims if c.claim == "parameters.total").verdict == "pass"
 
 
 @pytest.mark.parametrize("key, value", [("dtypes", ["BF16"]), ("tensors", 1), ("architecture", "GPT2LMHeadModel")])
@@ -197,7 +197,7 @@ def test_wrong_structural_claims_fail(demo, key, value):
     proc = run_assay("verify", str(demo), "--json")
     assert proc.returncode == 1
     out = json.loads(proc.stdout)
-    assert next(c for c in out["claims"] if c["claim"] == key)["verdict"] == "fails"
+    assert next(c for c in out["claims"] if c["claim"] == key)["verdict"] == "fail"
 
 
 # ------------------------------------------------------------------------------------------------ structure
@@ -240,7 +240,7 @@ def test_shard_index_mismatch_fails(demo):
     relock(demo)
     result = verify_release(demo)
     assert not result.ok
-    assert any(f.check == "shard-index" and "ghost.weight" in f.message for f in result.findings)
+    assert any(f.code == "shard-index" and "ghost.weight" in f.message for f in result.findings)
 
 
 class _Boom:
@@ -276,9 +276,9 @@ def test_remote_code_is_listed_and_must_be_pinned(tmp_path):
     out = json.loads(run_assay("verify", str(manifest), "--json").stdout)
     assert out["ok"] is True
     rc = next(c for c in out["claims"] if c["claim"] == "remote_code")
-    assert rc["measured"] == ["configuration_custom.py", "modeling_custom.py"] and rc["verdict"] == "holds"
-    notes = [f for f in out["findings"] if f["check"] == "remote-code"]
-    assert {f["path"] for f in notes} == {"configuration_custom.py", "modeling_custom.py"}
+    assert rc["measured"] == ["configuration_custom.py", "modeling_custom.py"] and rc["verdict"] == "pass"
+    notes = [f for f in out["findings"] if f["code"] == "remote-code"]
+    assert {f["where"] for f in notes} == {"configuration_custom.py", "modeling_custom.py"}
     assert all("trust_remote_code" in f["message"] for f in notes)
     # Dropping a code file from the manifest makes the release fail: executed code must be hashed.
     edit_manifest(manifest, lambda d: d.__setitem__("artifacts", [a for a in d["artifacts"] if a["path"] != "modeling_custom.py"]))
@@ -402,7 +402,7 @@ def test_nothing_outside_the_root_is_read_through_a_symlink(demo, tmp_path):
     target.symlink_to(outside)
     result = verify_release(demo)
     assert failed(result)["model-00001-of-00002.safetensors"] == "unsafe-path"
-    assert not any(f.check == "safetensors" and f.path == target.name for f in result.findings)
+    assert not any(f.code == "safetensors" and f.where == target.name for f in result.findings)
 
 
 def test_artifacts_from_several_sources_are_all_checked(demo, tmp_path):
@@ -417,7 +417,7 @@ def test_artifacts_from_several_sources_are_all_checked(demo, tmp_path):
     relock(demo)
     result = verify_release(demo, strict=True)
     assert result.ok, [f.message for f in result.findings]
-    assert next(c for c in result.claims if c.claim == "architecture").verdict == "holds"
+    assert next(c for c in result.claims if c.claim == "architecture").verdict == "pass"
 
 
 def test_version_flag():

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..manifests.errors import ManifestError, PathEscapeError
+from ..manifests.findings import PASSING
 from ..manifests.lock import release_digest
 from ..manifests.paths import resolve_inside
 from ..manifests.release import Progress, Release, Store, as_release
@@ -26,28 +27,28 @@ def _expected(loaded: Release, findings: list[Finding]) -> dict[str, tuple[int |
     out: dict[str, tuple[int | None, str | None]] = {}
     if lock is not None:
         if release_digest((f.path, f.size, f.sha256) for f in lock.files) != lock.release_digest:
-            findings.append(Finding(check="lock", severity="error", path=str(loaded.lock_path),
+            findings.append(Finding(code="lock", severity="error", where=str(loaded.lock_path),
                                     message="the lock's release_digest does not match its file list (the lock was "
                                             "edited)"))
         if lock.manifest_sha256 != loaded.manifest_sha256:
-            findings.append(Finding(check="lock", severity="warning", path=str(loaded.lock_path),
+            findings.append(Finding(code="lock", severity="warning", where=str(loaded.lock_path),
                                     message="the manifest changed since this lock was written; run 'assay lock' to "
                                             "refresh it"))
         listed = {a.path for a in m.artifacts}
         for f in lock.files:
             if f.path not in listed:
-                findings.append(Finding(check="lock", severity="error", path=f.path,
+                findings.append(Finding(code="lock", severity="error", where=f.path,
                                         message="pinned in the lock but not listed in the manifest"))
     for art in m.artifacts:
         pinned = lock.file(art.path) if lock is not None else None
         size, sha = art.size, art.sha256
         if pinned is not None:
             if art.sha256 and art.sha256 != pinned.sha256:
-                findings.append(Finding(check="lock", severity="error", path=art.path,
+                findings.append(Finding(code="lock", severity="error", where=art.path,
                                         message=f"manifest sha256 {art.sha256} differs from the lock's "
                                                 f"{pinned.sha256}"))
             if art.size is not None and art.size != pinned.size:
-                findings.append(Finding(check="lock", severity="error", path=art.path,
+                findings.append(Finding(code="lock", severity="error", where=art.path,
                                         message=f"manifest size {art.size} differs from the lock's {pinned.size}"))
             size, sha = pinned.size, pinned.sha256
         out[art.path] = (size, sha)
@@ -129,7 +130,7 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
             checks[key] = chk.model_copy(update={"status": "unreadable", "message": dig.strerror or str(dig)})
             continue
         if not dig.stable:
-            findings.append(Finding(check="hash", severity="error", path=key,
+            findings.append(Finding(code="hash", severity="error", where=key,
                                     message="the file changed while it was being hashed"))
             checks[key] = chk.model_copy(update={"status": "unreadable", "message": "changed while hashing"})
             continue
@@ -172,7 +173,7 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
 
         state = open_state(state_path)
         if state is None:
-            findings.append(Finding(check="state", severity="warning",
+            findings.append(Finding(code="state", severity="warning",
                                     message="incremental state is not writable; every file is hashed"))
     try:
         checks = measure_files([(a.path, a.role.value, roots[a.path], *expected[a.path]) for a in m.artifacts],
@@ -197,7 +198,7 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
         listed = {p for p, rr in roots.items() if rr == r}
         extras.extend(_extra_files(r, listed, skip))
     for rel in extras:
-        findings.append(Finding(check="extra", severity="warning", path=rel,
+        findings.append(Finding(code="extra", severity="warning", where=rel,
                                 message="present in the release folder but not listed in the manifest"))
 
     all_ok = all(c.status == "ok" for c in files)
@@ -206,12 +207,12 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
     digest = release_digest(triples) if all_ok and len(triples) == len(files) else None
     expected_digest = loaded.lock.release_digest if loaded.lock else None
     if digest and expected_digest and digest != expected_digest:
-        findings.append(Finding(check="lock", severity="error",
+        findings.append(Finding(code="lock", severity="error",
                                 message=f"release digest {digest} differs from the lock's {expected_digest}"))
     errors = sum(f.severity == "error" for f in findings)
-    claims_failed = sum(c.verdict not in ("holds", "attested") for c in claims)
+    claims_failed = sum(c.verdict not in PASSING for c in claims)
     if not files:  # fail closed: a release with no files has nothing verified, whatever its claims say
-        findings.append(Finding(check="release", severity="error",
+        findings.append(Finding(code="release", severity="error",
                                 message="the manifest lists no artifacts: nothing was verified"))
         errors += 1
     hashed = [c for c in files if c.how == "hashed"]

@@ -6,10 +6,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..manifests.findings import ClaimResult, Evidence, Finding, Verdict
+
+__all__ = ["ClaimCheck", "FileCheck", "FileStatus", "Finding", "How", "VerifyResult", "VerifySummary"]
+
 FileStatus = Literal["ok", "mismatch", "size-mismatch", "missing", "unpinned", "unsafe-path", "unreadable"]
 How = Literal["hashed", "state", "hub", "not-read"]
-Severity = Literal["error", "warning", "info"]
-Verdict = Literal["holds", "fails", "unverifiable", "attested"]
 
 
 class FileCheck(BaseModel):
@@ -28,13 +30,6 @@ class FileCheck(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
-
-
-class Finding(BaseModel):
-    check: str = Field(description="Which check produced it, e.g. safetensors, shard-index, pickle, remote-code, lock.")
-    severity: Severity
-    path: str | None = None
-    message: str
 
 
 class ClaimCheck(BaseModel):
@@ -74,3 +69,33 @@ class VerifyResult(BaseModel):
     extra_files: list[str]
     summary: VerifySummary
     ok: bool
+
+    def to_claims(self) -> list[ClaimResult]:
+        """The report's rows: one per file (hashed now or not), one per failing structural finding, one per verified
+        remote-code file, one per structural claim."""
+        out: list[ClaimResult] = []
+        for f in self.files:
+            out.append(ClaimResult(
+                id=f"file:{f.path}", step="verify", kind="file", subject=f.path,
+                declared={"sha256": f.expected_sha256, "size": f.expected_size},
+                measured={"sha256": f.sha256, "size": f.size},
+                verdict="pass" if f.ok else "fail", level="sha256 (hashed now)",
+                message=None if f.ok else f"{f.status}: {f.message}",
+                needs=["lock"] if f.status == "unpinned" else [],
+                evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how)]))
+        for finding in self.findings:
+            if finding.severity == "error":
+                out.append(ClaimResult(
+                    id=f"structure:{finding.code}:{finding.where or ''}", step="verify", kind="structure",
+                    subject=finding.where or finding.code, verdict="fail", message=finding.message,
+                    evidence=[Evidence(kind="check", ref=finding.code)]))
+            elif finding.code == "remote-code":
+                out.append(ClaimResult(
+                    id=f"remote-code:{finding.where}", step="verify", kind="remote-code", subject=finding.where or "",
+                    verdict="pass", message=finding.message, evidence=[Evidence(kind="file", ref=finding.where or "")]))
+        for c in self.claims:
+            out.append(ClaimResult(id=f"claim:{c.claim}", step="verify", kind="claim", subject=c.claim,
+                                   declared=c.declared, measured=c.measured, verdict=c.verdict, message=c.message,
+                                   needs=["weights"] if c.verdict == "not-checked" else [],
+                                   evidence=[Evidence(kind="check", ref="safetensors headers / config.json")]))
+        return out

@@ -139,9 +139,9 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
             rep = _cached(state, sha, "safetensors", SafetensorsReport, partial(audit_safetensors, located[path]))
             reports[path] = rep
             for msg in rep.errors:
-                findings.append(Finding(check="safetensors", severity="error", path=path, message=msg))
+                findings.append(Finding(code="safetensors", severity="error", where=path, message=msg))
             for msg in rep.warnings:
-                findings.append(Finding(check="safetensors", severity="warning", path=path, message=msg))
+                findings.append(Finding(code="safetensors", severity="warning", where=path, message=msg))
             if art.role.value == "weights":
                 stats.add(rep)
             continue
@@ -151,7 +151,7 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
         if not (sniffed.pickle_bearing or (is_pickle_path(path) and sniffed.format == "unknown")):
             if sniffed.format == "unknown" and art.role.value in ("weights", "code"):
                 findings.append(Finding(
-                    check="format", severity="error", path=path,
+                    code="format", severity="error", where=path,
                     message=f"{path}: {art.role.value} file in a format assay cannot recognise from its content"
                             + (f" ({sniffed.detail})" if sniffed.detail else "") + "; it was not scanned"))
             continue
@@ -159,15 +159,15 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
         stats.pickle_files += art.role.value == "weights"
         imported = sorted({f"{g.module}.{g.name}" for g in pk.globals})
         findings.append(Finding(
-            check="pickle", severity="warning", path=path,
+            code="pickle", severity="warning", where=path,
             message="pickle-format file: loading it executes code; assay never unpickles it"
                     + (f"; imports {', '.join(imported)}" if imported else ""),
         ))
         if pk.dangerous:
-            findings.append(Finding(check="pickle", severity="error", path=path,
+            findings.append(Finding(code="pickle", severity="error", where=path,
                                     message=f"dangerous pickle globals: {', '.join(pk.dangerous)}"))
         for msg in pk.errors:
-            findings.append(Finding(check="pickle", severity="error", path=path, message=msg))
+            findings.append(Finding(code="pickle", severity="error", where=path, message=msg))
 
     for path in present:
         if path.endswith(INDEX_SUFFIX):
@@ -181,9 +181,9 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
                     shard_reports[name] = reports[rel]
             idx = audit_shard_index(located[path], shard_reports)
             for msg in idx.errors:
-                findings.append(Finding(check="shard-index", severity="error", path=path, message=msg))
+                findings.append(Finding(code="shard-index", severity="error", where=path, message=msg))
             for msg in idx.warnings:
-                findings.append(Finding(check="shard-index", severity="warning", path=path, message=msg))
+                findings.append(Finding(code="shard-index", severity="warning", where=path, message=msg))
 
     architecture, remote = _configs(manifest, located, present, verified, findings)
     claims = evaluate_claims(manifest.claims, stats, architecture, remote)
@@ -201,7 +201,7 @@ def _configs(manifest: Manifest, located: dict[str, Path], present: dict[str, An
         try:
             cfg = _read_json(located[path])
         except (ValueError, UnicodeDecodeError) as exc:
-            findings.append(Finding(check="config", severity="error", path=path, message=f"not valid JSON: {exc}"))
+            findings.append(Finding(code="config", severity="error", where=path, message=f"not valid JSON: {exc}"))
             continue
         if not isinstance(cfg, dict):
             continue
@@ -210,22 +210,22 @@ def _configs(manifest: Manifest, located: dict[str, Path], present: dict[str, An
             architecture = str(archs[0])
         local, foreign = remote_code_modules(cfg, PurePosixPath(path).parent)
         for ref in foreign:
-            findings.append(Finding(check="remote-code", severity="error", path=path,
+            findings.append(Finding(code="remote-code", severity="error", where=path,
                                     message=f"auto_map loads code from another repository ({ref}); it is not pinned by "
                                             "this release"))
         for mod in local:
             remote.add(mod)
             art = manifest.artifact(mod)
             if art is None:
-                findings.append(Finding(check="remote-code", severity="error", path=path,
+                findings.append(Finding(code="remote-code", severity="error", where=path,
                                         message=f"auto_map asks to execute {mod} (trust_remote_code) but it is not an "
                                                 "artifact of the release"))
             elif verified.get(mod) is None:
-                findings.append(Finding(check="remote-code", severity="error", path=mod,
+                findings.append(Finding(code="remote-code", severity="error", where=mod,
                                         message=f"{path} asks to execute this file (trust_remote_code) and it did not "
                                                 "verify"))
             else:
-                findings.append(Finding(check="remote-code", severity="info", path=mod,
+                findings.append(Finding(code="remote-code", severity="info", where=mod,
                                         message=f"{path} asks to execute this file with trust_remote_code; sha256 "
                                                 f"verified: {verified[mod]}"))
     return architecture, sorted(remote)
@@ -244,13 +244,13 @@ def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None
         if claim in attested:  # declared attested-only in the manifest: reported, never counted as checked
             return ClaimCheck(claim=claim, declared=declared, measured=None, verdict="attested",
                               message=f"declared attested_only; not measured: {why}")
-        return ClaimCheck(claim=claim, declared=declared, measured=None, verdict="unverifiable", message=why)
+        return ClaimCheck(claim=claim, declared=declared, measured=None, verdict="not-checked", message=why)
 
     def add(claim: str, declared: Any, measured: Any, holds: bool, message: str | None = None) -> None:
         if not have_weights and claim.startswith(("parameters", "tensors", "dtypes")):
             out.append(unmeasured(claim, declared, why_not))
             return
-        out.append(ClaimCheck(claim=claim, declared=declared, measured=measured, verdict="holds" if holds else "fails",
+        out.append(ClaimCheck(claim=claim, declared=declared, measured=measured, verdict="pass" if holds else "fail",
                               message=message))
 
     p = claims.parameters
@@ -274,11 +274,11 @@ def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None
                                   "no config.json with 'architectures' at the release root"))
         else:
             out.append(ClaimCheck(claim="architecture", declared=claims.architecture, measured=architecture,
-                                  verdict="holds" if architecture == claims.architecture else "fails"))
+                                  verdict="pass" if architecture == claims.architecture else "fail"))
     if claims.remote_code is not None:
         declared = sorted(set(claims.remote_code))
         out.append(ClaimCheck(claim="remote_code", declared=declared, measured=remote,
-                              verdict="holds" if declared == remote else "fails",
+                              verdict="pass" if declared == remote else "fail",
                               message=None if declared == remote else "the configs' auto_map differs from the declared "
                                                                       "code files"))
     return out

@@ -14,7 +14,8 @@ import sys
 
 import pytest
 from conftest import run_assay
-from support.remote_models import REPO, build_plain, build_remote, package
+from conftest import DEMO
+from support.remote_models import REPO, build_moe, build_plain, build_remote, package
 
 from assay.manifests.errors import MissingExtra
 from assay.manifests.findings import Finding
@@ -33,6 +34,8 @@ def releases(tmp_path_factory):
                 root = tmp_path_factory.mktemp(variant)
                 if variant in ("plain", "base-keys"):
                     build_plain(root / "release", "clean" if variant == "plain" else variant)
+                elif variant == "moe":
+                    build_moe(root / "release")
                 else:
                     build_remote(root / "release", variant)
                 made[variant] = package(root / "release", root, f"tiny-{variant}")
@@ -48,7 +51,8 @@ def audited(releases):
 
     def get(variant: str) -> LoadedAudit:
         if variant not in done:
-            done[variant] = audit_loaded(releases(variant), trust_remote_code=variant not in ("plain", "base-keys"))
+            done[variant] = audit_loaded(releases(variant),
+                                         trust_remote_code=variant not in ("plain", "base-keys", "moe"))
         return done[variant]
 
     return get
@@ -102,6 +106,31 @@ def test_clean_remote_code_loads_unchanged_through_the_gate(audited):
     assert r.model_class and r.model_class.endswith("TinyRemoteForCausalLM")
     cached = [f for f in r.files if f.where == "modules-cache" and f.path.endswith("modeling_tiny.py") and f.mode == "r"]
     assert cached and all(f.verified for f in cached)  # the module transformers imported is the verified file
+
+
+def test_the_demo_release_loads_unchanged():
+    """The bundled Llava-style demo: two shards, a vision tower, tied embeddings reported as ties."""
+    r = audit_loaded(DEMO / "assay.yaml")
+    assert r.status == "loaded" and r.verdict == "pass", r.findings
+    assert r.matched == r.checkpoint_tensors > 0 and r.loaded_tensors == r.checkpoint_tensors + 1
+    ties = [f for f in r.findings if f.code == "tied-tensor"]
+    assert [f.where for f in ties] == ["lm_head.weight"] and "embed_tokens" in ties[0].message
+    shards = {f.path.rsplit("/", 1)[-1] for f in r.files if f.where == "release" and f.verified}
+    assert {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+            "model.safetensors.index.json"} <= shards
+
+
+def test_converted_tensors_compare_in_checkpoint_form(audited):
+    """transformers fuses Mixtral's per-expert checkpoint tensors on load; converted back (as save_pretrained does)
+    they are byte-identical to the checkpoint's."""
+    r = audited("moe")
+    assert r.status == "loaded" and r.verdict == "pass", r.findings
+    converted = [t for t in r.tensors if t.status == "converted"]
+    assert converted and all(".block_sparse_moe.experts." in t.name for t in converted)
+    assert {t.loaded_as for t in converted} == {"model.layers.0.mlp.experts.gate_up_proj",
+                                                "model.layers.0.mlp.experts.down_proj"}
+    assert all(t.loaded_sha256 == t.sha256 for t in converted)
+    assert r.matched == r.checkpoint_tensors
 
 
 # ------------------------------------------------------------------------------------------------ findings

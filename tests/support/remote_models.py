@@ -14,6 +14,9 @@ a second each (hidden size 16, one layer).
     ``_keys_to_ignore_on_load_unexpected`` and builds that module freshly initialised after loading (Phi-4-RV's
     ``Phi4ForCausalLMV`` drops its checkpoint's vision weights the same way);
 
+* :func:`build_moe`: a tiny Mixtral saved by transformers' own ``save_pretrained``, which writes the experts in the
+  checkpoint's per-expert form (``block_sparse_moe.experts.N.w1``…) that loading fuses into ``mlp.experts.gate_up_proj``
+  (a weight *converter*, not a rename);
 * :func:`package`: ``assay init`` (manifest and lock) of such a folder, as a publisher would package it.
 
 Weights come from a seeded torch generator on CPU: the same bytes on every run of one torch version, which is all the
@@ -152,6 +155,19 @@ def build_remote(outdir: Path | str, variant: str = "clean") -> Path:
         extra = {"vision_tower.weight": torch.randn(HIDDEN, HIDDEN, generator=g),
                  "vision_tower.bias": torch.randn(HIDDEN, generator=g)}
     return _write(Path(outdir), config, _weights(_config(), extra=extra), CODE[variant])
+
+
+def build_moe(outdir: Path | str) -> Path:
+    """A tiny ``MixtralForCausalLM`` (2 experts) written by ``save_pretrained``."""
+    import torch
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    torch.manual_seed(0)
+    config = MixtralConfig(vocab_size=32, hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=HIDDEN // 2, num_local_experts=2,
+                           num_experts_per_tok=1, max_position_embeddings=64, tie_word_embeddings=False)
+    MixtralForCausalLM(config).save_pretrained(outdir)
+    return Path(outdir)
 
 
 def package(model_dir: Path, root: Path, name: str) -> Path:

@@ -257,7 +257,8 @@ class _Analyzer(ast.NodeVisitor):
 
     def __init__(self, path: str, text: str, config_repos: Mapping[str, str]) -> None:
         self.path = path
-        self.text = text
+        self.lines = text.split("\n")
+        self._encoded: dict[int, bytes] = {}
         self.config_repos = config_repos
         self.aliases: dict[str, str] = {}
         self.constants: dict[str, str | None] = {}
@@ -268,17 +269,16 @@ class _Analyzer(ast.NodeVisitor):
 
     # --- binding pass
     def bind(self, tree: ast.AST) -> None:
+        """Aliases (imports, ``f = torch.load``) and literal string constants, from one walk of the tree."""
         literal_stores: dict[str, int] = {}
         stores: dict[str, int] = {}
-        for node in ast.walk(tree):  # every binding of a name: a literal resolves only if it is the only one
+        assigns: list[tuple[str, ast.expr]] = []
+        for node in ast.walk(tree):
+            # every binding of a name counts: a literal resolves only if it is the name's only binding
             bound = node.id if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) else \
                 node.arg if isinstance(node, ast.arg) else node.name if isinstance(node, ast.ExceptHandler) else None
             if bound:
                 stores[bound] = stores.get(bound, 0) + 1
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                    and _const_str(node.value) is not None:
-                literal_stores[node.targets[0].id] = literal_stores.get(node.targets[0].id, 0) + 1
-        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.asname:
@@ -289,21 +289,23 @@ class _Analyzer(ast.NodeVisitor):
             elif isinstance(node, ast.ImportFrom):
                 base = "." * node.level + (node.module or "")
                 for a in node.names:
-                    if a.name == "*":
-                        continue
-                    full = f"{base}.{a.name}" if base and not base.endswith(".") else f"{base}{a.name}"
-                    self.aliases[a.asname or a.name] = full
+                    if a.name != "*":
+                        full = f"{base}.{a.name}" if base and not base.endswith(".") else f"{base}{a.name}"
+                        self.aliases[a.asname or a.name] = full
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                name = node.targets[0].id
-                lit = _const_str(node.value)
-                if lit is not None:  # a name bound only to one literal string resolves to it
-                    same = self.constants.get(name, lit) == lit and stores.get(name) == literal_stores.get(name)
-                    self.constants[name] = lit if same else None
-                    continue
-                self.constants[name] = None
-                chain = _dotted(node.value)
-                if chain and "()" not in "".join(chain) and chain[0] in self.aliases and name not in self.aliases:
-                    self.aliases[name] = self.resolve(chain)
+                assigns.append((node.targets[0].id, node.value))
+                if _const_str(node.value) is not None:
+                    literal_stores[node.targets[0].id] = literal_stores.get(node.targets[0].id, 0) + 1
+        for name, value in assigns:
+            lit = _const_str(value)
+            if lit is not None:
+                same = self.constants.get(name, lit) == lit and stores.get(name) == literal_stores.get(name)
+                self.constants[name] = lit if same else None
+                continue
+            self.constants[name] = None
+            chain = _dotted(value)
+            if chain and "()" not in "".join(chain) and chain[0] in self.aliases and name not in self.aliases:
+                self.aliases[name] = self.resolve(chain)
 
     def resolve(self, chain: list[str]) -> str:
         head = chain[0]
@@ -312,12 +314,33 @@ class _Analyzer(ast.NodeVisitor):
         return ".".join(chain)
 
     def segment(self, node: ast.AST) -> str:
-        try:
-            seg = ast.get_source_segment(self.text, node) or ""
-        except (ValueError, IndexError):  # positions that do not fit the text (never expected from ast.parse)
-            seg = ""
-        seg = seg or ast.dump(node)[:MAX_SEGMENT]
+        """The node's source text, cut at MAX_SEGMENT characters.
+
+        Not ast.get_source_segment: it re-splits the whole file on every call (quadratic on a long module with many
+        calls).  The text comes from decode_source (newlines already \\n); ast's columns are UTF-8 byte offsets.
+        """
+        start, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        col, end_col = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if start is None or end is None or col is None or end_col is None or not 0 < start <= end <= len(self.lines):
+            return ast.dump(node)[:MAX_SEGMENT]
+        if start == end:
+            seg = self._bytes(start)[col:end_col].decode("utf-8", "replace")
+        else:
+            parts = [self._bytes(start)[col:].decode("utf-8", "replace")]
+            for n in range(start + 1, end):
+                if sum(map(len, parts)) > MAX_SEGMENT:
+                    break
+                parts.append(self.lines[n - 1])
+            else:
+                parts.append(self._bytes(end)[:end_col].decode("utf-8", "replace"))
+            seg = "\n".join(parts)
         return seg if len(seg) <= MAX_SEGMENT else seg[: MAX_SEGMENT - 1] + "…"
+
+    def _bytes(self, lineno: int) -> bytes:
+        line = self._encoded.get(lineno)
+        if line is None:
+            line = self._encoded[lineno] = self.lines[lineno - 1].encode("utf-8", "surrogatepass")
+        return line
 
     # --- scopes
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:

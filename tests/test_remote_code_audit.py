@@ -480,3 +480,16 @@ def test_inspect_remote_code_inputs(tmp_path):
     (tmp_path / "m.py").write_text("from .gone import x\n")
     a = inspect_remote_code(tmp_path / "m.py")
     assert [f.named_by for f in a.files] == [["command line"]] and not a.ok
+
+
+def test_call_sources_are_the_text_as_written():
+    import ast
+
+    src = "x = 'é'; import os; os.system('ç' +\n    'ü')  # ß\nimport subprocess\nsubprocess.run(['é',\n 'x'])\n"
+    got = [c.source for c in calls(audit({"modeling.py": src}))]
+    want = [ast.get_source_segment(src, n) for n in ast.walk(ast.parse(src))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+    assert got == want == ["os.system('ç' +\n    'ü')", "subprocess.run(['é',\n 'x'])"]
+    text = (PHI4 / "modeling_phi4_visionr.py").read_text(encoding="utf-8")
+    phi = audit_folder(PHI4)
+    assert all(c.source in text for f in phi.files if f.path.startswith("modeling") for c in f.calls)

@@ -182,13 +182,14 @@ class M(PreTrainedModel):
         me = super().from_pretrained(path_or_id, *args, **kwargs)
         cfg = AutoModel.from_pretrained(self.config._name_or_path)
         return me
-    def load(self, name):
-        return AutoModel.from_pretrained(name)
+    def load(self, name, pretrained_model_name_or_path="org/tower"):
+        AutoModel.from_pretrained(self.config.vision_config._name_or_path)
+        return AutoModel.from_pretrained(pretrained_model_name_or_path)
 """
     got = {c.line: (c.target_kind, c.code) for c in calls(audit({"modeling.py": src}))}
     assert got == {8: ("local-path", "local-load"), 9: ("local-path", "local-load"),
                    10: ("release", "release-load"), 11: ("release", "release-load"),
-                   14: ("variable", "unpinned-download")}
+                   14: ("variable", "unpinned-download"), 15: ("variable", "unpinned-download")}
     (fixed,) = calls(audit({"modeling.py": "import transformers as t\nt.AutoModel.from_pretrained('/opt/m')\n"}))
     assert (fixed.target_kind, fixed.code, fixed.severity) == ("local-path", "local-load", "warning")
 

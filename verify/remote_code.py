@@ -97,7 +97,11 @@ WRITE_CALLS = {"os.remove": 0, "os.unlink": 0, "os.rmdir": 0, "os.removedirs": 0
 PATH_WRITE_METHODS = {"write_text", "write_bytes", "unlink", "rmdir", "touch", "symlink_to", "hardlink_to"}
 OS_WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC")
 CACHE_HINTS = ("cache", "tmp", "temp", "__file__")
-RELEASE_SELF = ("_name_or_path", "name_or_path", "pretrained_model_name_or_path")
+RELEASE_SELF = ("_name_or_path", "name_or_path")
+RELEASE_OWNERS = (["config"], ["self", "config"], ["self"], ["model", "config"], ["cls", "config"])
+# load_dataset's packaged builders read local files
+DATASET_BUILDERS = {"json", "csv", "parquet", "text", "arrow", "imagefolder", "audiofolder", "videofolder",
+                    "webdataset", "pandas", "generator", "sql"}
 REVISION_KEYS = ("revision", "commit_hash", "_commit_hash")
 _GENERIC_WORDS = {"name", "path", "model", "mm", "id", "or", "self", "config", "cfg", "repo", "pretrained", "dir",
                   "args", "kwargs", "get", "getattr", "none", "type", "file"}
@@ -473,6 +477,8 @@ class _Analyzer(ast.NodeVisitor):
         if lit is None and isinstance(target, ast.Name) and self.constants.get(target.id):
             lit = self.constants[target.id]
         if lit is not None:
+            if lit in DATASET_BUILDERS:
+                return "local-path", repr(lit)
             if lit.startswith(("http://", "https://", "ftp://", "s3://", "gs://")):
                 return "url", repr(lit)
             if lit.startswith(("/", ".", "~")) or "\\" in lit or lit.count("/") > 1:
@@ -488,13 +494,12 @@ class _Analyzer(ast.NodeVisitor):
         return "variable", shown
 
     def _is_release(self, target: ast.AST) -> bool:
-        """The release itself: the ``pretrained_model_name_or_path`` a ``from_pretrained`` override received, or
-        ``config._name_or_path``."""
+        """The release itself: the first argument a ``from_pretrained`` override received (passed through), or
+        ``config._name_or_path`` (what the caller loaded)."""
         if isinstance(target, ast.Attribute) and target.attr in RELEASE_SELF:
-            return True
+            # config._name_or_path is what the caller loaded; config.vision_config._name_or_path is another model
+            return _dotted(target.value) in RELEASE_OWNERS
         if isinstance(target, ast.Name):
-            if target.id == "pretrained_model_name_or_path":
-                return True
             for fn in reversed(self.func_stack):
                 params = [a.arg for a in fn.args.posonlyargs + fn.args.args if a.arg not in ("self", "cls")]
                 if fn.name == "from_pretrained" and params and params[0] == target.id:

@@ -12,6 +12,8 @@ from rich.markup import escape
 from .render import Table, err, out
 
 _SEV = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_VERDICT_COLOUR = {"pass": "green", "fail": "bold red", "attested": "cyan", "inconclusive": "yellow",
+                   "not-checked": "bold yellow", "error": "bold red"}
 
 
 def _fmt_score(v: float | None) -> str:
@@ -19,7 +21,7 @@ def _fmt_score(v: float | None) -> str:
 
 
 def _finding_line(f: Any, prefix: str = "") -> str:
-    where = f"{f.task}: " if f.task else ""
+    where = f"{f.where}: " if f.where else ""
     ids = ""
     if f.samples:
         shown = ", ".join(f.samples[:10])
@@ -87,7 +89,7 @@ def _findings(findings: list[Any]) -> None:
 
 
 _VERDICT = {"pass": "[green]re-scores exactly[/]", "fail": "[bold red]does not re-score[/]",
-            "unverifiable": "[bold yellow]unverifiable[/]: not re-scored"}
+            "not-checked": "[bold yellow]not-checked[/]: not re-scored"}
 
 
 def log_tables(results: list[Any], skipped: Iterable[Any] = ()) -> None:
@@ -106,9 +108,9 @@ def log_tables(results: list[Any], skipped: Iterable[Any] = ()) -> None:
     for s in skipped:
         out.print(f"[yellow]skipped[/]: {escape(_skip_line(s))}", soft_wrap=True)
     if len(results) > 1 or skipped:
-        counts = {v: sum(1 for r in results if r.verdict == v) for v in ("pass", "fail", "unverifiable")}
+        counts = {v: sum(1 for r in results if r.verdict == v) for v in ("pass", "fail", "not-checked")}
         out.print(f"{len(results)} log(s): {counts['pass']} re-score exactly, {counts['fail']} do not, "
-                  f"{counts['unverifiable']} unverifiable; {len(skipped)} file(s) skipped")
+                  f"{counts['not-checked']} not checked; {len(skipped)} file(s) skipped")
 
 
 def report_tables(report: Any) -> None:
@@ -118,14 +120,16 @@ def report_tables(report: Any) -> None:
     t.add_column("recomputed", justify="right")
     t.add_column("reported", justify="right")
     t.add_column("status")
+    t.add_column("verdict")
     style = {"matches": "green", "mismatch": "bold red", "derived": "bold red", "no-log": "yellow",
-             "unverifiable": "yellow"}
+             "not-recomputed": "yellow", "attested": "cyan"}
     for ev in report.evals:
         for c in ev.claims:
             t.add_row(ev.name, ev.metric, ev.filter or "-", f"{c.value:g}", c.source or "-", _fmt_score(c.recomputed),
-                      _fmt_score(c.reported), f"[{style[c.status]}]{c.status}[/]")
+                      _fmt_score(c.reported), f"[{style[c.status]}]{c.status}[/]",
+                      f"[{_VERDICT_COLOUR[c.verdict]}]{c.verdict}[/]")
         if not ev.claims:
-            t.add_row(ev.name, ev.metric, ev.filter or "-", "-", "-", "-", "-", "-")
+            t.add_row(ev.name, ev.metric, ev.filter or "-", "-", "-", "-", "-", "-", "-")
     out.print(t)
     for ev in report.evals:
         for lg in ev.logs:
@@ -150,8 +154,9 @@ def rerun_progress(json_out: bool) -> Callable[[str, int, int], None]:
     return progress
 
 
-_RERUN_STYLE = {"reproduced": "green", "not-reproduced": "bold red", "inconclusive": "yellow",
-                "not-checked": "bold yellow"}
+# What a re-run verdict means, for people (the verdicts are the one scale's)
+_RERUN_WORDS = {"pass": "reproduced", "fail": "not reproduced", "inconclusive": "inconclusive",
+                "not-checked": "nothing compared", "error": "requests failed"}
 
 
 def rerun_table(r: Any) -> None:
@@ -170,16 +175,16 @@ def rerun_table(r: Any) -> None:
         t.add_column(col, justify="right" if col in ("items", "repeats", "published log", "re-run", "margin",
                                                      "same output", "failed") else "left")
     for bench in r.benchmarks:
-        v = bench.verdict or {}
-        verdict = v.get("verdict") or "not-checked"  # no verdict: nothing was compared (see the findings)
-        if verdict == "inconclusive" and v.get("n_needed"):
-            verdict += f" (n≈{v['n_needed']})"
-        ci = (f"{pts(v.get('diff'))} [{pts(v.get('ci_low'))}, {pts(v.get('ci_high'))}]"
-              if v.get("diff") is not None else "-")
-        agree = v.get("output_agreement")
+        claim = bench.to_claim()  # the verdict the audit reports
+        v = bench.verdict
+        shown = f"{claim.verdict} ({_RERUN_WORDS[claim.verdict]})"
+        if v is not None and v.verdict == "inconclusive" and v.n_needed:
+            shown += f" (n≈{v.n_needed})"
+        ci = f"{pts(v.diff)} [{pts(v.ci_low)}, {pts(v.ci_high)}]" if v is not None and v.diff is not None else "-"
+        agree = v.output_agreement if v is not None else None
         t.add_row(bench.name, f"{bench.selected_items}/{bench.reference_items}", str(bench.repeats),
-                  pts(v.get("reference_score")), pts(v.get("rerun_score")), ci, pts(v.get("margin")),
-                  f"[{_RERUN_STYLE[v.get('verdict') or 'not-checked']}]{verdict}[/]",
+                  pts(v.reference_score if v else None), pts(v.rerun_score if v else None), ci,
+                  pts(v.margin if v else None), f"[{_VERDICT_COLOUR[claim.verdict]}]{escape(shown)}[/]",
                   "-" if agree is None else f"{agree:.0%}", str(bench.n_failed))
     out.print(t)
     for bench in r.benchmarks:

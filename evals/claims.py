@@ -119,16 +119,17 @@ def rescore_manifest(release: Release | str | Path, *, root: str | Path | None =
                 mine = res.model_copy(update={
                     "rows": [r for r in res.rows
                              if r.task == claim.task_name or _is_part(r.task, res, claim.task_name)],
-                    "findings": [f for f in res.findings if f.task in (None, claim.task_name)
-                                 or _is_part(f.task, res, claim.task_name)],
+                    "findings": [f for f in res.findings if f.where in (None, claim.task_name)
+                                 or _is_part(f.where, res, claim.task_name)],
                     "audit": [a for a in res.audit if a.task == claim.task_name],
                 })
-                mine.ok, mine.verdict, mine.reason = decide(mine.findings)  # this claim's share of the log
+                d = decide(mine.findings)  # this claim's share of the log
+                mine.ok, mine.verdict, mine.reason, mine.code = d.ok, d.verdict, d.reason, d.code
                 ev.logs.append(mine)
                 for f in mine.findings:
                     if f.code == "subset-run":
                         ev.findings.append(Finding.make("error", "subset-run", f"the claim rests on a {f.message}",
-                                                        f.task))
+                                                        f.where))
                 row, why = _pick_row(res.rows, claim.task_name, claim.metric, claim.filter)
                 if row is None:
                     if any(r.task == claim.task_name for r in res.rows) or len(cache[key]) == 1:
@@ -156,8 +157,8 @@ def rescore_manifest(release: Release | str | Path, *, root: str | Path | None =
             derived = _derived(claim, p.value, dec, m.evals, values, published, group_parts)
             if chk.recomputed is None:
                 if ev.logs:
-                    chk.status = "unverifiable"
-                    ev.findings.append(Finding.make("error", "claim-unverifiable", f"published {p.value:g} "
+                    chk.status = "not-recomputed"
+                    ev.findings.append(Finding.make("error", "claim-not-recomputed", f"published {p.value:g} "
                                                     f"({p.source or 'no source'}): the logs give no recomputed "
                                                     f"{claim.metric}"))
                 elif claim.attested_only and not derived:

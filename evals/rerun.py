@@ -34,57 +34,24 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..manifests.errors import CheckFailed, InputError
+from ..manifests.findings import ClaimResult, Evidence, Severity, Verdict
 from ..manifests.release import Release, Store, as_release
 from ..verify.results import VerifyResult
+from ..verify.trust import check_remote_code
 from .backends import Backend, GenRequest, Image, Message, Part, Sampling
 from .results import Finding
-from .subsets import AUTO_STRATA, allocate, field_value, pick_stratum_field, stratified_subset  # noqa: F401 - re-exported
+from .stats import Comparison
+from .subsets import (  # noqa: F401 - re-exported
+    AUTO_STRATA,
+    allocate,
+    field_value,
+    pick_stratum_field,
+    stratified_subset,
+)
 
 DEFAULT_MAX_NEW_TOKENS = 256
 DEFAULT_MARGIN = 1.0
 STALE_META = ("filtered_resps", "metric_values", "resps", "model_output", "judge", "prediction")
-
-
-# ============================================================================================ remote code gate
-def check_remote_code(release: Release | Path | str, root: Path | str | None = None, *,
-                      verification: VerifyResult | None = None) -> list[str]:
-    """Strictly verify a release before ``trust_remote_code``; return the code files transformers may execute.
-
-    Refuses (raises :class:`CheckFailed`) unless every ``remote-code`` check passes (each file ``auto_map`` names is
-    an artifact whose sha256 verified, no code from another repository), every config with an ``auto_map`` verified,
-    and every ``.py`` file in the release folder is a verified artifact (a module the named code imports is executed
-    too).  Other failures of the release (a claim, an unrelated file) do not block.  A strict ``verification`` the
-    caller already made is reused.
-    """
-    from ..verify.release import verify_release
-    from ..verify.structure import AUTO_MAP_CONFIGS
-
-    result = verification if verification is not None and verification.strict else \
-        verify_release(release, root=root, strict=True)
-    problems = [f"{f.path or '-'}: {f.message}" for f in result.findings
-                if f.check == "remote-code" and f.severity == "error"]
-    by_path = {c.path: c for c in result.files}
-    for c in result.files:
-        if c.path.endswith(".py") and not c.ok:
-            problems.append(f"{c.path}: {c.status}")
-    for rel in result.extra_files:
-        if rel.endswith(".py"):
-            problems.append(f"{rel}: a Python file that the manifest does not list")
-    code = sorted({f.path for f in result.findings if f.check == "remote-code" and f.severity == "info" and f.path})
-    root_dir = Path(result.root)
-    for path, chk in by_path.items():
-        name = path.rsplit("/", 1)[-1]
-        if name in AUTO_MAP_CONFIGS:
-            try:
-                cfg = json.loads((root_dir / path).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(cfg, dict) and cfg.get("auto_map") and not chk.ok:
-                problems.append(f"{path}: names code to execute (auto_map) and did not verify ({chk.status})")
-    if problems:
-        raise CheckFailed("refusing trust_remote_code: " + "; ".join(problems[:5])
-                          + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""))
-    return code
 
 
 def chat_template_sha256(model_dir: Path | str) -> str | None:
@@ -135,8 +102,39 @@ class BenchmarkRerun(BaseModel):
     log_sha256: str | None = None
     seconds: float = 0.0
     tokens_per_s: float | None = None
-    verdict: Any = Field(None, description="assay.evals.stats.Verdict as JSON.")
+    verdict: Comparison | None = Field(None, description="The re-run compared with the published log (None: nothing "
+                                       "was compared; see the findings).")
     ok: bool = False
+
+    def to_claim(self, name: Callable[[str], str] = str, step: str = "rerun") -> ClaimResult:
+        """This benchmark as one report row (``rerun:<name>``): the comparison's verdict; ``not-checked`` when nothing
+        was compared (no evidence), ``error`` when requests failed for good.  ``name`` maps the published log's path
+        to the name the release gives it."""
+        v = self.verdict
+        verdict: Verdict = v.verdict if v is not None else "not-checked"
+        failed = f"{self.n_failed} requests failed" if self.n_failed else ""
+        if self.n_failed:
+            verdict = "error"
+        if v is not None:
+            message = (v.reason or "no reason recorded") + (f"; {failed}" if failed else "")
+        else:
+            message = f"no verdict: nothing was compared ({failed or 'see the findings'})"
+        return ClaimResult(
+            id=f"{step}:{self.name}", step=step, kind="rerun", subject=self.name,
+            declared={"published": v.published if v else None, "reference": v.reference_score if v else None,
+                      "margin": v.margin if v else None},
+            measured={"rerun": v.rerun_score if v else None, "diff": v.diff if v else None,
+                      "ci": [v.ci_low if v else None, v.ci_high if v else None], "n": v.n if v else None,
+                      "output_agreement": v.output_agreement if v else None},
+            verdict=verdict,
+            level=f"L2 re-run ({self.selected_items}/{self.reference_items} items, "
+                  f"{v.method if v else 'not compared'})",
+            message=message,
+            evidence=[Evidence(kind="log", ref=self.log or "", sha256=self.log_sha256,
+                               note="re-run log (assay format)"),
+                      Evidence(kind="log", ref=name(self.reference_log) if self.reference_log else "",
+                               note="published log"),
+                      Evidence(kind="environment", ref="decoding", note=str(self.decoding))])
 
 
 class RerunResult(BaseModel):
@@ -149,6 +147,22 @@ class RerunResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     seconds: float = 0.0
     ok: bool = False
+
+    def to_claims(self, name: Callable[[str], str] = str, step: str = "rerun") -> list[ClaimResult]:
+        """The report's rows: one per benchmark (:meth:`BenchmarkRerun.to_claim`), then one failing row per error
+        finding's benchmark and code, ``rerun:<benchmark>:<code>`` (forty failed requests are one row)."""
+        out = [b.to_claim(name, step) for b in self.benchmarks]
+        grouped: dict[tuple[str, str], list[Finding]] = {}
+        for f in self.findings:
+            if f.severity == "error":
+                grouped.setdefault((f.where or step, f.code), []).append(f)
+        for (where, code), fs in grouped.items():
+            # Not manifests.findings.error_claims: these ids name the benchmark before the code, as reports had them.
+            more = f" (and {len(fs) - 1} more like it)" if len(fs) > 1 else ""
+            samples = f" (samples {', '.join(fs[0].samples[:5])})" if fs[0].samples else ""
+            out.append(ClaimResult(id=f"{step}:{where}:{code}", step=step, kind="rerun", subject=where,
+                                   verdict="fail", message=f"{code}: {fs[0].message}{samples}{more}"))
+        return out
 
 
 # ============================================================================================ requests
@@ -219,7 +233,9 @@ class ImageStore:
         candidates: list[Path] = []
         if ref.path:
             try:
-                rel = (self.log_dir.relative_to(self.root) / ref.path).as_posix() if self.log_dir != self.root else ref.path
+                rel = ref.path
+                if self.log_dir != self.root:
+                    rel = (self.log_dir.relative_to(self.root) / ref.path).as_posix()
                 candidates.append(resolve_inside(self.root, rel))
             except (ValueError, InputError):
                 pass
@@ -340,9 +356,9 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
 
     ``backend_obj`` (an already built backend) replaces ``backend``/``device``/``base_url``…; ``scorer`` replaces the
     rescore scorer (tests).  ``verification``: the release's verification, when the caller (the audit) already
-    verified it strictly; it is reused instead of hashing the release a second time.  Raises :class:`InputError` for bad input and :class:`CheckFailed` when
-    ``trust_remote_code`` is refused; returns a result with ``ok`` False when a check fails (the release does not
-    verify, a benchmark does not reproduce or is inconclusive, requests failed).
+    verified it strictly; it is reused instead of hashing the release a second time.  Raises :class:`InputError` for
+    bad input and :class:`CheckFailed` when ``trust_remote_code`` is refused; returns a result with ``ok`` False when
+    a check fails (the release does not verify, a benchmark does not reproduce or is inconclusive, requests failed).
     """
     t0 = time.perf_counter()
     root_path = Path(root) if root is not None else None
@@ -382,9 +398,11 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
                 result.seconds = round(time.perf_counter() - t0, 3)
                 return result
         else:
-            find.append(Finding.make("warning", "not-verified", "--no-verify: the weights were loaded without verifying them"))
+            find.append(Finding.make("warning", "not-verified",
+                                     "--no-verify: the weights were loaded without verifying them"))
     elif backend_obj is None:
-        find.append(Finding.make("info", "served-weights", "openai backend: assay cannot verify the weights a server runs"))
+        find.append(Finding.make("info", "served-weights",
+                                 "openai backend: assay cannot verify the weights a server runs"))
         if trust_remote_code:
             raise InputError("--trust-remote-code applies to the transformers backend only")
 
@@ -430,8 +448,8 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
     task = claim.task_name
     bench = BenchmarkRerun(name=claim.name, task=task, metric=claim.metric, scorer=claim.scorer, limit=limit)
 
-    def finding(sev: str, code: str, msg: str, samples: list[str] | None = None) -> None:
-        findings.append(Finding.make(sev, code, f"{claim.name}: {msg}", task, samples))  # type: ignore[arg-type]
+    def finding(sev: Severity, code: str, msg: str, samples: list[str] | None = None) -> None:
+        findings.append(Finding.make(sev, code, f"{claim.name}: {msg}", task, samples))
 
     decoding = claim.decoding
     if decoding is not None and decoding.chat_template_sha256:
@@ -560,7 +578,10 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
 
     # ---------------------------------------------------------------- verdict
     filters = sorted({s.filter for s in rerun_samples})
-    flt = claim.filter or (filters[0] if len(filters) == 1 else ("none" if "none" in filters else (filters[0] if filters else None)))
+    if claim.filter or len(filters) == 1:
+        flt = claim.filter or filters[0]
+    else:  # several filters: lm-eval's unfiltered "none" if present, else the first
+        flt = "none" if "none" in filters else (filters[0] if filters else None)
     if len(filters) > 1 and not claim.filter:
         finding("info", "filter", f"several filters ({', '.join(filters)}); the verdict uses {flt!r}")
     bench.filter = flt
@@ -574,10 +595,11 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
     if rerun_samples:
         v = compare(reference_subset, rerun_samples, margin=margin, metric=claim.metric, filter=flt, task=task,
                     published=published.value if published else None,
-                    published_stderr=published.stderr if published else None, published_n=published.n if published else None,
+                    published_stderr=published.stderr if published else None,
+                    published_n=published.n if published else None,
                     scale=claim.scale, seed=seed)
-        bench.verdict = v.model_dump(mode="json")
-        bench.ok = v.verdict == "reproduced" and bench.n_failed == 0
+        bench.verdict = v
+        bench.ok = v.verdict == "pass" and bench.n_failed == 0
     else:
         finding("error", "no-rerun-samples", "no re-run sample to compare")
     elapsed = time.perf_counter() - t0

@@ -9,15 +9,15 @@ the recomputation (with the epoch, when there are several).  Any ``error`` findi
 The recomputation is the log's harness's engine (:meth:`assay.evals.registry.Harness.rescore`, one per module in
 :mod:`assay.evals.harnesses`).  The rules here are generic and fail closed, for every format: a reported metric not
 recomputed from at least one logged sample is a ``not-recomputed`` error, a log with nothing reported and nothing
-recomputed is ``unscored``; the verdict is ``pass`` only without errors, ``unverifiable`` when nothing differs but
-something could not be recomputed, else ``fail``.
+recomputed is ``unscored``; the verdict is ``pass`` only without errors, ``not-checked`` when nothing differs but
+something could not be recomputed, else ``fail`` (the deciding finding's code and message are kept beside it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..manifests.errors import InputError
 from .engine import rescore_generic
@@ -51,26 +51,33 @@ def rescore_imported(log: ImportedLog, *, audit: bool = True) -> LogRescore:
     rows = res.rows
     findings = list(log.findings) + res.findings
     findings += _fail_closed(log, rows, findings)
-    ok, verdict, reason = decide(findings)
-    return LogRescore(path=str(log.path), format=log.format, ok=ok, verdict=verdict, reason=reason, rows=rows,
-                      findings=findings, audit=res.audit)
+    d = decide(findings)
+    return LogRescore(path=str(log.path), format=log.format, ok=d.ok, verdict=d.verdict, code=d.code, reason=d.reason,
+                      rows=rows, findings=findings, audit=res.audit)
 
 
 # ------------------------------------------------------------------------------------------------- fail closed
-# error codes that say "could not be checked" rather than "differs": with only these, the verdict is unverifiable
-UNVERIFIABLE_CODES = frozenset({"not-recomputed", "unscored", "unverifiable", "no-samples"})
+# error codes that say "could not be checked" rather than "differs": with only these, the verdict is not-checked
+NOT_CHECKED_CODES = frozenset({"not-recomputed", "unscored", "unverifiable", "no-samples"})
 
 
-def decide(findings: list[Finding]) -> tuple[bool, Verdict, str | None]:
-    """(ok, verdict, reason): pass only without error findings; fail when an error says something differs or the
-    run failed; unverifiable when every error says something could not be recomputed."""
+class Decision(NamedTuple):
+    ok: bool
+    verdict: Verdict
+    reason: str | None
+    code: str | None  # the deciding finding's code
+
+
+def decide(findings: list[Finding]) -> Decision:
+    """(ok, verdict, reason, code): pass only without error findings; fail when an error says something differs or
+    the run failed; not-checked when every error says something could not be recomputed."""
     errors = [f for f in findings if f.severity == "error"]
     if not errors:
-        return True, "pass", None
-    hard = [f for f in errors if f.code not in UNVERIFIABLE_CODES]
+        return Decision(True, "pass", None, None)
+    hard = [f for f in errors if f.code not in NOT_CHECKED_CODES]
     first = (hard or errors)[0]
-    return False, ("fail" if hard else "unverifiable"), f"[{first.code}] " + (f"{first.task}: " if first.task else
-                                                                              "") + first.message
+    reason = f"[{first.code}] " + (f"{first.where}: " if first.where else "") + first.message
+    return Decision(False, "fail" if hard else "not-checked", reason, first.code)
 
 
 def _base_names(metric: str) -> set[str]:
@@ -106,9 +113,9 @@ class _TaskEvidence:
             return f"none of the {self.n} logged sample(s) carries a score"
         if not (_base_names(metric) & self.scored):
             return "the metric is not produced by any logged sample"
-        scorer = next((f.message for f in findings if f.code == "unverifiable" and f.task in (task, None)
+        scorer = next((f.message for f in findings if f.code == "unverifiable" and f.where in (task, None)
                        and any(b and f.message.startswith(b) for b in _base_names(metric))), None)
-        scorer = scorer or next((f.message for f in findings if f.code == "unverifiable" and f.task in (task, None)),
+        scorer = scorer or next((f.message for f in findings if f.code == "unverifiable" and f.where in (task, None)),
                                 None)
         return f"the scorer is not recomputable: {scorer}" if scorer else "the scorer is not recomputable"
 

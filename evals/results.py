@@ -1,31 +1,25 @@
-"""Typed results of the evaluation checks (what ``assay rescore`` prints, as tables or ``--json``)."""
+"""Typed results of the evaluation checks (what ``assay rescore`` prints, as tables or ``--json``).
+
+Findings are the core :class:`assay.manifests.findings.Finding` (re-exported here): ``where`` names the task a
+finding is about.  Verdicts are the core scale (:data:`assay.manifests.findings.Verdict`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import PurePath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-Severity = Literal["error", "warning", "info"]
+from ..manifests.findings import ClaimResult, Evidence
+from ..manifests.findings import Finding as Finding
+from ..manifests.findings import Severity as Severity
+from ..manifests.findings import Verdict as Verdict
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Finding(_Model):
-    """One observation about a log or claim.  ``error`` findings fail the check (exit 1)."""
-
-    severity: Severity
-    code: str = Field(description="Stable machine name, e.g. sample-score-mismatch, hash-mismatch, subset-run.")
-    message: str
-    task: str | None = None
-    samples: list[str] = Field(default_factory=list, description="Ids of the samples concerned (first 50).")
-
-    @classmethod
-    def make(cls, severity: Severity, code: str, message: str, task: str | None = None,
-             samples: list[str] | None = None) -> Finding:
-        return cls(severity=severity, code=code, message=message, task=task, samples=list(samples or [])[:50])
 
 
 class RescoreRow(_Model):
@@ -54,9 +48,6 @@ class AuditRow(_Model):
     accepted_only_by_strict: list[str] = Field(default_factory=list)
 
 
-Verdict = Literal["pass", "fail", "unverifiable"]
-
-
 def sample_ref(sample_id: str, repeat: int, with_epoch: bool) -> str:
     """How findings name a sample: ``3``, or ``3 (epoch 2)`` when the run has several epochs / repeats."""
     return f"{sample_id} (epoch {repeat + 1})" if with_epoch else str(sample_id)
@@ -67,8 +58,10 @@ class LogRescore(_Model):
     format: str
     ok: bool
     verdict: Verdict = Field("pass", description="pass: every reported metric was recomputed from logged samples "
-                             "and equals the report; fail: something differs (or the run failed); unverifiable: "
+                             "and equals the report; fail: something differs (or the run failed); not-checked: "
                              "nothing, or not everything, could be recomputed and nothing differs.")
+    code: str | None = Field(None, description="The code of the finding that decided a non-pass verdict, e.g. "
+                             "not-recomputed, unscored, sample-score-mismatch.")
     reason: str | None = Field(None, description="Why the verdict is not pass (the first deciding finding).")
 
     @model_validator(mode="after")
@@ -79,6 +72,21 @@ class LogRescore(_Model):
     rows: list[RescoreRow] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     audit: list[AuditRow] = Field(default_factory=list)
+
+    def to_claim(self, where: str, step: str = "rescore") -> ClaimResult:
+        """This log as one report row (``eval-log:<where>``).  Fail closed: a log from whose samples nothing was
+        recomputed, or one with an error finding, is never a pass, whatever verdict it was built with."""
+        errors = [f for f in self.findings if f.severity == "error"]
+        verdict = self.verdict
+        message = "; ".join(f"{f.code}: {f.message}" + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
+                            for f in errors) or None
+        if verdict == "pass" and errors:
+            verdict = "fail"
+        if verdict == "pass" and not any(row.recomputed is not None and row.n > 0 for row in self.rows):
+            verdict, message = "not-checked", "nothing was recomputed from any logged sample"
+        return ClaimResult(id=f"eval-log:{where}", step=step, kind="eval-log", subject=where, verdict=verdict,
+                           measured=[row.model_dump() for row in self.rows], message=message,
+                           evidence=[Evidence(kind="log", ref=where, note=self.format)])
 
 
 class SkippedLog(_Model):
@@ -98,6 +106,14 @@ class FolderRescore(_Model):
     skipped: list[SkippedLog] = Field(default_factory=list)
 
 
+ClaimStatus = Literal["matches", "mismatch", "derived", "no-log", "attested", "not-recomputed"]
+# A published score with no per-sample log is not-checked (fail closed) unless the manifest declares it attested-only;
+# one whose logs give no recomputed value is not-checked too.  A derived score (a plain mean of sub-scores that the
+# logs recompute) passes.
+CLAIM_VERDICT: dict[str, Verdict] = {"matches": "pass", "derived": "pass", "mismatch": "fail", "no-log": "not-checked",
+                                     "attested": "attested", "not-recomputed": "not-checked"}
+
+
 class ClaimCheck(_Model):
     """A published score compared with what the logs recompute."""
 
@@ -109,8 +125,25 @@ class ClaimCheck(_Model):
     recomputed: float | None = Field(None, description="The recomputed aggregate, in the claim's unit.")
     reported: float | None = Field(None, description="The harness's own aggregate, in the claim's unit.")
     tolerance: float = Field(description="Half a unit of the claim's last published decimal.")
-    status: Literal["matches", "mismatch", "derived", "no-log", "attested", "unverifiable"]
+    status: ClaimStatus = Field(description="How the published value compares: matches, derived (a mean of "
+                                "sub-scores), mismatch, no-log (nothing backs it), attested (declared attested-only), "
+                                "not-recomputed (the logs give no recomputed value).")
     note: str | None = None
+
+    @computed_field(description="The status on the one verdict scale.")  # type: ignore[prop-decorator]
+    @property
+    def verdict(self) -> Verdict:
+        return CLAIM_VERDICT[self.status]
+
+    def message(self) -> str:
+        """One line for the report: the status and why."""
+        if self.status == "no-log":
+            return "no per-sample log, and the score is not declared attested_only: nothing checks it"
+        if self.status == "attested":
+            return "declared attested-only: reported, never checked"
+        note = self.note or (f"published {self.value} vs recomputed {self.recomputed} (harness reported "
+                             f"{self.reported})" if self.recomputed is not None else None)
+        return f"{self.status}: {note}" if note else self.status
 
 
 class EvalRescore(_Model):
@@ -124,8 +157,39 @@ class EvalRescore(_Model):
     findings: list[Finding] = Field(default_factory=list)
 
 
+def _basename(path: str) -> str:
+    return PurePath(path).name
+
+
 class RescoreReport(_Model):
     manifest: str
     ok: bool
     evals: list[EvalRescore] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
+
+    def to_claims(self, name: Callable[[str], str] = _basename, step: str = "rescore") -> list[ClaimResult]:
+        """The report's rows: one per published value (``eval:<name>``, ``[i]`` when several), one per log
+        (``eval-log:<log>``), one per error finding of an eval that is not about a published value, one per error
+        finding of the report.  ``name`` maps a log's path on this machine to the name the release gives it (claim
+        ids and a signed report never carry this machine's paths; by default the file name)."""
+        out: list[ClaimResult] = []
+        for ev in self.evals:
+            evidence = [Evidence(kind="log", ref=name(log.path), note=log.format) for log in ev.logs]
+            for i, c in enumerate(ev.claims):
+                out.append(ClaimResult(
+                    id=f"eval:{ev.name}" + (f"[{i}]" if len(ev.claims) > 1 else ""), step=step, kind="rescore",
+                    subject=ev.name, declared={"value": c.value, "metric": c.metric, "source": c.source},
+                    measured={"recomputed": c.recomputed, "reported": c.reported, "tolerance": c.tolerance},
+                    verdict=c.verdict, level="L1 re-score from logs", message=c.message(),
+                    evidence=list(evidence)))
+            for log in ev.logs:
+                out.append(log.to_claim(name(log.path), step))
+            for f in ev.findings:
+                if f.severity == "error" and not f.code.startswith("claim-"):  # those are the claims above
+                    out.append(ClaimResult(id=f"eval:{ev.name}:{f.code}", step=step, kind="rescore",
+                                           subject=ev.name, verdict="fail", message=f.message))
+        for f in self.findings:
+            if f.severity == "error":
+                out.append(ClaimResult(id=f"evals:{f.code}", step=step, kind="rescore", subject=f.where or "evals",
+                                       verdict="fail", message=f.message))
+        return out

@@ -4,17 +4,18 @@ The entry point is :func:`compare`::
 
     compare(reference, rerun, *, margin, metric=None, filter=None, task=None,
             published=None, published_stderr=None, published_n=None,
-            scale=100.0, alpha=0.05, power=0.8, n_boot=10_000, seed=0) -> Verdict
+            scale=100.0, alpha=0.05, power=0.8, n_boot=10_000, seed=0) -> Comparison
 
 ``reference`` are the published (or any reference) per-sample records, ``rerun`` the re-run's, both
 :class:`assay.evals.samples.Sample`.  Items are paired by ``(task, id)`` (and must have equal ``input_sha256``);
 repeats of an item are averaged into one item score, and the spread of the per-repeat aggregates is reported.
 
 Decision (two one-sided tests, TOST, at level ``alpha``; Miller 2024, arXiv 2411.00640): with the
-``1 − 2·alpha`` (default 90 %) seeded paired-bootstrap CI of mean(rerun − reference), in points:
+``1 − 2·alpha`` (default 90 %) seeded paired-bootstrap CI of mean(rerun − reference), in points, on the one verdict
+scale (:data:`assay.manifests.findings.Verdict`):
 
-* **reproduced** — the CI lies within ``[−margin, +margin]``;
-* **not-reproduced** — the CI lies entirely outside it (below ``−margin`` or above ``+margin``);
+* **pass** (reproduced) — the CI lies within ``[−margin, +margin]``;
+* **fail** (not reproduced) — the CI lies entirely outside it (below ``−margin`` or above ``+margin``);
 * **inconclusive** — otherwise; ``n_needed`` is the number of paired items that would decide it
   (``((z₁₋α + z₁₋β/₂)·sd(d) / (margin − |d̄|))²`` towards equivalence, ``((z₁₋α + z₁₋β)·sd(d) / (|d̄| − margin))²``
   towards a difference).
@@ -37,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .samples import Sample
 
-VerdictName = Literal["reproduced", "not-reproduced", "inconclusive"]
+# The verdicts a comparison can reach, on the one verdict scale (a subset of assay.manifests.findings.Verdict).
+ComparisonVerdict = Literal["pass", "fail", "inconclusive"]
 _MULTINOMIAL_MAX_VALUES = 512
 
 
@@ -59,8 +61,11 @@ class Spread(_Model):
     sd: float | None = Field(description="Sample standard deviation across repeats (None for one repeat).")
 
 
-class Verdict(_Model):
-    verdict: VerdictName
+class Comparison(_Model):
+    """A re-run compared with its reference: the verdict (pass: reproduced within the margin, fail: not reproduced,
+    inconclusive: the CI straddles the margin) and the statistics it rests on."""
+
+    verdict: ComparisonVerdict
     reason: str
     task: str | None = None
     metric: str
@@ -164,11 +169,11 @@ def _n_needed(mean_d: float, sd_d: float | None, margin: float, alpha: float, po
     return math.ceil(n)
 
 
-def _decide(lo: float, hi: float, margin: float) -> tuple[VerdictName, str]:
+def _decide(lo: float, hi: float, margin: float) -> tuple[ComparisonVerdict, str]:
     if -margin <= lo and hi <= margin:
-        return "reproduced", f"the CI [{lo:.3g}, {hi:.3g}] lies within ±{margin:g}"
+        return "pass", f"reproduced: the CI [{lo:.3g}, {hi:.3g}] lies within ±{margin:g}"
     if lo > margin or hi < -margin:
-        return "not-reproduced", f"the CI [{lo:.3g}, {hi:.3g}] lies outside ±{margin:g}"
+        return "fail", f"not reproduced: the CI [{lo:.3g}, {hi:.3g}] lies outside ±{margin:g}"
     return "inconclusive", f"the CI [{lo:.3g}, {hi:.3g}] straddles ±{margin:g}"
 
 
@@ -223,7 +228,7 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
             metric: str | None = None, filter: str | None = None, task: str | None = None,
             published: float | None = None, published_stderr: float | None = None, published_n: int | None = None,
             scale: float = 100.0, alpha: float = 0.05, power: float = 0.8, n_boot: int = 10_000,
-            seed: int = 0) -> Verdict:
+            seed: int = 0) -> Comparison:
     """Decide whether ``rerun`` reproduces ``reference`` (per-sample) or ``published`` (aggregate) within ``margin``.
 
     ``margin``, ``published`` and ``published_stderr`` are in points, i.e. on the per-sample score × ``scale``
@@ -250,7 +255,7 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
             raise InputError("compare needs reference samples or a published score")
         b = [_item_score(reps, metric, scale) for reps in re_items.values()]
         if len(b) < 2:
-            return Verdict(verdict="inconclusive", reason=f"too few re-run items ({len(b)})", n=len(b),
+            return Comparison(verdict="inconclusive", reason=f"too few re-run items ({len(b)})", n=len(b),
                            rerun_score=_mean(b) if b else None, method="none", **common)
         mean_b, sd_b = _mean(b), _sd(b) or 0.0
         se_re = sd_b / math.sqrt(len(b))
@@ -270,7 +275,7 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
         n_needed = None
         if verdict == "inconclusive":
             n_needed = _n_needed(diff, math.sqrt(sd_pub ** 2 + sd_b ** 2), margin, alpha, power)
-        return Verdict(verdict=verdict, reason=reason + " (aggregate only: unpaired, far less power)", n=len(b),
+        return Comparison(verdict=verdict, reason=reason + " (aggregate only: unpaired, far less power)", n=len(b),
                        rerun_score=mean_b, diff=diff, ci_low=lo, ci_high=hi, se=se, method="aggregate-normal",
                        n_needed=n_needed, **common)
 
@@ -303,7 +308,7 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
                   spread=repeat_spread([s for k in paired for s in re_items[k].values()], metric, scale=scale)
                   if paired else None)
     if n < 2:
-        return Verdict(verdict="inconclusive", reason=f"too few paired items ({n})", n=n,
+        return Comparison(verdict="inconclusive", reason=f"too few paired items ({n})", n=n,
                        reference_score=_mean(a) if a else None, rerun_score=_mean(b) if b else None,
                        method="none", n_needed=None, **common)
     d = [y - x for x, y in zip(a, b, strict=False)]
@@ -315,7 +320,7 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
         n01 = sum(1 for x, y in zip(a, b, strict=False) if x == 0.0 and y == scale)
         n10 = sum(1 for x, y in zip(a, b, strict=False) if x == scale and y == 0.0)
         mc = mcnemar_exact(n01, n10)
-    return Verdict(verdict=verdict, reason=reason, n=n, reference_score=_mean(a), rerun_score=_mean(b), diff=mean_d,
+    return Comparison(verdict=verdict, reason=reason, n=n, reference_score=_mean(a), rerun_score=_mean(b), diff=mean_d,
                    ci_low=lo, ci_high=hi, se=(sd_d or 0.0) / math.sqrt(n), method="paired-bootstrap", mcnemar=mc,
                    output_agreement=same_out / n, answer_agreement=same_ans / n,
                    n_needed=_n_needed(mean_d, sd_d, margin, alpha, power) if verdict == "inconclusive" else None,

@@ -29,9 +29,9 @@ REAL = ROOT / "tests" / "fixtures" / "evals" / "inspect-real"
 VERSIONS = ("0.3.58", "0.3.285")
 HONEST = ("mc_single", "mc_multi", "match_includes", "epochs", "errored_some")
 NOT_PASS = {  # task -> (verdict, finding code, words of the reason)
-    "empty": ("unverifiable", "unscored", "no samples"),
-    "errored_only": ("unverifiable", "unscored", "all 1 sample(s) errored"),
-    "unscored": ("unverifiable", "unscored", "3 sample(s), none scored"),
+    "empty": ("not-checked", "unscored", "no samples"),
+    "errored_only": ("not-checked", "unscored", "all 1 sample(s) errored"),
+    "unscored": ("not-checked", "unscored", "3 sample(s), none scored"),
     "cancelled": ("fail", "incomplete-run", "status is 'cancelled'"),
     "error_run": ("fail", "incomplete-run", "status is 'error'"),
 }
@@ -228,10 +228,10 @@ def test_reported_metric_without_samples_is_not_recomputed(tmp_path):
     p.write_text(json.dumps(data))
     res = _one(p)
     nr = [f for f in res.findings if f.code == "not-recomputed"]
-    assert res.verdict == "unverifiable" and nr and "no samples are logged" in nr[0].message
+    assert res.verdict == "not-checked" and nr and "no samples are logged" in nr[0].message
     assert {f.message.split(",")[0] for f in nr} == {"match/accuracy", "match/stderr"}
     cp = run_assay("rescore", "--log", str(p))
-    assert cp.returncode == 1 and "re-scores exactly" not in cp.stdout and "unverifiable" in cp.stdout
+    assert cp.returncode == 1 and "re-scores exactly" not in cp.stdout and "not-checked" in cp.stdout
 
     data = json.loads((REAL / "0.3.285" / "errored_some.json").read_text())
     error = data["samples"][1]["error"]
@@ -276,15 +276,15 @@ def test_mixed_folder_rescores_every_format_and_lists_skipped(tmp_path):
     assert cp.returncode == 1 and "broken.eval" in cp.stdout
 
 
-def test_unrecomputable_scorer_or_solver_is_unverifiable(tmp_path):
+def test_unrecomputable_scorer_or_solver_is_not_checked(tmp_path):
     """Edge-case copies of a real log: choice() over choices marked by a custom solver, and a model-graded
-    scorer, cannot be recomputed: unverifiable, with the reason, never a pass."""
+    scorer, cannot be recomputed: not-checked, with the reason, never a pass."""
     data = json.loads((REAL / "0.3.285" / "mc_single.json").read_text())
     data["plan"]["steps"][0]["solver"] = "my_solver"
     p = tmp_path / "solver.json"
     p.write_text(json.dumps(data))
     res = _one(p)
-    assert res.verdict == "unverifiable" and "multiple_choice()" in res.reason
+    assert res.verdict == "not-checked" and "multiple_choice()" in res.reason
     nr = [f for f in res.findings if f.code == "not-recomputed"]
     assert nr and "the scorer is not recomputable" in nr[0].message
     data = json.loads((REAL / "0.3.285" / "match_includes.json").read_text())
@@ -292,6 +292,6 @@ def test_unrecomputable_scorer_or_solver_is_unverifiable(tmp_path):
     p = tmp_path / "graded.json"
     p.write_text(json.dumps(data))
     res = _one(p)
-    assert res.verdict == "unverifiable" and not res.ok
+    assert res.verdict == "not-checked" and not res.ok
     assert {f.message.split(",")[0] for f in res.findings if f.code == "not-recomputed"} == {"includes/accuracy",
                                                                                           "includes/stderr"}

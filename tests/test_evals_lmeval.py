@@ -75,7 +75,7 @@ def test_hashes_recomputed_and_checked(full):
                                                       else r for r in rows])
     [res] = rescore_log(full)
     [f] = _errors(res)
-    assert (f.code, f.task, f.samples) == ("hash-mismatch", "tiny_mc", ["3"]) and "doc_hash" in f.message
+    assert (f.code, f.where, f.samples) == ("hash-mismatch", "tiny_mc", ["3"]) and "doc_hash" in f.message
     # ... and a forger who also rewrites doc_hash is caught by the results file's task_hashes
     import hashlib
 
@@ -86,7 +86,7 @@ def test_hashes_recomputed_and_checked(full):
 
     _rewrite(_samples(full, "tiny_mc"), forge)
     [res] = rescore_log(full)
-    assert [(f.code, f.task) for f in _errors(res)] == [("task-hash-mismatch", "tiny_mc")]
+    assert [(f.code, f.where) for f in _errors(res)] == [("task-hash-mismatch", "tiny_mc")]
 
 
 def test_tampered_answer_is_caught_and_named(full):
@@ -102,7 +102,7 @@ def test_tampered_answer_is_caught_and_named(full):
     [res] = rescore_log(full)
     assert not res.ok
     [f] = _errors(res, "sample-score-mismatch")
-    assert f.task == "tiny_qa" and f.samples == ["1"] and "exact_match,strict" in f.message
+    assert f.where == "tiny_qa" and f.samples == ["1"] and "exact_match,strict" in f.message
     [agg] = [f for f in _errors(res, "aggregate-mismatch") if "strict" in f.message]
     assert "0.25" in agg.message
     [ans] = _errors(res, "answer-mismatch")                      # the logged filtered response is stale too
@@ -127,8 +127,8 @@ def test_tampered_logged_score_and_aggregate(full):
     res_path.write_text(json.dumps(data, indent=2))
     [res] = rescore_log(full)
     [f] = _errors(res, "sample-score-mismatch")
-    assert f.task == "tiny_mc" and f.samples == ["7"]
-    aggs = {(f.task, f.message.split(":")[0]) for f in _errors(res, "aggregate-mismatch")}
+    assert f.where == "tiny_mc" and f.samples == ["7"]
+    aggs = {(f.where, f.message.split(":")[0]) for f in _errors(res, "aggregate-mismatch")}
     assert ("tiny_split_b", "acc_norm,none") in aggs
     assert ("tiny_split", "acc,none") in aggs                   # the group recomputed from its subtasks
 

@@ -107,7 +107,7 @@ def test_three_releases_spanning_0_4_are_committed():
 @pytest.mark.parametrize("run", RUNS, ids=_id)
 def test_every_reported_metric_recomputed_exactly(run):
     [res] = rescore_log(run)
-    assert res.ok, [f"{f.code}: {f.task}: {f.message}" for f in _errors(res)]
+    assert res.ok, [f"{f.code}: {f.where}: {f.message}" for f in _errors(res)]
     reported = _reported(run)
     by = _by(res)
     assert set(reported) <= set(by)                               # nothing reported is left out
@@ -156,7 +156,7 @@ def test_a_results_file_alone_finds_its_samples(run):
 def test_limit_run_is_flagged_as_a_subset():
     [run] = [r for r in RUNS if r.name == "limit"]
     [res] = rescore_log(run)
-    subset = {f.task: f for f in res.findings if f.code == "subset-run"}
+    subset = {f.where: f for f in res.findings if f.code == "subset-run"}
     assert set(subset) == set(LEAVES)                             # every task has more than 4 documents
     assert all(f.severity == "warning" and "--limit 4" in f.message for f in subset.values())
     assert "4 of 12" in subset["rt_mc"].message
@@ -178,7 +178,7 @@ def test_results_without_samples_fail_closed(run, tmp_path):
     dst.mkdir()
     shutil.copy2(_results_path(run), dst / _results_path(run).name)
     [res] = rescore_log(dst)
-    assert {f.task for f in _errors(res, "no-samples")} >= set(LEAVES)
+    assert {f.where for f in _errors(res, "no-samples")} >= set(LEAVES)
     assert all(r.recomputed is None for r in res.rows)
     _assert_not_pass(dst, res, "not-recomputed")
 
@@ -273,7 +273,7 @@ def test_tampered_generation_is_caught(run, tmp_path):
     _edit_rows(gsm, tamper)
     [res] = rescore_log(dst)
     mism = [f for f in _errors(res, "sample-score-mismatch") if "flexible-extract" in f.message]
-    assert mism and mism[0].task == "rt_gsm" and mism[0].samples == ["1"]
+    assert mism and mism[0].where == "rt_gsm" and mism[0].samples == ["1"]
     assert any("flexible-extract" in f.message for f in _errors(res, "aggregate-mismatch"))
     assert any(f.samples == ["1"] for f in _errors(res, "answer-mismatch"))
     row = _by(res)[("rt_gsm", "exact_match", "flexible-extract")]
@@ -311,6 +311,6 @@ def test_tampered_loglikelihoods_are_caught(run, tmp_path):
 
     _edit_rows(_samples_path(dst, "rt_mc"), tamper)
     [res] = rescore_log(dst)
-    assert any(f.task == "rt_mc" and f.samples == ["0"] for f in _errors(res, "sample-score-mismatch"))
-    assert any(f.task == "rt_mc" for f in _errors(res, "aggregate-mismatch"))
+    assert any(f.where == "rt_mc" and f.samples == ["0"] for f in _errors(res, "sample-score-mismatch"))
+    assert any(f.where == "rt_mc" for f in _errors(res, "aggregate-mismatch"))
     assert not res.ok

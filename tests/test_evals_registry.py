@@ -100,13 +100,13 @@ class _Unregistered(ImportedLog):
 
 def test_an_empty_log_of_an_unregistered_format_is_unscored_not_pass():
     res = rescore_imported(_Unregistered([]), audit=False)
-    assert not res.ok and res.verdict == "unverifiable" and "unscored" in (res.reason or "")
+    assert not res.ok and res.verdict == "not-checked" and res.code == "unscored" and "unscored" in (res.reason or "")
 
 
 def test_a_score_no_scorer_recomputes_cannot_pass():
     s = Sample(id="1", task="t", output="4", target="4", scores={"mystery_metric": 1.0})
     res = rescore_imported(_Unregistered([s]), audit=False)
-    assert not res.ok and res.verdict == "unverifiable"
+    assert not res.ok and res.verdict == "not-checked"
     assert any(f.code == "unverifiable" and "mystery_metric" in f.message for f in res.findings)
 
 

@@ -1,6 +1,6 @@
 """The re-run scoring hook (assay.evals.scoring) and compare() on real harness samples.
 
-A re-run that produced exactly the published outputs must score exactly as the harness did and be "reproduced";
+A re-run that produced exactly the published outputs must score exactly as the harness did and be reproduced (verdict pass);
 a re-run whose outputs differ must be scored from its own outputs.
 """
 
@@ -35,7 +35,7 @@ def test_lm_eval_outputs_rescored_per_filter():
     assert all(x.scores == logged[(x.filter, x.id)] for x in rerun)
     for flt in ("strict", "first-word"):
         v = compare(ref, rerun, margin=1.0, metric="exact_match", filter=flt)
-        assert v.verdict == "reproduced" and v.diff == 0.0 and v.output_agreement == 1.0 and v.n == 12
+        assert v.verdict == "pass" and v.diff == 0.0 and v.output_agreement == 1.0 and v.n == 12
     # a re-run that answers item 1 with its target: scored from its own output
     changed = score(_fresh(items["1"], "12"), claim)
     assert {x.filter: x.scores["exact_match"] for x in changed} == {"strict": 1.0, "first-word": 1.0}

@@ -82,7 +82,7 @@ def test_greedy_rerun_reproduces_its_own_published_log(release, tmp_path, publis
     assert result.verified is True and result.backend["backend"] == "transformers"
     (bench,) = result.benchmarks
     v = bench.verdict
-    assert v["verdict"] == "reproduced" and v["n"] == 12 and v["diff"] == 0.0
+    assert v is not None and v.verdict == "pass" and v.n == 12 and v.diff == 0.0
     assert v["output_agreement"] == 1.0 and v["answer_agreement"] == 1.0
     assert v["reference_score"] == 50.0 and v["rerun_score"] == 50.0 and v["published"] == 50.0
     assert v["mcnemar"] == {"n01": 0, "n10": 0, "p_value": 1.0}
@@ -110,7 +110,7 @@ def test_openai_backend_against_transformers_serve_reproduces_the_log(release, t
     assert result.backend["backend"] == "openai" and result.verified is None
     assert any(f.code == "served-weights" for f in result.findings)
     (bench,) = result.benchmarks
-    assert bench.verdict["verdict"] == "reproduced" and bench.verdict["output_agreement"] == 1.0
+    assert bench.verdict is not None and bench.verdict.verdict == "pass" and bench.verdict.output_agreement == 1.0
 
 
 def test_tampered_log_is_refused(release, tmp_path):
@@ -141,7 +141,7 @@ def test_a_log_better_than_the_model_is_not_reproduced(release, tmp_path, backen
     result = rerun(release, backend_obj=backend, scorer=first_word_scorer, out=tmp_path / "out")
     (bench,) = result.benchmarks
     v = bench.verdict
-    assert not result.ok and v["verdict"] == "not-reproduced"
+    assert not result.ok and v is not None and v.verdict == "fail"
     assert v["reference_score"] == 100.0 and v["rerun_score"] == 50.0 and v["ci_high"] < -1.0
     assert v["mcnemar"]["n10"] == 6 and v["mcnemar"]["n01"] == 0 and v["output_agreement"] == 0.0
 
@@ -155,11 +155,11 @@ def test_limit_picks_a_stratified_seeded_subset(release, tmp_path, backend):
     c = rerun(release, backend_obj=backend, scorer=first_word_scorer, out=tmp_path / "c", limit=6, seed=2)
     (ba,), (bb,), (bc,) = a.benchmarks, b.benchmarks, c.benchmarks
     assert ba.stratify == "meta.subject" and ba.strata == {s: 2 for s in SUBJECTS}
-    assert ba.selected_items == 6 and ba.reference_items == 12 and ba.verdict["n"] == 6
+    assert ba.selected_items == 6 and ba.reference_items == 12 and ba.verdict is not None and ba.verdict.n == 6
     ids = lambda bench: sorted(read_outputs(bench.log))  # noqa: E731
     assert ids(ba) == ids(bb) and ids(ba) != ids(bc)
-    assert ba.verdict["verdict"] in ("reproduced", "inconclusive") and ba.verdict["output_agreement"] == 1.0
-    assert ba.verdict["reference_only"] == []  # the reference is cut to the same subset
+    assert ba.verdict.verdict in ("pass", "inconclusive") and ba.verdict.output_agreement == 1.0
+    assert ba.verdict.reference_only == []  # the reference is cut to the same subset
 
 
 def test_allocation_and_subset_properties():
@@ -227,7 +227,7 @@ def test_seeded_sampling_with_repeats_reproduces_its_own_log(tmp_path, model_dir
     assert r2.ok, r2.findings
     assert read_outputs(b2.log) == read_outputs(b1.log)
     v = b2.verdict
-    assert v["verdict"] == "reproduced" and v["output_agreement"] == 1.0
+    assert v is not None and v.verdict == "pass" and v.output_agreement == 1.0
     assert v["spread"]["repeats"] == 3 and len(v["spread"]["scores"]) == 3
     outs = read_outputs(b2.log)
     assert any(outs[(str(i), 0)] != outs[(str(i), 1)] for i in range(12))  # the repeats really are samples
@@ -277,7 +277,7 @@ def test_image_text_rerun_reproduces_and_checks_images(vlm_release, tmp_path):
                    out=tmp_path / "out")
     assert result.ok, result.findings
     (bench,) = result.benchmarks
-    assert bench.verdict["verdict"] == "reproduced" and bench.verdict["output_agreement"] == 1.0
+    assert bench.verdict is not None and bench.verdict.verdict == "pass" and bench.verdict.output_agreement == 1.0
     assert result.backend["kind"] == "image-text-to-text"
     # an altered image (same name, other bytes) and a missing one are caught per sample
     img_dir = manifest.parent / "release" / "evals" / "images"
@@ -289,7 +289,7 @@ def test_image_text_rerun_reproduces_and_checks_images(vlm_release, tmp_path):
     assert not result.ok and codes.count("unrunnable-sample") == 2
     msgs = " ".join(f.message for f in result.findings)
     assert "sha256 differs" in msgs and "not found" in msgs
-    assert result.benchmarks[0].n_failed == 2 and result.benchmarks[0].verdict["n"] == 4
+    assert result.benchmarks[0].n_failed == 2 and result.benchmarks[0].verdict is not None and result.benchmarks[0].verdict.n == 4
 
 
 # ------------------------------------------------------------------------------------------------------ checks
@@ -311,7 +311,7 @@ def test_pinned_chat_template_must_match(release, tmp_path, backend):
     log_sha = file_sha256(release.parent / "release" / LOG)
     set_evals(release, [claim(log_sha, "0" * 64)])
     result = rerun(release, backend_obj=backend, scorer=first_word_scorer, out=tmp_path / "out")
-    assert not result.ok and result.benchmarks[0].verdict["verdict"] == "reproduced"
+    assert not result.ok and result.benchmarks[0].verdict is not None and result.benchmarks[0].verdict.verdict == "pass"
     assert [f.code for f in result.findings if f.severity == "error"] == ["chat-template-mismatch"]
 
 
@@ -401,7 +401,7 @@ def test_rerun_reproduces_a_real_lm_eval_log(tmp_path):
     assert bench.decoding["stop"] == ["\n", "?"] and bench.decoding["max_new_tokens"] == 4
     assert "raw_prompt_special_tokens" not in bench.decoding and bench.assumed == []
     v = bench.verdict
-    assert v["verdict"] == "reproduced" and v["filter"] == "strict" and v["n"] == 12
+    assert v is not None and v.verdict == "pass" and v.filter == "strict" and v.n == 12
     assert v["output_agreement"] == 1.0 and v["answer_agreement"] == 1.0 and v["diff"] == 0.0
     filters = {s.filter for s in __import__("assay.evals.samples", fromlist=["read_log"]).read_log(bench.log).samples}
     assert filters == {"strict", "first-word"}  # every filter of the task re-applied to the new outputs

@@ -51,7 +51,7 @@ def test_cli_rerun_json_reproduces(release, tmp_path):
     res = json.loads(proc.stdout)
     assert res["ok"] is True and res["verified"] is True
     (b,) = res["benchmarks"]
-    assert b["scorer"] == "lm-eval:exact_match" and b["verdict"]["verdict"] == "reproduced"
+    assert b["scorer"] == "lm-eval:exact_match" and b["verdict"]["verdict"] == "pass"
     assert b["verdict"]["rerun_score"] == 50.0 and b["verdict"]["output_agreement"] == 1.0
     assert os.path.isfile(b["log"]) and b["log"].startswith(str(tmp_path / "out"))
 

@@ -116,7 +116,7 @@ def test_empty_or_unscored_input_never_passes(tmp_path, case):
     assert results
     for res in results:
         codes = {f.code for f in res.findings if f.severity == "error"}
-        assert not res.ok and res.verdict in ("unverifiable", "fail") and res.reason, (case, res)
+        assert not res.ok and res.verdict in ("not-checked", "fail") and res.reason and res.code, (case, res)
         assert codes & {"not-recomputed", "unscored"}, (case, codes)
         assert all(r.recomputed is None or r.n > 0 for r in res.rows)
     cp = run_assay("rescore", "--log", str(path), "--format", fmt)
@@ -127,21 +127,22 @@ def test_empty_or_unscored_input_never_passes(tmp_path, case):
 def test_not_recomputed_names_each_reported_metric_and_reason(tmp_path):
     path, _ = _lm_eval_no_samples(tmp_path)
     [res] = rescore_log(path)
-    nr = [f for f in res.findings if f.code == "not-recomputed" and f.task == "tiny_mc"]
+    nr = [f for f in res.findings if f.code == "not-recomputed" and f.where == "tiny_mc"]
     assert {f.message.split(",")[0] for f in nr} >= {"acc", "acc_norm"}
     assert all("no samples are logged" in f.message for f in nr)
-    assert res.verdict == "unverifiable"
+    assert res.verdict == "not-checked" and res.code in ("no-samples", "not-recomputed")
 
 
 def test_verdict_rules():
     def f(code: str, severity: str = "error") -> Finding:
         return Finding.make(severity, code, f"{code} message", "t")  # type: ignore[arg-type]
 
-    assert decide([]) == (True, "pass", None)
-    assert decide([f("subset-run", "warning")]) == (True, "pass", None)
-    assert decide([f("not-recomputed"), f("unscored")])[:2] == (False, "unverifiable")
-    ok, verdict, reason = decide([f("not-recomputed"), f("aggregate-mismatch")])
-    assert (ok, verdict) == (False, "fail") and reason == "[aggregate-mismatch] t: aggregate-mismatch message"
+    assert decide([]) == (True, "pass", None, None)
+    assert decide([f("subset-run", "warning")]) == (True, "pass", None, None)
+    assert decide([f("not-recomputed"), f("unscored")])[:2] == (False, "not-checked")
+    ok, verdict, reason, code = decide([f("not-recomputed"), f("aggregate-mismatch")])
+    assert (ok, verdict, code) == (False, "fail", "aggregate-mismatch")
+    assert reason == "[aggregate-mismatch] t: aggregate-mismatch message"
 
 
 def test_a_result_built_without_a_verdict_is_no_pass():

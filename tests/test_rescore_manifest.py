@@ -132,7 +132,7 @@ def test_card_claims_and_sibling_means(tmp_path):
     assert c.status == "derived" and "ScreenSpot_v2_Desktop, ScreenSpot_v2_Mobile, ScreenSpot_v2_Web" in c.note
     assert [f.code for f in ev["ScreenSpot_v2_Web"].findings] == ["no-log"]
     card = {f.code: f for f in report.findings}
-    assert "41" in card["card-claim-mismatch"].message and card["card-claim-mismatch"].task == "tiny_mc"
+    assert "41" in card["card-claim-mismatch"].message and card["card-claim-mismatch"].where == "tiny_mc"
     assert not report.ok
 
 

@@ -226,9 +226,45 @@ def test_a_model_too_big_for_this_machine_needs_a_bigger_one(releases, no_probe)
     assert r.claims()[0].needs == ["gpu"] and r.weights_bytes > 0
 
 
-def test_a_load_that_times_out_is_an_error(releases):
-    r = audit_loaded(releases("plain"), timeout=0.05)
+def _fake_python(tmp_path, body: str) -> str:
+    script = tmp_path / "fake-python"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_load_that_does_not_finish_is_killed_and_an_error(releases, tmp_path):
+    """The probe (here a stand-in that never finishes, with a child of its own) is killed with its process group."""
+    pidfile = tmp_path / "child.pid"
+    fake = _fake_python(tmp_path, f"sleep 600 & echo $! > {pidfile}; wait")
+    r = audit_loaded(releases("plain"), timeout=2, python=fake)
     assert r.status == "timeout" and r.verdict == "error" and r.claims()[0].verdict == "error"
+    import os
+
+    child = int(pidfile.read_text())
+    assert not _alive(child)  # it went with its process group
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process still runs (a zombie waiting for a reaper does not), waiting up to ~5 s for it to go."""
+    import os
+    import time
+
+    for _ in range(50):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return False
+        except FileNotFoundError:
+            return False
+        time.sleep(0.1)
+    return os.path.exists(f"/proc/{pid}")
+
+
+def test_a_probe_that_dies_without_a_result_is_an_error(releases, tmp_path):
+    r = audit_loaded(releases("plain"), python=_fake_python(tmp_path, "echo 'Segmentation fault' >&2; exit 139"))
+    assert r.status == "failed" and r.verdict == "error" and "exited 139" in (r.reason or "")
+    assert "Segmentation fault" in (r.reason or "")
 
 
 def test_a_release_without_safetensors_is_not_checked(tmp_path, no_probe):

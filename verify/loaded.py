@@ -406,7 +406,10 @@ def run_probe(folder: Path, keys: dict[str, str], work: Path, *, trust_remote_co
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] if err else []
         return {"ok": False, "error": f"the probe exited {proc.returncode} without a result"
                                       + (f" ({tail[0][:300]})" if tail else "")}
-    data = json.loads(out.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {"ok": False, "error": f"the probe's result is unreadable ({exc})"}
     return data if isinstance(data, dict) else {"ok": False, "error": "the probe wrote no JSON object"}
 
 

@@ -144,8 +144,9 @@ class Manifest(Strict):
     artifacts: list[Artifact] = Field(default_factory=list)
     claims: Claims = Field(default_factory=Claims)
     data: DataSection | None = None
-    decodings: dict[str, Decoding] = Field(
-        default_factory=dict,
+    # None, not an empty map, when absent: manifests written by `assay init` and other dumps stay as they were.
+    decodings: dict[str, Decoding] | None = Field(
+        None,
         description="Named decoding settings, each with its source (e.g. shipped: the generation_config.json; "
                     "examples-greedy: the README's do_sample=False); an eval's `decoding:` may name one.")
     evals: list[EvalClaim] = Field(default_factory=list)
@@ -169,7 +170,8 @@ class Manifest(Strict):
 
     def _resolve_decodings(self) -> None:
         """Name each entry of ``decodings`` after its key and replace an eval's ``decoding: <name>`` by that entry."""
-        for key, entry in self.decodings.items():
+        decodings = self.decodings or {}
+        for key, entry in decodings.items():
             if not re.fullmatch(NAME_RE, key):
                 raise ValueError(f"decodings: {key!r} is not a simple name")
             if entry.name is not None and entry.name != key:
@@ -179,9 +181,9 @@ class Manifest(Strict):
             ref = ev.decoding
             if ref is None or ref.name is None:
                 continue
-            named = self.decodings.get(ref.name)
+            named = decodings.get(ref.name)
             if named is None:
-                known = ", ".join(sorted(self.decodings)) or "none are declared"
+                known = ", ".join(sorted(decodings)) or "none are declared"
                 raise ValueError(f"eval {ev.name!r}: decoding {ref.name!r} is not in decodings ({known})")
             # A name alone refers to the entry; settings written beside it (a dumped manifest) must be the entry's.
             if ref.model_fields_set - {"name"} and ref.settings() != named.settings():

@@ -152,6 +152,7 @@ def _numel(shape: list[int]) -> int:
 
 def test_both_decodings_named_from_their_sources(manifest):
     gen = fixture_json("generation_config.json")
+    assert manifest.decodings is not None
     shipped = manifest.decodings["shipped"]
     assert shipped.name == "shipped" and "generation_config.json" in (shipped.source or "")
     assert (shipped.do_sample, shipped.temperature, shipped.top_p) == (gen["do_sample"], gen["temperature"],
@@ -338,7 +339,7 @@ def test_older_manifests_stay_valid():
     demo = ROOT / "manifests" / "examples" / "tiny-vlm"
     for name in ("assay.yaml", "assay.failing.yaml"):
         m = load_manifest(demo / name)
-        assert m.decodings == {} and m.release.paper is None
+        assert m.decodings is None and m.release.paper is None
         assert all(e.harness is None and e.dataset is None for e in m.evals)
         assert any(e.decoding is not None and e.decoding.name is None for e in m.evals)
 
@@ -407,3 +408,4 @@ def test_structure_check_bites_on_a_missing_shard_and_a_wrong_claim(manifest, sp
     s = _structure(wrong, sparse_release.root)
     verdicts = {c.claim: c.verdict for c in s.claims}
     assert verdicts["dtypes"] == verdicts["architecture"] == "fail"
+

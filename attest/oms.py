@@ -483,9 +483,9 @@ def verify_model_signature(model_dir: Path | str, signature: Path | str | None =
                           certificate_chain=[str(c) for c in chain], identity=identity, issuer=oidc_issuer)
 
     def fail(reason: str, message: str, path: str | None = None) -> SignatureResult:
-        res.problems.append(Problem(reason=reason, message=message, path=path))
+        res.problems.append(Problem(severity="error", code=reason, message=message, where=path))
         res.ok = False
-        res.verdict = "not-checked" if all(p.reason == "not-checked" for p in res.problems) else "fail"
+        res.verdict = "not-checked" if all(p.code == "not-checked" for p in res.problems) else "fail"
         return res
 
     try:

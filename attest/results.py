@@ -6,14 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..manifests.findings import Finding, Verdict
+
 SubjectStatus = Literal["ok", "mismatch", "missing", "unsafe-path", "unreadable", "unsupported-digest", "not-checked"]
 
 
-class Problem(BaseModel):
-    reason: str = Field(description="Short name of what failed, e.g. bad-signature, wrong-key, subject-mismatch, "
-                                    "missing-subject, malformed-envelope, audit-failed, file-mismatch.")
-    message: str
-    path: str | None = None
+# What failed, as the core Finding (severity error): ``code`` is the named reason (bad-signature, wrong-key,
+# subject-mismatch, missing-subject, malformed-envelope, audit-failed, file-mismatch, …), ``where`` the file.
+Problem = Finding
 
 
 class SubjectCheck(BaseModel):
@@ -46,7 +46,7 @@ class AttestationResult(BaseModel):
 
     @property
     def reasons(self) -> list[str]:
-        return [p.reason for p in self.problems]
+        return [p.code for p in self.problems]
 
 
 class ResourceCheck(BaseModel):
@@ -75,7 +75,7 @@ class SignatureResult(BaseModel):
     signature: str
     method: Literal["key", "certificate", "sigstore"] = Field(description="How it was verified (model-signing's "
                                                                            "verify modes).")
-    verdict: Literal["pass", "fail", "not-checked"] = Field(
+    verdict: Verdict = Field(
         "fail", description="pass only when the signature and every file were checked; not-checked when a check "
                             "could not run here (e.g. Sigstore without a trust root), which is never a pass.")
     signed_mode: Literal["key", "certificate", "sigstore"] | None = Field(
@@ -97,8 +97,8 @@ class SignatureResult(BaseModel):
 
     @property
     def reasons(self) -> list[str]:
-        return [p.reason for p in self.problems]
+        return [p.code for p in self.problems]
 
     @property
     def reason(self) -> str | None:
-        return self.problems[0].reason if self.problems else None
+        return self.problems[0].code if self.problems else None

@@ -2,7 +2,7 @@
 
 Order matters: nothing inside an envelope is believed before its signature verifies, so a bad signature stops the
 check (subjects and predicate of an unauthenticated payload are not reported).  Every failure is a
-:class:`~.results.Problem` with a named ``reason``:
+:class:`~.results.Problem` (a core Finding) with a named ``code``:
 
 ==========================  ===================================================================================
 malformed-envelope          not JSON, duplicate keys, missing/unknown keys, non-canonical base64
@@ -98,7 +98,7 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
                             key=str(key_path) if key_path else None)
 
     def fail(reason: str, message: str, p: str | None = None) -> AttestationResult:
-        res.problems.append(Problem(reason=reason, message=message, path=p))
+        res.problems.append(Problem(severity="error", code=reason, message=message, where=p))
         res.ok = False
         return res
 

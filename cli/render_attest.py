@@ -16,8 +16,8 @@ def _problems(problems: list[Any]) -> None:
     from .render import out
 
     for p in problems:
-        where = f"{p.path}: " if p.path else ""
-        out.print(f"[bold red]  FAILED[/] {_e(f'[{p.reason}] {where}{p.message}')}", markup=True, highlight=False)
+        where = f"{p.where}: " if p.where else ""
+        out.print(f"[bold red]  FAILED[/] {_e(f'[{p.code}] {where}{p.message}')}", markup=True, highlight=False)
 
 
 def _warnings(warnings: list[str]) -> None:

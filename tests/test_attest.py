@@ -211,7 +211,7 @@ def test_tampered_file_fails_naming_it(attested):
         fh.seek(100)
         fh.write(b"\x00")
     r = verify_attestation(out, release, kp.public_key)
-    assert not r.ok and r.reasons == ["subject-mismatch"] and r.problems[0].path == "model.safetensors"
+    assert not r.ok and r.reasons == ["subject-mismatch"] and r.problems[0].where == "model.safetensors"
     assert {s.name: s.status for s in r.subjects}["model.safetensors"] == "mismatch"
 
 
@@ -219,7 +219,7 @@ def test_missing_subject_fails(attested):
     out, release, kp = attested
     (release / "eval" / "results.json").unlink()
     r = verify_attestation(out, release, kp.public_key)
-    assert not r.ok and r.reasons == ["missing-subject"] and r.problems[0].path == "eval/results.json"
+    assert not r.ok and r.reasons == ["missing-subject"] and r.problems[0].where == "eval/results.json"
 
 
 def test_extra_file_is_a_warning(attested):
@@ -340,7 +340,7 @@ def test_cli_keygen_and_attest_verify(tmp_path, release):
 
     def reasons(*args: str) -> tuple[int, list[str]]:
         r = run_assay("attest", "verify", *args, "--json")
-        return r.returncode, [p["reason"] for p in json.loads(r.stdout)["problems"]]
+        return r.returncode, [p["code"] for p in json.loads(r.stdout)["problems"]]
 
     other = keys.generate_keypair(tmp_path / "other", "ed25519")
     assert reasons(str(out), "--dir", str(release), "--key", other.public_key) == (1, ["wrong-key"])

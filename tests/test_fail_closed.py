@@ -180,7 +180,7 @@ def test_attestation_subjects_not_checked_fail_unless_signature_only(demo, tmp_p
     assert proc.returncode == 1 and "subjects-not-checked" in proc.stdout
     proc = run_assay("attest", "verify", att, "--key", str(pub), "--signature-only", "--json")
     # authentic, but it records a failed audit (the skipped re-run): still not a pass
-    assert proc.returncode == 1 and [p["reason"] for p in _json(proc)["problems"]] == ["audit-failed"]
+    assert proc.returncode == 1 and [p["code"] for p in _json(proc)["problems"]] == ["audit-failed"]
 
 
 def test_unknown_predicate_type_fails_unless_required_by_name(tmp_path):

@@ -73,11 +73,11 @@ def test_tampered_file_missing_file_extra_file(model, ec_keys):
     sign_model(model, ec_keys.private_key)
     (model / "tokenizer.json").write_text('{"model": {"vocab": {"b": 0}}}\n')
     v = verify_model_signature(model, model / "model.sig", ec_keys.public_key)
-    assert not v.ok and v.reasons == ["file-mismatch"] and v.problems[0].path == "tokenizer.json"
+    assert not v.ok and v.reasons == ["file-mismatch"] and v.problems[0].where == "tokenizer.json"
     (model / "eval" / "results.json").unlink()
     (model / "backdoor.py").write_text("import os\n")
     v = verify_model_signature(model, model / "model.sig", ec_keys.public_key)
-    assert sorted((p.reason, p.path) for p in v.problems) == [
+    assert sorted((p.code, p.where) for p in v.problems) == [
         ("extra-file", "backdoor.py"), ("file-mismatch", "tokenizer.json"), ("missing-file", "eval/results.json")]
 
 
@@ -128,7 +128,7 @@ def test_model_signing_signed_verifies_with_assay(model, ec_keys):
     assert v.ok, v.problems
     (model / "model.safetensors").write_bytes(b"\x00" * 10)
     v = verify_model_signature(model, sig, ec_keys.public_key)
-    assert v.reasons == ["file-mismatch"] and v.problems[0].path == "model.safetensors"
+    assert v.reasons == ["file-mismatch"] and v.problems[0].where == "model.safetensors"
 
 
 def test_model_signing_shard_serialization_verifies_with_assay(model, ec_keys, tmp_path):
@@ -160,7 +160,7 @@ def test_model_transparency_v1_1_0_signature_verifies_with_assay(tmp_path):
     assert sorted(f.name for f in v.files) == ["signme-1", "signme-2"]
     (d / "signme-2").write_bytes(b"signme-2!")
     v = verify_model_signature(d, d / "model.sig", pub)
-    assert v.reasons == ["file-mismatch"] and v.problems[0].path == "signme-2" and v.verdict == "fail"
+    assert v.reasons == ["file-mismatch"] and v.problems[0].where == "signme-2" and v.verdict == "fail"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_single_file_model(tmp_path, ec_keys):
     assert v.model_name == "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1])
     v = verify_model_signature(weights, sig, ec_keys.public_key)
-    assert v.reasons == ["file-mismatch"] and v.problems[0].path == "."
+    assert v.reasons == ["file-mismatch"] and v.problems[0].where == "."
 
 
 def test_git_paths(tmp_path, ec_keys):
@@ -283,7 +283,7 @@ def test_git_paths(tmp_path, ec_keys):
     (model / ".gitattributes").write_text("changed\n")
     assert verify_model_signature(model, sig, ec_keys.public_key).reasons == ["file-mismatch"]
     v = verify_model_signature(model, sig, ec_keys.public_key, ignore_git_paths=True)
-    assert [(p.reason, p.path) for p in v.problems] == [("missing-file", ".gitattributes")]
+    assert [(p.code, p.where) for p in v.problems] == [("missing-file", ".gitattributes")]
 
     sig2 = tmp_path / "without-git.sig"  # model-signing's default: git paths left out (and recorded as ignored)
     model_signing.signing.Config().use_elliptic_key_signer(private_key=ec_keys.private_key).sign(model, sig2)
@@ -342,16 +342,16 @@ def test_cli_mode_mismatch_and_aliases(capsys, model, ec_keys, tmp_path):
     assert code == 0 and json.loads(out)["verdict"] == "pass"
     code, out, _ = _assay_main(capsys, "verify", str(model), "--signature", str(sig), "--public-key",
                                ec_keys.public_key, "--json")
-    assert code == 1 and [p["reason"] for p in json.loads(out)["problems"]] == ["extra-file"]
+    assert code == 1 and [p["code"] for p in json.loads(out)["problems"]] == ["extra-file"]
     ca = FIX / "keys" / "certificate" / "ca-cert.pem"
     code, out, _ = _assay_main(capsys, "verify", str(model), "--signature", str(sig), "--certificate-chain", str(ca),
                                "--ignore", "notes.txt", "--json")
     res = json.loads(out)
     assert code == 1 and res["verdict"] == "fail" and res["signed_mode"] == "key" and res["method"] == "certificate"
-    assert [p["reason"] for p in res["problems"]] == ["mode-mismatch"] and "--key" in res["problems"][0]["message"]
+    assert [p["code"] for p in res["problems"]] == ["mode-mismatch"] and "--key" in res["problems"][0]["message"]
     code, out, _ = _assay_main(capsys, "verify", str(model), "--signature", str(sig), "--identity", "a@b.c",
                                "--identity-provider", "https://issuer.example", "--json")
-    assert code == 1 and [p["reason"] for p in json.loads(out)["problems"]] == ["mode-mismatch"]
+    assert code == 1 and [p["code"] for p in json.loads(out)["problems"]] == ["mode-mismatch"]
     code, out, _ = _assay_main(capsys, "verify", str(model), "--signature", str(sig), "--key", ec_keys.public_key,
                                "--ignore", "notes.txt")
     assert code == 0 and "signature verified" in out and "key mode" in out
@@ -420,7 +420,7 @@ def test_certificate_mode(model, tmp_path):
     assert v.reasons == ["mode-mismatch"]
     (model / "config.json").write_text("{}\n")
     v = verify_model_signature(model, sig, certificate_chain=[pki["root"]])
-    assert [(p.reason, p.path) for p in v.problems] == [("file-mismatch", "config.json")]
+    assert [(p.code, p.where) for p in v.problems] == [("file-mismatch", "config.json")]
 
 
 def test_certificate_not_for_signing_is_untrusted(model, tmp_path):

@@ -141,7 +141,7 @@ def _agree_accept(ms_ok: bool, code: int, res: dict) -> None:
 def _agree_reject(ms_ok: bool, code: int, res: dict, reason: str) -> None:
     assert not ms_ok, "model_signing accepted"
     assert code == 1 and res["ok"] is False and res["verdict"] != "pass", res
-    assert reason in [p["reason"] for p in res["problems"]], res["problems"]
+    assert reason in [p["code"] for p in res["problems"]], res["problems"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -184,8 +184,8 @@ def test_tampered_copy_rejected_by_both(capsys, tmp_path, case, how):
     reason = _tamper(folder, case, how)
     ms_ok, code, res = _both(capsys, case, folder)
     _agree_reject(ms_ok, code, res, reason)
-    bad = [p for p in res["problems"] if p["reason"] == reason]
-    assert bad[0]["path"] == {"flip": case.file and "." or "signme-1", "extra": "extra.bin",
+    bad = [p for p in res["problems"] if p["code"] == reason]
+    assert bad[0]["where"] == {"flip": case.file and "." or "signme-1", "extra": "extra.bin",
                               "remove": "signme-2"}[how]
 
 
@@ -205,7 +205,7 @@ def test_ignore_paths_needed_unless_signed(capsys, tmp_path, case):
     ms_ok, code, res = _both(capsys, case, folder, ignore=())
     if case.name.startswith("v1.0."):
         _agree_reject(ms_ok, code, res, "extra-file")
-        assert [p["path"] for p in res["problems"]] == ["ignore-me"]
+        assert [p["where"] for p in res["problems"]] == ["ignore-me"]
     else:
         _agree_accept(ms_ok, code, res)
 
@@ -297,7 +297,7 @@ def test_sigstore_offline_is_not_checked(capsys, tmp_path, monkeypatch, case):
     ms_ok, code, res = _both(capsys, case, folder)
     assert not ms_ok
     assert code == 1 and res["ok"] is False and res["verdict"] == "not-checked", res
-    assert [p["reason"] for p in res["problems"]] == ["not-checked"]
+    assert [p["code"] for p in res["problems"]] == ["not-checked"]
     assert "--trust-config" in res["problems"][0]["message"]
 
 

@@ -121,7 +121,7 @@ def rerun(
     json_out: JsonFlag = False,
 ) -> None:
     """Regenerate the published eval outputs under the pinned decoding settings, score them with the same scorer
-    and decide per benchmark: reproduced, not reproduced or inconclusive.  Exit 1 unless all reproduce.
+    and decide per benchmark: pass (reproduced), fail (not reproduced) or inconclusive.  Exit 1 unless all pass.
 
     Example: assay rerun release/assay.yaml --backend openai --base-url http://127.0.0.1:8000/v1 --limit 200
     """

@@ -3,7 +3,7 @@
 The inputs are **edge-case fixtures** built here, in tmp_path, from the committed real fixtures
 (tests/fixtures/evals/{lm-eval,inspect,vlmevalkit,eureka,eee}) by emptying or removing their per-sample records,
 plus assay logs written with assay's own writer.  Each must give a named non-pass: ``not-recomputed`` (a reported
-metric no logged sample gave) or ``unscored`` (nothing reported, nothing recomputed), verdict ``unverifiable`` or
+metric no logged sample gave) or ``unscored`` (nothing reported, nothing recomputed), verdict ``not-checked`` or
 ``fail``, ``ok`` false, and exit 1 from ``assay rescore --log`` without "re-scores exactly".
 """
 

@@ -36,6 +36,8 @@ def releases(tmp_path_factory):
                     build_plain(root / "release", "clean" if variant == "plain" else variant)
                 elif variant == "moe":
                     build_moe(root / "release")
+                elif variant == "elsewhere":
+                    build_remote(root / "release", variant, elsewhere=root / "adapter.safetensors")
                 else:
                     build_remote(root / "release", variant)
                 made[variant] = package(root / "release", root, f"tiny-{variant}")
@@ -176,6 +178,18 @@ def test_checkpoint_keys_dropped_and_reinitialised_by_remote_code(audited, relea
         "loaded:model", "loaded:vision_tower.weight:reinitialised-tensor"}
 
 
+def test_weights_read_from_outside_the_release_are_findings(audited):
+    """Remote code that builds a module from a safetensors file outside the release: the read (seen through the
+    safetensors spy: its Rust reader opens files with no Python audit event) and the tensors are findings."""
+    r = audited("elsewhere")
+    assert r.status == "loaded" and r.verdict == "fail" and r.matched == r.checkpoint_tensors
+    read = [f for f in r.findings if f.code == "file-from-elsewhere"]
+    assert len(read) == 1 and read[0].where.endswith("adapter.safetensors") and "modeling_tiny.py" in read[0].message
+    assert {f.where for f in r.findings if f.code == "tensor-from-elsewhere"} == {"adapter.weight", "adapter.bias"}
+    outside = [f for f in r.files if f.where == "elsewhere"]
+    assert [(f.holds, f.mode) for f in outside] == [("weights", "r")]
+
+
 def test_renamed_keys_map_like_transformers_and_gaps_are_findings(audited):
     """A checkpoint saved without the ``model.`` prefix maps onto the model (transformers adds it); the stray key the
     loader drops and the lm_head it initialises are findings."""
@@ -239,7 +253,6 @@ def test_a_load_that_does_not_finish_is_killed_and_an_error(releases, tmp_path):
     fake = _fake_python(tmp_path, f"sleep 600 & echo $! > {pidfile}; wait")
     r = audit_loaded(releases("plain"), timeout=2, python=fake)
     assert r.status == "timeout" and r.verdict == "error" and r.claims()[0].verdict == "error"
-    import os
 
     child = int(pidfile.read_text())
     assert not _alive(child)  # it went with its process group

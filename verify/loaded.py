@@ -148,10 +148,10 @@ class LoadedAudit(BaseModel):
     def ok(self) -> bool:
         return self.verdict == "pass"
 
-    def claims(self) -> list[ClaimResult]:
+    def claims(self, step: str = "load") -> list[ClaimResult]:
         """One ``loaded`` claim for the model, and one failing claim per error finding (code and subject)."""
         summary = ClaimResult(
-            id="loaded:model", step="load", kind="loaded", subject=self.model_dir,
+            id="loaded:model", step=step, kind="loaded", subject=self.model_dir,
             declared={"checkpoint_tensors": self.checkpoint_tensors, "weights_bytes": self.weights_bytes},
             measured={"status": self.status, "loaded_tensors": self.loaded_tensors, "matched": self.matched,
                       "files_outside_release": sum(f.where == "elsewhere" for f in self.files),
@@ -163,7 +163,11 @@ class LoadedAudit(BaseModel):
             evidence=[Evidence(kind="environment", ref="load probe", note=json.dumps(self.versions, sort_keys=True)),
                       *[Evidence(kind="file", ref=c) for c in self.remote_code]],
             needs=list(self.needs))
-        return [summary, *error_claims("load", "loaded", self.findings)]
+        return [summary, *error_claims(step, "loaded", self.findings)]
+
+    def to_claims(self, step: str = "load") -> list[ClaimResult]:
+        """The report's rows (the name the verify, data and rebuild results use): :meth:`claims`."""
+        return self.claims(step)
 
     def _message(self) -> str:
         if self.reason and self.status != "loaded":

@@ -10,6 +10,8 @@ a second each (hidden size 16, one layer).
     fails offline;
   - ``"download-guarded"``: the same pull and an ``urllib`` fetch, each wrapped in ``try``: the load succeeds, the
     attempts must still be findings;
+  - ``"elsewhere"``: remote code that, after loading, adds a module whose weights it reads from a safetensors file
+    outside the release (``elsewhere=`` the path);
   - ``"reinit"``: remote code that lists the checkpoint's ``vision_tower.*`` keys in
     ``_keys_to_ignore_on_load_unexpected`` and builds that module freshly initialised after loading (Phi-4-RV's
     ``Phi4ForCausalLMV`` drops its checkpoint's vision weights the same way);
@@ -141,8 +143,28 @@ def build_plain(outdir: Path | str, variant: str = "clean") -> Path:
     return _write(Path(outdir), config, tensors)
 
 
-def build_remote(outdir: Path | str, variant: str = "clean") -> Path:
-    """A tiny remote-code model (``auto_map`` → ``modeling_tiny.py``); ``variant`` as in the module docstring."""
+ELSEWHERE = '''
+
+class TinyRemoteForCausalLM(LlamaForCausalLM):
+    config_class = TinyRemoteConfig
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        from safetensors.torch import load_file
+
+        out = super().from_pretrained(*args, **kwargs)
+        model = out[0] if isinstance(out, tuple) else out
+        model.adapter = torch.nn.Linear(model.config.hidden_size, model.config.hidden_size)
+        model.adapter.load_state_dict(load_file(PATH))  # weights from outside the release
+        return out
+'''
+
+
+def build_remote(outdir: Path | str, variant: str = "clean", *, elsewhere: Path | None = None) -> Path:
+    """A tiny remote-code model (``auto_map`` → ``modeling_tiny.py``); ``variant`` as in the module docstring.
+
+    ``elsewhere``: for ``"elsewhere"``, where to write the outside weights file the code reads.
+    """
     import torch
 
     config = _config()
@@ -154,7 +176,16 @@ def build_remote(outdir: Path | str, variant: str = "clean") -> Path:
         g = torch.Generator().manual_seed(7)
         extra = {"vision_tower.weight": torch.randn(HIDDEN, HIDDEN, generator=g),
                  "vision_tower.bias": torch.randn(HIDDEN, generator=g)}
-    return _write(Path(outdir), config, _weights(_config(), extra=extra), CODE[variant])
+    code = CODE.get(variant)
+    if variant == "elsewhere":
+        from safetensors.torch import save_file
+
+        assert elsewhere is not None, "the elsewhere variant needs the outside file's path"
+        g = torch.Generator().manual_seed(11)
+        save_file({"weight": torch.randn(HIDDEN, HIDDEN, generator=g), "bias": torch.randn(HIDDEN, generator=g)},
+                  str(elsewhere))
+        code = _HEAD + f"\nPATH = {str(elsewhere)!r}\n" + ELSEWHERE
+    return _write(Path(outdir), config, _weights(_config(), extra=extra), code)
 
 
 def build_moe(outdir: Path | str) -> Path:

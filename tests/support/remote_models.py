@@ -8,8 +8,8 @@ a second each (hidden size 16, one layer).
   - ``"download"``: remote code whose ``__init__`` pulls another repository with no revision
     (``AutoModel.from_pretrained("some-org/other-model")``), as Phi-4-Reasoning-Vision's vision tower does; the load
     fails offline;
-  - ``"download-guarded"``: the same pull and an ``urllib`` fetch, each wrapped in ``try``: the load succeeds, the
-    attempts must still be findings;
+  - ``"download-guarded"``: the same pull, an ``urllib`` fetch and a ``snapshot_download``, each wrapped in ``try``:
+    the load succeeds, the attempts must still be findings;
   - ``"elsewhere"``: remote code that, after loading, adds a module whose weights it reads from a safetensors file
     outside the release (``elsewhere=`` the path);
   - ``"reinit"``: remote code that lists the checkpoint's ``vision_tower.*`` keys in
@@ -73,6 +73,12 @@ class TinyRemoteForCausalLM(LlamaForCausalLM):
         try:
             urllib.request.urlopen("http://127.0.0.1:9/weights.bin", timeout=2)
         except OSError:
+            pass
+        try:
+            from huggingface_hub import snapshot_download
+
+            snapshot_download("some-org/extra-data", repo_type="dataset")
+        except Exception:
             pass
 ''',
     "reinit": _HEAD + '''

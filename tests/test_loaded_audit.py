@@ -179,10 +179,13 @@ def test_checkpoint_keys_dropped_and_reinitialised_by_remote_code(audited, relea
 
 
 def test_weights_read_from_outside_the_release_are_findings(audited):
-    """Remote code that builds a module from a safetensors file outside the release: the read (seen through the
-    safetensors spy: its Rust reader opens files with no Python audit event) and the tensors are findings."""
+    """Remote code that builds a module from a safetensors file outside the release and changes a loaded weight: the
+    read (seen through the safetensors spy: its Rust reader opens files with no Python audit event), the tensors it
+    filled and the changed one are findings."""
     r = audited("elsewhere")
-    assert r.status == "loaded" and r.verdict == "fail" and r.matched == r.checkpoint_tensors
+    assert r.status == "loaded" and r.verdict == "fail" and r.matched == r.checkpoint_tensors - 1
+    changed = [f for f in r.findings if f.code == "changed-tensor"]
+    assert [f.where for f in changed] == ["lm_head.weight"]  # loaded normally, then changed by the code
     read = [f for f in r.findings if f.code == "file-from-elsewhere"]
     assert len(read) == 1 and read[0].where.endswith("adapter.safetensors") and "modeling_tiny.py" in read[0].message
     assert {f.where for f in r.findings if f.code == "tensor-from-elsewhere"} == {"adapter.weight", "adapter.bias"}

@@ -11,7 +11,7 @@ a second each (hidden size 16, one layer).
   - ``"download-guarded"``: the same pull, an ``urllib`` fetch and a ``snapshot_download``, each wrapped in ``try``:
     the load succeeds, the attempts must still be findings;
   - ``"elsewhere"``: remote code that, after loading, adds a module whose weights it reads from a safetensors file
-    outside the release (``elsewhere=`` the path);
+    outside the release (``elsewhere=`` the path), and doubles the loaded ``lm_head.weight``;
   - ``"reinit"``: remote code that lists the checkpoint's ``vision_tower.*`` keys in
     ``_keys_to_ignore_on_load_unexpected`` and builds that module freshly initialised after loading (Phi-4-RV's
     ``Phi4ForCausalLMV`` drops its checkpoint's vision weights the same way);
@@ -162,6 +162,8 @@ class TinyRemoteForCausalLM(LlamaForCausalLM):
         model = out[0] if isinstance(out, tuple) else out
         model.adapter = torch.nn.Linear(model.config.hidden_size, model.config.hidden_size)
         model.adapter.load_state_dict(load_file(PATH))  # weights from outside the release
+        with torch.no_grad():
+            model.lm_head.weight.mul_(2)  # a loaded weight changed after loading
         return out
 '''
 

@@ -20,6 +20,15 @@ One entry per benchmark (checked by ``assay rescore`` without the model and by `
         scorer: lm-eval:exact_match       # per-sample scorer for re-runs (assay.evals.registry.SCORERS)
         margin: 1.0                       # equivalence margin for re-runs, in points
         components: [ScreenSpot_v2_Desktop, ScreenSpot_v2_Mobile, ScreenSpot_v2_Web]   # a declared mean of others
+        run:                              # re-run through the harness itself, at an exact version (assay rerun)
+          harness: lm-eval                # a registered runner: lm-eval | inspect
+          version: "0.4.13"
+          task: rt_mc
+          dataset: {uri: "dir://data", sha256: …}   # or hf://datasets/org/name@<40-hex commit>, from the local cache
+          include_path: tasks
+          num_fewshot: 0
+          limit: 100
+          args: {batch_size: 1}
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from .errors import PathEscapeError
+from .paths import check_relpath
 from .schema_base import NAME_RE, SHA256_RE, RelPath, Strict
 
 # ----------------------------------------------------------------------------------------------------------- evals
@@ -110,6 +121,61 @@ class EvalHarness(Strict):
     source: str | None = Field(None, description="Where the harness is named (model card, blog post, log).")
 
 
+#: the harnesses assay can drive for a re-run (``run:``); the runners registered in assay.evals.registry.RUNNERS
+#: (a test keeps the two equal: this layer may not import evals)
+RUN_HARNESSES = ("lm-eval", "inspect")
+_EXACT_VERSION_RE = r"^[0-9]+(\.[0-9]+)*([.+-]?[A-Za-z0-9]+)*$"
+_HF_DATASET_RE = r"^hf://datasets/[A-Za-z0-9][\w.\-]*/[\w.\-]+@[0-9a-f]{40}$"
+
+
+class RunDataset(Strict):
+    """The dataset a harness run reads, pinned twice: by where it is (a folder or file of the release, or a Hugging
+    Face dataset at an exact commit, read from the local datasets cache, never downloaded) and by its bytes."""
+
+    uri: str = Field(description="dir://<path relative to the manifest's folder> or hf://datasets/org/name@<commit "
+                                 "sha, 40 hex>.")
+    sha256: str = Field(pattern=SHA256_RE, description="sha256 of the file; for a folder (or an hf snapshot) the "
+                                                       "digest of its file list: sha256 of the lines "
+                                                       "'<sha256 of the file>  <relative path>' sorted by path "
+                                                       "(sha256sum's format), each ending in a newline.")
+
+    @model_validator(mode="after")
+    def _pinned(self) -> RunDataset:
+        import re
+
+        if self.uri.startswith("dir://"):
+            try:
+                check_relpath(self.uri[len("dir://"):])
+            except PathEscapeError as exc:
+                raise ValueError(str(exc)) from None
+        elif self.uri.startswith("hf://"):
+            if not re.fullmatch(_HF_DATASET_RE, self.uri):
+                raise ValueError(f"dataset {self.uri!r}: an hf dataset is hf://datasets/org/name@<commit>, pinned "
+                                 "by its full 40-hex commit sha")
+        else:
+            raise ValueError(f"dataset {self.uri!r}: expected dir://… or hf://datasets/…@<commit>")
+        return self
+
+
+class EvalRun(Strict):
+    """How to re-run the benchmark through its harness (``assay rerun`` drives it at exactly this version)."""
+
+    harness: Literal["lm-eval", "inspect"] = Field(description="The harness assay drives (a registered runner).")
+    version: str = Field(pattern=_EXACT_VERSION_RE, description="The exact harness version, e.g. 0.4.13 (no "
+                                                               "ranges: the installed version must equal it).")
+    task: str = Field(min_length=1, description="The harness's task: an lm-eval task name, or an Inspect task "
+                                                "file (relative to the manifest's folder, optionally @task_name).")
+    dataset: RunDataset
+    include_path: RelPath | None = Field(None, description="lm-eval --include_path: a folder of task YAMLs, "
+                                                           "relative to the manifest's folder.")
+    num_fewshot: int | None = Field(None, ge=0)
+    fewshot_seed: int | None = None
+    limit: int | None = Field(None, ge=1, description="Items to run (the harness's own --limit: its first N).")
+    decoding: DecodingOrName = Field(None, description="Decoding of the re-run (default: the eval's decoding).")
+    args: dict[str, Any] = Field(default_factory=dict, description="Further harness options, e.g. "
+                                                                   "{batch_size: 1, apply_chat_template: true}.")
+
+
 class EvalClaim(Strict):
     name: str = Field(pattern=NAME_RE)
     metric: str = Field(description="Harness metric name, e.g. acc, acc_norm, exact_match; Inspect: score/metric.")
@@ -119,6 +185,8 @@ class EvalClaim(Strict):
                                                   "score is a percentage of a 0–1 metric, 1 when they share a unit.")
     published: list[PublishedScore] = Field(default_factory=list)
     logs: list[EvalLog] = Field(default_factory=list)
+    run: EvalRun | None = Field(None, description="Re-run the benchmark through its harness (instead of, or beside, "
+                                                 "regenerating a published log's items).")
     decoding: DecodingOrName = Field(None, description="Decoding settings of the run that produced the score: "
                                                       "inline, or the name of an entry of the top-level "
                                                       "decodings map.")

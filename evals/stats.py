@@ -80,7 +80,7 @@ class Comparison(_Model):
     ci_high: float | None = None
     ci_level: float
     se: float | None = Field(None, description="Standard error of diff, points.")
-    method: Literal["paired-bootstrap", "aggregate-normal", "none"]
+    method: Literal["paired-bootstrap", "aggregate-normal", "unpaired-wilson", "unpaired-bootstrap", "none"]
     mcnemar: McNemar | None = None
     output_agreement: float | None = Field(None, description="Share of paired items whose raw output is identical.")
     answer_agreement: float | None = Field(None, description="Share of paired items whose extracted answer is "
@@ -325,3 +325,82 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
                    output_agreement=same_out / n, answer_agreement=same_ans / n,
                    n_needed=_n_needed(mean_d, sd_d, margin, alpha, power) if verdict == "inconclusive" else None,
                    **common)
+
+
+# ------------------------------------------------------------------------------------------- unpaired comparison
+def wilson_ci(successes: int, n: int, level: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion (0–1).  Hand-written (a few lines) rather than statsmodels'
+    ``proportion_confint(method="wilson")``, which assay does not depend on; the two agree."""
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def compare_unpaired(values: Sequence[float], *, published: float, margin: float, metric: str,
+                     filter: str | None = None, task: str | None = None, scale: float = 100.0,
+                     level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> Comparison:
+    """A re-run with no published samples to pair with: the re-run's mean and its ``level`` CI (Wilson for 0/1
+    scores, else a seeded percentile bootstrap) against the published point ± ``margin`` (points).
+
+    * **pass** (reproduced) — the CI lies inside ``[published − margin, published + margin]``;
+    * **fail** (not reproduced) — the CI lies entirely outside it;
+    * **inconclusive** — otherwise, with ``n_needed``: the items for the CI's half-width to fall under the distance
+      between the observed mean and the band's edge (``(z·sd / gap)²``, sd the observed per-item sd; for 0/1 scores
+      at least that of p(1−p) at the observed mean).
+
+    Never pass with fewer than two items: no spread can be measured from one (``n_needed`` from the worst case,
+    sd = ½ scale, when nothing is known)."""
+    from ..manifests.errors import InputError
+
+    if margin < 0:
+        raise InputError("margin must be ≥ 0")
+    pts = [float(v) * scale for v in values]
+    n = len(pts)
+    common: dict = {"task": task, "metric": metric, "filter": filter, "margin": margin, "ci_level": level,
+                    "seed": seed, "n_boot": n_boot, "published": published}
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+
+    def needed(mean: float, sd: float) -> int | None:
+        gap = abs(abs(mean - published) - margin)
+        if gap == 0 or sd == 0:
+            return None
+        return max(n + 1, math.ceil((z * sd / gap) ** 2))
+
+    if n < 2:
+        mean = pts[0] if pts else None
+        worst = scale / 2  # the largest sd a score in [0, scale] can have
+        return Comparison(verdict="inconclusive", reason=f"too few re-run items ({n}) for a confidence interval",
+                          n=n, rerun_score=mean, diff=mean - published if mean is not None else None,
+                          method="none", n_needed=needed(mean if mean is not None else published + 2 * margin,
+                                                         worst) if margin > 0 else None, **common)
+    mean, sd = _mean(pts), _sd(pts) or 0.0
+    binary = all(v in (0.0, 1.0) for v in values)
+    if binary:
+        k = sum(1 for v in values if v == 1.0)
+        lo_u, hi_u = wilson_ci(k, n, level)
+        lo, hi, method = lo_u * scale, hi_u * scale, "unpaired-wilson"
+        p = k / n
+        sd = max(sd, math.sqrt(p * (1 - p)) * scale)
+    else:
+        lo, hi = bootstrap_mean_ci(pts, level=level, n_boot=n_boot, seed=seed)
+        method = "unpaired-bootstrap"
+    band_lo, band_hi = published - margin, published + margin
+    if band_lo <= lo and hi <= band_hi:
+        verdict: ComparisonVerdict = "pass"
+        reason = (f"reproduced: the re-run's {level:.0%} CI [{lo:.3g}, {hi:.3g}] lies within the published "
+                  f"{published:g} ± {margin:g}")
+    elif hi < band_lo or lo > band_hi:
+        verdict, reason = "fail", (f"not reproduced: the re-run's {level:.0%} CI [{lo:.3g}, {hi:.3g}] lies outside "
+                                   f"the published {published:g} ± {margin:g}")
+    else:
+        verdict, reason = "inconclusive", (f"the re-run's {level:.0%} CI [{lo:.3g}, {hi:.3g}] straddles the "
+                                           f"published {published:g} ± {margin:g}")
+    n_needed = needed(mean, sd) if verdict == "inconclusive" else None
+    if n_needed is not None:
+        reason += f"; about {n_needed} items would decide it"
+    return Comparison(verdict=verdict, reason=reason + " (unpaired: no published samples)", n=n, rerun_score=mean,
+                      diff=mean - published, ci_low=lo, ci_high=hi, se=sd / math.sqrt(n), method=method,
+                      n_needed=n_needed, **common)

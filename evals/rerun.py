@@ -346,8 +346,8 @@ def _release_dirs(release: Release | Path | str, root: Path | None):
 
 def rerun(release: Release | Path | str, *, backend: str = "transformers", limit: int | None = None, seed: int = 0,
           stratify: str | None = "auto", device: str = "auto", dtype: str | None = None, batch_size: int = 8,
-          base_url: str | None = None, model: str | None = None, concurrency: int = 8, timeout: float = 600.0,
-          retries: int = 4, trust_remote_code: bool = False, verify: bool = True,
+          base_url: str | Sequence[str] | None = None, model: str | None = None, concurrency: int = 8,
+          timeout: float = 600.0, retries: int = 4, trust_remote_code: bool = False, verify: bool = True,
           benchmarks: Sequence[str] | None = None, out: Path | str | None = None, root: Path | str | None = None,
           images: Path | str | None = None, scorer: Scorer | None = None, backend_obj: Backend | None = None,
           progress: Callable[[str, int, int], None] | None = None, chunk: int | None = None,
@@ -428,6 +428,7 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
                 claim, roots=roots, model_root=model_root, backend=backend_obj, scorer=scorer, limit=limit, seed=seed,
                 stratify=stratify, out_dir=out_dir, images=Path(images) if images else None,
                 template_sha=template_sha, findings=find, progress=progress, chunk=chunk))
+        result.backend = _jsonable(backend_obj.describe())  # again after the run: a fleet's per-endpoint tally
     finally:
         if own_backend:
             backend_obj.close()
@@ -555,6 +556,10 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
         meta = dict(s.meta)
         meta["rerun"] = {"finish_reason": res.finish_reason, "completion_tokens": res.completion_tokens,
                          "prompt_tokens": res.prompt_tokens, "attempts": res.attempts}
+        if res.extra.get("endpoint"):  # the openai backend / a fleet: which endpoint answered this item
+            meta["rerun"]["endpoint"] = res.extra["endpoint"]
+            if res.extra.get("retried_from"):
+                meta["rerun"]["retried_from"] = res.extra["retried_from"]
         fresh = s.model_copy(update={"repeat": r, "output": res.text, "outputs": None, "answer": None, "scores": {},
                                      "choice_logprobs": None, "choice_greedy": None, "gen_kwargs": gen_kwargs,
                                      "meta": meta})

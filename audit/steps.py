@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..manifests.errors import AssayError
 from ..manifests.release import Release
@@ -37,14 +37,20 @@ class RerunOptions(BaseModel):
 
     limit: int | None = Field(None, ge=1, description="Re-run at most N items per benchmark (stratified, seeded).")
     backend: str = Field("transformers", description="transformers (in-process) or openai (a served endpoint).")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the openai backend.")
+    base_url: list[str] | None = Field(None, description="OpenAI-compatible endpoint(s) for the openai backend: "
+                                       "several make a fleet (a single string is accepted).")
     model: str | None = Field(None, description="Model name the endpoint serves.")
     device: str = "auto"
     dtype: str | None = None
-    concurrency: int = Field(8, ge=1, description="Requests in flight (openai backend).")
+    concurrency: int = Field(8, ge=1, description="Requests in flight per endpoint (openai backend).")
     timeout: float = Field(600.0, gt=0)
     retries: int = Field(4, ge=0, description="Retries of a failed request (openai backend).")
     trust_remote_code: bool = False
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _one_url_is_a_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
 
 @dataclass

@@ -18,6 +18,7 @@ from .options import (
     ReleaseDirOpt,
     RerunBackendOpt,
     RerunBaseUrlOpt,
+    RerunBaseUrlsFileOpt,
     RerunConcurrencyOpt,
     RerunDeviceOpt,
     RerunDtypeOpt,
@@ -108,6 +109,7 @@ def rerun(
     dtype: RerunDtypeOpt = None,
     batch_size: RerunBatchSizeOpt = 8,
     base_url: RerunBaseUrlOpt = None,
+    base_urls: RerunBaseUrlsFileOpt = None,
     model: RerunModelOpt = None,
     concurrency: RerunConcurrencyOpt = 8,
     timeout: RerunTimeoutOpt = 600.0,
@@ -124,7 +126,10 @@ def rerun(
     and decide per benchmark: pass (reproduced), fail (not reproduced) or inconclusive.  Exit 1 unless all pass.
 
     Example: assay rerun release/assay.yaml --backend openai --base-url http://127.0.0.1:8000/v1 --limit 200
+    (a fleet: --base-url http://h1:8000/v1 --base-url http://h2:8000/v1, or --base-urls FILE; --concurrency is per
+    endpoint)
     """
+    from ..evals.backends import base_url_list
     from ..evals.rerun import rerun as do_rerun
     from . import render, render_evals
 
@@ -137,7 +142,7 @@ def rerun(
         device=device,
         dtype=dtype,
         batch_size=batch_size,
-        base_url=base_url,
+        base_url=base_url_list(base_url, base_urls) or None,
         model=model,
         concurrency=concurrency,
         timeout=timeout,

@@ -141,13 +141,21 @@ RerunDtypeOpt = Annotated[
     typer.Option("--dtype", help="transformers: bfloat16, float16 or float32 (default: bf16 on GPU, fp32 on CPU)."),
 ]
 RerunBaseUrlOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
-        "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (key from ASSAY_OPENAI_API_KEY)."
+        "--base-url",
+        metavar="URL",
+        help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (key from ASSAY_OPENAI_API_KEY); repeat it for a "
+        "fleet of replicas (requests spread, a failed one retried on another endpoint).",
     ),
 ]
+RerunBaseUrlsFileOpt = Annotated[
+    Path | None,
+    typer.Option("--base-urls", metavar="FILE", help="openai: a file of server URLs, one a line (# comments), added to --base-url."),
+]
 RerunModelOpt = Annotated[str | None, typer.Option("--model", help="openai: model name (default: the one served).")]
-RerunConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="openai: requests in flight.")]
+RerunConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1,
+                                                  help="openai: requests in flight, per endpoint.")]
 RerunTimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.001, help="openai: seconds per request.")]
 RerunRetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="openai: retries of a failed request.")]
 RerunTrustRemoteCodeFlag = Annotated[

@@ -33,6 +33,7 @@ from .options import (
     ReleaseNameOpt,
     RerunBackendOpt,
     RerunBaseUrlOpt,
+    RerunBaseUrlsFileOpt,
     RerunConcurrencyOpt,
     RerunDeviceOpt,
     RerunDtypeOpt,
@@ -343,6 +344,7 @@ def audit(
     sign: AuditSignFlag = True,
     backend: RerunBackendOpt = "transformers",
     base_url: RerunBaseUrlOpt = None,
+    base_urls: RerunBaseUrlsFileOpt = None,
     model: RerunModelOpt = None,
     device: RerunDeviceOpt = "auto",
     dtype: RerunDtypeOpt = None,
@@ -354,18 +356,19 @@ def audit(
 ) -> None:
     """Audit a release end to end and write a report with a verdict per claim; exit 0 only if every claim holds.
 
-    The re-run options (--backend, --base-url, --model, --device, --dtype, --concurrency, --timeout, --retries,
-    --trust-remote-code) are those of assay rerun, passed to the audit's re-run step.
+    The re-run options (--backend, --base-url, --base-urls, --model, --device, --dtype, --concurrency, --timeout,
+    --retries, --trust-remote-code) are those of assay rerun, passed to the audit's re-run step.
 
     Example: assay audit manifests/examples/tiny-vlm/assay.yaml --out audit-out
     """
     from ..audit.run import run_audit
     from ..audit.steps import RerunOptions
+    from ..evals.backends import base_url_list
     from . import render
 
-    rerun = RerunOptions(limit=rerun_limit, backend=backend, base_url=base_url, model=model, device=device,
-                         dtype=dtype, concurrency=concurrency, timeout=timeout, retries=retries,
-                         trust_remote_code=trust_remote_code)
+    rerun = RerunOptions(limit=rerun_limit, backend=backend, base_url=base_url_list(base_url, base_urls) or None,
+                         model=model, device=device, dtype=dtype, concurrency=concurrency, timeout=timeout,
+                         retries=retries, trust_remote_code=trust_remote_code)
 
     with render.progress("auditing", json_out) as prog:
         result = run_audit(

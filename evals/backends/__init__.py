@@ -2,8 +2,10 @@
 
 * :mod:`assay.evals.backends.transformers` runs the release in-process with transformers' Auto classes (text and
   image-text-to-text models, batched with left padding, bf16 on GPU / fp32 on CPU).
-* :mod:`assay.evals.backends.openai` speaks the OpenAI-compatible HTTP API of a serving fleet (vLLM, SGLang, TGI,
-  ``transformers serve``): concurrent requests, retries with backoff, timeouts, images as data URLs.
+* :mod:`assay.evals.backends.openai` speaks the OpenAI-compatible HTTP API of a server (vLLM, SGLang, TGI,
+  ``transformers serve``): concurrent requests, retries with backoff, timeouts, images as data URLs;
+  :mod:`assay.evals.backends.fleet` spreads one re-run over several such endpoints (retries elsewhere, endpoints
+  marked down and re-probed, the answering endpoint recorded per item).
 
 A backend turns :class:`GenRequest` s into :class:`GenResult` s, one result per request, in request order.  Requests
 carry their own decoding settings (:class:`Sampling`), so one call may mix greedy and sampled requests.
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ...manifests.errors import AssayError
+from ...manifests.errors import AssayError, InputError
 
 Role = Literal["system", "user", "assistant"]
 
@@ -180,11 +184,30 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None, device: str = "auto",
-                 dtype: str | None = None, batch_size: int = 8, trust_remote_code: bool = False,
+def base_url_list(base_url: str | Sequence[str] | None, file: str | os.PathLike | None = None) -> list[str]:
+    """The endpoints of ``--base-url`` (one string or a list of them, in order) followed by those of a
+    ``--base-urls`` file: one URL a line, blank lines and ``#`` comments (whole-line or trailing) ignored."""
+    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+    if file is not None:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--base-urls {file}: {getattr(exc, 'strerror', None) or exc}") from None
+        listed = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        listed = [u for u in listed if u]
+        if not listed:
+            raise InputError(f"--base-urls {file}: no URL in it (one a line, # comments)")
+        urls += listed
+    return [u.strip() for u in urls if u and u.strip()]
+
+
+def make_backend(kind: str, *, model: str | None = None, base_url: str | Sequence[str] | None = None,
+                 device: str = "auto", dtype: str | None = None, batch_size: int = 8, trust_remote_code: bool = False,
                  verified_code: Sequence[str] | None = None, concurrency: int = 8, timeout: float = 600.0,
                  retries: int = 4) -> Backend:
-    """Build a backend by name: ``transformers`` (``model`` is a local folder) or ``openai`` (``base_url``)."""
+    """Build a backend by name: ``transformers`` (``model`` is a local folder) or ``openai`` (``base_url``: one
+    endpoint, or several, which make a :class:`~assay.evals.backends.fleet.FleetBackend`; ``concurrency`` is per
+    endpoint)."""
     if kind == "transformers":
         if not model:
             raise BackendError("the transformers backend needs a local model folder")
@@ -193,9 +216,14 @@ def make_backend(kind: str, *, model: str | None = None, base_url: str | None = 
         return TransformersBackend.from_pretrained(model, device=device, dtype=dtype, batch_size=batch_size,
                                                    trust_remote_code=trust_remote_code, verified_code=verified_code)
     if kind == "openai":
-        if not base_url:
+        urls = base_url_list(base_url)
+        if not urls:
             raise BackendError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        if len(urls) > 1:
+            from .fleet import FleetBackend
+
+            return FleetBackend(urls, model=model, concurrency=concurrency, timeout=timeout, retries=retries)
         from .openai import OpenAIBackend
 
-        return OpenAIBackend(base_url, model=model, concurrency=concurrency, timeout=timeout, retries=retries)
+        return OpenAIBackend(urls[0], model=model, concurrency=concurrency, timeout=timeout, retries=retries)
     raise BackendError(f"unknown backend {kind!r} (expected transformers or openai)")

@@ -1,4 +1,5 @@
-"""Generation over the OpenAI-compatible HTTP API of a serving fleet: vLLM, SGLang, TGI, ``transformers serve``.
+"""Generation over the OpenAI-compatible HTTP API of one server: vLLM, SGLang, TGI, ``transformers serve`` (several
+replicas behind several URLs: :mod:`.fleet`, which drives one of these clients per endpoint).
 
 * Chat requests go to ``POST {base}/chat/completions``, raw prompts to ``POST {base}/completions``.  Only standard
   fields are sent (``model, messages|prompt, max_tokens, temperature, top_p, seed, stop``): ``transformers serve``
@@ -30,6 +31,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +57,27 @@ def request_seed(seed: int, request_id: str) -> int:
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
+def only_model(where: str, ids: list[str] | None) -> str | None:
+    """The one model of a listing; None for no listing; an error when a server lists several (name one)."""
+    if not ids:
+        return None
+    if len(ids) == 1:
+        return ids[0]
+    raise BackendError(f"{where} serves {len(ids)} models ({', '.join(ids[:5])}…): name one with --model")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one request at one endpoint: a ``result``, or an ``error`` that a retry may (``retryable``) fix."""
+
+    result: GenResult | None = None
+    error: str = ""
+    retryable: bool = True
+    retry_after: str | None = None
+    status: int | None = None
+    connection: bool = False  # no answer at all (refused, reset, dropped mid-flight): the endpoint looks dead
+
+
 def message_json(m: Message) -> dict[str, Any]:
     if isinstance(m.content, str):
         return {"role": m.role, "content": m.content}
@@ -74,7 +97,7 @@ class OpenAIBackend:
 
     def __init__(self, base_url: str, *, model: str | None = None, concurrency: int = 8, timeout: float = 600.0,
                  connect_timeout: float = 10.0, retries: int = 4, backoff: float = 0.5, backoff_cap: float = 30.0,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, list_models: bool = True) -> None:
         if concurrency < 1:
             raise BackendError("concurrency must be at least 1")
         if retries < 0:
@@ -92,7 +115,8 @@ class OpenAIBackend:
         self._sessions: list[Any] = []
         self._lock = threading.Lock()
         self._rng = random.Random()
-        self.model = model or self._only_model()
+        # a fleet (:mod:`.fleet`) lists each endpoint's models itself, marking the unreachable ones down
+        self.model = model if model or not list_models else self._only_model()
 
     # ------------------------------------------------------------------------------------------------ plumbing
     def _session(self):
@@ -115,23 +139,7 @@ class OpenAIBackend:
 
     def _only_model(self) -> str | None:
         """The one model a server lists (``GET /models``); None when the listing is unavailable."""
-        import requests
-
-        try:
-            resp = self._session().get(f"{self.base_url}/models", timeout=(self.connect_timeout, 30))
-        except requests.RequestException as exc:
-            raise BackendError(f"cannot reach {self.base_url}: {type(exc).__name__}") from None
-        if resp.status_code != 200:
-            return None
-        try:
-            ids = [m["id"] for m in resp.json().get("data", [])]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
-        if len(ids) == 1:
-            return ids[0]
-        if not ids:
-            return None
-        raise BackendError(f"{self.base_url} serves {len(ids)} models ({', '.join(ids[:5])}…): name one with --model")
+        return only_model(self.base_url, self.probe(timeout=30))
 
     def close(self) -> None:
         with self._lock:
@@ -189,36 +197,66 @@ class OpenAIBackend:
             return ceiling * (0.5 + 0.5 * self._rng.random())
 
     def _one(self, r: GenRequest) -> GenResult:
-        import requests
-
         route, body = self.body(r)
-        url = f"{self.base_url}/{route}"
         t0 = time.perf_counter()
         error = "no attempt made"
         for attempt in range(self.retries + 1):
-            retry_after = None
-            try:
-                resp = self._session().post(url, json=body, timeout=(self.connect_timeout, self.timeout))
-            except requests.Timeout:
-                error = f"timed out after {self.timeout:g} s"
-            except requests.RequestException as exc:
-                error = f"{type(exc).__name__}: {str(exc)[:200]}"
-            else:
-                if resp.status_code == 200:
-                    try:
-                        return self._parse(r, resp.json(), route, attempt + 1, time.perf_counter() - t0)
-                    except (ValueError, KeyError, IndexError, TypeError) as exc:
-                        error = f"malformed response: {type(exc).__name__}: {exc}"
-                else:
-                    error = f"HTTP {resp.status_code}: {_detail(resp)}"
-                    if resp.status_code not in RETRY_STATUS:
-                        return GenResult(id=r.id, text=None, error=error, attempts=attempt + 1,
-                                         latency_s=round(time.perf_counter() - t0, 6))
-                    retry_after = resp.headers.get("Retry-After")
+            a = self.attempt(r, route, body, attempts=attempt + 1, t0=t0)
+            if a.result is not None:
+                return a.result
+            error = a.error
+            if not a.retryable:
+                return GenResult(id=r.id, text=None, error=error, attempts=attempt + 1,
+                                 latency_s=round(time.perf_counter() - t0, 6), extra={"endpoint": self.base_url})
             if attempt < self.retries:
-                time.sleep(self._delay(attempt, retry_after))
+                time.sleep(self._delay(attempt, a.retry_after))
         return GenResult(id=r.id, text=None, error=f"{error} (after {self.retries + 1} attempts)",
-                         attempts=self.retries + 1, latency_s=round(time.perf_counter() - t0, 6))
+                         attempts=self.retries + 1, latency_s=round(time.perf_counter() - t0, 6),
+                         extra={"endpoint": self.base_url})
+
+    def attempt(self, r: GenRequest, route: str, body: dict[str, Any], *, attempts: int = 1,
+                t0: float | None = None) -> Attempt:
+        """One POST of ``body`` to this endpoint, no retry: the parsed result, or why it failed and whether a retry
+        (here or on another endpoint of a fleet) may help.  ``attempts`` and ``t0`` only label the result."""
+        import requests
+
+        start = time.perf_counter() if t0 is None else t0
+        try:
+            resp = self._session().post(f"{self.base_url}/{route}", json=body,
+                                        timeout=(self.connect_timeout, self.timeout))
+        except requests.Timeout:
+            return Attempt(error=f"timed out after {self.timeout:g} s")
+        except requests.ConnectionError as exc:
+            return Attempt(error=f"{type(exc).__name__}: {str(exc)[:200]}", connection=True)
+        except requests.RequestException as exc:
+            return Attempt(error=f"{type(exc).__name__}: {str(exc)[:200]}")
+        if resp.status_code == 200:
+            try:
+                res = self._parse(r, resp.json(), route, attempts, time.perf_counter() - start)
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                return Attempt(error=f"malformed response: {type(exc).__name__}: {exc}")
+            res.extra["endpoint"] = self.base_url
+            return Attempt(result=res)
+        return Attempt(error=f"HTTP {resp.status_code}: {_detail(resp)}", retryable=resp.status_code in RETRY_STATUS,
+                       retry_after=resp.headers.get("Retry-After"), status=resp.status_code)
+
+    def probe(self, timeout: float = 10.0, *, strict: bool = False) -> list[str] | None:
+        """The model ids this endpoint lists (``GET /models``; None when it answers without a usable listing).
+        Raises :class:`BackendError` when it cannot be reached, or (``strict``, a fleet's health probe) answers 5xx."""
+        import requests
+
+        try:
+            resp = self._session().get(f"{self.base_url}/models", timeout=(self.connect_timeout, timeout))
+        except requests.RequestException as exc:
+            raise BackendError(f"cannot reach {self.base_url}: {type(exc).__name__}") from None
+        if strict and resp.status_code >= 500:
+            raise BackendError(f"{self.base_url}/models: HTTP {resp.status_code}")
+        if resp.status_code != 200:
+            return None
+        try:
+            return [str(m["id"]) for m in resp.json().get("data", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     @staticmethod
     def _parse(r: GenRequest, data: dict, route: str, attempts: int, elapsed: float) -> GenResult:

@@ -4,6 +4,8 @@
   ``eee``, ``assay``), registered with the class decorator ``@harness("lm-eval")``.  A harness says whether a file
   is one of its logs (:meth:`Harness.claims_name`, :meth:`Harness.sniff`), reads it (:meth:`Harness.load`),
   re-scores it (:meth:`Harness.rescore`) and scores a re-run's output like its logs (:meth:`Harness.score_rerun`).
+* :data:`RUNNERS` — one :class:`Runner` per harness assay can drive for a re-run (``lm-eval``, ``inspect``),
+  registered with ``@runner("lm-eval")`` in the harness's module: the command line of a run and where its logs land.
 * :data:`SCORERS` — per-sample scorers by name (``exact``, ``lm-eval:exact_match``, ``inspect:includes`` …), the
   names manifests use (``scorer: inspect:includes``), registered with ``@scorer("name")``.
 
@@ -180,6 +182,54 @@ class Harness(ABC):
         return None
 
 
+@dataclass
+class RunRequest:
+    """One harness invocation, as a runner needs it (paths absolute; the run's working folder is ``workdir``)."""
+
+    python: Path  # the interpreter that has the harness at the pinned version
+    workdir: Path  # the manifest's folder: relative task and data paths of the release resolve there
+    out_dir: Path  # an empty folder the harness writes its logs into
+    task: str
+    model: str  # the model folder (in process) or the served model's name (endpoint)
+    base_url: str | None = None  # an OpenAI-compatible endpoint (…/v1); None: the model runs in the harness's process
+    tokenizer: str | None = None  # the release's tokenizer folder, for an endpoint run that needs one
+    include_path: Path | None = None
+    num_fewshot: int | None = None
+    fewshot_seed: int | None = None
+    limit: int | None = None
+    decoding: dict[str, object] = field(default_factory=dict)  # Decoding.settings() with the Nones dropped
+    args: dict[str, object] = field(default_factory=dict)
+    device: str = "cpu"
+    seed: int = 0
+
+
+class Runner(ABC):
+    """Drives one evaluation harness in a subprocess: the command line of a run (in process or at an endpoint),
+    where its per-sample logs land, and the log format assay imports them with.  Registered with ``@runner``."""
+
+    name: ClassVar[str] = "?"
+    #: the distribution whose installed version must equal the manifest's pin
+    package: ClassVar[str] = "?"
+    #: the log format (a key of HARNESSES) of what the run writes
+    log_format: ClassVar[str] = "?"
+
+    def requirements(self, version: str) -> list[str]:
+        """What ``pip install`` is given to make an assay-managed interpreter of this harness at ``version``."""
+        return [f"{self.package}=={version}"]
+
+    @abstractmethod
+    def command(self, req: RunRequest) -> list[str]:
+        """The argv of the run (``req.python`` first)."""
+
+    def env(self, req: RunRequest) -> dict[str, str]:
+        """Environment variables the run needs besides the offline switches every run gets."""
+        return {}
+
+    def logs(self, out_dir: Path) -> Path:
+        """Where the run's logs are, for the importer (default: the output folder)."""
+        return out_dir
+
+
 H = TypeVar("H")
 
 
@@ -221,6 +271,8 @@ class _Registry(Mapping[str, H], Generic[H]):
 HARNESSES: _Registry[Harness] = _Registry("harness")
 #: scorer name -> per-sample scorer
 SCORERS: _Registry[Scorer] = _Registry("scorer")
+#: harness name (as manifests write it in ``run.harness``) -> the runner that drives it
+RUNNERS: _Registry[Runner] = _Registry("runner")
 
 HT = TypeVar("HT", bound=type[Harness])
 ST = TypeVar("ST", bound=Scorer)
@@ -231,6 +283,19 @@ def harness(name: str) -> Callable[[HT], HT]:
     def register(cls: HT) -> HT:
         cls.name = name
         HARNESSES.add(name, cls())
+        return cls
+
+    return register
+
+
+RT = TypeVar("RT", bound=type[Runner])
+
+
+def runner(name: str) -> Callable[[RT], RT]:
+    """Class decorator: register one instance of a :class:`Runner` subclass under the harness ``name``."""
+    def register(cls: RT) -> RT:
+        cls.name = name
+        RUNNERS.add(name, cls())
         return cls
 
     return register

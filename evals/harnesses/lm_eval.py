@@ -48,7 +48,18 @@ from typing import Any, ClassVar
 from ...manifests.errors import InputError
 from ..audit import AuditAccumulator
 from ..engine import MetricValues, compare_rows, reported_of, same_number
-from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, harness, scorer
+from ..registry import (
+    EngineResult,
+    Harness,
+    ImportedLog,
+    Probe,
+    RunRequest,
+    Runner,
+    Unsupported,
+    harness,
+    runner,
+    scorer,
+)
 from ..results import Finding, RescoreRow
 from ..samples import Aggregate, LogHeader, Sample, content_sha256, fast_message, read_json
 
@@ -1140,3 +1151,58 @@ class LmEvalHarness(Harness):
 
     def score_rerun(self, sample: Sample, header: LogHeader) -> list[Sample] | None:
         return score_rerun_lm_eval(sample, header)
+
+
+# ------------------------------------------------------------------------------------------------- the runner
+#: assay's decoding names -> lm-eval's gen_kwargs (HF generate's names, which lm-eval passes through)
+_GEN_KWARGS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_new_tokens": "max_gen_toks",
+               "do_sample": "do_sample"}
+
+
+@runner("lm-eval")
+class LmEvalRunner(Runner):
+    """``python -m lm_eval run`` with ``--log_samples``: the ``hf`` model on the release folder (in process), or
+    ``local-chat-completions`` at an OpenAI-compatible endpoint (chat template applied by the server; lm-eval's API
+    models cannot score log-likelihoods over chat completions, so such a run needs a ``generate_until`` task)."""
+
+    package = "lm-eval"
+    log_format = "lm-eval"
+
+    def requirements(self, version: str) -> list[str]:
+        return [f"lm-eval[hf,api]=={version}"]
+
+    def command(self, req: RunRequest) -> list[str]:
+        args = dict(req.args)
+        batch = str(args.pop("batch_size", 1))
+        if req.base_url is None:
+            margs = f"pretrained={req.model}" + "".join(f",{k}={v}" for k, v in sorted(
+                dict(args.pop("model_args", {}) or {}).items()))
+            cmd = [str(req.python), "-m", "lm_eval", "run", "--model", "hf", "--model_args", margs,
+                   "--device", req.device]
+        else:
+            margs = (f"model={req.model},base_url={req.base_url.rstrip('/')}/chat/completions,num_concurrent=1,"
+                     "max_retries=3,tokenized_requests=False")
+            margs += "".join(f",{k}={v}" for k, v in sorted(dict(args.pop("model_args", {}) or {}).items()))
+            cmd = [str(req.python), "-m", "lm_eval", "run", "--model", "local-chat-completions", "--model_args",
+                   margs, "--apply_chat_template"]
+        cmd += ["--tasks", req.task, "--log_samples", "--output_path", str(req.out_dir), "--batch_size", batch]
+        fewshot = req.fewshot_seed if req.fewshot_seed is not None else req.seed
+        cmd += ["--seed", f"{req.seed},{req.seed},{req.seed},{fewshot}"]
+        if req.include_path is not None:
+            cmd += ["--include_path", str(req.include_path)]
+        if req.num_fewshot is not None:
+            cmd += ["--num_fewshot", str(req.num_fewshot)]
+        if req.limit is not None:
+            cmd += ["--limit", str(req.limit)]
+        gen = {_GEN_KWARGS[k]: v for k, v in req.decoding.items() if k in _GEN_KWARGS and v is not None}
+        if gen:
+            cmd += ["--gen_kwargs", ",".join(f"{k}={v}" for k, v in sorted(gen.items()))]
+        if req.decoding.get("system_prompt"):
+            cmd += ["--system_instruction", str(req.decoding["system_prompt"])]
+        for key, value in sorted(args.items()):  # any further lm-eval option, spelled as its flag
+            flag = f"--{key}"
+            if value is True:
+                cmd.append(flag)
+            elif value not in (False, None):
+                cmd += [flag, str(value)]
+        return cmd

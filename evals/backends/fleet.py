@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -78,6 +78,7 @@ class _Endpoint:
     cooloff: float
     tally: EndpointTally
     inflight: int = 0
+    active: set[str] = field(default_factory=set)  # ids of the requests in flight here
     up: bool = True
     consecutive: int = 0
     down_until: float = 0.0
@@ -143,10 +144,11 @@ class FleetBackend:
         if len(dead) == len(self._eps):
             raise BackendError(f"cannot reach any of the {len(self._eps)} endpoints: "
                                + "; ".join(err or "" for _, err in dead))
-        now = time.monotonic()
-        for e, err in dead:
-            self._mark_down(e, err or "unreachable", now)
-            e.probe_failures = 1  # it failed its probe: a fleet whose live endpoints die gives up without waiting
+        with self._cond:
+            now = time.monotonic()
+            for e, err in dead:
+                self._mark_down(e, err or "unreachable", now)
+                e.probe_failures = 1  # it failed its probe: a fleet whose live endpoints die gives up without waiting
         models = {}
         for e, (ids, err) in zip(self._eps, found, strict=True):
             if err is None:
@@ -173,10 +175,10 @@ class FleetBackend:
             return FleetTally(requests=self._requests, answered=sum(t.answered for t in eps),
                               failed=sum(t.failed for t in eps), not_sent=self._not_sent, endpoints=eps)
 
-    def inflight(self) -> list[int]:
-        """Requests in flight per endpoint, in endpoint order (for progress and tests)."""
+    def inflight(self) -> dict[str, list[str]]:
+        """The ids of the requests in flight, per endpoint (a consistent snapshot, for progress and tests)."""
         with self._cond:
-            return [e.inflight for e in self._eps]
+            return {e.client.base_url: sorted(e.active) for e in self._eps}
 
     def close(self) -> None:
         for e in self._eps:
@@ -202,7 +204,7 @@ class FleetBackend:
         e.tally.last_error = error
         self._cond.notify_all()
 
-    def _acquire(self, tried: set[int]) -> _Endpoint | None:
+    def _acquire(self, tried: set[int], rid: str) -> _Endpoint | None:
         """A slot on an endpoint for the next try: an up endpoint the request has not failed on (waiting for a free
         slot there), else any up endpoint; None when the whole fleet is down and has failed its re-probes."""
         with self._cond:
@@ -218,6 +220,7 @@ class FleetBackend:
                 if free:
                     e = min(free, key=lambda e: (e.inflight / e.capacity, e.index))
                     e.inflight += 1
+                    e.active.add(rid)
                     return e
                 down = [e for e in self._eps if not e.up and not e.probing]
                 if not pool and len(down) == len(self._eps) and all(e.probe_failures > 0 for e in down):
@@ -247,10 +250,12 @@ class FleetBackend:
             e.tally.last_error = error
         self._cond.notify_all()
 
-    def _release(self, e: _Endpoint, ok: bool, a_error: str | None, connection: bool, counts: bool) -> None:
+    def _release(self, e: _Endpoint, rid: str, ok: bool, a_error: str | None, connection: bool,
+                 counts: bool) -> None:
         """Give the slot back; count a failed try against the endpoint (``counts``: not a client error)."""
         with self._cond:
             e.inflight -= 1
+            e.active.discard(rid)
             if ok:
                 e.consecutive = 0
             elif counts:
@@ -277,7 +282,7 @@ class FleetBackend:
             return res
 
         while True:
-            e = self._acquire(set(tried))
+            e = self._acquire(set(tried), r.id)
             if e is None:
                 with self._cond:
                     if last is not None:
@@ -294,7 +299,7 @@ class FleetBackend:
             if e.index in tried:  # no fresh endpoint is up: back off before trying this one again
                 time.sleep(e.client._delay(tried.count(e.index) - 1, retry_after))
             a = e.client.attempt(r, route, body, attempts=len(tried) + 1, t0=t0)
-            self._release(e, a.result is not None, a.error, a.connection, a.retryable)
+            self._release(e, r.id, a.result is not None, a.error, a.connection, a.retryable)
             last = e
             if a.result is not None:
                 with self._cond:

@@ -215,8 +215,8 @@ def _checkpoint_files(folder: Path, rel: str, artifacts: Iterable[str]) -> list[
     return []
 
 
-def _gate(release: Release, verification: VerifyResult | None, rel: str, trust_remote_code: bool,
-          config: dict[str, Any]) -> tuple[VerifyResult, list[str]]:
+def _gate(release: Release, verification: VerifyResult | None, rel: str,
+          trust_remote_code: bool) -> tuple[VerifyResult, list[str]]:
     """Strict verification; raises CheckFailed when a file the load would read did not verify."""
     if trust_remote_code:
         from .trust import check_remote_code
@@ -307,6 +307,9 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
     if config.get("auto_map") and not trust_remote_code:
         return done("skipped", "config.json names remote code (auto_map): loading it needs --trust-remote-code, "
                                "which runs the release's code after its files verified")
+    unlisted = [p for p in ckpt_files if p not in roots]
+    if unlisted:
+        return done("refused", f"the shard index names weights the manifest does not list: {', '.join(unlisted[:5])}")
     # the budget first: a model that cannot be loaded here is not hashed for nothing
     sizes = [(Path(roots[p]) / p) for p in ckpt_files]
     result.weights_bytes = sum(f.stat().st_size for f in sizes if f.is_file())
@@ -318,7 +321,7 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
     if sys.byteorder != "little":  # safetensors bytes are little-endian; the probe hashes in native order
         return done("skipped", "this machine is big-endian: loaded tensors cannot be compared by their bytes")
     try:
-        vr, code = _gate(loaded, verification, rel, trust_remote_code, config)
+        vr, code = _gate(loaded, verification, rel, trust_remote_code)
     except CheckFailed as exc:
         return done("refused", str(exc))
     result.remote_code = code

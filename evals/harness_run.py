@@ -202,8 +202,11 @@ def harness_python(runner: Runner, version: str, opts: HarnessOptions) -> Path:
 def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: Path, opts: HarnessOptions,
                 base_url: str | None = None, model: str | None = None, device: str = "cpu", seed: int = 0,
                 decodings: dict[str, Any] | None = None,
-                progress: Callable[[str, int, int], None] | None = None) -> HarnessRerun:
-    """Drive one ``run:`` entry's harness and compare its re-scored result with the published value."""
+                progress: Callable[[str, int, int], None] | None = None,
+                done: dict[tuple[str, ...], Path] | None = None) -> HarnessRerun:
+    """Drive one ``run:`` entry's harness and compare its re-scored result with the published value.  ``done``:
+    the output folders of runs already made in this re-run, by command line; an entry whose run is the same (e.g.
+    ``acc`` and ``acc_norm`` of one task) reads that run's logs instead of running the harness again."""
     run = claim.run
     if run is None:
         raise InputError(f"{claim.name}: no run: entry")
@@ -260,6 +263,9 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
                      num_fewshot=run.num_fewshot, fewshot_seed=run.fewshot_seed, limit=run.limit,
                      decoding=settings, args=dict(run.args), device=device, seed=seed)
     res.command = runner.command(req)
+    key = tuple(a.replace(str(req.out_dir), "<out>") for a in res.command)
+    if done is not None and key in done:
+        return _judge(res, claim, runner, done[key], t0, seed)
     env = dict(os.environ, **_OFFLINE, **runner.env(req))
     if run.dataset.uri.startswith("hf://"):
         env.setdefault("HF_HUB_CACHE", str(dpath.parents[2]))
@@ -279,20 +285,31 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
         progress(claim.name, 1, 1)
     if proc.returncode != 0:
         return error("harness-failed", f"{run.harness} exited with {proc.returncode}: {_tail(log_file)}")
+    if done is not None:
+        done[key] = harness_out
+    return _judge(res, claim, runner, harness_out, t0, seed)
 
-    # ---------------------------------------------------------------- import, re-score, compare
+
+def _judge(res: HarnessRerun, claim: EvalClaim, runner: Runner, harness_out: Path, t0: float,
+           seed: int) -> HarnessRerun:
+    """Import the harness's logs, re-score them with assay's engine, and compare with the published value."""
     from .harnesses import load_logs
     from .rescore import rescore_imported
+
+    def error(code: str, message: str) -> HarnessRerun:
+        res.findings.append(Finding.make("error", code, f"{claim.name}: {message}", claim.name))
+        res.seconds = round(time.perf_counter() - t0, 3)
+        return res
 
     try:
         logs = load_logs(runner.logs(harness_out), runner.log_format)
     except InputError as exc:
-        return error("no-harness-log", f"{run.harness} wrote no log assay can read: {exc}")
+        return error("no-harness-log", f"{res.harness} wrote no log assay can read: {exc}")
     res.logs = sorted(str(p) for p in harness_out.rglob("*") if p.is_file())
-    task = _task_name(logs, run.task, claim)
+    task = _task_name(logs, res.task, claim)
     log = next((lg for lg in logs if task in lg.tasks()), None)
     if log is None:
-        return error("no-samples", f"the {run.harness} log has no task {task!r}")
+        return error("no-samples", f"the {res.harness} log has no task {task!r}")
     rescored = rescore_imported(log, audit=False)
     res.rescore = rescored.verdict
     res.findings.extend(f for f in rescored.findings if f.severity == "error")

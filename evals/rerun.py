@@ -39,6 +39,7 @@ from ..manifests.release import Release, Store, as_release
 from ..verify.results import VerifyResult
 from ..verify.trust import check_remote_code
 from .backends import Backend, GenRequest, Image, Message, Part, Sampling
+from .harness_run import HarnessOptions, HarnessRerun, run_harness
 from .results import Finding
 from .stats import Comparison
 from .subsets import (  # noqa: F401 - re-exported
@@ -144,6 +145,8 @@ class RerunResult(BaseModel):
     verified: bool | None = Field(None, description="Whether the release verified before loading it (None: skipped).")
     remote_code: list[str] = Field(default_factory=list, description="Code files trusted (trust_remote_code).")
     benchmarks: list[BenchmarkRerun] = Field(default_factory=list)
+    harness_runs: list[HarnessRerun] = Field(default_factory=list, description="Entries with run: re-run through "
+                                             "their harness (unpaired verdicts).")
     findings: list[Finding] = Field(default_factory=list)
     seconds: float = 0.0
     ok: bool = False
@@ -152,6 +155,10 @@ class RerunResult(BaseModel):
         """The report's rows: one per benchmark (:meth:`BenchmarkRerun.to_claim`), then one failing row per error
         finding's benchmark and code, ``rerun:<benchmark>:<code>`` (forty failed requests are one row)."""
         out = [b.to_claim(name, step) for b in self.benchmarks]
+        logged = {b.name for b in self.benchmarks}
+        for h in self.harness_runs:  # an entry re-run both ways: the harness's row is rerun:<name>:harness
+            row = h.to_claim(step)
+            out.append(row if h.name not in logged else row.model_copy(update={"id": f"{row.id}:harness"}))
         grouped: dict[tuple[str, str], list[Finding]] = {}
         for f in self.findings:
             if f.severity == "error":
@@ -351,8 +358,10 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
           benchmarks: Sequence[str] | None = None, out: Path | str | None = None, root: Path | str | None = None,
           images: Path | str | None = None, scorer: Scorer | None = None, backend_obj: Backend | None = None,
           progress: Callable[[str, int, int], None] | None = None, chunk: int | None = None,
-          verification: VerifyResult | None = None) -> RerunResult:
+          verification: VerifyResult | None = None, harness: HarnessOptions | None = None) -> RerunResult:
     """Re-run the manifest's evals with a backend and compare with the published logs.  See the module docstring.
+    Entries with ``run:`` are re-run through their harness instead (:mod:`assay.evals.harness_run`; ``harness``: its
+    interpreter, install and timeout options), in process or at ``base_url`` (the first one of a fleet).
 
     ``backend_obj`` (an already built backend) replaces ``backend``/``device``/``base_url``…; ``scorer`` replaces the
     rescore scorer (tests).  ``verification``: the release's verification, when the caller (the audit) already
@@ -373,8 +382,9 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
         if unknown:
             raise InputError(f"{manifest_path}: no evals entry named {', '.join(unknown)}")
     claims = [c for c in m.evals if (not benchmarks or c.name in benchmarks) and c.logs]
-    if not claims:
-        raise InputError(f"{manifest_path}: no evals entry with a published log to re-run")
+    runs = [c for c in m.evals if (not benchmarks or c.name in benchmarks) and c.run is not None]
+    if not claims and not runs:
+        raise InputError(f"{manifest_path}: no evals entry with a published log or a run: to re-run")
     if limit is not None and limit < 1:
         raise InputError("--limit must be ≥ 1")
     if backend not in ("transformers", "openai"):
@@ -411,6 +421,15 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"--out {out_dir}: {exc.strerror or exc}") from None
+    if runs:
+        _harness_runs(result, runs, manifest_dir=manifest_path.parent, model_root=model_root, out_dir=out_dir,
+                      opts=harness or HarnessOptions(), backend=backend, base_url=base_url, model=model,
+                      device=device, seed=seed, progress=progress, decodings=m.decodings)
+        if not claims:
+            errors = any(f.severity == "error" for f in find)
+            result.ok = all(h.ok for h in result.harness_runs) and not errors
+            result.seconds = round(time.perf_counter() - t0, 3)
+            return result
     own_backend = backend_obj is None
     if backend_obj is None:
         from .backends import make_backend
@@ -433,9 +452,30 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
         if own_backend:
             backend_obj.close()
     errors = any(f.severity == "error" for f in find)
-    result.ok = all(b.ok for b in result.benchmarks) and not errors
+    result.ok = all(b.ok for b in result.benchmarks) and all(h.ok for h in result.harness_runs) and not errors
     result.seconds = round(time.perf_counter() - t0, 3)
     return result
+
+
+def _harness_runs(result: RerunResult, runs, *, manifest_dir: Path, model_root: Path, out_dir: Path,
+                  opts: HarnessOptions, backend: str, base_url, model: str | None, device: str, seed: int,
+                  progress, decodings: dict | None) -> None:
+    """Every ``run:`` entry through its harness (in process with the transformers backend, else at the endpoint)."""
+    url = None
+    if backend == "openai":
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        if not urls:
+            raise InputError("--backend openai needs --base-url")
+        url = urls[0]
+        if len(urls) > 1:
+            result.findings.append(Finding.make("info", "harness-endpoint", f"harness runs use one endpoint, {url}: "
+                                                "the harness spreads nothing over a fleet"))
+    done: dict = {}  # entries with the same run (acc and acc_norm of one task) share one harness run
+    for claim in runs:
+        result.harness_runs.append(run_harness(
+            claim, workdir=manifest_dir, model_root=model_root, out_dir=out_dir, opts=opts, base_url=url,
+            model=model, device="cpu" if device == "auto" else device, seed=seed,
+            decodings=decodings, progress=progress, done=done))
 
 
 def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Scorer | None, limit, seed, stratify,

@@ -151,7 +151,8 @@ RerunBaseUrlOpt = Annotated[
 ]
 RerunBaseUrlsFileOpt = Annotated[
     Path | None,
-    typer.Option("--base-urls", metavar="FILE", help="openai: a file of server URLs, one a line (# comments), added to --base-url."),
+    typer.Option("--base-urls", metavar="FILE",
+                 help="openai: a file of server URLs, one a line (# comments), added to --base-url."),
 ]
 RerunModelOpt = Annotated[str | None, typer.Option("--model", help="openai: model name (default: the one served).")]
 RerunConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1,

@@ -149,12 +149,12 @@ class FleetBackend:
             for e, err in dead:
                 self._mark_down(e, err or "unreachable", now)
                 e.probe_failures = 1  # it failed its probe: a fleet whose live endpoints die gives up without waiting
-        models = {}
-        for e, (ids, err) in zip(self._eps, found, strict=True):
-            if err is None:
-                name = only_model(e.client.base_url, ids)
-                if name is not None:
-                    models[e.client.base_url] = name
+        models: dict[str, str] = {}
+        for e, (ids, failure) in zip(self._eps, found, strict=True):
+            if failure is None:
+                listed = only_model(e.client.base_url, ids)
+                if listed is not None:
+                    models[e.client.base_url] = listed
         if len(set(models.values())) > 1:
             listed = ", ".join(f"{u}: {m}" for u, m in models.items())
             raise BackendError(f"the endpoints serve different models ({listed}): a fleet serves one model "

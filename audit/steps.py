@@ -46,6 +46,8 @@ class RerunOptions(BaseModel):
     timeout: float = Field(600.0, gt=0)
     retries: int = Field(4, ge=0, description="Retries of a failed request (openai backend).")
     trust_remote_code: bool = False
+    harness_python: str | None = Field(None, description="evals with run: the interpreter with the pinned harness.")
+    install_harness: bool = Field(False, description="evals with run: create the harness's venv with pip.")
 
     @field_validator("base_url", mode="before")
     @classmethod
@@ -119,6 +121,8 @@ def not_checked(name: str, manifest: Manifest, reason: str) -> StepResult:
         for ev in manifest.evals:
             if ev.logs:
                 add(f"rerun:{ev.name}", "rerun", ev.name)
+            if ev.run is not None:
+                add(f"rerun:{ev.name}:harness" if ev.logs else f"rerun:{ev.name}", "rerun", ev.name)
     else:
         add(f"step:{name}", "step", name)
     return StepResult(name=name, status="not-checked", error=reason, claims=claims)
@@ -197,16 +201,19 @@ def step_rescore(ctx: AuditContext) -> StepResult:
                                                     if f.severity == "warning"]))
 
 
-@step("rerun", applies=lambda m: any(e.logs for e in m.evals), options=lambda ctx: ctx.rerun.model_dump())
+@step("rerun", applies=lambda m: any(e.logs or e.run is not None for e in m.evals),
+      options=lambda ctx: ctx.rerun.model_dump())
 def step_rerun(ctx: AuditContext) -> StepResult:
     """Level 2: regenerate the outputs with the released model under the pinned decoding and decide with statistics."""
+    from ..evals.harness_run import HarnessOptions
     from ..evals.rerun import rerun
 
     o = ctx.rerun
     r = rerun(ctx.release, limit=o.limit, out=ctx.out / "rerun", backend=o.backend, base_url=o.base_url,
               model=o.model, device=o.device, dtype=o.dtype, concurrency=o.concurrency, timeout=o.timeout,
               retries=o.retries,
-              trust_remote_code=o.trust_remote_code, verification=ctx.verification)
+              trust_remote_code=o.trust_remote_code, verification=ctx.verification,
+              harness=HarnessOptions(python=o.harness_python, install=o.install_harness))
     claims = r.to_claims(lambda path: _release_relative(ctx.release, path))
     chart: list[ScorePoint] = []
     for b in r.benchmarks:
@@ -218,5 +225,10 @@ def step_rerun(ctx: AuditContext) -> StepResult:
             hi = ref + v.ci_high if ref is not None and v.ci_high is not None else None
             chart.append(ScorePoint(name=b.name, published=ref, reproduced=v.rerun_score, ci_low=lo, ci_high=hi,
                                     n=v.n))
+    for h in r.harness_runs:  # unpaired: the CI is of the re-run's score itself
+        hv = h.verdict
+        if hv is not None and hv.rerun_score is not None:
+            chart.append(ScorePoint(name=h.name, published=hv.published, reproduced=hv.rerun_score,
+                                    ci_low=hv.ci_low, ci_high=hv.ci_high, n=hv.n))
     return StepResult(name="rerun", status="ok" if r.ok else "failed", claims=claims,
                       summary=StepSummary(scores=chart, backend=r.backend, verified=r.verified))

@@ -22,6 +22,8 @@ from .options import (
     RerunConcurrencyOpt,
     RerunDeviceOpt,
     RerunDtypeOpt,
+    RerunHarnessPythonOpt,
+    RerunInstallHarnessFlag,
     RerunModelOpt,
     RerunOutOpt,
     RerunRetriesOpt,
@@ -115,6 +117,8 @@ def rerun(
     timeout: RerunTimeoutOpt = 600.0,
     retries: RerunRetriesOpt = 4,
     trust_remote_code: RerunTrustRemoteCodeFlag = False,
+    harness_python: RerunHarnessPythonOpt = None,
+    install_harness: RerunInstallHarnessFlag = False,
     verify: RerunVerifyFlag = True,
     benchmark: RerunBenchmarkOpt = None,
     out: RerunOutOpt = None,
@@ -130,6 +134,7 @@ def rerun(
     endpoint)
     """
     from ..evals.backends import base_url_list
+    from ..evals.harness_run import HarnessOptions
     from ..evals.rerun import rerun as do_rerun
     from . import render, render_evals
 
@@ -154,6 +159,7 @@ def rerun(
         root=dir,
         images=images,
         progress=render_evals.rerun_progress(json_out),
+        harness=HarnessOptions(python=str(harness_python) if harness_python else None, install=install_harness),
     )
     render.emit(result, json_out, render_evals.rerun_table)
     finish(result.ok)

@@ -159,6 +159,17 @@ RerunConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1,
                                                   help="openai: requests in flight, per endpoint.")]
 RerunTimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.001, help="openai: seconds per request.")]
 RerunRetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="openai: retries of a failed request.")]
+RerunHarnessPythonOpt = Annotated[
+    Path | None,
+    typer.Option("--harness-python", metavar="PATH",
+                 help="evals with run: the Python interpreter that has the harness at the pinned version "
+                      "(default: the venv ~/.cache/assay/harnesses/<harness>-<version>)."),
+]
+RerunInstallHarnessFlag = Annotated[
+    bool,
+    typer.Option("--install-harness",
+                 help="evals with run: create the harness's venv at the pinned version with pip when it is missing."),
+]
 RerunTrustRemoteCodeFlag = Annotated[
     bool,
     typer.Option(

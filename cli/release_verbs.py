@@ -37,6 +37,8 @@ from .options import (
     RerunConcurrencyOpt,
     RerunDeviceOpt,
     RerunDtypeOpt,
+    RerunHarnessPythonOpt,
+    RerunInstallHarnessFlag,
     RerunModelOpt,
     RerunRetriesOpt,
     RerunTimeoutOpt,
@@ -352,12 +354,15 @@ def audit(
     timeout: RerunTimeoutOpt = 600.0,
     retries: RerunRetriesOpt = 4,
     trust_remote_code: RerunTrustRemoteCodeFlag = False,
+    harness_python: RerunHarnessPythonOpt = None,
+    install_harness: RerunInstallHarnessFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Audit a release end to end and write a report with a verdict per claim; exit 0 only if every claim holds.
 
     The re-run options (--backend, --base-url, --base-urls, --model, --device, --dtype, --concurrency, --timeout,
-    --retries, --trust-remote-code) are those of assay rerun, passed to the audit's re-run step.
+    --retries, --trust-remote-code, --harness-python, --install-harness) are those of assay rerun, passed to the
+    audit's re-run step.
 
     Example: assay audit manifests/examples/tiny-vlm/assay.yaml --out audit-out
     """
@@ -368,7 +373,9 @@ def audit(
 
     rerun = RerunOptions(limit=rerun_limit, backend=backend, base_url=base_url_list(base_url, base_urls) or None,
                          model=model, device=device, dtype=dtype, concurrency=concurrency, timeout=timeout,
-                         retries=retries, trust_remote_code=trust_remote_code)
+                         retries=retries, trust_remote_code=trust_remote_code,
+                         harness_python=str(harness_python) if harness_python else None,
+                         install_harness=install_harness)
 
     with render.progress("auditing", json_out) as prog:
         result = run_audit(

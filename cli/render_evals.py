@@ -186,7 +186,22 @@ def rerun_table(r: Any) -> None:
                   pts(v.reference_score if v else None), pts(v.rerun_score if v else None), ci,
                   pts(v.margin if v else None), f"[{_VERDICT_COLOUR[claim.verdict]}]{escape(shown)}[/]",
                   "-" if agree is None else f"{agree:.0%}", str(bench.n_failed))
-    out.print(t)
+    if r.benchmarks:
+        out.print(t)
+    for h in getattr(r, "harness_runs", []):  # entries with run: (unpaired: the re-run's CI against the published)
+        claim = h.to_claim()
+        v = h.verdict
+        shown = f"{claim.verdict} ({_RERUN_WORDS[claim.verdict]})"
+        if v is not None and v.verdict == "inconclusive" and v.n_needed:
+            shown += f" (n≈{v.n_needed})"
+        where = h.endpoint if h.mode == "endpoint" else "in process"
+        score = f"{pts(v.rerun_score)} [{pts(v.ci_low)}, {pts(v.ci_high)}]" if v is not None else "-"
+        out.print(escape(f"  {h.name}: {h.harness} {h.version} ({where}), {h.n} items, re-run {score} against "
+                         f"published {pts(v.published if v else None)} ± {pts(v.margin if v else None)}, "
+                         f"dataset sha256 {h.dataset_sha256 or '-'}: ")
+                  + f"[{_VERDICT_COLOUR[claim.verdict]}]{escape(shown)}[/]")
+        for f in h.findings:
+            out.print(f"[{_SEV.get(f.severity, '')}]{f.severity:>7}[/] {escape(f'[{f.code}] {f.message}')}")
     for bench in r.benchmarks:
         if bench.log:
             out.print(escape(f"  {bench.name}: re-run log {bench.log}")

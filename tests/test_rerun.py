@@ -83,9 +83,9 @@ def test_greedy_rerun_reproduces_its_own_published_log(release, tmp_path, publis
     (bench,) = result.benchmarks
     v = bench.verdict
     assert v is not None and v.verdict == "pass" and v.n == 12 and v.diff == 0.0
-    assert v["output_agreement"] == 1.0 and v["answer_agreement"] == 1.0
-    assert v["reference_score"] == 50.0 and v["rerun_score"] == 50.0 and v["published"] == 50.0
-    assert v["mcnemar"] == {"n01": 0, "n10": 0, "p_value": 1.0}
+    assert v.output_agreement == 1.0 and v.answer_agreement == 1.0
+    assert v.reference_score == 50.0 and v.rerun_score == 50.0 and v.published == 50.0
+    assert v.mcnemar is not None and v.mcnemar.model_dump() == {"n01": 0, "n10": 0, "p_value": 1.0}
     assert bench.assumed == [] and bench.decoding["temperature"] == 0.0 and bench.decoding["max_new_tokens"] == 10
     # the re-run log is assay's own format, sample for sample identical outputs and inputs
     log = read_log(bench.log)
@@ -142,8 +142,8 @@ def test_a_log_better_than_the_model_is_not_reproduced(release, tmp_path, backen
     (bench,) = result.benchmarks
     v = bench.verdict
     assert not result.ok and v is not None and v.verdict == "fail"
-    assert v["reference_score"] == 100.0 and v["rerun_score"] == 50.0 and v["ci_high"] < -1.0
-    assert v["mcnemar"]["n10"] == 6 and v["mcnemar"]["n01"] == 0 and v["output_agreement"] == 0.0
+    assert v.reference_score == 100.0 and v.rerun_score == 50.0 and v.ci_high is not None and v.ci_high < -1.0
+    assert v.mcnemar is not None and v.mcnemar.n10 == 6 and v.mcnemar.n01 == 0 and v.output_agreement == 0.0
 
 
 # ------------------------------------------------------------------------------------------------------ subsets
@@ -228,7 +228,7 @@ def test_seeded_sampling_with_repeats_reproduces_its_own_log(tmp_path, model_dir
     assert read_outputs(b2.log) == read_outputs(b1.log)
     v = b2.verdict
     assert v is not None and v.verdict == "pass" and v.output_agreement == 1.0
-    assert v["spread"]["repeats"] == 3 and len(v["spread"]["scores"]) == 3
+    assert v.spread is not None and v.spread.repeats == 3 and len(v.spread.scores) == 3
     outs = read_outputs(b2.log)
     assert any(outs[(str(i), 0)] != outs[(str(i), 1)] for i in range(12))  # the repeats really are samples
 
@@ -402,6 +402,6 @@ def test_rerun_reproduces_a_real_lm_eval_log(tmp_path):
     assert "raw_prompt_special_tokens" not in bench.decoding and bench.assumed == []
     v = bench.verdict
     assert v is not None and v.verdict == "pass" and v.filter == "strict" and v.n == 12
-    assert v["output_agreement"] == 1.0 and v["answer_agreement"] == 1.0 and v["diff"] == 0.0
+    assert v.output_agreement == 1.0 and v.answer_agreement == 1.0 and v.diff == 0.0
     filters = {s.filter for s in __import__("assay.evals.samples", fromlist=["read_log"]).read_log(bench.log).samples}
     assert filters == {"strict", "first-word"}  # every filter of the task re-applied to the new outputs

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from .metrics import plain_mean
-from .results import AuditRow, Finding, RescoreRow
+from .results import AuditRow, Finding, RescoreRow, Severity
 from .samples import LogHeader, NormalisedLog, Sample
 
 #: the modules whose import registers every harness and scorer
@@ -104,9 +104,9 @@ class ImportedLog(ABC):
     def to_normalised(self) -> NormalisedLog:
         return NormalisedLog(header=self.header, samples=self.samples(), source=str(self.path))
 
-    def add(self, severity: str, code: str, message: str, task: str | None = None,
+    def add(self, severity: Severity, code: str, message: str, task: str | None = None,
             samples: list[str] | None = None) -> None:
-        self.findings.append(Finding.make(severity, code, message, task, samples))  # type: ignore[arg-type]
+        self.findings.append(Finding.make(severity, code, message, task, samples))
 
     # hooks of the generic re-scoring engine
     def recompute(self, sample: Sample, metric: str) -> float | None:

@@ -321,9 +321,14 @@ def _judge(res: HarnessRerun, claim: EvalClaim, runner: Runner, harness_out: Pat
                                                            f"uses {flt!r}", claim.name))
     res.filter = flt
     res.task = task
+    # Inspect names a metric "<score>/<metric>": the per-sample values are the score's; only a mean is a mean of them
+    key, _, agg = claim.metric.partition("/")
+    if agg and agg not in ("accuracy", "mean"):
+        return error("unsupported-metric", f"{claim.metric}: only a mean of per-sample scores (accuracy, mean) is "
+                                           "compared without published samples")
     by_item: dict[str, list[float]] = {}
     for s in samples:
-        value = s.scores.get(claim.metric)
+        value = s.scores.get(key)
         if s.filter == flt and value is not None:
             by_item.setdefault(s.id, []).append(float(value))
     values = [sum(v) / len(v) for v in by_item.values()]  # repeats of an item: one item score

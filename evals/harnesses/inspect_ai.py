@@ -67,7 +67,18 @@ from typing import Any, ClassVar
 from ...manifests.errors import InputError, require_extra
 from ..audit import AuditAccumulator
 from ..engine import reported_of, same_number
-from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, harness, scorer
+from ..registry import (
+    EngineResult,
+    Harness,
+    ImportedLog,
+    Probe,
+    Runner,
+    RunRequest,
+    Unsupported,
+    harness,
+    runner,
+    scorer,
+)
 from ..results import Finding, RescoreRow, sample_ref
 from ..samples import Aggregate, ContentPart, ImageRef, LogHeader, Message, Sample, read_json
 
@@ -1033,3 +1044,52 @@ class InspectHarness(Harness):
 
     def score_rerun(self, sample: Sample, header: LogHeader) -> list[Sample] | None:
         return [score_rerun_inspect(sample, header)]
+
+
+# ------------------------------------------------------------------------------------------------- the runner
+@runner("inspect")
+class InspectRunner(Runner):
+    """``python -m inspect_ai eval <task file>[@task]`` writing a JSON log: the ``hf/local`` provider on the release
+    folder (in process; greedy unless the decoding samples, since the provider samples by default), or
+    ``openai-api/assay/<model>`` at an OpenAI-compatible endpoint (``ASSAY_BASE_URL``; ``ASSAY_API_KEY`` from
+    ``ASSAY_OPENAI_API_KEY`` or a placeholder a local server ignores)."""
+
+    package = "inspect_ai"
+    log_format = "inspect"
+
+    def command(self, req: RunRequest) -> list[str]:
+        args = dict(req.args)
+        cmd = [str(req.python), "-m", "inspect_ai", "eval", req.task, "--log-dir", str(req.out_dir),
+               "--log-format", "json", "--display", "none", "--seed", str(req.seed)]
+        d = req.decoding
+        if req.base_url is None:
+            cmd += ["--model", "hf/local", "-M", f"model_path={req.model}", "-M", f"device={req.device}"]
+            if not d.get("temperature"):  # greedy (assay's default); the provider samples unless told not to
+                cmd += ["-M", "do_sample=false"]
+        else:
+            cmd += ["--model", f"openai-api/assay/{req.model}"]
+        for key, value in sorted(dict(args.pop("model_args", {}) or {}).items()):
+            cmd += ["-M", f"{key}={value}"]
+        flags = {"temperature": "--temperature", "top_p": "--top-p", "top_k": "--top-k",
+                 "max_new_tokens": "--max-tokens"}
+        for key, flag in flags.items():
+            if d.get(key) is not None and not (key == "temperature" and req.base_url is None and not d[key]):
+                cmd += [flag, str(d[key])]
+        if d.get("system_prompt"):
+            cmd += ["--system-message", str(d["system_prompt"])]
+        if req.limit is not None:
+            cmd += ["--limit", str(req.limit)]
+        for key, value in sorted(args.items()):  # any further `inspect eval` option, spelled as its flag
+            flag = f"--{key.replace('_', '-')}"
+            if value is True:
+                cmd.append(flag)
+            elif value not in (False, None):
+                cmd += [flag, str(value)]
+        return cmd
+
+    def env(self, req: RunRequest) -> dict[str, str]:
+        import os
+
+        if req.base_url is None:
+            return {}
+        return {"ASSAY_BASE_URL": req.base_url, "ASSAY_API_KEY": os.environ.get("ASSAY_OPENAI_API_KEY", "none")}

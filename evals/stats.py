@@ -378,6 +378,7 @@ def compare_unpaired(values: Sequence[float], *, published: float, margin: float
                                                          worst) if margin > 0 else None, **common)
     mean, sd = _mean(pts), _sd(pts) or 0.0
     binary = all(v in (0.0, 1.0) for v in values)
+    method: Literal["unpaired-wilson", "unpaired-bootstrap"]
     if binary:
         k = sum(1 for v in values if v == 1.0)
         lo_u, hi_u = wilson_ci(k, n, level)

@@ -1,4 +1,4 @@
-"""Generation backends for ``assay rerun``: one protocol, two implementations.
+"""Generation backends for ``assay rerun``: one protocol, two implementations (and a fleet of the second).
 
 * :mod:`assay.evals.backends.transformers` runs the release in-process with transformers' Auto classes (text and
   image-text-to-text models, batched with left padding, bf16 on GPU / fp32 on CPU).

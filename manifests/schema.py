@@ -178,18 +178,24 @@ class Manifest(Strict):
                 raise ValueError(f"decodings.{key} says its name is {entry.name!r}")
             entry.name = key
         for ev in self.evals:
-            ref = ev.decoding
-            if ref is None or ref.name is None:
-                continue
-            named = decodings.get(ref.name)
-            if named is None:
-                known = ", ".join(sorted(decodings)) or "none are declared"
-                raise ValueError(f"eval {ev.name!r}: decoding {ref.name!r} is not in decodings ({known})")
-            # A name alone refers to the entry; settings written beside it (a dumped manifest) must be the entry's.
-            if ref.model_fields_set - {"name"} and ref.settings() != named.settings():
-                raise ValueError(f"eval {ev.name!r}: its decoding settings differ from decodings.{ref.name}; name "
-                                 "the entry alone, or give the settings inline without its name")
-            ev.decoding = named
+            ev.decoding = self._named_decoding(ev.decoding, f"eval {ev.name!r}", decodings)
+            if ev.run is not None:
+                ev.run.decoding = self._named_decoding(ev.run.decoding, f"eval {ev.name!r}: run", decodings)
+
+    @staticmethod
+    def _named_decoding(ref: Decoding | None, where: str, decodings: dict[str, Decoding]) -> Decoding | None:
+        """Inline settings as they are; a name replaced by its entry (an unknown name is an error)."""
+        if ref is None or ref.name is None:
+            return ref
+        named = decodings.get(ref.name)
+        if named is None:
+            known = ", ".join(sorted(decodings)) or "none are declared"
+            raise ValueError(f"{where}: decoding {ref.name!r} is not in decodings ({known})")
+        # A name alone refers to the entry; settings written beside it (a dumped manifest) must be the entry's.
+        if ref.model_fields_set - {"name"} and ref.settings() != named.settings():
+            raise ValueError(f"{where}: its decoding settings differ from decodings.{ref.name}; name the entry "
+                             "alone, or give the settings inline without its name")
+        return named
 
     def artifact(self, path: str) -> Artifact | None:
         for art in self.artifacts:

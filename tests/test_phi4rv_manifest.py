@@ -297,6 +297,25 @@ evals:
     assert again.evals[0].decoding == a.decoding
 
 
+def test_a_harness_run_names_a_decoding_and_gets_its_settings(tmp_path):
+    run = "{harness: lm-eval, version: 0.4.13, task: t, dataset: {uri: 'dir://d', sha256: %s}, decoding: %s}"
+    m = load_text(tmp_path, f"""\
+decodings:
+  greedy: {{do_sample: false, max_new_tokens: 8}}
+evals:
+- {{name: a, metric: acc, run: {run % ("a" * 64, "greedy")}}}
+""")
+    assert m.evals[0].run is not None and m.evals[0].run.decoding is not None
+    assert (m.evals[0].run.decoding.name, m.evals[0].run.decoding.temperature) == ("greedy", 0.0)
+    with pytest.raises(ManifestError, match="run: decoding 'sampled' is not in decodings"):
+        load_text(tmp_path, f"""\
+decodings:
+  greedy: {{do_sample: false}}
+evals:
+- {{name: a, metric: acc, run: {run % ("a" * 64, "sampled")}}}
+""")
+
+
 @pytest.mark.parametrize(("text", "error"), [
     ("evals:\n- {name: a, metric: acc, decoding: greedy}\n", "decoding 'greedy' is not in decodings"),
     ("decodings:\n  greedy: {do_sample: false}\nevals:\n- {name: a, metric: acc, decoding: greedyy}\n",

@@ -167,8 +167,11 @@ def rerun_table(r: Any) -> None:
 
     b = r.backend
     where = b.get("base_url") or b.get("model") or "-"
-    out.print(f"[bold]{r.release}[/]: re-run with {b.get('backend', '?')} ({where}"
-              + (f", {b['device']}, {b['dtype']}" if b.get("device") else "") + f") in {r.seconds:.1f} s")
+    if r.benchmarks:
+        out.print(f"[bold]{r.release}[/]: re-run with {b.get('backend', '?')} ({where}"
+                  + (f", {b['device']}, {b['dtype']}" if b.get("device") else "") + f") in {r.seconds:.1f} s")
+    else:
+        out.print(f"[bold]{r.release}[/]: re-run through the harnesses in {r.seconds:.1f} s")
     t = Table(title_justify="left")
     for col in ("benchmark", "items", "repeats", "published log", "re-run", "diff [CI]", "margin", "verdict",
                 "same output", "failed"):

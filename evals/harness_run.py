@@ -264,7 +264,8 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
                      decoding=settings, args=dict(run.args), device=device, seed=seed)
     res.command = runner.command(req)
     key = tuple(a.replace(str(req.out_dir), "<out>") for a in res.command)
-    if done is not None and key in done:
+    if done is not None and key in done:  # only runs that exited 0 are kept
+        res.returncode = 0
         return _judge(res, claim, runner, done[key], t0, seed)
     env = dict(os.environ, **_OFFLINE, **runner.env(req))
     if run.dataset.uri.startswith("hf://"):

@@ -461,6 +461,8 @@ def _harness_runs(result: RerunResult, runs, *, manifest_dir: Path, model_root: 
                   opts: HarnessOptions, backend: str, base_url, model: str | None, device: str, seed: int,
                   progress, decodings: dict | None) -> None:
     """Every ``run:`` entry through its harness (in process with the transformers backend, else at the endpoint)."""
+    if opts.python and not Path(opts.python).exists():
+        raise InputError(f"--harness-python {opts.python}: no such interpreter")
     url = None
     if backend == "openai":
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])

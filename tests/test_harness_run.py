@@ -193,7 +193,8 @@ def test_cli_rerun_passes_the_harness_interpreter_and_fails_closed(lm_release, l
     doc = json.loads(p.stdout)
     assert doc["harness_runs"][0]["findings"][0]["code"] == "harness-version-mismatch"
     p = run_assay("rerun", str(lm_release), "--harness-python", str(tmp_path / "nope"), "--out", str(tmp_path))
-    assert p.returncode == 1 and "no such interpreter" in p.stdout + p.stderr
+    assert p.returncode == 2 and p.stderr.strip().endswith("no such interpreter") and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
 
 
 # ------------------------------------------------------------------------------------------------ endpoint

@@ -53,8 +53,8 @@ from ..registry import (
     Harness,
     ImportedLog,
     Probe,
-    RunRequest,
     Runner,
+    RunRequest,
     Unsupported,
     harness,
     runner,
@@ -413,6 +413,9 @@ class LmEvalRun(ImportedLog):
         except (KeyError, TypeError) as exc:
             raise InputError(f"{path}:{lineno}: not an lm-eval sample row ({exc})") from None
         prompt = arglist[0].get("arg_0") if arglist else None
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            # an API chat model's JsonChatStr (a NamedTuple, logged as a one-element list): lm-eval hashes its string
+            prompt = prompt[0]
         prompt_text = prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
         raw_target = row.get("target")
         target_text = raw_target if isinstance(raw_target, str) else str(raw_target)

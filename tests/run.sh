@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite (this is the README's test command; .ci/run calls it).
 # It installs what the tests need: the Python test extras, Debian's docker-registry (a real OCI registry the tests
-# start on 127.0.0.1) and chromium (headless, for the HTML report), and olah (a Hugging Face-compatible server, in its own venv .venv-olah).
+# start on 127.0.0.1) and chromium (headless, for the HTML report), and olah (a Hugging Face-compatible server, in its own venv .venv-olah), and lm-eval 0.4.13 (.venv-lmeval).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup --test
@@ -18,6 +18,17 @@ if [ ! -x .venv-olah/bin/olah-cli ]; then
   rm -rf .venv-olah
   python3 -m venv .venv-olah
   .venv-olah/bin/python -m pip install -q --disable-pip-version-check olah 2> >(grep -v "^WARNING: Location" >&2)
+fi
+# lm-eval at the version tests/test_harness_run.py pins, in its own venv (its pins are not assay's); torch first: the
+# local CPU wheel (pins: tests/fixtures/evals/lm-eval-real/README.md, plus the [api] extra for endpoint runs)
+if [ ! -x .venv-lmeval/bin/lm_eval ]; then
+  rm -rf .venv-lmeval
+  python3 -m venv .venv-lmeval
+  .venv-lmeval/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 2> >(grep -v "^WARNING: Location" >&2)
+  .venv-lmeval/bin/python -m pip install -q --disable-pip-version-check "lm-eval[hf,api]==0.4.13" transformers==5.25.0 \
+    tokenizers==0.23.3 datasets==5.2.0 accelerate==1.16.0 peft==0.21.2 numpy==2.4.6 pyarrow==26.0.1 fsspec==2026.9.0 \
+    evaluate==0.4.6 safetensors==0.8.0 tenacity==9.2.1 tiktoken==0.14.0 aiohttp==3.14.5 \
+    2> >(grep -v "^WARNING: Location" >&2)
 fi
 
 # No HF_HUB_OFFLINE here: the hub tests talk to a local Hugging Face-compatible server (olah); tests that load

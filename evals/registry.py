@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from .metrics import plain_mean
 from .results import AuditRow, Finding, RescoreRow, Severity
@@ -197,8 +197,8 @@ class RunRequest:
     num_fewshot: int | None = None
     fewshot_seed: int | None = None
     limit: int | None = None
-    decoding: dict[str, object] = field(default_factory=dict)  # Decoding.settings() with the Nones dropped
-    args: dict[str, object] = field(default_factory=dict)
+    decoding: dict[str, Any] = field(default_factory=dict)  # Decoding.settings() with the Nones dropped
+    args: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     seed: int = 0
 

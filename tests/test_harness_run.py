@@ -346,3 +346,27 @@ def test_unpaired_n_needed_decides_it():
     b1 = compare_unpaired(cont, published=44.0, margin=30, metric="f1", seed=3)
     b2 = compare_unpaired(cont, published=44.0, margin=30, metric="f1", seed=3)
     assert b1.method == "unpaired-bootstrap" and b1 == b2 and b1.verdict == "pass"
+
+
+def test_datasets_resolve_offline_and_digest_as_documented(tmp_path, monkeypatch):
+    """hf:// is the local hub cache's snapshot of that commit, never a download; a folder's digest is the sha256 of
+    its sha256sum-style file list."""
+    import hashlib
+
+    from assay.evals.harness_run import dataset_digest, dataset_path
+    from assay.manifests.errors import InputError
+
+    rev = "ab" * 20
+    snap = tmp_path / "hub" / "datasets--org--name" / "snapshots" / rev
+    (snap / "data").mkdir(parents=True)
+    (snap / "data" / "test.jsonl").write_bytes(b'{"x": 1}\n')
+    (snap / "README.md").write_bytes(b"card\n")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    p = dataset_path(f"hf://datasets/org/name@{rev}", tmp_path)
+    assert p == snap
+    card, row = hashlib.sha256(b"card\n").hexdigest(), hashlib.sha256(b'{"x": 1}\n').hexdigest()
+    listing = f"{card}  README.md\n{row}  data/test.jsonl\n"
+    assert dataset_digest(p) == hashlib.sha256(listing.encode()).hexdigest()
+    assert dataset_digest(snap / "README.md") == hashlib.sha256(b"card\n").hexdigest()
+    with pytest.raises(InputError, match="nothing is downloaded"):
+        dataset_digest(dataset_path(f"hf://datasets/org/other@{rev}", tmp_path))

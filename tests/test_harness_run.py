@@ -132,6 +132,9 @@ def test_lm_eval_in_process_reproduced_not_reproduced_inconclusive(lm_in_process
     assert {k: c.verdict for k, c in claims.items()} == {"rerun:mc-far": "fail", "rerun:mc-equal": "pass",
                                                           "rerun:mc-close": "inconclusive"}
     assert "lm-eval 0.4.13, in process, 12 items" in claims["rerun:mc-equal"].level
+    cmd = runs["mc-far"].command
+    assert cmd[cmd.index("--model") + 1] == "hf" and cmd[cmd.index("--num_fewshot") + 1] == "0"
+    assert cmd[cmd.index("--seed") + 1] == "0,0,0,0" and "--log_samples" in cmd
     assert claims["rerun:mc-equal"].measured["dataset_sha256"] == _digest(LMEVAL_REAL / "data")
     assert r.ok is False  # one not reproduced, one inconclusive
 
@@ -195,6 +198,30 @@ def test_cli_rerun_passes_the_harness_interpreter_and_fails_closed(lm_release, l
     p = run_assay("rerun", str(lm_release), "--harness-python", str(tmp_path / "nope"), "--out", str(tmp_path))
     assert p.returncode == 2 and p.stderr.strip().endswith("no such interpreter") and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_audit_runs_harness_entries_with_the_options_passed_through(lm_release, lmeval_python, tmp_path):
+    """assay audit --harness-python: the rerun step runs entries with run: (one reproduced, one refused for its
+    version pin); the report carries both rows and validates against the report's JSON Schema."""
+    import jsonschema
+
+    from assay.audit.model import report_json_schema
+
+    real = _committed_rt_mc_acc()
+    set_evals(lm_release, [
+        {"name": "mc", "metric": "acc", "published": [{"value": round(real, 2)}], "margin": 30, "run": _lm_run()},
+        {"name": "mc-old", "metric": "acc", "published": [{"value": round(real, 2)}], "margin": 30,
+         "run": _lm_run(version="0.4.12")},
+    ])
+    out = tmp_path / "audit"
+    p = run_assay("audit", str(lm_release), "--out", str(out), "--no-sign", "--harness-python", str(lmeval_python))
+    assert p.returncode == 1, p.stderr
+    report = json.loads((out / "report.json").read_text())
+    jsonschema.validate(report, report_json_schema())
+    rows = {c["id"]: c for c in report["claims"] if c["step"] == "rerun"}
+    assert rows["rerun:mc"]["verdict"] == "pass" and rows["rerun:mc"]["measured"]["n"] == 12
+    assert rows["rerun:mc-old"]["verdict"] == "error"
+    assert "harness-version-mismatch" in rows["rerun:mc-old"]["message"]
 
 
 # ------------------------------------------------------------------------------------------------ endpoint

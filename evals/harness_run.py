@@ -94,8 +94,10 @@ class HarnessRerun(BaseModel):
         verdict: Verdict = v.verdict if v is not None else "not-checked"
         if errors and v is None:
             verdict = "error"
-        elif self.rescore not in (None, "pass") and verdict == "pass":
+        elif self.rescore == "fail" and verdict == "pass":  # the harness's own scores differ from assay's
             verdict = "fail"
+        elif self.rescore != "pass" and verdict == "pass":  # part of its log could not be re-scored: no evidence
+            verdict = "not-checked"
         message = v.reason if v is not None else "no verdict: nothing was compared"
         if errors:
             message = f"[{errors[0].code}] {errors[0].message}" + (f"; {message}" if v is not None else "")

@@ -397,3 +397,20 @@ def test_datasets_resolve_offline_and_digest_as_documented(tmp_path, monkeypatch
     assert dataset_digest(snap / "README.md") == hashlib.sha256(b"card\n").hexdigest()
     with pytest.raises(InputError, match="nothing is downloaded"):
         dataset_digest(dataset_path(f"hf://datasets/org/other@{rev}", tmp_path))
+
+
+def test_a_run_whose_log_does_not_rescore_never_passes():
+    """The comparison alone is not enough: the harness's per-sample scores must re-score with assay's engine."""
+    from assay.evals.harness_run import HarnessRerun
+    from assay.evals.stats import compare_unpaired
+
+    ok = compare_unpaired([1.0, 0.0] * 20, published=50.0, margin=30, metric="acc")
+    assert ok.verdict == "pass"
+    base = {"name": "x", "harness": "lm-eval", "version": "0.4.13", "task": "t", "metric": "acc",
+            "mode": "in-process", "dataset": "dir://d", "n": 40, "verdict": ok}
+    assert HarnessRerun(**base, rescore="pass").to_claim().verdict == "pass"
+    assert HarnessRerun(**base, rescore="fail").to_claim().verdict == "fail"
+    assert HarnessRerun(**base, rescore="not-checked").to_claim().verdict == "not-checked"
+    assert not HarnessRerun(**base, rescore="not-checked").ok
+    nothing = HarnessRerun(**{**base, "verdict": None, "n": 0})
+    assert nothing.to_claim().verdict == "not-checked" and not nothing.ok

@@ -248,8 +248,11 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
 
     # ---------------------------------------------------------------- run
     decoding = run.decoding or claim.decoding
-    if decoding is not None and decoding.name and decodings and decoding.name in decodings:
-        decoding = decodings[decoding.name]
+    if decoding is not None and decoding.name and not (decoding.model_fields_set - {"name"}):
+        # run.decoding: <name> (the manifest resolves only the eval's own decoding: look the name up here)
+        if decoding.name not in (decodings or {}):
+            return error("unknown-decoding", f"run.decoding {decoding.name!r} is not in the manifest's decodings")
+        decoding = (decodings or {})[decoding.name]
     settings = {k: v for k, v in (decoding.settings() if decoding is not None else {}).items()
                 if v is not None and k != "repeats"}
     harness_out = out_dir / f"{claim.name}.{run.harness}"

@@ -414,3 +414,35 @@ def test_a_run_whose_log_does_not_rescore_never_passes():
     assert not HarnessRerun(**base, rescore="not-checked").ok
     nothing = HarnessRerun(**{**base, "verdict": None, "n": 0})
     assert nothing.to_claim().verdict == "not-checked" and not nothing.ok
+
+
+def test_run_decoding_by_name_is_resolved_or_refused(lm_release, lmeval_python, tmp_path):
+    """run.decoding may name an entry of decodings:; an unknown name is refused before anything runs, a known one
+    reaches the harness's command line."""
+    import yaml
+
+    from assay.evals.harness_run import HarnessOptions, run_harness
+    from assay.manifests.release import load_release
+
+    data = yaml.safe_load(lm_release.read_text())
+    data["decodings"] = {"short": {"temperature": 0, "max_new_tokens": 3}}
+    data["evals"] = []
+    lm_release.write_text(yaml.safe_dump(data, sort_keys=False))
+    set_evals(lm_release, [{"name": "gen", "metric": "exact_match", "published": [{"value": 0.0}], "margin": 5,
+                            "run": _lm_run(task="rt_gsm", decoding="short")}])
+    m = load_release(lm_release).manifest
+    claim = m.evals[0]
+    assert claim.run.decoding.max_new_tokens == 3  # the name was resolved on load
+    bogus = claim.model_copy(update={"run": claim.run.model_copy(update={"decoding": type(claim.run.decoding)(
+        name="nope")})})
+    opts = HarnessOptions(python=str(lmeval_python))
+    kw = {"workdir": lm_release.parent, "model_root": lm_release.parent / "release", "out_dir": tmp_path,
+          "opts": opts}
+    refused = run_harness(bogus, decodings=m.decodings, **kw)
+    assert [f.code for f in refused.findings] == ["unknown-decoding"] and refused.returncode is None
+    from assay.evals.registry import RUNNERS, RunRequest
+
+    req = RunRequest(python=lmeval_python, workdir=lm_release.parent, out_dir=tmp_path, task="rt_gsm", model="m",
+                     decoding={"temperature": 0.0, "max_new_tokens": 3})
+    cmd = RUNNERS["lm-eval"].command(req)
+    assert cmd[cmd.index("--gen_kwargs") + 1] == "max_gen_toks=3,temperature=0.0"

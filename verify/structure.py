@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from ..manifests.errors import PathEscapeError
 from ..manifests.paths import resolve_inside
 from ..manifests.schema import Claims, Manifest
+from .metadata import MetadataResult
 from .results import ClaimCheck, Finding
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -52,6 +53,9 @@ class StructureResult:
     stats: WeightStats
     architecture: str | None
     remote_code: list[str]
+    # Release-metadata consistency (verify/metadata.py); its findings are kept apart from the structural ones so
+    # that `assay init` still packages a release whose metadata disagree: verify reports and fails on them.
+    metadata: MetadataResult | None = None
 
 
 def _cached(state: Any, sha256: str | None, kind: str, model: type[_M], compute: Callable[[], _M]) -> _M:
@@ -187,7 +191,17 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
 
     architecture, remote = _configs(manifest, located, present, verified, findings)
     claims = evaluate_claims(manifest.claims, stats, architecture, remote)
-    return StructureResult(findings, claims, stats, architecture, remote)
+    return StructureResult(findings, claims, stats, architecture, remote, _metadata(manifest, located, stats))
+
+
+def _metadata(manifest: Manifest, located: dict[str, Path], stats: WeightStats) -> MetadataResult:
+    """Cross-check the release's root-level metadata files and card with what the weights measured."""
+    from .metadata import check_metadata
+
+    measured = stats.safetensors_files > 0  # pickle weights are never unpickled: nothing measured from them
+    return check_metadata({p: real for p, real in located.items() if "/" not in p}, manifest=manifest,
+                          parameters=stats.parameters if measured else None,
+                          dtypes=stats.by_dtype if measured else None)
 
 
 def _configs(manifest: Manifest, located: dict[str, Path], present: dict[str, Any], verified: dict[str, str | None],

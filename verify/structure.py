@@ -20,6 +20,7 @@ from ..manifests.errors import PathEscapeError
 from ..manifests.paths import resolve_inside
 from ..manifests.schema import Claims, Manifest
 from .metadata import MetadataResult
+from .remote_code import RemoteCodeAudit, audit_release_code
 from .results import ClaimCheck, Finding
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -56,6 +57,9 @@ class StructureResult:
     # Release-metadata consistency (verify/metadata.py); its findings are kept apart from the structural ones so
     # that `assay init` still packages a release whose metadata disagree: verify reports and fails on them.
     metadata: MetadataResult | None = None
+    # The static remote-code audit (verify/remote_code.py), kept apart the same way: init packages the code as it is,
+    # verify lists it and fails on its error findings.
+    remote_code_audit: RemoteCodeAudit | None = None
 
 
 def _cached(state: Any, sha256: str | None, kind: str, model: type[_M], compute: Callable[[], _M]) -> _M:
@@ -191,7 +195,8 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
 
     architecture, remote = _configs(manifest, located, present, verified, findings)
     claims = evaluate_claims(manifest.claims, stats, architecture, remote)
-    return StructureResult(findings, claims, stats, architecture, remote, _metadata(manifest, located, stats))
+    return StructureResult(findings, claims, stats, architecture, remote, _metadata(manifest, located, stats),
+                           audit_release_code({p: located[p] for p in present}, verified))
 
 
 def _metadata(manifest: Manifest, located: dict[str, Path], stats: WeightStats) -> MetadataResult:

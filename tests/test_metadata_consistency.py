@@ -484,3 +484,50 @@ def test_phi_4_reasoning_vision_manifest_scores_agree_with_the_card(tmp_path):
     assert found(r, "published-score-mismatch") == [] and found(r, "published-score-undeclared") == []
     assert verdicts(r)["metadata:published-scores"] == "pass"
     assert r.kinds["published-scores"].compared >= 7  # six model-index rows, each against at least one other entry
+
+
+# --------------------------------------------------------------------------------------------------------- the CLI
+def small_release(tmp_path: Path, card_text: str) -> Path:
+    """A small release folder (config, card, one F32 safetensors file) and its hand-written manifest."""
+    import hashlib
+    import struct
+
+    from assay.manifests.yamlio import dump_yaml
+
+    root = tmp_path / "small"
+    root.mkdir()
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+    (root / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
+    (root / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "torch_dtype": "float32",
+                                                  "max_position_embeddings": 4096}))
+    (root / "README.md").write_text(card_text)
+    roles = {"model.safetensors": "weights", "config.json": "config", "README.md": "docs"}
+    artifacts = [{"path": name, "role": role, "size": (root / name).stat().st_size,
+                  "sha256": hashlib.sha256((root / name).read_bytes()).hexdigest()} for name, role in roles.items()]
+    path = root / "assay.yaml"
+    path.write_text(dump_yaml({"apiVersion": "assay/v1", "kind": "Release",
+                               "release": {"name": "small", "version": "1", "model_card": "README.md"},
+                               "sources": [{"name": "default", "uri": "dir://."}], "artifacts": artifacts}))
+    return path
+
+
+def test_assay_verify_reports_a_context_length_disagreement_and_exits_1(tmp_path):
+    from conftest import run_assay
+
+    manifest_path = small_release(tmp_path, "# small\n\n**Context length:** 8K tokens\n")
+    proc = run_assay("verify", str(manifest_path), env={"COLUMNS": "400"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "context-length-mismatch" in text
+    assert 'config.json:max_position_embeddings = 4096 vs README.md:"Context length: 8K tokens" = 8192' in text
+    proc = run_assay("verify", str(manifest_path), "--json")
+    assert proc.returncode == 1
+    [f] = [f for f in json.loads(proc.stdout)["findings"] if f["code"] == "context-length-mismatch"]
+    assert f["severity"] == "error" and f["where"] == 'README.md:"Context length: 8K tokens"'
+
+
+def test_assay_verify_passes_when_the_card_agrees(tmp_path):
+    from conftest import run_assay
+
+    proc = run_assay("verify", str(small_release(tmp_path, "# small\n\n**Context length:** 4K tokens\n")))
+    assert proc.returncode == 0, proc.stdout + proc.stderr

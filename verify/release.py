@@ -184,6 +184,8 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
 
         structure = check_structure(m, roots, verified, state)
         findings.extend(structure.findings)
+        if structure.metadata is not None:
+            findings.extend(structure.metadata.findings)
         claims = structure.claims
     finally:
         if state is not None:
@@ -230,6 +232,7 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
         release=f"{m.release.name} {m.release.version}",
         release_digest=digest, expected_release_digest=expected_digest, files=files, findings=findings, claims=claims,
         extra_files=extras, summary=summary, ok=all_ok and errors == 0 and claims_failed == 0,
+        metadata=structure.metadata,
     )
 
 

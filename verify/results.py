@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ..manifests.findings import ClaimResult, Evidence, Finding, Verdict
+from .metadata import CODES as METADATA_CODES
+from .metadata import MetadataResult
 
 __all__ = ["ClaimCheck", "FileCheck", "FileStatus", "Finding", "How", "VerifyResult", "VerifySummary"]
 
@@ -69,6 +71,8 @@ class VerifyResult(BaseModel):
     extra_files: list[str]
     summary: VerifySummary
     ok: bool
+    metadata: MetadataResult | None = Field(None, description="Release-metadata consistency: what was stated where "
+                                                              "and compared; its findings are also in findings.")
 
     def to_claims(self) -> list[ClaimResult]:
         """The report's rows: one per file (hashed now or not), one per failing structural finding, one per verified
@@ -84,6 +88,8 @@ class VerifyResult(BaseModel):
                 needs=["lock"] if f.status == "unpinned" else [],
                 evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how)]))
         for finding in self.findings:
+            if finding.code in METADATA_CODES:
+                continue  # reported below as the metadata check's own rows (kind metadata)
             if finding.severity == "error":
                 out.append(ClaimResult(
                     id=f"structure:{finding.code}:{finding.where or ''}", step="verify", kind="structure",
@@ -98,4 +104,6 @@ class VerifyResult(BaseModel):
                                    declared=c.declared, measured=c.measured, verdict=c.verdict, message=c.message,
                                    needs=["weights"] if c.verdict == "not-checked" else [],
                                    evidence=[Evidence(kind="check", ref="safetensors headers / config.json")]))
+        if self.metadata is not None:
+            out.extend(self.metadata.claims())
         return out

@@ -97,7 +97,8 @@ VerifyModeOpt = Annotated[
 
 # inspect
 InspectFileArg = Annotated[
-    Path, typer.Argument(help="A weights file: .safetensors, a shard index, or a pickle-format checkpoint.")
+    Path, typer.Argument(help="A weights file: .safetensors, a shard index, or a pickle-format checkpoint; or a model "
+                              "folder or .py file: its remote code, audited statically (never executed).")
 ]
 
 # pull
@@ -280,12 +281,21 @@ def inspect(
     file: InspectFileArg,
     json_out: JsonFlag = False,
 ) -> None:
-    """Summarise one weights file (tensors, dtypes, parameters) with the strict structural verdict.
+    """Summarise one weights file (tensors, dtypes, parameters) with the strict structural verdict; or list a model
+    folder's remote code (or one .py file's): imports, downloads and their pins, unpickling, exec, processes, writes.
 
-    Example: assay inspect model.safetensors --json
+    Example: assay inspect model.safetensors --json; assay inspect ./model-folder
     """
-    from ..verify.inspection import inspect_file
     from . import render
+
+    if file.is_dir() or file.suffix == ".py":
+        from ..verify.remote_code import inspect_remote_code
+        from .render_remote_code import remote_code_table
+
+        audit = inspect_remote_code(file)
+        render.emit(audit, json_out, remote_code_table)
+        finish(audit.ok)
+    from ..verify.inspection import inspect_file
 
     result = inspect_file(file)
     render.emit(result, json_out, render.inspect_table)

@@ -158,6 +158,10 @@ def verify_table(r: Any) -> None:
             t.add_row(c.claim, fmt_value(c.declared), fmt_value(c.measured),
                       f"[{_VERDICT_STYLE[c.verdict]}]{c.verdict}[/]" + (f" ({c.message})" if c.message else ""))
         out.print(t)
+    if r.remote_code is not None:
+        from .render_remote_code import remote_code_section
+
+        remote_code_section(r.remote_code)
     _findings(r.findings)
     _failed_files(r.files)
     s = r.summary

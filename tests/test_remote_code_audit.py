@@ -494,3 +494,110 @@ def test_call_sources_are_the_text_as_written():
     text = (PHI4 / "modeling_phi4_visionr.py").read_text(encoding="utf-8")
     phi = audit_folder(PHI4)
     assert all(c.source in text for f in phi.files if f.path.startswith("modeling") for c in f.calls)
+
+
+# ------------------------------------------------------------------------------------- verify, the gate and the CLI
+UNPINNED = "from transformers import AutoModel\n\nTOWER = AutoModel.from_pretrained('org/tower')\n"
+CLEAN = "from transformers import PreTrainedModel\n\nclass M(PreTrainedModel):\n    pass\n"
+PICKLING = "import torch\n\nSTATE = torch.load('adapter.bin')\n"
+
+
+def _package_code(folder: Path, code: str) -> Path:
+    """A release folder with a config whose auto_map names modeling_m.py, packaged by ``assay init``."""
+    import json
+
+    from conftest import run_assay
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"architectures": ["M"],
+                                                    "auto_map": {"AutoModel": "modeling_m.M"}}))
+    (folder / "modeling_m.py").write_text(code)
+    proc = run_assay("init", str(folder), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # init packages what is there; verify judges it
+    return folder / "assay.yaml"
+
+
+def test_verify_fails_on_an_unpinned_download_and_lists_it(tmp_path):
+    import json
+
+    from conftest import run_assay
+
+    manifest = _package_code(tmp_path / "rel", UNPINNED)
+    proc = run_assay("verify", str(manifest), "--json")
+    assert proc.returncode == 1, proc.stderr
+    out = json.loads(proc.stdout)
+    (rf,) = out["remote_code"]["files"]
+    assert rf["path"] == "modeling_m.py" and rf["calls"][0]["code"] == "unpinned-download"
+    assert rf["calls"][0]["line"] == 3 and rf["calls"][0]["source"] == "AutoModel.from_pretrained('org/tower')"
+    assert out["remote_code"]["ok"] is False
+    assert any(f["code"] == "unpinned-download" and f["where"] == "modeling_m.py:3" for f in out["findings"])
+    # verify's own remote-code note (the file is an artifact and verified) stays beside the audit's finding
+    assert any(f["code"] == "remote-code" and f["where"] == "modeling_m.py" for f in out["findings"])
+    text = run_assay("verify", str(manifest))
+    assert text.returncode == 1
+    flat = " ".join(text.stdout.split())
+    assert "modeling_m.py:3" in flat and "unpinned-download" in flat and "org/tower" in flat
+
+
+def test_verify_passes_clean_remote_code_with_an_audit_claim(tmp_path):
+    from assay.verify.release import verify_release
+
+    manifest = _package_code(tmp_path / "rel", CLEAN)
+    r = verify_release(manifest, strict=True)
+    assert r.ok and r.remote_code is not None and r.remote_code.ok
+    rows = [c for c in r.to_claims() if c.id == "remote-code-audit:modeling_m.py"]
+    assert len(rows) == 1 and rows[0].verdict == "pass" and rows[0].evidence[0].sha256 == \
+        hashlib.sha256(CLEAN.encode()).hexdigest()
+
+
+def test_verify_claim_rows_fail_without_duplicate_structure_rows(tmp_path):
+    from assay.verify.release import verify_release
+
+    r = verify_release(_package_code(tmp_path / "rel", PICKLING), strict=True)
+    rows = r.to_claims()
+    audit_rows = [c for c in rows if c.kind == "remote-code" and c.id.startswith("remote-code-audit:")]
+    assert [c.verdict for c in audit_rows] == ["fail"] and "unpickling" in (audit_rows[0].message or "")
+    assert not [c for c in rows if c.id.startswith("structure:unpickling")]
+
+
+def test_the_trust_remote_code_gate_refuses_what_the_audit_blocks(tmp_path):
+    from assay.manifests.errors import CheckFailed
+    from assay.verify.remote_code import NETWORK_CODES
+    from assay.verify.trust import check_remote_code
+
+    unpinned = _package_code(tmp_path / "a", UNPINNED)
+    with pytest.raises(CheckFailed, match="unpinned-download"):
+        check_remote_code(unpinned)
+    # a caller that runs the code with the network closed (the as-loaded probe) observes downloads instead
+    assert check_remote_code(unpinned, allow=NETWORK_CODES) == ["modeling_m.py"]
+    pickling = _package_code(tmp_path / "b", PICKLING)
+    with pytest.raises(CheckFailed, match="unpickling"):
+        check_remote_code(pickling, allow=NETWORK_CODES)  # closing the network does not make unpickling safe
+    assert check_remote_code(_package_code(tmp_path / "c", CLEAN)) == ["modeling_m.py"]
+
+
+def test_inspect_cli_on_phi4_folder_and_file(tmp_path):
+    import json
+
+    from conftest import run_assay
+
+    rel = tmp_path / "phi4"
+    rel.mkdir()
+    for name in ("config.json", "preprocessor_config.json", "modeling_phi4_visionr.py", "processing_phi4_visionr.py"):
+        shutil.copy2(PHI4 / name, rel / name)
+    proc = run_assay("inspect", str(rel), env={"COLUMNS": "200"})
+    assert proc.returncode == 1, proc.stderr
+    flat = " ".join(proc.stdout.split())
+    assert "modeling_phi4_visionr.py:430" in flat and "modeling_phi4_visionr.py:609" in flat
+    assert "unpinned-download" in flat and "google/siglip2-so400m-patch16-naflex" in flat and "FAILED" in flat
+    out = json.loads(run_assay("inspect", str(rel), "--json").stdout)
+    assert out["ok"] is False and {f["path"] for f in out["files"]} == {"modeling_phi4_visionr.py",
+                                                                       "processing_phi4_visionr.py"}
+    one = run_assay("inspect", str(rel / "processing_phi4_visionr.py"), "--json")
+    assert one.returncode == 1 and [f["path"] for f in json.loads(one.stdout)["files"]] == [
+        "processing_phi4_visionr.py", "modeling_phi4_visionr.py"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = run_assay("inspect", str(empty))
+    assert bad.returncode == 2 and "no remote code" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -16,6 +16,7 @@ from ..manifests.findings import PASSING
 from ..manifests.lock import release_digest
 from ..manifests.paths import resolve_inside
 from ..manifests.release import Progress, Release, Store, as_release
+from ..manifests.uris import parse_source_uri
 from .hashing import default_workers, hash_many
 from .results import FileCheck, Finding, VerifyResult, VerifySummary
 from .state import StateDB
@@ -53,6 +54,33 @@ def _expected(loaded: Release, findings: list[Finding]) -> dict[str, tuple[int |
             size, sha = pinned.size, pinned.sha256
         out[art.path] = (size, sha)
     return out
+
+
+def artifact_roots(loaded: Release) -> tuple[dict[str, Path], dict[str, str]]:
+    """Where each artifact's bytes are on disk, and the artifacts whose source is a hub not pulled here (path -> URI).
+
+    :meth:`Release.roots` refuses a release with any source that is not a local folder; verification instead reports
+    those files as not checked (they need a network to pull), so an unpulled release is an honest non-pass, not bad
+    input.  A ``dir://`` source that does not exist is still bad input (the caller refuses it).
+    """
+    try:
+        return loaded.roots(), {}
+    except ManifestError:
+        pass  # some source is not a local folder: sort the artifacts one by one
+    m = loaded.manifest
+    sources = {s.name: s for s in m.sources}
+    default = m.sources[0] if m.sources else None
+    local: dict[str, Path] = {}
+    remote: dict[str, str] = {}
+    for art in m.artifacts:
+        src = sources[art.source] if art.source else default
+        if src is None:
+            local[art.path] = loaded.manifest_path.parent
+        elif parse_source_uri(src.uri).scheme == "dir":
+            local[art.path] = loaded.source_dir(src.uri)
+        else:
+            remote[art.path] = src.uri
+    return local, remote
 
 
 def _extra_files(root: Path, listed: set[str], skip: set[Path]) -> list[str]:
@@ -162,7 +190,7 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
     m = loaded.manifest
     findings: list[Finding] = []
     expected = _expected(loaded, findings)
-    roots = loaded.roots()
+    roots, remote = artifact_roots(loaded)
     for r in set(roots.values()):
         if not r.is_dir():
             raise ManifestError(f"release folder {r} does not exist or is not a directory")
@@ -176,9 +204,18 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
             findings.append(Finding(code="state", severity="warning",
                                     message="incremental state is not writable; every file is hashed"))
     try:
-        checks = measure_files([(a.path, a.role.value, roots[a.path], *expected[a.path]) for a in m.artifacts],
+        checks = measure_files([(a.path, a.role.value, roots[a.path], *expected[a.path]) for a in m.artifacts
+                                if a.path in roots],
                                strict=strict, state=state, blake3=blake3, workers=workers, progress=progress,
                                findings=findings, executor=executor, ray_address=ray_address)
+        for a in m.artifacts:
+            if a.path in remote:  # not here: not checked, and never counted as verified
+                size, sha = expected[a.path]
+                checks[a.path] = FileCheck(
+                    path=a.path, role=a.role.value, status="missing", how="not-read", expected_size=size,
+                    expected_sha256=sha, needs=["network"] if sha else ["network", "lock"],
+                    message=f"its source {remote[a.path]} has not been pulled here; "
+                            + ("pull it ('assay pull')" if sha else "lock and pull it ('assay lock', 'assay pull')"))
         verified = {k: (c.sha256 if c.status == "ok" else None) for k, c in checks.items()}
         from .structure import check_structure
 
@@ -186,7 +223,15 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
         findings.extend(structure.findings)
         if structure.metadata is not None:
             findings.extend(structure.metadata.findings)
+        if structure.remote_code_audit is not None:  # the listing's info entries stay in the audit only
+            findings.extend(f for f in structure.remote_code_audit.findings if f.severity != "info")
         claims = structure.claims
+        if remote:  # what could not be measured needs the remote files; with none here, nothing was measured
+            nothing_local = not roots
+            claims = [c if c.verdict in PASSING else c.model_copy(update={
+                "verdict": "not-checked" if nothing_local else c.verdict, "needs": ["network"],
+                "message": (f"not measured: the release's files are at {', '.join(sorted(set(remote.values())))}, "
+                            "not here" if nothing_local else c.message)}) for c in claims]
     finally:
         if state is not None:
             state.close()
@@ -232,7 +277,7 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
         release=f"{m.release.name} {m.release.version}",
         release_digest=digest, expected_release_digest=expected_digest, files=files, findings=findings, claims=claims,
         extra_files=extras, summary=summary, ok=all_ok and errors == 0 and claims_failed == 0,
-        metadata=structure.metadata,
+        metadata=structure.metadata, remote_code=structure.remote_code_audit,
     )
 
 

@@ -6,9 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..manifests.findings import ClaimResult, Evidence, Finding, Verdict
+from ..manifests.findings import ClaimResult, Evidence, Finding, Need, Verdict
 from .metadata import CODES as METADATA_CODES
 from .metadata import MetadataResult
+from .remote_code import CODES as REMOTE_CODE_CODES
+from .remote_code import RemoteCodeAudit
 
 __all__ = ["ClaimCheck", "FileCheck", "FileStatus", "Finding", "How", "VerifyResult", "VerifySummary"]
 
@@ -28,6 +30,9 @@ class FileCheck(BaseModel):
     expected_sha256: str | None = None
     blake3: str | None = None
     message: str | None = None
+    needs: list[Need] = Field(default_factory=list, description="What checking it needs: network (missing because its "
+                                                                "source is a hub not pulled here), lock (no sha256 "
+                                                                "to check it against).")
 
     @property
     def ok(self) -> bool:
@@ -40,6 +45,8 @@ class ClaimCheck(BaseModel):
     measured: Any
     verdict: Verdict
     message: str | None = None
+    needs: list[Need] = Field(default_factory=list, description="What measuring it needs (e.g. network: the "
+                                                                "release's files are not here).")
 
 
 class VerifySummary(BaseModel):
@@ -73,6 +80,10 @@ class VerifyResult(BaseModel):
     ok: bool
     metadata: MetadataResult | None = Field(None, description="Release-metadata consistency: what was stated where "
                                                               "and compared; its findings are also in findings.")
+    remote_code: RemoteCodeAudit | None = Field(None, description="Static audit of the remote code (auto_map files and "
+                                                                  "the release modules they import): imports and "
+                                                                  "every call reaching outside the release; its "
+                                                                  "warnings and errors are also in findings.")
 
     def to_claims(self) -> list[ClaimResult]:
         """The report's rows: one per file (hashed now or not), one per failing structural finding, one per verified
@@ -83,13 +94,15 @@ class VerifyResult(BaseModel):
                 id=f"file:{f.path}", step="verify", kind="file", subject=f.path,
                 declared={"sha256": f.expected_sha256, "size": f.expected_size},
                 measured={"sha256": f.sha256, "size": f.size},
-                verdict="pass" if f.ok else "fail", level="sha256 (hashed now)",
-                message=None if f.ok else f"{f.status}: {f.message}",
-                needs=["lock"] if f.status == "unpinned" else [],
+                verdict="pass" if f.ok else "not-checked" if "network" in f.needs else "fail",
+                level="sha256 (hashed now)", message=None if f.ok else f"{f.status}: {f.message}",
+                needs=f.needs or (["lock"] if f.status == "unpinned" else []),
                 evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how)]))
         for finding in self.findings:
             if finding.code in METADATA_CODES:
                 continue  # reported below as the metadata check's own rows (kind metadata)
+            if finding.code in REMOTE_CODE_CODES:
+                continue  # reported below as the remote-code audit's rows, one per file
             if finding.severity == "error":
                 out.append(ClaimResult(
                     id=f"structure:{finding.code}:{finding.where or ''}", step="verify", kind="structure",
@@ -102,8 +115,10 @@ class VerifyResult(BaseModel):
         for c in self.claims:
             out.append(ClaimResult(id=f"claim:{c.claim}", step="verify", kind="claim", subject=c.claim,
                                    declared=c.declared, measured=c.measured, verdict=c.verdict, message=c.message,
-                                   needs=["weights"] if c.verdict == "not-checked" else [],
+                                   needs=c.needs or (["weights"] if c.verdict == "not-checked" else []),
                                    evidence=[Evidence(kind="check", ref="safetensors headers / config.json")]))
         if self.metadata is not None:
             out.extend(self.metadata.claims())
+        if self.remote_code is not None:
+            out.extend(self.remote_code.claims())
         return out

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..manifests.errors import AssayError
+from ..manifests.findings import FAILING, Need
 from ..manifests.release import Release
 from ..manifests.schema import Manifest
 from ..verify.results import VerifyResult
@@ -95,15 +96,20 @@ def applies(name: str, manifest: Manifest) -> bool:
     return STEPS[name].applies(manifest) if name in STEPS else True
 
 
-def not_checked(name: str, manifest: Manifest, reason: str) -> StepResult:
+def not_checked(name: str, manifest: Manifest, reason: str, needs: list[Need] | None = None) -> StepResult:
     """The result of a step that did not run: one ``not-checked`` claim for each thing it would have checked.
 
     Fail closed: these fail the audit.  A score declared ``attested_only`` stays ``attested`` (it is never checked).
+    ``needs``: what running the step needs (e.g. network, when the release's files are not here); a score with no
+    per-sample log needs those logs, or a GPU to re-run it, whatever else.
     """
     claims: list[ClaimResult] = []
+    step_needs: list[Need] = list(needs or [])
 
-    def add(cid: str, kind: str, subject: str, verdict: Verdict = "not-checked", message: str = reason) -> None:
-        claims.append(ClaimResult(id=cid, step=name, kind=kind, subject=subject, verdict=verdict, message=message))
+    def add(cid: str, kind: str, subject: str, verdict: Verdict = "not-checked", message: str = reason,
+            more: list[Need] | None = None) -> None:
+        claims.append(ClaimResult(id=cid, step=name, kind=kind, subject=subject, verdict=verdict, message=message,
+                                  needs=more if more is not None else step_needs))
 
     if name == "data" and manifest.data is not None:
         for comp in manifest.data.components:
@@ -114,16 +120,20 @@ def not_checked(name: str, manifest: Manifest, reason: str) -> StepResult:
     elif name == "rescore":
         for ev in manifest.evals:
             if ev.attested_only and not ev.logs:
-                add(f"eval:{ev.name}", "rescore", ev.name, "attested", "declared attested-only: never checked")
+                add(f"eval:{ev.name}", "rescore", ev.name, "attested", "declared attested-only: never checked",
+                    more=["samples", "gpu"])
             else:
-                add(f"eval:{ev.name}", "rescore", ev.name)
+                add(f"eval:{ev.name}", "rescore", ev.name,
+                    more=step_needs if ev.logs else [*step_needs, "samples", "gpu"])
     elif name == "rerun":
         for ev in manifest.evals:
             if ev.logs:
-                add(f"rerun:{ev.name}", "rerun", ev.name)
+                add(f"rerun:{ev.name}", "rerun", ev.name, more=[*step_needs, "gpu"])
             if ev.run is not None:
                 add(f"rerun:{ev.name}:harness" if ev.logs else f"rerun:{ev.name}", "rerun", ev.name)
     else:
+        add(f"step:{name}", "step", name)
+    if not any(c.verdict in FAILING for c in claims):  # e.g. every score attested: the step itself did not run
         add(f"step:{name}", "step", name)
     return StepResult(name=name, status="not-checked", error=reason, claims=claims)
 
@@ -141,6 +151,31 @@ def step_verify(ctx: AuditContext) -> StepResult:
                           warnings=[f"{f.code}: {f.where or ''}: {f.message}" for f in r.findings
                                     if f.severity == "warning"])
     return StepResult(name="verify", status="ok" if r.ok else "failed", summary=summary, claims=claims)
+
+
+def _loadable(m: Manifest) -> bool:
+    """A config.json and safetensors weights: a model transformers can load (else the load step does not apply)."""
+    paths = [a.path for a in m.artifacts]
+    return any(p.rsplit("/", 1)[-1] == "config.json" for p in paths) and any(p.endswith(".safetensors") for p in paths)
+
+
+@step("load", applies=_loadable, options=lambda ctx: {"trust_remote_code": ctx.rerun.trust_remote_code})
+def step_load(ctx: AuditContext) -> StepResult:
+    """The model as loaded: transformers builds it in a subprocess, offline; every tensor compared with the
+    checkpoint, every file it opened and every network attempt recorded (:mod:`assay.verify.loaded`)."""
+    from ..manifests.errors import MissingExtra
+    from ..verify.loaded import audit_loaded
+
+    try:
+        r = audit_loaded(ctx.release, trust_remote_code=ctx.rerun.trust_remote_code, verification=ctx.verification)
+    except MissingExtra as exc:
+        return StepResult(name="load", status="not-checked", error=str(exc), claims=[ClaimResult(
+            id="loaded:model", step="load", kind="loaded", subject="model", verdict="not-checked", message=str(exc),
+            needs=["extra"])])
+    as_status: dict[str, Any] = {"pass": "ok", "not-checked": "not-checked", "error": "error"}
+    return StepResult(name="load", status=as_status.get(r.verdict, "failed"), error=r.reason, claims=r.claims(),
+                      summary=StepSummary(warnings=[f"{f.code}: {f.where or ''}: {f.message}" for f in r.findings
+                                                    if f.severity == "warning"]))
 
 
 @step("data", applies=lambda m: m.data is not None)

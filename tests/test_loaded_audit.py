@@ -345,3 +345,35 @@ def test_cli_exit_codes(releases, tmp_path):
     missing = run_assay("verify", str(tmp_path / "nope.yaml"), "--load")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert len([ln for ln in missing.stderr.splitlines() if ln.startswith("assay: error:")]) == 1
+
+
+# ------------------------------------------------------------------------------------------------ the audit step
+def test_the_audit_has_a_load_step(releases, tmp_path):
+    from assay.audit.run import run_audit
+
+    report = run_audit(releases("plain"), out=tmp_path / "out", sign=False)
+    steps = {s.name: s for s in report.steps}
+    assert list(steps)[:2] == ["verify", "load"] and steps["load"].status == "ok"
+    (claim,) = [c for c in report.claims if c.step == "load"]
+    assert claim.id == "loaded:model" and claim.kind == "loaded" and claim.verdict == "pass"
+    assert report.verdict == "pass"
+
+
+def test_the_load_step_skipped_or_not_runnable_cannot_pass(releases, tmp_path, no_probe):
+    from assay.audit.run import run_audit
+
+    skipped = run_audit(releases("plain"), out=tmp_path / "o1", sign=False, skip={"load"})
+    assert {s.name: s.status for s in skipped.steps}["load"] == "not-checked" and skipped.verdict == "fail"
+    remote = run_audit(releases("clean"), out=tmp_path / "o2", sign=False)  # remote code, no --trust-remote-code
+    (claim,) = [c for c in remote.claims if c.step == "load"]
+    assert claim.verdict == "not-checked" and remote.verdict == "fail"
+
+
+def test_the_load_step_without_transformers_needs_the_extra(releases, tmp_path, monkeypatch, no_probe):
+    from assay.audit.run import run_audit
+
+    manifest = releases("plain")
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    report = run_audit(manifest, out=tmp_path / "o", sign=False, skip={"verify"})
+    (claim,) = [c for c in report.claims if c.step == "load"]
+    assert claim.verdict == "not-checked" and claim.needs == ["extra"] and report.verdict == "fail"

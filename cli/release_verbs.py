@@ -10,7 +10,7 @@ the verbs (``verify``, ``inspect``, ``init`` and ``lock`` never import torch, tr
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -55,6 +55,9 @@ from .options import (
     TransferWorkersOpt,
 )
 
+if TYPE_CHECKING:
+    from ..verify.results import VerifyResult
+
 # Options only these verbs take, one alias each (the shared ones are in cli/options.py).
 # schema
 SchemaLockFlag = Annotated[bool, typer.Option("--lock", help="Print the lock file's schema instead of the manifest's.")]
@@ -90,6 +93,15 @@ VerifyTrustConfigOpt = Annotated[
 VerifyUseStagingFlag = Annotated[
     bool, typer.Option("--use-staging", help="With --signature, Sigstore mode: Sigstore's staging instance.")
 ]
+VerifyLoadFlag = Annotated[
+    bool,
+    typer.Option(
+        "--load",
+        help="Also audit the model as loaded: transformers loads it in a subprocess, offline, after a strict "
+        "verification; every loaded tensor is compared with the checkpoint's by content hash, and every file opened "
+        "and network attempt is recorded.",
+    ),
+]
 VerifyModeOpt = Annotated[
     str | None,
     typer.Option("--mode", help="With --signature: key, certificate or sigstore (default: from the options given)."),
@@ -120,7 +132,7 @@ AuditSourceOpt = Annotated[
     str | None, typer.Option("--from", help="Pull the release from this hub URI first (else: local files).")
 ]
 AuditSkipOpt = Annotated[
-    list[str] | None, typer.Option("--skip", help="Skip a step: pull, verify, data, rebuild, rescore, rerun.")
+    list[str] | None, typer.Option("--skip", help="Skip a step: pull, verify, load, data, rebuild, rescore, rerun.")
 ]
 AuditRerunLimitOpt = Annotated[
     int | None, typer.Option("--rerun-limit", min=1, help="Re-run at most N samples per benchmark.")
@@ -220,14 +232,25 @@ def verify(
     ignore: SignatureIgnoreOpt = None,
     ignore_git_paths: SignatureIgnoreGitOpt = None,
     mode: VerifyModeOpt = None,
+    load: VerifyLoadFlag = False,
+    trust_remote_code: RerunTrustRemoteCodeFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Verify every file by sha256 and every structural claim (safetensors headers, shards, parameters, dtypes).
 
     Example: assay verify manifests/examples/tiny-vlm/assay.yaml --strict
+    (with --load: also load the model and compare it, tensor by tensor, with its checkpoint)
     (or, for an OpenSSF model-signing signature: assay verify ./model --signature ./model/model.sig --key assay.pub)
     """
+    if trust_remote_code and not load:
+        from ..manifests.errors import InputError
+
+        raise InputError("--trust-remote-code: only with --load")
     if signature is not None:
+        if load:
+            from ..manifests.errors import InputError
+
+            raise InputError("--load: not with --signature")
         from .attest_verbs import signature_verify_verb
 
         signature_verify_verb(
@@ -266,15 +289,37 @@ def verify(
         result = verify_release(
             manifest,
             root=dir,
-            strict=strict,
+            strict=strict or load,
             blake3=blake3,
             workers=workers,
             progress=prog,
             executor=executor,
             ray_address=ray_address,
         )
+    if load:  # strict above, so the load's gate reuses this verification instead of hashing again
+        _verify_and_load(manifest, dir, result, trust_remote_code, json_out)
     render.emit(result, json_out, render.verify_table)
     finish(result.ok)
+
+
+def _verify_and_load(manifest: Path, dir: Path | None, result: "VerifyResult", trust_remote_code: bool,
+                     json_out: bool) -> None:
+    """``verify --load``: the model as loaded (verify/loaded.py) after the verification; exits."""
+    import json
+
+    from ..verify.loaded import audit_loaded
+    from . import render
+    from .render_loaded import loaded_table
+
+    loaded = audit_loaded(manifest, root=dir, trust_remote_code=trust_remote_code, verification=result)
+    if json_out:
+        doc = {"verify": result.model_dump(mode="json"),
+               "load": {**loaded.model_dump(mode="json"), "verdict": loaded.verdict}}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        render.verify_table(result)
+        loaded_table(loaded)
+    finish(result.ok and loaded.ok)
 
 
 def inspect(

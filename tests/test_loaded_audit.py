@@ -342,6 +342,9 @@ def test_cli_exit_codes(releases, tmp_path):
     bad = run_assay("verify", str(releases("reinit")), "--load", "--trust-remote-code")
     assert bad.returncode == 1, bad.stderr[-2000:]
     assert "reinitialised-tensor" in bad.stdout
+    assert "NOT AS RELEASED" in bad.stdout
+    flag = run_assay("verify", str(releases("plain")), "--trust-remote-code")
+    assert flag.returncode == 2 and "only with --load" in flag.stderr and "Traceback" not in flag.stderr
     missing = run_assay("verify", str(tmp_path / "nope.yaml"), "--load")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert len([ln for ln in missing.stderr.splitlines() if ln.startswith("assay: error:")]) == 1

@@ -130,9 +130,17 @@ def run_audit(release: Release | Path | str, *, out: Path | str, source: str | N
     if rerun.backend == "openai" and not rerun.base_url:
         raise InputError("--backend openai needs --base-url (the OpenAI-compatible server to re-run against)")
     # bad input (a manifest that does not validate, no lock) is exit 2 before anything runs
-    loaded = release if isinstance(release, Release) else load_release(release, require_lock=True)
-    if loaded.lock is None:
+    loaded = release if isinstance(release, Release) else load_release(release)
+    # A release whose hub source has not been pulled here (no --from, --dir or pulled folder) is not refused: each
+    # claim is reported not checked with what it needs (network to lock and pull, …).  A local release with no lock
+    # is still bad input: locking it needs nothing.
+    from ..verify.release import artifact_roots
+
+    remote = {} if source else artifact_roots(loaded.with_root(release_dir))[1]
+    if loaded.lock is None and not remote:
         raise InputError(f"{loaded.manifest_path}: no lock beside it; run 'assay lock {loaded.manifest_path}'")
+    offline = (f"not run: the release's files are not here ({', '.join(sorted(set(remote.values())))}); lock and "
+               "pull them first ('assay lock', 'assay pull')") if remote else None
     manifest_path = loaded.manifest_path
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -153,6 +161,9 @@ def run_audit(release: Release | Path | str, *, out: Path | str, source: str | N
         elif name in skip:
             # Fail closed: a check that did not run is never a pass, and never silently absent from the report.
             steps.append(not_checked(name, loaded.manifest, "skipped on request (--skip)"))
+        elif offline and name not in ("verify", "data"):
+            # verify reports each remote file and claim itself; the data check needs no release file
+            steps.append(not_checked(name, loaded.manifest, offline, needs=["network"]))
         elif not pulled_ok and name == "verify":
             steps.append(StepResult(name=name, status="error", error="the pull failed; nothing to verify"))
         elif name == "rerun" and any(s.name == "verify" and s.status != "ok" for s in steps):

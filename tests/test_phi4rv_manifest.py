@@ -428,3 +428,74 @@ def test_structure_check_bites_on_a_missing_shard_and_a_wrong_claim(manifest, sp
     verdicts = {c.claim: c.verdict for c in s.claims}
     assert verdicts["dtypes"] == verdicts["architecture"] == "fail"
 
+
+# ------------------------------------------------------------------------------------------------ offline verify/audit
+def test_verify_offline_passes_nothing_and_names_what_each_claim_needs():
+    """No network, no pulled files: every file is not checked (needs network to pull it and a lock to pin it), every
+    structural claim is not checked (needs network), exit 1, no traceback."""
+    proc = run_assay("verify", str(MANIFEST), "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    r = json.loads(proc.stdout)
+    assert not r["ok"]
+    assert [f["path"] for f in r["files"]] == [a["path"] for a in yaml.safe_load(MANIFEST.read_text())["artifacts"]]
+    for f in r["files"]:
+        assert (f["status"], f["how"], f["needs"]) == ("missing", "not-read", ["network", "lock"]), f
+        assert "hf://microsoft/Phi-4-reasoning-vision-15B" in f["message"]
+    claims = {c["claim"]: c for c in r["claims"]}
+    assert set(claims) == {"parameters.total", "dtypes", "architecture", "remote_code"}
+    for c in claims.values():
+        assert c["verdict"] == "not-checked" and c["needs"] == ["network"], c
+    # the table says the same to a person
+    table = run_assay("verify", str(MANIFEST))
+    assert table.returncode == 1 and "not-checked" in table.stdout and "Traceback" not in table.stderr
+
+
+def test_audit_offline_reports_every_claim_unchecked_with_its_needs(tmp_path):
+    proc = run_assay("audit", str(MANIFEST), "--out", str(tmp_path / "out"), "--no-sign", "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["verdict"] == "fail"
+    claims = report["claims"]
+    assert [c["id"] for c in claims if c["verdict"] == "pass"] == []
+    by_id = {c["id"]: c for c in claims}
+    manifest = load_manifest(MANIFEST)
+    for a in manifest.artifacts:
+        c = by_id[f"file:{a.path}"]
+        assert (c["verdict"], c["needs"]) == ("not-checked", ["network", "lock"]), c
+    for name in ("parameters.total", "dtypes", "architecture", "remote_code"):
+        c = by_id[f"claim:{name}"]
+        assert (c["verdict"], c["needs"]) == ("not-checked", ["network"]), c
+    # every score is attested only: reported, never checked; checking it needs per-sample logs or a GPU re-run
+    for ev in manifest.evals:
+        c = by_id[f"eval:{ev.name}"]
+        assert c["verdict"] == "attested" and c["needs"] == ["samples", "gpu"], c
+    for comp in ("reasoning-sft", "direct-sft"):
+        assert by_id[f"data:component:{comp}"]["verdict"] == "attested"
+    mixture = [c for c in claims if c["id"].startswith(("data:totals", "data:share"))]
+    assert len(mixture) == 3 and all(c["verdict"] == "not-checked" for c in mixture)
+    # nothing that is not a pass goes without saying what it needs, except what is declared attested-only data
+    for c in claims:
+        if c["verdict"] != "pass" and not c["id"].startswith("data:"):
+            assert c["needs"], c
+
+
+def test_verify_of_a_partly_pulled_release_checks_what_is_here(demo):
+    """The demo with its eval logs on a hub instead of a local folder: the model files are hashed and its claims
+    measured as usual; each log is not checked (its pin is in the lock, so it needs only the network), and the
+    release does not verify (exit 1)."""
+    demo.write_text(demo.read_text().replace("uri: dir://evals", "uri: hf://example-org/tiny-vlm-evals"))
+    proc = run_assay("verify", str(demo), "--json")
+    assert proc.returncode == 1, proc.stderr
+    r = json.loads(proc.stdout)
+    files = {f["path"]: f for f in r["files"]}
+    logs = [a["path"] for a in yaml.safe_load(demo.read_text())["artifacts"] if a.get("source") == "evals"]
+    assert logs
+    for path, f in files.items():
+        if path in logs:
+            assert (f["status"], f["needs"]) == ("missing", ["network"]), f
+            assert f["expected_sha256"] and f["sha256"] is None
+        else:
+            assert (f["status"], f["how"], f["needs"]) == ("ok", "hashed", []), f
+    assert r["claims"] and all(c["verdict"] == "pass" and c["needs"] == [] for c in r["claims"])

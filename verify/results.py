@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..manifests.findings import ClaimResult, Evidence, Finding, Need, Verdict
+from ..manifests.findings import PASSING, ClaimResult, Evidence, Finding, Need, Verdict
 from .metadata import CODES as METADATA_CODES
 from .metadata import MetadataResult
 from .remote_code import CODES as REMOTE_CODE_CODES
@@ -121,4 +121,7 @@ class VerifyResult(BaseModel):
             out.extend(self.metadata.claims())
         if self.remote_code is not None:
             out.extend(self.remote_code.claims())
-        return out
+        # A row about a file that is not here (its hub source not pulled) needs the network, whichever check made it.
+        away = {f.path for f in self.files if "network" in f.needs}
+        return [r.model_copy(update={"needs": ["network"]}) if r.subject in away and not r.needs
+                and r.verdict not in PASSING else r for r in out]

@@ -130,7 +130,8 @@ def not_checked(name: str, manifest: Manifest, reason: str, needs: list[Need] | 
             if ev.logs:
                 add(f"rerun:{ev.name}", "rerun", ev.name, more=[*step_needs, "gpu"])
             if ev.run is not None:
-                add(f"rerun:{ev.name}:harness" if ev.logs else f"rerun:{ev.name}", "rerun", ev.name)
+                add(f"rerun:{ev.name}:harness" if ev.logs else f"rerun:{ev.name}", "rerun", ev.name,
+                    more=[*step_needs, "gpu"])
     else:
         add(f"step:{name}", "step", name)
     if not any(c.verdict in FAILING for c in claims):  # e.g. every score attested: the step itself did not run

@@ -380,3 +380,16 @@ def test_the_load_step_without_transformers_needs_the_extra(releases, tmp_path, 
     report = run_audit(manifest, out=tmp_path / "o", sign=False, skip={"verify"})
     (claim,) = [c for c in report.claims if c.step == "load"]
     assert claim.verdict == "not-checked" and claim.needs == ["extra"] and report.verdict == "fail"
+
+
+def test_a_release_not_pulled_names_what_loading_it_needs(no_probe):
+    """Phi-4-Reasoning-Vision-15B's manifest offline: its files are on the Hub, and its ~30 GB of bf16 weights (from
+    the declared 15B parameters) do not fit a 16 GiB machine: not-checked, needs the network and a bigger machine."""
+    from conftest import ROOT
+
+    manifest = ROOT / "manifests" / "releases" / "phi-4-reasoning-vision-15b" / "assay.yaml"
+    r = audit_loaded(manifest, trust_remote_code=True, memory_available=16 << 30)
+    assert r.status == "skipped" and r.verdict == "not-checked" and r.needs == ["network", "gpu"]
+    assert "not a local directory" in (r.reason or "") and r.weights_bytes > 16 << 30
+    roomy = audit_loaded(manifest, trust_remote_code=True, memory_available=256 << 30)
+    assert roomy.needs == ["network"] and roomy.verdict == "not-checked"

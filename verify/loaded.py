@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..manifests.errors import CheckFailed, InputError, require_extra
+from ..manifests.errors import CheckFailed, InputError, ManifestError, require_extra
 from ..manifests.findings import ClaimResult, Evidence, Finding, Need, Verdict, error_claims
 from ..manifests.release import Release, as_release
 from .results import VerifyResult
@@ -158,7 +158,8 @@ class LoadedAudit(BaseModel):
                       "network_attempts": len(self.network)},
             verdict=self.verdict,
             level=("as loaded by transformers " + self.versions.get("transformers", "?")
-                   + (" with remote code" if self.trust_remote_code else "") + " (subprocess, offline)"),
+                   + (" with remote code" if self.trust_remote_code else "") + " (subprocess, offline)"
+                   if self.status in ("loaded", "failed") else None),
             message=self._message(),
             evidence=[Evidence(kind="environment", ref="load probe", note=json.dumps(self.versions, sort_keys=True)),
                       *[Evidence(kind="file", ref=c) for c in self.remote_code]],
@@ -182,15 +183,43 @@ class LoadedAudit(BaseModel):
 
 
 # =============================================================================================== the gate
-def _model_folder(release: Release) -> tuple[Path, str, dict[str, Path]]:
-    """The folder transformers loads (the shallowest config.json), its release-relative name, and the roots."""
-    roots = release.roots()
-    configs = sorted((p for p in roots if PurePosixPath(p).name == "config.json"), key=lambda p: (p.count("/"), p))
+def _config_path(release: Release) -> str:
+    """The release path of the model's config.json (the shallowest one); InputError when there is none."""
+    configs = sorted((a.path for a in release.manifest.artifacts if PurePosixPath(a.path).name == "config.json"),
+                     key=lambda p: (p.count("/"), p))
     if not configs:
         raise InputError(f"{release.manifest_path}: no config.json in the release: nothing transformers can load")
-    rel = PurePosixPath(configs[0]).parent
-    folder = Path(roots[configs[0]]) / rel
-    return folder, rel.as_posix(), roots
+    return configs[0]
+
+
+def _model_folder(release: Release, config: str) -> tuple[Path, str, dict[str, Path]]:
+    """The folder transformers loads (the one holding ``config``), its release-relative name, and the roots (raises
+    ManifestError for a source that is not a local folder)."""
+    roots = release.roots()
+    rel = PurePosixPath(config).parent
+    return Path(roots[config]) / rel, rel.as_posix(), roots
+
+
+def _declared_weight_bytes(release: Release, rel: str) -> tuple[int | None, str]:
+    """Bytes of the model's safetensors weights without reading them: the lock's sizes, else the manifest's, else an
+    estimate from the declared parameter count and widest dtype; and where the figure comes from."""
+    paths = [a.path for a in release.manifest.artifacts if a.path.endswith(".safetensors") and _in_folder(a.path, rel)]
+    if paths and release.lock is not None:
+        sizes = [release.lock.file(p) for p in paths]
+        if all(f is not None for f in sizes):
+            return sum(f.size for f in sizes if f is not None), "the lock's sizes"
+    declared = {a.path: a.size for a in release.manifest.artifacts}
+    if paths and all(declared.get(p) is not None for p in paths):
+        return sum(int(declared[p] or 0) for p in paths), "the manifest's sizes"
+    claims = release.manifest.claims
+    total = claims.parameters.total if claims and claims.parameters else None
+    if total and claims and claims.dtypes:
+        from .safetensors_audit import DTYPE_BITS
+
+        bits = max((DTYPE_BITS.get(d.upper(), 0) for d in claims.dtypes), default=0)
+        if bits:
+            return total * bits // 8, f"the declared {total:,} parameters in {', '.join(claims.dtypes)}"
+    return None, "unknown"
 
 
 def _in_folder(path: str, rel: str) -> bool:
@@ -287,7 +316,8 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
     t0 = time.perf_counter()
     loaded = as_release(release, root=root)
     m = loaded.manifest
-    folder, rel, roots = _model_folder(loaded)
+    config_path = _config_path(loaded)
+    rel = PurePosixPath(config_path).parent.as_posix()
     result = LoadedAudit(manifest=str(loaded.manifest_path), release=f"{m.release.name} {m.release.version}",
                          model_dir=rel, status="skipped", trust_remote_code=trust_remote_code)
 
@@ -298,6 +328,25 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
         return result
 
     require_extra("transformers", "transformers", "auditing the model as loaded (assay verify --load)")
+    result.memory_available = memory_available if memory_available is not None else available_memory()
+    try:
+        folder, rel, roots = _model_folder(loaded, config_path)
+        here = (folder / "config.json").is_file()
+    except ManifestError as exc:  # a hub source that was never pulled
+        why, here = str(exc), False
+    else:
+        why = f"{config_path} is not on disk: pull the release first ('assay pull')"
+    if not here:
+        declared, basis = _declared_weight_bytes(loaded, rel)
+        needs: list[Need] = ["network"]
+        size = ""
+        if declared is not None:
+            result.weights_bytes = declared
+            size = f"; its weights are {declared / 2**30:.1f} GiB ({basis})"
+            if result.memory_available is not None and declared + PROBE_OVERHEAD > result.memory_available:
+                needs.append("gpu")
+                size += f", more than this machine's {result.memory_available / 2**30:.1f} GiB"
+        return done("skipped", f"the release's files are not here: {why}{size}", needs)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -317,7 +366,6 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
     # the budget first: a model that cannot be loaded here is not hashed for nothing
     sizes = [(Path(roots[p]) / p) for p in ckpt_files]
     result.weights_bytes = sum(f.stat().st_size for f in sizes if f.is_file())
-    result.memory_available = memory_available if memory_available is not None else available_memory()
     if result.memory_available is not None and result.weights_bytes + PROBE_OVERHEAD > result.memory_available:
         return done("skipped", f"the weights ({result.weights_bytes / 2**30:.1f} GiB) do not fit the memory "
                                f"available here ({result.memory_available / 2**30:.1f} GiB with the probe's "

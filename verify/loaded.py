@@ -212,8 +212,8 @@ def _declared_weight_bytes(release: Release, rel: str) -> tuple[int | None, str]
     if paths and all(declared.get(p) is not None for p in paths):
         return sum(int(declared[p] or 0) for p in paths), "the manifest's sizes"
     claims = release.manifest.claims
-    total = claims.parameters.total if claims and claims.parameters else None
-    if total and claims and claims.dtypes:
+    total = claims.parameters.total if claims.parameters is not None else None
+    if total and claims.dtypes:
         from .safetensors_audit import DTYPE_BITS
 
         bits = max((DTYPE_BITS.get(d.upper(), 0) for d in claims.dtypes), default=0)

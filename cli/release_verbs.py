@@ -338,7 +338,7 @@ def inspect(
         from .render_remote_code import remote_code_table
 
         audit = inspect_remote_code(file)
-        render.emit(audit, json_out, remote_code_table)
+        render.emit(audit, json_out, lambda a: remote_code_table(a, render.out))
         finish(audit.ok)
     from ..verify.inspection import inspect_file
 

@@ -161,7 +161,7 @@ def verify_table(r: Any) -> None:
     if r.remote_code is not None:
         from .render_remote_code import remote_code_section
 
-        remote_code_section(r.remote_code)
+        remote_code_section(r.remote_code, out)
     _findings(r.findings)
     _failed_files(r.files)
     s = r.summary

@@ -1,7 +1,8 @@
 """The remote-code listing for people: each file ``auto_map`` names (and the release modules it imports), its
 imports, and every call that reaches outside the release, with the line and the call as written.
 
-Used by ``assay verify`` (a section after the claims) and ``assay inspect`` on a model folder or a ``.py`` file.
+Used by ``assay verify`` (a section after the claims) and ``assay inspect`` on a model folder or a ``.py`` file; rich
+is imported on first use, as in cli.render.
 ``--json`` prints the :class:`~assay.verify.remote_code.RemoteCodeAudit` model itself, complete.
 """
 
@@ -9,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .render import Table, out
-
+# The console is passed in (cli.render's ``out``): importing cli.render here would make a cycle with its verify table.
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
@@ -42,10 +42,12 @@ def _detail(c: Any) -> str:
     return f"{c.what}; target {c.target}" if c.kind == "write" and c.target else c.what
 
 
-def remote_code_section(audit: Any) -> None:
-    """Print the listing (nothing when the release has no remote code)."""
+def remote_code_section(audit: Any, out: Any) -> None:
+    """Print the listing on the console ``out`` (nothing when the release has no remote code)."""
     if audit is None or not audit.files:
         return
+    from rich.table import Table
+
     t = Table(title="remote code (static: parsed, never executed)", title_justify="left")
     for col in ("where", "kind", "call as written", "finding"):
         t.add_column(col, overflow="fold")
@@ -69,11 +71,11 @@ def remote_code_section(audit: Any) -> None:
                   + _esc(", ".join(f"{k} = {v}" for k, v in audit.config_repos.items())))
 
 
-def remote_code_table(audit: Any) -> None:
+def remote_code_table(audit: Any, out: Any) -> None:
     """``assay inspect`` on a folder or a ``.py`` file: the listing, its findings and a one-line verdict."""
     if not audit.files:
         out.print("no remote code: no config's auto_map names a Python file, and none was given")
-    remote_code_section(audit)
+    remote_code_section(audit, out)
     errors = [f for f in audit.findings if f.severity == "error"]
     warnings = [f for f in audit.findings if f.severity == "warning"]
     if audit.ok:

@@ -111,6 +111,37 @@ def _words(text: str) -> set[str]:
     return {w for w in re.split(r"[^a-z0-9]+", text.lower()) if w and w not in _GENERIC_WORDS}
 
 
+# Configs whose auto_map transformers follows with trust_remote_code.
+AUTO_MAP_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
+                     "feature_extractor_config.json", "image_processor_config.json", "video_preprocessor_config.json")
+
+
+def remote_code_modules(config: dict[str, Any], config_dir: PurePosixPath) -> tuple[list[str], list[str]]:
+    """Files an ``auto_map`` asks transformers to import with trust_remote_code, and references to other repos.
+
+    ``auto_map`` values are ``"module.Class"`` (a file ``module.py`` beside the config), ``"org/repo--module.Class"``
+    (code from another repository), or lists of those (tokenizers: [slow, fast], entries may be null).
+    """
+    auto_map = config.get("auto_map")
+    local: set[str] = set()
+    foreign: set[str] = set()
+    if not isinstance(auto_map, dict):
+        return [], []
+    refs: list[str] = []
+    for value in auto_map.values():
+        if isinstance(value, str):
+            refs.append(value)
+        elif isinstance(value, list):
+            refs.extend(v for v in value if isinstance(v, str))
+    for ref in refs:
+        if "--" in ref:
+            foreign.add(ref)
+            continue
+        module = ref.rsplit(".", 1)[0] if "." in ref else ref
+        local.add(str(config_dir / (module.replace(".", "/") + ".py")))
+    return sorted(local), sorted(foreign)
+
+
 # ------------------------------------------------------------------------------------------------------ results
 class CodeImport(BaseModel):
     """One import statement (or a dynamic import by a literal name)."""
@@ -797,8 +828,6 @@ def _read_capped(path: Path) -> bytes | None:
 
 def _auto_map(configs: Mapping[str, Any]) -> tuple[dict[str, list[str]], list[str]]:
     """What each config's ``auto_map`` names: local module path -> ``config:auto_map`` names, and foreign refs."""
-    from .structure import remote_code_modules
-
     entries: dict[str, list[str]] = {}
     foreign: list[str] = []
     for rel, cfg in sorted(configs.items()):
@@ -817,8 +846,6 @@ def audit_release_code(files: Mapping[str, Path], verified: Mapping[str, str | N
     Only artifacts count as the release: an import of a ``.py`` file that the manifest does not list is missing.
     """
     import json
-
-    from .structure import AUTO_MAP_CONFIGS
 
     configs: dict[str, Any] = {}
     for rel, path in files.items():
@@ -853,8 +880,6 @@ def _all_configs(files: Mapping[str, Path], known: Mapping[str, Any]) -> dict[st
 def _folder(root: Path) -> tuple[set[str], dict[str, Any]]:
     """A model folder's files (relative paths, no symlinks) and its parsed JSON configs."""
     import json
-
-    from .structure import AUTO_MAP_CONFIGS
 
     release = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
     configs: dict[str, Any] = {}

@@ -20,15 +20,13 @@ from ..manifests.errors import PathEscapeError
 from ..manifests.paths import resolve_inside
 from ..manifests.schema import Claims, Manifest
 from .metadata import MetadataResult
-from .remote_code import RemoteCodeAudit, audit_release_code
+from .remote_code import AUTO_MAP_CONFIGS, RemoteCodeAudit, audit_release_code, remote_code_modules
 from .results import ClaimCheck, Finding
 
 _M = TypeVar("_M", bound=BaseModel)
 
 AUDIT_VERSION = "2"  # 2: stricter safetensors audit (lone surrogates, padding, -0, overflow order)
 INDEX_SUFFIX = ".safetensors.index.json"
-AUTO_MAP_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
-                     "feature_extractor_config.json", "image_processor_config.json", "video_preprocessor_config.json")
 
 
 @dataclass
@@ -75,32 +73,6 @@ def _cached(state: Any, sha256: str | None, kind: str, model: type[_M], compute:
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def remote_code_modules(config: dict[str, Any], config_dir: PurePosixPath) -> tuple[list[str], list[str]]:
-    """Files an ``auto_map`` asks transformers to import with trust_remote_code, and references to other repos.
-
-    ``auto_map`` values are ``"module.Class"`` (a file ``module.py`` beside the config), ``"org/repo--module.Class"``
-    (code from another repository), or lists of those (tokenizers: [slow, fast], entries may be null).
-    """
-    auto_map = config.get("auto_map")
-    local: set[str] = set()
-    foreign: set[str] = set()
-    if not isinstance(auto_map, dict):
-        return [], []
-    refs: list[str] = []
-    for value in auto_map.values():
-        if isinstance(value, str):
-            refs.append(value)
-        elif isinstance(value, list):
-            refs.extend(v for v in value if isinstance(v, str))
-    for ref in refs:
-        if "--" in ref:
-            foreign.add(ref)
-            continue
-        module = ref.rsplit(".", 1)[0] if "." in ref else ref
-        local.add(str(config_dir / (module.replace(".", "/") + ".py")))
-    return sorted(local), sorted(foreign)
 
 
 def _locator(root: Path | Mapping[str, Path]) -> Callable[[str], Path | None]:

@@ -12,9 +12,8 @@ from pathlib import Path
 from ..manifests.errors import CheckFailed
 from ..manifests.release import Release
 from .release import verify_release
-from .remote_code import BLOCKING_CODES
+from .remote_code import AUTO_MAP_CONFIGS, BLOCKING_CODES
 from .results import VerifyResult
-from .structure import AUTO_MAP_CONFIGS
 
 
 def check_remote_code(release: Release | Path | str, root: Path | str | None = None, *,

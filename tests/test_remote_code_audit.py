@@ -601,3 +601,15 @@ def test_inspect_cli_on_phi4_folder_and_file(tmp_path):
     bad = run_assay("inspect", str(empty))
     assert bad.returncode == 2 and "no remote code" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_gate_refuses_a_verification_without_the_audit(tmp_path):
+    from assay.manifests.errors import CheckFailed
+    from assay.verify.release import verify_release
+    from assay.verify.trust import check_remote_code
+
+    manifest = _package_code(tmp_path / "rel", CLEAN)
+    vr = verify_release(manifest, strict=True)
+    assert check_remote_code(manifest, verification=vr) == ["modeling_m.py"]
+    with pytest.raises(CheckFailed, match="not audited"):  # e.g. a result from before the audit existed
+        check_remote_code(manifest, verification=vr.model_copy(update={"remote_code": None}))

@@ -500,6 +500,7 @@ def small_release(tmp_path: Path, card_text: str) -> Path:
     root = tmp_path / "small"
     root.mkdir()
     header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+    header += b" " * (-len(header) % 8)  # padded to 8 bytes, as the official writer does
     (root / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
     (root / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "torch_dtype": "float32",
                                                   "max_position_embeddings": 4096}))

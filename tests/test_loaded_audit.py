@@ -32,7 +32,7 @@ def releases(tmp_path_factory):
         def get(variant: str):
             if variant not in made:
                 root = tmp_path_factory.mktemp(variant)
-                if variant in ("plain", "base-keys"):
+                if variant in ("plain", "base-keys", "bf16"):
                     build_plain(root / "release", "clean" if variant == "plain" else variant)
                 elif variant == "moe":
                     build_moe(root / "release")
@@ -54,7 +54,7 @@ def audited(releases):
     def get(variant: str) -> LoadedAudit:
         if variant not in done:
             done[variant] = audit_loaded(releases(variant),
-                                         trust_remote_code=variant not in ("plain", "base-keys", "moe"))
+                                         trust_remote_code=variant not in ("plain", "base-keys", "moe", "bf16"))
         return done[variant]
 
     return get
@@ -139,6 +139,15 @@ def test_converted_tensors_compare_in_checkpoint_form(audited):
                                                 "model.layers.0.mlp.experts.down_proj"}
     assert all(t.loaded_sha256 == t.sha256 for t in converted)
     assert r.matched == r.checkpoint_tensors
+
+
+def test_a_widening_cast_on_load_keeps_the_values(audited):
+    """bf16 weights loaded as float32 (the config's dtype): compared after the same value-preserving cast."""
+    r = audited("bf16")
+    assert r.status == "loaded" and r.verdict == "pass" and r.matched == r.checkpoint_tensors
+    assert {(t.dtype, t.loaded_dtype, t.status) for t in r.tensors} == {("bfloat16", "float32", "upcast")}
+    assert all(t.sha256 != t.loaded_sha256 for t in r.tensors)  # the bytes differ; the values do not
+    assert {f.code for f in r.findings if f.severity == "info"} >= {"upcast-tensor"}
 
 
 # ------------------------------------------------------------------------------------------------ findings

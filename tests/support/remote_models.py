@@ -138,6 +138,7 @@ def build_plain(outdir: Path | str, variant: str = "clean") -> Path:
     ``variant="base-keys"``: its checkpoint is saved as the base model would save it (``layers.0…`` with no
     ``model.`` prefix, which transformers adds on load), has no ``lm_head.weight`` (the loader initialises one), and
     carries a stray ``vision_tower.weight`` that no module takes (the loader drops it).
+    ``variant="bf16"``: bf16 weights under a config that says ``dtype: float32``, so transformers loads them widened.
     """
     import torch
 
@@ -146,6 +147,8 @@ def build_plain(outdir: Path | str, variant: str = "clean") -> Path:
     if variant == "base-keys":
         tensors = {k.removeprefix("model."): v for k, v in tensors.items() if k != "lm_head.weight"}
         tensors["vision_tower.weight"] = torch.ones(HIDDEN, HIDDEN)
+    elif variant == "bf16":
+        tensors = {k: v.to(torch.bfloat16) for k, v in tensors.items()}
     return _write(Path(outdir), config, tensors)
 
 

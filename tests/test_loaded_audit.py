@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -354,6 +355,12 @@ def test_cli_exit_codes(releases, tmp_path):
     assert "NOT AS RELEASED" in bad.stdout
     flag = run_assay("verify", str(releases("plain")), "--trust-remote-code")
     assert flag.returncode == 2 and "only with --load" in flag.stderr and "Traceback" not in flag.stderr
+    # transformers not installed (hidden from import, as an uninstalled package is): one line naming it, exit 2
+    hide = "import sys; sys.modules['transformers'] = None; from assay.cli.main import main; main(sys.argv[1:])"
+    hidden = subprocess.run([sys.executable, "-c", hide, "verify",
+                             str(releases("plain")), "--load"], capture_output=True, text=True, timeout=300)
+    assert hidden.returncode == 2 and "Traceback" not in hidden.stderr, hidden.stderr[-2000:]
+    assert "'transformers'" in hidden.stderr and "pip install" in hidden.stderr
     missing = run_assay("verify", str(tmp_path / "nope.yaml"), "--load")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert len([ln for ln in missing.stderr.splitlines() if ln.startswith("assay: error:")]) == 1

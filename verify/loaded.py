@@ -387,12 +387,12 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
         except subprocess.TimeoutExpired:
             return done("timeout", f"the load did not finish within {timeout:g} s")
         _record_events(result, probe, folder, work, vr, roots)
+        result.versions = {str(k): str(v) for k, v in (probe.get("versions") or {}).items()}
         if not probe.get("ok"):
             return done("failed", str(probe.get("error") or "the probe reported no result"))
         result.status = "loaded"
         result.loaded_with = probe.get("loaded_with")
         result.model_class = probe.get("model_class")
-        result.versions = {str(k): str(v) for k, v in (probe.get("versions") or {}).items()}
         _compare(result, probe, ckpt_files, keys, roots)
     return done("loaded", None)
 

@@ -498,7 +498,7 @@ def small_release(tmp_path: Path, card_text: str) -> Path:
     from assay.manifests.yamlio import dump_yaml
 
     root = tmp_path / "small"
-    root.mkdir()
+    root.mkdir(parents=True)
     header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
     header += b" " * (-len(header) % 8)  # padded to 8 bytes, as the official writer does
     (root / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
@@ -535,3 +535,20 @@ def test_assay_verify_passes_when_the_card_agrees(tmp_path):
 
     proc = run_assay("verify", str(small_release(tmp_path, "# small\n\n**Context length:** 4K tokens\n")))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_audit_rows_of_verify_carry_the_metadata_check_as_kind_metadata(tmp_path):
+    """What the audit's verify step reports (VerifyResult.to_claims): the metadata check's own rows, not a generic
+    structure row per finding."""
+    from assay.verify.release import verify_release
+
+    result = verify_release(small_release(tmp_path, "# small\n\n**Context length:** 8K tokens\n"), strict=True)
+    assert not result.ok and result.metadata is not None
+    rows = result.to_claims()
+    assert {(c.id, c.verdict) for c in rows if c.kind == "metadata"} == {
+        ('metadata:context-length:README.md:"Context length: 8K tokens"', "fail"), ("metadata:dtype", "pass")}
+    assert not [c for c in rows if c.kind == "structure" and "context-length" in c.id]
+    agreeing = verify_release(small_release(tmp_path / "ok", "# small\n\nContext length: 4,096 tokens\n"))
+    assert agreeing.ok
+    assert [(c.id, c.verdict) for c in agreeing.to_claims() if c.kind == "metadata"] == [
+        ("metadata:context-length", "pass"), ("metadata:dtype", "pass")]

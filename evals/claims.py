@@ -155,23 +155,29 @@ def rescore_manifest(release: Release | str | Path, *, root: str | Path | None =
         for p, chk in zip(claim.published, ev.claims, strict=False):
             dec = _decimals(p.value, p.decimals)
             derived = _derived(claim, p.value, dec, m.evals, values, published, group_parts)
+            # A mean of sub-scores counts as checked only when every sub-score was recomputed from samples; a mean
+            # of published numbers is arithmetic on claims, not evidence (fail closed).
+            measured_parts = derived is not None and derived.measured
             if chk.recomputed is None:
                 if ev.logs:
                     chk.status = "not-recomputed"
                     ev.findings.append(Finding.make("error", "claim-not-recomputed", f"published {p.value:g} "
                                                     f"({p.source or 'no source'}): the logs give no recomputed "
                                                     f"{claim.metric}"))
-                elif claim.attested_only and not derived:
+                elif claim.attested_only and not (derived and measured_parts):
                     # Declared so in the manifest: reported as attested, never as checked (and never as a pass).
                     chk.status = "attested"
-                    chk.note = "declared attested_only: no per-sample log, not checked"
+                    chk.note = "declared attested_only: no per-sample log, not checked" + (
+                        f"; {derived} (published figures only)" if derived else "")
                     ev.findings.append(Finding.make("info", "attested-only", f"published {p.value:g} "
                                                     f"({p.source or 'no source'}): declared attested-only"))
                 else:
-                    chk.status = "derived" if derived else "no-log"
-                    chk.note = derived
-                    ev.findings.append(Finding.make("error" if not derived else "warning",
-                                                    "claim-derived" if derived else "no-log",
+                    derived_ok = derived is not None and measured_parts
+                    chk.status = "derived" if derived_ok else "no-log"
+                    chk.note = derived if derived_ok else (f"{derived} (published figures only: no component was "
+                                                           "recomputed)" if derived else None)
+                    ev.findings.append(Finding.make("error" if not derived_ok else "warning",
+                                                    "claim-derived" if derived_ok else "no-log",
                                                     f"published {p.value:g} ({p.source or 'no source'}): "
                                                     + (derived or "no log backs this claim")))
                 continue
@@ -180,7 +186,7 @@ def rescore_manifest(release: Release | str | Path, *, root: str | Path | None =
                 if claim.components and derived:
                     chk.note = derived
                 continue
-            chk.status = "derived" if derived else "mismatch"
+            chk.status = "derived" if derived and measured_parts else "mismatch"
             chk.note = derived
             ev.findings.append(Finding.make("error", "claim-mismatch", f"published {p.value:g} "
                                             f"({p.source or 'no source'}) ≠ recomputed {chk.recomputed:.6g}"
@@ -236,9 +242,21 @@ def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs)
 
 
+class Derivation(str):
+    """The sentence saying which mean of sub-scores a published value equals; ``measured`` when every sub-score
+    was recomputed from samples (a mean of published numbers is arithmetic on claims, not evidence)."""
+
+    measured: bool
+
+    def __new__(cls, text: str, measured: bool) -> Derivation:
+        obj = super().__new__(cls, text)
+        obj.measured = measured
+        return obj
+
+
 def _derived(claim: Any, value: float, dec: int, evals: list[Any], values: dict[str, float | None],
              published: dict[str, float | None],
-             group_parts: dict[str, list[tuple[str, float | None, int]]]) -> str | None:
+             group_parts: dict[str, list[tuple[str, float | None, int]]]) -> Derivation | None:
     """A sentence when ``value`` equals a plain mean of sub-scores rather than the benchmark's own score."""
     parts = group_parts.get(claim.name)
     if parts and all(v is not None for _t, v, _n in parts):
@@ -246,8 +264,9 @@ def _derived(claim: Any, value: float, dec: int, evals: list[Any], values: dict[
         total = sum(n for _t, _v, n in parts)
         weighted = sum(v * claim.scale * n for _t, v, n in parts) / total if total else None
         if _matches(value, plain, dec) and not _matches(value, weighted, dec):
-            return (f"it equals the plain mean of the {len(parts)} subtasks ({', '.join(t for t, _v, _n in parts)}): "
-                    f"{plain:.4g}, not the size-weighted score {weighted:.4g}")
+            return Derivation(f"it equals the plain mean of the {len(parts)} subtasks "
+                              f"({', '.join(t for t, _v, _n in parts)}): {plain:.4g}, not the size-weighted score "
+                              f"{weighted:.4g}", measured=True)
     by_name = {e.name: e for e in evals}
 
     def score_of(name: str) -> float | None:
@@ -259,7 +278,8 @@ def _derived(claim: Any, value: float, dec: int, evals: list[Any], values: dict[
         if all(v is not None for v in vals):
             mean = _mean(vals)  # type: ignore[arg-type]
             if _matches(value, mean, dec):
-                return f"the declared mean of {', '.join(claim.components)} ({mean:.4g})"
+                return Derivation(f"the declared mean of {', '.join(claim.components)} ({mean:.4g})",
+                                  measured=all(values.get(c) is not None for c in claim.components))
         return None
     me = norm_name(claim.name)
     siblings = [e.name for e in evals if e.name != claim.name and norm_name(e.name).startswith(me)
@@ -269,7 +289,8 @@ def _derived(claim: Any, value: float, dec: int, evals: list[Any], values: dict[
         for combo in itertools.combinations(siblings, k):
             mean = _mean([score_of(s) for s in combo])  # type: ignore[misc]
             if _matches(value, mean, dec):
-                return f"it equals the plain mean of {', '.join(combo)} ({mean:.4g}), a mean of sub-scores"
+                return Derivation(f"it equals the plain mean of {', '.join(combo)} ({mean:.4g}), a mean of "
+                                  "sub-scores", measured=all(values.get(c) is not None for c in combo))
     return None
 
 

@@ -109,7 +109,7 @@ class FolderRescore(_Model):
 ClaimStatus = Literal["matches", "mismatch", "derived", "no-log", "attested", "not-recomputed"]
 # A published score with no per-sample log is not-checked (fail closed) unless the manifest declares it attested-only;
 # one whose logs give no recomputed value is not-checked too.  A derived score (a plain mean of sub-scores that the
-# logs recompute) passes.
+# logs recompute) passes; a mean of published sub-scores is no-log (arithmetic on claims is not evidence).
 CLAIM_VERDICT: dict[str, Verdict] = {"matches": "pass", "derived": "pass", "mismatch": "fail", "no-log": "not-checked",
                                      "attested": "attested", "not-recomputed": "not-checked"}
 
@@ -181,11 +181,13 @@ class RescoreReport(_Model):
                     subject=ev.name, declared={"value": c.value, "metric": c.metric, "source": c.source},
                     measured={"recomputed": c.recomputed, "reported": c.reported, "tolerance": c.tolerance},
                     verdict=c.verdict, level="L1 re-score from logs", message=c.message(),
+                    needs=["samples"] if c.status in ("no-log", "attested", "not-recomputed") else [],
                     evidence=list(evidence)))
             for log in ev.logs:
                 out.append(log.to_claim(name(log.path), step))
             for f in ev.findings:
-                if f.severity == "error" and not f.code.startswith("claim-"):  # those are the claims above
+                if f.severity == "error" and not f.code.startswith("claim-") and f.code != "no-log":
+                    # claim-* and no-log findings are the published-value rows above
                     out.append(ClaimResult(id=f"eval:{ev.name}:{f.code}", step=step, kind="rescore",
                                            subject=ev.name, verdict="fail", message=f.message))
         for f in self.findings:

@@ -216,10 +216,13 @@ def combine(section: DataSection, declared: BasisResult, data: BasisResult | Non
             failed |= not ok
         if failed:
             verdict = "fail"
+        elif mv is not None and attested_in_data:
+            # Computed partly from figures nobody measured: as good as the declaration, never a pass (fail closed).
+            verdict = "attested"
+            notes.append(f"uses declared figures of attested component(s) {', '.join(attested_in_data)}: "
+                         "not borne out by data alone")
         elif mv is not None:
             verdict = "pass"
-            if attested_in_data:
-                notes.append(f"uses declared figures of attested component(s) {', '.join(attested_in_data)}")
         elif dv is not None:
             verdict = "attested"
             notes.append("not borne out by data: the figures it needs were not measured")

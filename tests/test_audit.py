@@ -134,17 +134,18 @@ def test_failing_demo_fails_with_exactly_its_two_findings(demo, tmp_path):
     assert failing == ["eval:chartqa-mini", "file:generation_config.json"]
     steps = {s["name"]: s["status"] for s in report["steps"]}
     assert steps["rerun"] == "not-checked"  # an unverified release is never loaded: its re-runs did not happen
+    # the load step refuses to load a release whose generation_config.json (read on load) does not verify
     assert sorted(c["id"] for c in report["claims"] if c["verdict"] == "not-checked") == [
-        "rerun:chartqa-mini", "rerun:textqa-mini"]
+        "loaded:model", "rerun:chartqa-mini", "rerun:textqa-mini"]
     assert (out / "attestation.dsse.json").is_file()
 
 
 def test_demo_audit_runs_every_step(demo, tmp_path):
     report = json.loads(audit(demo, tmp_path / "out", "--json").stdout)
-    assert [s["name"] for s in report["steps"]] == ["verify", "data", "rebuild", "rescore", "rerun"]
+    assert [s["name"] for s in report["steps"]] == ["verify", "load", "data", "rebuild", "rescore", "rerun"]
     assert all(s["status"] == "ok" for s in report["steps"])
     kinds = {c["kind"] for c in report["claims"]}
-    assert {"file", "claim", "data", "recipe", "rescore", "rerun"} <= kinds
+    assert {"file", "claim", "loaded", "data", "recipe", "rescore", "rerun"} <= kinds
     assert any(c["verdict"] == "attested" and c["id"] == "data:component:licensed-charts" for c in report["claims"])
     data = next(s for s in report["steps"] if s["name"] == "data")
     assert {row["name"]: row["declared"] for row in data["summary"]["mixture"]} == {"cot": 0.2, "direct": 0.8}

@@ -158,7 +158,7 @@ def test_audit_of_unlogged_scores_fails_and_attested_only_reports_them_as_attest
 
 def test_skipping_every_check_cannot_pass(demo, tmp_path):
     proc = run_assay("audit", str(demo), "--out", str(tmp_path / "o"), "--json",
-                     *[a for s in ("verify", "data", "rebuild", "rescore", "rerun") for a in ("--skip", s)])
+                     *[a for s in ("verify", "load", "data", "rebuild", "rescore", "rerun") for a in ("--skip", s)])
     assert proc.returncode == 1
     report = _json(proc)
     assert report["verdict"] == "fail" and report["counts"]["passed"] == 0

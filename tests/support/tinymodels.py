@@ -74,6 +74,8 @@ def build_tiny_text_model(outdir: Path | str, *, hidden: int = 64, layers: int =
     tok_cfg = b.tokenizer_config_dict()
     for key in ("processor_class", "image_token", "extra_special_tokens"):
         tok_cfg.pop(key, None)
+    # one context length across the configs (the metadata check fails a release whose files disagree)
+    tok_cfg["model_max_length"] = config["max_position_embeddings"]
     special = {k: v for k, v in b.special_tokens_map_dict().items() if k != "image_token"}
     gen = {"bos_token_id": vocab[b.BOS], "do_sample": True, "eos_token_id": vocab[b.EOS], "max_new_tokens": 32,
            "pad_token_id": vocab[b.PAD], "temperature": 1.0, "top_p": 1.0}

@@ -174,7 +174,7 @@ def step_load(ctx: AuditContext) -> StepResult:
             id="loaded:model", step="load", kind="loaded", subject="model", verdict="not-checked", message=str(exc),
             needs=["extra"])])
     as_status: dict[str, Any] = {"pass": "ok", "not-checked": "not-checked", "error": "error"}
-    return StepResult(name="load", status=as_status.get(r.verdict, "failed"), error=r.reason, claims=r.claims(),
+    return StepResult(name="load", status=as_status.get(r.verdict, "failed"), error=r.reason, claims=r.to_claims(),
                       summary=StepSummary(warnings=[f"{f.code}: {f.where or ''}: {f.message}" for f in r.findings
                                                     if f.severity == "warning"]))
 

@@ -67,7 +67,7 @@ def codes(result: LoadedAudit, severity: str = "error") -> set[str]:
 
 def failing_claims(result: LoadedAudit) -> set[tuple[str, str]]:
     """(subject, finding code) of each failing report row of the result (the summary row excepted)."""
-    return {(c.subject, code) for c in result.claims()[1:] if c.verdict == "fail"
+    return {(c.subject, code) for c in result.to_claims()[1:] if c.verdict == "fail"
             for code in {f.code for f in result.findings} if code in c.id.split(":")}
 
 
@@ -103,7 +103,7 @@ def test_a_stock_model_loads_unchanged(audited, releases):
     assert not [f for f in r.files if f.where == "elsewhere"]
     info = [f for f in r.findings if f.code == "computed-buffer"]
     assert info and "rotary_emb.inv_freq" in info[0].message and info[0].severity == "info"
-    (claim,) = r.claims()
+    (claim,) = r.to_claims()
     assert claim.kind == "loaded" and claim.step == "load" and claim.verdict == "pass"
     assert claim.measured["matched"] == len(keys)
 
@@ -162,7 +162,7 @@ def test_an_unpinned_download_at_load_time_is_a_finding(audited):
     assert hub and any("no revision" in f.message and "modeling_tiny.py" in f.message for f in hub)
     assert any(n.kind == "hub-call" and n.target.startswith(f"hf://{REPO}") for n in r.network)
     assert (f"hf://{REPO}", "download-attempt") in failing_claims(r)
-    assert r.claims()[0].id == "loaded:model" and r.claims()[0].verdict == "fail"
+    assert r.to_claims()[0].id == "loaded:model" and r.to_claims()[0].verdict == "fail"
 
 
 def test_a_download_attempt_the_code_swallows_is_still_a_finding(audited):
@@ -226,7 +226,7 @@ def test_renamed_keys_map_like_transformers_and_gaps_are_findings(audited):
 def test_remote_code_is_not_run_without_trust(releases, no_probe):
     r = audit_loaded(releases("clean"))
     assert r.status == "skipped" and r.verdict == "not-checked" and "--trust-remote-code" in (r.reason or "")
-    assert r.claims()[0].verdict == "not-checked"
+    assert r.to_claims()[0].verdict == "not-checked"
 
 
 def test_weights_tampered_after_locking_are_refused_before_loading(releases, tmp_path, no_probe):
@@ -239,7 +239,7 @@ def test_weights_tampered_after_locking_are_refused_before_loading(releases, tmp
     weights.write_bytes(bytes(data))
     r = audit_loaded(dst / "assay.yaml")
     assert r.status == "refused" and r.verdict == "not-checked" and "model.safetensors" in (r.reason or "")
-    assert r.tensors == [] and r.claims()[0].verdict == "not-checked"
+    assert r.tensors == [] and r.to_claims()[0].verdict == "not-checked"
 
 
 def test_remote_code_changed_after_locking_is_refused(releases, tmp_path, no_probe):
@@ -255,7 +255,7 @@ def test_remote_code_changed_after_locking_is_refused(releases, tmp_path, no_pro
 def test_a_model_too_big_for_this_machine_needs_a_bigger_one(releases, no_probe):
     r = audit_loaded(releases("plain"), memory_available=1 << 20)
     assert r.status == "skipped" and r.verdict == "not-checked" and r.needs == ["gpu"]
-    assert r.claims()[0].needs == ["gpu"] and r.weights_bytes > 0
+    assert r.to_claims()[0].needs == ["gpu"] and r.weights_bytes > 0
 
 
 def _fake_python(tmp_path, body: str) -> str:
@@ -270,7 +270,7 @@ def test_a_load_that_does_not_finish_is_killed_and_an_error(releases, tmp_path):
     pidfile = tmp_path / "child.pid"
     fake = _fake_python(tmp_path, f"sleep 600 & echo $! > {pidfile}; wait")
     r = audit_loaded(releases("plain"), timeout=2, python=fake)
-    assert r.status == "timeout" and r.verdict == "error" and r.claims()[0].verdict == "error"
+    assert r.status == "timeout" and r.verdict == "error" and r.to_claims()[0].verdict == "error"
 
     child = int(pidfile.read_text())
     assert not _alive(child)  # it went with its process group
@@ -329,7 +329,7 @@ def test_transformers_missing_is_a_missing_extra(releases, monkeypatch, no_probe
 ])
 def test_only_a_complete_clean_comparison_passes(fields, verdict):
     r = LoadedAudit(manifest="m.yaml", release="r 1", model_dir=".", **fields)
-    assert r.verdict == verdict and r.claims()[0].verdict == verdict
+    assert r.verdict == verdict and r.to_claims()[0].verdict == verdict
     assert r.ok is (verdict == "pass")
 
 

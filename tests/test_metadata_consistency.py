@@ -57,7 +57,7 @@ def found(result: MetadataResult, code: str, severity: str | None = None) -> lis
 
 
 def verdicts(result: MetadataResult) -> dict[str, str]:
-    return {c.id: c.verdict for c in result.claims()}
+    return {c.id: c.verdict for c in result.to_claims()}
 
 
 def card(front: str = "", prose: str = "") -> str:
@@ -72,7 +72,7 @@ def test_context_length_disagreement_is_found_and_quoted(tmp_path):
     assert f.message.startswith('config.json:max_position_embeddings = 4096 vs README.md:"Context length: 8K tokens" '
                                 "= 8192")
     assert f.where == 'README.md:"Context length: 8K tokens"'
-    [row] = [c for c in r.claims() if c.kind == "metadata"]
+    [row] = [c for c in r.to_claims() if c.kind == "metadata"]
     assert row.verdict == "fail" and row.step == "verify" and "4096" in (row.message or "")
 
 
@@ -152,7 +152,7 @@ def test_an_unknown_dtype_name_is_an_error_not_a_pass(tmp_path):
 
 def test_dtype_without_measured_weights_is_not_checked(tmp_path):
     r = check(tmp_path, {"config.json": {"torch_dtype": "bfloat16"}})
-    [row] = r.claims()
+    [row] = r.to_claims()
     assert row.verdict == "not-checked" and row.needs == ["weights"]
 
 
@@ -229,9 +229,9 @@ def test_agreeing_model_index_matches_leniently_and_the_declared_mean(tmp_path):
 
 def test_a_model_index_with_nothing_to_compare_never_passes(tmp_path):
     r = check(tmp_path, {"README.md": card(MODEL_INDEX % (84.8, 88.2))})  # no manifest: no other table
-    assert r.findings == [] and r.claims() == []
+    assert r.findings == [] and r.to_claims() == []
     r = check(tmp_path, {"README.md": card(MODEL_INDEX % (84.8, 88.2))}, manifest=manifest())  # no evals declared
-    assert {f.code for f in r.findings} == {"published-score-undeclared"} and r.claims() == []
+    assert {f.code for f in r.findings} == {"published-score-undeclared"} and r.to_claims() == []
 
 
 def test_undeclared_and_other_split_scores_are_warnings(tmp_path):
@@ -307,10 +307,10 @@ def test_agreeing_special_tokens_give_no_finding(tmp_path):
 
 # ----------------------------------------------------------------------------------------------- fail closed / odd
 def test_empty_or_single_statement_releases_never_pass(tmp_path):
-    assert check_metadata({}).claims() == []
+    assert check_metadata({}).to_claims() == []
     r = check(tmp_path, {"config.json": {"max_position_embeddings": 4096, "eos_token_id": 2},
                          "README.md": "Nothing stated here.\n"})
-    assert r.findings == [] and r.claims() == []  # one statement each: nothing was cross-checked, nothing passes
+    assert r.findings == [] and r.to_claims() == []  # one statement each: nothing was cross-checked, nothing passes
 
 
 @pytest.mark.parametrize("content", [[1, 2, 3], "null", b"\xff\xfe{", "{not json", "[" * 100_000])
@@ -318,7 +318,7 @@ def test_unreadable_metadata_is_a_finding_not_a_traceback(tmp_path, content):
     r = check(tmp_path, {"config.json": content, "generation_config.json": {"eos_token_id": 2}})
     [f] = found(r, "metadata-unreadable", "error")
     assert f.where == "config.json"
-    assert [c.verdict for c in r.claims()] == ["fail"]
+    assert [c.verdict for c in r.to_claims()] == ["fail"]
 
 
 def test_odd_values_are_ignored_without_crashing(tmp_path):
@@ -329,7 +329,7 @@ def test_odd_values_are_ignored_without_crashing(tmp_path):
                          "tokenizer_config.json": {"eos_token": 7, "added_tokens_decoder": []},
                          "tokenizer.json": {"model": {"vocab": [["<s>", 0.0], 5]}}},
               dtypes={"BF16": 10}, parameters=10)
-    assert r.ok and r.claims() == []
+    assert r.ok and r.to_claims() == []
 
 
 @pytest.mark.parametrize("text, why", [
@@ -353,7 +353,7 @@ def test_a_declared_card_that_is_missing_is_a_warning(tmp_path):
               manifest=m)
     [f] = found(r, "metadata-unreadable", "warning")
     assert f.where == "CARD.md" and "not present" in f.message
-    assert r.card is None and r.claims() == []  # README.md is not the declared card: not read
+    assert r.card is None and r.to_claims() == []  # README.md is not the declared card: not read
 
 
 _yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),

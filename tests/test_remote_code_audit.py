@@ -96,7 +96,7 @@ def test_phi4_imports_and_the_transitive_module(phi4):
 
 
 def test_phi4_claims_fail(phi4):
-    rows = {r.subject: r for r in phi4.claims()}
+    rows = {r.subject: r for r in phi4.to_claims()}
     assert set(rows) == {"modeling_phi4_visionr.py", "processing_phi4_visionr.py"}
     assert all(r.kind == "remote-code" and r.verdict == "fail" for r in rows.values())
     assert "unpinned-download" in rows["modeling_phi4_visionr.py"].message
@@ -307,7 +307,7 @@ Path(p).open("w")
                    (19, "write-outside-cache")]
     a = audit({"modeling.py": src})
     assert {f.severity for f in a.findings} == {"warning", "info"}
-    assert a.ok and a.claims()[0].verdict == "pass"  # writes are warnings: reported, they do not fail the code
+    assert a.ok and a.to_claims()[0].verdict == "pass"  # writes are warnings: reported, they do not fail the code
     shutil_copy = next(c for c in calls(a) if c.line == 16)
     assert shutil_copy.target == "dst"
 
@@ -331,7 +331,7 @@ def test_transitive_relative_imports_are_analysed():
     assert [c.code for c in by["sibling.py"].calls] == ["subprocess"]
     assert {i.module: i.status for i in by["modeling.py"].imports} == {".utils": "release", "sibling": "release",
                                                                        ".": "release"}
-    verdicts = {r.subject: r.verdict for r in a.claims()}
+    verdicts = {r.subject: r.verdict for r in a.to_claims()}
     assert verdicts == {"modeling.py": "pass", "utils.py": "pass", "deep/__init__.py": "pass", "deep/net.py": "fail",
                         "sibling.py": "fail", "blocks.py": "pass"}
     assert not a.ok
@@ -342,19 +342,19 @@ def test_a_release_module_that_is_missing_fails_closed():
     imp = {i.module: (i.status, i.resolved) for i in a.files[0].imports}
     assert imp == {".configuration": ("missing", "configuration.py"), "..": ("missing", ".. (above the release root)")}
     assert codes(a, "error") == ["not-analyzed", "not-analyzed"]
-    (row,) = a.claims()
+    (row,) = a.to_claims()
     assert row.verdict == "fail" and "not-analyzed" in row.message
 
 
 def test_an_auto_map_file_the_release_lacks_fails():
     a = audit({"other.py": "x = 1\n"}, entries=["modeling.py"])
-    (row,) = a.claims()
+    (row,) = a.to_claims()
     assert a.files[0].status == "missing" and row.verdict == "fail"
 
 
 def test_foreign_code_is_not_checked_and_needs_the_network():
     a = audit_remote_code({}, {}.get, set(), foreign=["org/repo--modeling.Model"])
-    (row,) = a.claims()
+    (row,) = a.to_claims()
     assert row.verdict == "not-checked" and row.needs == ["network"] and not a.ok
 
 
@@ -363,23 +363,23 @@ def test_syntax_error_is_not_analyzed():
     (rf,) = a.files
     assert rf.status == "not-analyzed" and "SyntaxError" in (rf.reason or "")
     assert codes(a) == ["not-analyzed"]
-    (row,) = a.claims()
+    (row,) = a.to_claims()
     assert row.verdict == "not-checked" and row.verdict != "pass"
 
 
 def test_an_empty_audit_passes_nothing():
     a = audit_remote_code({}, {}.get, set())
-    assert a.files == [] and a.claims() == []
+    assert a.files == [] and a.to_claims() == []
 
 
 def test_a_clean_file_passes_only_as_the_verified_bytes():
     src = b"import torch\nclass M(torch.nn.Module):\n    pass\n"
     sha = hashlib.sha256(src).hexdigest()
-    (row,) = audit({"modeling.py": src}, verified={"modeling.py": sha}).claims()
+    (row,) = audit({"modeling.py": src}, verified={"modeling.py": sha}).to_claims()
     assert row.verdict == "pass" and row.evidence[0].sha256 == sha and row.kind == "remote-code"
-    (row,) = audit({"modeling.py": src}, verified={"modeling.py": None}).claims()
+    (row,) = audit({"modeling.py": src}, verified={"modeling.py": None}).to_claims()
     assert row.verdict == "not-checked"  # the file did not verify: its analysis is not evidence about the release
-    (row,) = audit({"modeling.py": src}, verified={"modeling.py": "0" * 64}).claims()
+    (row,) = audit({"modeling.py": src}, verified={"modeling.py": "0" * 64}).to_claims()
     assert row.verdict == "not-checked"
 
 
@@ -418,7 +418,7 @@ def test_arbitrary_source_never_raises(data):
     assert rf.status in ("analyzed", "not-analyzed")
     assert (rf.status == "not-analyzed") == any(f.code == "not-analyzed" for f in rf.findings)
     a = audit({"modeling.py": data, "m.py": data})
-    for row in a.claims():
+    for row in a.to_claims():
         assert row.verdict in ("pass", "fail", "not-checked")
         if row.verdict == "pass":
             assert not any(f.is_error for f in a.findings if f.where and f.where.split(":")[0] == row.subject)
@@ -439,7 +439,7 @@ def test_audit_release_code_reads_only_artifacts(tmp_path):
     sha = hashlib.sha256((tmp_path / "modeling_phi4_visionr.py").read_bytes()).hexdigest()
     a = audit_release_code(files, {"config.json": "x", "modeling_phi4_visionr.py": sha})
     assert a is not None
-    rows = {r.subject: r for r in a.claims()}
+    rows = {r.subject: r for r in a.to_claims()}
     assert rows["processing_phi4_visionr.py"].verdict == "fail"  # named by auto_map, not an artifact
     assert rows["modeling_phi4_visionr.py"].verdict == "fail"
     assert all(r.id.startswith("remote-code-audit:") for r in rows.values())
@@ -463,7 +463,7 @@ def test_tokenizer_lists_foreign_refs_and_dynamic_relative_imports(tmp_path):
         ("importlib", False, "external"), (".helpers", True, "release")]
     assert [c.code for c in by["helpers.py"].calls] == ["unpickling"]
     assert by["org/other--configuration_o.OConfig"].role == "foreign"
-    assert {r.subject: r.verdict for r in a.claims()} == {"tokenization_x.py": "pass", "helpers.py": "fail",
+    assert {r.subject: r.verdict for r in a.to_claims()} == {"tokenization_x.py": "pass", "helpers.py": "fail",
                                                           "org/other--configuration_o.OConfig": "not-checked"}
 
 

@@ -148,7 +148,7 @@ class LoadedAudit(BaseModel):
     def ok(self) -> bool:
         return self.verdict == "pass"
 
-    def claims(self, step: str = "load") -> list[ClaimResult]:
+    def to_claims(self, step: str = "load") -> list[ClaimResult]:
         """One ``loaded`` claim for the model, and one failing claim per error finding (code and subject)."""
         summary = ClaimResult(
             id="loaded:model", step=step, kind="loaded", subject=self.model_dir,
@@ -165,10 +165,6 @@ class LoadedAudit(BaseModel):
                       *[Evidence(kind="file", ref=c) for c in self.remote_code]],
             needs=list(self.needs))
         return [summary, *error_claims(step, "loaded", self.findings)]
-
-    def to_claims(self, step: str = "load") -> list[ClaimResult]:
-        """The report's rows (the name the verify, data and rebuild results use): :meth:`claims`."""
-        return self.claims(step)
 
     def _message(self) -> str:
         if self.reason and self.status != "loaded":

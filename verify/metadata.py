@@ -115,7 +115,7 @@ class MetadataResult(BaseModel):
     def ok(self) -> bool:
         return not any(f.is_error for f in self.findings)
 
-    def claims(self) -> list[ClaimResult]:
+    def to_claims(self) -> list[ClaimResult]:
         """Report rows (step ``verify``, kind ``metadata``): a ``fail`` row per error finding, else ``pass`` for a
         kind with at least one comparison, ``not-checked`` for one whose statements needed something absent."""
         out: list[ClaimResult] = []

@@ -219,7 +219,7 @@ class RemoteCodeAudit(BaseModel):
         """Every file analysed, none with an error finding (an audit with no files is ok: there is no code)."""
         return all(rf.status == "analyzed" and not rf.errors for rf in self.files)
 
-    def claims(self, step: str = "verify") -> list[ClaimResult]:
+    def to_claims(self, step: str = "verify") -> list[ClaimResult]:
         """One ``remote-code`` row per file: pass only when it was parsed, analysed, is the verified artifact (when
         verify's sha256 map was given) and has no error finding."""
         rows: list[ClaimResult] = []

@@ -108,7 +108,8 @@ class VerifyResult(BaseModel):
                     id=f"structure:{finding.code}:{finding.where or ''}", step="verify", kind="structure",
                     subject=finding.where or finding.code, verdict="fail", message=finding.message,
                     evidence=[Evidence(kind="check", ref=finding.code)]))
-            elif finding.code == "remote-code":
+            elif finding.code == "remote-code" and all(r.id != f"remote-code:{finding.where}" for r in out):
+                # one row per code file, however many configs name it
                 out.append(ClaimResult(
                     id=f"remote-code:{finding.where}", step="verify", kind="remote-code", subject=finding.where or "",
                     verdict="pass", message=finding.message, evidence=[Evidence(kind="file", ref=finding.where or "")]))
@@ -118,9 +119,9 @@ class VerifyResult(BaseModel):
                                    needs=c.needs or (["weights"] if c.verdict == "not-checked" else []),
                                    evidence=[Evidence(kind="check", ref="safetensors headers / config.json")]))
         if self.metadata is not None:
-            out.extend(self.metadata.claims())
+            out.extend(self.metadata.to_claims())
         if self.remote_code is not None:
-            out.extend(self.remote_code.claims())
+            out.extend(self.remote_code.to_claims())
         # A row about a file that is not here (its hub source not pulled) needs the network, whichever check made it.
         away = {f.path for f in self.files if "network" in f.needs}
         return [r.model_copy(update={"needs": ["network"]}) if r.subject in away and not r.needs

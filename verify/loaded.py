@@ -325,7 +325,7 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
         result.seconds = round(time.perf_counter() - t0, 3)
         return result
 
-    require_extra("transformers", "transformers", "auditing the model as loaded (assay verify --load)")
+    require_extra("transformers", "rerun", "auditing the model as loaded (assay verify --load)")
     result.memory_available = memory_available if memory_available is not None else available_memory()
     try:
         folder, rel, roots = _model_folder(loaded, config_path)

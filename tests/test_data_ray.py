@@ -28,7 +28,7 @@ def test_ray_and_local_executors_give_the_same_report(demo, tmp_path):
     ray_out = json.loads(proc.stdout)
     assert ray_out["executor"] == "ray" and local.executor == "local"
     assert comparable(ray_out) == comparable(local.model_dump(mode="json"))
-    assert {c["name"]: c["status"] for c in ray_out["components"]}["cot"] == "failed"
+    assert {c["name"]: c["status"] for c in ray_out["components"]}["cot"] == "fail"
     assert ray_out["summary"]["tokens_counted"] == 350
 
 

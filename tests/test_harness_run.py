@@ -76,6 +76,11 @@ def lm_release(tmp_path_factory) -> Path:
     """The lm-eval-real model packaged as a release, with the lm-eval-real tasks and data beside its manifest."""
     root = tmp_path_factory.mktemp("lm-release")
     model = _load_script(LMEVAL_REAL / "build_model.py").build(root / "_built")
+    # The committed generator's tokenizer states 256 tokens against the config's 512; a release must state one
+    # context length (the metadata check fails it otherwise).  lm-eval takes its max length from the config's
+    # max_position_embeddings first, so the scores do not move (the in-process test compares with the committed run).
+    tok_cfg = model / "tokenizer_config.json"
+    tok_cfg.write_text(json.dumps({**json.loads(tok_cfg.read_text()), "model_max_length": 512}, indent=2))
     manifest = make_release(root, model, [])
     shutil.rmtree(model)
     shutil.copytree(LMEVAL_REAL / "tasks", root / "tasks")

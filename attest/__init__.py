@@ -30,9 +30,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "AUDIT_PREDICATE_TYPE": "statement", "TEST_RESULT_PREDICATE_TYPE": "statement", "build_statement": "statement",
-    "write_attestation": "attestation", "verify_attestation": "verify", "OMS_PREDICATE_TYPE": "oms",
-    "sign_model": "oms", "verify_model_signature": "oms", "generate_keypair": "keys",
+    "AUDIT_PREDICATE_TYPE": "statement",
+    "TEST_RESULT_PREDICATE_TYPE": "statement",
+    "build_statement": "statement",
+    "write_attestation": "attestation",
+    "verify_attestation": "verify",
+    "OMS_PREDICATE_TYPE": "oms",
+    "sign_model": "oms",
+    "verify_model_signature": "oms",
+    "generate_keypair": "keys",
 }
 
 

@@ -35,11 +35,18 @@ def _key_or_default(key_path: Path | str | None) -> Path:
     return default
 
 
-def write_attestation(statement_subjects: Iterable[tuple[str | PurePath, str]] | Iterable[dict[str, Any]],
-                      predicate: dict, key_path: Path | str | None, out_path: Path | str, *,
-                      predicate_type: str = AUDIT_PREDICATE_TYPE, password: str | None = None,
-                      sigstore: bool = False, identity_token: str | None = None,
-                      use_staging: bool = False) -> Path:
+def write_attestation(
+    statement_subjects: Iterable[tuple[str | PurePath, str]] | Iterable[dict[str, Any]],
+    predicate: dict,
+    key_path: Path | str | None,
+    out_path: Path | str,
+    *,
+    predicate_type: str = AUDIT_PREDICATE_TYPE,
+    password: str | None = None,
+    sigstore: bool = False,
+    identity_token: str | None = None,
+    use_staging: bool = False,
+) -> Path:
     """Build the statement, sign it and write the envelope to ``out_path`` atomically; returns ``out_path``.
 
     ``statement_subjects``: ``(release-relative path, sha256 hex)`` pairs (or in-toto subject dicts).
@@ -52,8 +59,9 @@ def write_attestation(statement_subjects: Iterable[tuple[str | PurePath, str]] |
     if sigstore:
         from .sigstore_keyless import sign_statement_keyless
 
-        data = sign_statement_keyless(statement_bytes(statement), identity_token=identity_token,
-                                      use_staging=use_staging)
+        data = sign_statement_keyless(
+            statement_bytes(statement), identity_token=identity_token, use_staging=use_staging
+        )
     else:
         data = dumps_envelope(sign_statement(statement, key_path, password=password))
     write_bytes_atomic(out, data)

@@ -62,8 +62,11 @@ def b64decode_strict(text: Any, what: str) -> bytes:
     urlsafe = "-" in text or "_" in text
     padded = text + "=" * (-len(text) % 4)
     try:
-        raw = (base64.urlsafe_b64decode(padded.encode("ascii")) if urlsafe
-               else base64.b64decode(padded.encode("ascii"), validate=True))
+        raw = (
+            base64.urlsafe_b64decode(padded.encode("ascii"))
+            if urlsafe
+            else base64.b64decode(padded.encode("ascii"), validate=True)
+        )
     except (binascii.Error, ValueError, UnicodeEncodeError):
         raise DsseError("malformed-envelope", f"{what} is not valid base64") from None
     again = (base64.urlsafe_b64encode(raw) if urlsafe else base64.b64encode(raw)).decode("ascii")
@@ -125,8 +128,11 @@ def parse_envelope(data: bytes) -> dict:
 
 def dumps_envelope(env: dict) -> bytes:
     """The canonical file form assay writes: 2-space indented JSON, keys in spec order, trailing newline."""
-    ordered = {"payloadType": env["payloadType"], "payload": env["payload"],
-               "signatures": [{"keyid": s.get("keyid", ""), "sig": s["sig"]} for s in env["signatures"]]}
+    ordered = {
+        "payloadType": env["payloadType"],
+        "payload": env["payload"],
+        "signatures": [{"keyid": s.get("keyid", ""), "sig": s["sig"]} for s in env["signatures"]],
+    }
     return (json.dumps(ordered, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -135,8 +141,11 @@ def sign_envelope(payload: bytes, payload_type: str, keys: PrivateKey | Sequence
     if not isinstance(keys, (list, tuple)):
         keys = [keys]  # type: ignore[list-item]
     message = pae(payload_type, payload)
-    return {"payloadType": payload_type, "payload": b64encode(payload),
-            "signatures": [{"keyid": keyid(k), "sig": b64encode(sign_bytes(k, message))} for k in keys]}
+    return {
+        "payloadType": payload_type,
+        "payload": b64encode(payload),
+        "signatures": [{"keyid": keyid(k), "sig": b64encode(sign_bytes(k, message))} for k in keys],
+    }
 
 
 def verify_envelope(env: dict, keys: PublicKey | Iterable[PublicKey], *, threshold: int = 1) -> Verified:
@@ -176,7 +185,12 @@ def verify_envelope(env: dict, keys: PublicKey | Iterable[PublicKey], *, thresho
     if named_other == nsig and not accepted:
         return_reason, msg = "wrong-key", f"signed by another key: no signature names key {ids}"
     else:
-        return_reason, msg = "bad-signature", (f"{len(accepted)} of {threshold} required signature(s) verify with "
-                                               f"key {ids}: the payload or payloadType was changed, or another key "
-                                               f"signed it")
+        return_reason, msg = (
+            "bad-signature",
+            (
+                f"{len(accepted)} of {threshold} required signature(s) verify with "
+                f"key {ids}: the payload or payloadType was changed, or another key "
+                f"signed it"
+            ),
+        )
     raise DsseError(return_reason, msg)

@@ -33,7 +33,10 @@ PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 
 _CURVE_HASH: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+    "secp256r1": hashes.SHA256,
+    "secp384r1": hashes.SHA384,
+    "secp521r1": hashes.SHA512,
+}
 _CURVE_NAME = {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384", "secp521r1": "ecdsa-p521"}
 PASSWORD_ENV = "ASSAY_KEY_PASSWORD"
 
@@ -49,6 +52,7 @@ class KeygenResult(BaseModel):
 
 # --------------------------------------------------------------------------------------------------------------
 # Defaults
+
 
 def default_key_dir() -> Path:
     env = os.environ.get("ASSAY_KEY_DIR")
@@ -73,6 +77,7 @@ def _password(password: str | bytes | None) -> bytes | None:
 
 # --------------------------------------------------------------------------------------------------------------
 # Identity of keys
+
 
 def key_type(key: object) -> str:
     """'ed25519', 'ecdsa-p256', 'ecdsa-p384' or 'ecdsa-p521'; anything else is refused (InputError)."""
@@ -106,6 +111,7 @@ def keyid(key: PrivateKey | PublicKey) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # Generation and files
 
+
 def generate_key(kind: str = "ecdsa-p256") -> PrivateKey:
     if kind == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
@@ -127,8 +133,14 @@ def _write_new(path: Path, data: bytes, mode: int, overwrite: bool) -> None:
     write_bytes_atomic(path, data, mode)
 
 
-def generate_keypair(out_dir: Path | str | None = None, key_type: str = "ecdsa-p256", *, name: str = "assay",
-                     password: str | bytes | None = None, overwrite: bool = False) -> KeygenResult:
+def generate_keypair(
+    out_dir: Path | str | None = None,
+    key_type: str = "ecdsa-p256",
+    *,
+    name: str = "assay",
+    password: str | bytes | None = None,
+    overwrite: bool = False,
+) -> KeygenResult:
     """Make a key pair: ``<out_dir>/<name>.key`` (PKCS#8 PEM, mode 0600) and ``<out_dir>/<name>.pub`` (SPKI PEM).
 
     ``out_dir`` defaults to :func:`default_key_dir`.  ECDSA P-256 is the default because it serves both
@@ -151,8 +163,9 @@ def generate_keypair(out_dir: Path | str | None = None, key_type: str = "ecdsa-p
     pw = _password(password)
     _write_new(priv_path, private_pem(key, pw), 0o600, overwrite)
     _write_new(pub_path, public_pem(key), 0o644, overwrite)
-    return KeygenResult(key_type=key_type, private_key=str(priv_path), public_key=str(pub_path), keyid=keyid(key),
-                        encrypted=bool(pw))
+    return KeygenResult(
+        key_type=key_type, private_key=str(priv_path), public_key=str(pub_path), keyid=keyid(key), encrypted=bool(pw)
+    )
 
 
 def load_private_key(path: Path | str, password: str | bytes | None = None) -> PrivateKey:
@@ -189,6 +202,7 @@ def load_public_key(path: Path | str) -> PublicKey:
 
 # --------------------------------------------------------------------------------------------------------------
 # Raw signatures
+
 
 def sign_bytes(key: PrivateKey, message: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):

@@ -95,12 +95,15 @@ def _rel_inside(model_dir: Path, path: Path) -> str | None:
 def _need_ec(key: Any, path: Path) -> None:
     kt = key_type(key)
     if not kt.startswith("ecdsa-"):
-        raise InputError(f"{path}: an {kt} key; OMS/model-signing key signatures need an ECDSA key (P-256, P-384 or "
-                         f"P-521) — make one with: assay keygen --type ecdsa-p256")
+        raise InputError(
+            f"{path}: an {kt} key; OMS/model-signing key signatures need an ECDSA key (P-256, P-384 or "
+            f"P-521) — make one with: assay keygen --type ecdsa-p256"
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Reading a signature file (structure only; model-signing does the cryptography)
+
 
 class _Malformed(Exception):
     pass
@@ -118,8 +121,9 @@ def read_oms_statement(data: bytes) -> dict:
         resources = pred["resources"]
         subjects = st["subject"]
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-        raise _Malformed(f"not an OMS signature (Sigstore bundle with a DSSE in-toto statement): "
-                         f"{type(exc).__name__}: {exc}") from None
+        raise _Malformed(
+            f"not an OMS signature (Sigstore bundle with a DSSE in-toto statement): {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(bundle, dict) or not isinstance(st, dict):
         raise _Malformed("not an OMS signature: bundle or statement is not a JSON object")
     if not isinstance(ser, dict) or not isinstance(resources, list) or not isinstance(subjects, list):
@@ -131,8 +135,9 @@ def _resources(st: dict) -> list[ResourceCheck]:
     out = []
     for r in st.get("predicate", {}).get("resources", []):
         if isinstance(r, dict):
-            out.append(ResourceCheck(name=str(r.get("name")), algorithm=str(r.get("algorithm")),
-                                     digest=str(r.get("digest"))))
+            out.append(
+                ResourceCheck(name=str(r.get("name")), algorithm=str(r.get("algorithm")), digest=str(r.get("digest")))
+            )
     return out
 
 
@@ -147,10 +152,20 @@ def _subject(st: dict) -> tuple[str | None, str | None]:
 # --------------------------------------------------------------------------------------------------------------
 # Signing
 
-def sign_model(model_dir: Path | str, private_key: Path | str | None = None, signature: Path | str | None = None,
-               *, password: str | None = None, ignore_paths: Iterable[str] = (), ignore_git_paths: bool = True,
-               sigstore: bool = False, identity_token: str | None = None, use_staging: bool = False,
-               oidc_issuer: str | None = None) -> SignResult:
+
+def sign_model(
+    model_dir: Path | str,
+    private_key: Path | str | None = None,
+    signature: Path | str | None = None,
+    *,
+    password: str | None = None,
+    ignore_paths: Iterable[str] = (),
+    ignore_git_paths: bool = True,
+    sigstore: bool = False,
+    identity_token: str | None = None,
+    use_staging: bool = False,
+    oidc_issuer: str | None = None,
+) -> SignResult:
     """Sign a model folder with model-signing (OMS v1.0); writes the Sigstore-bundle signature file.
 
     ``private_key``: PEM ECDSA private key (default: the `assay keygen` default key); ``signature``: output path
@@ -174,13 +189,18 @@ def sign_model(model_dir: Path | str, private_key: Path | str | None = None, sig
     key_file: Path | None = None
     kid = None
     if sigstore:
-        cfg.use_sigstore_signer(identity_token=identity_token, use_staging=use_staging, oidc_issuer=oidc_issuer,
-                                use_ambient_credentials=True)
+        cfg.use_sigstore_signer(
+            identity_token=identity_token,
+            use_staging=use_staging,
+            oidc_issuer=oidc_issuer,
+            use_ambient_credentials=True,
+        )
     else:
         key_file = Path(private_key) if private_key is not None else default_private_key()
         if private_key is None and not key_file.exists():
-            raise InputError(f"no signing key: pass --key PRIVKEY, or make one with `assay keygen` "
-                             f"(looked for {key_file})")
+            raise InputError(
+                f"no signing key: pass --key PRIVKEY, or make one with `assay keygen` (looked for {key_file})"
+            )
         key = load_private_key(key_file, password)
         _need_ec(key, key_file)
         kid = keyid(key)
@@ -197,10 +217,18 @@ def sign_model(model_dir: Path | str, private_key: Path | str | None = None, sig
     write_bytes_atomic(sig_path, data)
     st = read_oms_statement(data)
     name, root = _subject(st)
-    return SignResult(model_dir=str(mdir), signature=str(sig_path), method="sigstore" if sigstore else "key",
-                      key=str(key_file) if key_file else None, keyid=kid, predicate_type=st.get("predicateType", ""),
-                      model_name=name or "", root_digest=root or "",
-                      serialization=st["predicate"]["serialization"], files=_resources(st))
+    return SignResult(
+        model_dir=str(mdir),
+        signature=str(sig_path),
+        method="sigstore" if sigstore else "key",
+        key=str(key_file) if key_file else None,
+        keyid=kid,
+        predicate_type=st.get("predicateType", ""),
+        model_name=name or "",
+        root_digest=root or "",
+        serialization=st["predicate"]["serialization"],
+        files=_resources(st),
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -217,8 +245,11 @@ _MODE_HINT = {
     "certificate": "verify it with --certificate-chain CA.pem (the signer's root / intermediate certificates)",
     "sigstore": "verify it with --identity SIGNER --issuer OIDC_ISSUER (Sigstore keyless)",
 }
-_MODE_WHAT = {"key": "with a plain key", "certificate": "in certificate mode (a key with an X.509 certificate chain)",
-              "sigstore": "with Sigstore keyless signing"}
+_MODE_WHAT = {
+    "key": "with a plain key",
+    "certificate": "in certificate mode (a key with an X.509 certificate chain)",
+    "sigstore": "with Sigstore keyless signing",
+}
 
 
 class _Unverifiable(Exception):
@@ -262,8 +293,9 @@ def read_oms_bundle(data: bytes) -> OmsBundle:
     try:
         bundle = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _Unverifiable("malformed-signature", f"not JSON ({type(exc).__name__}): not an OMS signature "
-                                                   f"(a Sigstore bundle)") from None
+        raise _Unverifiable(
+            "malformed-signature", f"not JSON ({type(exc).__name__}): not an OMS signature (a Sigstore bundle)"
+        ) from None
     if not isinstance(bundle, dict) or not isinstance(bundle.get("mediaType"), str):
         raise _Unverifiable("malformed-signature", "not a Sigstore bundle (no mediaType)")
     media_type = bundle["mediaType"]
@@ -293,8 +325,10 @@ def read_oms_bundle(data: bytes) -> OmsBundle:
         mode = "sigstore"
         leaf = _b64(vm["certificate"].get("rawBytes"), "the signing certificate")
     else:
-        raise _Unverifiable("malformed-signature", "the bundle's verificationMaterial holds no public key hint, "
-                                                   "certificate or certificate chain")
+        raise _Unverifiable(
+            "malformed-signature",
+            "the bundle's verificationMaterial holds no public key hint, certificate or certificate chain",
+        )
     env = bundle.get("dsseEnvelope")
     if not isinstance(env, dict):
         what = "a message signature" if "messageSignature" in bundle else "no DSSE envelope"
@@ -304,8 +338,7 @@ def read_oms_bundle(data: bytes) -> OmsBundle:
         raise _Unverifiable("malformed-signature", "the DSSE envelope holds no signature")
     payload_type = env.get("payloadType")
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
-        raise _Unverifiable("unsupported-format", f"DSSE payload type {payload_type!r} is not "
-                                                  f"{IN_TOTO_PAYLOAD_TYPE}")
+        raise _Unverifiable("unsupported-format", f"DSSE payload type {payload_type!r} is not {IN_TOTO_PAYLOAD_TYPE}")
     try:
         st = json.loads(_b64(env.get("payload"), "the DSSE payload").decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -313,23 +346,36 @@ def read_oms_bundle(data: bytes) -> OmsBundle:
     if not isinstance(st, dict) or not isinstance(st.get("subject"), list):
         raise _Unverifiable("malformed-signature", "the DSSE payload is not an in-toto statement")
     if st.get("_type") != IN_TOTO_STATEMENT_TYPE:
-        raise _Unverifiable("unsupported-format", f"statement type {st.get('_type')!r} is not "
-                                                  f"{IN_TOTO_STATEMENT_TYPE}")
+        raise _Unverifiable("unsupported-format", f"statement type {st.get('_type')!r} is not {IN_TOTO_STATEMENT_TYPE}")
     ptype = st.get("predicateType")
     if ptype == OMS_PREDICATE_TYPE:
         pred = st.get("predicate")
-        if (not isinstance(pred, dict) or not isinstance(pred.get("serialization"), dict)
-                or not isinstance(pred.get("resources"), list) or len(st["subject"]) != 1):
+        if (
+            not isinstance(pred, dict)
+            or not isinstance(pred.get("serialization"), dict)
+            or not isinstance(pred.get("resources"), list)
+            or len(st["subject"]) != 1
+        ):
             raise _malformed("not an OMS v1.0 predicate (one subject; serialization and resources)")
     elif ptype == COMPAT_PREDICATE_TYPE:
         if not all(isinstance(s, dict) and isinstance(s.get("digest"), dict) for s in st["subject"]):
             raise _malformed("an OMS v0.2 statement whose subjects are not name + sha256 digest")
     else:
-        raise _Unverifiable("unsupported-format", f"predicate type {ptype!r} is neither OMS v1.0 "
-                                                  f"({OMS_PREDICATE_TYPE}) nor v0.2 ({COMPAT_PREDICATE_TYPE})")
-    return OmsBundle(media_type=media_type, signed_mode=mode, tlog_entries=tlog_n, payload_type=payload_type,
-                     statement=st, predicate_type=ptype, key_hint=hint, embedded_key_pem=embedded,
-                     leaf_certificate_der=leaf)
+        raise _Unverifiable(
+            "unsupported-format",
+            f"predicate type {ptype!r} is neither OMS v1.0 ({OMS_PREDICATE_TYPE}) nor v0.2 ({COMPAT_PREDICATE_TYPE})",
+        )
+    return OmsBundle(
+        media_type=media_type,
+        signed_mode=mode,
+        tlog_entries=tlog_n,
+        payload_type=payload_type,
+        statement=st,
+        predicate_type=ptype,
+        key_hint=hint,
+        embedded_key_pem=embedded,
+        leaf_certificate_der=leaf,
+    )
 
 
 def _malformed(message: str) -> _Unverifiable:
@@ -338,8 +384,10 @@ def _malformed(message: str) -> _Unverifiable:
 
 def _signed_resources(b: OmsBundle) -> list[ResourceCheck]:
     if b.predicate_type == COMPAT_PREDICATE_TYPE:  # v0.2: every file is a subject (sha256)
-        return [ResourceCheck(name=str(s.get("name")), algorithm="sha256", digest=str(s["digest"].get("sha256")))
-                for s in b.statement["subject"]]
+        return [
+            ResourceCheck(name=str(s.get("name")), algorithm="sha256", digest=str(s["digest"].get("sha256")))
+            for s in b.statement["subject"]
+        ]
     return _resources(b.statement)
 
 
@@ -357,8 +405,9 @@ def _hashing_config_for(ms: Any, serialization: dict, ignored: list[str], ignore
     hash_type = serialization.get("hash_type", "sha256")
     hash_type = _HASH_TYPE_NAMES.get(hash_type, hash_type)
     if hash_type not in ("sha256", "blake2", "blake3"):
-        raise _Unverifiable("unsupported-format", f"hash type {serialization.get('hash_type')!r} is not one "
-                                                  f"model-signing verifies")
+        raise _Unverifiable(
+            "unsupported-format", f"hash type {serialization.get('hash_type')!r} is not one model-signing verifies"
+        )
     kwargs = {"hashing_algorithm": hash_type, "allow_symlinks": bool(serialization.get("allow_symlinks", False))}
     cfg = ms.hashing.Config()
     if method == "files":
@@ -400,34 +449,58 @@ def _ignore_rel(model: Path, path: str) -> str:
     return p.as_posix()
 
 
-def _choose_mode(mode: str | None, public_key: Any, certificate_chain: list[Path], identity: str | None,
-                 oidc_issuer: str | None, trust_config: Any, use_staging: bool) -> VerifyMode:
+def _choose_mode(
+    mode: str | None,
+    public_key: Any,
+    certificate_chain: list[Path],
+    identity: str | None,
+    oidc_issuer: str | None,
+    trust_config: Any,
+    use_staging: bool,
+) -> VerifyMode:
     sigstore_opts = identity is not None or oidc_issuer is not None or trust_config is not None or use_staging
     if mode is None:
         mode = "sigstore" if sigstore_opts else "certificate" if certificate_chain else "key"
     if mode not in VERIFY_MODES:
         raise InputError(f"unknown verification mode {mode!r} (key, certificate or sigstore)")
-    given = {"--key": public_key is not None, "--certificate-chain": bool(certificate_chain),
-             "--identity/--issuer": identity is not None or oidc_issuer is not None,
-             "--trust-config": trust_config is not None, "--use-staging": use_staging}
-    allowed = {"key": {"--key"}, "certificate": {"--certificate-chain"},
-               "sigstore": {"--identity/--issuer", "--trust-config", "--use-staging"}}[mode]
+    given = {
+        "--key": public_key is not None,
+        "--certificate-chain": bool(certificate_chain),
+        "--identity/--issuer": identity is not None or oidc_issuer is not None,
+        "--trust-config": trust_config is not None,
+        "--use-staging": use_staging,
+    }
+    allowed = {
+        "key": {"--key"},
+        "certificate": {"--certificate-chain"},
+        "sigstore": {"--identity/--issuer", "--trust-config", "--use-staging"},
+    }[mode]
     clash = [opt for opt, on in given.items() if on and opt not in allowed]
     if clash:
-        raise InputError(f"{' and '.join(clash)} cannot be used in {mode} mode (one mode at a time: --key, "
-                         f"--certificate-chain, or --identity with --issuer)")
+        raise InputError(
+            f"{' and '.join(clash)} cannot be used in {mode} mode (one mode at a time: --key, "
+            f"--certificate-chain, or --identity with --issuer)"
+        )
     if mode == "sigstore" and not (identity and oidc_issuer):
         raise InputError("Sigstore verification needs both --identity and --issuer")
     return mode  # type: ignore[return-value]
 
 
-def verify_model_signature(model_dir: Path | str, signature: Path | str | None = None,
-                           public_key: Path | str | None = None, *, mode: str | None = None,
-                           certificate_chain: Iterable[Path | str] = (), identity: str | None = None,
-                           oidc_issuer: str | None = None, use_staging: bool = False,
-                           trust_config: Path | str | None = None, ignore_paths: Iterable[str] = (),
-                           ignore_git_paths: bool | None = None,
-                           ignore_unsigned_files: bool = False) -> SignatureResult:
+def verify_model_signature(
+    model_dir: Path | str,
+    signature: Path | str | None = None,
+    public_key: Path | str | None = None,
+    *,
+    mode: str | None = None,
+    certificate_chain: Iterable[Path | str] = (),
+    identity: str | None = None,
+    oidc_issuer: str | None = None,
+    use_staging: bool = False,
+    trust_config: Path | str | None = None,
+    ignore_paths: Iterable[str] = (),
+    ignore_git_paths: bool | None = None,
+    ignore_unsigned_files: bool = False,
+) -> SignatureResult:
     """Verify an OMS (model-signing) signature of a model folder or single model file with model-signing.
 
     The modes are model-signing's (``model_signing verify key|certificate|sigstore``), chosen by the options:
@@ -478,9 +551,16 @@ def verify_model_signature(model_dir: Path | str, signature: Path | str | None =
     if trust_path is not None:
         _check_trust_config(trust_path)
 
-    res = SignatureResult(model_dir=str(model), signature=str(sig_path), method=the_mode,
-                          key=str(key_file) if key_file else None, keyid=keyid(key) if key is not None else None,
-                          certificate_chain=[str(c) for c in chain], identity=identity, issuer=oidc_issuer)
+    res = SignatureResult(
+        model_dir=str(model),
+        signature=str(sig_path),
+        method=the_mode,
+        key=str(key_file) if key_file else None,
+        keyid=keyid(key) if key is not None else None,
+        certificate_chain=[str(c) for c in chain],
+        identity=identity,
+        issuer=oidc_issuer,
+    )
 
     def fail(reason: str, message: str, path: str | None = None) -> SignatureResult:
         res.problems.append(Problem(severity="error", code=reason, message=message, where=path))
@@ -495,11 +575,16 @@ def verify_model_signature(model_dir: Path | str, signature: Path | str | None =
     res.signed_mode = b.signed_mode
     res.predicate_type = b.predicate_type
     if b.signed_mode != the_mode:
-        return fail("mode-mismatch", f"the model was signed {_MODE_WHAT[b.signed_mode]}, not verifiable in "
-                                     f"{the_mode} mode: {_MODE_HINT[b.signed_mode]}")
+        return fail(
+            "mode-mismatch",
+            f"the model was signed {_MODE_WHAT[b.signed_mode]}, not verifiable in "
+            f"{the_mode} mode: {_MODE_HINT[b.signed_mode]}",
+        )
     if the_mode != "sigstore" and b.media_type != BUNDLE_MEDIA_TYPE:
-        return fail("unsupported-format", f"bundle media type {b.media_type!r}: model-signing's {the_mode} mode "
-                                          f"verifies {BUNDLE_MEDIA_TYPE} only")
+        return fail(
+            "unsupported-format",
+            f"bundle media type {b.media_type!r}: model-signing's {the_mode} mode verifies {BUNDLE_MEDIA_TYPE} only",
+        )
     resources = _signed_resources(b)
     if is_dir:
         rel_sig = _rel_inside(model, sig_path)
@@ -521,11 +606,15 @@ def verify_model_signature(model_dir: Path | str, signature: Path | str | None =
                 trust_path = Path(tmp) / "trust_config.json"
                 why = _fetch_trust_config(trust_path, use_staging)
                 if why is not None:
-                    return fail("not-checked", f"Sigstore verification needs the network to fetch Sigstore's "
-                                               f"trust root, and it could not be fetched ({why}); pass "
-                                               f"--trust-config CLIENT_TRUST_CONFIG.json to verify offline")
-            cfg.use_sigstore_verifier(identity=identity or "", oidc_issuer=oidc_issuer or "",
-                                      use_staging=use_staging, trust_config=trust_path)
+                    return fail(
+                        "not-checked",
+                        f"Sigstore verification needs the network to fetch Sigstore's "
+                        f"trust root, and it could not be fetched ({why}); pass "
+                        f"--trust-config CLIENT_TRUST_CONFIG.json to verify offline",
+                    )
+            cfg.use_sigstore_verifier(
+                identity=identity or "", oidc_issuer=oidc_issuer or "", use_staging=use_staging, trust_config=trust_path
+            )
         elif the_mode == "certificate":
             cfg.use_certificate_verifier(certificate_chain=chain)
         else:
@@ -645,8 +734,9 @@ def _leaf_subject(b: OmsBundle) -> str | None:
         return None
 
 
-def _classify(exc: Exception, b: OmsBundle, key: Any, res: SignatureResult, resources: list[ResourceCheck],
-              fail: Any, rehash: Any) -> None:
+def _classify(
+    exc: Exception, b: OmsBundle, key: Any, res: SignatureResult, resources: list[ResourceCheck], fail: Any, rehash: Any
+) -> None:
     """Turn what model-signing raised into a named reason (never its bare exception text)."""
     from cryptography.exceptions import InvalidSignature
 
@@ -655,19 +745,29 @@ def _classify(exc: Exception, b: OmsBundle, key: Any, res: SignatureResult, reso
     module = type(exc).__module__ or ""
     if isinstance(exc, InvalidSignature):
         # Bundles before model-signing 1.1 name no key (no hint) but carry the signer's public key itself.
-        if (b.signed_mode == "key" and key is not None and b.key_hint is None and b.embedded_key_pem
-                and _embedded_key_differs(b.embedded_key_pem, key)):
+        if (
+            b.signed_mode == "key"
+            and key is not None
+            and b.key_hint is None
+            and b.embedded_key_pem
+            and _embedded_key_differs(b.embedded_key_pem, key)
+        ):
             fail("wrong-key", "the signature carries another public key than the one given")
             return
-        fail("bad-signature", "the signature does not verify: the signed statement was changed, or another key "
-                              "signed it")
+        fail(
+            "bad-signature", "the signature does not verify: the signed statement was changed, or another key signed it"
+        )
     elif module.startswith("OpenSSL") and "X509StoreContext" in kind:
-        fail("untrusted-certificate", f"the signing certificate does not chain to the given --certificate-chain "
-                                      f"(OpenSSL: {msg})")
+        fail(
+            "untrusted-certificate",
+            f"the signing certificate does not chain to the given --certificate-chain (OpenSSL: {msg})",
+        )
     elif module.startswith("sigstore"):
         if re.search(r"\bSANs?\b|identity|issuer|OIDC", msg, re.IGNORECASE):
-            fail("identity-mismatch", f"the Sigstore certificate is not for --identity {res.identity!r} from "
-                                      f"--issuer {res.issuer!r} ({msg})")
+            fail(
+                "identity-mismatch",
+                f"the Sigstore certificate is not for --identity {res.identity!r} from --issuer {res.issuer!r} ({msg})",
+            )
         else:
             fail("sigstore-failed", f"Sigstore verification failed: {msg}")
     elif not isinstance(exc, ValueError):

@@ -30,16 +30,18 @@ class AttestationResult(BaseModel):
     format: Literal["dsse", "sigstore-bundle", "unknown"]
     root: str | None = Field(None, description="Release folder whose files were checked against the subjects.")
     key: str | None = None
-    signer: str | None = Field(None, description="keyid (sha256 of the SPKI DER) that verified, or the Sigstore "
-                                                 "identity.")
+    signer: str | None = Field(
+        None, description="keyid (sha256 of the SPKI DER) that verified, or the Sigstore identity."
+    )
     signature_ok: bool = False
     payload_type: str | None = None
     predicate_type: str | None = None
     verdict: str | None = Field(None, description="pass / warn / fail as the predicate states it (known types).")
     subjects_checked: bool = False
     subjects: list[SubjectCheck] = []
-    predicate: dict[str, Any] | None = Field(None,
-                                             description="The verified predicate (only when the signature holds).")
+    predicate: dict[str, Any] | None = Field(
+        None, description="The verified predicate (only when the signature holds)."
+    )
     problems: list[Problem] = []
     warnings: list[str] = []
     ok: bool = False
@@ -73,13 +75,17 @@ class SignResult(BaseModel):
 class SignatureResult(BaseModel):
     model_dir: str = Field(description="The signed model: a folder, or a single file.")
     signature: str
-    method: Literal["key", "certificate", "sigstore"] = Field(description="How it was verified (model-signing's "
-                                                                           "verify modes).")
+    method: Literal["key", "certificate", "sigstore"] = Field(
+        description="How it was verified (model-signing's verify modes)."
+    )
     verdict: Verdict = Field(
-        "fail", description="pass only when the signature and every file were checked; not-checked when a check "
-                            "could not run here (e.g. Sigstore without a trust root), which is never a pass.")
+        "fail",
+        description="pass only when the signature and every file were checked; not-checked when a check "
+        "could not run here (e.g. Sigstore without a trust root), which is never a pass.",
+    )
     signed_mode: Literal["key", "certificate", "sigstore"] | None = Field(
-        None, description="The signing mode the bundle's verification material shows.")
+        None, description="The signing mode the bundle's verification material shows."
+    )
     key: str | None = None
     keyid: str | None = None
     certificate_chain: list[str] = Field([], description="Certificate mode: the trust-anchor PEM files given.")

@@ -32,15 +32,19 @@ def sign_statement_keyless(payload: bytes, *, identity_token: str | None = None,
         token = oidc.IdentityToken(identity_token)
     else:
         ambient = oidc.detect_credential()
-        token = (oidc.IdentityToken(ambient) if ambient
-                 else oidc.Issuer(trust.signing_config.get_oidc_url()).identity_token())
+        token = (
+            oidc.IdentityToken(ambient)
+            if ambient
+            else oidc.Issuer(trust.signing_config.get_oidc_url()).identity_token()
+        )
     with ctx.signer(token) as signer:
         bundle = signer.sign_dsse(dsse.Statement(payload))
     return (bundle.to_json() + "\n").encode("utf-8")
 
 
-def verify_bundle_keyless(data: bytes, *, identity: str, oidc_issuer: str,
-                          use_staging: bool = False) -> tuple[str, bytes]:
+def verify_bundle_keyless(
+    data: bytes, *, identity: str, oidc_issuer: str, use_staging: bool = False
+) -> tuple[str, bytes]:
     """Verify a Sigstore bundle holding a DSSE envelope; returns (payloadType, payload).  Raises on failure."""
     _, models, _, _, Verifier, policy = _sigstore()
     bundle = models.Bundle.from_json(data)

@@ -100,8 +100,9 @@ def check_predicate(predicate_type: str, predicate: Any) -> list[str]:
         if "url" in predicate and not isinstance(predicate["url"], str):
             problems.append("url must be a string")
         for key in ("passedTests", "warnedTests", "failedTests"):
-            if key in predicate and not (isinstance(predicate[key], list)
-                                         and all(isinstance(x, str) for x in predicate[key])):
+            if key in predicate and not (
+                isinstance(predicate[key], list) and all(isinstance(x, str) for x in predicate[key])
+            ):
                 problems.append(f"{key} must be a list of strings")
     return problems
 
@@ -123,8 +124,9 @@ def _check_json(value: Any) -> None:
         raise InputError(f"predicate is not plain JSON: {exc}") from None
 
 
-def build_statement(files: list[tuple[str | PurePath, str] | dict[str, Any]], predicate_type: str,
-                    predicate: dict) -> dict:
+def build_statement(
+    files: list[tuple[str | PurePath, str] | dict[str, Any]], predicate_type: str, predicate: dict
+) -> dict:
     """An in-toto Statement v1 whose subjects are ``files`` (release-relative path, sha256 hex).
 
     ``files`` may also hold in-toto subject dicts.  The predicate is checked for the predicate types assay knows
@@ -136,19 +138,30 @@ def build_statement(files: list[tuple[str | PurePath, str] | dict[str, Any]], pr
     if problems:
         raise InputError(f"predicate ({predicate_type}): {'; '.join(problems)}")
     _check_json(predicate)
-    return {"_type": STATEMENT_TYPE, "subject": subjects_from(files), "predicateType": predicate_type,
-            "predicate": predicate}
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": subjects_from(files),
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    }
 
 
 def statement_bytes(statement: dict) -> bytes:
     """Deterministic serialisation of a statement (the DSSE payload): sorted keys, compact, UTF-8."""
-    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
-def test_result_predicate(result: str, *, configuration: list[dict] | None = None, url: str | None = None,
-                          passed: list[str] | None = None, warned: list[str] | None = None,
-                          failed: list[str] | None = None) -> dict:
+def test_result_predicate(
+    result: str,
+    *,
+    configuration: list[dict] | None = None,
+    url: str | None = None,
+    passed: list[str] | None = None,
+    warned: list[str] | None = None,
+    failed: list[str] | None = None,
+) -> dict:
     """An in-toto test-result v0.1 predicate (``result`` PASSED | WARNED | FAILED)."""
     pred: dict[str, Any] = {"result": result, "configuration": list(configuration or [])}
     if url is not None:

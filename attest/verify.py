@@ -58,11 +58,20 @@ def _public_key_path(public_key: Path | str | None) -> Path:
     return default
 
 
-def verify_attestation(attestation: Path | str, root: Path | str | None = None, public_key: Path | str | None = None,
-                       *, expected_predicate_type: str | None = None, lenient_format: bool = False,
-                       identity: str | None = None, oidc_issuer: str | None = None, use_staging: bool = False,
-                       workers: int | None = None, manifest: Path | str | None = None,
-                       signature_only: bool = False) -> AttestationResult:
+def verify_attestation(
+    attestation: Path | str,
+    root: Path | str | None = None,
+    public_key: Path | str | None = None,
+    *,
+    expected_predicate_type: str | None = None,
+    lenient_format: bool = False,
+    identity: str | None = None,
+    oidc_issuer: str | None = None,
+    use_staging: bool = False,
+    workers: int | None = None,
+    manifest: Path | str | None = None,
+    signature_only: bool = False,
+) -> AttestationResult:
     """Verify an attestation file (a DSSE envelope, or a Sigstore bundle when ``identity``/``oidc_issuer`` are given).
 
     ``root``: the release folder; every subject must be there with its sha256 (files hashed with
@@ -94,8 +103,9 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
     key = None if key_path is None else load_public_key(key_path)
 
     where = str(root_path) if root_path else (f"the folders of {manifest}" if manifest is not None else None)
-    res = AttestationResult(attestation=str(path), format="unknown", root=where,
-                            key=str(key_path) if key_path else None)
+    res = AttestationResult(
+        attestation=str(path), format="unknown", root=where, key=str(key_path) if key_path else None
+    )
 
     def fail(reason: str, message: str, p: str | None = None) -> AttestationResult:
         res.problems.append(Problem(severity="error", code=reason, message=message, where=p))
@@ -109,8 +119,9 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
             from .sigstore_keyless import verify_bundle_keyless
 
             try:
-                payload_type, payload = verify_bundle_keyless(data, identity=identity or "",
-                                                              oidc_issuer=oidc_issuer or "", use_staging=use_staging)
+                payload_type, payload = verify_bundle_keyless(
+                    data, identity=identity or "", oidc_issuer=oidc_issuer or "", use_staging=use_staging
+                )
             except Exception as exc:  # noqa: BLE001 - sigstore raises several error types; all mean "does not verify"
                 return fail("bad-signature", f"Sigstore bundle does not verify: {exc}")
             res.signer = identity
@@ -118,8 +129,10 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
             env = parse_envelope(data)
             res.format = "dsse"
             if dumps_envelope(env) != data:
-                msg = ("the file is not byte-for-byte the canonical envelope assay writes (edited, or written by "
-                       "another tool)")
+                msg = (
+                    "the file is not byte-for-byte the canonical envelope assay writes (edited, or written by "
+                    "another tool)"
+                )
                 if lenient_format:
                     res.warnings.append(msg)
                 else:
@@ -151,8 +164,9 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
 
     # 3. Predicate ------------------------------------------------------------------------------------------
     if expected_predicate_type and st["predicateType"] != expected_predicate_type:
-        fail("predicate-type-mismatch", f"predicateType is {st['predicateType']!r}, expected "
-                                        f"{expected_predicate_type!r}")
+        fail(
+            "predicate-type-mismatch", f"predicateType is {st['predicateType']!r}, expected {expected_predicate_type!r}"
+        )
     pproblems = check_predicate(st["predicateType"], st["predicate"])
     if pproblems:
         fail("malformed-predicate", "; ".join(pproblems))
@@ -160,12 +174,17 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
         outcome = predicate_outcome(st["predicateType"], st["predicate"])
         res.verdict = outcome
         if outcome is None and expected_predicate_type is None:
-            fail("unsupported-predicate", f"predicate type {st['predicateType']} is not one assay can interpret, so "
-                                          "its content was not checked; name it with --predicate-type to accept it "
-                                          "on its signature and subjects alone")
+            fail(
+                "unsupported-predicate",
+                f"predicate type {st['predicateType']} is not one assay can interpret, so "
+                "its content was not checked; name it with --predicate-type to accept it "
+                "on its signature and subjects alone",
+            )
         elif outcome is None:
-            res.warnings.append(f"predicate type {st['predicateType']} (as required) is not one assay interprets: its "
-                                f"content was not checked")
+            res.warnings.append(
+                f"predicate type {st['predicateType']} (as required) is not one assay interprets: its "
+                f"content was not checked"
+            )
         elif outcome == "fail":
             kind = "audit-failed" if "verdict" in st["predicate"] else "test-failed"
             fail(kind, "the attestation is authentic and records a FAILED result")
@@ -175,21 +194,31 @@ def verify_attestation(attestation: Path | str, root: Path | str | None = None, 
     # 4. Subjects -------------------------------------------------------------------------------------------
     subject_root: dict[str, Path] | Path | None = roots if roots is not None else root_path
     if subject_root is None:
-        res.subjects = [SubjectCheck(name=s["name"], status="not-checked", expected_sha256=s["digest"].get("sha256"))
-                        for s in st["subject"]]
+        res.subjects = [
+            SubjectCheck(name=s["name"], status="not-checked", expected_sha256=s["digest"].get("sha256"))
+            for s in st["subject"]
+        ]
         if signature_only:
             res.warnings.append("subjects not checked against files (--signature-only)")
         else:
-            fail("subjects-not-checked", "the subjects were not checked against any files: pass --dir RELEASE or "
-                                         "--manifest MANIFEST (or --signature-only to check the signature alone)")
+            fail(
+                "subjects-not-checked",
+                "the subjects were not checked against any files: pass --dir RELEASE or "
+                "--manifest MANIFEST (or --signature-only to check the signature alone)",
+            )
     else:
         res.subjects_checked = True
         res.subjects = _check_subjects(subject_root, st["subject"], workers)
         names = {s.name for s in res.subjects}
         for s in res.subjects:
             if s.status != "ok":
-                reason = {"missing": "missing-subject", "mismatch": "subject-mismatch", "unsafe-path": "unsafe-path",
-                          "unreadable": "unreadable-subject", "unsupported-digest": "unsupported-digest"}[s.status]
+                reason = {
+                    "missing": "missing-subject",
+                    "mismatch": "subject-mismatch",
+                    "unsafe-path": "unsafe-path",
+                    "unreadable": "unreadable-subject",
+                    "unsupported-digest": "unsupported-digest",
+                }[s.status]
                 fail(reason, s.message or s.status, s.name)
         extra = _extra_files(root_path, names) if root_path is not None else []
         if extra:
@@ -206,8 +235,10 @@ def _statement_problems(st: object) -> list[str]:
     if st.get("_type") != STATEMENT_TYPE:
         out.append(f"_type is {st.get('_type')!r}, not {STATEMENT_TYPE}")
     if set(st) - {"_type", "subject", "predicateType", "predicate"}:
-        out.append("unknown statement field(s): "
-                   f"{', '.join(sorted(set(st) - {'_type', 'subject', 'predicateType', 'predicate'}))}")
+        out.append(
+            "unknown statement field(s): "
+            f"{', '.join(sorted(set(st) - {'_type', 'subject', 'predicateType', 'predicate'}))}"
+        )
     if not isinstance(st.get("predicateType"), str) or not st.get("predicateType"):
         out.append("predicateType is not a non-empty string")
     st.setdefault("predicate", {})  # optional in Statement v1
@@ -241,8 +272,10 @@ def _check_subjects(root: Path | dict[str, Path], subjects: list[dict], workers:
         chk = SubjectCheck(name=name, status="ok", expected_sha256=sha.lower() if isinstance(sha, str) else None)
         checks[name] = chk
         if chk.expected_sha256 is None:
-            chk.status, chk.message = "unsupported-digest", (f"no sha256 digest (has {', '.join(s['digest'])}); "
-                                                             f"assay checks sha256")
+            chk.status, chk.message = (
+                "unsupported-digest",
+                (f"no sha256 digest (has {', '.join(s['digest'])}); assay checks sha256"),
+            )
             continue
         base = root.get(name) if isinstance(root, dict) else root
         if base is None:

@@ -18,14 +18,20 @@ def predicate_of(report: AuditReport, report_json: Path) -> dict:
     """The audit result as the statement's predicate: verdict, counts, every claim's verdict, the report's digest."""
     return {
         "verdict": report.verdict,
-        "release": {"name": report.release.name, "version": report.release.version,
-                    "releaseDigest": report.release.release_digest, "manifestSha256": report.release.manifest_sha256},
+        "release": {
+            "name": report.release.name,
+            "version": report.release.version,
+            "releaseDigest": report.release.release_digest,
+            "manifestSha256": report.release.manifest_sha256,
+        },
         "source": report.source,
         "counts": report.counts.model_dump(),
         "claims": [{"id": c.id, "verdict": c.verdict} for c in report.claims],
         "steps": [{"name": s.name, "status": s.status} for s in report.steps],
-        "report": {"name": report_json.name,
-                   "digest": {"sha256": hashlib.sha256(report_json.read_bytes()).hexdigest()}},
+        "report": {
+            "name": report_json.name,
+            "digest": {"sha256": hashlib.sha256(report_json.read_bytes()).hexdigest()},
+        },
         "generatedBy": report.generated_by,
     }
 

@@ -94,8 +94,11 @@ def _load_uri(uri: str) -> _Side:
             if remote is None:
                 raise HubError(f"{uri}: not an assay package (no {name} at its root)")
             (Path(tmp) / name).write_bytes(read_small(hub, resolved, remote))
-        return _Side(f"{uri} ({resolved.revision})", load_manifest(Path(tmp) / MANIFEST_NAME),
-                     load_model(Lock, Path(tmp) / LOCK_NAME))
+        return _Side(
+            f"{uri} ({resolved.revision})",
+            load_manifest(Path(tmp) / MANIFEST_NAME),
+            load_model(Lock, Path(tmp) / LOCK_NAME),
+        )
 
 
 def _files(side: _Side) -> dict[str, dict[str, Any]]:
@@ -116,8 +119,9 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[ValueChange]:
-    return [ValueChange(key=k, before=a.get(k), after=b.get(k))
-            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return [
+        ValueChange(key=k, before=a.get(k), after=b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+    ]
 
 
 def _scores(side: _Side) -> dict[str, Any]:
@@ -139,13 +143,15 @@ def diff_releases(a_ref: str, b_ref: str) -> DiffResult:
     for path, after in list(added.items()):  # same bytes under a new name
         twin = next((p for p, v in removed.items() if v["sha256"] and v == after), None)
         if twin is not None:
-            files.append(FileChange(path=path, change="renamed",
-                                    before={"path": twin, **removed.pop(twin)}, after=after))
+            files.append(
+                FileChange(path=path, change="renamed", before={"path": twin, **removed.pop(twin)}, after=after)
+            )
             added.pop(path)
     files += [FileChange(path=p, change="removed", before=v) for p, v in removed.items()]
     files += [FileChange(path=p, change="added", after=v) for p, v in added.items()]
-    files += [FileChange(path=p, change="modified", before=fa[p], after=fb[p])
-              for p in fa if p in fb and fa[p] != fb[p]]
+    files += [
+        FileChange(path=p, change="modified", before=fa[p], after=fb[p]) for p in fa if p in fb and fa[p] != fb[p]
+    ]
     files.sort(key=lambda c: c.path)
 
     def dump(side: _Side, attr: str) -> dict[str, Any]:
@@ -171,6 +177,17 @@ def diff_releases(a_ref: str, b_ref: str) -> DiffResult:
     da = a.lock.release_digest if a.lock else None
     db = b.lock.release_digest if b.lock else None
     identical = not (files or claims or scores or release or sources) and da == db
-    return DiffResult(a=a.label, b=b.label, release_a=a.release(), release_b=b.release(), release_digest_a=da,
-                      release_digest_b=db, identical=identical, files=files, claims=claims, scores=scores,
-                      sources=sources, release=release)
+    return DiffResult(
+        a=a.label,
+        b=b.label,
+        release_a=a.release(),
+        release_b=b.release(),
+        release_digest_a=da,
+        release_digest_b=db,
+        identical=identical,
+        files=files,
+        claims=claims,
+        scores=scores,
+        sources=sources,
+        release=release,
+    )

@@ -53,13 +53,18 @@ def _lock_from_hub(loaded: Release, source_uri: str, paths: list[str]) -> tuple[
     arts = {a.path: a for a in loaded.manifest.artifacts}
     for path in paths:
         art = arts[path]
-        base = FileCheck(path=path, role=art.role.value, status="ok", how="hub", expected_size=art.size,
-                         expected_sha256=art.sha256)
+        base = FileCheck(
+            path=path, role=art.role.value, status="ok", how="hub", expected_size=art.size, expected_sha256=art.sha256
+        )
         remote = resolved.file(path)
         if remote is None:
-            checks[path] = base.model_copy(update={"status": "missing", "how": "not-read",
-                                                   "message": f"not found at {source_uri} "
-                                                              f"(revision {resolved.revision})"})
+            checks[path] = base.model_copy(
+                update={
+                    "status": "missing",
+                    "how": "not-read",
+                    "message": f"not found at {source_uri} (revision {resolved.revision})",
+                }
+            )
             continue
         size, sha, how = remote.size, remote.sha256, "hub"
         if sha is None:
@@ -67,11 +72,19 @@ def _lock_from_hub(loaded: Release, source_uri: str, paths: list[str]) -> tuple[
             size, sha, how = len(data), hashlib.sha256(data).hexdigest(), "hashed"
         chk = base.model_copy(update={"size": size, "sha256": sha, "how": how})
         if art.sha256 and art.sha256 != sha:
-            chk = chk.model_copy(update={"status": "mismatch",
-                                         "message": f"the hub has sha256 {sha}, the manifest declares {art.sha256}"})
+            chk = chk.model_copy(
+                update={
+                    "status": "mismatch",
+                    "message": f"the hub has sha256 {sha}, the manifest declares {art.sha256}",
+                }
+            )
         elif art.size is not None and art.size != size:
-            chk = chk.model_copy(update={"status": "size-mismatch",
-                                         "message": f"the hub has {size:,} bytes, the manifest declares {art.size:,}"})
+            chk = chk.model_copy(
+                update={
+                    "status": "size-mismatch",
+                    "message": f"the hub has {size:,} bytes, the manifest declares {art.size:,}",
+                }
+            )
         checks[path] = chk
     return resolved.revision, checks
 
@@ -94,13 +107,26 @@ def build_lock(m: Manifest, manifest_sha256: str, files: list[FileCheck], revisi
             mine = [f for f in locked if (f.source or default) == src.name]
             revision = "tree-" + release_digest((f.path, f.size, f.sha256) for f in mine)
         sources.append(LockedSource(name=src.name, uri=src.uri, revision=revision))
-    return Lock(release=LockRelease(name=m.release.name, version=m.release.version), manifest_sha256=manifest_sha256,
-                generator=f"assay {version('assay')}", sources=sources, files=locked,
-                release_digest=release_digest((f.path, f.size, f.sha256) for f in locked))
+    return Lock(
+        release=LockRelease(name=m.release.name, version=m.release.version),
+        manifest_sha256=manifest_sha256,
+        generator=f"assay {version('assay')}",
+        sources=sources,
+        files=locked,
+        release_digest=release_digest((f.path, f.size, f.sha256) for f in locked),
+    )
 
 
-def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict: bool = True, blake3: bool = False,
-                 workers: int | None = None, progress: Progress | None = None, use_state: bool = True) -> LockResult:
+def lock_release(
+    manifest_path: Path | str,
+    *,
+    root: Path | None = None,
+    strict: bool = True,
+    blake3: bool = False,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    use_state: bool = True,
+) -> LockResult:
     loaded = load_release(manifest_path)
     m = loaded.manifest
     default = m.sources[0].name if m.sources else None
@@ -109,8 +135,9 @@ def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict:
     checks: dict[str, FileCheck] = {}
     for src in m.sources:
         if _is_hub(src.uri) and root is None:
-            revisions[src.name], got = _lock_from_hub(loaded, src.uri,
-                                                      [p for p, s in source_of.items() if s == src.name])
+            revisions[src.name], got = _lock_from_hub(
+                loaded, src.uri, [p for p, s in source_of.items() if s == src.name]
+            )
             checks.update(got)
     local = [a for a in m.artifacts if a.path not in checks]
     if local:
@@ -121,8 +148,16 @@ def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict:
 
             state = open_state()
         try:
-            checks.update(measure_files([(a.path, a.role.value, roots[a.path], a.size, a.sha256) for a in local],
-                                        strict=strict, state=state, blake3=blake3, workers=workers, progress=progress))
+            checks.update(
+                measure_files(
+                    [(a.path, a.role.value, roots[a.path], a.size, a.sha256) for a in local],
+                    strict=strict,
+                    state=state,
+                    blake3=blake3,
+                    workers=workers,
+                    progress=progress,
+                )
+            )
         finally:
             if state is not None:
                 state.close()
@@ -131,12 +166,24 @@ def lock_release(manifest_path: Path | str, *, root: Path | None = None, strict:
     bad = [c for c in files if c.status not in ("ok", "unpinned")]
     lock_path = lock_path_for(loaded.manifest_path)
     if bad:
-        return LockResult(manifest=str(loaded.manifest_path), lock=str(lock_path), written=False, release_digest=None,
-                          files=files, ok=False,
-                          message=f"{len(bad)} file(s) do not match the manifest: " + ", ".join(c.path for c in bad))
+        return LockResult(
+            manifest=str(loaded.manifest_path),
+            lock=str(lock_path),
+            written=False,
+            release_digest=None,
+            files=files,
+            ok=False,
+            message=f"{len(bad)} file(s) do not match the manifest: " + ", ".join(c.path for c in bad),
+        )
     lock = build_lock(m, loaded.manifest_sha256, files, revisions)
     digest = lock.release_digest
     write_atomic(lock_path, lock_to_yaml(lock))
     files = [c.model_copy(update={"status": "ok", "expected_sha256": c.sha256, "expected_size": c.size}) for c in files]
-    return LockResult(manifest=str(loaded.manifest_path), lock=str(lock_path), written=True, release_digest=digest,
-                      files=files, ok=True)
+    return LockResult(
+        manifest=str(loaded.manifest_path),
+        lock=str(lock_path),
+        written=True,
+        release_digest=digest,
+        files=files,
+        ok=True,
+    )

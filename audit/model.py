@@ -86,8 +86,9 @@ class StepSummary(BaseModel):
     mixture: list[MixtureBar] = Field(default_factory=list, description="data: declared vs measured tag shares.")
     rebuild: RebuildSummary | None = None
     scores: list[ScorePoint] = Field(default_factory=list, description="rescore / rerun: published vs reproduced.")
-    scorer_audit: list[AuditRow] = Field(default_factory=list, description="rescore: samples where the harness's "
-                                                                          "scorer and a strict one disagree.")
+    scorer_audit: list[AuditRow] = Field(
+        default_factory=list, description="rescore: samples where the harness's scorer and a strict one disagree."
+    )
     backend: dict[str, Any] | None = Field(None, description="rerun: the backend that ran the model.")
     verified: bool | None = Field(None, description="rerun: whether the release verified before it was loaded.")
     pull: PullSummary | None = None
@@ -95,16 +96,16 @@ class StepSummary(BaseModel):
     @model_serializer(mode="wrap")
     def _only_filled(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """report.json carries the fields a step filled, not every other step's empty ones."""
-        return {k: v for k, v in handler(self).items()
-                if not (v is None or v == [] or (k == "reused" and v is False))}
+        return {k: v for k, v in handler(self).items() if not (v is None or v == [] or (k == "reused" and v is False))}
 
 
 class StepResult(BaseModel):
     name: str
     status: Literal["ok", "failed", "error", "not-checked", "not-applicable"]
     seconds: float = 0.0
-    fingerprint: str | None = Field(None,
-                                    description="Inputs this result depends on; a resumed audit reuses it if equal.")
+    fingerprint: str | None = Field(
+        None, description="Inputs this result depends on; a resumed audit reuses it if equal."
+    )
     summary: StepSummary = Field(default_factory=StepSummary)
     claims: list[ClaimResult] = Field(default_factory=list)
     error: str | None = None

@@ -64,17 +64,28 @@ def _environment() -> Environment:
         torch_version = version("torch")
     except PackageNotFoundError:  # pragma: no cover - torch is a required dependency
         torch_version = None
-    return Environment(assay=version("assay"), python=platform.python_version(),
-                       platform=f"{platform.system()} {platform.machine()}", cpu_count=os.cpu_count() or 1,
-                       torch=torch_version)
+    return Environment(
+        assay=version("assay"),
+        python=platform.python_version(),
+        platform=f"{platform.system()} {platform.machine()}",
+        cpu_count=os.cpu_count() or 1,
+        torch=torch_version,
+    )
 
 
 def _counts(claims: list[ClaimResult]) -> Counts:
     def n(v: str) -> int:
         return sum(c.verdict == v for c in claims)
 
-    return Counts(total=len(claims), passed=n("pass"), failed=n("fail"), attested=n("attested"),
-                  inconclusive=n("inconclusive"), not_checked=n("not-checked"), errors=n("error"))
+    return Counts(
+        total=len(claims),
+        passed=n("pass"),
+        failed=n("fail"),
+        attested=n("attested"),
+        inconclusive=n("inconclusive"),
+        not_checked=n("not-checked"),
+        errors=n("error"),
+    )
 
 
 def run_step(name: str, ctx: AuditContext) -> StepResult:
@@ -93,13 +104,25 @@ def run_step(name: str, ctx: AuditContext) -> StepResult:
     try:
         result = STEPS[name].run(ctx)
     except AssayError as exc:
-        result = StepResult(name=name, status="error", error=str(exc), claims=[ClaimResult(
-            id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=str(exc))])
+        result = StepResult(
+            name=name,
+            status="error",
+            error=str(exc),
+            claims=[
+                ClaimResult(id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=str(exc))
+            ],
+        )
     except Exception as exc:  # noqa: BLE001 -- a bug in one step must not lose the others' results
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        result = StepResult(name=name, status="error", error=detail, claims=[ClaimResult(
-            id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=detail)],
-            summary=StepSummary(traceback=traceback.format_exc(limit=8)))
+        result = StepResult(
+            name=name,
+            status="error",
+            error=detail,
+            claims=[
+                ClaimResult(id=f"step:{name}", step=name, kind="step", subject=name, verdict="error", message=detail)
+            ],
+            summary=StepSummary(traceback=traceback.format_exc(limit=8)),
+        )
     result = result.model_copy(update={"seconds": round(time.perf_counter() - t0, 3), "fingerprint": fp})
     write_atomic(path, result.model_dump_json(indent=2))
     return result
@@ -108,10 +131,20 @@ def run_step(name: str, ctx: AuditContext) -> StepResult:
 STEP_NAMES = ("pull", *STEPS)
 
 
-def run_audit(release: Release | Path | str, *, out: Path | str, source: str | None = None,
-              skip: set[str] | None = None, rerun_limit: int | None = None, release_dir: Path | None = None,
-              key: Path | None = None, sign: bool = True, progress: Any = None, rerun: RerunOptions | None = None,
-              data_dir: Path | None = None) -> AuditReport:
+def run_audit(
+    release: Release | Path | str,
+    *,
+    out: Path | str,
+    source: str | None = None,
+    skip: set[str] | None = None,
+    rerun_limit: int | None = None,
+    release_dir: Path | None = None,
+    key: Path | None = None,
+    sign: bool = True,
+    progress: Any = None,
+    rerun: RerunOptions | None = None,
+    data_dir: Path | None = None,
+) -> AuditReport:
     """Audit a release; write report.json / report.md / report.html and a signed attestation.dsse.json.
 
     The manifest and lock are read once (``release`` may already be a loaded :class:`Release`), the release is
@@ -139,8 +172,14 @@ def run_audit(release: Release | Path | str, *, out: Path | str, source: str | N
     remote = {} if source else artifact_roots(loaded.with_root(release_dir))[1]
     if loaded.lock is None and not remote:
         raise InputError(f"{loaded.manifest_path}: no lock beside it; run 'assay lock {loaded.manifest_path}'")
-    offline = (f"not run: the release's files are not here ({', '.join(sorted(set(remote.values())))}); lock and "
-               "pull them first ('assay lock', 'assay pull')") if remote else None
+    offline = (
+        (
+            f"not run: the release's files are not here ({', '.join(sorted(set(remote.values())))}); lock and "
+            "pull them first ('assay lock', 'assay pull')"
+        )
+        if remote
+        else None
+    )
     manifest_path = loaded.manifest_path
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,8 +190,13 @@ def run_audit(release: Release | Path | str, *, out: Path | str, source: str | N
         steps.append(_pull_step(source, release_dir, progress))
     elif source:
         # The pull is a transfer, not a check: skipping it verifies the manifest's own sources instead.
-        steps.append(StepResult(name="pull", status="not-applicable",
-                                error="skipped on request (--skip pull): the manifest's own sources are verified"))
+        steps.append(
+            StepResult(
+                name="pull",
+                status="not-applicable",
+                error="skipped on request (--skip pull): the manifest's own sources are verified",
+            )
+        )
     ctx = AuditContext(release=loaded.with_root(release_dir), out=out, rerun=rerun, data_dir=data_dir)
     pulled_ok = not steps or steps[0].status in ("ok", "not-applicable")
     for name, st in STEPS.items():
@@ -179,23 +223,42 @@ def run_audit(release: Release | Path | str, *, out: Path | str, source: str | N
         if s.status in ("failed", "error", "not-checked") and not any(c.verdict in FAILING for c in s.claims):
             as_verdict: dict[str, Verdict] = {"failed": "fail", "error": "error", "not-checked": "not-checked"}
             verdict = as_verdict[s.status]
-            s.claims.append(ClaimResult(id=f"step:{s.name}", step=s.name, kind="step", subject=s.name,
-                                        verdict=verdict, message=s.error or f"the {s.name} step {s.status}"))
+            s.claims.append(
+                ClaimResult(
+                    id=f"step:{s.name}",
+                    step=s.name,
+                    kind="step",
+                    subject=s.name,
+                    verdict=verdict,
+                    message=s.error or f"the {s.name} step {s.status}",
+                )
+            )
     claims = [c for s in steps for c in s.claims]
     verify = next((s for s in steps if s.name == "verify"), None)
     m = loaded.manifest
     from importlib.metadata import version
 
     report = AuditReport(
-        release=ReleaseRef(name=m.release.name, version=m.release.version, publisher=m.release.publisher,
-                           license=m.release.license, manifest=str(manifest_path),
-                           manifest_sha256=loaded.manifest_sha256,
-                           release_digest=(verify.summary.release_digest if verify else None)),
-        source=source, generated_by=f"assay {version('assay')}", environment=_environment(), steps=steps,
-        claims=claims, counts=_counts(claims),
-        verdict=("fail" if any(c.verdict in FAILING for c in claims) or any(s.status == "error" for s in steps)
-                 else "pass"),
-        seconds=round(time.perf_counter() - t0, 3))
+        release=ReleaseRef(
+            name=m.release.name,
+            version=m.release.version,
+            publisher=m.release.publisher,
+            license=m.release.license,
+            manifest=str(manifest_path),
+            manifest_sha256=loaded.manifest_sha256,
+            release_digest=(verify.summary.release_digest if verify else None),
+        ),
+        source=source,
+        generated_by=f"assay {version('assay')}",
+        environment=_environment(),
+        steps=steps,
+        claims=claims,
+        counts=_counts(claims),
+        verdict=(
+            "fail" if any(c.verdict in FAILING for c in claims) or any(s.status == "error" for s in steps) else "pass"
+        ),
+        seconds=round(time.perf_counter() - t0, 3),
+    )
     from .render import write_reports
 
     write_reports(report, out)
@@ -215,15 +278,42 @@ def _pull_step(source: str, to: Path, progress: Any) -> StepResult:
     try:
         r = pull(source, to=to, progress=progress)
     except AssayError as exc:
-        return StepResult(name="pull", status="error", error=str(exc), seconds=round(time.perf_counter() - t0, 3),
-                          claims=[ClaimResult(id="step:pull", step="pull", kind="step", subject=source,
-                                              verdict="error", message=str(exc))])
-    claims = [ClaimResult(id=f"pull:{f.path}", step="pull", kind="transfer", subject=f.path,
-                          declared={"sha256": f.expected_sha256}, measured={"sha256": f.sha256},
-                          verdict="pass" if f.status in ("downloaded", "resumed", "present") else "fail",
-                          message=f.message) for f in r.files if f.status not in ("downloaded", "resumed", "present")]
-    return StepResult(name="pull", status="ok" if r.ok else "failed", seconds=r.seconds, claims=claims,
-                      summary=StepSummary(pull=PullSummary(source=r.source, revision=r.revision, to=str(r.to),
-                                                           release_digest=r.release_digest,
-                                                           bytes_transferred=r.bytes_transferred,
-                                                           files=len(r.files))))
+        return StepResult(
+            name="pull",
+            status="error",
+            error=str(exc),
+            seconds=round(time.perf_counter() - t0, 3),
+            claims=[
+                ClaimResult(id="step:pull", step="pull", kind="step", subject=source, verdict="error", message=str(exc))
+            ],
+        )
+    claims = [
+        ClaimResult(
+            id=f"pull:{f.path}",
+            step="pull",
+            kind="transfer",
+            subject=f.path,
+            declared={"sha256": f.expected_sha256},
+            measured={"sha256": f.sha256},
+            verdict="pass" if f.status in ("downloaded", "resumed", "present") else "fail",
+            message=f.message,
+        )
+        for f in r.files
+        if f.status not in ("downloaded", "resumed", "present")
+    ]
+    return StepResult(
+        name="pull",
+        status="ok" if r.ok else "failed",
+        seconds=r.seconds,
+        claims=claims,
+        summary=StepSummary(
+            pull=PullSummary(
+                source=r.source,
+                revision=r.revision,
+                to=str(r.to),
+                release_digest=r.release_digest,
+                bytes_transferred=r.bytes_transferred,
+                files=len(r.files),
+            )
+        ),
+    )

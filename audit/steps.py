@@ -38,8 +38,11 @@ class RerunOptions(BaseModel):
 
     limit: int | None = Field(None, ge=1, description="Re-run at most N items per benchmark (stratified, seeded).")
     backend: str = Field("transformers", description="transformers (in-process) or openai (a served endpoint).")
-    base_url: list[str] | None = Field(None, description="OpenAI-compatible endpoint(s) for the openai backend: "
-                                       "several make a fleet (a single string is accepted).")
+    base_url: list[str] | None = Field(
+        None,
+        description="OpenAI-compatible endpoint(s) for the openai backend: "
+        "several make a fleet (a single string is accepted).",
+    )
     model: str | None = Field(None, description="Model name the endpoint serves.")
     device: str = "auto"
     dtype: str | None = None
@@ -80,8 +83,12 @@ class Step:
 STEPS: dict[str, Step] = {}
 
 
-def step(name: str, *, applies: Callable[[Manifest], bool] = lambda m: True,
-         options: Callable[[AuditContext], dict[str, Any]] = lambda ctx: {}) -> Callable:
+def step(
+    name: str,
+    *,
+    applies: Callable[[Manifest], bool] = lambda m: True,
+    options: Callable[[AuditContext], dict[str, Any]] = lambda ctx: {},
+) -> Callable:
     """Register an audit step (in call order: the audit runs them in the order they are registered)."""
 
     def register(fn: Callable[[AuditContext], StepResult]) -> Callable[[AuditContext], StepResult]:
@@ -106,10 +113,25 @@ def not_checked(name: str, manifest: Manifest, reason: str, needs: list[Need] | 
     claims: list[ClaimResult] = []
     step_needs: list[Need] = list(needs or [])
 
-    def add(cid: str, kind: str, subject: str, verdict: Verdict = "not-checked", message: str = reason,
-            more: list[Need] | None = None) -> None:
-        claims.append(ClaimResult(id=cid, step=name, kind=kind, subject=subject, verdict=verdict, message=message,
-                                  needs=more if more is not None else step_needs))
+    def add(
+        cid: str,
+        kind: str,
+        subject: str,
+        verdict: Verdict = "not-checked",
+        message: str = reason,
+        more: list[Need] | None = None,
+    ) -> None:
+        claims.append(
+            ClaimResult(
+                id=cid,
+                step=name,
+                kind=kind,
+                subject=subject,
+                verdict=verdict,
+                message=message,
+                needs=more if more is not None else step_needs,
+            )
+        )
 
     if name == "data" and manifest.data is not None:
         for comp in manifest.data.components:
@@ -120,18 +142,32 @@ def not_checked(name: str, manifest: Manifest, reason: str, needs: list[Need] | 
     elif name == "rescore":
         for ev in manifest.evals:
             if ev.attested_only and not ev.logs:
-                add(f"eval:{ev.name}", "rescore", ev.name, "attested", "declared attested-only: never checked",
-                    more=["samples", "gpu"])
+                add(
+                    f"eval:{ev.name}",
+                    "rescore",
+                    ev.name,
+                    "attested",
+                    "declared attested-only: never checked",
+                    more=["samples", "gpu"],
+                )
             else:
-                add(f"eval:{ev.name}", "rescore", ev.name,
-                    more=step_needs if ev.logs else [*step_needs, "samples", "gpu"])
+                add(
+                    f"eval:{ev.name}",
+                    "rescore",
+                    ev.name,
+                    more=step_needs if ev.logs else [*step_needs, "samples", "gpu"],
+                )
     elif name == "rerun":
         for ev in manifest.evals:
             if ev.logs:
                 add(f"rerun:{ev.name}", "rerun", ev.name, more=[*step_needs, "gpu"])
             if ev.run is not None:
-                add(f"rerun:{ev.name}:harness" if ev.logs else f"rerun:{ev.name}", "rerun", ev.name,
-                    more=[*step_needs, "gpu"])
+                add(
+                    f"rerun:{ev.name}:harness" if ev.logs else f"rerun:{ev.name}",
+                    "rerun",
+                    ev.name,
+                    more=[*step_needs, "gpu"],
+                )
     else:
         add(f"step:{name}", "step", name)
     if not any(c.verdict in FAILING for c in claims):  # e.g. every score attested: the step itself did not run
@@ -147,10 +183,12 @@ def step_verify(ctx: AuditContext) -> StepResult:
     r = verify_release(ctx.release, strict=True)
     ctx.verification = r
     claims = r.to_claims()
-    summary = StepSummary(verify=r.summary, release_digest=r.release_digest,
-                          expected_release_digest=r.expected_release_digest,
-                          warnings=[f"{f.code}: {f.where or ''}: {f.message}" for f in r.findings
-                                    if f.severity == "warning"])
+    summary = StepSummary(
+        verify=r.summary,
+        release_digest=r.release_digest,
+        expected_release_digest=r.expected_release_digest,
+        warnings=[f"{f.code}: {f.where or ''}: {f.message}" for f in r.findings if f.severity == "warning"],
+    )
     return StepResult(name="verify", status="ok" if r.ok else "failed", summary=summary, claims=claims)
 
 
@@ -170,13 +208,32 @@ def step_load(ctx: AuditContext) -> StepResult:
     try:
         r = audit_loaded(ctx.release, trust_remote_code=ctx.rerun.trust_remote_code, verification=ctx.verification)
     except MissingExtra as exc:
-        return StepResult(name="load", status="not-checked", error=str(exc), claims=[ClaimResult(
-            id="loaded:model", step="load", kind="loaded", subject="model", verdict="not-checked", message=str(exc),
-            needs=["extra"])])
+        return StepResult(
+            name="load",
+            status="not-checked",
+            error=str(exc),
+            claims=[
+                ClaimResult(
+                    id="loaded:model",
+                    step="load",
+                    kind="loaded",
+                    subject="model",
+                    verdict="not-checked",
+                    message=str(exc),
+                    needs=["extra"],
+                )
+            ],
+        )
     as_status: dict[str, Any] = {"pass": "ok", "not-checked": "not-checked", "error": "error"}
-    return StepResult(name="load", status=as_status.get(r.verdict, "failed"), error=r.reason, claims=r.to_claims(),
-                      summary=StepSummary(warnings=[f"{f.code}: {f.where or ''}: {f.message}" for f in r.findings
-                                                    if f.severity == "warning"]))
+    return StepResult(
+        name="load",
+        status=as_status.get(r.verdict, "failed"),
+        error=r.reason,
+        claims=r.to_claims(),
+        summary=StepSummary(
+            warnings=[f"{f.code}: {f.where or ''}: {f.message}" for f in r.findings if f.severity == "warning"]
+        ),
+    )
 
 
 @step("data", applies=lambda m: m.data is not None)
@@ -186,12 +243,23 @@ def step_data(ctx: AuditContext) -> StepResult:
 
     r = check_data(ctx.release, strict=True, data_dir=ctx.data_dir)
     shares = ctx.manifest.data.shares if ctx.manifest.data is not None else {}
-    chart = [MixtureBar(name=tag, declared=shares[tag].value,
-                        measured=mc.from_data if isinstance(mc.from_data, (int, float)) else None)
-             for mc in r.mixture if mc.verdict is not None and mc.check.startswith("share:")
-             and (tag := mc.check.removeprefix("share:")) in shares]
-    return StepResult(name="data", status="ok" if r.ok else "failed", claims=r.to_claims(),
-                      summary=StepSummary(data=r.summary, mixture=chart))
+    chart = [
+        MixtureBar(
+            name=tag,
+            declared=shares[tag].value,
+            measured=mc.from_data if isinstance(mc.from_data, (int, float)) else None,
+        )
+        for mc in r.mixture
+        if mc.verdict is not None
+        and mc.check.startswith("share:")
+        and (tag := mc.check.removeprefix("share:")) in shares
+    ]
+    return StepResult(
+        name="data",
+        status="ok" if r.ok else "failed",
+        claims=r.to_claims(),
+        summary=StepSummary(data=r.summary, mixture=chart),
+    )
 
 
 @step("rebuild", applies=lambda m: bool(m.recipes))
@@ -200,9 +268,12 @@ def step_rebuild(ctx: AuditContext) -> StepResult:
     from ..recipes.rebuild import rebuild_release
 
     r = rebuild_release(ctx.release, workdir=ctx.out / "rebuild")
-    return StepResult(name="rebuild", status="ok" if r.ok else "failed", claims=r.to_claims(),
-                      summary=StepSummary(rebuild=RebuildSummary(dvc=r.dvc, run_id=r.run_id, workdir=r.workdir,
-                                                                 text=r.summary)))
+    return StepResult(
+        name="rebuild",
+        status="ok" if r.ok else "failed",
+        claims=r.to_claims(),
+        summary=StepSummary(rebuild=RebuildSummary(dvc=r.dvc, run_id=r.run_id, workdir=r.workdir, text=r.summary)),
+    )
 
 
 def _release_relative(release: Release, path: str) -> str:
@@ -227,29 +298,58 @@ def step_rescore(ctx: AuditContext) -> StepResult:
 
     r = rescore_manifest(ctx.release)
     claims = r.to_claims(lambda path: _release_relative(ctx.release, path))
-    chart = [ScorePoint(name=f"{ev.name} (re-scored)", published=c.value, reproduced=c.recomputed)
-             for ev in r.evals for c in ev.claims if c.recomputed is not None]
-    audit_rows = [a for ev in r.evals for log in ev.logs for a in log.audit
-                  if a.accepted_only_by_harness or a.accepted_only_by_strict]
-    return StepResult(name="rescore", status="ok" if r.ok else "failed", claims=claims,
-                      summary=StepSummary(scores=chart, scorer_audit=audit_rows,
-                                          warnings=[f.message for e in r.evals for f in e.findings
-                                                    if f.severity == "warning"]))
+    chart = [
+        ScorePoint(name=f"{ev.name} (re-scored)", published=c.value, reproduced=c.recomputed)
+        for ev in r.evals
+        for c in ev.claims
+        if c.recomputed is not None
+    ]
+    audit_rows = [
+        a
+        for ev in r.evals
+        for log in ev.logs
+        for a in log.audit
+        if a.accepted_only_by_harness or a.accepted_only_by_strict
+    ]
+    return StepResult(
+        name="rescore",
+        status="ok" if r.ok else "failed",
+        claims=claims,
+        summary=StepSummary(
+            scores=chart,
+            scorer_audit=audit_rows,
+            warnings=[f.message for e in r.evals for f in e.findings if f.severity == "warning"],
+        ),
+    )
 
 
-@step("rerun", applies=lambda m: any(e.logs or e.run is not None for e in m.evals),
-      options=lambda ctx: ctx.rerun.model_dump())
+@step(
+    "rerun",
+    applies=lambda m: any(e.logs or e.run is not None for e in m.evals),
+    options=lambda ctx: ctx.rerun.model_dump(),
+)
 def step_rerun(ctx: AuditContext) -> StepResult:
     """Level 2: regenerate the outputs with the released model under the pinned decoding and decide with statistics."""
     from ..evals.harness_run import HarnessOptions
     from ..evals.rerun import rerun
 
     o = ctx.rerun
-    r = rerun(ctx.release, limit=o.limit, out=ctx.out / "rerun", backend=o.backend, base_url=o.base_url,
-              model=o.model, device=o.device, dtype=o.dtype, concurrency=o.concurrency, timeout=o.timeout,
-              retries=o.retries,
-              trust_remote_code=o.trust_remote_code, verification=ctx.verification,
-              harness=HarnessOptions(python=o.harness_python, install=o.install_harness))
+    r = rerun(
+        ctx.release,
+        limit=o.limit,
+        out=ctx.out / "rerun",
+        backend=o.backend,
+        base_url=o.base_url,
+        model=o.model,
+        device=o.device,
+        dtype=o.dtype,
+        concurrency=o.concurrency,
+        timeout=o.timeout,
+        retries=o.retries,
+        trust_remote_code=o.trust_remote_code,
+        verification=ctx.verification,
+        harness=HarnessOptions(python=o.harness_python, install=o.install_harness),
+    )
     claims = r.to_claims(lambda path: _release_relative(ctx.release, path))
     chart: list[ScorePoint] = []
     for b in r.benchmarks:
@@ -259,12 +359,23 @@ def step_rerun(ctx: AuditContext) -> StepResult:
             ref = v.published if v.published is not None else v.reference_score
             lo = ref + v.ci_low if ref is not None and v.ci_low is not None else None
             hi = ref + v.ci_high if ref is not None and v.ci_high is not None else None
-            chart.append(ScorePoint(name=b.name, published=ref, reproduced=v.rerun_score, ci_low=lo, ci_high=hi,
-                                    n=v.n))
+            chart.append(ScorePoint(name=b.name, published=ref, reproduced=v.rerun_score, ci_low=lo, ci_high=hi, n=v.n))
     for h in r.harness_runs:  # unpaired: the CI is of the re-run's score itself
         hv = h.verdict
         if hv is not None and hv.rerun_score is not None:
-            chart.append(ScorePoint(name=h.name, published=hv.published, reproduced=hv.rerun_score,
-                                    ci_low=hv.ci_low, ci_high=hv.ci_high, n=hv.n))
-    return StepResult(name="rerun", status="ok" if r.ok else "failed", claims=claims,
-                      summary=StepSummary(scores=chart, backend=r.backend, verified=r.verified))
+            chart.append(
+                ScorePoint(
+                    name=h.name,
+                    published=hv.published,
+                    reproduced=hv.rerun_score,
+                    ci_low=hv.ci_low,
+                    ci_high=hv.ci_high,
+                    n=hv.n,
+                )
+            )
+    return StepResult(
+        name="rerun",
+        status="ok" if r.ok else "failed",
+        claims=claims,
+        summary=StepSummary(scores=chart, backend=r.backend, verified=r.verified),
+    )

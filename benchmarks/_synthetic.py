@@ -17,6 +17,7 @@ def make_release(folder: Path, sizes: list[int], seed: int = 0) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         import numpy as np
+
         rng = np.random.default_rng(seed)
         rand = rng.bytes
     except ImportError:  # pragma: no cover

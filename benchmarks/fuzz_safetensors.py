@@ -74,7 +74,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=100_000)
     ap.add_argument("--verify-every", type=int, default=50, help="also run `assay verify --strict` every N inputs")
-    ap.add_argument("--subprocess-every", type=int, default=0, help="also run a real subprocess every N inputs (0: never)")
+    ap.add_argument(
+        "--subprocess-every", type=int, default=0, help="also run a real subprocess every N inputs (0: never)"
+    )
     ap.add_argument("--seed", type=int, default=None, help="hypothesis seed (default: random)")
     opts = ap.parse_args()
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -83,8 +85,9 @@ def main() -> int:
     from hypothesis import HealthCheck, given, seed, settings
 
     fz = _load_fuzz_module()
-    stats: dict[str, collections.Counter] = {k: collections.Counter() for k in
-                                             ("inspect", "verify", "subprocess", "verdict", "failures")}
+    stats: dict[str, collections.Counter] = {
+        k: collections.Counter() for k in ("inspect", "verify", "subprocess", "verdict", "failures")
+    }
     failures: list[tuple[str, bytes, str]] = []
     count = 0
     work = Path(tempfile.mkdtemp(prefix="assay-fuzz-"))
@@ -103,8 +106,9 @@ def main() -> int:
         path = work / "x.safetensors"
         try:
             report, accepted = fz.check_in_process(path, content)
-            stats["verdict"][f"official {'accepts' if accepted else 'rejects'}, assay "
-                             f"{'accepts' if report.ok else 'rejects'}"] += 1
+            stats["verdict"][
+                f"official {'accepts' if accepted else 'rejects'}, assay {'accepts' if report.ok else 'rejects'}"
+            ] += 1
         except AssertionError as exc:
             fail("in-process oracle", content, str(exc)[:2000])
             return
@@ -117,24 +121,40 @@ def main() -> int:
             fail("inspect", content, f"exit {code}: {err[-1500:]}")
         if opts.verify_every and count % opts.verify_every == 0:
             (release / "model.safetensors").write_bytes(content)
-            manifest = {"apiVersion": "assay/v1", "kind": "Release", "release": {"name": "fuzz", "version": "0.1.0"},
-                        "sources": [{"name": "default", "uri": "dir://."}],
-                        "artifacts": [{"path": "model.safetensors", "role": "weights", "size": len(content),
-                                       "sha256": hashlib.sha256(content).hexdigest()}]}
+            manifest = {
+                "apiVersion": "assay/v1",
+                "kind": "Release",
+                "release": {"name": "fuzz", "version": "0.1.0"},
+                "sources": [{"name": "default", "uri": "dir://."}],
+                "artifacts": [
+                    {
+                        "path": "model.safetensors",
+                        "role": "weights",
+                        "size": len(content),
+                        "sha256": hashlib.sha256(content).hexdigest(),
+                    }
+                ],
+            }
             (release / "assay.yaml").write_text(json.dumps(manifest))
             code, err = cli_in_process(["verify", str(release / "assay.yaml"), "--strict", "--json"])
             stats["verify"][code] += 1
             if code not in (0, 1, 2) or "Traceback" in err or "internal error" in err or (code == 0) != report.ok:
                 fail("verify", content, f"exit {code}: {err[-1500:]}")
         if opts.subprocess_every and count % opts.subprocess_every == 0:
-            proc = subprocess.run([sys.executable, "-m", "assay.cli", "inspect", str(path), "--json"],
-                                  capture_output=True, text=True, timeout=120, check=False)
+            proc = subprocess.run(
+                [sys.executable, "-m", "assay.cli", "inspect", str(path), "--json"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
             stats["subprocess"][proc.returncode] += 1
             if proc.returncode not in (0, 1, 2) or "Traceback" in proc.stderr or "internal error" in proc.stderr:
                 fail("subprocess", content, f"exit {proc.returncode}: {proc.stderr[-1500:]}")
 
     run = settings(max_examples=opts.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))(
-        given(content=fz.any_file)(one))
+        given(content=fz.any_file)(one)
+    )
     if opts.seed is not None:
         run = seed(opts.seed)(run)
     run()

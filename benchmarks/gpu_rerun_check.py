@@ -37,16 +37,39 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 TARGET = 1.10
-PHI3_MINI = dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=32, num_attention_heads=32,
-                 num_key_value_heads=32, vocab_size=32064, max_position_embeddings=4096, rms_norm_eps=1e-5,
-                 hidden_act="silu", tie_word_embeddings=False)
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-            vocab_size=512, max_position_embeddings=512, rms_norm_eps=1e-5, hidden_act="silu", tie_word_embeddings=False)
-WORDS = ("what does this chart show the number of visitors per month which bar is tallest how many bars are there "
-         "in plot value blue red line above below green difference between highest and lowest read label x axis y "
-         "year category largest share pie total all values table average score trend go up down sales increase").split()
-CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+PHI3_MINI = dict(
+    hidden_size=3072,
+    intermediate_size=8192,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    vocab_size=32064,
+    max_position_embeddings=4096,
+    rms_norm_eps=1e-5,
+    hidden_act="silu",
+    tie_word_embeddings=False,
+)
+TINY = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=4,
+    vocab_size=512,
+    max_position_embeddings=512,
+    rms_norm_eps=1e-5,
+    hidden_act="silu",
+    tie_word_embeddings=False,
+)
+WORDS = (
+    "what does this chart show the number of visitors per month which bar is tallest how many bars are there "
+    "in plot value blue red line above below green difference between highest and lowest read label x axis y "
+    "year category largest share pie total all values table average score trend go up down sales increase"
+).split()
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
 
 
 def build_tokenizer(vocab_size: int):
@@ -65,8 +88,14 @@ def build_tokenizer(vocab_size: int):
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
     tok.add_special_tokens(special)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", padding_side="left")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        padding_side="left",
+    )
     fast.chat_template = CHAT_TEMPLATE
     return fast
 
@@ -115,13 +144,14 @@ def plain(model, tok, batches, max_new_tokens: int) -> dict[str, str]:
     out = {}
     for batch in batches:
         convs = [[{"role": "user", "content": r.messages[0].content}] for r in batch]
-        enc = tok.apply_chat_template(convs, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                      padding=True, return_tensors="pt").to(model.device)
+        enc = tok.apply_chat_template(
+            convs, add_generation_prompt=True, tokenize=True, return_dict=True, padding=True, return_tensors="pt"
+        ).to(model.device)
         with torch.inference_mode():
             gen = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=3)
         rows = []
-        for row in gen[:, enc["input_ids"].shape[1]:].tolist():  # text up to the tokenizer's EOS, as assay cuts it
-            rows.append(row[:row.index(tok.eos_token_id)] if tok.eos_token_id in row else row)
+        for row in gen[:, enc["input_ids"].shape[1] :].tolist():  # text up to the tokenizer's EOS, as assay cuts it
+            rows.append(row[: row.index(tok.eos_token_id)] if tok.eos_token_id in row else row)
         texts = tok.batch_decode(rows, skip_special_tokens=True)
         out.update({r.id: t for r, t in zip(batch, texts)})
     return out
@@ -139,7 +169,7 @@ def measure(backend, reqs, max_new_tokens: int, device: str, repeat: int) -> dic
 
     order = sorted(range(len(reqs)), key=lambda i: (-_content_length(reqs[i]), reqs[i].id))
     ordered = [reqs[i] for i in order]
-    batches = [ordered[k:k + backend.batch_size] for k in range(0, len(ordered), backend.batch_size)]
+    batches = [ordered[k : k + backend.batch_size] for k in range(0, len(ordered), backend.batch_size)]
     model, tok = backend.model, backend.tokenizer
     # warm-up (kernels, allocator) on one batch each
     backend.generate(batches[0])
@@ -148,7 +178,7 @@ def measure(backend, reqs, max_new_tokens: int, device: str, repeat: int) -> dic
     runs: dict[str, list[float]] = {"assay": [], "plain": []}
     a_out = p_out = None
     for k in range(repeat):
-        for name in (("assay", "plain") if k % 2 == 0 else ("plain", "assay")):
+        for name in ("assay", "plain") if k % 2 == 0 else ("plain", "assay"):
             sync(device)
             t0 = time.perf_counter()
             if name == "assay":
@@ -158,10 +188,18 @@ def measure(backend, reqs, max_new_tokens: int, device: str, repeat: int) -> dic
             sync(device)
             runs[name].append(time.perf_counter() - t0)
     best = {k: min(v) for k, v in runs.items()}
-    return {"requests": len(reqs), "batch_size": backend.batch_size, "max_new_tokens": max_new_tokens,
-            "generated_tokens": tokens, "runs_s": runs, "best_s": best,
-            "assay_tokens_per_s": tokens / best["assay"], "plain_tokens_per_s": tokens / best["plain"],
-            "ratio": best["assay"] / best["plain"], "outputs_identical": a_out == p_out}
+    return {
+        "requests": len(reqs),
+        "batch_size": backend.batch_size,
+        "max_new_tokens": max_new_tokens,
+        "generated_tokens": tokens,
+        "runs_s": runs,
+        "best_s": best,
+        "assay_tokens_per_s": tokens / best["assay"],
+        "plain_tokens_per_s": tokens / best["plain"],
+        "ratio": best["assay"] / best["plain"],
+        "outputs_identical": a_out == p_out,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,24 +229,35 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(shape, device, dtype)
     params = sum(p.numel() for p in model.parameters())
     build_s = time.perf_counter() - t0
-    report = {"device": device, "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
-              "dtype": str(dtype).replace("torch.", ""), "shape": "tiny" if args.tiny else "phi-3-mini",
-              "parameters": params, "build_s": build_s, "torch": torch.__version__, "target_ratio": TARGET,
-              "results": []}
+    report = {
+        "device": device,
+        "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
+        "dtype": str(dtype).replace("torch.", ""),
+        "shape": "tiny" if args.tiny else "phi-3-mini",
+        "parameters": params,
+        "build_s": build_s,
+        "torch": torch.__version__,
+        "target_ratio": TARGET,
+        "results": [],
+    }
     import transformers
 
     report["transformers"] = transformers.__version__
-    print(f"{report['shape']} Phi3ForCausalLM, {params / 1e9:.3f} B parameters, {report['dtype']} on "
-          f"{report['device_name']}; built in {build_s:.1f} s")
+    print(
+        f"{report['shape']} Phi3ForCausalLM, {params / 1e9:.3f} B parameters, {report['dtype']} on "
+        f"{report['device_name']}; built in {build_s:.1f} s"
+    )
     ok = True
     for bs, n, new in plan:
         backend = TransformersBackend(model, tok, batch_size=bs)
         r = measure(backend, requests(prompts(n), new), new, device, repeat)
         report["results"].append(r)
         ok &= r["outputs_identical"]
-        print(f"batch {bs:>2}: {n} requests x {new} tokens  assay {r['assay_tokens_per_s']:9.1f} tok/s  "
-              f"plain {r['plain_tokens_per_s']:9.1f} tok/s  ratio {r['ratio']:.3f} "
-              f"({'PASS' if r['ratio'] <= TARGET else 'MISS'})  identical: {r['outputs_identical']}")
+        print(
+            f"batch {bs:>2}: {n} requests x {new} tokens  assay {r['assay_tokens_per_s']:9.1f} tok/s  "
+            f"plain {r['plain_tokens_per_s']:9.1f} tok/s  ratio {r['ratio']:.3f} "
+            f"({'PASS' if r['ratio'] <= TARGET else 'MISS'})  identical: {r['outputs_identical']}"
+        )
     if device.startswith("cuda"):
         report["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
         print(f"peak GPU memory {report['peak_memory_gib']:.1f} GiB")

@@ -69,8 +69,14 @@ def assay_verdicts(paths: list[str]) -> dict[str, bool]:
 
 
 def tool_verdicts(python: str, tool: str, paths: list[str]) -> dict[str, bool | str]:
-    proc = subprocess.run([python, "-c", _TOOL_SCRIPT, tool, str(ROOT)], input=json.dumps(paths), check=False,
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [python, "-c", _TOOL_SCRIPT, tool, str(ROOT)],
+        input=json.dumps(paths),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{tool}: failed in {python}: {proc.stderr.strip()[-500:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -89,8 +95,10 @@ def table(expected: dict[str, dict], flagged: dict[str, bool | str], name: str) 
     out = [f"{name}: {'source':11s} {'malicious caught':>17s} {'benign passed':>14s} {'not-a-pickle not passed':>24s}"]
     for src in [*sorted(k for k in rows if k != "all"), "all"]:
         r = rows[src]
-        out.append(f"{'':{len(name) + 2}s}{src:11s} {r['malicious_hit']:>9d} / {r['malicious_n']:<5d} "
-                   f"{r['benign_hit']:>6d} / {r['benign_n']:<5d} {r['not-a-pickle_hit']:>14d} / {r['not-a-pickle_n']:<5d}")
+        out.append(
+            f"{'':{len(name) + 2}s}{src:11s} {r['malicious_hit']:>9d} / {r['malicious_n']:<5d} "
+            f"{r['benign_hit']:>6d} / {r['benign_n']:<5d} {r['not-a-pickle_hit']:>14d} / {r['not-a-pickle_n']:<5d}"
+        )
     return out
 
 

@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 from _synthetic import GIB, MIB, cores, make_release, read_all  # noqa: E402 - benchmarks/ is on sys.path
+
 PY = sys.executable
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # the test servers (tests/support/) are not part of the package
@@ -91,8 +92,9 @@ def proc_io(pid: int | str = "self") -> dict[str, int]:
     return out
 
 
-def run_child(cmd: list[str], env: dict[str, str], what: str, server_pid: int | None = None
-              ) -> tuple[float, dict[str, int], str]:
+def run_child(
+    cmd: list[str], env: dict[str, str], what: str, server_pid: int | None = None
+) -> tuple[float, dict[str, int], str]:
     """Run ``cmd``; return (wall seconds, its I/O counters, stdout).  A non-zero exit is a failure.
 
     With ``server_pid``, the counters also hold ``server_rchar``: what the server process read meanwhile.
@@ -113,11 +115,25 @@ def run_child(cmd: list[str], env: dict[str, str], what: str, server_pid: int | 
 
 def child_env(base: Path, endpoint: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
-                "ALL_PROXY", "all_proxy"):
+    for var in (
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
         env.pop(var, None)
-    env.update(ASSAY_STATE_DIR=str(base / "state"), HF_HOME=str(base / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1",
-               HF_HUB_DISABLE_PROGRESS_BARS="1", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    env.update(
+        ASSAY_STATE_DIR=str(base / "state"),
+        HF_HOME=str(base / "hf-home"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
     if endpoint:
         env["HF_ENDPOINT"] = endpoint
     return env
@@ -126,8 +142,9 @@ def child_env(base: Path, endpoint: str | None = None) -> dict[str, str]:
 def assay_cli(args: list[str], env: dict[str, str]) -> dict:
     proc = subprocess.run([PY, "-m", "assay.cli", *args], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise StepFailed(f"assay {' '.join(args)} exited {proc.returncode}: "
-                         f"{(proc.stderr.strip() or proc.stdout.strip())[-600:]}")
+        raise StepFailed(
+            f"assay {' '.join(args)} exited {proc.returncode}: {(proc.stderr.strip() or proc.stdout.strip())[-600:]}"
+        )
     return json.loads(proc.stdout) if "--json" in args else {}
 
 
@@ -141,13 +158,16 @@ def build_steps(server: str, uri: str, client_cmd, env: dict[str, str], expected
     """(assay pull, client, verify): callables that take a destination folder and return (seconds, io)."""
 
     def assay_pull(to: Path):
-        seconds, io, out = run_child([PY, "-m", "assay.cli", "pull", uri, "--to", str(to), "--json"], env,
-                                     f"assay pull {uri}", server_pid)
+        seconds, io, out = run_child(
+            [PY, "-m", "assay.cli", "pull", uri, "--to", str(to), "--json"], env, f"assay pull {uri}", server_pid
+        )
         res = json.loads(out)
         got = {f["path"]: f["sha256"] for f in res["files"]}
         if not res["ok"] or got != expected or {f["status"] for f in res["files"]} != {"downloaded"}:
-            raise StepFailed(f"assay pull {uri}: ok={res['ok']}, statuses "
-                             f"{sorted({f['status'] for f in res['files']})}, digests match: {got == expected}")
+            raise StepFailed(
+                f"assay pull {uri}: ok={res['ok']}, statuses "
+                f"{sorted({f['status'] for f in res['files']})}, digests match: {got == expected}"
+            )
         return seconds, io, res["seconds"]
 
     def client(to: Path):
@@ -158,13 +178,19 @@ def build_steps(server: str, uri: str, client_cmd, env: dict[str, str], expected
         return seconds, io, None
 
     def verify(to: Path):
-        seconds, io, out = run_child([PY, "-m", "assay.cli", "verify", str(to / "assay.yaml"), "--strict", "--json"],
-                                     env, f"assay verify --strict {to}", server_pid)
+        seconds, io, out = run_child(
+            [PY, "-m", "assay.cli", "verify", str(to / "assay.yaml"), "--strict", "--json"],
+            env,
+            f"assay verify --strict {to}",
+            server_pid,
+        )
         res = json.loads(out)
         got = {f["path"]: f["sha256"] for f in res["files"]}
         if not res["ok"] or got != expected or res["summary"]["hashed"] != len(expected):
-            raise StepFailed(f"{server}: verify pass after the client: ok={res['ok']}, digests match: "
-                             f"{got == expected}, summary {res['summary']}")
+            raise StepFailed(
+                f"{server}: verify pass after the client: ok={res['ok']}, digests match: "
+                f"{got == expected}, summary {res['summary']}"
+            )
         return seconds, io, res["summary"]["seconds"]
 
     return assay_pull, client, verify
@@ -212,9 +238,11 @@ def bench_server(server: str, base: Path, release: Path, expected: dict[str, str
             def client_cmd(to: Path) -> list[str]:
                 return [PY, "-c", HF_CLIENT, HF_REPO, "main", str(to), srv.endpoint]
 
-            olah_v = subprocess.run([str(srv.cli.parent / "python"), "-c",
-                                     "import importlib.metadata as m; print(m.version('olah'))"],
-                                    capture_output=True, text=True).stdout.strip()
+            olah_v = subprocess.run(
+                [str(srv.cli.parent / "python"), "-c", "import importlib.metadata as m; print(m.version('olah'))"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             label = f"olah {olah_v or '?'} (offline, git mirror, LFS objects on disk)"
         read_all(stored)  # the server's bytes are page-cached
         assay_pull, client, verify = build_steps(server, uri, client_cmd, env, expected, srv.proc.pid)
@@ -233,26 +261,45 @@ def bench_server(server: str, base: Path, release: Path, expected: dict[str, str
         fresh(dest_a)
         fresh(dest_c)
 
-    combo = [{"s": c["s"] + v["s"], "io": {k: c["io"][k] + v["io"][k] for k in IO_KEYS}}
-             for c, v in zip(runs["client"], runs["verify"])]
-    series = {"assay pull (hash while writing)": runs["assay"],
-              f"{client_name} + assay verify --strict": combo,
-              f"  {client_name} alone": runs["client"],
-              "  assay verify --strict alone": runs["verify"]}
+    combo = [
+        {"s": c["s"] + v["s"], "io": {k: c["io"][k] + v["io"][k] for k in IO_KEYS}}
+        for c, v in zip(runs["client"], runs["verify"])
+    ]
+    series = {
+        "assay pull (hash while writing)": runs["assay"],
+        f"{client_name} + assay verify --strict": combo,
+        f"  {client_name} alone": runs["client"],
+        "  assay verify --strict alone": runs["verify"],
+    }
     a_best = min(r["s"] for r in runs["assay"])
     rows = []
     for name, rs in series.items():
         times = [r["s"] for r in rs]
         best = min(rs, key=lambda r: r["s"])
-        rows.append({"method": name, "runs_s": [round(t, 4) for t in times], "best_s": round(best["s"], 4),
-                     "median_s": round(statistics.median(times), 4), "gib_s": round(total / GIB / best["s"], 3),
-                     "vs_assay_pull": round(best["s"] / a_best, 2), "io_of_best": best["io"],
-                     "io_runs": [r["io"] for r in rs]})
+        rows.append(
+            {
+                "method": name,
+                "runs_s": [round(t, 4) for t in times],
+                "best_s": round(best["s"], 4),
+                "median_s": round(statistics.median(times), 4),
+                "gib_s": round(total / GIB / best["s"], 3),
+                "vs_assay_pull": round(best["s"] / a_best, 2),
+                "io_of_best": best["io"],
+                "io_runs": [r["io"] for r in rs],
+            }
+        )
     ratio = rows[1]["best_s"] / rows[0]["best_s"]
-    return {"server": server, "label": label, "uri": uri, "client": client_name, "rows": rows,
-            "assay_pull_inprocess_s": [round(r["inner_s"], 4) for r in runs["assay"]],
-            "verify_inprocess_s": [round(r["inner_s"], 4) for r in runs["verify"]],
-            "ratio": round(ratio, 3), "verdict": "PASS" if ratio >= TARGET_RATIO else "MISS"}
+    return {
+        "server": server,
+        "label": label,
+        "uri": uri,
+        "client": client_name,
+        "rows": rows,
+        "assay_pull_inprocess_s": [round(r["inner_s"], 4) for r in runs["assay"]],
+        "verify_inprocess_s": [round(r["inner_s"], 4) for r in runs["verify"]],
+        "ratio": round(ratio, 3),
+        "verdict": "PASS" if ratio >= TARGET_RATIO else "MISS",
+    }
 
 
 def mib(n: int) -> str:
@@ -260,29 +307,42 @@ def mib(n: int) -> str:
 
 
 def print_server(r: dict, files: int, total: int, repeat: int, startup_rchar: int) -> None:
-    print(f"\n== {r['server']}: {r['label']}; {r['uri']}; {files} file(s), {total / GIB:.3f} GiB, "
-          f"server storage page-cached; best of {repeat} (round-robin) ==")
-    print(f"{'method':58} {'best s':>7} {'median s':>9} {'GiB/s':>6} {'x assay':>8} "
-          f"{'rchar MiB':>10} {'read_bytes':>11} {'wchar MiB':>10} {'server rchar MiB':>17}")
+    print(
+        f"\n== {r['server']}: {r['label']}; {r['uri']}; {files} file(s), {total / GIB:.3f} GiB, "
+        f"server storage page-cached; best of {repeat} (round-robin) =="
+    )
+    print(
+        f"{'method':58} {'best s':>7} {'median s':>9} {'GiB/s':>6} {'x assay':>8} "
+        f"{'rchar MiB':>10} {'read_bytes':>11} {'wchar MiB':>10} {'server rchar MiB':>17}"
+    )
     for row in r["rows"]:
         io = row["io_of_best"]
-        print(f"{row['method']:58} {row['best_s']:7.3f} {row['median_s']:9.3f} {row['gib_s']:6.2f} "
-              f"{row['vs_assay_pull']:7.2f}x {mib(io['rchar']):>10} {io['read_bytes']:>11,} {mib(io['wchar']):>10} {mib(io['server_rchar']):>17}")
+        print(
+            f"{row['method']:58} {row['best_s']:7.3f} {row['median_s']:9.3f} {row['gib_s']:6.2f} "
+            f"{row['vs_assay_pull']:7.2f}x {mib(io['rchar']):>10} {io['read_bytes']:>11,} {mib(io['wchar']):>10} {mib(io['server_rchar']):>17}"
+        )
     a, v = r["rows"][0], r["rows"][3]
-    print(f"'x assay' = method time / assay pull time; I/O columns: the best run's, of the child process(es) "
-          f"(/proc/self/io deltas) and of the server process (/proc/PID/io); release = {mib(total)} MiB")
-    print(f"assay pull in-process seconds: {r['assay_pull_inprocess_s']}; verify pass in-process seconds: "
-          f"{r['verify_inprocess_s']}")
+    print(
+        f"'x assay' = method time / assay pull time; I/O columns: the best run's, of the child process(es) "
+        f"(/proc/self/io deltas) and of the server process (/proc/PID/io); release = {mib(total)} MiB"
+    )
+    print(
+        f"assay pull in-process seconds: {r['assay_pull_inprocess_s']}; verify pass in-process seconds: "
+        f"{r['verify_inprocess_s']}"
+    )
     vr, ar = v["io_of_best"]["rchar"], a["io_of_best"]["rchar"]
     vd = v["io_of_best"]["read_bytes"]
     cached = " (the pulled files were still page-cached)" if vd < total // 10 else ""
-    print(f"second read: the verify pass read {mib(vr)} MiB (rchar) = the {mib(total)} MiB release + "
-          f"{mib(vr - total)} MiB of start-up, imports, manifest and lock (`assay --help` alone reads "
-          f"{mib(startup_rchar)} MiB); {vd:,} B of it came from disk (read_bytes){cached}")
-    print(f"assay pull: rchar {mib(ar)} MiB, {a['io_of_best']['read_bytes']:,} B from disk: the file data arrives by "
-          f"recv(2) (not in rchar) and is hashed as it is written, never read back")
-    print(f"TARGET ({r['client']} + verify) / assay pull >= {TARGET_RATIO}x: got {r['ratio']:.2f}x "
-          f"-> {r['verdict']}")
+    print(
+        f"second read: the verify pass read {mib(vr)} MiB (rchar) = the {mib(total)} MiB release + "
+        f"{mib(vr - total)} MiB of start-up, imports, manifest and lock (`assay --help` alone reads "
+        f"{mib(startup_rchar)} MiB); {vd:,} B of it came from disk (read_bytes){cached}"
+    )
+    print(
+        f"assay pull: rchar {mib(ar)} MiB, {a['io_of_best']['read_bytes']:,} B from disk: the file data arrives by "
+        f"recv(2) (not in rchar) and is hashed as it is written, never read back"
+    )
+    print(f"TARGET ({r['client']} + verify) / assay pull >= {TARGET_RATIO}x: got {r['ratio']:.2f}x -> {r['verdict']}")
 
 
 def main() -> int:
@@ -303,9 +363,11 @@ def main() -> int:
     sizes = [args.size_mib * MIB] * args.files
     total = sum(sizes)
     servers = ["registry", "olah"] if args.servers == "both" else [args.servers]
-    print(f"cores (sched_getaffinity) = {cores()}, os.cpu_count() = {os.cpu_count()}, python "
-          f"{platform.python_version()}, huggingface_hub {huggingface_hub.__version__}, oras-py "
-          f"{oras.version.__version__}, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"cores (sched_getaffinity) = {cores()}, os.cpu_count() = {os.cpu_count()}, python "
+        f"{platform.python_version()}, huggingface_hub {huggingface_hub.__version__}, oras-py "
+        f"{oras.version.__version__}, load average {os.getloadavg()[0]:.2f}"
+    )
     results, failed = [], None
     try:
         release = base / "release"
@@ -331,11 +393,23 @@ def main() -> int:
             shutil.rmtree(base, ignore_errors=True)
     print(f"load average after the run: {os.getloadavg()[0]:.2f} (other processes may share these {cores()} cores)")
     if args.json_out:
-        args.json_out.write_text(json.dumps({
-            "cores": cores(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "huggingface_hub": huggingface_hub.__version__, "oras": oras.version.__version__,
-            "args": vars(args) | {"dir": str(args.dir), "json_out": str(args.json_out)}, "bytes": total,
-            "servers": results, "failed": failed}, indent=2) + "\n")
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "cores": cores(),
+                    "cpu_count": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "huggingface_hub": huggingface_hub.__version__,
+                    "oras": oras.version.__version__,
+                    "args": vars(args) | {"dir": str(args.dir), "json_out": str(args.json_out)},
+                    "bytes": total,
+                    "servers": results,
+                    "failed": failed,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"wrote {args.json_out}")
     return 1 if failed else 0
 

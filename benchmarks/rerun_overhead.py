@@ -41,11 +41,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 TARGET = 1.10
 QUESTIONS = [
-    "What does this chart show?", "How many bars are there in the plot?", "What is the average score?",
-    "Compare the two groups.", "Is the red line above or below the green line?", "Which bar is the tallest?",
-    "Read the label on the x axis and the label on the y axis.", "What is the total of all values in the table?",
-    "Does the trend go up or down after the peak in the third quarter?", "Count the points in the scatter plot.",
-    "What colour is the smallest slice?", "Which line has the steepest slope near the end?",
+    "What does this chart show?",
+    "How many bars are there in the plot?",
+    "What is the average score?",
+    "Compare the two groups.",
+    "Is the red line above or below the green line?",
+    "Which bar is the tallest?",
+    "Read the label on the x axis and the label on the y axis.",
+    "What is the total of all values in the table?",
+    "Does the trend go up or down after the peak in the third quarter?",
+    "Count the points in the scatter plot.",
+    "What colour is the smallest slice?",
+    "Which line has the steepest slope near the end?",
 ]
 
 
@@ -56,8 +63,11 @@ def make_requests(n: int, max_new_tokens: int):
     reqs = []
     for i in range(n):
         q = " ".join(QUESTIONS[(i + k) % len(QUESTIONS)] for k in range(1 + i % 3))  # 1–3 questions: mixed lengths
-        msgs = (Message("system", "Answer with a single word or number."), Message("user", q)) if i % 4 == 0 \
+        msgs = (
+            (Message("system", "Answer with a single word or number."), Message("user", q))
+            if i % 4 == 0
             else (Message("user", q),)
+        )
         reqs.append(GenRequest(id=f"p{i:04d}", messages=msgs, sampling=sampling))
     return reqs
 
@@ -68,7 +78,7 @@ def assay_batches(backend, reqs):
 
     order = sorted(range(len(reqs)), key=lambda i: (-_content_length(reqs[i]), reqs[i].id))
     ordered = [reqs[i] for i in order]
-    return [ordered[k:k + backend.batch_size] for k in range(0, len(ordered), backend.batch_size)]
+    return [ordered[k : k + backend.batch_size] for k in range(0, len(ordered), backend.batch_size)]
 
 
 def plain_loop(model, tokenizer, batches, max_new_tokens: int) -> dict[str, str]:
@@ -79,11 +89,12 @@ def plain_loop(model, tokenizer, batches, max_new_tokens: int) -> dict[str, str]
     eos = model.generation_config.eos_token_id
     for batch in batches:
         convs = [[{"role": m.role, "content": m.content} for m in r.messages] for r in batch]
-        enc = tokenizer.apply_chat_template(convs, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                            padding=True, return_tensors="pt").to(model.device)
+        enc = tokenizer.apply_chat_template(
+            convs, add_generation_prompt=True, tokenize=True, return_dict=True, padding=True, return_tensors="pt"
+        ).to(model.device)
         with torch.inference_mode():
             gen = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad)
-        new = gen[:, enc["input_ids"].shape[1]:]
+        new = gen[:, enc["input_ids"].shape[1] :]
         eos_ids = {eos} if isinstance(eos, int) else set(eos or [])
         rows = []
         for row in new.tolist():
@@ -103,9 +114,14 @@ def run(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="assay-rerun-bench-") as tmp:
-        model_dir = build_tiny_text_model(Path(tmp) / "model", hidden=args.hidden, layers=args.layers,
-                                          heads=max(2, args.hidden // 64), kv_heads=max(1, args.hidden // 128),
-                                          intermediate=args.hidden * 2)
+        model_dir = build_tiny_text_model(
+            Path(tmp) / "model",
+            hidden=args.hidden,
+            layers=args.layers,
+            heads=max(2, args.hidden // 64),
+            kv_heads=max(1, args.hidden // 128),
+            intermediate=args.hidden * 2,
+        )
         backend = TransformersBackend.from_pretrained(str(model_dir), device="cpu", batch_size=args.batch_size)
     reqs = make_requests(args.prompts, args.max_new_tokens)
     batches = assay_batches(backend, reqs)
@@ -149,12 +165,26 @@ def run(args) -> dict:
     ratio_outside = (best["plain"] + extra) / best["plain"]
     n_params = sum(p.numel() for p in model.parameters())
     return {
-        "prompts": args.prompts, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
+        "prompts": args.prompts,
+        "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens,
         "model": {"hidden": args.hidden, "layers": args.layers, "parameters": n_params},
-        "threads": torch.get_num_threads(), "repeat": args.repeat, "times_s": times, "best_s": best, "median_s": med,
-        "outside_generate_s": outside, "extra_outside_generate_s": extra, "ratio_outside_generate": ratio_outside,
-        "ratio": ratio, "ratio_of_medians": med["assay"] / med["plain"], "overhead_pct": (ratio - 1) * 100, "target_ratio": TARGET, "pass": ratio <= TARGET,
-        "outputs_identical": same, "device": "cpu", "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "repeat": args.repeat,
+        "times_s": times,
+        "best_s": best,
+        "median_s": med,
+        "outside_generate_s": outside,
+        "extra_outside_generate_s": extra,
+        "ratio_outside_generate": ratio_outside,
+        "ratio": ratio,
+        "ratio_of_medians": med["assay"] / med["plain"],
+        "overhead_pct": (ratio - 1) * 100,
+        "target_ratio": TARGET,
+        "pass": ratio <= TARGET,
+        "outputs_identical": same,
+        "device": "cpu",
+        "torch": torch.__version__,
     }
 
 
@@ -174,16 +204,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.prompts, args.max_new_tokens, args.hidden, args.layers, args.repeat = 16, 8, 64, 2, 2
     res = run(args)
-    print(f"prompts {res['prompts']}, batch {res['batch_size']}, {res['max_new_tokens']} new tokens, "
-          f"model {res['model']['parameters']:,} parameters, {res['threads']} threads, cpu")
+    print(
+        f"prompts {res['prompts']}, batch {res['batch_size']}, {res['max_new_tokens']} new tokens, "
+        f"model {res['model']['parameters']:,} parameters, {res['threads']} threads, cpu"
+    )
     for name in ("plain", "assay"):
         runs = ", ".join(f"{t:.3f}" for t in res["times_s"][name])
         print(f"  {name:<6} best {res['best_s'][name]:.3f} s  median {res['median_s'][name]:.3f} s   runs: {runs}")
-    print(f"  time outside model.generate (median): assay {statistics.median(res['outside_generate_s']['assay']):.4f} s, "
-          f"plain {statistics.median(res['outside_generate_s']['plain']):.4f} s -> assay adds "
-          f"{res['extra_outside_generate_s'] * 1e3:+.1f} ms = ratio {res['ratio_outside_generate']:.3f}")
-    print(f"overhead ratio: {res['ratio']:.3f} (assay / plain, best runs; target <= {TARGET:.2f}: "
-          f"{'PASS' if res['pass'] else 'MISS'}); outputs identical: {res['outputs_identical']}")
+    print(
+        f"  time outside model.generate (median): assay {statistics.median(res['outside_generate_s']['assay']):.4f} s, "
+        f"plain {statistics.median(res['outside_generate_s']['plain']):.4f} s -> assay adds "
+        f"{res['extra_outside_generate_s'] * 1e3:+.1f} ms = ratio {res['ratio_outside_generate']:.3f}"
+    )
+    print(
+        f"overhead ratio: {res['ratio']:.3f} (assay / plain, best runs; target <= {TARGET:.2f}: "
+        f"{'PASS' if res['pass'] else 'MISS'}); outputs identical: {res['outputs_identical']}"
+    )
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     if not res["outputs_identical"]:

@@ -45,6 +45,7 @@ from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # huggingface_hub reads its environment once, at import
 from _synthetic import GIB, MIB, cores, make_release, read_all  # noqa: E402 - benchmarks/ is on sys.path
+
 PY = sys.executable
 STARTUP_TARGET_S = 0.25
 
@@ -75,10 +76,12 @@ def import_model_signing_hashing():
     """``model_signing.hashing``; its package ``__init__`` also imports signing (pyOpenSSL), which may be absent."""
     try:
         import model_signing.hashing as msh
+
         return msh, "import model_signing.hashing"
     except ImportError as exc:
         import importlib.util
         import types
+
         for name in [m for m in sys.modules if m == "model_signing" or m.startswith("model_signing.")]:
             del sys.modules[name]
         spec = importlib.util.find_spec("model_signing")
@@ -86,6 +89,7 @@ def import_model_signing_hashing():
         pkg.__path__ = list(spec.submodule_search_locations)
         sys.modules["model_signing"] = pkg
         import model_signing.hashing as msh
+
         return msh, f"package __init__ bypassed ({exc}); model_signing.hashing itself is unchanged"
 
 
@@ -112,24 +116,30 @@ def build_methods(release: Path, manifest: Path, paths: list[Path], expected: di
 
     import huggingface_hub
     from huggingface_hub.utils import _verification as hv
+
     try:
         huggingface_hub.verify_repo_checksums("local/synthetic", local_dir=release)
         notes["hf"] = "verify_repo_checksums ran (unexpectedly) offline"
     except Exception as exc:  # expected: OfflineModeIsEnabled from list_repo_tree
-        notes["hf"] = (f"verify_repo_checksums cannot run offline ({type(exc).__name__}: {str(exc)[:90]}); "
-                       "timed: _verification.verify_maps with the remote tree replaced by the lock's sha256")
+        notes["hf"] = (
+            f"verify_repo_checksums cannot run offline ({type(exc).__name__}: {str(exc)[:90]}); "
+            "timed: _verification.verify_maps with the remote tree replaced by the lock's sha256"
+        )
     remote = {n: SimpleNamespace(lfs={"sha256": d}, blob_id=None) for n, d in expected.items()}
 
     def hf():
-        res = hv.verify_maps(remote_by_path=remote, local_by_path=hv.collect_local_files(release),
-                             revision="main", verified_path=release)
+        res = hv.verify_maps(
+            remote_by_path=remote, local_by_path=hv.collect_local_files(release), revision="main", verified_path=release
+        )
         if res.mismatches or res.missing_paths or res.checked_count != len(paths):
             raise RuntimeError(f"huggingface_hub verify_maps: {res}")
 
     msh, how = import_model_signing_hashing()
     workers_default = min(32, (os.cpu_count() or 1) + 4)
-    notes["model_signing"] = (f"Config().use_file_serialization(): sha256, chunk_size 1 MiB, max_workers None -> "
-                              f"ThreadPoolExecutor default {workers_default} threads; {how}")
+    notes["model_signing"] = (
+        f"Config().use_file_serialization(): sha256, chunk_size 1 MiB, max_workers None -> "
+        f"ThreadPoolExecutor default {workers_default} threads; {how}"
+    )
 
     def model_signing():
         m = msh.Config().use_file_serialization().hash(release)
@@ -180,30 +190,56 @@ def bench_layout(name: str, sizes: list[int], base: Path, repeat: int) -> dict:
     yard_name = min(("hashlib 1 core, 1 MiB", "hashlib 1 core, 4 MiB"), key=best.get)
     yard = best[yard_name]
     a = best["assay verify --strict"]
-    rows = [{"method": m, "runs_s": [round(x, 4) for x in v], "best_s": round(best[m], 4),
-             "median_s": round(statistics.median(v), 4), "gib_s": round(total / GIB / best[m], 3),
-             "x_one_core": round(yard / best[m], 2), "assay_speedup": round(best[m] / a, 2)} for m, v in runs.items()]
+    rows = [
+        {
+            "method": m,
+            "runs_s": [round(x, 4) for x in v],
+            "best_s": round(best[m], 4),
+            "median_s": round(statistics.median(v), 4),
+            "gib_s": round(total / GIB / best[m], 3),
+            "x_one_core": round(yard / best[m], 2),
+            "assay_speedup": round(best[m] / a, 2),
+        }
+        for m, v in runs.items()
+    ]
     n = cores()
     applies = len(sizes) >= n
     need = 0.9 * n * (total / GIB / yard)
     got, inproc = total / GIB / a, total / GIB / min(internal)
     return {
-        "layout": name, "files": len(sizes), "bytes": total, "yardstick": yard_name, "rows": rows, "notes": notes,
-        "target": {"applies": applies, "need_gib_s": round(need, 3), "assay_gib_s": round(got, 3),
-                   "assay_inprocess_gib_s": round(inproc, 3), "fixed_cost_s": round(a - min(internal), 3),
-                   "verdict": ("PASS" if got >= need else "MISS") if applies else "n/a (files < cores)",
-                   "inprocess_verdict": ("PASS" if inproc >= need else "MISS") if applies else "n/a"},
-        "warm": {"first_incremental_bytes_hashed": first["bytes_hashed"], "first_incremental_s": first["seconds"],
-                 "runs_s": [round(x, 4) for x in warm], "best_s": round(min(warm), 4),
-                 "median_s": round(statistics.median(warm), 4), "bytes_hashed": warm_bytes,
-                 "verdict": "PASS" if warm_bytes and not any(warm_bytes) else "MISS"},
+        "layout": name,
+        "files": len(sizes),
+        "bytes": total,
+        "yardstick": yard_name,
+        "rows": rows,
+        "notes": notes,
+        "target": {
+            "applies": applies,
+            "need_gib_s": round(need, 3),
+            "assay_gib_s": round(got, 3),
+            "assay_inprocess_gib_s": round(inproc, 3),
+            "fixed_cost_s": round(a - min(internal), 3),
+            "verdict": ("PASS" if got >= need else "MISS") if applies else "n/a (files < cores)",
+            "inprocess_verdict": ("PASS" if inproc >= need else "MISS") if applies else "n/a",
+        },
+        "warm": {
+            "first_incremental_bytes_hashed": first["bytes_hashed"],
+            "first_incremental_s": first["seconds"],
+            "runs_s": [round(x, 4) for x in warm],
+            "best_s": round(min(warm), 4),
+            "median_s": round(statistics.median(warm), 4),
+            "bytes_hashed": warm_bytes,
+            "verdict": "PASS" if warm_bytes and not any(warm_bytes) else "MISS",
+        },
     }
 
 
 def startup(runs: int) -> dict:
     exe = Path(PY).parent / "assay"
-    cmds = {"python -c pass": [PY, "-c", "pass"],
-            "assay --help": [str(exe), "--help"] if exe.exists() else [PY, "-m", "assay.cli", "--help"]}
+    cmds = {
+        "python -c pass": [PY, "-c", "pass"],
+        "assay --help": [str(exe), "--help"] if exe.exists() else [PY, "-m", "assay.cli", "--help"],
+    }
     out = {}
     for name, cmd in cmds.items():
         times = []
@@ -217,30 +253,42 @@ def startup(runs: int) -> dict:
 
 
 def print_layout(r: dict, repeat: int) -> None:
-    print(f"\n== layout {r['layout']}: {r['files']} file(s), {r['bytes'] / GIB:.3f} GiB, page-cached; "
-          f"best of {repeat} (round-robin) ==")
+    print(
+        f"\n== layout {r['layout']}: {r['files']} file(s), {r['bytes'] / GIB:.3f} GiB, page-cached; "
+        f"best of {repeat} (round-robin) =="
+    )
     print(f"{'method':38} {'best s':>8} {'median s':>9} {'GiB/s':>7} {'x 1-core':>9} {'assay faster':>13}")
     for row in r["rows"]:
-        print(f"{row['method']:38} {row['best_s']:8.3f} {row['median_s']:9.3f} {row['gib_s']:7.2f} "
-              f"{row['x_one_core']:8.2f}x {row['assay_speedup']:12.2f}x")
+        print(
+            f"{row['method']:38} {row['best_s']:8.3f} {row['median_s']:9.3f} {row['gib_s']:7.2f} "
+            f"{row['x_one_core']:8.2f}x {row['assay_speedup']:12.2f}x"
+        )
     print(f"yardstick (1-core hashlib) = {r['yardstick']}; 'assay faster' = method time / assay --strict wall time")
     for k, v in r["notes"].items():
         print(f"note {k}: {v}")
     t, w = r["target"], r["warm"]
-    print(f"TARGET assay --strict >= 0.9 x {cores()} cores x 1-core = {t['need_gib_s']:.2f} GiB/s: "
-          f"got {t['assay_gib_s']:.2f} GiB/s wall -> {t['verdict']}; in-process {t['assay_inprocess_gib_s']:.2f} GiB/s -> "
-          f"{t['inprocess_verdict']} (start-up and imports outside summary.seconds: {t['fixed_cost_s']:.3f} s)")
-    print(f"TARGET warm re-verify reads no data: first incremental run hashed {w['first_incremental_bytes_hashed']:,} B "
-          f"in {w['first_incremental_s']:.3f} s; then bytes_hashed={w['bytes_hashed']}, "
-          f"best {w['best_s']:.3f} s, median {w['median_s']:.3f} s -> {w['verdict']}")
+    print(
+        f"TARGET assay --strict >= 0.9 x {cores()} cores x 1-core = {t['need_gib_s']:.2f} GiB/s: "
+        f"got {t['assay_gib_s']:.2f} GiB/s wall -> {t['verdict']}; in-process {t['assay_inprocess_gib_s']:.2f} GiB/s -> "
+        f"{t['inprocess_verdict']} (start-up and imports outside summary.seconds: {t['fixed_cost_s']:.3f} s)"
+    )
+    print(
+        f"TARGET warm re-verify reads no data: first incremental run hashed {w['first_incremental_bytes_hashed']:,} B "
+        f"in {w['first_incremental_s']:.3f} s; then bytes_hashed={w['bytes_hashed']}, "
+        f"best {w['best_s']:.3f} s, median {w['median_s']:.3f} s -> {w['verdict']}"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=8, help="number of files in the synthetic release")
     ap.add_argument("--size-mib", type=int, default=256, help="size of each file, MiB")
-    ap.add_argument("--layout", choices=["shards", "one-big", "both"], default="shards",
-                    help="shards: FILES files of SIZE; one-big: one file of FILES x SIZE; both: one after the other")
+    ap.add_argument(
+        "--layout",
+        choices=["shards", "one-big", "both"],
+        default="shards",
+        help="shards: FILES files of SIZE; one-big: one file of FILES x SIZE; both: one after the other",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs per method; the table shows the best")
     ap.add_argument("--startup-runs", type=int, default=7, help="runs per start-up command; the median is shown")
     ap.add_argument("--dir", type=Path, help="keep the synthetic release here (reused when sizes match)")
@@ -248,29 +296,46 @@ def main() -> None:
     args = ap.parse_args()
 
     import huggingface_hub
+
     base = args.dir or Path(tempfile.mkdtemp(prefix="assay-verify-speed-"))
     size = args.size_mib * MIB
     layouts = {"shards": [size] * args.files, "one-big": [size * args.files]}
     chosen = ["shards", "one-big"] if args.layout == "both" else [args.layout]
     sha256sum_v = subprocess.run(["sha256sum", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    print(f"cores (sched_getaffinity) = {cores()}, os.cpu_count() = {os.cpu_count()}, python {platform.python_version()}, "
-          f"huggingface_hub {huggingface_hub.__version__}, {sha256sum_v}, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"cores (sched_getaffinity) = {cores()}, os.cpu_count() = {os.cpu_count()}, python {platform.python_version()}, "
+        f"huggingface_hub {huggingface_hub.__version__}, {sha256sum_v}, load average {os.getloadavg()[0]:.2f}"
+    )
     try:
         results = [bench_layout(name, layouts[name], base, args.repeat) for name in chosen]
         for r in results:
             print_layout(r, args.repeat)
         st = startup(args.startup_runs)
-        print(f"\nstart-up, median of {args.startup_runs}: python -c pass {st['python -c pass']['median_s']:.3f} s, "
-              f"assay --help {st['assay --help']['median_s']:.3f} s (target <= {STARTUP_TARGET_S} s) -> {st['verdict']}")
+        print(
+            f"\nstart-up, median of {args.startup_runs}: python -c pass {st['python -c pass']['median_s']:.3f} s, "
+            f"assay --help {st['assay --help']['median_s']:.3f} s (target <= {STARTUP_TARGET_S} s) -> {st['verdict']}"
+        )
         print(f"load average after the run: {os.getloadavg()[0]:.2f} (other processes may share these {cores()} cores)")
     finally:
         if args.dir is None:
             shutil.rmtree(base, ignore_errors=True)
     if args.json_out:
-        args.json_out.write_text(json.dumps({"cores": cores(), "cpu_count": os.cpu_count(), "args": vars(args) | {
-            "dir": str(args.dir), "json_out": str(args.json_out)}, "python": platform.python_version(),
-            "huggingface_hub": huggingface_hub.__version__, "sha256sum": sha256sum_v, "layouts": results,
-            "startup": st}, indent=2) + "\n")
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "cores": cores(),
+                    "cpu_count": os.cpu_count(),
+                    "args": vars(args) | {"dir": str(args.dir), "json_out": str(args.json_out)},
+                    "python": platform.python_version(),
+                    "huggingface_hub": huggingface_hub.__version__,
+                    "sha256sum": sha256sum_v,
+                    "layouts": results,
+                    "startup": st,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"wrote {args.json_out}")
 
 

@@ -9,8 +9,10 @@ from typing import NoReturn
 
 import typer
 
-HELP = ("Package and audit open model releases: verify every byte by hash and every structural claim.\n\n"
-        "Example: assay verify manifests/examples/tiny-vlm/assay.yaml")
+HELP = (
+    "Package and audit open model releases: verify every byte by hash and every structural claim.\n\n"
+    "Example: assay verify manifests/examples/tiny-vlm/assay.yaml"
+)
 
 
 def _print_version(value: bool) -> None:
@@ -23,12 +25,21 @@ def _print_version(value: bool) -> None:
 
 def make_app() -> typer.Typer:
     """A root app with no verbs yet."""
-    app = typer.Typer(name="assay", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                      context_settings={"help_option_names": ["-h", "--help"]}, help=HELP)
+    app = typer.Typer(
+        name="assay",
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        help=HELP,
+    )
 
     @app.callback()
-    def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                           help="Print assay's version and exit.")) -> None:
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=_print_version, is_eager=True, help="Print assay's version and exit."
+        ),
+    ) -> None:
         """Package and audit open model releases: verify every byte by hash and every structural claim."""
 
     return app

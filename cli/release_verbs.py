@@ -109,8 +109,11 @@ VerifyModeOpt = Annotated[
 
 # inspect
 InspectFileArg = Annotated[
-    Path, typer.Argument(help="A weights file: .safetensors, a shard index, or a pickle-format checkpoint; or a model "
-                              "folder or .py file: its remote code, audited statically (never executed).")
+    Path,
+    typer.Argument(
+        help="A weights file: .safetensors, a shard index, or a pickle-format checkpoint; or a model "
+        "folder or .py file: its remote code, audited statically (never executed)."
+    ),
 ]
 
 # pull
@@ -302,8 +305,9 @@ def verify(
     finish(result.ok)
 
 
-def _verify_and_load(manifest: Path, dir: Path | None, result: "VerifyResult", trust_remote_code: bool,
-                     json_out: bool) -> None:
+def _verify_and_load(
+    manifest: Path, dir: Path | None, result: "VerifyResult", trust_remote_code: bool, json_out: bool
+) -> None:
     """``verify --load``: the model as loaded (verify/loaded.py) after the verification; exits."""
     import json
 
@@ -313,8 +317,10 @@ def _verify_and_load(manifest: Path, dir: Path | None, result: "VerifyResult", t
 
     loaded = audit_loaded(manifest, root=dir, trust_remote_code=trust_remote_code, verification=result)
     if json_out:
-        doc = {"verify": result.model_dump(mode="json"),
-               "load": {**loaded.model_dump(mode="json"), "verdict": loaded.verdict}}
+        doc = {
+            "verify": result.model_dump(mode="json"),
+            "load": {**loaded.model_dump(mode="json"), "verdict": loaded.verdict},
+        }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         render.verify_table(result)
@@ -426,11 +432,20 @@ def audit(
     from ..evals.backends import base_url_list
     from . import render
 
-    rerun = RerunOptions(limit=rerun_limit, backend=backend, base_url=base_url_list(base_url, base_urls) or None,
-                         model=model, device=device, dtype=dtype, concurrency=concurrency, timeout=timeout,
-                         retries=retries, trust_remote_code=trust_remote_code,
-                         harness_python=str(harness_python) if harness_python else None,
-                         install_harness=install_harness)
+    rerun = RerunOptions(
+        limit=rerun_limit,
+        backend=backend,
+        base_url=base_url_list(base_url, base_urls) or None,
+        model=model,
+        device=device,
+        dtype=dtype,
+        concurrency=concurrency,
+        timeout=timeout,
+        retries=retries,
+        trust_remote_code=trust_remote_code,
+        harness_python=str(harness_python) if harness_python else None,
+        install_harness=install_harness,
+    )
 
     with render.progress("auditing", json_out) as prog:
         result = run_audit(

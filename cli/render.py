@@ -38,10 +38,24 @@ def Table(*args: Any, **kwargs: Any) -> Any:  # stands in for rich.table.Table (
 
     return RichTable(*args, **kwargs)
 
-_STATUS_STYLE = {"ok": "green", "mismatch": "bold red", "size-mismatch": "bold red", "missing": "bold red",
-                 "unpinned": "yellow", "unsafe-path": "bold red", "unreadable": "bold red"}
-_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "attested": "cyan", "inconclusive": "yellow",
-                  "not-checked": "yellow", "error": "bold red"}
+
+_STATUS_STYLE = {
+    "ok": "green",
+    "mismatch": "bold red",
+    "size-mismatch": "bold red",
+    "missing": "bold red",
+    "unpinned": "yellow",
+    "unsafe-path": "bold red",
+    "unreadable": "bold red",
+}
+_VERDICT_STYLE = {
+    "pass": "green",
+    "fail": "bold red",
+    "attested": "cyan",
+    "inconclusive": "yellow",
+    "not-checked": "yellow",
+    "error": "bold red",
+}
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
@@ -58,9 +72,15 @@ class _RichProgress:
             TransferSpeedColumn,
         )
 
-        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                  DownloadColumn(binary_units=True), TransferSpeedColumn(), TimeRemainingColumn(),
-                                  console=_console("err"), transient=True)
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=_console("err"),
+            transient=True,
+        )
         self._label = label
         self._task: Any = None  # a rich TaskID once started
 
@@ -120,8 +140,14 @@ def _files_table(files: list[Any], title: str) -> Any:
     t.add_column("sha256", overflow="fold")
     how_text = {"hashed": "hashed now", "state": "trusted from state", "not-read": "not read"}
     for f in files:
-        t.add_row(_esc(f.path), f.role, f"[{_STATUS_STYLE.get(f.status, '')}]{f.status}[/]", fmt_size(f.size),
-                  how_text.get(f.how, f.how), (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
+        t.add_row(
+            _esc(f.path),
+            f.role,
+            f"[{_STATUS_STYLE.get(f.status, '')}]{f.status}[/]",
+            fmt_size(f.size),
+            how_text.get(f.how, f.how),
+            (f.sha256 or "")[:16] + ("…" if f.sha256 else ""),
+        )
     return t
 
 
@@ -137,15 +163,15 @@ def _findings(findings: list[Any]) -> None:
     for f in findings:
         style = _SEVERITY_STYLE[f.severity]
         where = f"{f.where}: " if f.where else ""
-        out.print(f"[{style}]{f.severity:>7}[/] {_esc(f'[{f.code}] {where}{f.message}')}", markup=True,
-                  highlight=False)
+        out.print(f"[{style}]{f.severity:>7}[/] {_esc(f'[{f.code}] {where}{f.message}')}", markup=True, highlight=False)
 
 
 def _failed_files(files: list[Any]) -> None:
     for f in files:
         if f.status not in ("ok",):
-            out.print(f"[bold red]  FAILED[/] {_esc(f.path)}: {f.status}"
-                      + (f" — {_esc(f.message)}" if f.message else ""))
+            out.print(
+                f"[bold red]  FAILED[/] {_esc(f.path)}: {f.status}" + (f" — {_esc(f.message)}" if f.message else "")
+            )
 
 
 def verify_table(r: Any) -> None:
@@ -155,8 +181,12 @@ def verify_table(r: Any) -> None:
         for col in ("claim", "declared", "measured", "verdict"):
             t.add_column(col, overflow="fold")
         for c in r.claims:
-            t.add_row(c.claim, fmt_value(c.declared), fmt_value(c.measured),
-                      f"[{_VERDICT_STYLE[c.verdict]}]{c.verdict}[/]" + (f" ({c.message})" if c.message else ""))
+            t.add_row(
+                c.claim,
+                fmt_value(c.declared),
+                fmt_value(c.measured),
+                f"[{_VERDICT_STYLE[c.verdict]}]{c.verdict}[/]" + (f" ({c.message})" if c.message else ""),
+            )
         out.print(t)
     if r.remote_code is not None:
         from .render_remote_code import remote_code_section
@@ -168,11 +198,15 @@ def verify_table(r: Any) -> None:
     how = f"{s.hashed} hashed ({fmt_size(s.bytes_hashed)}), {s.trusted_from_state} trusted from state"
     claims_ok = len(r.claims) - s.claims_failed
     if r.ok:
-        out.print(f"[bold green]VERIFIED[/] {r.release}: {s.ok}/{s.files} files ok ({how}); "
-                  f"claims {claims_ok}/{len(r.claims)} hold; release digest {r.release_digest}; {s.seconds:.2f} s")
+        out.print(
+            f"[bold green]VERIFIED[/] {r.release}: {s.ok}/{s.files} files ok ({how}); "
+            f"claims {claims_ok}/{len(r.claims)} hold; release digest {r.release_digest}; {s.seconds:.2f} s"
+        )
     else:
-        out.print(f"[bold red]FAILED[/] {r.release}: {s.failed} file(s) failed, {s.errors} error(s), "
-                  f"{s.claims_failed} claim(s) not holding ({how}); {s.seconds:.2f} s")
+        out.print(
+            f"[bold red]FAILED[/] {r.release}: {s.failed} file(s) failed, {s.errors} error(s), "
+            f"{s.claims_failed} claim(s) not holding ({how}); {s.seconds:.2f} s"
+        )
 
 
 def lock_table(r: Any) -> None:
@@ -196,8 +230,10 @@ def init_table(r: Any) -> None:
 
 
 def inspect_table(r: Any) -> None:
-    out.print(f"[bold]{_esc(r.path)}[/] ({r.format}): {r.tensors} tensors, {r.parameters:,} parameters, "
-              f"dtypes {', '.join(r.dtypes) or '-'}")
+    out.print(
+        f"[bold]{_esc(r.path)}[/] ({r.format}): {r.tensors} tensors, {r.parameters:,} parameters, "
+        f"dtypes {', '.join(r.dtypes) or '-'}"
+    )
     if r.parameters_by_dtype:
         out.print("  parameters by dtype: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.parameters_by_dtype.items())))
     if r.pickle_globals:
@@ -219,8 +255,16 @@ def fmt_value(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-_TRANSFER_STYLE = {"downloaded": "green", "resumed": "green", "present": "green", "uploaded": "green",
-                   "exists": "green", "mismatch": "bold red", "failed": "bold red", "skipped": "yellow"}
+_TRANSFER_STYLE = {
+    "downloaded": "green",
+    "resumed": "green",
+    "present": "green",
+    "uploaded": "green",
+    "exists": "green",
+    "mismatch": "bold red",
+    "failed": "bold red",
+    "skipped": "yellow",
+}
 
 
 def transfer_table(r: Any) -> None:
@@ -230,8 +274,13 @@ def transfer_table(r: Any) -> None:
     for col in ("file", "status", "size", "transferred", "sha256"):
         t.add_column(col, overflow="fold", justify="right" if col in ("size", "transferred") else "left")
     for f in r.files:
-        t.add_row(f.path, f"[{_TRANSFER_STYLE.get(f.status, '')}]{f.status}[/]", fmt_size(f.size),
-                  fmt_size(f.bytes_transferred), (f.sha256 or "")[:16] + ("…" if f.sha256 else ""))
+        t.add_row(
+            f.path,
+            f"[{_TRANSFER_STYLE.get(f.status, '')}]{f.status}[/]",
+            fmt_size(f.size),
+            fmt_size(f.bytes_transferred),
+            (f.sha256 or "")[:16] + ("…" if f.sha256 else ""),
+        )
     if r.files:
         out.print(t)
     for f in r.files:
@@ -240,11 +289,13 @@ def transfer_table(r: Any) -> None:
     moved = fmt_size(r.bytes_transferred)
     if r.ok:
         where = f"into {r.to}" if pulling else f"to {r.to}"
-        out.print(f"[bold green]{'PULLED' if pulling else 'PUSHED'}[/] {len(r.files)} files {where} "
-                  f"({moved} transferred); "
-                  f"revision {r.revision}; release digest {r.release_digest or '- (partial pull)'}; {r.seconds:.2f} s")
+        out.print(
+            f"[bold green]{'PULLED' if pulling else 'PUSHED'}[/] {len(r.files)} files {where} "
+            f"({moved} transferred); "
+            f"revision {r.revision}; release digest {r.release_digest or '- (partial pull)'}; {r.seconds:.2f} s"
+        )
     else:
-        bad = sum(f.status not in ('downloaded', 'resumed', 'present', 'uploaded', 'exists') for f in r.files)
+        bad = sum(f.status not in ("downloaded", "resumed", "present", "uploaded", "exists") for f in r.files)
         msg = getattr(r, "message", None)
         out.print(f"[bold red]FAILED[/] {bad} file(s) failed" + (f": {msg}" if msg else ""))
 
@@ -275,14 +326,22 @@ def diff_table(r: Any) -> None:
             for c in rows:
                 t.add_row(c.key, fmt_value(c.before), fmt_value(c.after))
             out.print(t)
-    out.print("[bold green]IDENTICAL[/]" if r.identical else
-              f"[bold yellow]DIFFERENT[/]: {len(r.files)} file(s), {len(r.claims)} claim(s), "
-              f"{len(r.scores)} score(s) changed")
+    out.print(
+        "[bold green]IDENTICAL[/]"
+        if r.identical
+        else f"[bold yellow]DIFFERENT[/]: {len(r.files)} file(s), {len(r.claims)} claim(s), "
+        f"{len(r.scores)} score(s) changed"
+    )
 
 
-_VERDICT_MARK = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "attested": "[dim]attested[/]",
-                 "inconclusive": "[yellow]inconclusive[/]", "not-checked": "[bold yellow]NOT CHECKED[/]",
-                 "error": "[bold red]ERROR[/]"}
+_VERDICT_MARK = {
+    "pass": "[green]pass[/]",
+    "fail": "[bold red]FAIL[/]",
+    "attested": "[dim]attested[/]",
+    "inconclusive": "[yellow]inconclusive[/]",
+    "not-checked": "[bold yellow]NOT CHECKED[/]",
+    "error": "[bold red]ERROR[/]",
+}
 
 
 def audit_summary(r: Any, out_dir: Any) -> None:
@@ -293,17 +352,24 @@ def audit_summary(r: Any, out_dir: Any) -> None:
         t.add_column(col, justify="right" if col in ("claims", "failing", "seconds") else "left")
     for s in r.steps:
         bad = sum(c.verdict in FAILING for c in s.claims)
-        t.add_row(s.name, s.status + (" (reused)" if s.summary.reused else ""), str(len(s.claims)),
-                  f"[bold red]{bad}[/]" if bad else "0", f"{s.seconds:.2f}")
+        t.add_row(
+            s.name,
+            s.status + (" (reused)" if s.summary.reused else ""),
+            str(len(s.claims)),
+            f"[bold red]{bad}[/]" if bad else "0",
+            f"{s.seconds:.2f}",
+        )
     out.print(t)
     for c in r.claims:
         if c.verdict in FAILING:
             out.print(f"  {_VERDICT_MARK[c.verdict]} {c.id}: {c.message or ''}")
     k = r.counts
     head = "[bold green]PASS[/]" if r.verdict == "pass" else "[bold red]FAIL[/]"
-    out.print(f"{head} {k.passed} passed, {k.failed} failed, {k.inconclusive} inconclusive, "
-              f"{k.attested} attested only, "
-              f"{k.not_checked} not checked, {k.errors} errors ({k.total} claims); report in {out_dir}/report.html")
+    out.print(
+        f"{head} {k.passed} passed, {k.failed} failed, {k.inconclusive} inconclusive, "
+        f"{k.attested} attested only, "
+        f"{k.not_checked} not checked, {k.errors} errors ({k.total} claims); report in {out_dir}/report.html"
+    )
 
 
 def export_table(r: Any) -> None:
@@ -321,8 +387,11 @@ def export_table(r: Any) -> None:
     for e in r.errors:
         out.print(f"[bold red]  error[/] {e}", markup=True, highlight=False)
     if not r.ok:
-        out.print(f"[bold red]FAILED[/]: the {r.format} document does not pass its schema check; nothing written",
-                  markup=True, highlight=False)
+        out.print(
+            f"[bold red]FAILED[/]: the {r.format} document does not pass its schema check; nothing written",
+            markup=True,
+            highlight=False,
+        )
 
 
 def log_export_lines(r: Any) -> None:

@@ -42,16 +42,32 @@ _SUBJECT_STYLE = {"ok": "green", "not-checked": "yellow"}
 def attestation_table(r: Any) -> None:
     from .render import Table, out
 
-    sig = ("[green]ok[/]" + (f" (keyid {r.signer[:16]}…)" if r.signer and r.format == "dsse" else
-                             f" ({_e(r.signer)})" if r.signer else "")) if r.signature_ok else "[bold red]fails[/]"
+    sig = (
+        (
+            "[green]ok[/]"
+            + (
+                f" (keyid {r.signer[:16]}…)"
+                if r.signer and r.format == "dsse"
+                else f" ({_e(r.signer)})"
+                if r.signer
+                else ""
+            )
+        )
+        if r.signature_ok
+        else "[bold red]fails[/]"
+    )
     out.print(f"attestation  {_e(r.attestation)} ({r.format})", highlight=False)
     out.print(f"signature    {sig}", highlight=False)
     if r.predicate_type:
-        out.print(f"predicate    {_e(r.predicate_type)}" + (f" — verdict {_e(r.verdict)}" if r.verdict else ""),
-                  highlight=False)
+        out.print(
+            f"predicate    {_e(r.predicate_type)}" + (f" — verdict {_e(r.verdict)}" if r.verdict else ""),
+            highlight=False,
+        )
     if r.subjects:
-        t = Table(title=_e(f"subjects ({'checked against ' + r.root if r.subjects_checked else 'not checked'})"),
-                  title_justify="left")
+        t = Table(
+            title=_e(f"subjects ({'checked against ' + r.root if r.subjects_checked else 'not checked'})"),
+            title_justify="left",
+        )
         t.add_column("subject", overflow="fold")
         t.add_column("status")
         t.add_column("sha256", overflow="fold")
@@ -91,6 +107,10 @@ def signature_table(r: Any) -> None:
         out.print(t)
     _warnings(r.warnings)
     _problems(r.problems)
-    out.print("[green]signature verified[/]" if r.ok and r.verdict == "pass" else
-              "[bold yellow]signature NOT CHECKED[/]" if r.verdict == "not-checked" else
-              "[bold red]signature does NOT verify[/]")
+    out.print(
+        "[green]signature verified[/]"
+        if r.ok and r.verdict == "pass"
+        else "[bold yellow]signature NOT CHECKED[/]"
+        if r.verdict == "not-checked"
+        else "[bold red]signature does NOT verify[/]"
+    )

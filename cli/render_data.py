@@ -6,11 +6,25 @@ from typing import Any
 
 from .render import Table, fmt_size, fmt_value, out
 
-_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "not-checked": "bold red", "attested": "yellow",
-                  "inconclusive": "bold red", "error": "bold red", "measured": "cyan",
-                  "bit-exact": "green", "tolerance": "green", "needs-evaluation": "yellow", "differs": "bold red",
-                  "missing": "bold red", "unpinned": "bold red", "rebuilt": "green", "refused": "bold red",
-                  "failed": "bold red", "not-run": "yellow"}
+_VERDICT_STYLE = {
+    "pass": "green",
+    "fail": "bold red",
+    "not-checked": "bold red",
+    "attested": "yellow",
+    "inconclusive": "bold red",
+    "error": "bold red",
+    "measured": "cyan",
+    "bit-exact": "green",
+    "tolerance": "green",
+    "needs-evaluation": "yellow",
+    "differs": "bold red",
+    "missing": "bold red",
+    "unpinned": "bold red",
+    "rebuilt": "green",
+    "refused": "bold red",
+    "failed": "bold red",
+    "not-run": "yellow",
+}
 
 
 def _esc(text: object) -> str:
@@ -36,52 +50,70 @@ def _count_cell(comp: Any, field: str) -> str:
     if c.verdict is None:  # informational: nothing declared
         return f"{c.measured:,}"
     shown = "?" if c.measured is None else f"{c.measured:,}"
-    mark = ("" if c.verdict == "pass" else f" ≠ {c.declared:,}" if c.verdict == "fail"
-            else f" (declared {c.declared:,})")
+    mark = "" if c.verdict == "pass" else f" ≠ {c.declared:,}" if c.verdict == "fail" else f" (declared {c.declared:,})"
     return f"[{_VERDICT_STYLE[c.verdict]}]{shown}{mark}[/]"
 
 
 def data_check_table(r: Any) -> None:
     t = Table(title=f"assay data check — {r.release}", title_justify="left")
     for col in ("component", "status", "weight", "tags", "files", "documents", "tokens", "bytes", "epochs"):
-        t.add_column(col, overflow="fold",
-                     justify="right" if col in ("documents", "tokens", "bytes", "epochs") else "left")
+        t.add_column(
+            col, overflow="fold", justify="right" if col in ("documents", "tokens", "bytes", "epochs") else "left"
+        )
     for c in r.components:
         ok_files = sum(f.status == "ok" for f in c.files)
         files = f"{ok_files}/{len(c.files)} ok" if c.files else "-"
-        t.add_row(c.name, _style(c.status), c.weight or "-", ", ".join(c.tags) or "-", files,
-                  _count_cell(c, "documents"), _count_cell(c, "tokens"), _count_cell(c, "bytes"),
-                  "-" if c.epochs is None else f"{c.epochs:.3g}")
+        t.add_row(
+            c.name,
+            _style(c.status),
+            c.weight or "-",
+            ", ".join(c.tags) or "-",
+            files,
+            _count_cell(c, "documents"),
+            _count_cell(c, "tokens"),
+            _count_cell(c, "bytes"),
+            "-" if c.epochs is None else f"{c.epochs:.3g}",
+        )
     out.print(t)
     if r.mixture:
         m = Table(title="mixture claims", title_justify="left")
         for col in ("claim", "declared", "from declaration", "from data", "verdict"):
             m.add_column(col, overflow="fold")
         for x in r.mixture:
-            m.add_row(x.check, fmt_value(x.declared), fmt_value(x.from_declaration), fmt_value(x.from_data),
-                      _style(x.verdict or "measured"))
+            m.add_row(
+                x.check,
+                fmt_value(x.declared),
+                fmt_value(x.from_declaration),
+                fmt_value(x.from_data),
+                _style(x.verdict or "measured"),
+            )
         out.print(m)
     for c in r.components:
         if c.reason:
             out.print(f"{_style(c.status):>10} {c.name}: {_esc(c.reason)}")
         for f in c.files:
             if f.dvc_md5:
-                out.print(f"      dvc {c.name}/{f.path}: {f.dvc_hash or 'md5'} {f.dvc_md5} -> sha256 "
-                          f"{f.sha256 or '?'} ({f.how})")
+                out.print(
+                    f"      dvc {c.name}/{f.path}: {f.dvc_hash or 'md5'} {f.dvc_md5} -> sha256 "
+                    f"{f.sha256 or '?'} ({f.how})"
+                )
     for x in r.mixture:
         if x.verdict not in ("pass", None) and x.message:
             out.print(f"{_style(x.verdict):>10} {x.check}: {_esc(x.message)}")
     for f in r.findings:
         style = {"error": "bold red", "warning": "yellow", "info": "cyan"}[f.severity]
-        out.print(f"[{style}]{f.severity:>7}[/] [{_esc(f.code)}] {_esc(f.where) + ': ' if f.where else ''}"
-                  f"{_esc(f.message)}")
+        out.print(
+            f"[{style}]{f.severity:>7}[/] [{_esc(f.code)}] {_esc(f.where) + ': ' if f.where else ''}{_esc(f.message)}"
+        )
     s = r.summary
     tokens = "-" if s.tokens_counted is None else f"{s.tokens_counted:,}"
-    line = (f"{s.verified} verified, {s.attested} attested only, {s.failed} failed, {s.unverifiable} unverifiable; "
-            f"{s.files_hashed} files hashed ({fmt_size(s.bytes_hashed)}); {s.documents_counted:,} documents and "
-            f"{tokens} "
-            f"tokens recounted ({r.executor}); {s.mixture_checks_failed} mixture claim(s) not holding; "
-            f"{s.seconds:.2f} s")
+    line = (
+        f"{s.verified} verified, {s.attested} attested only, {s.failed} failed, {s.unverifiable} unverifiable; "
+        f"{s.files_hashed} files hashed ({fmt_size(s.bytes_hashed)}); {s.documents_counted:,} documents and "
+        f"{tokens} "
+        f"tokens recounted ({r.executor}); {s.mixture_checks_failed} mixture claim(s) not holding; "
+        f"{s.seconds:.2f} s"
+    )
     out.print(("[bold green]DATA OK[/] " if r.ok else "[bold red]DATA FAILED[/] ") + line)
 
 
@@ -93,8 +125,16 @@ def rebuild_table(r: Any) -> None:
         if not rec.outputs:
             t.add_row(rec.name, rec.step, _style(rec.status), "-", "-", "-", "-", "")
         for o in rec.outputs:
-            t.add_row(rec.name, rec.step, _style(rec.status), o.path, o.declared_tier, _style(o.reached),
-                      _style(o.verdict), (o.sha256 or "")[:16] + ("…" if o.sha256 else ""))
+            t.add_row(
+                rec.name,
+                rec.step,
+                _style(rec.status),
+                o.path,
+                o.declared_tier,
+                _style(o.reached),
+                _style(o.verdict),
+                (o.sha256 or "")[:16] + ("…" if o.sha256 else ""),
+            )
     out.print(t)
     for rec in r.recipes:
         if rec.message:
@@ -104,8 +144,10 @@ def rebuild_table(r: Any) -> None:
                 out.print(f"{_style(o.verdict):>10} {rec.name} {o.path}: {_esc(o.message)}")
         if rec.environment:
             e = rec.environment
-            out.print(f"      env {rec.name}: python {e.get('python')}, torch {e.get('torch')}, "
-                      f"threads {e.get('threads')}, "
-                      f"cpu {e.get('cpu_capability')}, seed {e.get('seed')}")
+            out.print(
+                f"      env {rec.name}: python {e.get('python')}, torch {e.get('torch')}, "
+                f"threads {e.get('threads')}, "
+                f"cpu {e.get('cpu_capability')}, seed {e.get('seed')}"
+            )
     verdict = "[bold green]REBUILT[/]" if r.ok else "[bold red]REBUILD FAILED[/]"
     out.print(f"{verdict} {r.summary}; work dir {r.workdir}; {r.seconds:.2f} s")

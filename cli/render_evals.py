@@ -12,8 +12,14 @@ from rich.markup import escape
 from .render import Table, err, out
 
 _SEV = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-_VERDICT_COLOUR = {"pass": "green", "fail": "bold red", "attested": "cyan", "inconclusive": "yellow",
-                   "not-checked": "bold yellow", "error": "bold red"}
+_VERDICT_COLOUR = {
+    "pass": "green",
+    "fail": "bold red",
+    "attested": "cyan",
+    "inconclusive": "yellow",
+    "not-checked": "bold yellow",
+    "error": "bold red",
+}
 
 
 def _fmt_score(v: float | None) -> str:
@@ -46,11 +52,13 @@ def findings_to_stderr(results: Iterable[Any], skipped: Iterable[Any] = ()) -> N
             sys.stderr.write(f"assay: {f.severity}: {res.path}: {_finding_line(f)}\n")
         for a in res.audit:
             if a.accepted_only_by_harness or a.accepted_only_by_strict:
-                sys.stderr.write(f"assay: audit: {res.path}: {a.task} {a.metric},{a.filter}: harness "
-                                 f"{_fmt_score(a.harness)} vs strict {a.strict_scorer} {_fmt_score(a.strict)}; "
-                                 "accepted only by the "
-                                 f"harness: {', '.join(a.accepted_only_by_harness[:10]) or '-'}; only by the strict "
-                                 f"scorer: {', '.join(a.accepted_only_by_strict[:10]) or '-'}\n")
+                sys.stderr.write(
+                    f"assay: audit: {res.path}: {a.task} {a.metric},{a.filter}: harness "
+                    f"{_fmt_score(a.harness)} vs strict {a.strict_scorer} {_fmt_score(a.strict)}; "
+                    "accepted only by the "
+                    f"harness: {', '.join(a.accepted_only_by_harness[:10]) or '-'}; only by the strict "
+                    f"scorer: {', '.join(a.accepted_only_by_strict[:10]) or '-'}\n"
+                )
 
 
 def _rows_table(rows: list[Any], title: str) -> Any:
@@ -64,8 +72,15 @@ def _rows_table(rows: list[Any], title: str) -> Any:
     for r in rows:
         same = r.reported is None or r.recomputed is None or r.reported == r.recomputed
         mark = "[green]=[/]" if same and r.recomputed is not None else ("[yellow]?[/]" if same else "[bold red]≠[/]")
-        t.add_row(escape(r.task), escape(r.metric), escape(r.filter), _fmt_score(r.reported),
-                  _fmt_score(r.recomputed), str(r.n), mark)
+        t.add_row(
+            escape(r.task),
+            escape(r.metric),
+            escape(r.filter),
+            _fmt_score(r.reported),
+            _fmt_score(r.recomputed),
+            str(r.n),
+            mark,
+        )
     return t
 
 
@@ -78,8 +93,16 @@ def _audit_table(audit: list[Any]) -> Any:
     t.add_column("accepted only by harness", overflow="fold")
     t.add_column("only by strict", overflow="fold")
     for a in audit:
-        t.add_row(a.task, a.metric, a.filter, a.strict_scorer, _fmt_score(a.harness), _fmt_score(a.strict),
-                  ", ".join(a.accepted_only_by_harness[:10]) or "-", ", ".join(a.accepted_only_by_strict[:10]) or "-")
+        t.add_row(
+            a.task,
+            a.metric,
+            a.filter,
+            a.strict_scorer,
+            _fmt_score(a.harness),
+            _fmt_score(a.strict),
+            ", ".join(a.accepted_only_by_harness[:10]) or "-",
+            ", ".join(a.accepted_only_by_strict[:10]) or "-",
+        )
     return t
 
 
@@ -88,8 +111,11 @@ def _findings(findings: list[Any]) -> None:
         out.print(f"[{_SEV[f.severity]}]{f.severity}[/]: {escape(_finding_line(f))}", soft_wrap=True)
 
 
-_VERDICT = {"pass": "[green]re-scores exactly[/]", "fail": "[bold red]does not re-score[/]",
-            "not-checked": "[bold yellow]not-checked[/]: not re-scored"}
+_VERDICT = {
+    "pass": "[green]re-scores exactly[/]",
+    "fail": "[bold red]does not re-score[/]",
+    "not-checked": "[bold yellow]not-checked[/]: not re-scored",
+}
 
 
 def log_tables(results: list[Any], skipped: Iterable[Any] = ()) -> None:
@@ -109,8 +135,10 @@ def log_tables(results: list[Any], skipped: Iterable[Any] = ()) -> None:
         out.print(f"[yellow]skipped[/]: {escape(_skip_line(s))}", soft_wrap=True)
     if len(results) > 1 or skipped:
         counts = {v: sum(1 for r in results if r.verdict == v) for v in ("pass", "fail", "not-checked")}
-        out.print(f"{len(results)} log(s): {counts['pass']} re-score exactly, {counts['fail']} do not, "
-                  f"{counts['not-checked']} not checked; {len(skipped)} file(s) skipped")
+        out.print(
+            f"{len(results)} log(s): {counts['pass']} re-score exactly, {counts['fail']} do not, "
+            f"{counts['not-checked']} not checked; {len(skipped)} file(s) skipped"
+        )
 
 
 def report_tables(report: Any) -> None:
@@ -121,13 +149,27 @@ def report_tables(report: Any) -> None:
     t.add_column("reported", justify="right")
     t.add_column("status")
     t.add_column("verdict")
-    style = {"matches": "green", "mismatch": "bold red", "derived": "bold red", "no-log": "yellow",
-             "not-recomputed": "yellow", "attested": "cyan"}
+    style = {
+        "matches": "green",
+        "mismatch": "bold red",
+        "derived": "bold red",
+        "no-log": "yellow",
+        "not-recomputed": "yellow",
+        "attested": "cyan",
+    }
     for ev in report.evals:
         for c in ev.claims:
-            t.add_row(ev.name, ev.metric, ev.filter or "-", f"{c.value:g}", c.source or "-", _fmt_score(c.recomputed),
-                      _fmt_score(c.reported), f"[{style[c.status]}]{c.status}[/]",
-                      f"[{_VERDICT_COLOUR[c.verdict]}]{c.verdict}[/]")
+            t.add_row(
+                ev.name,
+                ev.metric,
+                ev.filter or "-",
+                f"{c.value:g}",
+                c.source or "-",
+                _fmt_score(c.recomputed),
+                _fmt_score(c.reported),
+                f"[{style[c.status]}]{c.status}[/]",
+                f"[{_VERDICT_COLOUR[c.verdict]}]{c.verdict}[/]",
+            )
         if not ev.claims:
             t.add_row(ev.name, ev.metric, ev.filter or "-", "-", "-", "-", "-", "-", "-")
     out.print(t)
@@ -155,8 +197,13 @@ def rerun_progress(json_out: bool) -> Callable[[str, int, int], None]:
 
 
 # What a re-run verdict means, for people (the verdicts are the one scale's)
-_RERUN_WORDS = {"pass": "reproduced", "fail": "not reproduced", "inconclusive": "inconclusive",
-                "not-checked": "nothing compared", "error": "requests failed"}
+_RERUN_WORDS = {
+    "pass": "reproduced",
+    "fail": "not reproduced",
+    "inconclusive": "inconclusive",
+    "not-checked": "nothing compared",
+    "error": "requests failed",
+}
 
 
 def rerun_table(r: Any) -> None:
@@ -168,15 +215,32 @@ def rerun_table(r: Any) -> None:
     b = r.backend
     where = b.get("base_url") or b.get("model") or "-"
     if r.benchmarks:
-        out.print(f"[bold]{r.release}[/]: re-run with {b.get('backend', '?')} ({where}"
-                  + (f", {b['device']}, {b['dtype']}" if b.get("device") else "") + f") in {r.seconds:.1f} s")
+        out.print(
+            f"[bold]{r.release}[/]: re-run with {b.get('backend', '?')} ({where}"
+            + (f", {b['device']}, {b['dtype']}" if b.get("device") else "")
+            + f") in {r.seconds:.1f} s"
+        )
     else:
         out.print(f"[bold]{r.release}[/]: re-run through the harnesses in {r.seconds:.1f} s")
     t = Table(title_justify="left")
-    for col in ("benchmark", "items", "repeats", "published log", "re-run", "diff [CI]", "margin", "verdict",
-                "same output", "failed"):
-        t.add_column(col, justify="right" if col in ("items", "repeats", "published log", "re-run", "margin",
-                                                     "same output", "failed") else "left")
+    for col in (
+        "benchmark",
+        "items",
+        "repeats",
+        "published log",
+        "re-run",
+        "diff [CI]",
+        "margin",
+        "verdict",
+        "same output",
+        "failed",
+    ):
+        t.add_column(
+            col,
+            justify="right"
+            if col in ("items", "repeats", "published log", "re-run", "margin", "same output", "failed")
+            else "left",
+        )
     for bench in r.benchmarks:
         claim = bench.to_claim()  # the verdict the audit reports
         v = bench.verdict
@@ -185,10 +249,18 @@ def rerun_table(r: Any) -> None:
             shown += f" (n≈{v.n_needed})"
         ci = f"{pts(v.diff)} [{pts(v.ci_low)}, {pts(v.ci_high)}]" if v is not None and v.diff is not None else "-"
         agree = v.output_agreement if v is not None else None
-        t.add_row(bench.name, f"{bench.selected_items}/{bench.reference_items}", str(bench.repeats),
-                  pts(v.reference_score if v else None), pts(v.rerun_score if v else None), ci,
-                  pts(v.margin if v else None), f"[{_VERDICT_COLOUR[claim.verdict]}]{escape(shown)}[/]",
-                  "-" if agree is None else f"{agree:.0%}", str(bench.n_failed))
+        t.add_row(
+            bench.name,
+            f"{bench.selected_items}/{bench.reference_items}",
+            str(bench.repeats),
+            pts(v.reference_score if v else None),
+            pts(v.rerun_score if v else None),
+            ci,
+            pts(v.margin if v else None),
+            f"[{_VERDICT_COLOUR[claim.verdict]}]{escape(shown)}[/]",
+            "-" if agree is None else f"{agree:.0%}",
+            str(bench.n_failed),
+        )
     if r.benchmarks:
         out.print(t)
     for h in getattr(r, "harness_runs", []):  # entries with run: (unpaired: the re-run's CI against the published)
@@ -199,16 +271,22 @@ def rerun_table(r: Any) -> None:
             shown += f" (n≈{v.n_needed})"
         where = h.endpoint if h.mode == "endpoint" else "in process"
         score = f"{pts(v.rerun_score)} [{pts(v.ci_low)}, {pts(v.ci_high)}]" if v is not None else "-"
-        out.print(escape(f"  {h.name}: {h.harness} {h.version} ({where}), {h.n} items, re-run {score} against "
-                         f"published {pts(v.published if v else None)} ± {pts(v.margin if v else None)}, "
-                         f"dataset sha256 {h.dataset_sha256 or '-'}: ")
-                  + f"[{_VERDICT_COLOUR[claim.verdict]}]{escape(shown)}[/]")
+        out.print(
+            escape(
+                f"  {h.name}: {h.harness} {h.version} ({where}), {h.n} items, re-run {score} against "
+                f"published {pts(v.published if v else None)} ± {pts(v.margin if v else None)}, "
+                f"dataset sha256 {h.dataset_sha256 or '-'}: "
+            )
+            + f"[{_VERDICT_COLOUR[claim.verdict]}]{escape(shown)}[/]"
+        )
         for f in h.findings:
             out.print(f"[{_SEV.get(f.severity, '')}]{f.severity:>7}[/] {escape(f'[{f.code}] {f.message}')}")
     for bench in r.benchmarks:
         if bench.log:
-            out.print(escape(f"  {bench.name}: re-run log {bench.log}")
-                      + (f" (stratified by {bench.stratify})" if bench.limit and bench.stratify else ""))
+            out.print(
+                escape(f"  {bench.name}: re-run log {bench.log}")
+                + (f" (stratified by {bench.stratify})" if bench.limit and bench.stratify else "")
+            )
         if bench.assumed:
             out.print(f"  {bench.name}: [yellow]assumed[/] {', '.join(bench.assumed)} (neither pinned nor logged)")
     for f in r.findings:

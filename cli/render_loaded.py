@@ -25,8 +25,13 @@ def loaded_table(r: Any) -> None:
         for col in ("checkpoint key", "loaded as", "status", "checkpoint sha256", "loaded sha256"):
             t.add_column(col, overflow="fold")
         for row in bad[:50]:
-            t.add_row(_esc(row.name), _esc(row.loaded_as or "-"), _esc(row.status), (row.sha256 or "-")[:16],
-                      (row.loaded_sha256 or "-")[:16])
+            t.add_row(
+                _esc(row.name),
+                _esc(row.loaded_as or "-"),
+                _esc(row.status),
+                (row.sha256 or "-")[:16],
+                (row.loaded_sha256 or "-")[:16],
+            )
         out.print(t)
         if len(bad) > 50:
             out.print(f"… and {len(bad) - 50} more")
@@ -44,19 +49,26 @@ def loaded_table(r: Any) -> None:
         if f.severity == "info" and f.code in ("tied-tensor", "upcast-tensor"):
             continue  # counted in the summary line
         where = f"{f.where}: " if f.where else ""
-        out.print(f"[{_SEVERITY[f.severity]}]{f.severity:>7}[/] {_esc(f'[{f.code}] {where}{f.message}')}",
-                  highlight=False)
+        out.print(
+            f"[{_SEVERITY[f.severity]}]{f.severity:>7}[/] {_esc(f'[{f.code}] {where}{f.message}')}", highlight=False
+        )
     verdict = r.verdict
     style = _STYLE.get(verdict, "bold red")
     if r.status == "loaded":
-        detail = (f"{r.matched}/{r.checkpoint_tensors} checkpoint tensors loaded unchanged, {r.loaded_tensors} "
-                  f"tensors in {r.model_class or 'the model'} ({fmt_size(r.weights_bytes)}), "
-                  f"{sum(f.where == 'release' for f in r.files)} release files read, {len(r.network)} network "
-                  f"attempt(s); {r.seconds:.1f} s")
+        detail = (
+            f"{r.matched}/{r.checkpoint_tensors} checkpoint tensors loaded unchanged, {r.loaded_tensors} "
+            f"tensors in {r.model_class or 'the model'} ({fmt_size(r.weights_bytes)}), "
+            f"{sum(f.where == 'release' for f in r.files)} release files read, {len(r.network)} network "
+            f"attempt(s); {r.seconds:.1f} s"
+        )
     else:
         detail = f"{r.status}: {r.reason or 'no reason recorded'}"
         if r.needs:
             detail += f" (needs: {', '.join(r.needs)})"
-    label = {"pass": "LOADED AS RELEASED", "fail": "NOT AS RELEASED", "not-checked": "NOT CHECKED",
-             "error": "LOAD ERROR"}.get(verdict, verdict.upper())
+    label = {
+        "pass": "LOADED AS RELEASED",
+        "fail": "NOT AS RELEASED",
+        "not-checked": "NOT CHECKED",
+        "error": "LOAD ERROR",
+    }.get(verdict, verdict.upper())
     out.print(f"[{style}]{label}[/] {_esc(r.release)}: {_esc(detail)}", highlight=False)

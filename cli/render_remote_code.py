@@ -60,15 +60,20 @@ def remote_code_section(audit: Any, out: Any) -> None:
         t.add_row(f"[bold]{_esc(rf.path)}[/]", rf.role, _esc(f"{sha}{named}"), _esc(f"imports: {_imports(rf)}"))
         for c in rf.calls:
             style = _SEVERITY_STYLE[c.severity]
-            t.add_row(_esc(f"  {c.file}:{c.line}"), c.kind, _esc(_one_line(c.source)),
-                      f"[{style}]{_esc(c.code)}[/] {_esc(_detail(c))}")
+            t.add_row(
+                _esc(f"  {c.file}:{c.line}"),
+                c.kind,
+                _esc(_one_line(c.source)),
+                f"[{style}]{_esc(c.code)}[/] {_esc(_detail(c))}",
+            )
         for f in rf.findings:
             if f.code == "not-analyzed":  # an import of a release module the release lacks
                 t.add_row(_esc(f"  {f.where}"), "import", "", f"[bold red]not-analyzed[/] {_esc(f.message)}")
     out.print(t)
     if audit.config_repos:
-        out.print("  configs name other repositories: "
-                  + _esc(", ".join(f"{k} = {v}" for k, v in audit.config_repos.items())))
+        out.print(
+            "  configs name other repositories: " + _esc(", ".join(f"{k} = {v}" for k, v in audit.config_repos.items()))
+        )
 
 
 def remote_code_table(audit: Any, out: Any) -> None:
@@ -79,8 +84,10 @@ def remote_code_table(audit: Any, out: Any) -> None:
     errors = [f for f in audit.findings if f.severity == "error"]
     warnings = [f for f in audit.findings if f.severity == "warning"]
     if audit.ok:
-        out.print(f"[bold green]OK[/] {len(audit.files)} file(s) analysed, no error finding"
-                  + (f"; {len(warnings)} warning(s)" if warnings else ""))
+        out.print(
+            f"[bold green]OK[/] {len(audit.files)} file(s) analysed, no error finding"
+            + (f"; {len(warnings)} warning(s)" if warnings else "")
+        )
     else:
         codes = sorted({f.code for f in errors})
         out.print(f"[bold red]FAILED[/] {len(errors)} error finding(s): {', '.join(codes)}")

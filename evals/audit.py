@@ -22,8 +22,14 @@ class AuditAccumulator:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str, str], dict] = {}
 
-    def add(self, sample: Sample, metric: str, harness_value: float | None,
-            strict: tuple[str, Callable[[Sample], float]] | None = None, label: str | None = None) -> None:
+    def add(
+        self,
+        sample: Sample,
+        metric: str,
+        harness_value: float | None,
+        strict: tuple[str, Callable[[Sample], float]] | None = None,
+        label: str | None = None,
+    ) -> None:
         """Record one sample; ``strict`` overrides the strict scorer chosen from the target's shape (e.g. the
         strict answer format of a multiple-choice scorer); ``label`` names the sample in the lists (default: its
         id; with epochs, the (id, epoch) pair)."""
@@ -52,7 +58,17 @@ class AuditAccumulator:
         for (task, metric, filt), r in self._rows.items():
             n = len(r["h"])
             names = "+".join(sorted(r["names"]))
-            out.append(AuditRow(task=task, metric=metric, filter=filt, strict_scorer=names,
-                                harness=sum(r["h"]) / n if n else None, strict=sum(r["s"]) / n if n else None, n=n,
-                                accepted_only_by_harness=r["only_h"][:200], accepted_only_by_strict=r["only_s"][:200]))
+            out.append(
+                AuditRow(
+                    task=task,
+                    metric=metric,
+                    filter=filt,
+                    strict_scorer=names,
+                    harness=sum(r["h"]) / n if n else None,
+                    strict=sum(r["s"]) / n if n else None,
+                    n=n,
+                    accepted_only_by_harness=r["only_h"][:200],
+                    accepted_only_by_strict=r["only_s"][:200],
+                )
+            )
         return out

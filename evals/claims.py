@@ -73,13 +73,16 @@ def _pick_row(rows: list[RescoreRow], task: str, metric: str, filt: str | None) 
     if not cands:
         return None, f"no aggregate {metric}" + (f",{filt}" if filt else "") + f" for task {task!r} in the log"
     if len(cands) > 1:
-        return None, (f"{metric} of {task!r} exists under several filters ({', '.join(r.filter for r in cands)}); "
-                      "set `filter:` in the manifest")
+        return None, (
+            f"{metric} of {task!r} exists under several filters ({', '.join(r.filter for r in cands)}); "
+            "set `filter:` in the manifest"
+        )
     return cands[0], None
 
 
-def rescore_manifest(release: Release | str | Path, *, root: str | Path | None = None,
-                     audit: bool = True) -> RescoreReport:
+def rescore_manifest(
+    release: Release | str | Path, *, root: str | Path | None = None, audit: bool = True
+) -> RescoreReport:
     loaded = as_release(release, root=root)
     manifest_path = loaded.manifest_path
     m = loaded.manifest
@@ -107,29 +110,44 @@ def rescore_manifest(release: Release | str | Path, *, root: str | Path | None =
                     actual = _file_sha256(path)
                     for pin in set(pins):
                         if actual != pin:
-                            ev.findings.append(Finding.make("error", "log-hash-mismatch", f"log {entry.path}: sha256 "
-                                                            f"{actual} differs from the pinned {pin}"))
+                            ev.findings.append(
+                                Finding.make(
+                                    "error",
+                                    "log-hash-mismatch",
+                                    f"log {entry.path}: sha256 {actual} differs from the pinned {pin}",
+                                )
+                            )
                 else:
-                    ev.findings.append(Finding.make("warning", "log-unpinned", f"log {entry.path} has no sha256 in "
-                                                    "the manifest or lock"))
+                    ev.findings.append(
+                        Finding.make(
+                            "warning", "log-unpinned", f"log {entry.path} has no sha256 in the manifest or lock"
+                        )
+                    )
             key = (str(path), entry.format)
             if key not in cache:
                 cache[key] = rescore_log(path, entry.format, audit=audit)
             for res in cache[key]:
-                mine = res.model_copy(update={
-                    "rows": [r for r in res.rows
-                             if r.task == claim.task_name or _is_part(r.task, res, claim.task_name)],
-                    "findings": [f for f in res.findings if f.where in (None, claim.task_name)
-                                 or _is_part(f.where, res, claim.task_name)],
-                    "audit": [a for a in res.audit if a.task == claim.task_name],
-                })
+                mine = res.model_copy(
+                    update={
+                        "rows": [
+                            r for r in res.rows if r.task == claim.task_name or _is_part(r.task, res, claim.task_name)
+                        ],
+                        "findings": [
+                            f
+                            for f in res.findings
+                            if f.where in (None, claim.task_name) or _is_part(f.where, res, claim.task_name)
+                        ],
+                        "audit": [a for a in res.audit if a.task == claim.task_name],
+                    }
+                )
                 d = decide(mine.findings)  # this claim's share of the log
                 mine.ok, mine.verdict, mine.reason, mine.code = d.ok, d.verdict, d.reason, d.code
                 ev.logs.append(mine)
                 for f in mine.findings:
                     if f.code == "subset-run":
-                        ev.findings.append(Finding.make("error", "subset-run", f"the claim rests on a {f.message}",
-                                                        f.where))
+                        ev.findings.append(
+                            Finding.make("error", "subset-run", f"the claim rests on a {f.message}", f.where)
+                        )
                 row, why = _pick_row(res.rows, claim.task_name, claim.metric, claim.filter)
                 if row is None:
                     if any(r.task == claim.task_name for r in res.rows) or len(cache[key]) == 1:
@@ -141,12 +159,20 @@ def rescore_manifest(release: Release | str | Path, *, root: str | Path | None =
                 if parts:
                     group_parts[claim.name] = parts
         values[claim.name] = recomputed * claim.scale if recomputed is not None else None
-        ev.claims = [ClaimCheck(value=p.value, source=p.source, metric=claim.metric, task=claim.task_name,
-                                filter=ev.filter,
-                                recomputed=recomputed * claim.scale if recomputed is not None else None,
-                                reported=reported * claim.scale if reported is not None else None,
-                                tolerance=_tol(_decimals(p.value, p.decimals)), status="no-log")
-                     for p in claim.published]
+        ev.claims = [
+            ClaimCheck(
+                value=p.value,
+                source=p.source,
+                metric=claim.metric,
+                task=claim.task_name,
+                filter=ev.filter,
+                recomputed=recomputed * claim.scale if recomputed is not None else None,
+                reported=reported * claim.scale if reported is not None else None,
+                tolerance=_tol(_decimals(p.value, p.decimals)),
+                status="no-log",
+            )
+            for p in claim.published
+        ]
         evals.append(ev)
 
     # second pass: compare claims (needs every eval's value for means of sub-scores)
@@ -161,25 +187,44 @@ def rescore_manifest(release: Release | str | Path, *, root: str | Path | None =
             if chk.recomputed is None:
                 if ev.logs:
                     chk.status = "not-recomputed"
-                    ev.findings.append(Finding.make("error", "claim-not-recomputed", f"published {p.value:g} "
-                                                    f"({p.source or 'no source'}): the logs give no recomputed "
-                                                    f"{claim.metric}"))
+                    ev.findings.append(
+                        Finding.make(
+                            "error",
+                            "claim-not-recomputed",
+                            f"published {p.value:g} "
+                            f"({p.source or 'no source'}): the logs give no recomputed "
+                            f"{claim.metric}",
+                        )
+                    )
                 elif claim.attested_only and not (derived and measured_parts):
                     # Declared so in the manifest: reported as attested, never as checked (and never as a pass).
                     chk.status = "attested"
                     chk.note = "declared attested_only: no per-sample log, not checked" + (
-                        f"; {derived} (published figures only)" if derived else "")
-                    ev.findings.append(Finding.make("info", "attested-only", f"published {p.value:g} "
-                                                    f"({p.source or 'no source'}): declared attested-only"))
+                        f"; {derived} (published figures only)" if derived else ""
+                    )
+                    ev.findings.append(
+                        Finding.make(
+                            "info",
+                            "attested-only",
+                            f"published {p.value:g} ({p.source or 'no source'}): declared attested-only",
+                        )
+                    )
                 else:
                     derived_ok = derived is not None and measured_parts
                     chk.status = "derived" if derived_ok else "no-log"
-                    chk.note = derived if derived_ok else (f"{derived} (published figures only: no component was "
-                                                           "recomputed)" if derived else None)
-                    ev.findings.append(Finding.make("error" if not derived_ok else "warning",
-                                                    "claim-derived" if derived_ok else "no-log",
-                                                    f"published {p.value:g} ({p.source or 'no source'}): "
-                                                    + (derived or "no log backs this claim")))
+                    chk.note = (
+                        derived
+                        if derived_ok
+                        else (f"{derived} (published figures only: no component was recomputed)" if derived else None)
+                    )
+                    ev.findings.append(
+                        Finding.make(
+                            "error" if not derived_ok else "warning",
+                            "claim-derived" if derived_ok else "no-log",
+                            f"published {p.value:g} ({p.source or 'no source'}): "
+                            + (derived or "no log backs this claim"),
+                        )
+                    )
                 continue
             if _matches(p.value, chk.recomputed, dec):
                 chk.status = "matches"
@@ -188,9 +233,15 @@ def rescore_manifest(release: Release | str | Path, *, root: str | Path | None =
                 continue
             chk.status = "derived" if derived and measured_parts else "mismatch"
             chk.note = derived
-            ev.findings.append(Finding.make("error", "claim-mismatch", f"published {p.value:g} "
-                                            f"({p.source or 'no source'}) ≠ recomputed {chk.recomputed:.6g}"
-                                            + (f"; {derived}" if derived else "")))
+            ev.findings.append(
+                Finding.make(
+                    "error",
+                    "claim-mismatch",
+                    f"published {p.value:g} "
+                    f"({p.source or 'no source'}) ≠ recomputed {chk.recomputed:.6g}"
+                    + (f"; {derived}" if derived else ""),
+                )
+            )
         ev.ok = not any(f.severity == "error" for f in ev.findings) and all(lg.ok for lg in ev.logs)
 
     report_findings += _card_claims(loaded, base, per_art, m.evals, values, published)
@@ -234,8 +285,14 @@ def _group_leaves(res: LogRescore, group: str) -> list[str]:
 def _subtask_values(res: LogRescore, group: str, metric: str, filt: str) -> list[tuple[str, float | None, int]]:
     """(subtask, recomputed, n) of an lm-eval group."""
     rows = {(r.task, r.metric, r.filter): r for r in res.rows}
-    return [(t, rows[(t, metric, filt)].recomputed if (t, metric, filt) in rows else None,
-             rows[(t, metric, filt)].n if (t, metric, filt) in rows else 0) for t in _group_leaves(res, group)]
+    return [
+        (
+            t,
+            rows[(t, metric, filt)].recomputed if (t, metric, filt) in rows else None,
+            rows[(t, metric, filt)].n if (t, metric, filt) in rows else 0,
+        )
+        for t in _group_leaves(res, group)
+    ]
 
 
 def _mean(xs: list[float]) -> float:
@@ -254,9 +311,15 @@ class Derivation(str):
         return obj
 
 
-def _derived(claim: Any, value: float, dec: int, evals: list[Any], values: dict[str, float | None],
-             published: dict[str, float | None],
-             group_parts: dict[str, list[tuple[str, float | None, int]]]) -> Derivation | None:
+def _derived(
+    claim: Any,
+    value: float,
+    dec: int,
+    evals: list[Any],
+    values: dict[str, float | None],
+    published: dict[str, float | None],
+    group_parts: dict[str, list[tuple[str, float | None, int]]],
+) -> Derivation | None:
     """A sentence when ``value`` equals a plain mean of sub-scores rather than the benchmark's own score."""
     parts = group_parts.get(claim.name)
     if parts and all(v is not None for _t, v, _n in parts):
@@ -264,9 +327,12 @@ def _derived(claim: Any, value: float, dec: int, evals: list[Any], values: dict[
         total = sum(n for _t, _v, n in parts)
         weighted = sum(v * claim.scale * n for _t, v, n in parts) / total if total else None
         if _matches(value, plain, dec) and not _matches(value, weighted, dec):
-            return Derivation(f"it equals the plain mean of the {len(parts)} subtasks "
-                              f"({', '.join(t for t, _v, _n in parts)}): {plain:.4g}, not the size-weighted score "
-                              f"{weighted:.4g}", measured=True)
+            return Derivation(
+                f"it equals the plain mean of the {len(parts)} subtasks "
+                f"({', '.join(t for t, _v, _n in parts)}): {plain:.4g}, not the size-weighted score "
+                f"{weighted:.4g}",
+                measured=True,
+            )
     by_name = {e.name: e for e in evals}
 
     def score_of(name: str) -> float | None:
@@ -278,24 +344,37 @@ def _derived(claim: Any, value: float, dec: int, evals: list[Any], values: dict[
         if all(v is not None for v in vals):
             mean = _mean(vals)  # type: ignore[arg-type]
             if _matches(value, mean, dec):
-                return Derivation(f"the declared mean of {', '.join(claim.components)} ({mean:.4g})",
-                                  measured=all(values.get(c) is not None for c in claim.components))
+                return Derivation(
+                    f"the declared mean of {', '.join(claim.components)} ({mean:.4g})",
+                    measured=all(values.get(c) is not None for c in claim.components),
+                )
         return None
     me = norm_name(claim.name)
-    siblings = [e.name for e in evals if e.name != claim.name and norm_name(e.name).startswith(me)
-                and len(norm_name(e.name)) > len(me)]
+    siblings = [
+        e.name
+        for e in evals
+        if e.name != claim.name and norm_name(e.name).startswith(me) and len(norm_name(e.name)) > len(me)
+    ]
     siblings = [s for s in siblings if score_of(s) is not None and s in by_name]
     for k in range(len(siblings), 1, -1):
         for combo in itertools.combinations(siblings, k):
             mean = _mean([score_of(s) for s in combo])  # type: ignore[misc]
             if _matches(value, mean, dec):
-                return Derivation(f"it equals the plain mean of {', '.join(combo)} ({mean:.4g}), a mean of "
-                                  "sub-scores", measured=all(values.get(c) is not None for c in combo))
+                return Derivation(
+                    f"it equals the plain mean of {', '.join(combo)} ({mean:.4g}), a mean of sub-scores",
+                    measured=all(values.get(c) is not None for c in combo),
+                )
     return None
 
 
-def _card_claims(loaded: Any, base: Path, per_art: dict[str, Path], evals: list[Any],
-                 values: dict[str, float | None], published: dict[str, float | None]) -> list[Finding]:
+def _card_claims(
+    loaded: Any,
+    base: Path,
+    per_art: dict[str, Path],
+    evals: list[Any],
+    values: dict[str, float | None],
+    published: dict[str, float | None],
+) -> list[Finding]:
     """Claims in the model card's model-index and in .eval_results/*.yaml, matched to evals by name."""
     m = loaded.manifest
     cards: list[CardClaim] = []
@@ -315,11 +394,23 @@ def _card_claims(loaded: Any, base: Path, per_art: dict[str, Path], evals: list[
         if e is None:
             derived = _derived(fake, c.value, c.decimals, evals, values, published, {})
             if derived:
-                out.append(Finding.make("warning", "card-claim-derived", f"{c.source}: {c.benchmark} = {c.value:g}: "
-                                        f"{derived}", c.benchmark))
+                out.append(
+                    Finding.make(
+                        "warning",
+                        "card-claim-derived",
+                        f"{c.source}: {c.benchmark} = {c.value:g}: {derived}",
+                        c.benchmark,
+                    )
+                )
             else:
-                out.append(Finding.make("warning", "card-claim-unmatched", f"{c.source}: {c.benchmark} = {c.value:g} "
-                                        "matches no eval of the manifest", c.benchmark))
+                out.append(
+                    Finding.make(
+                        "warning",
+                        "card-claim-unmatched",
+                        f"{c.source}: {c.benchmark} = {c.value:g} matches no eval of the manifest",
+                        c.benchmark,
+                    )
+                )
             continue
         ref = values.get(e.name)
         ref = ref if ref is not None else published.get(e.name)
@@ -327,7 +418,13 @@ def _card_claims(loaded: Any, base: Path, per_art: dict[str, Path], evals: list[
             continue
         if not _matches(c.value, ref, c.decimals):
             derived = _derived(e, c.value, c.decimals, evals, values, published, {})
-            out.append(Finding.make("error", "card-claim-mismatch", f"{c.source}: {c.benchmark} = {c.value:g}, but "
-                                    f"the release's score is {ref:.4g}" + (f"; {derived}" if derived else ""),
-                                    e.name))
+            out.append(
+                Finding.make(
+                    "error",
+                    "card-claim-mismatch",
+                    f"{c.source}: {c.benchmark} = {c.value:g}, but "
+                    f"the release's score is {ref:.4g}" + (f"; {derived}" if derived else ""),
+                    e.name,
+                )
+            )
     return out

@@ -41,10 +41,14 @@ class MetricValues:
         self.missing_logged = 0
 
 
-def compare_rows(task: str, reported: Reported,
-                 accs: dict[tuple[str, str], MetricValues], aggregate: Callable[[str, str, list[float]], float | None],
-                 stderr: Callable[[str, str, list[float]], float | None] | None,
-                 findings: list[Finding]) -> tuple[list[RescoreRow], dict[tuple[str, str], tuple]]:
+def compare_rows(
+    task: str,
+    reported: Reported,
+    accs: dict[tuple[str, str], MetricValues],
+    aggregate: Callable[[str, str, list[float]], float | None],
+    stderr: Callable[[str, str, list[float]], float | None] | None,
+    findings: list[Finding],
+) -> tuple[list[RescoreRow], dict[tuple[str, str], tuple]]:
     """Rows for one task, and {(metric, filter): (recomputed, n, recomputed stderr)}."""
     rows: list[RescoreRow] = []
     values: dict[tuple[str, str], tuple] = {}
@@ -54,21 +58,37 @@ def compare_rows(task: str, reported: Reported,
         rep_value, rep_se, _rep_n = reported.get((metric, filt), (None, None, None))
         if acc is None:
             if (metric, filt) in reported:
-                findings.append(Finding.make("error", "no-samples", f"{metric},{filt}: reported but no logged "
-                                             "sample carries this metric", task))
+                findings.append(
+                    Finding.make(
+                        "error",
+                        "no-samples",
+                        f"{metric},{filt}: reported but no logged sample carries this metric",
+                        task,
+                    )
+                )
             rows.append(RescoreRow(task=task, metric=metric, filter=filt, reported=rep_value, recomputed=None, n=0))
             continue
         n = len(acc.values)
         if acc.unsupported:
-            findings.append(Finding.make("error", "unverifiable", f"{metric},{filt}: cannot be recomputed "
-                                         f"({acc.unsupported})", task))
+            findings.append(
+                Finding.make(
+                    "error", "unverifiable", f"{metric},{filt}: cannot be recomputed ({acc.unsupported})", task
+                )
+            )
             rec = None
             if acc.logged and len(acc.logged) == n + acc.missing_logged and rep_value is not None:
                 logged_agg = aggregate(metric, filt, acc.logged)
                 if logged_agg is not None and not same_number(rep_value, logged_agg):
-                    findings.append(Finding.make("error", "aggregate-mismatch", f"{metric},{filt}: reported "
-                                                 f"{rep_value!r} but the logged per-sample scores aggregate to "
-                                                 f"{logged_agg!r}", task))
+                    findings.append(
+                        Finding.make(
+                            "error",
+                            "aggregate-mismatch",
+                            f"{metric},{filt}: reported "
+                            f"{rep_value!r} but the logged per-sample scores aggregate to "
+                            f"{logged_agg!r}",
+                            task,
+                        )
+                    )
         else:
             rec = aggregate(metric, filt, acc.values) if acc.values else None
         se = stderr(metric, filt, acc.values) if stderr is not None and not acc.unsupported and acc.values else None
@@ -76,27 +96,45 @@ def compare_rows(task: str, reported: Reported,
         if acc.mismatch:
             ids = [m[0] for m in acc.mismatch]
             ex = acc.mismatch[0]
-            findings.append(Finding.make("error", "sample-score-mismatch",
-                                         f"{metric},{filt}: {len(ids)} sample(s) logged a score the responses do not "
-                                         f"give (e.g. sample {ex[0]}: logged {ex[1]!r}, recomputed {ex[2]!r})",
-                                         task, ids))
+            findings.append(
+                Finding.make(
+                    "error",
+                    "sample-score-mismatch",
+                    f"{metric},{filt}: {len(ids)} sample(s) logged a score the responses do not "
+                    f"give (e.g. sample {ex[0]}: logged {ex[1]!r}, recomputed {ex[2]!r})",
+                    task,
+                    ids,
+                )
+            )
         if rep_value is not None and rec is not None and not same_number(rep_value, rec):
-            findings.append(Finding.make("error", "aggregate-mismatch", f"{metric},{filt}: reported {rep_value!r}, "
-                                         f"recomputed {rec!r} from {n} samples", task))
+            findings.append(
+                Finding.make(
+                    "error",
+                    "aggregate-mismatch",
+                    f"{metric},{filt}: reported {rep_value!r}, recomputed {rec!r} from {n} samples",
+                    task,
+                )
+            )
         rows.append(RescoreRow(task=task, metric=metric, filter=filt, reported=rep_value, recomputed=rec, n=n))
         if stderr is not None and not acc.unsupported and (rep_se is not None or se is not None):
             if rep_se is not None and se is not None and not same_number(rep_se, se):
-                findings.append(Finding.make("error", "stderr-mismatch", f"{metric}_stderr,{filt}: reported "
-                                             f"{rep_se!r}, recomputed {se!r}", task))
-            rows.append(RescoreRow(task=task, metric=f"{metric}_stderr", filter=filt, reported=rep_se,
-                                   recomputed=se, n=n))
+                findings.append(
+                    Finding.make(
+                        "error",
+                        "stderr-mismatch",
+                        f"{metric}_stderr,{filt}: reported {rep_se!r}, recomputed {se!r}",
+                        task,
+                    )
+                )
+            rows.append(
+                RescoreRow(task=task, metric=f"{metric}_stderr", filter=filt, reported=rep_se, recomputed=se, n=n)
+            )
     return rows, values
 
 
 def reported_of(log: ImportedLog, task: str) -> Reported:
     """The reported aggregates of one task, by (metric, filter)."""
     return {(a.metric, a.filter): (a.value, a.stderr, a.n) for a in log.header.aggregates if a.task == task}
-
 
 
 # --------------------------------------------------------------------------------------- generic (per-sample scores)

@@ -35,8 +35,10 @@ def _raw_input(s: Sample) -> str:
         if isinstance(m.content, str):
             parts.append(m.content)
         else:
-            parts.extend((p.text or "") if p.type == "text" else f"<image sha256:{p.image.sha256 if p.image else ''}>"
-                         for p in m.content)
+            parts.extend(
+                (p.text or "") if p.type == "text" else f"<image sha256:{p.image.sha256 if p.image else ''}>"
+                for p in m.content
+            )
     return "\n".join(parts)
 
 
@@ -61,26 +63,51 @@ def eee_instances(log: NormalisedLog, task: str, metric: str, filter: str | None
         answers = (s.meta or {}).get("answers")
         ans = answers.get(metric) if isinstance(answers, dict) and metric in answers else s.answer
         ans = ans if ans is not None else s.output
-        rows.append({
-            "schema_version": EEE_INSTANCE_SCHEMA, "evaluation_id": f"{task}/{model}", "model_id": model,
-            "evaluation_name": task, "sample_id": s.id if not s.repeat else f"{s.id}#{s.repeat}",
-            "sample_hash": sample_hash(raw, ref), "interaction_type": "single_turn",
-            "input": {"raw": raw, "formatted": None, "reference": ref, "choices": s.choices},
-            "output": {"raw": [s.output] if s.output is not None else [], "reasoning_trace": []},
-            "messages": None,
-            "answer_attribution": [{"turn_idx": 0, "source": "output.raw",
-                                    "extracted_value": ans if isinstance(ans, str) or ans is None else json.dumps(ans),
-                                    "extraction_method": metric, "is_terminal": True}],
-            "evaluation": {"score": score, "is_correct": score >= 1.0, "num_turns": None, "tool_calls_count": None},
-            "token_usage": None, "performance": None, "error": None,
-            "metadata": {"assay_input_sha256": s.input_sha256, "assay_target_sha256": s.target_sha256,
-                         "filter": s.filter},
-        })
+        rows.append(
+            {
+                "schema_version": EEE_INSTANCE_SCHEMA,
+                "evaluation_id": f"{task}/{model}",
+                "model_id": model,
+                "evaluation_name": task,
+                "sample_id": s.id if not s.repeat else f"{s.id}#{s.repeat}",
+                "sample_hash": sample_hash(raw, ref),
+                "interaction_type": "single_turn",
+                "input": {"raw": raw, "formatted": None, "reference": ref, "choices": s.choices},
+                "output": {"raw": [s.output] if s.output is not None else [], "reasoning_trace": []},
+                "messages": None,
+                "answer_attribution": [
+                    {
+                        "turn_idx": 0,
+                        "source": "output.raw",
+                        "extracted_value": ans if isinstance(ans, str) or ans is None else json.dumps(ans),
+                        "extraction_method": metric,
+                        "is_terminal": True,
+                    }
+                ],
+                "evaluation": {"score": score, "is_correct": score >= 1.0, "num_turns": None, "tool_calls_count": None},
+                "token_usage": None,
+                "performance": None,
+                "error": None,
+                "metadata": {
+                    "assay_input_sha256": s.input_sha256,
+                    "assay_target_sha256": s.target_sha256,
+                    "filter": s.filter,
+                },
+            }
+        )
     return rows
 
 
-def write_eee(log: NormalisedLog, out_dir: str | Path, *, task: str, metric: str, filter: str | None = None,
-              evaluation_id: str | None = None, retrieved_timestamp: str = "0") -> Path:
+def write_eee(
+    log: NormalisedLog,
+    out_dir: str | Path,
+    *,
+    task: str,
+    metric: str,
+    filter: str | None = None,
+    evaluation_id: str | None = None,
+    retrieved_timestamp: str = "0",
+) -> Path:
     """Write ``<out_dir>/<id>.json`` + ``<out_dir>/instance_level_data/<task>.jsonl``; return the aggregate's path."""
     out = Path(out_dir)
     (out / "instance_level_data").mkdir(parents=True, exist_ok=True)
@@ -99,36 +126,68 @@ def write_eee(log: NormalisedLog, out_dir: str | Path, *, task: str, metric: str
     if se is not None:
         uncertainty["standard_error"] = {"value": se, "method": "analytic"}
     agg = {
-        "schema_version": EEE_SCHEMA, "evaluation_id": eid, "retrieved_timestamp": retrieved_timestamp,
-        "source_metadata": {"source_name": "assay", "source_type": "evaluation_run",
-                            "evaluator_relationship": "third_party"},
-        "model_info": {"name": h.model or "unknown", "id": h.model or "unknown",
-                       **({"inference_engine": {"name": h.backend}} if h.backend else {})},
+        "schema_version": EEE_SCHEMA,
+        "evaluation_id": eid,
+        "retrieved_timestamp": retrieved_timestamp,
+        "source_metadata": {
+            "source_name": "assay",
+            "source_type": "evaluation_run",
+            "evaluator_relationship": "third_party",
+        },
+        "model_info": {
+            "name": h.model or "unknown",
+            "id": h.model or "unknown",
+            **({"inference_engine": {"name": h.backend}} if h.backend else {}),
+        },
         "eval_library": {"name": h.harness or "assay", "version": h.harness_version or "unknown"},
-        "evaluation_results": [{
-            "evaluation_name": task,
-            "source_data": {"source_type": "other", "dataset_name": task},
-            "metric_config": {"evaluation_description": metric, "lower_is_better": False,
-                              "score_type": "continuous", "min_score": 0.0, "max_score": 1.0},
-            "score_details": {"score": mean, "uncertainty": uncertainty},
-            **({"generation_config": {"generation_args": dict(h.decoding)}} if h.decoding else {}),
-        }],
-        "detailed_evaluation_results": {"format": "jsonl", "file_path": f"instance_level_data/{inst.name}",
-                                        "hash_algorithm": "sha256", "checksum": hashlib.sha256(data).hexdigest(),
-                                        "total_rows": len(rows)},
+        "evaluation_results": [
+            {
+                "evaluation_name": task,
+                "source_data": {"source_type": "other", "dataset_name": task},
+                "metric_config": {
+                    "evaluation_description": metric,
+                    "lower_is_better": False,
+                    "score_type": "continuous",
+                    "min_score": 0.0,
+                    "max_score": 1.0,
+                },
+                "score_details": {"score": mean, "uncertainty": uncertainty},
+                **({"generation_config": {"generation_args": dict(h.decoding)}} if h.decoding else {}),
+            }
+        ],
+        "detailed_evaluation_results": {
+            "format": "jsonl",
+            "file_path": f"instance_level_data/{inst.name}",
+            "hash_algorithm": "sha256",
+            "checksum": hashlib.sha256(data).hexdigest(),
+            "total_rows": len(rows),
+        },
     }
     path = out / f"{eid.replace('/', '_')}.json"
     path.write_text(json.dumps(agg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 
-def eval_results_entries(log: NormalisedLog, *, task: str, metric: str, dataset_id: str,
-                         filter: str | None = None, scale: float = 100.0, decimals: int = 1,
-                         revision: str | None = None, source_url: str | None = None,
-                         source_name: str = "assay", date: str | None = None) -> list[dict[str, Any]]:
+def eval_results_entries(
+    log: NormalisedLog,
+    *,
+    task: str,
+    metric: str,
+    dataset_id: str,
+    filter: str | None = None,
+    scale: float = 100.0,
+    decimals: int = 1,
+    revision: str | None = None,
+    source_url: str | None = None,
+    source_name: str = "assay",
+    date: str | None = None,
+) -> list[dict[str, Any]]:
     """One ``.eval_results`` entry for (task, metric): the mean per-sample score × ``scale``, rounded."""
-    values = [float(s.scores[metric]) for s in log.samples  # type: ignore[arg-type]
-              if s.task == task and (filter is None or s.filter == filter) and s.scores.get(metric) is not None]
+    values = [
+        float(s.scores[metric])  # type: ignore[arg-type]
+        for s in log.samples
+        if s.task == task and (filter is None or s.filter == filter) and s.scores.get(metric) is not None
+    ]
     mean = _mean(values)
     if mean is None:
         return []
@@ -138,8 +197,10 @@ def eval_results_entries(log: NormalisedLog, *, task: str, metric: str, dataset_
     if date or log.header.created:
         entry["date"] = (date or log.header.created or "")[:10]
     entry["source"] = {"name": source_name, **({"url": source_url} if source_url else {})}
-    entry["notes"] = (f"{metric}{',' + filter if filter else ''} over {len(values)} samples, recomputed by assay from "
-                      f"per-sample records (model {log.header.model or 'unknown'})")
+    entry["notes"] = (
+        f"{metric}{',' + filter if filter else ''} over {len(values)} samples, recomputed by assay from "
+        f"per-sample records (model {log.header.model or 'unknown'})"
+    )
     return [entry]
 
 

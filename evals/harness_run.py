@@ -40,9 +40,16 @@ from .stats import Comparison, compare_unpaired
 
 DEFAULT_MARGIN = 1.0
 HARNESS_TIMEOUT = 3600.0
-_OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1", "TOKENIZERS_PARALLELISM": "false",
-            "PYTHONUNBUFFERED": "1", "INSPECT_DISPLAY": "none"}
+_OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONUNBUFFERED": "1",
+    "INSPECT_DISPLAY": "none",
+}
 
 
 class HarnessOptions(BaseModel):
@@ -83,8 +90,12 @@ class HarnessRerun(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return (self.verdict is not None and self.verdict.verdict == "pass" and self.rescore == "pass"
-                and not any(f.severity == "error" for f in self.findings))
+        return (
+            self.verdict is not None
+            and self.verdict.verdict == "pass"
+            and self.rescore == "pass"
+            and not any(f.severity == "error" for f in self.findings)
+        )
 
     def to_claim(self, step: str = "rerun") -> ClaimResult:
         """This run as one report row: the comparison's verdict; ``error`` when the harness was refused or failed,
@@ -103,19 +114,32 @@ class HarnessRerun(BaseModel):
             message = f"[{errors[0].code}] {errors[0].message}" + (f"; {message}" if v is not None else "")
         where = self.endpoint if self.mode == "endpoint" else "in process"
         return ClaimResult(
-            id=f"{step}:{self.name}", step=step, kind="rerun", subject=self.name,
-            declared={"published": v.published if v else None, "margin": v.margin if v else None,
-                      "harness": f"{self.harness}=={self.version}", "dataset": self.dataset},
-            measured={"rerun": v.rerun_score if v else None, "ci": [v.ci_low if v else None,
-                                                                     v.ci_high if v else None],
-                      "n": self.n, "n_needed": v.n_needed if v else None, "dataset_sha256": self.dataset_sha256,
-                      "harness_version": self.installed_version, "rescore": self.rescore},
+            id=f"{step}:{self.name}",
+            step=step,
+            kind="rerun",
+            subject=self.name,
+            declared={
+                "published": v.published if v else None,
+                "margin": v.margin if v else None,
+                "harness": f"{self.harness}=={self.version}",
+                "dataset": self.dataset,
+            },
+            measured={
+                "rerun": v.rerun_score if v else None,
+                "ci": [v.ci_low if v else None, v.ci_high if v else None],
+                "n": self.n,
+                "n_needed": v.n_needed if v else None,
+                "dataset_sha256": self.dataset_sha256,
+                "harness_version": self.installed_version,
+                "rescore": self.rescore,
+            },
             verdict=verdict,
             level=f"L2 harness re-run ({self.harness} {self.version}, {where}, {self.n} items, "
-                  f"{v.method if v else 'not compared'})",
+            f"{v.method if v else 'not compared'})",
             message=message,
             evidence=[Evidence(kind="log", ref=p, note=f"{self.harness} per-sample log") for p in self.logs]
-            + [Evidence(kind="environment", ref="command", note=" ".join(self.command))])
+            + [Evidence(kind="environment", ref="command", note=" ".join(self.command))],
+        )
 
 
 # ------------------------------------------------------------------------------------------------ dataset digest
@@ -143,10 +167,12 @@ def dataset_path(uri: str, workdir: Path) -> Path:
     """Where a pinned dataset is on this machine, offline: ``dir://`` inside the manifest's folder, ``hf://`` the
     snapshot of that commit in the Hugging Face hub cache (``HF_HUB_CACHE`` / ``HF_HOME``)."""
     if uri.startswith("dir://"):
-        return resolve_inside(workdir, uri[len("dir://"):])
-    repo, _, rev = uri[len("hf://datasets/"):].partition("@")
-    cache = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" /
-                                                                          "huggingface")) / "hub")
+        return resolve_inside(workdir, uri[len("dir://") :])
+    repo, _, rev = uri[len("hf://datasets/") :].partition("@")
+    cache = Path(
+        os.environ.get("HF_HUB_CACHE")
+        or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+    )
     return cache / f"datasets--{repo.replace('/', '--')}" / "snapshots" / rev
 
 
@@ -165,11 +191,19 @@ def harness_home() -> Path:
 
 def installed_version(python: Path, package: str, timeout: float = 120.0) -> str | None:
     """The version of ``package`` installed for ``python`` (None: not installed)."""
-    code = ("import importlib.metadata as m, sys\ntry:\n print(m.version(sys.argv[1]))\n"
-            "except m.PackageNotFoundError:\n print('')")
+    code = (
+        "import importlib.metadata as m, sys\ntry:\n print(m.version(sys.argv[1]))\n"
+        "except m.PackageNotFoundError:\n print('')"
+    )
     try:
-        out = subprocess.run([str(python), "-c", code, package], capture_output=True, text=True, timeout=timeout,
-                             check=True, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [str(python), "-c", code, package],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise InputError(f"harness interpreter {python}: cannot run it ({exc})") from None
     return out.stdout.strip() or None
@@ -188,24 +222,40 @@ def harness_python(runner: Runner, version: str, opts: HarnessOptions) -> Path:
     if py.exists():
         return py
     if not opts.install:
-        raise InputError(f"no interpreter with {runner.package}=={version}: pass --harness-python PATH, or "
-                         f"--install-harness to create {venv} with pip")
+        raise InputError(
+            f"no interpreter with {runner.package}=={version}: pass --harness-python PATH, or "
+            f"--install-harness to create {venv} with pip"
+        )
     # pip in a fresh venv: the harness's dependencies must not meet assay's own (they pin other versions)
     try:
         subprocess.run(["python3", "-m", "venv", str(venv)], check=True, capture_output=True, timeout=600)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", *runner.requirements(version)], check=True,
-                       capture_output=True, timeout=3600)
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", *runner.requirements(version)],
+            check=True,
+            capture_output=True,
+            timeout=3600,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise InputError(f"could not install {runner.package}=={version} into {venv}: {exc}") from None
     return py
 
 
 # ------------------------------------------------------------------------------------------------ one run
-def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: Path, opts: HarnessOptions,
-                base_url: str | None = None, model: str | None = None, device: str = "cpu", seed: int = 0,
-                decodings: dict[str, Any] | None = None,
-                progress: Callable[[str, int, int], None] | None = None,
-                done: dict[tuple[str, ...], Path] | None = None) -> HarnessRerun:
+def run_harness(
+    claim: EvalClaim,
+    *,
+    workdir: Path,
+    model_root: Path,
+    out_dir: Path,
+    opts: HarnessOptions,
+    base_url: str | None = None,
+    model: str | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    decodings: dict[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    done: dict[tuple[str, ...], Path] | None = None,
+) -> HarnessRerun:
     """Drive one ``run:`` entry's harness and compare its re-scored result with the published value.  ``done``:
     the output folders of runs already made in this re-run, by command line; an entry whose run is the same (e.g.
     ``acc`` and ``acc_norm`` of one task) reads that run's logs instead of running the harness again."""
@@ -216,9 +266,17 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
     runner = RUNNERS.get(run.harness)
     if runner is None:
         raise InputError(f"{claim.name}: no runner for harness {run.harness!r} (one of: {', '.join(RUNNERS)})")
-    res = HarnessRerun(name=claim.name, harness=run.harness, version=run.version, task=run.task,
-                       metric=claim.metric, filter=claim.filter, mode="endpoint" if base_url else "in-process",
-                       endpoint=base_url, dataset=run.dataset.uri)
+    res = HarnessRerun(
+        name=claim.name,
+        harness=run.harness,
+        version=run.version,
+        task=run.task,
+        metric=claim.metric,
+        filter=claim.filter,
+        mode="endpoint" if base_url else "in-process",
+        endpoint=base_url,
+        dataset=run.dataset.uri,
+    )
 
     def error(code: str, message: str) -> HarnessRerun:
         res.findings.append(Finding.make("error", code, f"{claim.name}: {message}", claim.name))
@@ -233,8 +291,11 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
     except InputError as exc:
         return error("harness-unavailable", str(exc))
     if res.installed_version != run.version:
-        return error("harness-version-mismatch", f"{py} has {runner.package} "
-                     f"{res.installed_version or 'not installed'}, the manifest pins {run.version}: not running it")
+        return error(
+            "harness-version-mismatch",
+            f"{py} has {runner.package} "
+            f"{res.installed_version or 'not installed'}, the manifest pins {run.version}: not running it",
+        )
 
     # ---------------------------------------------------------------- the dataset, checked before anything runs
     try:
@@ -243,8 +304,11 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
     except InputError as exc:
         return error("dataset-unavailable", str(exc))
     if res.dataset_sha256 != run.dataset.sha256:
-        return error("dataset-hash-mismatch", f"dataset {run.dataset.uri}: sha256 {res.dataset_sha256} is not the "
-                                              f"pinned {run.dataset.sha256}: not running it")
+        return error(
+            "dataset-hash-mismatch",
+            f"dataset {run.dataset.uri}: sha256 {res.dataset_sha256} is not the "
+            f"pinned {run.dataset.sha256}: not running it",
+        )
 
     # ---------------------------------------------------------------- run
     decoding = run.decoding or claim.decoding
@@ -253,20 +317,34 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
         if decoding.name not in (decodings or {}):
             return error("unknown-decoding", f"run.decoding {decoding.name!r} is not in the manifest's decodings")
         decoding = (decodings or {})[decoding.name]
-    settings = {k: v for k, v in (decoding.settings() if decoding is not None else {}).items()
-                if v is not None and k != "repeats"}
+    settings = {
+        k: v
+        for k, v in (decoding.settings() if decoding is not None else {}).items()
+        if v is not None and k != "repeats"
+    }
     harness_out = out_dir / f"{claim.name}.{run.harness}"
     if harness_out.exists():
         import shutil
 
         shutil.rmtree(harness_out)  # only ever the folder this function names for this benchmark
     harness_out.mkdir(parents=True)
-    req = RunRequest(python=py, workdir=workdir, out_dir=harness_out.resolve(), task=run.task,
-                     model=model or (str(model_root) if base_url is None else model_root.name), base_url=base_url,
-                     tokenizer=str(model_root),
-                     include_path=resolve_inside(workdir, run.include_path) if run.include_path else None,
-                     num_fewshot=run.num_fewshot, fewshot_seed=run.fewshot_seed, limit=run.limit,
-                     decoding=settings, args=dict(run.args), device=device, seed=seed)
+    req = RunRequest(
+        python=py,
+        workdir=workdir,
+        out_dir=harness_out.resolve(),
+        task=run.task,
+        model=model or (str(model_root) if base_url is None else model_root.name),
+        base_url=base_url,
+        tokenizer=str(model_root),
+        include_path=resolve_inside(workdir, run.include_path) if run.include_path else None,
+        num_fewshot=run.num_fewshot,
+        fewshot_seed=run.fewshot_seed,
+        limit=run.limit,
+        decoding=settings,
+        args=dict(run.args),
+        device=device,
+        seed=seed,
+    )
     res.command = runner.command(req)
     key = tuple(a.replace(str(req.out_dir), "<out>") for a in res.command)
     if done is not None and key in done:  # only runs that exited 0 are kept
@@ -280,8 +358,15 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
         progress(claim.name, 0, 1)
     try:
         with open(log_file, "wb") as fh:
-            proc = subprocess.run(res.command, cwd=workdir, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=opts.timeout)
+            proc = subprocess.run(
+                res.command,
+                cwd=workdir,
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=opts.timeout,
+            )
         res.returncode = proc.returncode
     except subprocess.TimeoutExpired:
         return error("harness-timeout", f"{run.harness} ran past {opts.timeout:g} s (its output: {log_file})")
@@ -296,8 +381,9 @@ def run_harness(claim: EvalClaim, *, workdir: Path, model_root: Path, out_dir: P
     return _judge(res, claim, runner, harness_out, t0, seed)
 
 
-def _judge(res: HarnessRerun, claim: EvalClaim, runner: Runner, harness_out: Path, t0: float,
-           seed: int) -> HarnessRerun:
+def _judge(
+    res: HarnessRerun, claim: EvalClaim, runner: Runner, harness_out: Path, t0: float, seed: int
+) -> HarnessRerun:
     """Import the harness's logs, re-score them with assay's engine, and compare with the published value."""
     from .harnesses import load_logs
     from .rescore import rescore_imported
@@ -323,15 +409,20 @@ def _judge(res: HarnessRerun, claim: EvalClaim, runner: Runner, harness_out: Pat
     filters = sorted({s.filter for s in samples})
     flt = claim.filter or ("none" if "none" in filters or not filters else filters[0])
     if len(filters) > 1 and not claim.filter:
-        res.findings.append(Finding.make("info", "filter", f"several filters ({', '.join(filters)}); the verdict "
-                                                           f"uses {flt!r}", claim.name))
+        res.findings.append(
+            Finding.make(
+                "info", "filter", f"several filters ({', '.join(filters)}); the verdict uses {flt!r}", claim.name
+            )
+        )
     res.filter = flt
     res.task = task
     # Inspect names a metric "<score>/<metric>": the per-sample values are the score's; only a mean is a mean of them
     key, _, agg = claim.metric.partition("/")
     if agg and agg not in ("accuracy", "mean"):
-        return error("unsupported-metric", f"{claim.metric}: only a mean of per-sample scores (accuracy, mean) is "
-                                           "compared without published samples")
+        return error(
+            "unsupported-metric",
+            f"{claim.metric}: only a mean of per-sample scores (accuracy, mean) is compared without published samples",
+        )
     by_item: dict[str, list[float]] = {}
     for s in samples:
         value = s.scores.get(key)
@@ -347,10 +438,24 @@ def _judge(res: HarnessRerun, claim: EvalClaim, runner: Runner, harness_out: Pat
     margin = claim.margin
     if margin is None:
         margin = DEFAULT_MARGIN
-        res.findings.append(Finding.make("warning", "default-margin", f"no equivalence margin declared; used "
-                                                                      f"±{DEFAULT_MARGIN:g} point", claim.name))
-    res.verdict = compare_unpaired(values, published=published.value, margin=margin, metric=claim.metric,
-                                   filter=flt, task=task, scale=claim.scale, seed=seed)
+        res.findings.append(
+            Finding.make(
+                "warning",
+                "default-margin",
+                f"no equivalence margin declared; used ±{DEFAULT_MARGIN:g} point",
+                claim.name,
+            )
+        )
+    res.verdict = compare_unpaired(
+        values,
+        published=published.value,
+        margin=margin,
+        metric=claim.metric,
+        filter=flt,
+        task=task,
+        scale=claim.scale,
+        seed=seed,
+    )
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
 
@@ -374,5 +479,13 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(kept) or "(no output)"
 
 
-__all__ = ["HarnessOptions", "HarnessRerun", "run_harness", "tree_digest", "dataset_digest", "installed_version",
-           "harness_python", "harness_home"]
+__all__ = [
+    "HarnessOptions",
+    "HarnessRerun",
+    "run_harness",
+    "tree_digest",
+    "dataset_digest",
+    "installed_version",
+    "harness_python",
+    "harness_home",
+]

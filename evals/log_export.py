@@ -22,8 +22,9 @@ def log_metric(log: NormalisedLog) -> str:
     return str(log.header.config.get("metric") or next(iter(first), "score"))
 
 
-def export_tasks(log: NormalisedLog, format: str, out: Path | None, datasets: Mapping[str, str]
-                 ) -> tuple[list[Path], list[str]]:
+def export_tasks(
+    log: NormalisedLog, format: str, out: Path | None, datasets: Mapping[str, str]
+) -> tuple[list[Path], list[str]]:
     """Write one export per task of ``log`` that has samples; return (files written, warnings).
 
     ``eee``: ``<out>/`` (default ``./<task>-eee``) gets the aggregate JSON and ``instance_level_data/<task>.jsonl``.

@@ -86,11 +86,21 @@ def read_model_index(path: str | Path) -> list[CardClaim]:
                 if parsed is None:
                     continue
                 bench = ds.get("name") or ds.get("type") or "?"
-                out.append(CardClaim(benchmark=str(bench), metric=m.get("type") or m.get("name"), value=parsed[0],
-                                     stderr=parsed[1], decimals=parsed[2], dataset=ds.get("type"),
-                                     config=ds.get("config"), split=ds.get("split"), revision=ds.get("revision"),
-                                     source=f"{path.name} model-index" + (f" ({src})" if src else ""),
-                                     verified=m.get("verified")))
+                out.append(
+                    CardClaim(
+                        benchmark=str(bench),
+                        metric=m.get("type") or m.get("name"),
+                        value=parsed[0],
+                        stderr=parsed[1],
+                        decimals=parsed[2],
+                        dataset=ds.get("type"),
+                        config=ds.get("config"),
+                        split=ds.get("split"),
+                        revision=ds.get("revision"),
+                        source=f"{path.name} model-index" + (f" ({src})" if src else ""),
+                        verified=m.get("verified"),
+                    )
+                )
     return out
 
 
@@ -117,12 +127,20 @@ def read_eval_results(folder: str | Path) -> list[CardClaim]:
             ds = e.get("dataset") or {}
             src = e.get("source") or {}
             bench = ds.get("task_id") or ds.get("id") or f.stem
-            out.append(CardClaim(benchmark=str(bench), metric=e.get("metric"), value=parsed[0], stderr=parsed[1],
-                                 decimals=parsed[2], dataset=ds.get("id"), config=ds.get("task_id"),
-                                 revision=ds.get("revision"),
-                                 source=f".eval_results/{f.name}" + (f" ({src.get('url') or src.get('name')})"
-                                                                     if src else ""),
-                                 verified=bool(e.get("verifyToken")) if "verifyToken" in e else None))
+            out.append(
+                CardClaim(
+                    benchmark=str(bench),
+                    metric=e.get("metric"),
+                    value=parsed[0],
+                    stderr=parsed[1],
+                    decimals=parsed[2],
+                    dataset=ds.get("id"),
+                    config=ds.get("task_id"),
+                    revision=ds.get("revision"),
+                    source=f".eval_results/{f.name}" + (f" ({src.get('url') or src.get('name')})" if src else ""),
+                    verified=bool(e.get("verifyToken")) if "verifyToken" in e else None,
+                )
+            )
     return out
 
 

@@ -104,8 +104,9 @@ class ImportedLog(ABC):
     def to_normalised(self) -> NormalisedLog:
         return NormalisedLog(header=self.header, samples=self.samples(), source=str(self.path))
 
-    def add(self, severity: Severity, code: str, message: str, task: str | None = None,
-            samples: list[str] | None = None) -> None:
+    def add(
+        self, severity: Severity, code: str, message: str, task: str | None = None, samples: list[str] | None = None
+    ) -> None:
         self.findings.append(Finding.make(severity, code, message, task, samples))
 
     # hooks of the generic re-scoring engine
@@ -280,6 +281,7 @@ ST = TypeVar("ST", bound=Scorer)
 
 def harness(name: str) -> Callable[[HT], HT]:
     """Class decorator: register one instance of a :class:`Harness` subclass under the log-format ``name``."""
+
     def register(cls: HT) -> HT:
         cls.name = name
         HARNESSES.add(name, cls())
@@ -293,6 +295,7 @@ RT = TypeVar("RT", bound=type[Runner])
 
 def runner(name: str) -> Callable[[RT], RT]:
     """Class decorator: register one instance of a :class:`Runner` subclass under the harness ``name``."""
+
     def register(cls: RT) -> RT:
         cls.name = name
         RUNNERS.add(name, cls())
@@ -303,6 +306,7 @@ def runner(name: str) -> Callable[[RT], RT]:
 
 def scorer(name: str) -> Callable[[ST], ST]:
     """Function decorator: register a per-sample scorer under ``name`` (the name manifests use)."""
+
     def register(fn: ST) -> ST:
         SCORERS.add(name, fn)
         return fn

@@ -103,8 +103,9 @@ class BenchmarkRerun(BaseModel):
     log_sha256: str | None = None
     seconds: float = 0.0
     tokens_per_s: float | None = None
-    verdict: Comparison | None = Field(None, description="The re-run compared with the published log (None: nothing "
-                                       "was compared; see the findings).")
+    verdict: Comparison | None = Field(
+        None, description="The re-run compared with the published log (None: nothing was compared; see the findings)."
+    )
     ok: bool = False
 
     def to_claim(self, name: Callable[[str], str] = str, step: str = "rerun") -> ClaimResult:
@@ -121,21 +122,32 @@ class BenchmarkRerun(BaseModel):
         else:
             message = f"no verdict: nothing was compared ({failed or 'see the findings'})"
         return ClaimResult(
-            id=f"{step}:{self.name}", step=step, kind="rerun", subject=self.name,
-            declared={"published": v.published if v else None, "reference": v.reference_score if v else None,
-                      "margin": v.margin if v else None},
-            measured={"rerun": v.rerun_score if v else None, "diff": v.diff if v else None,
-                      "ci": [v.ci_low if v else None, v.ci_high if v else None], "n": v.n if v else None,
-                      "output_agreement": v.output_agreement if v else None},
+            id=f"{step}:{self.name}",
+            step=step,
+            kind="rerun",
+            subject=self.name,
+            declared={
+                "published": v.published if v else None,
+                "reference": v.reference_score if v else None,
+                "margin": v.margin if v else None,
+            },
+            measured={
+                "rerun": v.rerun_score if v else None,
+                "diff": v.diff if v else None,
+                "ci": [v.ci_low if v else None, v.ci_high if v else None],
+                "n": v.n if v else None,
+                "output_agreement": v.output_agreement if v else None,
+            },
             verdict=verdict,
             level=f"L2 re-run ({self.selected_items}/{self.reference_items} items, "
-                  f"{v.method if v else 'not compared'})",
+            f"{v.method if v else 'not compared'})",
             message=message,
-            evidence=[Evidence(kind="log", ref=self.log or "", sha256=self.log_sha256,
-                               note="re-run log (assay format)"),
-                      Evidence(kind="log", ref=name(self.reference_log) if self.reference_log else "",
-                               note="published log"),
-                      Evidence(kind="environment", ref="decoding", note=str(self.decoding))])
+            evidence=[
+                Evidence(kind="log", ref=self.log or "", sha256=self.log_sha256, note="re-run log (assay format)"),
+                Evidence(kind="log", ref=name(self.reference_log) if self.reference_log else "", note="published log"),
+                Evidence(kind="environment", ref="decoding", note=str(self.decoding)),
+            ],
+        )
 
 
 class RerunResult(BaseModel):
@@ -145,8 +157,9 @@ class RerunResult(BaseModel):
     verified: bool | None = Field(None, description="Whether the release verified before loading it (None: skipped).")
     remote_code: list[str] = Field(default_factory=list, description="Code files trusted (trust_remote_code).")
     benchmarks: list[BenchmarkRerun] = Field(default_factory=list)
-    harness_runs: list[HarnessRerun] = Field(default_factory=list, description="Entries with run: re-run through "
-                                             "their harness (unpaired verdicts).")
+    harness_runs: list[HarnessRerun] = Field(
+        default_factory=list, description="Entries with run: re-run through their harness (unpaired verdicts)."
+    )
     findings: list[Finding] = Field(default_factory=list)
     seconds: float = 0.0
     ok: bool = False
@@ -167,8 +180,16 @@ class RerunResult(BaseModel):
             # Not manifests.findings.error_claims: these ids name the benchmark before the code, as reports had them.
             more = f" (and {len(fs) - 1} more like it)" if len(fs) > 1 else ""
             samples = f" (samples {', '.join(fs[0].samples[:5])})" if fs[0].samples else ""
-            out.append(ClaimResult(id=f"{step}:{where}:{code}", step=step, kind="rerun", subject=where,
-                                   verdict="fail", message=f"{code}: {fs[0].message}{samples}{more}"))
+            out.append(
+                ClaimResult(
+                    id=f"{step}:{where}:{code}",
+                    step=step,
+                    kind="rerun",
+                    subject=where,
+                    verdict="fail",
+                    message=f"{code}: {fs[0].message}{samples}{more}",
+                )
+            )
         return out
 
 
@@ -205,10 +226,18 @@ def effective_sampling(decoding, gen_kwargs: dict | None) -> tuple[Sampling, int
     until = getattr(decoding, "stop", None) or g.get("until") or g.get("stop") or ()
     stop = (until,) if isinstance(until, str) else tuple(str(s) for s in until)
     repeats = int(getattr(decoding, "repeats", 1) or 1) if float(temperature) > 0 else 1
-    return (Sampling(max_new_tokens=int(max_new), temperature=float(temperature),
-                     top_p=float(top_p) if top_p is not None else None,
-                     top_k=int(top_k) if top_k is not None and float(temperature) > 0 else None,
-                     seed=int(seed) if seed is not None else None, stop=stop), repeats, assumed)
+    return (
+        Sampling(
+            max_new_tokens=int(max_new),
+            temperature=float(temperature),
+            top_p=float(top_p) if top_p is not None else None,
+            top_k=int(top_k) if top_k is not None and float(temperature) > 0 else None,
+            seed=int(seed) if seed is not None else None,
+            stop=stop,
+        ),
+        repeats,
+        assumed,
+    )
 
 
 class ImageStore:
@@ -256,12 +285,21 @@ class ImageStore:
                     self._cache[ref.sha256] = img
                     return img
                 raise CheckFailed(f"image {p}: sha256 differs from the log's {ref.sha256}")
-        raise InputError(f"image {ref.sha256} not found (looked for {ref.path or '-'} beside the log"
-                         f"{' and in ' + str(self.images_dir) if self.images_dir else '; pass --images DIR'})")
+        raise InputError(
+            f"image {ref.sha256} not found (looked for {ref.path or '-'} beside the log"
+            f"{' and in ' + str(self.images_dir) if self.images_dir else '; pass --images DIR'})"
+        )
 
 
-def sample_request(sample, sampling: Sampling, repeat: int, *, system_prompt: str | None,
-                   images: ImageStore | None, add_special_tokens: bool | None = None) -> GenRequest:
+def sample_request(
+    sample,
+    sampling: Sampling,
+    repeat: int,
+    *,
+    system_prompt: str | None,
+    images: ImageStore | None,
+    add_special_tokens: bool | None = None,
+) -> GenRequest:
     """The generation request for one logged item (and repeat): its raw ``prompt`` when the log has one (the exact
     text a completion model was fed), else its input messages (chat template applied by the backend)."""
     rid = f"{sample.task}/{sample.id}#{repeat}"
@@ -351,14 +389,34 @@ def _release_dirs(release: Release | Path | str, root: Path | None):
     return loaded, roots, Path(model_root)
 
 
-def rerun(release: Release | Path | str, *, backend: str = "transformers", limit: int | None = None, seed: int = 0,
-          stratify: str | None = "auto", device: str = "auto", dtype: str | None = None, batch_size: int = 8,
-          base_url: str | Sequence[str] | None = None, model: str | None = None, concurrency: int = 8,
-          timeout: float = 600.0, retries: int = 4, trust_remote_code: bool = False, verify: bool = True,
-          benchmarks: Sequence[str] | None = None, out: Path | str | None = None, root: Path | str | None = None,
-          images: Path | str | None = None, scorer: Scorer | None = None, backend_obj: Backend | None = None,
-          progress: Callable[[str, int, int], None] | None = None, chunk: int | None = None,
-          verification: VerifyResult | None = None, harness: HarnessOptions | None = None) -> RerunResult:
+def rerun(
+    release: Release | Path | str,
+    *,
+    backend: str = "transformers",
+    limit: int | None = None,
+    seed: int = 0,
+    stratify: str | None = "auto",
+    device: str = "auto",
+    dtype: str | None = None,
+    batch_size: int = 8,
+    base_url: str | Sequence[str] | None = None,
+    model: str | None = None,
+    concurrency: int = 8,
+    timeout: float = 600.0,
+    retries: int = 4,
+    trust_remote_code: bool = False,
+    verify: bool = True,
+    benchmarks: Sequence[str] | None = None,
+    out: Path | str | None = None,
+    root: Path | str | None = None,
+    images: Path | str | None = None,
+    scorer: Scorer | None = None,
+    backend_obj: Backend | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    chunk: int | None = None,
+    verification: VerifyResult | None = None,
+    harness: HarnessOptions | None = None,
+) -> RerunResult:
     """Re-run the manifest's evals with a backend and compare with the published logs.  See the module docstring.
     Entries with ``run:`` are re-run through their harness instead (:mod:`assay.evals.harness_run`; ``harness``: its
     interpreter, install and timeout options), in process or at ``base_url`` (the first one of a fleet).
@@ -401,18 +459,27 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
             vr = verification if verification is not None else verify_release(loaded)
             result.verified = vr.ok
             if not vr.ok:
-                find.append(Finding.make("error", "release-unverified", (
-                    f"the release does not verify ({vr.summary.failed} files failed, {vr.summary.errors} errors, "
-                    f"{vr.summary.claims_failed} claims failed): not loading it; see 'assay verify {manifest_path}' "
-                    "(--no-verify re-runs anyway)")))
+                find.append(
+                    Finding.make(
+                        "error",
+                        "release-unverified",
+                        (
+                            f"the release does not verify ({vr.summary.failed} files failed, "
+                            f"{vr.summary.errors} errors, {vr.summary.claims_failed} claims failed): not loading "
+                            f"it; see 'assay verify {manifest_path}' (--no-verify re-runs anyway)"
+                        ),
+                    )
+                )
                 result.seconds = round(time.perf_counter() - t0, 3)
                 return result
         else:
-            find.append(Finding.make("warning", "not-verified",
-                                     "--no-verify: the weights were loaded without verifying them"))
+            find.append(
+                Finding.make("warning", "not-verified", "--no-verify: the weights were loaded without verifying them")
+            )
     elif backend_obj is None:
-        find.append(Finding.make("info", "served-weights",
-                                 "openai backend: assay cannot verify the weights a server runs"))
+        find.append(
+            Finding.make("info", "served-weights", "openai backend: assay cannot verify the weights a server runs")
+        )
         if trust_remote_code:
             raise InputError("--trust-remote-code applies to the transformers backend only")
 
@@ -422,9 +489,21 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
     except OSError as exc:
         raise InputError(f"--out {out_dir}: {exc.strerror or exc}") from None
     if runs:
-        _harness_runs(result, runs, manifest_dir=manifest_path.parent, model_root=model_root, out_dir=out_dir,
-                      opts=harness or HarnessOptions(), backend=backend, base_url=base_url, model=model,
-                      device=device, seed=seed, progress=progress, decodings=m.decodings)
+        _harness_runs(
+            result,
+            runs,
+            manifest_dir=manifest_path.parent,
+            model_root=model_root,
+            out_dir=out_dir,
+            opts=harness or HarnessOptions(),
+            backend=backend,
+            base_url=base_url,
+            model=model,
+            device=device,
+            seed=seed,
+            progress=progress,
+            decodings=m.decodings,
+        )
         if not claims:
             errors = any(f.severity == "error" for f in find)
             result.ok = all(h.ok for h in result.harness_runs) and not errors
@@ -434,19 +513,41 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
     if backend_obj is None:
         from .backends import make_backend
 
-        backend_obj = make_backend(backend, model=str(model_root) if backend == "transformers" else model,
-                                   base_url=base_url, device=device, dtype=dtype, batch_size=batch_size,
-                                   trust_remote_code=trust_remote_code,
-                                   verified_code=result.remote_code if trust_remote_code else None,
-                                   concurrency=concurrency, timeout=timeout, retries=retries)
+        backend_obj = make_backend(
+            backend,
+            model=str(model_root) if backend == "transformers" else model,
+            base_url=base_url,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            trust_remote_code=trust_remote_code,
+            verified_code=result.remote_code if trust_remote_code else None,
+            concurrency=concurrency,
+            timeout=timeout,
+            retries=retries,
+        )
     try:
         result.backend = _jsonable(backend_obj.describe())
         template_sha = chat_template_sha256(model_root)
         for claim in claims:
-            result.benchmarks.append(_rerun_claim(
-                claim, roots=roots, model_root=model_root, backend=backend_obj, scorer=scorer, limit=limit, seed=seed,
-                stratify=stratify, out_dir=out_dir, images=Path(images) if images else None,
-                template_sha=template_sha, findings=find, progress=progress, chunk=chunk))
+            result.benchmarks.append(
+                _rerun_claim(
+                    claim,
+                    roots=roots,
+                    model_root=model_root,
+                    backend=backend_obj,
+                    scorer=scorer,
+                    limit=limit,
+                    seed=seed,
+                    stratify=stratify,
+                    out_dir=out_dir,
+                    images=Path(images) if images else None,
+                    template_sha=template_sha,
+                    findings=find,
+                    progress=progress,
+                    chunk=chunk,
+                )
+            )
         result.backend = _jsonable(backend_obj.describe())  # again after the run: a fleet's per-endpoint tally
     finally:
         if own_backend:
@@ -457,9 +558,22 @@ def rerun(release: Release | Path | str, *, backend: str = "transformers", limit
     return result
 
 
-def _harness_runs(result: RerunResult, runs, *, manifest_dir: Path, model_root: Path, out_dir: Path,
-                  opts: HarnessOptions, backend: str, base_url, model: str | None, device: str, seed: int,
-                  progress, decodings: dict | None) -> None:
+def _harness_runs(
+    result: RerunResult,
+    runs,
+    *,
+    manifest_dir: Path,
+    model_root: Path,
+    out_dir: Path,
+    opts: HarnessOptions,
+    backend: str,
+    base_url,
+    model: str | None,
+    device: str,
+    seed: int,
+    progress,
+    decodings: dict | None,
+) -> None:
     """Every ``run:`` entry through its harness (in process with the transformers backend, else at the endpoint)."""
     if opts.python and not Path(opts.python).exists():
         raise InputError(f"--harness-python {opts.python}: no such interpreter")
@@ -470,19 +584,50 @@ def _harness_runs(result: RerunResult, runs, *, manifest_dir: Path, model_root: 
             raise InputError("--backend openai needs --base-url")
         url = urls[0]
         if len(urls) > 1:
-            result.findings.append(Finding.make("info", "harness-endpoint", f"harness runs use one endpoint, {url}: "
-                                                "the harness spreads nothing over a fleet"))
+            result.findings.append(
+                Finding.make(
+                    "info",
+                    "harness-endpoint",
+                    f"harness runs use one endpoint, {url}: the harness spreads nothing over a fleet",
+                )
+            )
     done: dict = {}  # entries with the same run (acc and acc_norm of one task) share one harness run
     for claim in runs:
-        result.harness_runs.append(run_harness(
-            claim, workdir=manifest_dir, model_root=model_root, out_dir=out_dir, opts=opts, base_url=url,
-            model=model, device="cpu" if device == "auto" else device, seed=seed,
-            decodings=decodings, progress=progress, done=done))
+        result.harness_runs.append(
+            run_harness(
+                claim,
+                workdir=manifest_dir,
+                model_root=model_root,
+                out_dir=out_dir,
+                opts=opts,
+                base_url=url,
+                model=model,
+                device="cpu" if device == "auto" else device,
+                seed=seed,
+                decodings=decodings,
+                progress=progress,
+                done=done,
+            )
+        )
 
 
-def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Scorer | None, limit, seed, stratify,
-                 out_dir: Path, images: Path | None, template_sha: str | None, findings: list[Finding],
-                 progress, chunk) -> BenchmarkRerun:
+def _rerun_claim(
+    claim,
+    *,
+    roots,
+    model_root: Path,
+    backend: Backend,
+    scorer: Scorer | None,
+    limit,
+    seed,
+    stratify,
+    out_dir: Path,
+    images: Path | None,
+    template_sha: str | None,
+    findings: list[Finding],
+    progress,
+    chunk,
+) -> BenchmarkRerun:
     from ..manifests.paths import resolve_inside
     from .samples import LogHeader, write_log
     from .stats import compare
@@ -499,11 +644,19 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
         if template_sha is None:
             finding("warning", "chat-template", "the manifest pins a chat template but the release ships none")
         elif template_sha != decoding.chat_template_sha256:
-            finding("error", "chat-template-mismatch", f"the release's chat template (sha256 {template_sha}) is not "
-                                                       f"the pinned one ({decoding.chat_template_sha256})")
+            finding(
+                "error",
+                "chat-template-mismatch",
+                f"the release's chat template (sha256 {template_sha}) is not "
+                f"the pinned one ({decoding.chat_template_sha256})",
+            )
         if getattr(backend, "name", "") == "openai":
-            finding("info", "chat-template", "openai backend: the server's chat template cannot be checked; the pin "
-                                             "was checked against the release's files")
+            finding(
+                "info",
+                "chat-template",
+                "openai backend: the server's chat template cannot be checked; the pin "
+                "was checked against the release's files",
+            )
 
     # ---------------------------------------------------------------- the published samples
     log_entry = claim.logs[0]
@@ -514,8 +667,11 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
     if log_entry.sha256 and log_path.is_file():
         actual = hashlib.sha256(log_path.read_bytes()).hexdigest()
         if actual != log_entry.sha256:
-            finding("error", "log-hash-mismatch", f"published log {log_entry.path}: sha256 {actual} is not the "
-                                                  f"pinned {log_entry.sha256}")
+            finding(
+                "error",
+                "log-hash-mismatch",
+                f"published log {log_entry.path}: sha256 {actual} is not the pinned {log_entry.sha256}",
+            )
             return bench
     ref_samples, ref_header, ref_findings = read_reference(log_path, log_entry.format, task)
     if scorer is None:
@@ -561,8 +717,11 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
         bench.repeats = max(bench.repeats, repeats)
         for r in range(repeats):
             try:
-                reqs.append(sample_request(s, sampling, r, system_prompt=system_prompt, images=store,
-                                           add_special_tokens=special))
+                reqs.append(
+                    sample_request(
+                        s, sampling, r, system_prompt=system_prompt, images=store, add_special_tokens=special
+                    )
+                )
             except (InputError, CheckFailed) as exc:
                 failed.append(f"{s.task}/{s.id}#{r}")
                 finding("error", "unrunnable-sample", str(exc), [s.id])
@@ -571,10 +730,17 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
     bench.assumed = sorted(assumed)
     if first_sampling is not None:
         sp = first_sampling
-        bench.decoding = {"temperature": sp.temperature, "top_p": sp.top_p, "top_k": sp.top_k,
-                          "max_new_tokens": sp.max_new_tokens,
-                          "seed": sp.seed, "repeats": bench.repeats, "stop": list(sp.stop),
-                          "system_prompt": system_prompt, "chat_template_sha256": template_sha}
+        bench.decoding = {
+            "temperature": sp.temperature,
+            "top_p": sp.top_p,
+            "top_k": sp.top_k,
+            "max_new_tokens": sp.max_new_tokens,
+            "seed": sp.seed,
+            "repeats": bench.repeats,
+            "stop": list(sp.stop),
+            "system_prompt": system_prompt,
+            "chat_template_sha256": template_sha,
+        }
         if special is not None:
             bench.decoding["raw_prompt_special_tokens"] = special
 
@@ -582,13 +748,16 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
     results = []
     step = chunk or max(64, 8 * int(getattr(backend, "batch_size", 0) or getattr(backend, "concurrency", 8)))
     for start in range(0, len(reqs), step):
-        results.extend(backend.generate(reqs[start:start + step]))
+        results.extend(backend.generate(reqs[start : start + step]))
         if progress is not None:
             progress(claim.name, min(start + step, len(reqs)), len(reqs))
     tokens = 0
     rerun_samples = []
-    gen_kwargs = {k: v for k, v in bench.decoding.items()
-                  if k in ("temperature", "top_p", "top_k", "max_new_tokens", "seed", "stop") and v is not None}
+    gen_kwargs = {
+        k: v
+        for k, v in bench.decoding.items()
+        if k in ("temperature", "top_p", "top_k", "max_new_tokens", "seed", "stop") and v is not None
+    }
     for (s, r), res in zip(owners, results, strict=False):
         if not res.ok:
             failed.append(res.id)
@@ -596,15 +765,29 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
             continue
         tokens += res.completion_tokens or 0
         meta = dict(s.meta)
-        meta["rerun"] = {"finish_reason": res.finish_reason, "completion_tokens": res.completion_tokens,
-                         "prompt_tokens": res.prompt_tokens, "attempts": res.attempts}
+        meta["rerun"] = {
+            "finish_reason": res.finish_reason,
+            "completion_tokens": res.completion_tokens,
+            "prompt_tokens": res.prompt_tokens,
+            "attempts": res.attempts,
+        }
         if res.extra.get("endpoint"):  # the openai backend / a fleet: which endpoint answered this item
             meta["rerun"]["endpoint"] = res.extra["endpoint"]
             if res.extra.get("retried_from"):
                 meta["rerun"]["retried_from"] = res.extra["retried_from"]
-        fresh = s.model_copy(update={"repeat": r, "output": res.text, "outputs": None, "answer": None, "scores": {},
-                                     "choice_logprobs": None, "choice_greedy": None, "gen_kwargs": gen_kwargs,
-                                     "meta": meta})
+        fresh = s.model_copy(
+            update={
+                "repeat": r,
+                "output": res.text,
+                "outputs": None,
+                "answer": None,
+                "scores": {},
+                "choice_logprobs": None,
+                "choice_greedy": None,
+                "gen_kwargs": gen_kwargs,
+                "meta": meta,
+            }
+        )
         for scored in scorer(fresh, claim):
             # the reference's record of its own outputs would be stale here
             scored.meta = {k: v for k, v in scored.meta.items() if k not in STALE_META}
@@ -614,11 +797,26 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
     bench.failed = failed[:50]
 
     # ---------------------------------------------------------------- write the re-run log
-    header = LogHeader(source_format="assay", harness="assay rerun", harness_version=_version(), model=str(model_root),
-                       backend=getattr(backend, "name", None), decoding=_jsonable(bench.decoding),
-                       created=datetime.now(timezone.utc).isoformat(timespec="seconds"), tasks=[task],
-                       config=_jsonable({"backend": backend.describe(), "limit": limit, "seed": seed,
-                                         "stratify": field, "assumed": bench.assumed, "reference_log": log_entry.path}))
+    header = LogHeader(
+        source_format="assay",
+        harness="assay rerun",
+        harness_version=_version(),
+        model=str(model_root),
+        backend=getattr(backend, "name", None),
+        decoding=_jsonable(bench.decoding),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        tasks=[task],
+        config=_jsonable(
+            {
+                "backend": backend.describe(),
+                "limit": limit,
+                "seed": seed,
+                "stratify": field,
+                "assumed": bench.assumed,
+                "reference_log": log_entry.path,
+            }
+        ),
+    )
     out_path = out_dir / f"{claim.name}.assay.jsonl"
     bench.log_sha256 = write_log(out_path, header, rerun_samples)
     bench.log = str(out_path)
@@ -640,11 +838,19 @@ def _rerun_claim(claim, *, roots, model_root: Path, backend: Backend, scorer: Sc
     chosen_ids = {s.id for s in chosen}
     reference_subset = [s for s in ref_samples if s.id in chosen_ids]
     if rerun_samples:
-        v = compare(reference_subset, rerun_samples, margin=margin, metric=claim.metric, filter=flt, task=task,
-                    published=published.value if published else None,
-                    published_stderr=published.stderr if published else None,
-                    published_n=published.n if published else None,
-                    scale=claim.scale, seed=seed)
+        v = compare(
+            reference_subset,
+            rerun_samples,
+            margin=margin,
+            metric=claim.metric,
+            filter=flt,
+            task=task,
+            published=published.value if published else None,
+            published_stderr=published.stderr if published else None,
+            published_n=published.n if published else None,
+            scale=claim.scale,
+            seed=seed,
+        )
         bench.verdict = v
         bench.ok = v.verdict == "pass" and bench.n_failed == 0
     else:
@@ -668,6 +874,18 @@ def _version() -> str | None:
         return None
 
 
-__all__ = ["rerun", "RerunResult", "BenchmarkRerun", "stratified_subset", "allocate", "check_remote_code",
-           "chat_template_sha256", "effective_sampling", "sample_request", "ImageStore", "pick_stratum_field",
-           "read_reference", "raw_prompt_special_tokens"]
+__all__ = [
+    "rerun",
+    "RerunResult",
+    "BenchmarkRerun",
+    "stratified_subset",
+    "allocate",
+    "check_remote_code",
+    "chat_template_sha256",
+    "effective_sampling",
+    "sample_request",
+    "ImageStore",
+    "pick_stratum_field",
+    "read_reference",
+    "raw_prompt_special_tokens",
+]

@@ -52,8 +52,17 @@ def rescore_imported(log: ImportedLog, *, audit: bool = True) -> LogRescore:
     findings = list(log.findings) + res.findings
     findings += _fail_closed(log, rows, findings)
     d = decide(findings)
-    return LogRescore(path=str(log.path), format=log.format, ok=d.ok, verdict=d.verdict, code=d.code, reason=d.reason,
-                      rows=rows, findings=findings, audit=res.audit)
+    return LogRescore(
+        path=str(log.path),
+        format=log.format,
+        ok=d.ok,
+        verdict=d.verdict,
+        code=d.code,
+        reason=d.reason,
+        rows=rows,
+        findings=findings,
+        audit=res.audit,
+    )
 
 
 # ------------------------------------------------------------------------------------------------- fail closed
@@ -113,10 +122,19 @@ class _TaskEvidence:
             return f"none of the {self.n} logged sample(s) carries a score"
         if not (_base_names(metric) & self.scored):
             return "the metric is not produced by any logged sample"
-        scorer = next((f.message for f in findings if f.code == "unverifiable" and f.where in (task, None)
-                       and any(b and f.message.startswith(b) for b in _base_names(metric))), None)
-        scorer = scorer or next((f.message for f in findings if f.code == "unverifiable" and f.where in (task, None)),
-                                None)
+        scorer = next(
+            (
+                f.message
+                for f in findings
+                if f.code == "unverifiable"
+                and f.where in (task, None)
+                and any(b and f.message.startswith(b) for b in _base_names(metric))
+            ),
+            None,
+        )
+        scorer = scorer or next(
+            (f.message for f in findings if f.code == "unverifiable" and f.where in (task, None)), None
+        )
         return f"the scorer is not recomputable: {scorer}" if scorer else "the scorer is not recomputable"
 
 
@@ -135,9 +153,15 @@ def _fail_closed(log: ImportedLog, rows: list[RescoreRow], findings: list[Findin
     for r in rows:
         if r.reported is None or (r.recomputed is not None and r.n > 0):
             continue
-        out.append(Finding.make("error", "not-recomputed", f"{r.metric},{r.filter}: reported {r.reported!r} but not "
-                                f"recomputed from any logged sample ({ev(r.task).why(r.metric, r.task, findings)})",
-                                r.task))
+        out.append(
+            Finding.make(
+                "error",
+                "not-recomputed",
+                f"{r.metric},{r.filter}: reported {r.reported!r} but not "
+                f"recomputed from any logged sample ({ev(r.task).why(r.metric, r.task, findings)})",
+                r.task,
+            )
+        )
     reported_any = any(a.value is not None for a in log.header.aggregates)
     recomputed_any = any(r.recomputed is not None and r.n > 0 for r in rows)
     if not reported_any and not recomputed_any:
@@ -153,8 +177,13 @@ def _fail_closed(log: ImportedLog, rows: list[RescoreRow], findings: list[Findin
                 parts.append(f"{t}: {e.n} sample(s), none scored")
             else:
                 parts.append(f"{t}: {e.n} sample(s) with scores that could not be recomputed")
-        out.append(Finding.make("error", "unscored", "the log reports no metric and nothing was recomputed from its "
-                                f"samples ({'; '.join(parts)})"))
+        out.append(
+            Finding.make(
+                "error",
+                "unscored",
+                f"the log reports no metric and nothing was recomputed from its samples ({'; '.join(parts)})",
+            )
+        )
     return out
 
 

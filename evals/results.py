@@ -57,11 +57,17 @@ class LogRescore(_Model):
     path: str
     format: str
     ok: bool
-    verdict: Verdict = Field("pass", description="pass: every reported metric was recomputed from logged samples "
-                             "and equals the report; fail: something differs (or the run failed); not-checked: "
-                             "nothing, or not everything, could be recomputed and nothing differs.")
-    code: str | None = Field(None, description="The code of the finding that decided a non-pass verdict, e.g. "
-                             "not-recomputed, unscored, sample-score-mismatch.")
+    verdict: Verdict = Field(
+        "pass",
+        description="pass: every reported metric was recomputed from logged samples "
+        "and equals the report; fail: something differs (or the run failed); not-checked: "
+        "nothing, or not everything, could be recomputed and nothing differs.",
+    )
+    code: str | None = Field(
+        None,
+        description="The code of the finding that decided a non-pass verdict, e.g. "
+        "not-recomputed, unscored, sample-score-mismatch.",
+    )
     reason: str | None = Field(None, description="Why the verdict is not pass (the first deciding finding).")
 
     @model_validator(mode="after")
@@ -69,6 +75,7 @@ class LogRescore(_Model):
         if not self.ok and self.verdict == "pass":  # built without a verdict: never a pass when not ok
             self.verdict = "fail"
         return self
+
     rows: list[RescoreRow] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     audit: list[AuditRow] = Field(default_factory=list)
@@ -78,15 +85,27 @@ class LogRescore(_Model):
         recomputed, or one with an error finding, is never a pass, whatever verdict it was built with."""
         errors = [f for f in self.findings if f.severity == "error"]
         verdict = self.verdict
-        message = "; ".join(f"{f.code}: {f.message}" + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
-                            for f in errors) or None
+        message = (
+            "; ".join(
+                f"{f.code}: {f.message}" + (f" (samples {', '.join(f.samples[:5])})" if f.samples else "")
+                for f in errors
+            )
+            or None
+        )
         if verdict == "pass" and errors:
             verdict = "fail"
         if verdict == "pass" and not any(row.recomputed is not None and row.n > 0 for row in self.rows):
             verdict, message = "not-checked", "nothing was recomputed from any logged sample"
-        return ClaimResult(id=f"eval-log:{where}", step=step, kind="eval-log", subject=where, verdict=verdict,
-                           measured=[row.model_dump() for row in self.rows], message=message,
-                           evidence=[Evidence(kind="log", ref=where, note=self.format)])
+        return ClaimResult(
+            id=f"eval-log:{where}",
+            step=step,
+            kind="eval-log",
+            subject=where,
+            verdict=verdict,
+            measured=[row.model_dump() for row in self.rows],
+            message=message,
+            evidence=[Evidence(kind="log", ref=where, note=self.format)],
+        )
 
 
 class SkippedLog(_Model):
@@ -110,8 +129,14 @@ ClaimStatus = Literal["matches", "mismatch", "derived", "no-log", "attested", "n
 # A published score with no per-sample log is not-checked (fail closed) unless the manifest declares it attested-only;
 # one whose logs give no recomputed value is not-checked too.  A derived score (a plain mean of sub-scores that the
 # logs recompute) passes; a mean of published sub-scores is no-log (arithmetic on claims is not evidence).
-CLAIM_VERDICT: dict[str, Verdict] = {"matches": "pass", "derived": "pass", "mismatch": "fail", "no-log": "not-checked",
-                                     "attested": "attested", "not-recomputed": "not-checked"}
+CLAIM_VERDICT: dict[str, Verdict] = {
+    "matches": "pass",
+    "derived": "pass",
+    "mismatch": "fail",
+    "no-log": "not-checked",
+    "attested": "attested",
+    "not-recomputed": "not-checked",
+}
 
 
 class ClaimCheck(_Model):
@@ -125,9 +150,11 @@ class ClaimCheck(_Model):
     recomputed: float | None = Field(None, description="The recomputed aggregate, in the claim's unit.")
     reported: float | None = Field(None, description="The harness's own aggregate, in the claim's unit.")
     tolerance: float = Field(description="Half a unit of the claim's last published decimal.")
-    status: ClaimStatus = Field(description="How the published value compares: matches, derived (a mean of "
-                                "sub-scores), mismatch, no-log (nothing backs it), attested (declared attested-only), "
-                                "not-recomputed (the logs give no recomputed value).")
+    status: ClaimStatus = Field(
+        description="How the published value compares: matches, derived (a mean of "
+        "sub-scores), mismatch, no-log (nothing backs it), attested (declared attested-only), "
+        "not-recomputed (the logs give no recomputed value)."
+    )
     note: str | None = None
 
     @computed_field(description="The status on the one verdict scale.")  # type: ignore[prop-decorator]
@@ -141,8 +168,11 @@ class ClaimCheck(_Model):
             return "no per-sample log, and the score is not declared attested_only: nothing checks it"
         if self.status == "attested":
             return "declared attested-only: reported, never checked"
-        note = self.note or (f"published {self.value} vs recomputed {self.recomputed} (harness reported "
-                             f"{self.reported})" if self.recomputed is not None else None)
+        note = self.note or (
+            f"published {self.value} vs recomputed {self.recomputed} (harness reported {self.reported})"
+            if self.recomputed is not None
+            else None
+        )
         return f"{self.status}: {note}" if note else self.status
 
 
@@ -176,22 +206,46 @@ class RescoreReport(_Model):
         for ev in self.evals:
             evidence = [Evidence(kind="log", ref=name(log.path), note=log.format) for log in ev.logs]
             for i, c in enumerate(ev.claims):
-                out.append(ClaimResult(
-                    id=f"eval:{ev.name}" + (f"[{i}]" if len(ev.claims) > 1 else ""), step=step, kind="rescore",
-                    subject=ev.name, declared={"value": c.value, "metric": c.metric, "source": c.source},
-                    measured={"recomputed": c.recomputed, "reported": c.reported, "tolerance": c.tolerance},
-                    verdict=c.verdict, level="L1 re-score from logs", message=c.message(),
-                    needs=["samples"] if c.status in ("no-log", "attested", "not-recomputed") else [],
-                    evidence=list(evidence)))
+                out.append(
+                    ClaimResult(
+                        id=f"eval:{ev.name}" + (f"[{i}]" if len(ev.claims) > 1 else ""),
+                        step=step,
+                        kind="rescore",
+                        subject=ev.name,
+                        declared={"value": c.value, "metric": c.metric, "source": c.source},
+                        measured={"recomputed": c.recomputed, "reported": c.reported, "tolerance": c.tolerance},
+                        verdict=c.verdict,
+                        level="L1 re-score from logs",
+                        message=c.message(),
+                        needs=["samples"] if c.status in ("no-log", "attested", "not-recomputed") else [],
+                        evidence=list(evidence),
+                    )
+                )
             for log in ev.logs:
                 out.append(log.to_claim(name(log.path), step))
             for f in ev.findings:
                 if f.severity == "error" and not f.code.startswith("claim-") and f.code != "no-log":
                     # claim-* and no-log findings are the published-value rows above
-                    out.append(ClaimResult(id=f"eval:{ev.name}:{f.code}", step=step, kind="rescore",
-                                           subject=ev.name, verdict="fail", message=f.message))
+                    out.append(
+                        ClaimResult(
+                            id=f"eval:{ev.name}:{f.code}",
+                            step=step,
+                            kind="rescore",
+                            subject=ev.name,
+                            verdict="fail",
+                            message=f.message,
+                        )
+                    )
         for f in self.findings:
             if f.severity == "error":
-                out.append(ClaimResult(id=f"evals:{f.code}", step=step, kind="rescore", subject=f.where or "evals",
-                                       verdict="fail", message=f.message))
+                out.append(
+                    ClaimResult(
+                        id=f"evals:{f.code}",
+                        step=step,
+                        kind="rescore",
+                        subject=f.where or "evals",
+                        verdict="fail",
+                        message=f.message,
+                    )
+                )
         return out

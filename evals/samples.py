@@ -88,31 +88,44 @@ class Sample(_Model):
 
     id: str = Field(description="Item id within the task (lm-eval doc_id, Inspect sample id, VLMEvalKit index…).")
     task: str
-    filter: str = Field("none", description="Answer-extraction pipeline the answer and scores belong to "
-                                            "(lm-eval filter).")
+    filter: str = Field(
+        "none", description="Answer-extraction pipeline the answer and scores belong to (lm-eval filter)."
+    )
     repeat: int = Field(0, ge=0, description="Repeat / epoch index, 0-based (Inspect epoch − 1).")
     input: list[Message] = Field(default_factory=list)
-    prompt: str | None = Field(None, description="The exact text fed to a completion model (no chat template applied "
-                                                 "on re-run); None when the input messages are the prompt.")
-    target: JsonValue = Field(None, description="Gold answer: text, list of texts, choice index (int), list of "
-                                                "indices, or a structure such as a bounding box.")
+    prompt: str | None = Field(
+        None,
+        description="The exact text fed to a completion model (no chat template applied "
+        "on re-run); None when the input messages are the prompt.",
+    )
+    target: JsonValue = Field(
+        None,
+        description="Gold answer: text, list of texts, choice index (int), list of "
+        "indices, or a structure such as a bounding box.",
+    )
     choices: list[str] | None = Field(None, description="Answer options as shown (multiple choice).")
-    continuations: list[str] | None = Field(None, description="Exact strings whose log-likelihood was scored, one "
-                                                              "per choice (lm-eval's arg_1, target delimiter "
-                                                              "included).")
+    continuations: list[str] | None = Field(
+        None,
+        description="Exact strings whose log-likelihood was scored, one "
+        "per choice (lm-eval's arg_1, target delimiter "
+        "included).",
+    )
     choice_logprobs: list[float] | None = Field(None, description="Log-likelihood of each continuation.")
     choice_greedy: list[bool] | None = Field(None, description="Whether each continuation was the greedy decode.")
     output: str | None = Field(None, description="Raw model output (the first when several were drawn).")
-    outputs: list[str] | None = Field(None, description="All raw outputs when the harness drew several for this "
-                                                        "item in one record (lm-eval repeats).")
+    outputs: list[str] | None = Field(
+        None, description="All raw outputs when the harness drew several for this item in one record (lm-eval repeats)."
+    )
     answer: JsonValue = Field(None, description="Extracted answer after the filter / parser (text, index, point…).")
-    scores: dict[str, float | None] = Field(default_factory=dict, description="Per-sample metric values as logged "
-                                                                              "(or as assay computed them).")
+    scores: dict[str, float | None] = Field(
+        default_factory=dict, description="Per-sample metric values as logged (or as assay computed them)."
+    )
     input_sha256: str = Field("", description="content_sha256({'input': input, 'prompt': prompt}); filled when empty.")
     target_sha256: str = Field("", description="content_sha256(target); filled when empty.")
     gen_kwargs: dict[str, JsonValue] | None = Field(None, description="Per-item generation settings as logged.")
-    meta: dict[str, JsonValue] = Field(default_factory=dict,
-                                       description="Harness-specific extras (native hashes, doc…).")
+    meta: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Harness-specific extras (native hashes, doc…)."
+    )
 
     @model_validator(mode="after")
     def _hashes(self) -> Sample:
@@ -123,8 +136,9 @@ class Sample(_Model):
         return self
 
     def computed_input_sha256(self) -> str:
-        return content_sha256({"input": [m.model_dump(mode="json", exclude_none=True) for m in self.input],
-                               "prompt": self.prompt})
+        return content_sha256(
+            {"input": [m.model_dump(mode="json", exclude_none=True) for m in self.input], "prompt": self.prompt}
+        )
 
     def hash_errors(self) -> list[str]:
         """Stored content hashes that do not match the content (a tampered or hand-edited log)."""
@@ -170,20 +184,26 @@ class Aggregate(_Model):
 
 class LogHeader(_Model):
     format: Literal["assay-eval-log/v1"] = LOG_FORMAT
-    source_format: str = Field("assay", description="'assay' for assay's own re-runs; else the harness format the "
-                               "log was converted from (lm-eval, inspect, vlmevalkit, eureka, eee).")
+    source_format: str = Field(
+        "assay",
+        description="'assay' for assay's own re-runs; else the harness format the "
+        "log was converted from (lm-eval, inspect, vlmevalkit, eureka, eee).",
+    )
     harness: str | None = Field(None, description="Producer, e.g. 'assay rerun', 'lm-eval', 'inspect_ai'.")
     harness_version: str | None = None
     model: str | None = None
     model_revision: str | None = Field(None, description="Commit / release digest of the weights.")
     backend: str | None = Field(None, description="transformers | openai | vllm … (re-runs).")
-    decoding: dict[str, JsonValue] = Field(default_factory=dict, description="temperature, top_p, max_new_tokens, "
-                                           "seed, repeats, system_prompt, chat_template_sha256.")
+    decoding: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="temperature, top_p, max_new_tokens, seed, repeats, system_prompt, chat_template_sha256.",
+    )
     created: str | None = Field(None, description="ISO 8601 time the log was written.")
     tasks: list[str] = Field(default_factory=list)
     aggregates: list[Aggregate] = Field(default_factory=list, description="Scores the producer reported.")
-    config: dict[str, JsonValue] = Field(default_factory=dict, description="Run settings (batch size, device, dtype, "
-                                                                           "harness task configs …).")
+    config: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Run settings (batch size, device, dtype, harness task configs …)."
+    )
 
 
 class NormalisedLog(_Model):

@@ -112,6 +112,7 @@ _LETTER_RE = re.compile(r"^\(?([A-Z])\)?[.:)]?$")
 
 def strict_choice(answer: Any, target: Any, n_choices: int | None = None) -> float:
     """The answer is exactly one choice letter (A, (B), C.) or index equal to the target letter / index."""
+
     def to_index(v: Any) -> int | None:
         if isinstance(v, bool):
             return None
@@ -167,7 +168,6 @@ def strict_scorer_for(sample: Sample) -> tuple[str, Callable[[Sample], float]] |
     return None
 
 
-
 # ---------------------------------------------------------------------------------------------------- named scorers
 @scorer("exact")
 def score_exact(s: Sample) -> float:
@@ -181,8 +181,9 @@ def score_numeric(s: Sample) -> float:
 
 @scorer("choice")
 def score_choice(s: Sample) -> float:
-    return strict_choice(s.answer if s.answer is not None else s.output, s.target,
-                         len(s.choices) if s.choices else None)
+    return strict_choice(
+        s.answer if s.answer is not None else s.output, s.target, len(s.choices) if s.choices else None
+    )
 
 
 @scorer("point_in_box")

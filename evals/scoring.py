@@ -42,8 +42,10 @@ def score_rerun_sample(sample: Sample, claim: Any = None, header: LogHeader | No
         return out
     if metric is not None and metric in SCORERS:
         return [sample.model_copy(update={"scores": {metric: SCORERS[metric](sample)}})]
-    raise InputError(f"no scorer for {getattr(claim, 'name', sample.task)}: declare `scorer:` in the manifest's eval "
-                     f"(one of: {', '.join(sorted(SCORERS))})")
+    raise InputError(
+        f"no scorer for {getattr(claim, 'name', sample.task)}: declare `scorer:` in the manifest's eval "
+        f"(one of: {', '.join(sorted(SCORERS))})"
+    )
 
 
 def score_by_keys(sample: Sample) -> list[Sample] | None:

@@ -83,8 +83,9 @@ class Comparison(_Model):
     method: Literal["paired-bootstrap", "aggregate-normal", "unpaired-wilson", "unpaired-bootstrap", "none"]
     mcnemar: McNemar | None = None
     output_agreement: float | None = Field(None, description="Share of paired items whose raw output is identical.")
-    answer_agreement: float | None = Field(None, description="Share of paired items whose extracted answer is "
-                                           "identical.")
+    answer_agreement: float | None = Field(
+        None, description="Share of paired items whose extracted answer is identical."
+    )
     n_needed: int | None = Field(None, description="Paired items needed to decide an inconclusive comparison.")
     spread: Spread | None = None
     reference_only: list[str] = Field(default_factory=list, description="Item ids only in the reference.")
@@ -177,8 +178,9 @@ def _decide(lo: float, hi: float, margin: float) -> tuple[ComparisonVerdict, str
     return "inconclusive", f"the CI [{lo:.3g}, {hi:.3g}] straddles ±{margin:g}"
 
 
-def _pick(samples: list[Sample], task: str | None, filter: str | None, metric: str | None,
-          side: str) -> tuple[list[Sample], str | None, str]:
+def _pick(
+    samples: list[Sample], task: str | None, filter: str | None, metric: str | None, side: str
+) -> tuple[list[Sample], str | None, str]:
     from ..manifests.errors import InputError
 
     if task is not None:
@@ -219,16 +221,29 @@ def repeat_spread(samples: Iterable[Sample], metric: str, *, scale: float = 100.
         if v is not None:
             by_rep[s.repeat].append(v * scale)
     scores = [_mean(by_rep[r]) for r in sorted(by_rep)]
-    return Spread(repeats=len(scores), scores=scores, min=min(scores, default=0.0), max=max(scores, default=0.0),
-                  sd=_sd(scores))
+    return Spread(
+        repeats=len(scores), scores=scores, min=min(scores, default=0.0), max=max(scores, default=0.0), sd=_sd(scores)
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ compare
-def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, margin: float,
-            metric: str | None = None, filter: str | None = None, task: str | None = None,
-            published: float | None = None, published_stderr: float | None = None, published_n: int | None = None,
-            scale: float = 100.0, alpha: float = 0.05, power: float = 0.8, n_boot: int = 10_000,
-            seed: int = 0) -> Comparison:
+def compare(
+    reference: Iterable[Sample] | None,
+    rerun: Iterable[Sample],
+    *,
+    margin: float,
+    metric: str | None = None,
+    filter: str | None = None,
+    task: str | None = None,
+    published: float | None = None,
+    published_stderr: float | None = None,
+    published_n: int | None = None,
+    scale: float = 100.0,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    n_boot: int = 10_000,
+    seed: int = 0,
+) -> Comparison:
     """Decide whether ``rerun`` reproduces ``reference`` (per-sample) or ``published`` (aggregate) within ``margin``.
 
     ``margin``, ``published`` and ``published_stderr`` are in points, i.e. on the per-sample score × ``scale``
@@ -245,18 +260,36 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
     if ref_list:
         ref_list, _, _ = _pick(ref_list, task, filter, metric, "reference")
     re_items = _items(re_list, metric, scale)
-    spread = repeat_spread([s for reps in re_items.values() for s in reps.values()], metric, scale=scale) \
-        if re_items else None
-    common: dict = {"task": task, "metric": metric, "filter": filter, "margin": margin, "ci_level": level,
-                    "seed": seed, "n_boot": n_boot, "published": published, "spread": spread}
+    spread = (
+        repeat_spread([s for reps in re_items.values() for s in reps.values()], metric, scale=scale)
+        if re_items
+        else None
+    )
+    common: dict = {
+        "task": task,
+        "metric": metric,
+        "filter": filter,
+        "margin": margin,
+        "ci_level": level,
+        "seed": seed,
+        "n_boot": n_boot,
+        "published": published,
+        "spread": spread,
+    }
 
     if not ref_list:  # ---------------------------------------------------------- aggregate-only comparison
         if published is None:
             raise InputError("compare needs reference samples or a published score")
         b = [_item_score(reps, metric, scale) for reps in re_items.values()]
         if len(b) < 2:
-            return Comparison(verdict="inconclusive", reason=f"too few re-run items ({len(b)})", n=len(b),
-                           rerun_score=_mean(b) if b else None, method="none", **common)
+            return Comparison(
+                verdict="inconclusive",
+                reason=f"too few re-run items ({len(b)})",
+                n=len(b),
+                rerun_score=_mean(b) if b else None,
+                method="none",
+                **common,
+            )
         mean_b, sd_b = _mean(b), _sd(b) or 0.0
         se_re = sd_b / math.sqrt(len(b))
         if published_stderr is not None:
@@ -268,16 +301,26 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
         else:
             raise InputError("an aggregate-only comparison needs published_stderr or published_n")
         diff = mean_b - published
-        se = math.sqrt(se_pub ** 2 + se_re ** 2)
+        se = math.sqrt(se_pub**2 + se_re**2)
         zq = NormalDist().inv_cdf(1 - alpha)
         lo, hi = diff - zq * se, diff + zq * se
         verdict, reason = _decide(lo, hi, margin)
         n_needed = None
         if verdict == "inconclusive":
-            n_needed = _n_needed(diff, math.sqrt(sd_pub ** 2 + sd_b ** 2), margin, alpha, power)
-        return Comparison(verdict=verdict, reason=reason + " (aggregate only: unpaired, far less power)", n=len(b),
-                       rerun_score=mean_b, diff=diff, ci_low=lo, ci_high=hi, se=se, method="aggregate-normal",
-                       n_needed=n_needed, **common)
+            n_needed = _n_needed(diff, math.sqrt(sd_pub**2 + sd_b**2), margin, alpha, power)
+        return Comparison(
+            verdict=verdict,
+            reason=reason + " (aggregate only: unpaired, far less power)",
+            n=len(b),
+            rerun_score=mean_b,
+            diff=diff,
+            ci_low=lo,
+            ci_high=hi,
+            se=se,
+            method="aggregate-normal",
+            n_needed=n_needed,
+            **common,
+        )
 
     # ------------------------------------------------------------------------------------ paired comparison
     ref_items = _items(ref_list, metric, scale)
@@ -304,13 +347,25 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
         same_out += first_a.output == first_b.output
         same_ans += first_a.answer == first_b.answer
     n = len(a)
-    common.update(reference_only=ref_only, rerun_only=re_only, input_mismatches=mismatched,
-                  spread=repeat_spread([s for k in paired for s in re_items[k].values()], metric, scale=scale)
-                  if paired else None)
+    common.update(
+        reference_only=ref_only,
+        rerun_only=re_only,
+        input_mismatches=mismatched,
+        spread=repeat_spread([s for k in paired for s in re_items[k].values()], metric, scale=scale)
+        if paired
+        else None,
+    )
     if n < 2:
-        return Comparison(verdict="inconclusive", reason=f"too few paired items ({n})", n=n,
-                       reference_score=_mean(a) if a else None, rerun_score=_mean(b) if b else None,
-                       method="none", n_needed=None, **common)
+        return Comparison(
+            verdict="inconclusive",
+            reason=f"too few paired items ({n})",
+            n=n,
+            reference_score=_mean(a) if a else None,
+            rerun_score=_mean(b) if b else None,
+            method="none",
+            n_needed=None,
+            **common,
+        )
     d = [y - x for x, y in zip(a, b, strict=False)]
     mean_d, sd_d = _mean(d), _sd(d)
     lo, hi = bootstrap_mean_ci(d, level=level, n_boot=n_boot, seed=seed)
@@ -320,11 +375,23 @@ def compare(reference: Iterable[Sample] | None, rerun: Iterable[Sample], *, marg
         n01 = sum(1 for x, y in zip(a, b, strict=False) if x == 0.0 and y == scale)
         n10 = sum(1 for x, y in zip(a, b, strict=False) if x == scale and y == 0.0)
         mc = mcnemar_exact(n01, n10)
-    return Comparison(verdict=verdict, reason=reason, n=n, reference_score=_mean(a), rerun_score=_mean(b), diff=mean_d,
-                   ci_low=lo, ci_high=hi, se=(sd_d or 0.0) / math.sqrt(n), method="paired-bootstrap", mcnemar=mc,
-                   output_agreement=same_out / n, answer_agreement=same_ans / n,
-                   n_needed=_n_needed(mean_d, sd_d, margin, alpha, power) if verdict == "inconclusive" else None,
-                   **common)
+    return Comparison(
+        verdict=verdict,
+        reason=reason,
+        n=n,
+        reference_score=_mean(a),
+        rerun_score=_mean(b),
+        diff=mean_d,
+        ci_low=lo,
+        ci_high=hi,
+        se=(sd_d or 0.0) / math.sqrt(n),
+        method="paired-bootstrap",
+        mcnemar=mc,
+        output_agreement=same_out / n,
+        answer_agreement=same_ans / n,
+        n_needed=_n_needed(mean_d, sd_d, margin, alpha, power) if verdict == "inconclusive" else None,
+        **common,
+    )
 
 
 # ------------------------------------------------------------------------------------------- unpaired comparison
@@ -339,9 +406,19 @@ def wilson_ci(successes: int, n: int, level: float) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def compare_unpaired(values: Sequence[float], *, published: float, margin: float, metric: str,
-                     filter: str | None = None, task: str | None = None, scale: float = 100.0,
-                     level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> Comparison:
+def compare_unpaired(
+    values: Sequence[float],
+    *,
+    published: float,
+    margin: float,
+    metric: str,
+    filter: str | None = None,
+    task: str | None = None,
+    scale: float = 100.0,
+    level: float = 0.95,
+    n_boot: int = 10_000,
+    seed: int = 0,
+) -> Comparison:
     """A re-run with no published samples to pair with: the re-run's mean and its ``level`` CI (Wilson for 0/1
     scores, else a seeded percentile bootstrap) against the published point ± ``margin`` (points).
 
@@ -359,8 +436,16 @@ def compare_unpaired(values: Sequence[float], *, published: float, margin: float
         raise InputError("margin must be ≥ 0")
     pts = [float(v) * scale for v in values]
     n = len(pts)
-    common: dict = {"task": task, "metric": metric, "filter": filter, "margin": margin, "ci_level": level,
-                    "seed": seed, "n_boot": n_boot, "published": published}
+    common: dict = {
+        "task": task,
+        "metric": metric,
+        "filter": filter,
+        "margin": margin,
+        "ci_level": level,
+        "seed": seed,
+        "n_boot": n_boot,
+        "published": published,
+    }
     z = NormalDist().inv_cdf(1 - (1 - level) / 2)
 
     def needed(mean: float, sd: float) -> int | None:
@@ -372,10 +457,16 @@ def compare_unpaired(values: Sequence[float], *, published: float, margin: float
     if n < 2:
         mean = pts[0] if pts else None
         worst = scale / 2  # the largest sd a score in [0, scale] can have
-        return Comparison(verdict="inconclusive", reason=f"too few re-run items ({n}) for a confidence interval",
-                          n=n, rerun_score=mean, diff=mean - published if mean is not None else None,
-                          method="none", n_needed=needed(mean if mean is not None else published + 2 * margin,
-                                                         worst) if margin > 0 else None, **common)
+        return Comparison(
+            verdict="inconclusive",
+            reason=f"too few re-run items ({n}) for a confidence interval",
+            n=n,
+            rerun_score=mean,
+            diff=mean - published if mean is not None else None,
+            method="none",
+            n_needed=needed(mean if mean is not None else published + 2 * margin, worst) if margin > 0 else None,
+            **common,
+        )
     mean, sd = _mean(pts), _sd(pts) or 0.0
     binary = all(v in (0.0, 1.0) for v in values)
     method: Literal["unpaired-wilson", "unpaired-bootstrap"]
@@ -391,17 +482,36 @@ def compare_unpaired(values: Sequence[float], *, published: float, margin: float
     band_lo, band_hi = published - margin, published + margin
     if band_lo <= lo and hi <= band_hi:
         verdict: ComparisonVerdict = "pass"
-        reason = (f"reproduced: the re-run's {level:.0%} CI [{lo:.3g}, {hi:.3g}] lies within the published "
-                  f"{published:g} ± {margin:g}")
+        reason = (
+            f"reproduced: the re-run's {level:.0%} CI [{lo:.3g}, {hi:.3g}] lies within the published "
+            f"{published:g} ± {margin:g}"
+        )
     elif hi < band_lo or lo > band_hi:
-        verdict, reason = "fail", (f"not reproduced: the re-run's {level:.0%} CI [{lo:.3g}, {hi:.3g}] lies outside "
-                                   f"the published {published:g} ± {margin:g}")
+        verdict, reason = (
+            "fail",
+            (
+                f"not reproduced: the re-run's {level:.0%} CI [{lo:.3g}, {hi:.3g}] lies outside "
+                f"the published {published:g} ± {margin:g}"
+            ),
+        )
     else:
-        verdict, reason = "inconclusive", (f"the re-run's {level:.0%} CI [{lo:.3g}, {hi:.3g}] straddles the "
-                                           f"published {published:g} ± {margin:g}")
+        verdict, reason = (
+            "inconclusive",
+            (f"the re-run's {level:.0%} CI [{lo:.3g}, {hi:.3g}] straddles the published {published:g} ± {margin:g}"),
+        )
     n_needed = needed(mean, sd) if verdict == "inconclusive" else None
     if n_needed is not None:
         reason += f"; about {n_needed} items would decide it"
-    return Comparison(verdict=verdict, reason=reason + " (unpaired: no published samples)", n=n, rerun_score=mean,
-                      diff=mean - published, ci_low=lo, ci_high=hi, se=sd / math.sqrt(n), method=method,
-                      n_needed=n_needed, **common)
+    return Comparison(
+        verdict=verdict,
+        reason=reason + " (unpaired: no published samples)",
+        n=n,
+        rerun_score=mean,
+        diff=mean - published,
+        ci_low=lo,
+        ci_high=hi,
+        se=sd / math.sqrt(n),
+        method=method,
+        n_needed=n_needed,
+        **common,
+    )

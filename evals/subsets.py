@@ -50,8 +50,9 @@ def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
     return alloc
 
 
-def stratified_subset(items: Sequence[T], n: int, *, stratum: Callable[[T], str], item_id: Callable[[T], str],
-                      seed: int = 0) -> list[T]:
+def stratified_subset(
+    items: Sequence[T], n: int, *, stratum: Callable[[T], str], item_id: Callable[[T], str], seed: int = 0
+) -> list[T]:
     """A seeded, stratified sample of ``n`` items, in their original order.
 
     Strata get proportional shares (:func:`allocate`); within a stratum the items with the smallest
@@ -69,7 +70,7 @@ def stratified_subset(items: Sequence[T], n: int, *, stratum: Callable[[T], str]
     keep: set[int] = set()
     for k, idx in groups.items():
         ranked = sorted(idx, key=lambda i: _rank(seed, k, item_id(items[i])))
-        keep.update(ranked[:alloc[k]])
+        keep.update(ranked[: alloc[k]])
     return [it for i, it in enumerate(items) if i in keep]
 
 

@@ -50,8 +50,9 @@ def _stream(path: Path, offset: int) -> Iterator[bytes]:
 def package_json(files: list[tuple[str, int, str]]) -> bytes:
     """Canonical package document: files sorted by path bytes, compact, sorted keys."""
     entries = [{"path": p, "sha256": s, "size": n} for p, n, s in sorted(files, key=lambda f: f[0].encode())]
-    return json.dumps({"files": entries, "format": "assay-dir-package", "version": 1}, sort_keys=True,
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"files": entries, "format": "assay-dir-package", "version": 1}, sort_keys=True, separators=(",", ":")
+    ).encode()
 
 
 class DirHub:
@@ -156,14 +157,21 @@ class DirHub:
                 out.flush()
                 os.fsync(out.fileno())
             if sha.hexdigest() != f.sha256 or n != f.size:
-                return FileTransfer(path=f.path, size=n, sha256=sha.hexdigest(), expected_sha256=f.sha256,
-                                    status="mismatch", message="the local file changed: it no longer matches the lock")
+                return FileTransfer(
+                    path=f.path,
+                    size=n,
+                    sha256=sha.hexdigest(),
+                    expected_sha256=f.sha256,
+                    status="mismatch",
+                    message="the local file changed: it no longer matches the lock",
+                )
             os.replace(tmp, blob)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        return FileTransfer(path=f.path, size=n, sha256=f.sha256, expected_sha256=f.sha256, status="uploaded",
-                            bytes_transferred=n)
+        return FileTransfer(
+            path=f.path, size=n, sha256=f.sha256, expected_sha256=f.sha256, status="uploaded", bytes_transferred=n
+        )
 
     def push(self, uri: SourceURI, files: list[PushFile], *, message: str, create: bool = False) -> PushResult:
         root = hub_root(uri)
@@ -179,8 +187,14 @@ class DirHub:
         transfers = [self._put_blob(root, f) for f in files]
         ok = all(t.status in ("uploaded", "exists") for t in transfers)
         if not ok:
-            return PushResult(to=uri.raw, revision=None, release_digest=None, files=transfers, ok=False,
-                              message="some files did not match the lock; nothing was tagged")
+            return PushResult(
+                to=uri.raw,
+                revision=None,
+                release_digest=None,
+                files=transfers,
+                ok=False,
+                message="some files did not match the lock; nothing was tagged",
+            )
         doc = package_json([(f.path, f.size, f.sha256) for f in files])
         digest = hashlib.sha256(doc).hexdigest()
         pkg = root / "packages" / "sha256" / digest
@@ -188,5 +202,12 @@ class DirHub:
             write_bytes_atomic(pkg, doc)
         with self._locked(root):
             write_bytes_atomic(root / "refs" / uri.package / (uri.revision or "latest"), f"sha256:{digest}\n".encode())
-        return PushResult(to=uri.raw, revision=f"sha256:{digest}", release_digest=None, files=transfers, ok=True,
-                          bytes_transferred=sum(t.bytes_transferred for t in transfers), message=message)
+        return PushResult(
+            to=uri.raw,
+            revision=f"sha256:{digest}",
+            release_digest=None,
+            files=transfers,
+            ok=True,
+            bytes_transferred=sum(t.bytes_transferred for t in transfers),
+            message=message,
+        )

@@ -192,12 +192,26 @@ def build_commit_operations(
             raise InputError(f"push: {f.path}: local file {local} does not exist")
         want = f.sha256.lower()
 
-        # (B023 below: the closure is called only within this file's iteration, never after the loop moves on)
-        def transfer(status: str, *, sha: str | None = want, message: str | None = None, sent: int = 0) -> None:
+        # The closure is called only within this file's iteration, never after the loop moves on: the loop
+        # variables it reads are bound as defaults.
+        def transfer(
+            status: str,
+            *,
+            sha: str | None = want,
+            message: str | None = None,
+            sent: int = 0,
+            f: Any = f,
+            want: str = want,
+        ) -> None:
             transfers.append(
                 FileTransfer(
-                    path=f.path, size=f.size, sha256=sha, expected_sha256=want, status=status,  # noqa: B023
-                    bytes_transferred=sent, message=message,
+                    path=f.path,
+                    size=f.size,
+                    sha256=sha,
+                    expected_sha256=want,
+                    status=status,
+                    bytes_transferred=sent,
+                    message=message,
                 )
             )
 
@@ -405,8 +419,9 @@ class HfHub:
                     raise TransferError(f"{where}: the server sent more than the {expected} bytes expected")
                 yield chunk
         except httpx2.HTTPError as exc:
-            raise TransferError(f"{where}: transfer broke off after {got} bytes: "
-                                f"{_one_line(exc) or type(exc).__name__}") from None
+            raise TransferError(
+                f"{where}: transfer broke off after {got} bytes: {_one_line(exc) or type(exc).__name__}"
+            ) from None
         finally:
             response.close()
         if expected is not None and got < expected:
@@ -458,14 +473,25 @@ class HfHub:
             if any(t.status == "mismatch" for t in transfers):
                 bad = [t.path for t in transfers if t.status == "mismatch"]
                 return PushResult(
-                    to=where, revision=parent, release_digest=None, files=transfers, ok=False,
-                    seconds=time.monotonic() - t0, bytes_transferred=0,
+                    to=where,
+                    revision=parent,
+                    release_digest=None,
+                    files=transfers,
+                    ok=False,
+                    seconds=time.monotonic() - t0,
+                    bytes_transferred=0,
                     message=f"not pushed: local files differ from the package: {', '.join(bad)}",
                 )
             if not ops:
                 return PushResult(
-                    to=where, revision=parent, release_digest=None, files=transfers, ok=True,
-                    seconds=time.monotonic() - t0, bytes_transferred=0, message="nothing changed; no commit made",
+                    to=where,
+                    revision=parent,
+                    release_digest=None,
+                    files=transfers,
+                    ok=True,
+                    seconds=time.monotonic() - t0,
+                    bytes_transferred=0,
+                    message="nothing changed; no commit made",
                 )
             info = api.create_commit(
                 uri.repo,

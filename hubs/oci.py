@@ -61,8 +61,17 @@ CODE, DATASET = _MP + "code.v1.raw", _MP + "dataset.v1.raw"
 # assay.yaml and assay.lock.yaml travel as ModelPack *doc* layers (by path, not by a private media type): ModelPack's
 # list of layer types is closed, so this keeps the artifact conformant for modctl & co, which unpack docs to their
 # filepath -- the package root, where assay expects its manifest and lock.
-ROLE_TYPES = {"weights": WEIGHT, "config": WEIGHT_CONFIG, "tokenizer": WEIGHT_CONFIG, "processor": WEIGHT_CONFIG,
-              "docs": DOC, "code": CODE, "data": DATASET, "eval-log": DOC, "other": DOC}
+ROLE_TYPES = {
+    "weights": WEIGHT,
+    "config": WEIGHT_CONFIG,
+    "tokenizer": WEIGHT_CONFIG,
+    "processor": WEIGHT_CONFIG,
+    "docs": DOC,
+    "code": CODE,
+    "data": DATASET,
+    "eval-log": DOC,
+    "other": DOC,
+}
 FILEPATH, TITLE = "org.cncf.model.filepath", "org.opencontainers.image.title"
 DESCRIPTION = "org.opencontainers.image.description"
 _PACKED = re.compile(r"(\.tar|tar\+[a-z0-9]+|\.gzip|\.zstd)$")  # tar / compressed layers: digest != file sha256
@@ -125,25 +134,41 @@ class _Registry:
     def url(self, repo: str, tail: str) -> str:
         return f"{self.base}/v2/{repo}/{tail}"
 
-    def request(self, method: str, url: str, *, headers: dict | None = None,
-                data: bytes | Callable[[], bytes] | None = None,
-                stream: bool = False, error: type[Exception] = HubError) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict | None = None,
+        data: bytes | Callable[[], bytes] | None = None,
+        stream: bool = False,
+        error: type[Exception] = HubError,
+    ) -> requests.Response:
         """Send, answering one 401 challenge; ``data`` may be a factory so a retried body is fresh."""
         for attempt in (0, 1):
             hdrs = dict(headers or {})
             if self.auth:
                 hdrs["Authorization"] = self.auth
             try:
-                resp = self.session.request(method, url, headers=hdrs, data=data() if callable(data) else data,
-                                            stream=stream, timeout=self.timeout, allow_redirects=True)
+                resp = self.session.request(
+                    method,
+                    url,
+                    headers=hdrs,
+                    data=data() if callable(data) else data,
+                    stream=stream,
+                    timeout=self.timeout,
+                    allow_redirects=True,
+                )
             except requests.RequestException as exc:
                 raise error(f"cannot reach OCI registry {self.host}: {_why(exc)}") from None
             if resp.status_code != 401 or attempt or not self._authenticate(resp):
                 break
             resp.close()
         if resp.status_code in (401, 403):
-            raise HubError(f"OCI registry {self.host} refused {method} {url.split('/v2/', 1)[-1]} ({_errors(resp)}); "
-                           "set ASSAY_OCI_USERNAME/ASSAY_OCI_PASSWORD or log in with `docker login`")
+            raise HubError(
+                f"OCI registry {self.host} refused {method} {url.split('/v2/', 1)[-1]} ({_errors(resp)}); "
+                "set ASSAY_OCI_USERNAME/ASSAY_OCI_PASSWORD or log in with `docker login`"
+            )
         return resp
 
     def _authenticate(self, resp: requests.Response) -> bool:
@@ -163,8 +188,9 @@ class _Registry:
         if creds and not (p["realm"].startswith("https://") or cleartext_ok):
             creds = None  # never send a password in clear text to a remote token service
         try:
-            r = self.session.get(p["realm"], params={k: p[k] for k in ("service", "scope") if k in p}, auth=creds,
-                                 timeout=self.timeout)
+            r = self.session.get(
+                p["realm"], params={k: p[k] for k in ("service", "scope") if k in p}, auth=creds, timeout=self.timeout
+            )
             answer = r.json() if r.status_code == 200 else {}
             token = answer.get("token") or answer.get("access_token")
         except (requests.RequestException, ValueError, AttributeError):
@@ -179,8 +205,13 @@ class OciHub:
 
     scheme = "oci"
 
-    def __init__(self, *, chunked_threshold: int = 64 << 20, upload_chunk: int = 16 << 20,
-                 timeout: tuple[float, float] = (10.0, 120.0)) -> None:
+    def __init__(
+        self,
+        *,
+        chunked_threshold: int = 64 << 20,
+        upload_chunk: int = 16 << 20,
+        timeout: tuple[float, float] = (10.0, 120.0),
+    ) -> None:
         self.chunked_threshold = chunked_threshold  # uploads above this size use PATCH chunks (bounded memory)
         self.upload_chunk = upload_chunk
         self.timeout = timeout
@@ -193,8 +224,7 @@ class OciHub:
 
     def resolve(self, uri: SourceURI) -> Resolved:
         reg, ref = self._registry(uri), uri.revision or "latest"
-        resp = reg.request("GET", reg.url(uri.repo, f"manifests/{ref}"), headers={"Accept": MANIFEST_TYPE},
-                           stream=True)
+        resp = reg.request("GET", reg.url(uri.repo, f"manifests/{ref}"), headers={"Accept": MANIFEST_TYPE}, stream=True)
         with resp:
             if resp.status_code == 404:
                 raise HubError(f"{uri}: manifest {ref} not found in {uri.host}/{uri.repo} ({_errors(resp)})")
@@ -235,8 +265,9 @@ class OciHub:
                 return Chunks(offset=offset, iterator=iter(()))
             raise HubError(f"cannot resume {file.path} at byte {offset}: the blob has {file.size} bytes")
         headers = {"Range": f"bytes={offset}-"} if offset > 0 else {}
-        resp = reg.request("GET", reg.url(uri.repo, f"blobs/{digest}"), headers=headers, stream=True,
-                           error=TransferError)
+        resp = reg.request(
+            "GET", reg.url(uri.repo, f"blobs/{digest}"), headers=headers, stream=True, error=TransferError
+        )
         if resp.status_code == 404:
             resp.close()
             raise HubError(f"blob {digest} ({file.path}) not found in {uri.host}/{uri.repo}")
@@ -272,13 +303,26 @@ class OciHub:
                 raise InputError(f"{f.path}: sha256 {f.sha256!r} is not 64 lowercase hex digits")
             if Path(f.local).stat().st_size != f.size:
                 raise InputError(f"{f.local} changed since it was hashed (size is not {f.size})")
-        layers = [{"mediaType": ROLE_TYPES.get(f.role, DOC), "digest": f"sha256:{f.sha256}", "size": f.size,
-                   "annotations": {FILEPATH: f.path, TITLE: f.path}} for f in files]
+        layers = [
+            {
+                "mediaType": ROLE_TYPES.get(f.role, DOC),
+                "digest": f"sha256:{f.sha256}",
+                "size": f.size,
+                "annotations": {FILEPATH: f.path, TITLE: f.path},
+            }
+            for f in files
+        ]
         config = canonical_json(modelpack_config(uri, files, [f"sha256:{f.sha256}" for f in files]))
         cfg_digest = "sha256:" + hashlib.sha256(config).hexdigest()
         cfg_desc = {"mediaType": CONFIG_TYPE, "digest": cfg_digest, "size": len(config)}
-        manifest = {"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "artifactType": ARTIFACT_TYPE, "config": cfg_desc,
-                    "layers": layers, **({"annotations": {DESCRIPTION: message}} if message else {})}
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "artifactType": ARTIFACT_TYPE,
+            "config": cfg_desc,
+            "layers": layers,
+            **({"annotations": {DESCRIPTION: message}} if message else {}),
+        }
         body = canonical_json(manifest)
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
 
@@ -289,8 +333,16 @@ class OciHub:
             # Monolithic bodies are read whole (at most chunked_threshold bytes), so a retried request resends them.
             body_of = lambda f=f: Path(f.local).read_bytes()  # noqa: E731
             n = self._upload(reg, uri, f"sha256:{f.sha256}", f.size, body_of, f.path, f.local)
-            transfers.append(FileTransfer(path=f.path, size=f.size, sha256=f.sha256, expected_sha256=f.sha256,
-                                          status="uploaded" if n is not None else "exists", bytes_transferred=n or 0))
+            transfers.append(
+                FileTransfer(
+                    path=f.path,
+                    size=f.size,
+                    sha256=f.sha256,
+                    expected_sha256=f.sha256,
+                    status="uploaded" if n is not None else "exists",
+                    bytes_transferred=n or 0,
+                )
+            )
         murl = reg.url(uri.repo, f"manifests/{uri.revision}")
         head = reg.request("HEAD", murl, headers={"Accept": MANIFEST_TYPE})
         if not (head.status_code == 200 and head.headers.get("Docker-Content-Digest") == digest):
@@ -301,12 +353,26 @@ class OciHub:
                 raise HubError(f"{uri}: registry stored manifest {resp.headers['Docker-Content-Digest']}, not {digest}")
             sent = (sent or 0) + len(body)
         total = (sent or 0) + sum(t.bytes_transferred for t in transfers)
-        return PushResult(to=str(uri), revision=digest, release_digest=_lock_digest(files), files=transfers, ok=True,
-                          seconds=time.monotonic() - t0, bytes_transferred=total)
+        return PushResult(
+            to=str(uri),
+            revision=digest,
+            release_digest=_lock_digest(files),
+            files=transfers,
+            ok=True,
+            seconds=time.monotonic() - t0,
+            bytes_transferred=total,
+        )
 
-    def _upload(self, reg: _Registry, uri: SourceURI, digest: str, size: int,
-                body: bytes | Callable[[], bytes], what: str,
-                local: Path | None = None) -> int | None:
+    def _upload(
+        self,
+        reg: _Registry,
+        uri: SourceURI,
+        digest: str,
+        size: int,
+        body: bytes | Callable[[], bytes],
+        what: str,
+        local: Path | None = None,
+    ) -> int | None:
         """Upload one blob unless the repository has it; returns the bytes sent, or None when it existed."""
         head = reg.request("HEAD", reg.url(uri.repo, f"blobs/{digest}"))
         if head.status_code == 200:
@@ -322,16 +388,24 @@ class OciHub:
             with open(local, "rb") as fh:
                 for start in range(0, size, self.upload_chunk):
                     chunk = fh.read(self.upload_chunk)
-                    resp = reg.request("PATCH", location, data=chunk, headers={
-                        "Content-Type": "application/octet-stream", "Content-Length": str(len(chunk)),
-                        "Content-Range": f"{start}-{start + len(chunk) - 1}"})
+                    resp = reg.request(
+                        "PATCH",
+                        location,
+                        data=chunk,
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Length": str(len(chunk)),
+                            "Content-Range": f"{start}-{start + len(chunk) - 1}",
+                        },
+                    )
                     if resp.status_code != 202 or "Location" not in resp.headers:
                         raise HubError(f"{uri}: chunk at byte {start} of {what} refused ({_errors(resp)})")
                     location = requests.compat.urljoin(reg.base, resp.headers["Location"])
             body = b""
         sep = "&" if "?" in location else "?"
-        resp = reg.request("PUT", f"{location}{sep}digest={digest}", data=body,
-                           headers={"Content-Type": "application/octet-stream"})
+        resp = reg.request(
+            "PUT", f"{location}{sep}digest={digest}", data=body, headers={"Content-Type": "application/octet-stream"}
+        )
         if resp.status_code == 400 and "DIGEST_INVALID" in resp.text:
             raise HubError(f"{uri}: the registry refused {what}: its bytes do not hash to {digest}")
         if resp.status_code != 201:
@@ -362,8 +436,10 @@ def _layer_file(uri: SourceURI, layer: object) -> RemoteFile:
     if not isinstance(path, str):
         raise HubError(f"{uri}: layer {digest} has no {FILEPATH} or {TITLE} annotation naming its file")
     if _PACKED.search(mtype):
-        raise HubError(f"{uri}: layer {path} ({digest}) is a packed layer ({mtype}); its digest is not the file's "
-                       "sha256, and assay reads only raw layers (ModelPack *.v1.raw)")
+        raise HubError(
+            f"{uri}: layer {path} ({digest}) is a packed layer ({mtype}); its digest is not the file's "
+            "sha256, and assay reads only raw layers (ModelPack *.v1.raw)"
+        )
     try:
         check_relpath(path)
     except PathEscapeError as exc:
@@ -406,12 +482,25 @@ def modelpack_config(uri: SourceURI, files: list[PushFile], diff_ids: list[str])
     """The ModelPack config: descriptor from the assay manifest when present, no timestamps (idempotent pushes)."""
     doc = _read_yaml(files, MANIFEST_NAME)
     rel = _mapping(doc.get("release"))
-    descriptor = {"name": rel.get("name") or uri.repo.rsplit("/", 1)[-1], "version": rel.get("version") or uri.revision,
-                  "vendor": rel.get("publisher"), "description": rel.get("description"), "docURL": rel.get("homepage"),
-                  "licenses": [rel["license"]] if rel.get("license") else None, "revision": _lock_digest(files)}
+    descriptor = {
+        "name": rel.get("name") or uri.repo.rsplit("/", 1)[-1],
+        "version": rel.get("version") or uri.revision,
+        "vendor": rel.get("publisher"),
+        "description": rel.get("description"),
+        "docURL": rel.get("homepage"),
+        "licenses": [rel["license"]] if rel.get("license") else None,
+        "revision": _lock_digest(files),
+    }
     weights = {Path(f.path).suffix.lower() for f in files if f.role == "weights"} - {".json"}
     params = _mapping(_mapping(doc.get("claims")).get("parameters"))
-    config = {"format": {".safetensors": "safetensors", ".gguf": "gguf", ".onnx": "onnx"}.get(weights.pop())
-              if len(weights) == 1 else None, "paramSize": _param_size(params.get("total"))}
-    return {"descriptor": {k: v if isinstance(v, list) else str(v) for k, v in descriptor.items() if v},
-            "config": {k: v for k, v in config.items() if v}, "modelfs": {"type": "layers", "diffIds": diff_ids}}
+    config = {
+        "format": {".safetensors": "safetensors", ".gguf": "gguf", ".onnx": "onnx"}.get(weights.pop())
+        if len(weights) == 1
+        else None,
+        "paramSize": _param_size(params.get("total")),
+    }
+    return {
+        "descriptor": {k: v if isinstance(v, list) else str(v) for k, v in descriptor.items() if v},
+        "config": {k: v for k, v in config.items() if v},
+        "modelfs": {"type": "layers", "diffIds": diff_ids},
+    }

@@ -59,8 +59,11 @@ def read_small(hub: Any, resolved: Resolved, remote: RemoteFile, limit: int = 64
 def _select(paths: list[str], only: list[str] | None) -> set[str]:
     if not only:
         return set(paths)
-    return {p for p in paths if any(fnmatch.fnmatchcase(p, pat) or fnmatch.fnmatchcase(p.rsplit("/", 1)[-1], pat)
-                                    for pat in only)}
+    return {
+        p
+        for p in paths
+        if any(fnmatch.fnmatchcase(p, pat) or fnmatch.fnmatchcase(p.rsplit("/", 1)[-1], pat) for pat in only)
+    }
 
 
 def resolve_pinned(uri: str, revision: str | None, base: Path) -> tuple[Any, Resolved, SourceURI]:
@@ -87,31 +90,43 @@ def _write_origin(to: Path, source: str, revision: str | None, digest: str | Non
 
     from ..manifests.release import Store
 
-    write_atomic(to / Store.ORIGIN, json.dumps({"source": source, "revision": revision, "release_digest": digest},
-                                         indent=2, sort_keys=True) + "\n")
+    write_atomic(
+        to / Store.ORIGIN,
+        json.dumps({"source": source, "revision": revision, "release_digest": digest}, indent=2, sort_keys=True) + "\n",
+    )
 
 
-def pull(target: str, *, to: Path | None = None, only: list[str] | None = None, workers: int = 4,
-         progress: Any = None) -> PullResult:
+def pull(
+    target: str, *, to: Path | None = None, only: list[str] | None = None, workers: int = 4, progress: Any = None
+) -> PullResult:
     t0 = time.perf_counter()
     if "://" in target:
         return _pull_uri(target, to=to, only=only, workers=workers, progress=progress, t0=t0)
     return _pull_manifest(Path(target), to=to, only=only, workers=workers, progress=progress, t0=t0)
 
 
-def _finish(source: str, revision: str | None, to: Path, lock: Lock, transfers: list[FileTransfer], full: bool,
-            t0: float) -> PullResult:
+def _finish(
+    source: str, revision: str | None, to: Path, lock: Lock, transfers: list[FileTransfer], full: bool, t0: float
+) -> PullResult:
     ok = all(t.status in ("downloaded", "present", "resumed") for t in transfers)
     digest = lock.release_digest if ok and full else None
     _write_origin(to, source, revision, digest)
-    return PullResult(source=source, revision=revision, to=str(to),
-                      release=f"{lock.release.name} {lock.release.version}",
-                      release_digest=digest, files=transfers, ok=ok, seconds=round(time.perf_counter() - t0, 3),
-                      bytes_transferred=sum(t.bytes_transferred for t in transfers))
+    return PullResult(
+        source=source,
+        revision=revision,
+        to=str(to),
+        release=f"{lock.release.name} {lock.release.version}",
+        release_digest=digest,
+        files=transfers,
+        ok=ok,
+        seconds=round(time.perf_counter() - t0, 3),
+        bytes_transferred=sum(t.bytes_transferred for t in transfers),
+    )
 
 
-def _pull_manifest(manifest_path: Path, *, to: Path | None, only: list[str] | None, workers: int, progress: Any,
-                   t0: float) -> PullResult:
+def _pull_manifest(
+    manifest_path: Path, *, to: Path | None, only: list[str] | None, workers: int, progress: Any, t0: float
+) -> PullResult:
     from ..manifests.release import load_release
 
     loaded = load_release(manifest_path, require_lock=True)
@@ -131,19 +146,28 @@ def _pull_manifest(manifest_path: Path, *, to: Path | None, only: list[str] | No
             continue
         hub, resolved, _pinned = resolve_pinned(src.uri, src.revision, loaded.manifest_path.parent)
         revisions.append(resolved.revision)
-        transfers += fetch_many(hub, resolved, [Wanted(f.path, f.size, f.sha256) for f in files], to,
-                                workers=workers, progress=progress)
+        transfers += fetch_many(
+            hub, resolved, [Wanted(f.path, f.size, f.sha256) for f in files], to, workers=workers, progress=progress
+        )
     if to.resolve() != loaded.manifest_path.parent.resolve():
         write_bytes_atomic(to / loaded.manifest_path.name, loaded.manifest_path.read_bytes())
         write_bytes_atomic(lock_path_for(to / loaded.manifest_path.name), lock_path.read_bytes())
     order = {f.path: i for i, f in enumerate(lock.files)}
     transfers.sort(key=lambda t: order.get(t.path, 0))
-    return _finish(str(manifest_path), ",".join(revisions) or None, to, lock, transfers,
-                   full=len(selected) == len(lock.files), t0=t0)
+    return _finish(
+        str(manifest_path),
+        ",".join(revisions) or None,
+        to,
+        lock,
+        transfers,
+        full=len(selected) == len(lock.files),
+        t0=t0,
+    )
 
 
-def _pull_uri(uri: str, *, to: Path | None, only: list[str] | None, workers: int, progress: Any,
-              t0: float) -> PullResult:
+def _pull_uri(
+    uri: str, *, to: Path | None, only: list[str] | None, workers: int, progress: Any, t0: float
+) -> PullResult:
     from ..manifests.loader import load_model
 
     parsed = parse_source_uri(uri)
@@ -151,8 +175,10 @@ def _pull_uri(uri: str, *, to: Path | None, only: list[str] | None, workers: int
     resolved = hub.resolve(parsed)
     manifest_file, lock_file = resolved.file(MANIFEST_NAME), resolved.file(LOCK_NAME)
     if manifest_file is None or lock_file is None:
-        raise HubError(f"{uri} (revision {resolved.revision}) is not an assay package: no {MANIFEST_NAME} and "
-                       f"{LOCK_NAME} at its root; write a manifest for it and 'assay lock' it")
+        raise HubError(
+            f"{uri} (revision {resolved.revision}) is not an assay package: no {MANIFEST_NAME} and "
+            f"{LOCK_NAME} at its root; write a manifest for it and 'assay lock' it"
+        )
     to = to or Path((parsed.package or parsed.repo.rstrip("/").rsplit("/", 1)[-1]) or "release")
     for name, remote in ((MANIFEST_NAME, manifest_file), (LOCK_NAME, lock_file)):
         write_bytes_atomic(to / name, read_small(hub, resolved, remote))

@@ -21,12 +21,20 @@ from .select import hub_for
 
 def _meta_file(path_in_package: str, local: Path, role: str) -> PushFile:
     data = local.read_bytes()
-    return PushFile(path=path_in_package, local=local, size=len(data),
-                    sha256=hashlib.sha256(data).hexdigest(), role=role)
+    return PushFile(
+        path=path_in_package, local=local, size=len(data), sha256=hashlib.sha256(data).hexdigest(), role=role
+    )
 
 
-def push(manifest_path: Path | str, to: str, *, root: Path | None = None, create: bool = False,
-         report: Path | None = None, progress: Any = None) -> PushResult:
+def push(
+    manifest_path: Path | str,
+    to: str,
+    *,
+    root: Path | None = None,
+    create: bool = False,
+    report: Path | None = None,
+    progress: Any = None,
+) -> PushResult:
     from ..manifests.release import load_release
     from ..verify.release import verify_release
 
@@ -43,14 +51,25 @@ def push(manifest_path: Path | str, to: str, *, root: Path | None = None, create
     check = verify_release(loaded, progress=progress)
     if not check.ok:
         bad = [f.path for f in check.files if f.status != "ok"]
-        return PushResult(to=to, revision=None, release_digest=None, files=[], ok=False,
-                          message="the release does not verify" + (f" ({', '.join(bad)})" if bad else "")
-                                  + "; run 'assay verify' and fix it before pushing")
+        return PushResult(
+            to=to,
+            revision=None,
+            release_digest=None,
+            files=[],
+            ok=False,
+            message="the release does not verify"
+            + (f" ({', '.join(bad)})" if bad else "")
+            + "; run 'assay verify' and fix it before pushing",
+        )
     roots = loaded.roots()
     lock, lock_path = loaded.locked()
     roles = {a.path: a.role.value for a in loaded.manifest.artifacts}
-    files = [PushFile(path=f.path, local=resolve_inside(roots[f.path], f.path), size=f.size, sha256=f.sha256,
-                      role=roles[f.path]) for f in lock.files]
+    files = [
+        PushFile(
+            path=f.path, local=resolve_inside(roots[f.path], f.path), size=f.size, sha256=f.sha256, role=roles[f.path]
+        )
+        for f in lock.files
+    ]
     files.append(_meta_file(MANIFEST_NAME, manifest_path, "config"))
     files.append(_meta_file(LOCK_NAME, lock_path, "config"))
     if report is not None:
@@ -58,6 +77,10 @@ def push(manifest_path: Path | str, to: str, *, root: Path | None = None, create
     rel = loaded.manifest.release
     message = f"assay push {rel.name} {rel.version}: release digest {lock.release_digest}"
     result = hub_for(target).push(target, files, message=message, create=create)
-    return result.model_copy(update={"release_digest": lock.release_digest if result.ok else None,
-                                     "seconds": round(time.perf_counter() - t0, 3),
-                                     "message": result.message or message})
+    return result.model_copy(
+        update={
+            "release_digest": lock.release_digest if result.ok else None,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "message": result.message or message,
+        }
+    )

@@ -73,8 +73,9 @@ def _already_present(target: Path, want: Wanted, state: Any) -> bool:
     return dig.sha256 == want.sha256
 
 
-def fetch_one(hub: Hub, resolved: Resolved, remote: RemoteFile, want: Wanted, to: Path, *, state: Any = None,
-              progress: Any = None) -> FileTransfer:
+def fetch_one(
+    hub: Hub, resolved: Resolved, remote: RemoteFile, want: Wanted, to: Path, *, state: Any = None, progress: Any = None
+) -> FileTransfer:
     """Fetch one file into ``to``; never raises for transfer problems (they are reported in the result)."""
     base = FileTransfer(path=want.path, size=None, sha256=None, expected_sha256=want.sha256, status="failed")
     try:
@@ -82,12 +83,21 @@ def fetch_one(hub: Hub, resolved: Resolved, remote: RemoteFile, want: Wanted, to
     except PathEscapeError as exc:
         return base.model_copy(update={"message": str(exc)})
     if remote.size is not None and remote.size != want.size:
-        return base.model_copy(update={"status": "mismatch", "size": remote.size,
-                                       "message": f"the hub lists {remote.size:,} bytes, the lock pins {want.size:,}"})
+        return base.model_copy(
+            update={
+                "status": "mismatch",
+                "size": remote.size,
+                "message": f"the hub lists {remote.size:,} bytes, the lock pins {want.size:,}",
+            }
+        )
     if remote.sha256 is not None and remote.sha256 != want.sha256:
-        return base.model_copy(update={"status": "mismatch", "sha256": remote.sha256,
-                                       "message": f"the hub states sha256 {remote.sha256}, "
-                                                  f"the lock pins {want.sha256}"})
+        return base.model_copy(
+            update={
+                "status": "mismatch",
+                "sha256": remote.sha256,
+                "message": f"the hub states sha256 {remote.sha256}, the lock pins {want.sha256}",
+            }
+        )
     if _already_present(target, want, state):
         if progress is not None:
             progress.advance(want.size)
@@ -118,9 +128,13 @@ def fetch_one(hub: Hub, resolved: Resolved, remote: RemoteFile, want: Wanted, to
                     if have + len(chunk) > want.size:
                         fh.close()
                         partial.unlink(missing_ok=True)
-                        return base.model_copy(update={
-                            "status": "mismatch", "bytes_transferred": transferred + len(chunk),
-                            "message": f"the hub sent more than the locked {want.size:,} bytes; bad bytes deleted"})
+                        return base.model_copy(
+                            update={
+                                "status": "mismatch",
+                                "bytes_transferred": transferred + len(chunk),
+                                "message": f"the hub sent more than the locked {want.size:,} bytes; bad bytes deleted",
+                            }
+                        )
                     fh.write(chunk)
                     sha.update(chunk)
                     have += len(chunk)
@@ -135,26 +149,46 @@ def fetch_one(hub: Hub, resolved: Resolved, remote: RemoteFile, want: Wanted, to
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS):
             partial.unlink(missing_ok=True)  # nothing partial is left behind on a full or read-only disk
-            return base.model_copy(update={"bytes_transferred": transferred,
-                                           "message": f"cannot write {target}: {exc.strerror}"})
-        return base.model_copy(update={"bytes_transferred": transferred,
-                                       "message": f"transfer interrupted after {have:,} of {want.size:,} bytes "
-                                                  f"({exc.strerror or exc}); run the pull again to resume"})
+            return base.model_copy(
+                update={"bytes_transferred": transferred, "message": f"cannot write {target}: {exc.strerror}"}
+            )
+        return base.model_copy(
+            update={
+                "bytes_transferred": transferred,
+                "message": f"transfer interrupted after {have:,} of {want.size:,} bytes "
+                f"({exc.strerror or exc}); run the pull again to resume",
+            }
+        )
     except Exception as exc:  # noqa: BLE001 -- network libraries raise their own types; keep the partial file
         first = str(exc).splitlines()[0] if str(exc) else ""
-        return base.model_copy(update={"bytes_transferred": transferred,
-                                       "message": f"transfer interrupted after {have:,} of {want.size:,} bytes "
-                                                  f"({type(exc).__name__}: {first}); run the pull again to resume"})
+        return base.model_copy(
+            update={
+                "bytes_transferred": transferred,
+                "message": f"transfer interrupted after {have:,} of {want.size:,} bytes "
+                f"({type(exc).__name__}: {first}); run the pull again to resume",
+            }
+        )
     if have < want.size:
-        return base.model_copy(update={"size": have, "bytes_transferred": transferred,
-                                       "message": f"the hub ended the file after {have:,} of {want.size:,} bytes; "
-                                                  "run the pull again to resume"})
+        return base.model_copy(
+            update={
+                "size": have,
+                "bytes_transferred": transferred,
+                "message": f"the hub ended the file after {have:,} of {want.size:,} bytes; "
+                "run the pull again to resume",
+            }
+        )
     digest = sha.hexdigest()
     if digest != want.sha256:
         partial.unlink(missing_ok=True)
-        return base.model_copy(update={"status": "mismatch", "size": have, "sha256": digest,
-                                       "bytes_transferred": transferred,
-                                       "message": f"sha256 {digest} != locked {want.sha256}; bad bytes deleted"})
+        return base.model_copy(
+            update={
+                "status": "mismatch",
+                "size": have,
+                "sha256": digest,
+                "bytes_transferred": transferred,
+                "message": f"sha256 {digest} != locked {want.sha256}; bad bytes deleted",
+            }
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         resolve_inside(to, want.path)  # re-check after creating parents
@@ -168,12 +202,26 @@ def fetch_one(hub: Hub, resolved: Resolved, remote: RemoteFile, want: Wanted, to
     if state is not None:
         st = target.stat()
         state.record(st, digest, None, str(target))
-    return base.model_copy(update={"status": "resumed" if resumed_from else "downloaded", "size": have,
-                                   "sha256": digest, "bytes_transferred": transferred})
+    return base.model_copy(
+        update={
+            "status": "resumed" if resumed_from else "downloaded",
+            "size": have,
+            "sha256": digest,
+            "bytes_transferred": transferred,
+        }
+    )
 
 
-def fetch_many(hub: Hub, resolved: Resolved, wanted: list[Wanted], to: Path, *, workers: int = 4,
-               state_path: Path | None = None, progress: Any = None) -> list[FileTransfer]:
+def fetch_many(
+    hub: Hub,
+    resolved: Resolved,
+    wanted: list[Wanted],
+    to: Path,
+    *,
+    workers: int = 4,
+    state_path: Path | None = None,
+    progress: Any = None,
+) -> list[FileTransfer]:
     """Fetch files concurrently (largest first); results in the order of ``wanted``."""
     from ..verify.state import open_state
 
@@ -182,8 +230,14 @@ def fetch_many(hub: Hub, resolved: Resolved, wanted: list[Wanted], to: Path, *, 
     remotes = {w.path: remote for w in wanted if (remote := resolved.file(w.path)) is not None}
     missing = [w for w in wanted if w.path not in remotes]
     for w in missing:
-        results[w.path] = FileTransfer(path=w.path, size=None, sha256=None, expected_sha256=w.sha256, status="failed",
-                                       message=f"not found at {resolved.uri} (revision {resolved.revision})")
+        results[w.path] = FileTransfer(
+            path=w.path,
+            size=None,
+            sha256=None,
+            expected_sha256=w.sha256,
+            status="failed",
+            message=f"not found at {resolved.uri} (revision {resolved.revision})",
+        )
     todo = sorted((w for w in wanted if w.path not in results), key=lambda w: w.size, reverse=True)
     if progress is not None:
         progress.start(sum(w.size for w in todo), len(todo))
@@ -198,8 +252,9 @@ def fetch_many(hub: Hub, resolved: Resolved, wanted: list[Wanted], to: Path, *, 
                 state.close()
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1)),
-                                thread_name_prefix="assay-pull") as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(workers, len(todo) or 1)), thread_name_prefix="assay-pull"
+        ) as pool:
             for fut in [pool.submit(one, w) for w in todo]:
                 fut.result()
     finally:

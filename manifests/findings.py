@@ -36,16 +36,22 @@ class Finding(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     severity: Severity
-    code: str = Field(description="Stable machine name of what was found, e.g. hash-mismatch, pickle, "
-                                  "context-length-mismatch, unpinned-download, sample-score-mismatch.")
+    code: str = Field(
+        description="Stable machine name of what was found, e.g. hash-mismatch, pickle, "
+        "context-length-mismatch, unpinned-download, sample-score-mismatch."
+    )
     message: str
-    where: str | None = Field(None, description="What it is about: a file (`config.json`), a key "
-                                                "(`config.json:max_position_embeddings`), a task or a component.")
+    where: str | None = Field(
+        None,
+        description="What it is about: a file (`config.json`), a key "
+        "(`config.json:max_position_embeddings`), a task or a component.",
+    )
     samples: list[str] = Field(default_factory=list, description="Ids of the samples concerned (first 50).")
 
     @classmethod
-    def make(cls, severity: Severity, code: str, message: str, where: str | None = None,
-             samples: list[str] | None = None) -> Finding:
+    def make(
+        cls, severity: Severity, code: str, message: str, where: str | None = None, samples: list[str] | None = None
+    ) -> Finding:
         return cls(severity=severity, code=code, message=message, where=where, samples=list(samples or [])[:50])
 
     @property
@@ -73,10 +79,13 @@ class ClaimResult(BaseModel):
     level: str | None = Field(None, description="Declared / reached level, e.g. bit-exact, tolerance, L1 re-score.")
     message: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
-    needs: list[Need] = Field(default_factory=list, description="What a non-pass claim needs to be checked: network "
-                                                               "(to pull or lock), gpu (to load or re-run the "
-                                                               "model), samples (per-sample logs), lock, extra "
-                                                               "(an optional dependency), data.")
+    needs: list[Need] = Field(
+        default_factory=list,
+        description="What a non-pass claim needs to be checked: network "
+        "(to pull or lock), gpu (to load or re-run the "
+        "model), samples (per-sample logs), lock, extra "
+        "(an optional dependency), data.",
+    )
 
 
 def error_claims(step: str, kind: str, findings: list[Finding], prefix: str | None = None) -> list[ClaimResult]:
@@ -89,7 +98,14 @@ def error_claims(step: str, kind: str, findings: list[Finding], prefix: str | No
     for (code, where), fs in grouped.items():
         more = f" (and {len(fs) - 1} more like it)" if len(fs) > 1 else ""
         samples = f" (samples {', '.join(fs[0].samples[:5])})" if fs[0].samples else ""
-        out.append(ClaimResult(id=f"{prefix or kind}:{code}" + (f":{where}" if where != step else ""), step=step,
-                               kind=kind, subject=where,
-                               verdict="fail", message=f"{code}: {fs[0].message}{samples}{more}"))
+        out.append(
+            ClaimResult(
+                id=f"{prefix or kind}:{code}" + (f":{where}" if where != step else ""),
+                step=step,
+                kind=kind,
+                subject=where,
+                verdict="fail",
+                message=f"{code}: {fs[0].message}{samples}{more}",
+            )
+        )
     return out

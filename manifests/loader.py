@@ -38,11 +38,24 @@ def _describe(err: ErrorDetails) -> str:
     msg = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            msg = msg[len(prefix):]
-    if etype in ("literal_error", "enum", "string_pattern_mismatch", "int_parsing", "float_parsing", "string_type",
-                 "int_type", "list_type", "dict_type", "model_type", "bool_type", "greater_than_equal",
-                 "less_than_equal",
-                 "greater_than", "less_than"):
+            msg = msg[len(prefix) :]
+    if etype in (
+        "literal_error",
+        "enum",
+        "string_pattern_mismatch",
+        "int_parsing",
+        "float_parsing",
+        "string_type",
+        "int_type",
+        "list_type",
+        "dict_type",
+        "model_type",
+        "bool_type",
+        "greater_than_equal",
+        "less_than_equal",
+        "greater_than",
+        "less_than",
+    ):
         return f"{where}: {msg} (got {err.get('input')!r})"
     return f"{where}: {msg}"
 

@@ -27,9 +27,9 @@ class Store:
     """Names of the local store, relative to a release folder."""
 
     DIR = ".assay"
-    ORIGIN = ".assay/origin.json"   # written by 'assay pull': this folder holds every file of the release
-    PARTIAL = ".assay/partial"      # resumable downloads, named by the expected sha256
-    RERUN = ".assay/rerun"          # default folder of re-run logs
+    ORIGIN = ".assay/origin.json"  # written by 'assay pull': this folder holds every file of the release
+    PARTIAL = ".assay/partial"  # resumable downloads, named by the expected sha256
+    RERUN = ".assay/rerun"  # default folder of re-run logs
     IGNORED_DIRS = frozenset({".git", ".cache", ".assay", ".dvc", "__pycache__", ".huggingface"})
 
 
@@ -74,8 +74,9 @@ class Release:
         """The local folder of a ``dir://`` source (relative paths are relative to the manifest's folder)."""
         parsed = parse_source_uri(uri)
         if parsed.scheme != "dir":
-            raise ManifestError(f"{self.manifest_path}: source {uri} is not a local directory; pull it first "
-                                "('assay pull')")
+            raise ManifestError(
+                f"{self.manifest_path}: source {uri} is not a local directory; pull it first ('assay pull')"
+            )
         p = Path(parsed.repo)
         return p if p.is_absolute() else (self.manifest_path.parent / p)
 
@@ -104,8 +105,7 @@ class Release:
         return roots
 
 
-def load_release(manifest_path: Path | str, *, root: Path | str | None = None,
-                 require_lock: bool = False) -> Release:
+def load_release(manifest_path: Path | str, *, root: Path | str | None = None, require_lock: bool = False) -> Release:
     """Read a manifest and, when present, the lock beside it (``X.yaml`` -> ``X.lock.yaml``)."""
     path = Path(manifest_path)
     manifest = load_manifest(path)

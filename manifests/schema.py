@@ -35,8 +35,11 @@ class Paper(Strict):
     title: str | None = Field(None, min_length=1)
     url: str | None = Field(None, pattern=r"^https?://\S+$")
     id: str | None = Field(None, min_length=1, description="A stable identifier, e.g. 'arXiv:2603.03975' or a DOI.")
-    note: str | None = Field(None, description="What the release says about its paper that does not agree, e.g. a "
-                                               "BibTeX entry citing another id or title.")
+    note: str | None = Field(
+        None,
+        description="What the release says about its paper that does not agree, e.g. a "
+        "BibTeX entry citing another id or title.",
+    )
 
     @model_validator(mode="after")
     def _something(self) -> Paper:
@@ -60,15 +63,17 @@ class ReleaseInfo(Strict):
     model_card: RelPath | None = Field(None, description="Path of the model card artifact, e.g. README.md.")
     description: str | None = None
     paper: Paper | None = None
-    base_model: str | None = Field(None, min_length=1,
-                                   description="The model this release was trained from: a source URI "
-                                               "(hf://org/repo@revision) or a name as the publisher gives it.")
+    base_model: str | None = Field(
+        None,
+        min_length=1,
+        description="The model this release was trained from: a source URI "
+        "(hf://org/repo@revision) or a name as the publisher gives it.",
+    )
 
     @field_validator("base_model")
     @classmethod
     def _base(cls, v: str | None) -> str | None:
         return None if v is None else _base_model(v)
-
 
 
 class Source(Strict):
@@ -100,10 +105,10 @@ class Artifact(Strict):
     role: Role = Role.other
     size: int | None = Field(None, ge=0)
     sha256: str | None = Field(None, pattern=SHA256_RE)
-    blake3: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
-                               description="Optional extra digest, never instead of sha256.")
+    blake3: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="Optional extra digest, never instead of sha256."
+    )
     source: str | None = Field(None, description="Name of the source this file comes from (default: the first).")
-
 
 
 # ---------------------------------------------------------------------------------------------------------- claims
@@ -120,8 +125,9 @@ class Claims(Strict):
     parameters: ParameterClaim | None = None
     tensors: int | None = Field(None, ge=0, description="Number of tensors across all safetensors weight files.")
     dtypes: list[str] | None = Field(None, description="Exact set of safetensors dtypes, e.g. [BF16].")
-    architecture: str | None = Field(None,
-                                     description="config.json architectures[0], e.g. LlavaForConditionalGeneration.")
+    architecture: str | None = Field(
+        None, description="config.json architectures[0], e.g. LlavaForConditionalGeneration."
+    )
     remote_code: list[RelPath] | None = Field(
         None,
         description="Code files the config asks to execute (auto_map / trust_remote_code); each must be an artifact.",
@@ -129,8 +135,9 @@ class Claims(Strict):
     attested_only: list[AttestableClaim] = Field(
         default_factory=list,
         description="Claims declared attested only: when the release gives nothing to measure them from (e.g. pickle "
-                    "weights, which are never unpickled) they are reported 'attested' instead of failing as "
-                    "unverifiable. A claim that can be measured is always measured.")
+        "weights, which are never unpickled) they are reported 'attested' instead of failing as "
+        "unverifiable. A claim that can be measured is always measured.",
+    )
 
 
 # -------------------------------------------------------------------------------------------------------- manifest
@@ -148,7 +155,8 @@ class Manifest(Strict):
     decodings: dict[str, Decoding] | None = Field(
         None,
         description="Named decoding settings, each with its source (e.g. shipped: the generation_config.json; "
-                    "examples-greedy: the README's do_sample=False); an eval's `decoding:` may name one.")
+        "examples-greedy: the README's do_sample=False); an eval's `decoding:` may name one.",
+    )
     evals: list[EvalClaim] = Field(default_factory=list)
     recipes: list[Recipe] = Field(default_factory=list)
 
@@ -193,8 +201,10 @@ class Manifest(Strict):
             raise ValueError(f"{where}: decoding {ref.name!r} is not in decodings ({known})")
         # A name alone refers to the entry; settings written beside it (a dumped manifest) must be the entry's.
         if ref.model_fields_set - {"name"} and ref.settings() != named.settings():
-            raise ValueError(f"{where}: its decoding settings differ from decodings.{ref.name}; name the entry "
-                             "alone, or give the settings inline without its name")
+            raise ValueError(
+                f"{where}: its decoding settings differ from decodings.{ref.name}; name the entry "
+                "alone, or give the settings inline without its name"
+            )
         return named
 
     def artifact(self, path: str) -> Artifact | None:

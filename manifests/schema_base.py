@@ -45,7 +45,6 @@ def parse_count(value: Any) -> int:
 
 RelPath = Annotated[str, AfterValidator(_relpath)]
 # The JSON Schema shows what the loader accepts (an int, or a human count string), not only the parsed int.
-Count = Annotated[int, BeforeValidator(parse_count,
-                                       json_schema_input_type=int | Annotated[str, Field(pattern=COUNT_RE)])]
-
-
+Count = Annotated[
+    int, BeforeValidator(parse_count, json_schema_input_type=int | Annotated[str, Field(pattern=COUNT_RE)])
+]

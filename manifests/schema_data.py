@@ -37,23 +37,25 @@ class DataFile(Strict):
     path: RelPath
     sha256: str | None = Field(None, pattern=SHA256_RE)
     size: int | None = Field(None, ge=0)
-    md5: str | None = Field(None, pattern=MD5_RE,
-                            description="DVC's md5 of the file, when DVC tracks it (informative).")
+    md5: str | None = Field(
+        None, pattern=MD5_RE, description="DVC's md5 of the file, when DVC tracks it (informative)."
+    )
     format: Literal["auto", "jsonl", "parquet"] = Field("auto", description="Record format; auto = by file extension.")
 
 
 class ShareClaim(Strict):
     value: float = Field(ge=0, le=1)
     tolerance: float = Field(0.0, ge=0, le=1, description="Absolute tolerance on the share, e.g. 0.02 for '20% ± 2%'.")
-    unit: Literal["tokens", "documents"] = Field("tokens", description="What the share is a share of (trained tokens "
-                                                                       "by default).")
+    unit: Literal["tokens", "documents"] = Field(
+        "tokens", description="What the share is a share of (trained tokens by default)."
+    )
 
 
 def _check_source(value: str) -> str:
     if value == UNAVAILABLE:
         return value
     if value.startswith("dvc://"):
-        rest = value[len("dvc://"):]
+        rest = value[len("dvc://") :]
         if not rest:
             raise ValueError("a dvc:// source names the DVC repository folder, e.g. dvc://data-repo or dvc://.")
         return value
@@ -69,20 +71,23 @@ class DataComponent(Strict):
     name: str = Field(pattern=NAME_RE)
     source: str = Field(description="hf://datasets/org/name@rev, dir://folder, dvc://repo-folder, or 'unavailable'.")
     reason: str | None = Field(None, description="Why the component cannot be checked (required when unavailable).")
-    remote: str | None = Field(None,
-                               description="dvc:// sources: the DVC remote to read files missing from the workspace.")
+    remote: str | None = Field(
+        None, description="dvc:// sources: the DVC remote to read files missing from the workspace."
+    )
     files: list[DataFile] = Field(default_factory=list)
     tokens: Count | None = Field(None, description="Tokens the component holds (counted with data.tokenizer).")
     documents: Count | None = Field(None, description="Records the component holds (JSONL lines / Parquet rows).")
     bytes: Count | None = Field(None, description="Stored bytes of the component's files (sum of file sizes).")
-    tolerance: float = Field(0.0, ge=0, le=1,
-                             description="Relative tolerance of tokens/documents/bytes (rounded counts).")
+    tolerance: float = Field(
+        0.0, ge=0, le=1, description="Relative tolerance of tokens/documents/bytes (rounded counts)."
+    )
     weight: MixtureWeight | None = None
     max_epochs: float | None = Field(None, gt=0, description="Most times any of its data may be seen in training.")
     tags: list[str] = Field(default_factory=list)
     license: str | None = Field(None, description="SPDX identifier.")
-    text_field: str | None = Field(None, description="Record field holding the text (default: text, messages, "
-                                                     "prompt+response, caption).")
+    text_field: str | None = Field(
+        None, description="Record field holding the text (default: text, messages, prompt+response, caption)."
+    )
 
     @field_validator("source")
     @classmethod
@@ -119,11 +124,13 @@ class DataTotals(Strict):
 
 
 class DataSection(Strict):
-    tokenizer: str | None = Field(None, description="Artifact path of the tokenizer.json used for counting, or a path "
-                                                    "relative to the manifest.")
+    tokenizer: str | None = Field(
+        None, description="Artifact path of the tokenizer.json used for counting, or a path relative to the manifest."
+    )
     totals: DataTotals | None = None
-    shares: dict[str, ShareClaim] = Field(default_factory=dict,
-                                          description="Tag shares, e.g. cot: {value: 0.2, tolerance: 0.02}.")
+    shares: dict[str, ShareClaim] = Field(
+        default_factory=dict, description="Tag shares, e.g. cot: {value: 0.2, tolerance: 0.02}."
+    )
     components: list[DataComponent] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -142,8 +149,9 @@ class DataSection(Strict):
 class RecipeInput(Strict):
     path: RelPath | None = Field(None, description="An artifact of the release, or an output of an earlier recipe.")
     component: str | None = Field(None, description="A data component: all of its files.")
-    sha256: str | None = Field(None, pattern=SHA256_RE,
-                               description="Expected input hash (default: the artifact's pin).")
+    sha256: str | None = Field(
+        None, pattern=SHA256_RE, description="Expected input hash (default: the artifact's pin)."
+    )
 
     @model_validator(mode="after")
     def _one(self) -> RecipeInput:
@@ -156,25 +164,44 @@ class RecipeOutput(Strict):
     path: RelPath
     sha256: str | None = Field(None, pattern=SHA256_RE, description="Expected hash (default: the artifact's pin).")
     tier: Literal["bit-exact", "tolerance", "evaluation"] = Field(
-        "bit-exact", description="What must hold: bit-exact (sha256), tolerance (tensors within atol/rtol), "
-                                 "evaluation.")
+        "bit-exact", description="What must hold: bit-exact (sha256), tolerance (tensors within atol/rtol), evaluation."
+    )
     atol: float | None = Field(None, ge=0, description="tolerance tier: per-element |a-b| <= atol + rtol*|b|.")
     rtol: float | None = Field(None, ge=0)
 
 
-STEPS = ("cast", "reshard", "merge-shards", "lora-merge", "quantize-int8", "pickle-to-safetensors",
-         "tokenizer-build", "train", "cmd")
+STEPS = (
+    "cast",
+    "reshard",
+    "merge-shards",
+    "lora-merge",
+    "quantize-int8",
+    "pickle-to-safetensors",
+    "tokenizer-build",
+    "train",
+    "cmd",
+)
 
 
 class Recipe(Strict):
     name: str = Field(pattern=NAME_RE)
-    step: Literal["cast", "reshard", "merge-shards", "lora-merge", "quantize-int8", "pickle-to-safetensors",
-                  "tokenizer-build", "train", "cmd"]
+    step: Literal[
+        "cast",
+        "reshard",
+        "merge-shards",
+        "lora-merge",
+        "quantize-int8",
+        "pickle-to-safetensors",
+        "tokenizer-build",
+        "train",
+        "cmd",
+    ]
     inputs: list[RecipeInput] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
     cmd: str | None = None
-    threads: int | None = Field(None, ge=1,
-                                description="torch threads the publisher used (default 1; --threads overrides).")
+    threads: int | None = Field(
+        None, ge=1, description="torch threads the publisher used (default 1; --threads overrides)."
+    )
     outputs: list[RecipeOutput] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -49,9 +49,14 @@ class PublishedScore(Strict):
     value: float
     source: str | None = Field(None, description="Where the claim was published: model card, paper, README table, URL.")
     stderr: float | None = Field(None, ge=0, description="Published standard error, in the same unit as value.")
-    decimals: int | None = Field(None, ge=0, le=10, description="Decimals the value was published with (default: "
-                                                                "as written, e.g. 84.8 → 1); a recomputed score "
-                                                                "matches when it rounds to the claim.")
+    decimals: int | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description="Decimals the value was published with (default: "
+        "as written, e.g. 84.8 → 1); a recomputed score "
+        "matches when it rounds to the claim.",
+    )
     n: int | None = Field(None, ge=1, description="Number of items the published score is over, when stated.")
 
 
@@ -65,14 +70,23 @@ class Decoding(Strict):
     """Decoding settings: inline on an eval, or a named entry of the manifest's top-level ``decodings:`` map (e.g.
     the shipped ``generation_config.json`` and the greedy decoding of the README's examples, side by side)."""
 
-    name: str | None = Field(None, pattern=NAME_RE,
-                             description="The entry of the top-level decodings map these settings are. Set by the "
-                                         "loader from the map's key; on an eval, naming an entry is written "
-                                         "`decoding: <name>`.")
-    source: str | None = Field(None, description="Where these settings are stated, e.g. generation_config.json, "
-                                                 "'README examples (do_sample=False)', a paper's appendix.")
-    do_sample: bool | None = Field(None, description="transformers' do_sample as stated by the source; false is "
-                                                     "greedy (temperature 0, which is filled in when absent).")
+    name: str | None = Field(
+        None,
+        pattern=NAME_RE,
+        description="The entry of the top-level decodings map these settings are. Set by the "
+        "loader from the map's key; on an eval, naming an entry is written "
+        "`decoding: <name>`.",
+    )
+    source: str | None = Field(
+        None,
+        description="Where these settings are stated, e.g. generation_config.json, "
+        "'README examples (do_sample=False)', a paper's appendix.",
+    )
+    do_sample: bool | None = Field(
+        None,
+        description="transformers' do_sample as stated by the source; false is "
+        "greedy (temperature 0, which is filled in when absent).",
+    )
     temperature: float | None = Field(None, ge=0)
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=0)
@@ -87,8 +101,10 @@ class Decoding(Strict):
     def _sampling(self) -> Decoding:
         if self.do_sample is False:
             if self.temperature not in (None, 0):
-                raise ValueError(f"do_sample: false is greedy decoding; temperature {self.temperature} contradicts it "
-                                 "(write temperature: 0 or leave it out)")
+                raise ValueError(
+                    f"do_sample: false is greedy decoding; temperature {self.temperature} contradicts it "
+                    "(write temperature: 0 or leave it out)"
+                )
             self.temperature = 0.0  # what every consumer (re-runs, exports) reads as greedy
         elif self.do_sample is True and self.temperature == 0:
             raise ValueError("do_sample: true with temperature 0 is not a sampled decoding")
@@ -107,16 +123,14 @@ def _decoding_ref(value: Any) -> Any:
 # The JSON Schema shows both forms an eval's decoding may take; Python code always sees a Decoding.
 DecodingOrName = Annotated[
     Decoding | None,
-    BeforeValidator(_decoding_ref,
-                    json_schema_input_type=Decoding | Annotated[str, Field(pattern=NAME_RE)] | None),
+    BeforeValidator(_decoding_ref, json_schema_input_type=Decoding | Annotated[str, Field(pattern=NAME_RE)] | None),
 ]
 
 
 class EvalHarness(Strict):
     """The evaluation harness that produced a published score."""
 
-    name: str = Field(pattern=NAME_RE, description="e.g. vlmevalkit, eureka-ml-insights, lm-eval, inspect, "
-                                                   "lmms-eval.")
+    name: str = Field(pattern=NAME_RE, description="e.g. vlmevalkit, eureka-ml-insights, lm-eval, inspect, lmms-eval.")
     version: str | None = Field(None, min_length=1, description="Harness version or commit, where known.")
     source: str | None = Field(None, description="Where the harness is named (model card, blog post, log).")
 
@@ -132,12 +146,16 @@ class RunDataset(Strict):
     """The dataset a harness run reads, pinned twice: by where it is (a folder or file of the release, or a Hugging
     Face dataset at an exact commit, read from the local datasets cache, never downloaded) and by its bytes."""
 
-    uri: str = Field(description="dir://<path relative to the manifest's folder> or hf://datasets/org/name@<commit "
-                                 "sha, 40 hex>.")
-    sha256: str = Field(pattern=SHA256_RE, description="sha256 of the file; for a folder (or an hf snapshot) the "
-                                                       "digest of its file list: sha256 of the lines "
-                                                       "'<sha256 of the file>  <relative path>' sorted by path "
-                                                       "(sha256sum's format), each ending in a newline.")
+    uri: str = Field(
+        description="dir://<path relative to the manifest's folder> or hf://datasets/org/name@<commit sha, 40 hex>."
+    )
+    sha256: str = Field(
+        pattern=SHA256_RE,
+        description="sha256 of the file; for a folder (or an hf snapshot) the "
+        "digest of its file list: sha256 of the lines "
+        "'<sha256 of the file>  <relative path>' sorted by path "
+        "(sha256sum's format), each ending in a newline.",
+    )
 
     @model_validator(mode="after")
     def _pinned(self) -> RunDataset:
@@ -145,13 +163,15 @@ class RunDataset(Strict):
 
         if self.uri.startswith("dir://"):
             try:
-                check_relpath(self.uri[len("dir://"):])
+                check_relpath(self.uri[len("dir://") :])
             except PathEscapeError as exc:
                 raise ValueError(str(exc)) from None
         elif self.uri.startswith("hf://"):
             if not re.fullmatch(_HF_DATASET_RE, self.uri):
-                raise ValueError(f"dataset {self.uri!r}: an hf dataset is hf://datasets/org/name@<commit>, pinned "
-                                 "by its full 40-hex commit sha")
+                raise ValueError(
+                    f"dataset {self.uri!r}: an hf dataset is hf://datasets/org/name@<commit>, pinned "
+                    "by its full 40-hex commit sha"
+                )
         else:
             raise ValueError(f"dataset {self.uri!r}: expected dir://… or hf://datasets/…@<commit>")
         return self
@@ -161,19 +181,26 @@ class EvalRun(Strict):
     """How to re-run the benchmark through its harness (``assay rerun`` drives it at exactly this version)."""
 
     harness: Literal["lm-eval", "inspect"] = Field(description="The harness assay drives (a registered runner).")
-    version: str = Field(pattern=_EXACT_VERSION_RE, description="The exact harness version, e.g. 0.4.13 (no "
-                                                               "ranges: the installed version must equal it).")
-    task: str = Field(min_length=1, description="The harness's task: an lm-eval task name, or an Inspect task "
-                                                "file (relative to the manifest's folder, optionally @task_name).")
+    version: str = Field(
+        pattern=_EXACT_VERSION_RE,
+        description="The exact harness version, e.g. 0.4.13 (no ranges: the installed version must equal it).",
+    )
+    task: str = Field(
+        min_length=1,
+        description="The harness's task: an lm-eval task name, or an Inspect task "
+        "file (relative to the manifest's folder, optionally @task_name).",
+    )
     dataset: RunDataset
-    include_path: RelPath | None = Field(None, description="lm-eval --include_path: a folder of task YAMLs, "
-                                                           "relative to the manifest's folder.")
+    include_path: RelPath | None = Field(
+        None, description="lm-eval --include_path: a folder of task YAMLs, relative to the manifest's folder."
+    )
     num_fewshot: int | None = Field(None, ge=0)
     fewshot_seed: int | None = None
     limit: int | None = Field(None, ge=1, description="Items to run (the harness's own --limit: its first N).")
     decoding: DecodingOrName = Field(None, description="Decoding of the re-run (default: the eval's decoding).")
-    args: dict[str, Any] = Field(default_factory=dict, description="Further harness options, e.g. "
-                                                                   "{batch_size: 1, apply_chat_template: true}.")
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="Further harness options, e.g. {batch_size: 1, apply_chat_template: true}."
+    )
 
 
 class EvalClaim(Strict):
@@ -181,27 +208,45 @@ class EvalClaim(Strict):
     metric: str = Field(description="Harness metric name, e.g. acc, acc_norm, exact_match; Inspect: score/metric.")
     task: str | None = Field(None, description="Harness task name when it differs from name.")
     filter: str | None = Field(None, description="lm-eval filter the claim is under (e.g. strict-match).")
-    scale: float = Field(100.0, gt=0, description="Published points per unit of the metric: 100 when the published "
-                                                  "score is a percentage of a 0–1 metric, 1 when they share a unit.")
+    scale: float = Field(
+        100.0,
+        gt=0,
+        description="Published points per unit of the metric: 100 when the published "
+        "score is a percentage of a 0–1 metric, 1 when they share a unit.",
+    )
     published: list[PublishedScore] = Field(default_factory=list)
     logs: list[EvalLog] = Field(default_factory=list)
-    run: EvalRun | None = Field(None, description="Re-run the benchmark through its harness (instead of, or beside, "
-                                                 "regenerating a published log's items).")
-    decoding: DecodingOrName = Field(None, description="Decoding settings of the run that produced the score: "
-                                                      "inline, or the name of an entry of the top-level "
-                                                      "decodings map.")
+    run: EvalRun | None = Field(
+        None,
+        description="Re-run the benchmark through its harness (instead of, or beside, "
+        "regenerating a published log's items).",
+    )
+    decoding: DecodingOrName = Field(
+        None,
+        description="Decoding settings of the run that produced the score: "
+        "inline, or the name of an entry of the top-level "
+        "decodings map.",
+    )
     harness: EvalHarness | None = Field(None, description="The harness the published score came from, where known.")
-    dataset: str | None = Field(None, min_length=1, description="The benchmark's dataset id in that harness, e.g. "
-                                                                "VLMEvalKit's MMMU_VAL.")
-    scorer: str | None = Field(None, description="Per-sample scorer name for re-runs "
-                                                  "(see assay.evals.registry.SCORERS).")
+    dataset: str | None = Field(
+        None, min_length=1, description="The benchmark's dataset id in that harness, e.g. VLMEvalKit's MMMU_VAL."
+    )
+    scorer: str | None = Field(
+        None, description="Per-sample scorer name for re-runs (see assay.evals.registry.SCORERS)."
+    )
     margin: float | None = Field(None, ge=0, description="Equivalence margin for re-runs, in score points.")
-    components: list[str] | None = Field(None, description="Names of other evals this score is declared to be "
-                                                           "the plain mean of (e.g. the splits of a benchmark).")
-    attested_only: bool = Field(False, description="The score is declared attested only: with no per-sample log it "
-                                                  "is reported as 'attested', never checked and never a pass. "
-                                                  "Without this, a score nothing can check fails the audit "
-                                                  "(not-checked).")
+    components: list[str] | None = Field(
+        None,
+        description="Names of other evals this score is declared to be "
+        "the plain mean of (e.g. the splits of a benchmark).",
+    )
+    attested_only: bool = Field(
+        False,
+        description="The score is declared attested only: with no per-sample log it "
+        "is reported as 'attested', never checked and never a pass. "
+        "Without this, a score nothing can check fails the audit "
+        "(not-checked).",
+    )
 
     @property
     def task_name(self) -> str:

@@ -25,9 +25,11 @@ _OCI = re.compile(
     r"(?::(?P<tag>[\w][\w.\-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 
-_PKG = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._\-]*)"
-                  r"(?::(?P<tag>[\w][\w.\-]{0,127}))?"
-                  r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+_PKG = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._\-]*)"
+    r"(?::(?P<tag>[\w][\w.\-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class SourceURI:
             return self.raw.split("@", 1)[0] + "@" + revision
         if self.scheme == "oci":
             base = self.raw.split("@", 1)[0]
-            if ":" in base[len("oci://"):].split("/", 1)[-1]:
+            if ":" in base[len("oci://") :].split("/", 1)[-1]:
                 base = base.rsplit(":", 1)[0]
             return f"{base}@{revision}"
         if self.package is not None:
@@ -70,18 +72,21 @@ def parse_source_uri(uri: str) -> SourceURI:
     if uri.startswith("oci://"):
         m = _OCI.match(uri)
         if not m:
-            raise ValueError(f"invalid OCI URI {uri!r}; expected oci://host[:port]/repo:tag or oci://host/repo@sha256:<hex>")
+            raise ValueError(
+                f"invalid OCI URI {uri!r}; expected oci://host[:port]/repo:tag or oci://host/repo@sha256:<hex>"
+            )
         return SourceURI("oci", uri, repo=m["repo"], host=m["host"], revision=m["digest"] or m["tag"] or "latest")
     if uri.startswith("dir://"):
-        path, _, fragment = uri[len("dir://"):].partition("#")
+        path, _, fragment = uri[len("dir://") :].partition("#")
         if not path:
             raise ValueError(f"invalid directory URI {uri!r}; expected dir://path or dir://path#package:tag")
         if not fragment:
             return SourceURI("dir", uri, repo=path)
         m = _PKG.match(fragment)
         if not m:
-            raise ValueError(f"invalid directory-hub reference {fragment!r} in {uri!r}; expected package:tag or "
-                             "package@sha256:<hex>")
+            raise ValueError(
+                f"invalid directory-hub reference {fragment!r} in {uri!r}; expected package:tag or package@sha256:<hex>"
+            )
         return SourceURI("dir", uri, repo=path, package=m["name"], revision=m["digest"] or m["tag"] or "latest")
     scheme = uri.split("://", 1)[0] if "://" in uri else uri
     raise ValueError(f"unsupported source {uri!r} (scheme {scheme!r}); use hf://, oci:// or dir://")

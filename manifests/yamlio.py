@@ -104,5 +104,6 @@ def dump_yaml(data: Any) -> str:
         def ignore_aliases(self, data: Any) -> bool:  # noqa: ARG002 - PyYAML signature
             return True
 
-    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
-                     width=120)
+    return yaml.dump(
+        data, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120
+    )

@@ -56,42 +56,83 @@ def _tokenizer(loaded: Release, section: DataSection, findings: list[Finding]) -
         pinned = loaded.lock.file(ref) if loaded.lock else None
         expected = pinned.sha256 if pinned else art.sha256
     elif ref.startswith(("hf://", "oci://", "dir://")):
-        findings.append(Finding(severity="error", code="tokenizer", where=ref,
-                                message="a remote tokenizer cannot be used for counting; list it as an artifact and "
-                                        "pull it"))
+        findings.append(
+            Finding(
+                severity="error",
+                code="tokenizer",
+                where=ref,
+                message="a remote tokenizer cannot be used for counting; list it as an artifact and pull it",
+            )
+        )
         return None, None
     else:
         path = resolve_inside(loaded.manifest_path.parent, ref)
         expected = None
     if not path.is_file():
-        findings.append(Finding(severity="error", code="tokenizer", where=ref,
-                                message=f"file not found: {path}"))
+        findings.append(Finding(severity="error", code="tokenizer", where=ref, message=f"file not found: {path}"))
         return None, None
     sha = hash_file(path).sha256
     if expected is None:
-        findings.append(Finding(severity="warning", code="tokenizer-unpinned", where=ref,
-                                message="not a pinned artifact of the release: token counts depend on unpinned bytes"))
+        findings.append(
+            Finding(
+                severity="warning",
+                code="tokenizer-unpinned",
+                where=ref,
+                message="not a pinned artifact of the release: token counts depend on unpinned bytes",
+            )
+        )
     elif sha != expected:
-        findings.append(Finding(severity="error", code="tokenizer", where=ref,
-                                message=f"sha256 {sha} != pinned {expected}: tokens are not counted with a tampered "
-                                        "tokenizer"))
+        findings.append(
+            Finding(
+                severity="error",
+                code="tokenizer",
+                where=ref,
+                message=f"sha256 {sha} != pinned {expected}: tokens are not counted with a tampered tokenizer",
+            )
+        )
         return None, sha
     return str(path), sha
 
 
-def _local_files(comp: DataComponent, root: Path, strict: bool, state: Any, executor: str = "local",
-                 ray_address: str | None = None) -> tuple[list[DataFileCheck], dict[str, Path]]:
+def _local_files(
+    comp: DataComponent, root: Path, strict: bool, state: Any, executor: str = "local", ray_address: str | None = None
+) -> tuple[list[DataFileCheck], dict[str, Path]]:
     if not root.is_dir():
-        return ([DataFileCheck(path=f.path, status="missing", how="not-read", expected_sha256=f.sha256,
-                               message=f"source folder {root} does not exist") for f in comp.files], {})
-    checks = measure_files([(f.path, "data", root, f.size, f.sha256) for f in comp.files], strict=strict, state=state,
-                           executor=executor, ray_address=ray_address)
+        return (
+            [
+                DataFileCheck(
+                    path=f.path,
+                    status="missing",
+                    how="not-read",
+                    expected_sha256=f.sha256,
+                    message=f"source folder {root} does not exist",
+                )
+                for f in comp.files
+            ],
+            {},
+        )
+    checks = measure_files(
+        [(f.path, "data", root, f.size, f.sha256) for f in comp.files],
+        strict=strict,
+        state=state,
+        executor=executor,
+        ray_address=ray_address,
+    )
     out: list[DataFileCheck] = []
     readable: dict[str, Path] = {}
     for f in comp.files:
         c = checks[f.path]
-        out.append(DataFileCheck(path=f.path, status=c.status, how=c.how, size=c.size, sha256=c.sha256,
-                                 expected_sha256=c.expected_sha256, message=c.message))
+        out.append(
+            DataFileCheck(
+                path=f.path,
+                status=c.status,
+                how=c.how,
+                size=c.size,
+                sha256=c.sha256,
+                expected_sha256=c.expected_sha256,
+                message=c.message,
+            )
+        )
         if c.status not in BAD_FILE or c.status == "mismatch":
             with contextlib.suppress(PathEscapeError):  # a path that escapes its root is not read
                 readable[f.path] = resolve_inside(root, f.path)
@@ -112,17 +153,28 @@ def _count_checks(comp: DataComponent, measured: dict[str, Any] | None, tokenize
             out.append(CountCheck(field=field, declared=None, measured=value, verdict=None))
         else:
             ok = abs(value - declared) <= comp.tolerance * declared
-            out.append(CountCheck(field=field, declared=declared, measured=value, verdict="pass" if ok else "fail",
-                                  message=None if ok else f"measured {value:,}, declared {declared:,}"
-                                  + (f" (tolerance {comp.tolerance:g})" if comp.tolerance else "")))
+            out.append(
+                CountCheck(
+                    field=field,
+                    declared=declared,
+                    measured=value,
+                    verdict="pass" if ok else "fail",
+                    message=None
+                    if ok
+                    else f"measured {value:,}, declared {declared:,}"
+                    + (f" (tolerance {comp.tolerance:g})" if comp.tolerance else ""),
+                )
+            )
     return out
 
 
-def _status(files: list[DataFileCheck], counts: list[CountCheck],
-            measured: dict[str, Any] | None) -> tuple[ComponentStatus, str | None]:
+def _status(
+    files: list[DataFileCheck], counts: list[CountCheck], measured: dict[str, Any] | None
+) -> tuple[ComponentStatus, str | None]:
     """pass / fail / not-checked, with every reason (not just the first)."""
-    failures = [f"{f.path}: {f.status}" + (f" ({f.message})" if f.message else "")
-                for f in files if f.status in BAD_FILE]
+    failures = [
+        f"{f.path}: {f.status}" + (f" ({f.message})" if f.message else "") for f in files if f.status in BAD_FILE
+    ]
     failures += [f"{c.field} {c.message}" for c in counts if c.verdict == "fail"]
     if measured and measured.get("invalid_records"):
         failures.append(f"{measured['invalid_records']} invalid record(s): " + "; ".join(measured["errors"]))
@@ -137,9 +189,17 @@ def _status(files: list[DataFileCheck], counts: list[CountCheck],
     return "pass", None
 
 
-def check_data(release: Release | Path | str, *, strict: bool = False, data_dir: Path | str | None = None,
-               executor: str = "local", workers: int = 1, ray_address: str | None = None,
-               use_state: bool = True, workdir: Path | str | None = None) -> DataCheckResult:
+def check_data(
+    release: Release | Path | str,
+    *,
+    strict: bool = False,
+    data_dir: Path | str | None = None,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    use_state: bool = True,
+    workdir: Path | str | None = None,
+) -> DataCheckResult:
     """Check the manifest's ``data:`` section.  Raises InputError (exit 2) only for bad input."""
     t0 = time.perf_counter()
     loaded = as_release(release)
@@ -168,8 +228,9 @@ def check_data(release: Release | Path | str, *, strict: bool = False, data_dir:
             src = resolve_component(loaded.manifest_path, comp, data_dir)
             resolved[comp.name] = src
             if src.kind == "local":
-                files_by_comp[comp.name], readable[comp.name] = _local_files(comp, src.folder(), strict, state,
-                                                                             executor, ray_address)
+                files_by_comp[comp.name], readable[comp.name] = _local_files(
+                    comp, src.folder(), strict, state, executor, ray_address
+                )
             elif src.kind == "dvc":
                 from .dvc_source import dvc_files
 
@@ -204,10 +265,22 @@ def check_data(release: Release | Path | str, *, strict: bool = False, data_dir:
         if src.kind == "attested":
             attested.append(comp.name)
             data_fig[comp.name] = declared_fig[comp.name]
-            counts = [CountCheck(field=k, declared=getattr(comp, k), measured=None, verdict="attested")
-                      for k in ("tokens", "documents", "bytes") if getattr(comp, k) is not None]
-            components.append(ComponentCheck(name=comp.name, source=comp.source, status="attested", reason=src.reason,
-                                             tags=comp.tags, weight=weight, counts=counts))
+            counts = [
+                CountCheck(field=k, declared=getattr(comp, k), measured=None, verdict="attested")
+                for k in ("tokens", "documents", "bytes")
+                if getattr(comp, k) is not None
+            ]
+            components.append(
+                ComponentCheck(
+                    name=comp.name,
+                    source=comp.source,
+                    status="attested",
+                    reason=src.reason,
+                    tags=comp.tags,
+                    weight=weight,
+                    counts=counts,
+                )
+            )
             continue
         files = files_by_comp[comp.name]
         measured: dict[str, Any] | None = None
@@ -229,9 +302,19 @@ def check_data(release: Release | Path | str, *, strict: bool = False, data_dir:
         status, reason = _status(files, counts, measured)
         m_ = measured or {}
         data_fig[comp.name] = Figures(m_.get("tokens"), m_.get("documents"), m_.get("bytes"))
-        components.append(ComponentCheck(name=comp.name, source=comp.source,
-                                         status=status, reason=reason, tags=comp.tags,
-                                         weight=weight, files=files, counts=counts, measured=measured))
+        components.append(
+            ComponentCheck(
+                name=comp.name,
+                source=comp.source,
+                status=status,
+                reason=reason,
+                tags=comp.tags,
+                weight=weight,
+                files=files,
+                counts=counts,
+                measured=measured,
+            )
+        )
 
     mixture: list[MixtureCheck]
     mixture, unit = weight_checks(section)
@@ -244,21 +327,47 @@ def check_data(release: Release | Path | str, *, strict: bool = False, data_dir:
             c.epochs = None if epochs is None else round(epochs, 6)
 
     if not components:  # fail closed: a mixture with no components has nothing checked, whatever it declares
-        findings.append(Finding(severity="error", code="no-components", where="data.components",
-                                message="the data section lists no components: nothing was checked"))
+        findings.append(
+            Finding(
+                severity="error",
+                code="no-components",
+                where="data.components",
+                message="the data section lists no components: nothing was checked",
+            )
+        )
     hashed = [f for c in components for f in c.files if f.how not in ("not-read", "state")]
     tokens = [c.measured.get("tokens") for c in components if c.measured]
-    by = {name: sum(c.status == s for c in components)
-          for name, s in (("verified", "pass"), ("failed", "fail"), ("attested", "attested"),
-                          ("unverifiable", "not-checked"))}
+    by = {
+        name: sum(c.status == s for c in components)
+        for name, s in (
+            ("verified", "pass"),
+            ("failed", "fail"),
+            ("attested", "attested"),
+            ("unverifiable", "not-checked"),
+        )
+    }
     mixture_failed = sum(x.verdict in ("fail", "not-checked") for x in mixture)
     errors = sum(f.severity == "error" for f in findings)
     summary = DataCheckSummary(
-        components=len(components), **by, files_hashed=len(hashed), bytes_hashed=sum(f.size or 0 for f in hashed),
+        components=len(components),
+        **by,
+        files_hashed=len(hashed),
+        bytes_hashed=sum(f.size or 0 for f in hashed),
         documents_counted=sum((c.measured or {}).get("documents") or 0 for c in components),
         tokens_counted=sum(t for t in tokens if t is not None) if tok_path else None,
-        mixture_checks_failed=mixture_failed, seconds=round(time.perf_counter() - t0, 4))
+        mixture_checks_failed=mixture_failed,
+        seconds=round(time.perf_counter() - t0, 4),
+    )
     ok = by["failed"] == 0 and by["unverifiable"] == 0 and mixture_failed == 0 and errors == 0
-    return DataCheckResult(manifest=str(loaded.manifest_path), release=f"{m.release.name} {m.release.version}",
-                           executor=executor, tokenizer=section.tokenizer, tokenizer_sha256=tok_sha,
-                           components=components, mixture=mixture, findings=findings, summary=summary, ok=ok)
+    return DataCheckResult(
+        manifest=str(loaded.manifest_path),
+        release=f"{m.release.name} {m.release.version}",
+        executor=executor,
+        tokenizer=section.tokenizer,
+        tokenizer_sha256=tok_sha,
+        components=components,
+        mixture=mixture,
+        findings=findings,
+        summary=summary,
+        ok=ok,
+    )

@@ -65,26 +65,49 @@ def weight_checks(section: DataSection) -> tuple[list[MixtureCheck], WeightUnit 
     checks: list[MixtureCheck] = []
     units = sorted({w.unit.value for w in weights})
     if len(units) > 1:
-        checks.append(MixtureCheck(check="units", declared=units, verdict="fail",
-                                   message="the mixture mixes weight units; sampling needs one unit"))
+        checks.append(
+            MixtureCheck(
+                check="units",
+                declared=units,
+                verdict="fail",
+                message="the mixture mixes weight units; sampling needs one unit",
+            )
+        )
         return checks, None
     unit = weights[0].unit
     missing = [c.name for c in comps if c.weight is None]
     if missing:
-        checks.append(MixtureCheck(check="weights", declared=f"unit {unit.value}", verdict="fail",
-                                   message=f"component(s) without a weight: {', '.join(missing)}"))
+        checks.append(
+            MixtureCheck(
+                check="weights",
+                declared=f"unit {unit.value}",
+                verdict="fail",
+                message=f"component(s) without a weight: {', '.join(missing)}",
+            )
+        )
         return checks, None
     total = sum(w.value for w in weights)  # every component has one (checked above)
     if unit in SHARE_UNITS:
         ok = abs(total - 1.0) <= 1e-6
-        checks.append(MixtureCheck(check="weights", declared=f"sum of {unit.value} shares = 1",
-                                   from_declaration=round(total, 9),
-                                   verdict="pass" if ok else "fail",
-                                   message=None if ok else f"{unit.value} shares sum to {total:.6g}, not 1"))
+        checks.append(
+            MixtureCheck(
+                check="weights",
+                declared=f"sum of {unit.value} shares = 1",
+                from_declaration=round(total, 9),
+                verdict="pass" if ok else "fail",
+                message=None if ok else f"{unit.value} shares sum to {total:.6g}, not 1",
+            )
+        )
     else:
-        checks.append(MixtureCheck(check="weights", declared="multipliers",
-                                   from_declaration=round(total, 9), verdict="pass",
-                                   message="multipliers (repetitions) need not sum to 1"))
+        checks.append(
+            MixtureCheck(
+                check="weights",
+                declared="multipliers",
+                from_declaration=round(total, 9),
+                verdict="pass",
+                message="multipliers (repetitions) need not sum to 1",
+            )
+        )
     return checks, unit
 
 
@@ -123,8 +146,9 @@ def evaluate(section: DataSection, unit: WeightUnit, figures: dict[str, Figures]
         anchored = all(x.anchored for x in contrib.values())
         for field in ("tokens", "documents"):
             declared = getattr(totals, field)
-            is_anchor = ((unit == WeightUnit.tokens and field == "tokens")
-                         or (unit in (WeightUnit.samples, WeightUnit.documents) and field == "documents"))
+            is_anchor = (unit == WeightUnit.tokens and field == "tokens") or (
+                unit in (WeightUnit.samples, WeightUnit.documents) and field == "documents"
+            )
             if declared is None or is_anchor:
                 continue  # nothing to check, or true by construction
             parts = [getattr(contrib[c.name], field) for c in comps]
@@ -190,16 +214,23 @@ def _rounded(v: float | None, check: str):
     return round(v, 6) if check.startswith(("share:", "epochs:")) else round(v)
 
 
-def combine(section: DataSection, declared: BasisResult, data: BasisResult | None,
-            attested_in_data: list[str]) -> list[MixtureCheck]:
+def combine(
+    section: DataSection, declared: BasisResult, data: BasisResult | None, attested_in_data: list[str]
+) -> list[MixtureCheck]:
     """One verdict per claim from both bases: a contradiction on either fails; data holding verifies it;
     only the declaration holding is 'attested'; neither computable is 'not-checked'."""
     comp = {c.name: c for c in section.components}
     out: list[MixtureCheck] = []
     for tag in section.shares:
         if not any(tag in c.tags for c in section.components):
-            out.append(MixtureCheck(check=f"share:{tag}", declared=_declared_value(f"share:{tag}", section, comp),
-                                    verdict="fail", message=f"no component has the tag {tag!r}"))
+            out.append(
+                MixtureCheck(
+                    check=f"share:{tag}",
+                    declared=_declared_value(f"share:{tag}", section, comp),
+                    verdict="fail",
+                    message=f"no component has the tag {tag!r}",
+                )
+            )
     for check in declared.values:
         if any(m.check == check for m in out):
             continue
@@ -219,8 +250,10 @@ def combine(section: DataSection, declared: BasisResult, data: BasisResult | Non
         elif mv is not None and attested_in_data:
             # Computed partly from figures nobody measured: as good as the declaration, never a pass (fail closed).
             verdict = "attested"
-            notes.append(f"uses declared figures of attested component(s) {', '.join(attested_in_data)}: "
-                         "not borne out by data alone")
+            notes.append(
+                f"uses declared figures of attested component(s) {', '.join(attested_in_data)}: "
+                "not borne out by data alone"
+            )
         elif mv is not None:
             verdict = "pass"
         elif dv is not None:
@@ -229,7 +262,14 @@ def combine(section: DataSection, declared: BasisResult, data: BasisResult | Non
         else:
             verdict = "not-checked"
             notes.append("the figures it needs are neither declared nor measured")
-        out.append(MixtureCheck(check=check, declared=_declared_value(check, section, comp),
-                                from_declaration=_rounded(dv, check),
-                                from_data=_rounded(mv, check), verdict=verdict, message="; ".join(notes)))
+        out.append(
+            MixtureCheck(
+                check=check,
+                declared=_declared_value(check, section, comp),
+                from_declaration=_rounded(dv, check),
+                from_data=_rounded(mv, check),
+                verdict=verdict,
+                message="; ".join(notes),
+            )
+        )
     return out

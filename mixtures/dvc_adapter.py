@@ -186,8 +186,11 @@ class DvcRepo:
             pass
         actual = stream.hash_value
         if actual != recorded.removesuffix(".dir"):
-            raise ListingMismatch(f"listing of folder {folder} ({how}) has md5 {actual}, but {dvc_file} records "
-                                  f"{recorded}: its md5s are not trusted", dvc_file)
+            raise ListingMismatch(
+                f"listing of folder {folder} ({how}) has md5 {actual}, but {dvc_file} records "
+                f"{recorded}: its md5s are not trusted",
+                dvc_file,
+            )
         try:
             return {e["relpath"]: e["md5"] for e in json.loads(data)}
         except (ValueError, TypeError, KeyError) as exc:
@@ -202,8 +205,12 @@ class DvcRepo:
         """
         out = self._out(path)
         listing = None
-        if (out is not None and out.hash_info and out.hash_info.isdir
-                and Path(out.fs_path).resolve() != (self.root / path).resolve()):
+        if (
+            out is not None
+            and out.hash_info
+            and out.hash_info.isdir
+            and Path(out.fs_path).resolve() != (self.root / path).resolve()
+        ):
             listing = self._listing(out, remote)
         try:
             info = self.repo.dvcfs.info(path)
@@ -226,9 +233,11 @@ class DvcRepo:
         if listing is not None:
             rel = (self.root / path).resolve().relative_to(Path(out.fs_path).resolve()).as_posix()
             if listing.get(rel) != md5:  # DVC read another copy of the listing than the one verified
-                raise ListingMismatch(f"DVC reports md5 {md5} for {path}, but the verified listing "
-                                      f"{out.hash_info.value} of folder {self._folder(out)} records {listing.get(rel)}",
-                                      self._dvc_file(out))
+                raise ListingMismatch(
+                    f"DVC reports md5 {md5} for {path}, but the verified listing "
+                    f"{out.hash_info.value} of folder {self._folder(out)} records {listing.get(rel)}",
+                    self._dvc_file(out),
+                )
         return Tracked(md5=md5, hash_name=hash_name, size=dvc_info.get("size"), dvc_file=self._dvc_file(out))
 
     def cache_path(self, tracked: Tracked) -> Path | None:
@@ -320,8 +329,9 @@ def hash_stream(name: str):
     return lambda fobj: get_hash_stream(fobj, name=name)
 
 
-def repro_forced(root: Path, env: dict[str, str] | None = None,
-                 timeout: float | None = None) -> subprocess.CompletedProcess:
+def repro_forced(
+    root: Path, env: dict[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess:
     """``dvc repro --force --no-run-cache`` in ``root``: every stage runs, nothing is restored from the run cache.
 
     The CLI (DVC's stable interface) runs in a child process, so stage commands cannot write to assay's stdout and a
@@ -330,8 +340,14 @@ def repro_forced(root: Path, env: dict[str, str] | None = None,
     full = dict(os.environ)
     full.update(env or {})
     full["DVC_NO_ANALYTICS"] = "1"
-    return subprocess.run([sys.executable, "-m", "dvc", "repro", "--force", "--no-run-cache"], cwd=root, env=full,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", "repro", "--force", "--no-run-cache"],
+        cwd=root,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def lock_outs(root: Path) -> dict[str, str]:

@@ -59,8 +59,9 @@ def dvc_files(comp: DataComponent, root: Path, workdir: Path) -> tuple[list[Data
             try:
                 tracked = repo.tracked(f.path, comp.remote)
             except ListingMismatch as exc:  # a folder listing whose md5 is not the recorded one: no md5 from it
-                checks.append(base.model_copy(update={"status": "mismatch", "dvc_file": exc.dvc_file,
-                                                      "message": str(exc)}))
+                checks.append(
+                    base.model_copy(update={"status": "mismatch", "dvc_file": exc.dvc_file, "message": str(exc)})
+                )
                 continue
             except OSError as exc:  # a folder's listing that only an unreadable remote holds
                 checks.append(base.model_copy(update={"status": "unreadable", "message": str(exc)}))
@@ -83,34 +84,50 @@ def dvc_files(comp: DataComponent, root: Path, workdir: Path) -> tuple[list[Data
                 with src:
                     md5, sha, size = _read(src, dst, tracked.hash_name)
             except FileNotFoundError:
-                checks.append(base.model_copy(update={"status": "missing",
-                                                      "message": "not in the workspace, the cache or remote "
-                                                                 f"{comp.remote or '(default)'}"}))
+                checks.append(
+                    base.model_copy(
+                        update={
+                            "status": "missing",
+                            "message": f"not in the workspace, the cache or remote {comp.remote or '(default)'}",
+                        }
+                    )
+                )
                 continue
             except OSError as exc:
                 checks.append(base.model_copy(update={"status": "unreadable", "message": str(exc)}))
                 continue
-            chk = base.model_copy(update={"how": how, "size": size, "sha256": sha, "md5": md5,
-                                          "dvc_hash": tracked.hash_name})
+            chk = base.model_copy(
+                update={"how": how, "size": size, "sha256": sha, "md5": md5, "dvc_hash": tracked.hash_name}
+            )
             if md5 != tracked.md5:
-                chk = chk.model_copy(update={"status": "mismatch", "message":
-                                             f"bytes ({how}) have {tracked.hash_name} {md5}, but {tracked.dvc_file} "
-                                             f"records {tracked.md5}"})
+                chk = chk.model_copy(
+                    update={
+                        "status": "mismatch",
+                        "message": f"bytes ({how}) have {tracked.hash_name} {md5}, but {tracked.dvc_file} "
+                        f"records {tracked.md5}",
+                    }
+                )
             elif f.size is not None and size != f.size:
-                chk = chk.model_copy(update={"status": "size-mismatch",
-                                             "message": f"size {size:,}, declared {f.size:,}"})
+                chk = chk.model_copy(
+                    update={"status": "size-mismatch", "message": f"size {size:,}, declared {f.size:,}"}
+                )
             elif f.sha256 is None:
-                chk = chk.model_copy(update={"status": "unpinned", "message": f"DVC's {tracked.hash_name} holds, "
-                                                                           f"but no sha256 is pinned (measured {sha})"})
+                chk = chk.model_copy(
+                    update={
+                        "status": "unpinned",
+                        "message": f"DVC's {tracked.hash_name} holds, but no sha256 is pinned (measured {sha})",
+                    }
+                )
             elif sha != f.sha256:
                 chk = chk.model_copy(update={"status": "mismatch", "message": f"sha256 {sha} != pinned {f.sha256}"})
             elif f.md5 is not None and f.md5 != tracked.md5:
-                chk = chk.model_copy(update={"status": "mismatch", "message":
-                                             f"the manifest's md5 {f.md5} is not DVC's {tracked.md5}"})
+                chk = chk.model_copy(
+                    update={"status": "mismatch", "message": f"the manifest's md5 {f.md5} is not DVC's {tracked.md5}"}
+                )
             elif tracked.hash_name != "md5":
-                chk = chk.model_copy(update={"message": f"DVC {tracked.hash_name} {tracked.md5} (a DVC 2 out) holds; "
-                                                        f"sha256 {sha}"})
+                chk = chk.model_copy(
+                    update={"message": f"DVC {tracked.hash_name} {tracked.md5} (a DVC 2 out) holds; sha256 {sha}"}
+                )
             checks.append(chk)
             readable[f.path] = local
     return checks, readable
-

@@ -34,8 +34,9 @@ def run_ray(jobs: list[Job], address: str | None = None) -> dict[Hashable, dict[
     return ray_map(count_file, {key: (path, fmt, tok, field) for key, path, fmt, tok, field in jobs}, address=address)
 
 
-def run_counts(jobs: list[Job], executor: str = "local", *, workers: int = 1,
-               address: str | None = None) -> dict[Hashable, dict[str, Any]]:
+def run_counts(
+    jobs: list[Job], executor: str = "local", *, workers: int = 1, address: str | None = None
+) -> dict[Hashable, dict[str, Any]]:
     if check_executor(executor) == "ray":
         return run_ray(jobs, address)
     return run_local(jobs, workers)

@@ -31,8 +31,14 @@ def count_file(path: str, fmt: str, tokenizer: str | None, text_field: str | Non
     ``invalid_records`` with the first few described in ``errors``.
     """
     tok = load_tokenizer(tokenizer) if tokenizer else None
-    out: dict[str, Any] = {"documents": 0, "tokens": 0 if tok else None, "text_bytes": 0, "images": 0,
-                           "invalid_records": 0, "errors": []}
+    out: dict[str, Any] = {
+        "documents": 0,
+        "tokens": 0 if tok else None,
+        "text_bytes": 0,
+        "images": 0,
+        "invalid_records": 0,
+        "errors": [],
+    }
     pending: list[str] = []
 
     def flush() -> None:
@@ -75,8 +81,11 @@ def count_file(path: str, fmt: str, tokenizer: str | None, text_field: str | Non
 
 def add_counts(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
     """Sum two count dicts (tokens stay None if either is None)."""
-    merged: dict[str, Any] = dict(total) if total else {"documents": 0, "tokens": 0, "text_bytes": 0, "images": 0,
-                                        "invalid_records": 0, "errors": []}
+    merged: dict[str, Any] = (
+        dict(total)
+        if total
+        else {"documents": 0, "tokens": 0, "text_bytes": 0, "images": 0, "invalid_records": 0, "errors": []}
+    )
     for key in ("documents", "text_bytes", "images", "invalid_records"):
         merged[key] = merged.get(key, 0) + part.get(key, 0)
     tokens, more = merged.get("tokens"), part.get("tokens")

@@ -31,8 +31,9 @@ class CountCheck(BaseModel):
     field: Literal["tokens", "documents", "bytes"]
     declared: int | None
     measured: int | None
-    verdict: Verdict | None = Field(None, description="None: nothing was declared; the measured figure is "
-                                                       "informational.")
+    verdict: Verdict | None = Field(
+        None, description="None: nothing was declared; the measured figure is informational."
+    )
     message: str | None = None
 
 
@@ -45,18 +46,21 @@ class ComponentCheck(BaseModel):
     weight: str | None = None
     files: list[DataFileCheck] = Field(default_factory=list)
     counts: list[CountCheck] = Field(default_factory=list)
-    measured: dict[str, Any] | None = Field(None, description="documents, tokens, text_bytes, images, bytes, "
-                                                              "invalid_records.")
+    measured: dict[str, Any] | None = Field(
+        None, description="documents, tokens, text_bytes, images, bytes, invalid_records."
+    )
     epochs: float | None = Field(None, description="Times its data is seen in training, implied by the weights.")
 
 
 class MixtureCheck(BaseModel):
-    check: str = Field(description="weights, units, totals.tokens, totals.documents, totals.bytes, epochs:<component>, "
-                                   "share:<tag>")
+    check: str = Field(
+        description="weights, units, totals.tokens, totals.documents, totals.bytes, epochs:<component>, share:<tag>"
+    )
     declared: Any = None
     from_declaration: Any = Field(None, description="The value computed from the declared component figures.")
-    from_data: Any = Field(None, description="The value computed from the recounted data (declared figures for "
-                                             "attested components).")
+    from_data: Any = Field(
+        None, description="The value computed from the recounted data (declared figures for attested components)."
+    )
     verdict: Verdict
     message: str | None = None
 
@@ -93,22 +97,44 @@ class DataCheckResult(BaseModel):
         out: list[ClaimResult] = []
         for comp in self.components:
             bad = [f for f in comp.files if f.status != "ok"]
-            out.append(ClaimResult(
-                id=f"data:component:{comp.name}", step="data", kind="data", subject=comp.name,
-                declared={"source": comp.source, "tags": comp.tags, "weight": comp.weight,
-                          **{c.field: c.declared for c in comp.counts}},
-                measured={"files_ok": len(comp.files) - len(bad), "files": len(comp.files),
-                          **{c.field: c.measured for c in comp.counts}},
-                verdict=comp.status, level="attested only" if comp.status == "attested" else "recounted",
-                message=comp.reason or ("; ".join(f"{f.path}: {f.status}" for f in bad) or None),
-                needs=["data"] if comp.status == "not-checked" else [],
-                evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how) for f in comp.files]))
+            out.append(
+                ClaimResult(
+                    id=f"data:component:{comp.name}",
+                    step="data",
+                    kind="data",
+                    subject=comp.name,
+                    declared={
+                        "source": comp.source,
+                        "tags": comp.tags,
+                        "weight": comp.weight,
+                        **{c.field: c.declared for c in comp.counts},
+                    },
+                    measured={
+                        "files_ok": len(comp.files) - len(bad),
+                        "files": len(comp.files),
+                        **{c.field: c.measured for c in comp.counts},
+                    },
+                    verdict=comp.status,
+                    level="attested only" if comp.status == "attested" else "recounted",
+                    message=comp.reason or ("; ".join(f"{f.path}: {f.status}" for f in bad) or None),
+                    needs=["data"] if comp.status == "not-checked" else [],
+                    evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how) for f in comp.files],
+                )
+            )
         for mc in self.mixture:
             if mc.verdict is None:  # informational: nothing was declared
                 continue
-            out.append(ClaimResult(id=f"data:{mc.check}", step="data", kind="data", subject=mc.check,
-                                   declared=mc.declared, measured=mc.from_data, verdict=mc.verdict,
-                                   message=mc.message,
-                                   evidence=[Evidence(kind="computation", ref="from declared figures",
-                                                      note=str(mc.from_declaration))]))
+            out.append(
+                ClaimResult(
+                    id=f"data:{mc.check}",
+                    step="data",
+                    kind="data",
+                    subject=mc.check,
+                    declared=mc.declared,
+                    measured=mc.from_data,
+                    verdict=mc.verdict,
+                    message=mc.message,
+                    evidence=[Evidence(kind="computation", ref="from declared figures", note=str(mc.from_declaration))],
+                )
+            )
         return out + error_claims("data", "data", self.findings)

@@ -42,12 +42,13 @@ def resolve_component(manifest_path: Path, comp: DataComponent, data_dir: Path |
     if src == UNAVAILABLE:
         return ResolvedSource("attested", reason=f"source unavailable: {comp.reason}")
     if src.startswith("dvc://"):
-        return ResolvedSource("dvc", root=_relative_to(manifest_path, src[len("dvc://"):]))
+        return ResolvedSource("dvc", root=_relative_to(manifest_path, src[len("dvc://") :]))
     parsed = parse_source_uri(src)
     if parsed.scheme == "dir" and parsed.package is None:
         return ResolvedSource("local", root=_relative_to(manifest_path, parsed.repo))
     if data_dir is not None and (data_dir / comp.name).is_dir():
         return ResolvedSource("local", root=data_dir / comp.name)
     where = "a directory hub" if parsed.scheme == "dir" else "a remote source"
-    return ResolvedSource("attested",
-                          reason=f"{where} ({src}) with no local copy; pass --data-dir DIR holding DIR/{comp.name}/")
+    return ResolvedSource(
+        "attested", reason=f"{where} ({src}) with no local copy; pass --data-dir DIR holding DIR/{comp.name}/"
+    )

@@ -54,21 +54,30 @@ def tensor_errors(rebuilt: Path, published: Path) -> tuple[dict[str, Any] | None
     return {"max_abs": max_abs, "max_rel": max_rel, "tensor": worst_tensor, "per_tensor": per_tensor}, None
 
 
-
 def _worst(errors: dict[str, Any]) -> str:
     return f"max abs {errors['max_abs']:.3g} in {errors['tensor']}, max rel {errors['max_rel']:.3g}"
+
 
 def within(errors: dict[str, Any], rebuilt: Path, published: Path, atol: float, rtol: float) -> bool:
     import torch
     from safetensors.torch import load_file
 
     a, b = load_file(str(rebuilt)), load_file(str(published))
-    return all(torch.allclose(a[n].to(torch.float64), b[n].to(torch.float64), atol=atol, rtol=rtol, equal_nan=True)
-               for n in errors["per_tensor"])
+    return all(
+        torch.allclose(a[n].to(torch.float64), b[n].to(torch.float64), atol=atol, rtol=rtol, equal_nan=True)
+        for n in errors["per_tensor"]
+    )
 
 
-def compare_output(rebuilt: Path, sha256: str, expected: str | None, published: Path | None, declared: str,
-                   atol: float | None, rtol: float | None) -> dict[str, Any]:
+def compare_output(
+    rebuilt: Path,
+    sha256: str,
+    expected: str | None,
+    published: Path | None,
+    declared: str,
+    atol: float | None,
+    rtol: float | None,
+) -> dict[str, Any]:
     """Reached tier and verdict of one output (see the module docstring)."""
     out: dict[str, Any] = {"reached": None, "verdict": None, "errors": None, "message": None}
     if expected is None:

@@ -13,8 +13,15 @@ import platform
 import sys
 from typing import Any
 
-ENV_VARS = ("ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MKL_CBWR", "CUBLAS_WORKSPACE_CONFIG",
-            "PYTHONHASHSEED", "TOKENIZERS_PARALLELISM")
+ENV_VARS = (
+    "ATEN_CPU_CAPABILITY",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "MKL_CBWR",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "PYTHONHASHSEED",
+    "TOKENIZERS_PARALLELISM",
+)
 
 
 def _version(module: str) -> str | None:
@@ -28,19 +35,30 @@ def _version(module: str) -> str | None:
 
 def record(seed: int | None, threads: int, run_id: str, step: str) -> dict[str, Any]:
     env: dict[str, Any] = {
-        "run_id": run_id, "step": step, "seed": seed,
-        "python": platform.python_version(), "implementation": sys.implementation.name,
-        "platform": platform.platform(), "machine": platform.machine(),
-        "numpy": _version("numpy"), "safetensors": _version("safetensors"), "tokenizers": _version("tokenizers"),
+        "run_id": run_id,
+        "step": step,
+        "seed": seed,
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "numpy": _version("numpy"),
+        "safetensors": _version("safetensors"),
+        "tokenizers": _version("tokenizers"),
         "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ},
     }
     if "torch" in sys.modules or step != "cmd":
         import torch
 
-        env.update({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "interop_threads": torch.get_num_interop_threads(),
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                    "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()})
+        env.update(
+            {
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "interop_threads": torch.get_num_interop_threads(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            }
+        )
     else:
         env.update({"torch": _version("torch"), "threads": threads})
     return env

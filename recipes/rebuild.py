@@ -116,8 +116,9 @@ class _Stager:
 
     def _stage(self, ref: str, locate, dest_rel: str, expected: str | None) -> InputCheck:
         if expected is None:
-            return InputCheck(ref=ref, status="unpinned",
-                              message="no sha256 pinned for this input: refusing to run on unknown bytes")
+            return InputCheck(
+                ref=ref, status="unpinned", message="no sha256 pinned for this input: refusing to run on unknown bytes"
+            )
         try:
             src = locate()
         except InputError as exc:
@@ -127,8 +128,13 @@ class _Stager:
         sha = _copy_hashing(src, self.workdir / dest_rel)
         if sha != expected:
             (self.workdir / dest_rel).unlink()
-            return InputCheck(ref=ref, status="changed", sha256=sha, expected_sha256=expected,
-                              message=f"sha256 {sha} != pinned {expected}: the input changed")
+            return InputCheck(
+                ref=ref,
+                status="changed",
+                sha256=sha,
+                expected_sha256=expected,
+                message=f"sha256 {sha} != pinned {expected}: the input changed",
+            )
         return InputCheck(ref=ref, status="ok", sha256=sha, expected_sha256=expected)
 
     def component(self, name: str) -> tuple[list[InputCheck], list[str]]:
@@ -158,8 +164,15 @@ class _Stager:
             ref, dest = f"{name}/{f.path}", f"{base}/{f.path}"
             if f.path in bad:
                 c = bad[f.path]
-                out.append(InputCheck(ref=ref, status="changed" if c.status == "mismatch" else "missing",
-                                      sha256=c.sha256, expected_sha256=f.sha256, message=c.message))
+                out.append(
+                    InputCheck(
+                        ref=ref,
+                        status="changed" if c.status == "mismatch" else "missing",
+                        sha256=c.sha256,
+                        expected_sha256=f.sha256,
+                        message=c.message,
+                    )
+                )
                 continue
             local, root = roots.get(f.path, (None, None))
             key = f"component:{ref}"
@@ -171,8 +184,9 @@ class _Stager:
         return out, paths
 
 
-def _plan(selected: list[Recipe],
-          stager: _Stager) -> tuple[dict[str, list[InputCheck]], dict[str, list[str]], dict[str, str]]:
+def _plan(
+    selected: list[Recipe], stager: _Stager
+) -> tuple[dict[str, list[InputCheck]], dict[str, list[str]], dict[str, str]]:
     """Stage every input; returns per recipe its input checks, its work-dir input paths, and refusal reasons."""
     produced = {o.path: r.name for r in selected for o in r.outputs}
     checks: dict[str, list[InputCheck]] = {}
@@ -182,17 +196,22 @@ def _plan(selected: list[Recipe],
         checks[r.name], paths[r.name] = [], []
         for inp in r.inputs:
             if inp.path is not None and inp.path in produced:
-                checks[r.name].append(InputCheck(ref=inp.path, status="from-recipe",
-                                                 message=f"output of recipe {produced[inp.path]}"))
+                checks[r.name].append(
+                    InputCheck(ref=inp.path, status="from-recipe", message=f"output of recipe {produced[inp.path]}")
+                )
                 paths[r.name].append(inp.path)
             elif inp.path is not None:
                 if inp.path.split("/", 1)[0] == RESERVED:
                     raise InputError(f"recipe {r.name}: paths under {RESERVED}/ are reserved for assay")
                 expected = inp.sha256 or _pin(stager.loaded, inp.path)
                 if stager.loaded.manifest.artifact(inp.path) is None:
-                    checks[r.name].append(InputCheck(ref=inp.path, status="missing",
-                                                     message="not an artifact of the release nor an output of a "
-                                                             "recipe"))
+                    checks[r.name].append(
+                        InputCheck(
+                            ref=inp.path,
+                            status="missing",
+                            message="not an artifact of the release nor an output of a recipe",
+                        )
+                    )
                     continue
                 chk = stager.artifact(inp.path, expected)
                 checks[r.name].append(chk)
@@ -204,7 +223,8 @@ def _plan(selected: list[Recipe],
         bad = [c for c in checks[r.name] if c.status not in ("ok", "from-recipe")]
         if bad:
             refused[r.name] = "refused before running: " + "; ".join(
-                f"{c.ref}: {c.status}" + (f" ({c.message})" if c.message else "") for c in bad)
+                f"{c.ref}: {c.status}" + (f" ({c.message})" if c.message else "") for c in bad
+            )
     changed = True
     while changed:  # refusal propagates downstream
         changed = False
@@ -218,8 +238,9 @@ def _plan(selected: list[Recipe],
     return checks, paths, refused
 
 
-def _write_stages(selected: list[Recipe], runnable: list[str], paths: dict[str, list[str]], workdir: Path,
-                  threads: int | None) -> None:
+def _write_stages(
+    selected: list[Recipe], runnable: list[str], paths: dict[str, list[str]], workdir: Path, threads: int | None
+) -> None:
     stages: dict[str, Any] = {}
     python = shlex.quote(sys.executable)
     for r in selected:
@@ -229,9 +250,17 @@ def _write_stages(selected: list[Recipe], runnable: list[str], paths: dict[str, 
             if o.path.split("/", 1)[0] == RESERVED:
                 raise InputError(f"recipe {r.name}: paths under {RESERVED}/ are reserved for assay")
         spec_rel, env_rel = f"{RESERVED}/{r.name}.spec.json", f"{RESERVED}/{r.name}.env.json"
-        spec = {"name": r.name, "step": r.step, "inputs": paths[r.name], "outputs": [o.path for o in r.outputs],
-                "params": r.params, "cmd": r.cmd, "threads": threads or r.threads or 1, "seed": r.params.get("seed"),
-                "env_path": env_rel}
+        spec = {
+            "name": r.name,
+            "step": r.step,
+            "inputs": paths[r.name],
+            "outputs": [o.path for o in r.outputs],
+            "params": r.params,
+            "cmd": r.cmd,
+            "threads": threads or r.threads or 1,
+            "seed": r.params.get("seed"),
+            "env_path": env_rel,
+        }
         (workdir / spec_rel).write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
         stages[r.name] = {
             "cmd": f"{python} -m assay.recipes.stage {spec_rel}",
@@ -248,8 +277,9 @@ def _outputs(r: Recipe, loaded: Release, workdir: Path, md5s: dict[str, str]) ->
     for o in r.outputs:
         rebuilt = workdir / o.path
         expected = o.sha256 or _pin(loaded, o.path)
-        base = OutputCheck(path=o.path, declared_tier=o.tier, verdict="fail", expected_sha256=expected,
-                           dvc_md5=md5s.get(o.path))
+        base = OutputCheck(
+            path=o.path, declared_tier=o.tier, verdict="fail", expected_sha256=expected, dvc_md5=md5s.get(o.path)
+        )
         if not rebuilt.is_file():
             out.append(base.model_copy(update={"reached": "missing", "message": "the step did not write it"}))
             continue
@@ -268,13 +298,28 @@ def _outputs(r: Recipe, loaded: Release, workdir: Path, md5s: dict[str, str]) ->
                 note = str(exc)
         res = compare_output(rebuilt, sha, expected, published, o.tier, o.atol, o.rtol)
         msg = "; ".join(x for x in (res["message"], note) if x) or None
-        out.append(base.model_copy(update={"sha256": sha, "reached": res["reached"], "verdict": res["verdict"],
-                                           "errors": res["errors"], "message": msg}))
+        out.append(
+            base.model_copy(
+                update={
+                    "sha256": sha,
+                    "reached": res["reached"],
+                    "verdict": res["verdict"],
+                    "errors": res["errors"],
+                    "message": msg,
+                }
+            )
+        )
     return out
 
 
-def rebuild_release(release: Release | Path | str, names: list[str] | None = None, *, workdir: Path | str | None = None,
-                    threads: int | None = None, keep: bool = False) -> RebuildResult:
+def rebuild_release(
+    release: Release | Path | str,
+    names: list[str] | None = None,
+    *,
+    workdir: Path | str | None = None,
+    threads: int | None = None,
+    keep: bool = False,
+) -> RebuildResult:
     """Rebuild the named recipes (default: all).  Raises InputError (exit 2) only for bad input."""
     from ..mixtures.dvc_adapter import DvcRepo, lock_outs, repro_forced
 
@@ -314,8 +359,11 @@ def rebuild_release(release: Release | Path | str, names: list[str] | None = Non
             env_path = wd / RESERVED / f"{r.name}.env.json"
             env = json.loads(env_path.read_text()) if env_path.is_file() else None
             if env is None or env.get("run_id") != run_id:
-                res.message = ("not run: an earlier stage failed" if dvc_failed else
-                               "no environment record from this run: DVC did not run the stage")
+                res.message = (
+                    "not run: an earlier stage failed"
+                    if dvc_failed
+                    else "no environment record from this run: DVC did not run the stage"
+                )
                 if proc is not None and dvc_failed and env is None and not any(x.status == "failed" for x in results):
                     res.status = "failed"
                     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -342,9 +390,18 @@ def rebuild_release(release: Release | Path | str, names: list[str] | None = Non
     # inconclusive, which fails the audit.
     ok = all(r.status == "rebuilt" for r in results) and counts["fail"] == 0 and counts["not-checked"] == 0
     n_rebuilt = sum(r.status == "rebuilt" for r in results)
-    summary = (f"{n_rebuilt}/{len(results)} recipes rebuilt; outputs: {counts['pass']} hold, "
-               f"{counts['fail']} fail, {counts['inconclusive']} need evaluation, {counts['not-checked']} not run")
-    return RebuildResult(manifest=str(loaded.manifest_path), release=f"{m.release.name} {m.release.version}",
-                         workdir=str(wd) + (" (removed)" if temporary and not keep else ""), dvc=dvc_version,
-                         run_id=run_id, recipes=results, summary=summary, seconds=round(time.perf_counter() - t0, 3),
-                         ok=ok)
+    summary = (
+        f"{n_rebuilt}/{len(results)} recipes rebuilt; outputs: {counts['pass']} hold, "
+        f"{counts['fail']} fail, {counts['inconclusive']} need evaluation, {counts['not-checked']} not run"
+    )
+    return RebuildResult(
+        manifest=str(loaded.manifest_path),
+        release=f"{m.release.name} {m.release.version}",
+        workdir=str(wd) + (" (removed)" if temporary and not keep else ""),
+        dvc=dvc_version,
+        run_id=run_id,
+        recipes=results,
+        summary=summary,
+        seconds=round(time.perf_counter() - t0, 3),
+        ok=ok,
+    )

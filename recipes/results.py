@@ -21,14 +21,17 @@ class OutputCheck(BaseModel):
     path: str
     declared_tier: Literal["bit-exact", "tolerance", "evaluation"]
     reached: str | None = Field(None, description="bit-exact | tolerance | needs-evaluation | unpinned | missing")
-    verdict: Verdict = Field(description="pass: reached its declared tier; fail: did not; inconclusive: only an "
-                                         "evaluation of the rebuilt model can say (needs-evaluation); "
-                                         "not-checked: the recipe did not run.")
+    verdict: Verdict = Field(
+        description="pass: reached its declared tier; fail: did not; inconclusive: only an "
+        "evaluation of the rebuilt model can say (needs-evaluation); "
+        "not-checked: the recipe did not run."
+    )
     sha256: str | None = None
     expected_sha256: str | None = None
     dvc_md5: str | None = Field(None, description="The md5 DVC recorded for the output in dvc.lock.")
-    errors: dict[str, Any] | None = Field(None,
-                                          description="tolerance comparison: max_abs, max_rel and the worst tensor.")
+    errors: dict[str, Any] | None = Field(
+        None, description="tolerance comparison: max_abs, max_rel and the worst tensor."
+    )
     message: str | None = None
 
 
@@ -60,15 +63,31 @@ class RebuildResult(BaseModel):
         for rec in self.recipes:
             env = Evidence(kind="environment", ref=rec.step, note=str(rec.environment))
             if rec.status in ("refused", "failed") or not rec.outputs:
-                out.append(ClaimResult(id=f"recipe:{rec.name}", step="rebuild", kind="recipe", subject=rec.name,
-                                       verdict="fail", message=f"{rec.status}: {rec.message or ''}".strip(),
-                                       evidence=[env]))
+                out.append(
+                    ClaimResult(
+                        id=f"recipe:{rec.name}",
+                        step="rebuild",
+                        kind="recipe",
+                        subject=rec.name,
+                        verdict="fail",
+                        message=f"{rec.status}: {rec.message or ''}".strip(),
+                        evidence=[env],
+                    )
+                )
                 continue
             for o in rec.outputs:
-                out.append(ClaimResult(
-                    id=f"recipe:{rec.name}:{o.path}", step="rebuild", kind="recipe", subject=o.path,
-                    declared={"tier": o.declared_tier, "sha256": o.expected_sha256},
-                    measured={"tier": o.reached, "sha256": o.sha256, **({"errors": o.errors} if o.errors else {})},
-                    verdict=o.verdict, level=f"declared {o.declared_tier}, reached {o.reached}", message=o.message,
-                    evidence=[env, Evidence(kind="file", ref=o.path, sha256=o.sha256, note=f"dvc md5 {o.dvc_md5}")]))
+                out.append(
+                    ClaimResult(
+                        id=f"recipe:{rec.name}:{o.path}",
+                        step="rebuild",
+                        kind="recipe",
+                        subject=o.path,
+                        declared={"tier": o.declared_tier, "sha256": o.expected_sha256},
+                        measured={"tier": o.reached, "sha256": o.sha256, **({"errors": o.errors} if o.errors else {})},
+                        verdict=o.verdict,
+                        level=f"declared {o.declared_tier}, reached {o.reached}",
+                        message=o.message,
+                        evidence=[env, Evidence(kind="file", ref=o.path, sha256=o.sha256, note=f"dvc md5 {o.dvc_md5}")],
+                    )
+                )
         return out

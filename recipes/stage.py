@@ -40,8 +40,13 @@ def run(spec_path: Path) -> int:
         from .environment import record
 
         env = record(seed, threads, run_id, "cmd")
-        child = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-                     ASSAY_INPUTS=" ".join(map(str, inputs)), ASSAY_OUTPUTS=" ".join(map(str, outputs)))
+        child = dict(
+            os.environ,
+            OMP_NUM_THREADS=str(threads),
+            MKL_NUM_THREADS=str(threads),
+            ASSAY_INPUTS=" ".join(map(str, inputs)),
+            ASSAY_OUTPUTS=" ".join(map(str, outputs)),
+        )
         if seed is not None:
             child["ASSAY_SEED"] = str(seed)
         proc = subprocess.run(spec["cmd"], shell=True, env=child, capture_output=True, text=True)

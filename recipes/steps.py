@@ -37,8 +37,16 @@ from .tensors import (
     save_sharded,
 )
 
-DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "f16": "float16", "fp16": "float16", "float16": "float16",
-          "f32": "float32", "fp32": "float32", "float32": "float32"}
+DTYPES = {
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "f16": "float16",
+    "fp16": "float16",
+    "float16": "float16",
+    "f32": "float32",
+    "fp32": "float32",
+    "float32": "float32",
+}
 
 
 def _need(inputs: list[Path], n: int, step: str) -> None:
@@ -76,8 +84,9 @@ def reshard(inputs: list[Path], outputs: list[Path], params: dict[str, Any]) -> 
         layout[name] = shard
         used += size
     if shard + 1 != len(outputs) - 1:
-        raise StepError(f"reshard: max_shard_size {limit} gives {shard + 1} shards, the recipe declares "
-                        f"{len(outputs) - 1}")
+        raise StepError(
+            f"reshard: max_shard_size {limit} gives {shard + 1} shards, the recipe declares {len(outputs) - 1}"
+        )
     save_sharded(ck.tensors, outputs[0], outputs[1:], layout)
 
 
@@ -205,8 +214,9 @@ def tokenizer_build(inputs: list[Path], outputs: list[Path], params: dict[str, A
         trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials)
     elif kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token=specials[0]))
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials,
-                                      show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials, show_progress=False
+        )
     else:
         raise StepError("tokenizer-build: params.model is wordlevel or bpe")
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
@@ -238,13 +248,14 @@ def train(inputs: list[Path], outputs: list[Path], params: dict[str, Any]) -> No
     vocab = tok.get_vocab_size()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Embedding(vocab, dim), torch.nn.Linear(dim, dim), torch.nn.Tanh(),
-                                torch.nn.Linear(dim, vocab))
+    model = torch.nn.Sequential(
+        torch.nn.Embedding(vocab, dim), torch.nn.Linear(dim, dim), torch.nn.Tanh(), torch.nn.Linear(dim, vocab)
+    )
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     for _ in range(steps):
         starts = torch.randint(0, len(ids) - context - 1, (batch,), generator=gen)
-        x = torch.stack([data[s:s + context] for s in starts])
-        y = torch.stack([data[s + 1:s + context + 1] for s in starts])
+        x = torch.stack([data[s : s + context] for s in starts])
+        y = torch.stack([data[s + 1 : s + context + 1] for s in starts])
         loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, vocab), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
@@ -255,9 +266,14 @@ def train(inputs: list[Path], outputs: list[Path], params: dict[str, Any]) -> No
 
 
 STEPS: dict[str, Callable[[list[Path], list[Path], dict[str, Any]], None]] = {
-    "cast": cast, "reshard": reshard, "merge-shards": merge_shards, "lora-merge": lora_merge,
-    "quantize-int8": quantize_int8, "pickle-to-safetensors": pickle_to_safetensors,
-    "tokenizer-build": tokenizer_build, "train": train,
+    "cast": cast,
+    "reshard": reshard,
+    "merge-shards": merge_shards,
+    "lora-merge": lora_merge,
+    "quantize-int8": quantize_int8,
+    "pickle-to-safetensors": pickle_to_safetensors,
+    "tokenizer-build": tokenizer_build,
+    "train": train,
 }
 
 __all__ = ["STEPS", "Checkpoint", "StepError"]

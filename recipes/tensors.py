@@ -101,8 +101,9 @@ def save_sharded(tensors: dict[str, Any], index: Path, shard_paths: list[Path], 
     write_index(index, weight_map, sum(_nbytes(t) for t in tensors.values()))
 
 
-def save_like(tensors: dict[str, Any], outputs: list[Path], source: Checkpoint,
-              layout: dict[str, int] | None = None) -> None:
+def save_like(
+    tensors: dict[str, Any], outputs: list[Path], source: Checkpoint, layout: dict[str, int] | None = None
+) -> None:
     """One output file, or (index, shard…) mirroring the input's sharding (``layout`` for new tensor names)."""
     if len(outputs) == 1 and outputs[0].suffix == ".safetensors":
         save_file(tensors, outputs[0])
@@ -110,5 +111,7 @@ def save_like(tensors: dict[str, Any], outputs: list[Path], source: Checkpoint,
     if outputs[0].name.endswith(".json") and len(outputs) == len(source.shards) + 1:
         save_sharded(tensors, outputs[0], outputs[1:], layout or source.layout)
         return
-    raise StepError(f"outputs must be one .safetensors file, or an index.json then {len(source.shards) or 'N'} shards "
-                    "mirroring the input's")
+    raise StepError(
+        f"outputs must be one .safetensors file, or an index.json then {len(source.shards) or 'N'} shards "
+        "mirroring the input's"
+    )

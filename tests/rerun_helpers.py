@@ -11,10 +11,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 QUESTIONS = [
-    "What does this chart show?", "How many bars are there in the plot?", "What is the average score?",
-    "Compare the two groups.", "Is the red line above or below the green line?", "Which bar is the tallest?",
-    "Read the label on the x axis.", "What is the total of all values in the table?", "Does the trend go up or down?",
-    "Count the points in the scatter plot.", "What colour is the smallest slice?", "Which line has the steepest slope?",
+    "What does this chart show?",
+    "How many bars are there in the plot?",
+    "What is the average score?",
+    "Compare the two groups.",
+    "Is the red line above or below the green line?",
+    "Which bar is the tallest?",
+    "Read the label on the x axis.",
+    "What is the total of all values in the table?",
+    "Does the trend go up or down?",
+    "Count the points in the scatter plot.",
+    "What colour is the smallest slice?",
+    "Which line has the steepest slope?",
 ]
 
 
@@ -61,11 +69,23 @@ class FlakyServer:
                 if delay:
                     time.sleep(delay)
                 if status == 200:
-                    self._send(200, {"id": str(n), "object": "chat.completion", "model": "flaky-model",
-                                     "choices": [{"index": 0, "finish_reason": "stop",
-                                                  "message": {"role": "assistant", "content": f"ok {n}"}}],
-                                     "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}},
-                               headers)
+                    self._send(
+                        200,
+                        {
+                            "id": str(n),
+                            "object": "chat.completion",
+                            "model": "flaky-model",
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": f"ok {n}"},
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+                        },
+                        headers,
+                    )
                 else:
                     self._send(status, {"detail": f"scripted {status}"}, headers)
 
@@ -103,8 +123,11 @@ def first_word_scorer(sample, claim) -> list:
     """A test scorer: answer = first word of the output; exact_match = answer == target (one filter, 'none')."""
     words = (sample.output or "").split()
     answer = words[0] if words else ""
-    return [sample.model_copy(update={"answer": answer, "filter": "none",
-                                      "scores": {"exact_match": float(answer == sample.target)}})]
+    return [
+        sample.model_copy(
+            update={"answer": answer, "filter": "none", "scores": {"exact_match": float(answer == sample.target)}}
+        )
+    ]
 
 
 def yaml_dump(path: Path, data: dict) -> None:
@@ -116,8 +139,9 @@ def yaml_dump(path: Path, data: dict) -> None:
 SUBJECTS = ("bars", "lines", "tables")
 
 
-def reference_samples(task: str = "charts", n: int = 12, *, images: dict[int, bytes] | None = None,
-                      image_dir: str = "images") -> list:
+def reference_samples(
+    task: str = "charts", n: int = 12, *, images: dict[int, bytes] | None = None, image_dir: str = "images"
+) -> list:
     """Unscored items: one user question each, three subjects (strata), optional images by sha256."""
     import hashlib
 
@@ -128,18 +152,36 @@ def reference_samples(task: str = "charts", n: int = 12, *, images: dict[int, by
         q = QUESTIONS[i % len(QUESTIONS)]
         if images and i in images:
             sha = hashlib.sha256(images[i]).hexdigest()
-            content = [ContentPart(type="image", image=ImageRef(sha256=sha, media_type="image/png",
-                                                                path=f"{image_dir}/{sha}.png")),
-                       ContentPart(type="text", text=q)]
+            content = [
+                ContentPart(
+                    type="image", image=ImageRef(sha256=sha, media_type="image/png", path=f"{image_dir}/{sha}.png")
+                ),
+                ContentPart(type="text", text=q),
+            ]
         else:
             content = q
-        out.append(Sample(id=str(i), task=task, input=[Message(role="user", content=content)], target="",
-                          meta={"subject": SUBJECTS[i % len(SUBJECTS)]}))
+        out.append(
+            Sample(
+                id=str(i),
+                task=task,
+                input=[Message(role="user", content=content)],
+                target="",
+                meta={"subject": SUBJECTS[i % len(SUBJECTS)]},
+            )
+        )
     return out
 
 
-def publish(samples: list, backend, *, sampling, repeats: int = 1, scorer=first_word_scorer,
-            targets_from_outputs=(0, 2, 4, 6, 8, 10), whole_output: bool = False) -> list:
+def publish(
+    samples: list,
+    backend,
+    *,
+    sampling,
+    repeats: int = 1,
+    scorer=first_word_scorer,
+    targets_from_outputs=(0, 2, 4, 6, 8, 10),
+    whole_output: bool = False,
+) -> list:
     """Generate a "published" run of ``samples`` with ``backend`` (assay's own machinery, as a publisher would) and
     score it: items in ``targets_from_outputs`` get their first output word (``whole_output``: the whole output) as
     target (score 1), the others a target no output starts with (score 0)."""
@@ -169,9 +211,15 @@ def _score(owners, results, scorer, targets_from_outputs, sampling, whole_output
             firsts[s.id] = res.text if whole_output else (res.text.split() or [""])[0]
     for (s, r), res in zip(owners, results):
         target = firsts[s.id] if int(s.id) in targets_from_outputs else "no-such-word"
-        base = s.model_copy(update={"target": target, "target_sha256": "", "repeat": r, "output": res.text,
-                                    "gen_kwargs": {"temperature": sampling.temperature,
-                                                   "max_new_tokens": sampling.max_new_tokens}})
+        base = s.model_copy(
+            update={
+                "target": target,
+                "target_sha256": "",
+                "repeat": r,
+                "output": res.text,
+                "gen_kwargs": {"temperature": sampling.temperature, "max_new_tokens": sampling.max_new_tokens},
+            }
+        )
         base = type(s).model_validate(base.model_dump())  # recompute the content hashes
         out.extend(scorer(base, None))
     return out
@@ -181,7 +229,9 @@ def write_published(path: Path, samples: list) -> str:
     from assay.evals.samples import LogHeader, write_log
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = LogHeader(source_format="assay", harness="publisher", model="tiny", tasks=sorted({s.task for s in samples}))
+    header = LogHeader(
+        source_format="assay", harness="publisher", model="tiny", tasks=sorted({s.task for s in samples})
+    )
     return write_log(path, header, samples)
 
 

@@ -66,8 +66,9 @@ def test_one_audit_parses_the_manifest_once_and_verifies_once(demo, tmp_path, mo
     parsed, verified = [], []
     real_load, real_verify = release_mod.load_manifest, verify_mod.verify_release
     monkeypatch.setattr(release_mod, "load_manifest", lambda p, *a, **k: parsed.append(p) or real_load(p, *a, **k))
-    monkeypatch.setattr(verify_mod, "verify_release",
-                        lambda *a, **k: verified.append(k.get("strict")) or real_verify(*a, **k))
+    monkeypatch.setattr(
+        verify_mod, "verify_release", lambda *a, **k: verified.append(k.get("strict")) or real_verify(*a, **k)
+    )
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     report = audit_run.run_audit(demo, out=tmp_path / "out", sign=False)
     assert report.verdict == "pass", [(c.id, c.verdict, c.message) for c in report.claims if c.verdict != "pass"]

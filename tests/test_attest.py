@@ -24,7 +24,11 @@ from assay.attest.verify import verify_attestation
 from assay.manifests.errors import InputError
 from test_attest_support import file_digests, make_release, run_assay
 
-PASS = {"verdict": "pass", "release": {"name": "tiny", "version": "0.1.0"}, "claims": [{"id": "sha256", "verdict": "pass"}]}
+PASS = {
+    "verdict": "pass",
+    "release": {"name": "tiny", "version": "0.1.0"},
+    "claims": [{"id": "sha256", "verdict": "pass"}],
+}
 
 
 @pytest.fixture(params=["ed25519", "ecdsa-p256"])
@@ -39,7 +43,9 @@ def release(tmp_path) -> Path:
 
 @pytest.fixture
 def attested(tmp_path, release, keypair):
-    out = write_attestation(file_digests(release), PASS, keypair.private_key, tmp_path / "out" / "attestation.dsse.json")
+    out = write_attestation(
+        file_digests(release), PASS, keypair.private_key, tmp_path / "out" / "attestation.dsse.json"
+    )
     return out, release, keypair
 
 
@@ -49,8 +55,10 @@ def attested(tmp_path, release, keypair):
 
 def test_pae_spec_vector_and_its_signature():
     """secure-systems-lab/dsse protocol.md, "Test Vectors": PAE bytes, and the spec's ECDSA P-256 signature over it."""
-    assert dsse.pae("http://example.com/HelloWorld", b"hello world") == \
-        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    assert (
+        dsse.pae("http://example.com/HelloWorld", b"hello world")
+        == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
     from cryptography.hazmat.primitives.asymmetric import ec, utils
 
     x = 46950820868899156662930047687818585632848591499744589407958293238635476079160
@@ -90,8 +98,13 @@ def test_envelope_url_safe_base64_accepted_but_non_canonical_refused(tmp_path):
     priv = keys.generate_key("ed25519")
     payload = b"\xfb\xff\xbf>?"  # standard base64 "+/+/Pj8=", URL-safe "-_-_Pj8="
     env = dsse.sign_envelope(payload, "application/vnd.in-toto+json", priv)
-    url = dict(env, payload=base64.urlsafe_b64encode(payload).decode(),
-               signatures=[{"keyid": "", "sig": base64.urlsafe_b64encode(base64.b64decode(env["signatures"][0]["sig"])).decode()}])
+    url = dict(
+        env,
+        payload=base64.urlsafe_b64encode(payload).decode(),
+        signatures=[
+            {"keyid": "", "sig": base64.urlsafe_b64encode(base64.b64decode(env["signatures"][0]["sig"])).decode()}
+        ],
+    )
     assert dsse.verify_envelope(url, priv.public_key()).payload == payload
     # "aGk=" is "hi"; "aGl=" decodes to the same bytes through unused bits: one signature, two texts — refused.
     env2 = dsse.sign_envelope(b"hi", "t", priv)
@@ -104,8 +117,10 @@ def test_envelope_url_safe_base64_accepted_but_non_canonical_refused(tmp_path):
 def test_envelope_threshold_counts_distinct_keys():
     a, b = keys.generate_key("ed25519"), keys.generate_key("ecdsa-p256")
     env = dsse.sign_envelope(b"x", "t", [a, b])
-    assert set(dsse.verify_envelope(env, [a.public_key(), b.public_key()], threshold=2).keyids) == \
-        {keys.keyid(a), keys.keyid(b)}
+    assert set(dsse.verify_envelope(env, [a.public_key(), b.public_key()], threshold=2).keyids) == {
+        keys.keyid(a),
+        keys.keyid(b),
+    }
     twice = dict(env, signatures=[env["signatures"][0], env["signatures"][0]])
     with pytest.raises(dsse.DsseError):
         dsse.verify_envelope(twice, [a.public_key(), b.public_key()], threshold=2)
@@ -125,23 +140,30 @@ def test_build_statement_shape_and_determinism(release):
     assert statement_bytes(st) == statement_bytes(build_statement(files, AUDIT_PREDICATE_TYPE, PASS))
 
 
-@pytest.mark.parametrize("files,predicate,match", [
-    ([("../etc/passwd", "0" * 64)], PASS, "escapes"),
-    ([("/abs", "0" * 64)], PASS, "absolute"),
-    ([("a", "xyz")], PASS, "sha256"),
-    ([("a", "0" * 64), ("a", "1" * 64)], PASS, "twice"),
-    ([], PASS, "at least one subject"),
-    ([("a", "0" * 64)], {"verdict": "maybe"}, "verdict"),
-    ([("a", "0" * 64)], {"verdict": "pass", "x": float("nan")}, "plain JSON"),
-])
+@pytest.mark.parametrize(
+    "files,predicate,match",
+    [
+        ([("../etc/passwd", "0" * 64)], PASS, "escapes"),
+        ([("/abs", "0" * 64)], PASS, "absolute"),
+        ([("a", "xyz")], PASS, "sha256"),
+        ([("a", "0" * 64), ("a", "1" * 64)], PASS, "twice"),
+        ([], PASS, "at least one subject"),
+        ([("a", "0" * 64)], {"verdict": "maybe"}, "verdict"),
+        ([("a", "0" * 64)], {"verdict": "pass", "x": float("nan")}, "plain JSON"),
+    ],
+)
 def test_build_statement_refuses_bad_input(files, predicate, match):
     with pytest.raises(InputError, match=match):
         build_statement(files, AUDIT_PREDICATE_TYPE, predicate)
 
 
 def test_test_result_predicate():
-    pred = test_result_predicate("PASSED", configuration=[{"name": "assay.yaml", "digest": {"sha256": "0" * 64}}],
-                                 passed=["sha256", "claims"], url="https://example.org/run/1")
+    pred = test_result_predicate(
+        "PASSED",
+        configuration=[{"name": "assay.yaml", "digest": {"sha256": "0" * 64}}],
+        passed=["sha256", "claims"],
+        url="https://example.org/run/1",
+    )
     st = build_statement([("a", "0" * 64)], TEST_RESULT_PREDICATE_TYPE, pred)
     assert st["predicate"]["result"] == "PASSED" and st["predicate"]["passedTests"] == ["sha256", "claims"]
     with pytest.raises(InputError, match="result"):
@@ -190,7 +212,7 @@ def test_every_byte_of_the_attestation_matters(attested):
         for new in (data[i] ^ 0x01, ord(" ")):
             if new == data[i]:
                 continue
-            out.write_bytes(data[:i] + bytes([new]) + data[i + 1:])
+            out.write_bytes(data[:i] + bytes([new]) + data[i + 1 :])
             r = verify_attestation(out, None, kp.public_key, signature_only=True)
             assert not r.ok, f"byte {i} changed to {new!r} still verifies"
             assert r.reasons[0] in {"malformed-envelope", "non-canonical-envelope", "bad-signature", "wrong-key"}
@@ -253,8 +275,12 @@ def test_wrong_key_fails(attested, tmp_path):
 
 
 def test_failed_audit_attestation_is_authentic_but_fails(tmp_path, release, keypair):
-    out = write_attestation(file_digests(release), {"verdict": "fail", "failed": ["evals.chartqa"]},
-                            keypair.private_key, tmp_path / "a.json")
+    out = write_attestation(
+        file_digests(release),
+        {"verdict": "fail", "failed": ["evals.chartqa"]},
+        keypair.private_key,
+        tmp_path / "a.json",
+    )
     r = verify_attestation(out, release, keypair.public_key)
     assert r.signature_ok and not r.ok and r.reasons == ["audit-failed"] and r.verdict == "fail"
     r = verify_attestation(out, release, keypair.public_key, expected_predicate_type=TEST_RESULT_PREDICATE_TYPE)
@@ -262,8 +288,13 @@ def test_failed_audit_attestation_is_authentic_but_fails(tmp_path, release, keyp
 
 
 def test_test_result_attestation(tmp_path, release, keypair):
-    out = write_attestation(file_digests(release), test_result_predicate("WARNED", passed=["a"], warned=["b"]),
-                            keypair.private_key, tmp_path / "t.json", predicate_type=TEST_RESULT_PREDICATE_TYPE)
+    out = write_attestation(
+        file_digests(release),
+        test_result_predicate("WARNED", passed=["a"], warned=["b"]),
+        keypair.private_key,
+        tmp_path / "t.json",
+        predicate_type=TEST_RESULT_PREDICATE_TYPE,
+    )
     r = verify_attestation(out, release, keypair.public_key, expected_predicate_type=TEST_RESULT_PREDICATE_TYPE)
     assert r.ok and r.verdict == "warn" and any("WARNED" in w for w in r.warnings)
 

@@ -39,8 +39,9 @@ m.main(sys.argv[1:])
 def run_assay(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-c", _HARNESS, *args], capture_output=True, text=True, cwd=cwd,
-                          env=full_env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", _HARNESS, *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=300
+    )
 
 
 def make_release(root: Path) -> Path:
@@ -55,5 +56,8 @@ def make_release(root: Path) -> Path:
 
 
 def file_digests(root: Path) -> list[tuple[str, str]]:
-    return [(p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(root.rglob("*")) if p.is_file()]
+    return [
+        (p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    ]

@@ -35,7 +35,9 @@ def test_demo_audit_passes_and_writes_reports(demo, tmp_path):
     html = (out / "report.html").read_text()
     import re
 
-    assert "<script src" not in html and not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing loaded
+    assert "<script src" not in html and not re.search(
+        r"""(src|href)\s*=\s*["']?(https?:)?//""", html
+    )  # nothing loaded
     assert 'id="verdict"' in html and ">PASS<" in html
 
 
@@ -114,9 +116,23 @@ def test_html_report_renders_in_headless_chromium(demo, tmp_path):
     out = tmp_path / "out"
     assert audit(demo, out).returncode == 1
     proc = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--dump-dom", (out / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            (out / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
     assert 'id="verdict"' in dom and ">FAIL<" in dom
@@ -136,7 +152,10 @@ def test_failing_demo_fails_with_exactly_its_two_findings(demo, tmp_path):
     assert steps["rerun"] == "not-checked"  # an unverified release is never loaded: its re-runs did not happen
     # the load step refuses to load a release whose generation_config.json (read on load) does not verify
     assert sorted(c["id"] for c in report["claims"] if c["verdict"] == "not-checked") == [
-        "loaded:model", "rerun:chartqa-mini", "rerun:textqa-mini"]
+        "loaded:model",
+        "rerun:chartqa-mini",
+        "rerun:textqa-mini",
+    ]
     assert (out / "attestation.dsse.json").is_file()
 
 
@@ -154,8 +173,16 @@ def test_demo_audit_runs_every_step(demo, tmp_path):
     import os
 
     pub = Path(os.environ["ASSAY_KEY_DIR"]) / "assay.pub"  # made by the audit on first use
-    proc = run_assay("attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"), "--key", str(pub),
-                     "--manifest", str(demo), "--json")
+    proc = run_assay(
+        "attest",
+        "verify",
+        str(tmp_path / "out" / "attestation.dsse.json"),
+        "--key",
+        str(pub),
+        "--manifest",
+        str(demo),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     checked = json.loads(proc.stdout)["subjects"]
     import yaml
@@ -164,13 +191,15 @@ def test_demo_audit_runs_every_step(demo, tmp_path):
     assert len(checked) == len(locked) and {s["status"] for s in checked} == {"ok"}  # release/ and evals/ alike
     log = demo.parent / "evals" / "textqa-mini.assay.jsonl"
     log.write_bytes(log.read_bytes().replace(b"textqa", b"TEXTQA", 1))
-    tampered = run_assay("attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"), "--key", str(pub),
-                         "--manifest", str(demo))
+    tampered = run_assay(
+        "attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"), "--key", str(pub), "--manifest", str(demo)
+    )
     assert tampered.returncode == 1 and "textqa-mini.assay.jsonl" in tampered.stdout
     other = run_assay("keygen", "--out", str(tmp_path / "k2"))
     assert other.returncode == 0
-    wrong = run_assay("attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"),
-                      "--key", str(tmp_path / "k2" / "assay.pub"))
+    wrong = run_assay(
+        "attest", "verify", str(tmp_path / "out" / "attestation.dsse.json"), "--key", str(tmp_path / "k2" / "assay.pub")
+    )
     assert wrong.returncode == 1
 
 
@@ -204,14 +233,34 @@ def test_audit_passes_rerun_options_to_the_rerun_step(demo, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/v1"
-    proc = audit(demo, tmp_path / "out", "--backend", "openai", "--base-url", url, "--model", "tiny",
-                 "--concurrency", "2", "--timeout", "5", "--retries", "0", "--json")
+    proc = audit(
+        demo,
+        tmp_path / "out",
+        "--backend",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "tiny",
+        "--concurrency",
+        "2",
+        "--timeout",
+        "5",
+        "--retries",
+        "0",
+        "--json",
+    )
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
     rerun = next(s for s in report["steps"] if s["name"] == "rerun")
     backend = rerun["summary"]["backend"]
     assert (backend["backend"], backend["base_url"], backend["model"], backend["concurrency"], backend["retries"]) == (
-        "openai", url, "tiny", 2, 0)
+        "openai",
+        url,
+        "tiny",
+        2,
+        0,
+    )
     ids = [c["id"] for c in rerun["claims"]]
     assert len(ids) == len(set(ids)) and "rerun:textqa-mini:request-failed" in ids
     assert all(c["verdict"] != "pass" for c in rerun["claims"])

@@ -60,7 +60,7 @@ def _flags(decls: typing.Iterable[str]) -> set[str]:
 def test_the_app_has_the_verbs_of_the_readme():
     """The README's command table and the app list the same verbs (`assay data check`, not `assay data`)."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("## Commands"):].split("\n### ", 1)[0]
+    table = readme[readme.index("## Commands") :].split("\n### ", 1)[0]
     groups = {path[0] for path in GROUPS}
     listed = set()
     for line in table.splitlines():
@@ -86,8 +86,13 @@ def test_every_group_shows_an_example(path):
 
 
 def test_the_help_output_shows_the_example_and_json():
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", "data", "check", "--help"], capture_output=True,
-                          text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay.cli", "data", "check", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Example: assay data check" in proc.stdout and "--json" in proc.stdout
 
@@ -133,16 +138,20 @@ def test_a_flag_of_two_verbs_is_a_shared_alias():
 
 
 def test_aliases_keep_the_option_names_and_defaults_users_rely_on():
-    by_path = {" ".join(p): {o: p2 for p2 in c.params for o in (*p2.opts, *p2.secondary_opts)}
-               for p, c in VERBS.items()}
+    by_path = {
+        " ".join(p): {o: p2 for p2 in c.params for o in (*p2.opts, *p2.secondary_opts)} for p, c in VERBS.items()
+    }
     assert by_path["verify"]["--public-key"] is by_path["verify"]["--key"]
     assert by_path["verify"]["--identity-provider"] is by_path["verify"]["--issuer"]
     assert by_path["verify"]["--ignore-paths"] is by_path["verify"]["--ignore"]
     assert by_path["export"]["-f"] is by_path["export"]["--format"] and by_path["export"]["--format"].required
     assert by_path["rerun"]["-b"] is by_path["rerun"]["--benchmark"]
     assert by_path["push"]["--to"].required and not by_path["pull"]["--to"].required
-    assert (by_path["verify"]["--workers"].default, by_path["pull"]["--workers"].default,
-            by_path["data check"]["--workers"].default) == (None, 4, 1)
+    assert (
+        by_path["verify"]["--workers"].default,
+        by_path["pull"]["--workers"].default,
+        by_path["data check"]["--workers"].default,
+    ) == (None, 4, 1)
     assert by_path["audit"]["--out"].default == Path("audit-out")
     assert by_path["sign"]["--ignore-git-paths"].default is True
     assert by_path["verify"]["--ignore-git-paths"].default is None
@@ -150,9 +159,11 @@ def test_aliases_keep_the_option_names_and_defaults_users_rely_on():
 
 
 def test_importing_the_cli_imports_no_heavy_module():
-    code = ("import sys; import assay.cli.main; "
-            "print(','.join(sorted(m for m in ('pydantic', 'rich', 'torch', 'transformers', 'dvc', 'numpy', "
-            "'cryptography', 'yaml') if m in sys.modules)))")
+    code = (
+        "import sys; import assay.cli.main; "
+        "print(','.join(sorted(m for m in ('pydantic', 'rich', 'torch', 'transformers', 'dvc', 'numpy', "
+        "'cryptography', 'yaml') if m in sys.modules)))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""

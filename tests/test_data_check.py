@@ -36,8 +36,17 @@ def write_cot(path: Path, docs: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         for i in range(docs):  # 2 words of question + 3 of reasoning, as chat turns with typed parts
-            fh.write(json.dumps({"messages": [{"role": "user", "content": "why so"},
-                                              {"role": "assistant", "content": [{"type": "text", "text": "because it is"}]}]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "user", "content": "why so"},
+                            {"role": "assistant", "content": [{"type": "text", "text": "because it is"}]},
+                        ]
+                    }
+                )
+                + "\n"
+            )
 
 
 def write_direct(path: Path, docs: int) -> None:
@@ -70,22 +79,41 @@ def build_mixture(manifest: Path, *, cot_docs: int = 10, direct_docs: int = 40, 
 
     def comp(name, rel, docs, mult, tags, **extra):
         root = base / name
-        return {"name": name, "source": f"dir://data/{name}", "files": [files_entry(root, rel)],
-                "tokens": docs * WORDS, "documents": docs, "bytes": (root / rel).stat().st_size,
-                "weight": {"value": mult, "unit": "multiplier"}, "tags": tags, "license": "CC-BY-4.0", **extra}
+        return {
+            "name": name,
+            "source": f"dir://data/{name}",
+            "files": [files_entry(root, rel)],
+            "tokens": docs * WORDS,
+            "documents": docs,
+            "bytes": (root / rel).stat().st_size,
+            "weight": {"value": mult, "unit": "multiplier"},
+            "tags": tags,
+            "license": "CC-BY-4.0",
+            **extra,
+        }
 
     return {
         "tokenizer": "tokenizer.json",
         "totals": {"tokens": 500, "documents": 100, "tolerance": 0.0},
-        "shares": {"cot": {"value": 0.2, "tolerance": 0.02}, "direct": {"value": 0.4, "tolerance": 0.02},
-                   "image-text": {"value": 0.2, "tolerance": 0.02, "unit": "tokens"}},
+        "shares": {
+            "cot": {"value": 0.2, "tolerance": 0.02},
+            "direct": {"value": 0.4, "tolerance": 0.02},
+            "image-text": {"value": 0.2, "tolerance": 0.02, "unit": "tokens"},
+        },
         "components": [
             comp("cot", "part-0.jsonl", cot_docs, 2, ["cot", "reasoning"], max_epochs=2),
             comp("direct", "train.parquet", direct_docs, 1, ["direct"]),
             comp("captions", "captions.parquet", caption_docs, 1, ["image-text"]),
-            {"name": "private-web", "source": "unavailable", "reason": "licensed crawl, not redistributable",
-             "tokens": 100, "documents": 20, "weight": {"value": 1, "unit": "multiplier"}, "tags": ["web"],
-             "license": "LicenseRef-proprietary"},
+            {
+                "name": "private-web",
+                "source": "unavailable",
+                "reason": "licensed crawl, not redistributable",
+                "tokens": 100,
+                "documents": 20,
+                "weight": {"value": 1, "unit": "multiplier"},
+                "tags": ["web"],
+                "license": "LicenseRef-proprietary",
+            },
         ],
     }
 
@@ -119,8 +147,12 @@ def test_realistic_mixture_verifies_and_recounts(mixture):
     r = check_data(mixture, strict=True)
     comps = by_name(r)
     assert r.ok, r.model_dump_json(indent=1)
-    assert {n: c.status for n, c in comps.items()} == {"cot": "pass", "direct": "pass", "captions": "pass",
-                                                       "private-web": "attested"}
+    assert {n: c.status for n, c in comps.items()} == {
+        "cot": "pass",
+        "direct": "pass",
+        "captions": "pass",
+        "private-web": "attested",
+    }
     assert comps["cot"].measured["documents"] == 10 and comps["cot"].measured["tokens"] == 50
     assert comps["direct"].measured["tokens"] == 200 and comps["direct"].measured["documents"] == 40
     assert comps["captions"].measured["images"] == 20 and comps["captions"].measured["tokens"] == 100
@@ -177,13 +209,24 @@ def two_way(manifest: Path, cot_docs: int, direct_docs: int, declare_tokens: dic
     write_direct(base / "direct" / "train.parquet", direct_docs)
     comps = []
     for name, rel in (("cot", "part-0.jsonl"), ("direct", "train.parquet")):
-        c = {"name": name, "source": f"dir://data/{name}", "files": [files_entry(base / name, rel)],
-             "weight": {"value": 1, "unit": "multiplier"}, "tags": [name]}
+        c = {
+            "name": name,
+            "source": f"dir://data/{name}",
+            "files": [files_entry(base / name, rel)],
+            "weight": {"value": 1, "unit": "multiplier"},
+            "tags": [name],
+        }
         if declare_tokens:
             c["tokens"] = declare_tokens[name]
         comps.append(c)
-    set_data(manifest, {"tokenizer": "tokenizer.json", "components": comps,
-                        "shares": {"cot": {"value": 0.2, "tolerance": 0.02}, "direct": {"value": 0.8, "tolerance": 0.02}}})
+    set_data(
+        manifest,
+        {
+            "tokenizer": "tokenizer.json",
+            "components": comps,
+            "shares": {"cot": {"value": 0.2, "tolerance": 0.02}, "direct": {"value": 0.8, "tolerance": 0.02}},
+        },
+    )
 
 
 def test_declared_20_80_split_the_data_contradicts_is_caught(demo):
@@ -230,6 +273,7 @@ def test_share_weights_must_normalise(mixture):
             c["weight"] = {"value": w, "unit": "tokens"}
         d["totals"] = {"tokens": 1000}
         d["shares"] = {}
+
     edit_data(mixture, fn)
     r = check_data(mixture)
     assert mix(r)["weights"].verdict == "fail" and "1.1" in mix(r)["weights"].message and not r.ok
@@ -249,11 +293,13 @@ def test_epochs_beyond_max_epochs_fail(mixture):
 
 def test_token_share_weights_imply_epochs_and_documents(mixture):
     """Unit tokens (OLMo-style): 1000 trained tokens, cot 20% = 200 tokens from 50 held = 4 epochs > max 3."""
+
     def fn(d):
         for c, w in zip(d["components"], (0.2, 0.4, 0.2, 0.2)):
             c["weight"] = {"value": w, "unit": "tokens"}
         d["components"][0]["max_epochs"] = 3
         d["totals"] = {"tokens": 1000, "documents": 200}
+
     edit_data(mixture, fn)
     r = check_data(mixture)
     m = mix(r)
@@ -266,12 +312,14 @@ def test_token_share_weights_imply_epochs_and_documents(mixture):
 
 def test_sample_share_weights_derive_token_totals(mixture):
     """Unit samples (Megatron-style): 100 trained documents, tokens follow from each component's tokens/document."""
+
     def fn(d):
         for c, w in zip(d["components"], (0.5, 0.25, 0.25, 0.0)):
             c["weight"] = {"value": w, "unit": "samples"}
         d["totals"] = {"documents": 100, "tokens": 999}
         d["shares"] = {"cot": {"value": 0.5, "tolerance": 0.0, "unit": "documents"}}
         d["components"][0].pop("max_epochs")
+
     edit_data(mixture, fn)
     r = check_data(mixture)
     m = mix(r)
@@ -329,8 +377,14 @@ def test_remote_component_is_attested_unless_a_local_copy_is_given(mixture, tmp_
 
 def test_record_field_rules():
     assert extract({"text": "a b"}) == ("a b", 0)
-    assert extract({"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "hi"}]},
-                                 {"role": "assistant", "content": "yo"}]}) == ("hi\nyo", 1)
+    assert extract(
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "hi"}]},
+                {"role": "assistant", "content": "yo"},
+            ]
+        }
+    ) == ("hi\nyo", 1)
     assert extract({"conversations": [{"from": "human", "value": "<image> q"}], "image": "x.png"}) == ("<image> q", 1)
     assert extract({"prompt": "p", "completion": "c"}) == ("p\nc", 0)
     assert extract({"caption": "c", "images": ["a", None, "b"]}) == ("c", 2)
@@ -360,7 +414,9 @@ def test_data_check_of_a_dir_mixture_imports_neither_torch_nor_dvc(mixture):
     import subprocess
     import sys
 
-    code = ("import sys; from assay.mixtures.check import check_data; r = check_data(sys.argv[1]); "
-            "print(r.ok, sorted(m for m in ('torch', 'dvc', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys; from assay.mixtures.check import check_data; r = check_data(sys.argv[1]); "
+        "print(r.ok, sorted(m for m in ('torch', 'dvc', 'transformers') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code, str(mixture)], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "True []", proc.stdout + proc.stderr

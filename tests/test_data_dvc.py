@@ -57,9 +57,18 @@ def dvc_release(tmp_path):
     recorded in dvc.lock).
     """
     repo_dir, repo = tracked_repo(tmp_path)
-    (repo_dir / "dvc.yaml").write_text(dump_yaml({"stages": {"gen": {
-        "cmd": f"{sys.executable} -c \"import json; open('gen.jsonl','w').write(json.dumps({{'text': 'word word'}}) + chr(10))\"",
-        "outs": ["gen.jsonl"]}}}))
+    (repo_dir / "dvc.yaml").write_text(
+        dump_yaml(
+            {
+                "stages": {
+                    "gen": {
+                        "cmd": f"{sys.executable} -c \"import json; open('gen.jsonl','w').write(json.dumps({{'text': 'word word'}}) + chr(10))\"",
+                        "outs": ["gen.jsonl"],
+                    }
+                }
+            }
+        )
+    )
     with contextlib.chdir(repo_dir):  # DVC resolves stage targets against the working directory
         repo.reproduce("gen")
     store = tmp_path / "store"
@@ -72,11 +81,30 @@ def dvc_release(tmp_path):
     shutil.copy(DEMO / "release" / "tokenizer.json", tmp_path / "tokenizer.json")
     files = ["a.jsonl", "shards/s0.jsonl", "shards/s1.jsonl", "gen.jsonl"]
     manifest = tmp_path / "assay.yaml"
-    manifest.write_text(dump_yaml({
-        "apiVersion": "assay/v1", "kind": "Release", "release": {"name": "dvc-data", "version": "1"},
-        "data": {"tokenizer": "tokenizer.json", "components": [{
-            "name": "corpus", "source": "dvc://data-repo", "documents": 11, "tokens": 3 * 4 + 2 * 4 + 5 * 4 + 2,
-            "files": [{"path": f, "sha256": sha(repo_dir / f), "size": (repo_dir / f).stat().st_size} for f in files]}]}}))
+    manifest.write_text(
+        dump_yaml(
+            {
+                "apiVersion": "assay/v1",
+                "kind": "Release",
+                "release": {"name": "dvc-data", "version": "1"},
+                "data": {
+                    "tokenizer": "tokenizer.json",
+                    "components": [
+                        {
+                            "name": "corpus",
+                            "source": "dvc://data-repo",
+                            "documents": 11,
+                            "tokens": 3 * 4 + 2 * 4 + 5 * 4 + 2,
+                            "files": [
+                                {"path": f, "sha256": sha(repo_dir / f), "size": (repo_dir / f).stat().st_size}
+                                for f in files
+                            ],
+                        }
+                    ],
+                },
+            }
+        )
+    )
     return manifest, repo_dir, store
 
 
@@ -156,7 +184,9 @@ def test_unknown_remote_and_missing_repo_are_bad_input(dvc_release, tmp_path):
     set_remote(manifest, "nowhere")
     proc = run_assay("data", "check", str(manifest))
     assert proc.returncode == 2 and "nowhere" in proc.stderr
-    manifest.write_text(manifest.read_text().replace("dvc://data-repo", "dvc://no-such-repo").replace("    remote: nowhere\n", ""))
+    manifest.write_text(
+        manifest.read_text().replace("dvc://data-repo", "dvc://no-such-repo").replace("    remote: nowhere\n", "")
+    )
     proc = run_assay("data", "check", str(manifest))
     assert proc.returncode == 2 and "not a DVC repository" in proc.stderr
 
@@ -180,9 +210,15 @@ def test_a_recipe_reads_a_dvc_component_from_the_remote(dvc_release):
     files = ["a.jsonl", "shards/s0.jsonl", "shards/s1.jsonl", "gen.jsonl"]
     joined = b"".join((repo_dir / f).read_bytes() for f in files)
     doc, _ = read_yaml_file(manifest)
-    doc["recipes"] = [{"name": "concat", "step": "cmd", "cmd": "cat $ASSAY_INPUTS > all.jsonl",
-                       "inputs": [{"component": "corpus"}],
-                       "outputs": [{"path": "all.jsonl", "sha256": hashlib.sha256(joined).hexdigest()}]}]
+    doc["recipes"] = [
+        {
+            "name": "concat",
+            "step": "cmd",
+            "cmd": "cat $ASSAY_INPUTS > all.jsonl",
+            "inputs": [{"component": "corpus"}],
+            "outputs": [{"path": "all.jsonl", "sha256": hashlib.sha256(joined).hexdigest()}],
+        }
+    ]
     manifest.write_text(dump_yaml(doc))
     for rel in ("a.jsonl", "shards", "gen.jsonl"):
         p = repo_dir / rel
@@ -248,7 +284,10 @@ def test_a_rewritten_folder_listing_in_the_remote_is_refused(dvc_release):
     r = check_data(manifest)  # untampered: the listing's md5 is the recorded one
     files = {f.path: f for f in corpus(r).files}
     assert files["shards/s0.jsonl"].status == "ok" and files["shards/s0.jsonl"].how == "dvc-remote"
-    assert files["shards/s1.jsonl"].status == "unpinned" and files["shards/s1.jsonl"].dvc_md5 == files["shards/s1.jsonl"].md5
+    assert (
+        files["shards/s1.jsonl"].status == "unpinned"
+        and files["shards/s1.jsonl"].dvc_md5 == files["shards/s1.jsonl"].md5
+    )
 
     recorded, forged_md5, tampered = forge_folder_listing(repo_dir, LocalStore(store))
     r = check_data(manifest)
@@ -268,7 +307,10 @@ def test_a_rewritten_folder_listing_in_the_remote_is_refused(dvc_release):
     proc = run_assay("data", "check", str(manifest), "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     files = {f["path"]: f for f in json.loads(proc.stdout)["components"][0]["files"]}
-    assert files["shards/s1.jsonl"]["status"] == "mismatch" and "listing of folder shards" in files["shards/s1.jsonl"]["message"]
+    assert (
+        files["shards/s1.jsonl"]["status"] == "mismatch"
+        and "listing of folder shards" in files["shards/s1.jsonl"]["message"]
+    )
 
 
 def test_a_rewritten_folder_listing_in_the_cache_is_refused(dvc_release):
@@ -279,7 +321,10 @@ def test_a_rewritten_folder_listing_in_the_cache_is_refused(dvc_release):
     assert not r.ok and files["a.jsonl"].status == "ok"
     for path in ("shards/s0.jsonl", "shards/s1.jsonl"):
         assert files[path].status == "mismatch" and files[path].dvc_md5 is None
-        assert f"listing of folder shards (cache) has md5 {forged_md5}, but shards.dvc records {recorded}" in files[path].message
+        assert (
+            f"listing of folder shards (cache) has md5 {forged_md5}, but shards.dvc records {recorded}"
+            in files[path].message
+        )
 
 
 # --- DVC 2 (legacy) outs: no `hash:` key, md5-dos2unix -------------------------------------------------------------
@@ -312,7 +357,9 @@ def legacy_release(dvc_release):
     manifest, repo_dir, store = dvc_release
     (repo_dir / "legacy.jsonl").write_bytes(LEGACY_TEXT)
     m = legacy_md5(LEGACY_TEXT)
-    (repo_dir / "legacy.jsonl.dvc").write_text(yaml.safe_dump({"outs": [{"md5": m, "size": len(LEGACY_TEXT), "path": "legacy.jsonl"}]}))
+    (repo_dir / "legacy.jsonl.dvc").write_text(
+        yaml.safe_dump({"outs": [{"md5": m, "size": len(LEGACY_TEXT), "path": "legacy.jsonl"}]})
+    )
     folder = {"o0.jsonl": b'{"text": "word"}\r\n', "sub/o1.jsonl": b'{"text": "word word word word"}\n'}
     entries = []
     for rel, data in folder.items():
@@ -321,8 +368,11 @@ def legacy_release(dvc_release):
         entries.append({"md5": legacy_md5(data), "relpath": rel})
     listing = json.dumps(sorted(entries, key=lambda e: e["relpath"]), sort_keys=True).encode()  # as DVC 2 wrote it
     dir_md5 = legacy_md5(listing) + ".dir"
-    (repo_dir / "old.dvc").write_text(yaml.safe_dump({"outs": [{
-        "md5": dir_md5, "size": sum(map(len, folder.values())), "nfiles": len(folder), "path": "old"}]}))
+    (repo_dir / "old.dvc").write_text(
+        yaml.safe_dump(
+            {"outs": [{"md5": dir_md5, "size": sum(map(len, folder.values())), "nfiles": len(folder), "path": "old"}]}
+        )
+    )
     for root in (repo_dir / ".dvc" / "cache", store):
         put_legacy(root, m, LEGACY_TEXT)
         put_legacy(root, dir_md5, listing)
@@ -371,7 +421,11 @@ def test_dvc2_legacy_outs_are_read_from_the_legacy_cache_and_remote_layout(legac
     assert proc.returncode == 0, proc.stdout + proc.stderr
     files = {f["path"]: f for f in json.loads(proc.stdout)["components"][0]["files"]}
     for rel in LEGACY:
-        assert files[rel]["status"] == "ok" and files[rel]["how"] == "dvc-remote" and "md5-dos2unix" in files[rel]["message"]
+        assert (
+            files[rel]["status"] == "ok"
+            and files[rel]["how"] == "dvc-remote"
+            and "md5-dos2unix" in files[rel]["message"]
+        )
     assert files["legacy.jsonl"]["dvc_md5"] == files["legacy.jsonl"]["md5"] == m
 
 
@@ -416,7 +470,10 @@ def test_a_rewritten_dvc2_legacy_listing_is_refused(legacy_release):
     for rel in ("old/o0.jsonl", "old/sub/o1.jsonl"):
         f = files[rel]
         assert f.status == "mismatch" and f.dvc_md5 is None and f.dvc_file == "old.dvc", f
-        assert f"listing of folder old (remote store) has md5 {legacy_md5(forged)}, but old.dvc records {dir_md5}" in f.message
+        assert (
+            f"listing of folder old (remote store) has md5 {legacy_md5(forged)}, but old.dvc records {dir_md5}"
+            in f.message
+        )
 
 
 def test_a_dvc2_lock_out_is_legacy_too(dvc_release):

@@ -64,8 +64,13 @@ def moto_s3(tmp_path_factory):
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-c", SERVER, "-H", "127.0.0.1", "-p", str(port)],
-                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", SERVER, "-H", "127.0.0.1", "-p", str(port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         deadline = time.monotonic() + 20
         up = False
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP proxy
@@ -153,12 +158,28 @@ def s3_release(tmp_path, moto_s3) -> S3Release:
     data = {f: (repo_dir / f).read_bytes() for f in FILES}
     shutil.copy(DEMO / "release" / "tokenizer.json", tmp_path / "tokenizer.json")
     manifest = tmp_path / "assay.yaml"
-    manifest.write_text(dump_yaml({
-        "apiVersion": "assay/v1", "kind": "Release", "release": {"name": "dvc-s3-data", "version": "1"},
-        "data": {"tokenizer": "tokenizer.json", "components": [{
-            "name": "corpus", "source": "dvc://data-repo", "documents": 10, "tokens": 3 * 4 + 2 * 4 + 5 * 4,
-            "bytes": sum(map(len, data.values())),
-            "files": [{"path": f, "sha256": sha(repo_dir / f), "size": len(data[f])} for f in FILES]}]}}))
+    manifest.write_text(
+        dump_yaml(
+            {
+                "apiVersion": "assay/v1",
+                "kind": "Release",
+                "release": {"name": "dvc-s3-data", "version": "1"},
+                "data": {
+                    "tokenizer": "tokenizer.json",
+                    "components": [
+                        {
+                            "name": "corpus",
+                            "source": "dvc://data-repo",
+                            "documents": 10,
+                            "tokens": 3 * 4 + 2 * 4 + 5 * 4,
+                            "bytes": sum(map(len, data.values())),
+                            "files": [{"path": f, "sha256": sha(repo_dir / f), "size": len(data[f])} for f in FILES],
+                        }
+                    ],
+                },
+            }
+        )
+    )
     for rel in ("a.jsonl", "shards"):
         p = repo_dir / rel
         shutil.rmtree(p) if p.is_dir() else p.unlink()
@@ -189,7 +210,8 @@ def test_an_s3_remote_holding_the_only_copy_verifies_through_dvc(s3_release):
     comp = json.loads(proc.stdout)["components"][0]
     assert comp["status"] == "pass"
     assert {f["path"]: (f["how"], f["md5"], f["sha256"]) for f in comp["files"]} == {
-        p: ("dvc-remote", md5_bytes(b), hashlib.sha256(b).hexdigest()) for p, b in rel.data.items()}
+        p: ("dvc-remote", md5_bytes(b), hashlib.sha256(b).hexdigest()) for p, b in rel.data.items()
+    }
 
 
 def test_an_object_tampered_in_or_deleted_from_the_bucket_fails_naming_the_file(s3_release):
@@ -250,8 +272,9 @@ def test_a_remote_whose_dvc_plugin_is_missing_is_bad_input(s3_release):
     set_remote(rel.manifest, "gcs")
     # Whether or not dvc-gs happens to be installed, the CLI runs as if it were not.
     code = "import sys; sys.modules['dvc_gs'] = None; from assay.cli.main import main; main(sys.argv[1:])"
-    proc = subprocess.run([sys.executable, "-c", code, "data", "check", str(rel.manifest)], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "data", "check", str(rel.manifest)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "dvc-gs" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -280,5 +303,8 @@ def test_a_folder_listing_rewritten_in_the_bucket_is_refused(s3_release):
     for path in ("shards/s0.jsonl", "shards/s1.jsonl"):
         f = files[path]
         assert f.status == "mismatch" and f.dvc_md5 is None and f.md5 is None, f
-        assert f"listing of folder shards (remote s3store) has md5 {forged_md5}, but shards.dvc records {recorded}" in f.message
+        assert (
+            f"listing of folder shards (remote s3store) has md5 {forged_md5}, but shards.dvc records {recorded}"
+            in f.message
+        )
     assert md5_bytes(tampered) not in r.model_dump_json()

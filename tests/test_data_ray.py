@@ -22,8 +22,16 @@ def test_ray_and_local_executors_give_the_same_report(demo, tmp_path):
     f = demo.parent / "data" / "cot" / "part-0.jsonl"
     f.write_bytes(f.read_bytes().replace(b"because", b"becausE", 1))  # one failing component: failures must agree too
     local = check_data(demo, strict=True)
-    proc = run_assay("data", "check", str(demo), "--strict", "--executor", "ray", "--json",
-                     env={"RAY_ADDRESS": "", "RAY_DISABLE_USAGE_STATS": "1", "RAY_USAGE_STATS_ENABLED": "0"})
+    proc = run_assay(
+        "data",
+        "check",
+        str(demo),
+        "--strict",
+        "--executor",
+        "ray",
+        "--json",
+        env={"RAY_ADDRESS": "", "RAY_DISABLE_USAGE_STATS": "1", "RAY_USAGE_STATS_ENABLED": "0"},
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     ray_out = json.loads(proc.stdout)
     assert ray_out["executor"] == "ray" and local.executor == "local"
@@ -45,7 +53,9 @@ def test_verify_with_the_ray_executor_matches_local(demo):
     local = verify_release(demo, strict=True)
     remote = verify_release(demo, strict=True, executor="ray")
     assert remote.ok and local.ok
-    assert [(f.path, f.sha256, f.status, f.how) for f in remote.files] == [(f.path, f.sha256, f.status, f.how) for f in local.files]
+    assert [(f.path, f.sha256, f.status, f.how) for f in remote.files] == [
+        (f.path, f.sha256, f.status, f.how) for f in local.files
+    ]
     assert remote.release_digest == local.release_digest
     # A tampered file is caught the same way.
     target = demo.parent / "release" / "config.json"

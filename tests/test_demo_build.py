@@ -60,11 +60,7 @@ def _build_in_subprocess(outdir: Path, **env: str) -> None:
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.iterdir())
-        if p.is_file()
-    }
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def _load_build_module():
@@ -82,9 +78,7 @@ def builds(tmp_path_factory) -> dict[str, Path]:
     written = _load_build_module().build(out["inproc"])
     assert sorted(p.name for p in written) == sorted(EXPECTED_FILES)
     _build_in_subprocess(out["a"], PYTHONHASHSEED="1")
-    _build_in_subprocess(
-        out["b"], PYTHONHASHSEED="12345", OMP_NUM_THREADS="1", ATEN_CPU_CAPABILITY="default"
-    )
+    _build_in_subprocess(out["b"], PYTHONHASHSEED="12345", OMP_NUM_THREADS="1", ATEN_CPU_CAPABILITY="default")
     return out
 
 

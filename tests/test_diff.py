@@ -21,6 +21,7 @@ def test_changes_are_classified(tmp_path, demo):
     release = demo.parent / "release"
     other = tmp_path / "other"
     import shutil
+
     shutil.copytree(release, other)
     (other / "README.md").write_text("changed card\n")
     (other / "tokenizer.json").rename(other / "tok.json")
@@ -36,7 +37,12 @@ def test_changes_are_classified(tmp_path, demo):
     assert proc.returncode == 1, proc.stderr
     out = json.loads(proc.stdout)
     changes = {f["path"]: f["change"] for f in out["files"]}
-    assert changes == {"README.md": "modified", "tok.json": "renamed", "chat_template.jinja": "removed", "NOTICE": "added"}
+    assert changes == {
+        "README.md": "modified",
+        "tok.json": "renamed",
+        "chat_template.jinja": "removed",
+        "NOTICE": "added",
+    }
     assert next(f for f in out["files"] if f["path"] == "tok.json")["before"]["path"] == "tokenizer.json"
     assert {c["key"]: (c["before"], c["after"]) for c in out["claims"]}["parameters.total"] == (119520, 200000)
     assert out["scores"] == [{"key": "chartqa.acc", "before": None, "after": 90.0}]

@@ -59,10 +59,10 @@ def _codes(res, severity: str = "error") -> dict[str, list]:
 
 
 REAL = [  # converter, task, the sample_hash recipe its rows must match, rows per sample
-    ("lm-eval", "eee_mc", "eee-lm-eval", 2),      # acc and acc_norm rows of each document
+    ("lm-eval", "eee_mc", "eee-lm-eval", 2),  # acc and acc_norm rows of each document
     ("lm-eval", "eee_gen", "eee-lm-eval", 1),
     ("inspect", "eee_mc", "eee-inspect", 1),
-    ("inspect", "eee_match", "eee-inspect", 2),   # two epochs
+    ("inspect", "eee_match", "eee-inspect", 2),  # two epochs
 ]
 
 
@@ -75,7 +75,7 @@ def test_real_conversion_rescores_to_the_aggregate(kind, task, recipe, per_sampl
     assert recipe in " = ".join(log.hash_recipes).split(" = ")
     assert log.header.config["sample_hash_recipes"] == log.hash_recipes
     ids = [r["sample_id"] for r in _rows(_instances(agg))]
-    assert {ids.count(i) for i in ids} == {per_sample}                       # legitimately multi-row samples
+    assert {ids.count(i) for i in ids} == {per_sample}  # legitimately multi-row samples
     [res] = rescore_log(agg, "eee")
     assert res.ok, res.findings
     assert "duplicate-samples" not in _codes(res)
@@ -85,14 +85,15 @@ def test_real_conversion_rescores_to_the_aggregate(kind, task, recipe, per_sampl
     assert set(rows) == set(claimed) | {f"{k}_stderr" for k in claimed}
     for rid, sd in claimed.items():
         assert rows[rid].reported == sd["score"]
-        assert rows[rid].recomputed == sd["score"]                          # exactly, not approximately
+        assert rows[rid].recomputed == sd["score"]  # exactly, not approximately
         assert rows[rid].n == sd["uncertainty"]["num_samples"] == len(set(ids))
         se = sd["uncertainty"]["standard_error"]["value"]
         assert rows[f"{rid}_stderr"].reported == se and rows[f"{rid}_stderr"].recomputed == se
     cp = run_assay("rescore", "--log", str(agg), "--format", "eee", "--json")
     assert cp.returncode == 0, cp.stderr
-    assert [(r["metric"], r["recomputed"]) for r in json.loads(cp.stdout) if not r["metric"].endswith("_stderr")] \
-        == [(k, v["score"]) for k, v in claimed.items()]
+    assert [(r["metric"], r["recomputed"]) for r in json.loads(cp.stdout) if not r["metric"].endswith("_stderr")] == [
+        (k, v["score"]) for k, v in claimed.items()
+    ]
 
 
 @pytest.mark.parametrize("kind,task", [(k, t) for k, t, _r, _n in REAL], ids=[f"{k}-{t}" for k, t, _r, _n in REAL])
@@ -127,9 +128,9 @@ def test_tampered_inspect_rows_fail(tmp_path):
     agg, inst = _copy(tmp_path, "inspect", "eee_mc")
     rows = _rows(inst)
     wrong = next(r for r in rows if r["evaluation"]["score"] == 0.0 and r["output"]["raw"][0] != "")
-    wrong["output"]["raw"] = [wrong["input"]["reference"][0]]               # the selected letter is now the target
+    wrong["output"]["raw"] = [wrong["input"]["reference"][0]]  # the selected letter is now the target
     edited = next(r for r in rows if r is not wrong)
-    edited["input"]["reference"] = ["Z"]                                    # reference edited: sample_hash breaks
+    edited["input"]["reference"] = ["Z"]  # reference edited: sample_hash breaks
     _write_rows(agg, inst, rows)
     [res] = rescore_log(agg, "eee")
     codes = _codes(res)
@@ -182,7 +183,7 @@ def test_inspect_epoch_rows_are_one_sample_and_a_repeated_epoch_is_a_duplicate(t
     [log] = load_logs(agg, "eee")
     samples = log.samples("eee_match")
     assert len(samples) == 4 and {s.meta["rows"] for s in samples} == {2}
-    assert {s.id: s.scores["match:accuracy"] for s in samples}["m2"] == 0.5   # epochs "9" then "8": mean 0.5
+    assert {s.id: s.scores["match:accuracy"] for s in samples}["m2"] == 0.5  # epochs "9" then "8": mean 0.5
     _write_rows(agg, inst, rows + [dict(rows[0])])
     [res] = rescore_log(agg, "eee")
     assert _codes(res)["duplicate-samples"][0].samples == [rows[0]["sample_id"]]
@@ -207,7 +208,7 @@ def test_each_eee_recipe_is_recognised_and_named():
 def test_unknown_recipe_is_a_mismatch_and_assay_exports_the_canonical_one(tmp_path):
     raw, ref = "Question: 2 + 2?\nAnswer:", ["4", "four"]
     digests = {name: fn(raw, ref) for name, (fn, _where) in HASH_RECIPES.items()}
-    assert len(set(digests.values())) == 4                                 # the four recipes all differ here
+    assert len(set(digests.values())) == 4  # the four recipes all differ here
     for name, digest in digests.items():
         assert matching_recipes(digest, raw, ref) == [name]
     assert sample_hash(raw, ref) == digests["eee-canonical"]
@@ -215,9 +216,11 @@ def test_unknown_recipe_is_a_mismatch_and_assay_exports_the_canonical_one(tmp_pa
     assert matching_recipes(unknown, raw, ref) == []
     path = tmp_path / "rows.jsonl"
     rows = _rows(FIX / "hash-recipes" / "canonical_recipe.jsonl")
-    rows[1]["sample_hash"] = hashlib.sha256(json.dumps({"raw": rows[1]["input"]["raw"],
-                                                        "reference": rows[1]["input"]["reference"]},
-                                                       sort_keys=True).encode()).hexdigest()
+    rows[1]["sample_hash"] = hashlib.sha256(
+        json.dumps(
+            {"raw": rows[1]["input"]["raw"], "reference": rows[1]["input"]["reference"]}, sort_keys=True
+        ).encode()
+    ).hexdigest()
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     [res] = rescore_log(path, "eee")
     assert _codes(res)["hash-mismatch"][0].samples == [rows[1]["sample_id"]]
@@ -245,7 +248,7 @@ def test_rows_with_nothing_to_recompute_from_are_not_a_pass(tmp_path):
     agg = _aggregate("lm-eval", "eee_mc_norm")
     [res] = rescore_log(agg, "eee")
     rows = {r.metric: r for r in res.rows}
-    assert rows["acc"].recomputed == rows["acc"].reported                  # what can be recomputed still is
+    assert rows["acc"].recomputed == rows["acc"].reported  # what can be recomputed still is
     assert rows["acc_norm"].reported is not None and rows["acc_norm"].recomputed is None
     assert not res.ok and {"unverifiable", "not-recomputed"} & set(_codes(res))
     assert run_assay("rescore", "--log", str(agg), "--format", "eee").returncode == 1
@@ -284,7 +287,7 @@ def test_aggregate_with_no_results_and_no_rows_is_not_a_pass(tmp_path):
 def test_instance_file_is_looked_for_only_beside_the_aggregate(tmp_path):
     agg, inst = _copy(tmp_path, "inspect", "eee_mc")
     outside = tmp_path / inst.name
-    inst.rename(outside)                                                    # one folder up from the aggregate
+    inst.rename(outside)  # one folder up from the aggregate
     data = json.loads(agg.read_text())
     data["detailed_evaluation_results"]["file_path"] = f"../{inst.name}"
     agg.write_text(json.dumps(data))

@@ -25,16 +25,25 @@ def test_inspect_log_to_eee_round_trip(tmp_path):
     [back] = rescore_log(tmp_path / "eee", "eee")
     assert back.ok, back.findings
     assert [(r.task, r.metric, r.reported, r.recomputed, r.n) for r in back.rows] == [
-        ("tiny_arith", "match1", 0.5, 0.5, 8)]
+        ("tiny_arith", "match1", 0.5, 0.5, 8)
+    ]
     # the instance rows keep assay's content hashes of each sample
-    rows = [json.loads(x) for x in (tmp_path / "eee" / "instance_level_data" / "tiny_arith.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(x) for x in (tmp_path / "eee" / "instance_level_data" / "tiny_arith.jsonl").read_text().splitlines()
+    ]
     assert rows[2]["metadata"]["assay_input_sha256"] == log.samples[2].input_sha256
 
 
 def test_lm_eval_log_to_eval_results(tmp_path):
     log = load_logs(FIX / "lm-eval" / "full")[0].to_normalised()
-    [entry] = eval_results_entries(log, task="tiny_qa", metric="exact_match", filter="strict",
-                                   dataset_id="assay-demo/tiny_qa", source_url="https://example.org/run")
+    [entry] = eval_results_entries(
+        log,
+        task="tiny_qa",
+        metric="exact_match",
+        filter="strict",
+        dataset_id="assay-demo/tiny_qa",
+        source_url="https://example.org/run",
+    )
     assert entry["value"] == 25.0 and entry["dataset"] == {"id": "assay-demo/tiny_qa", "task_id": "tiny_qa"}
     assert "12 samples" in entry["notes"]
     path = write_eval_results([entry], tmp_path / ".eval_results", "tiny_qa")

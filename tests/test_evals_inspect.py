@@ -19,7 +19,7 @@ FIX = ROOT / "tests" / "fixtures" / "evals" / "inspect"
 
 def test_eval_is_a_zstd_zip_and_both_formats_agree():
     with zipfile.ZipFile(FIX / "tiny_arith.eval") as z:
-        assert {i.compress_type for i in z.infolist()} == {93}           # zstd
+        assert {i.compress_type for i in z.infolist()} == {93}  # zstd
     assert detect_format(FIX / "tiny_arith.eval") == "inspect" == detect_format(FIX / "tiny_arith.json")
     [a] = load_logs(FIX / "tiny_arith.eval")
     [b] = load_logs(FIX / "tiny_arith.json")
@@ -36,8 +36,12 @@ def test_rescore_equals_inspect_exactly():
         [res] = rescore_log(FIX / name)
         assert res.ok, res.findings
         got = {r.metric: (r.reported, r.recomputed, r.n) for r in res.rows}
-        assert got == {"match/accuracy": (0.75, 0.75, 8), "match/stderr": (got["match/stderr"][0],) * 2 + (8,),
-                       "match1/accuracy": (0.5, 0.5, 8), "match1/stderr": (got["match1/stderr"][0],) * 2 + (8,)}
+        assert got == {
+            "match/accuracy": (0.75, 0.75, 8),
+            "match/stderr": (got["match/stderr"][0],) * 2 + (8,),
+            "match1/accuracy": (0.5, 0.5, 8),
+            "match1/stderr": (got["match1/stderr"][0],) * 2 + (8,),
+        }
         assert got["match/stderr"][0] == 0.16366341767699427
 
 
@@ -46,9 +50,9 @@ def test_scorer_audit_flags_match_accepting_11_for_1():
     audit = {a.metric: a for a in res.audit}
     lenient = audit["match"]
     assert lenient.strict_scorer == "numeric"
-    assert lenient.accepted_only_by_harness == ["q2", "q5"]     # "11" for "1", "15" for "5"
+    assert lenient.accepted_only_by_harness == ["q2", "q5"]  # "11" for "1", "15" for "5"
     assert (lenient.harness, lenient.strict) == (0.75, 0.5)
-    assert audit["match1"].accepted_only_by_harness == []          # match(numeric=True) is strict here
+    assert audit["match1"].accepted_only_by_harness == []  # match(numeric=True) is strict here
     cp = run_assay("rescore", "--log", str(FIX / "tiny_arith.eval"), "--json")
     assert cp.returncode == 0, cp.stderr
     assert "accepted only by the harness: q2, q5" in cp.stderr
@@ -56,8 +60,8 @@ def test_scorer_audit_flags_match_accepting_11_for_1():
 
 def test_tampered_score_and_output_caught(tmp_path):
     data = json.loads((FIX / "tiny_arith.json").read_text())
-    data["samples"][4]["scores"]["match"]["value"] = "C"             # q4 "I think it is 8" for 9: logged correct
-    data["samples"][6]["output"]["completion"] = "16"                 # q6: output edited, its scores kept
+    data["samples"][4]["scores"]["match"]["value"] = "C"  # q4 "I think it is 8" for 9: logged correct
+    data["samples"][6]["output"]["completion"] = "16"  # q6: output edited, its scores kept
     data["samples"][6]["output"]["choices"][0]["message"]["content"] = "16"
     p = tmp_path / "tampered.json"
     p.write_text(json.dumps(data))

@@ -85,8 +85,9 @@ def test_cli_not_pass_exit_1_with_reason(version, task):
     cp = run_assay("rescore", "--log", str(REAL / version / f"{task}.eval"), "--json")
     assert cp.returncode == 1
     rows = json.loads(cp.stdout)
-    assert isinstance(rows, list) and all(set(r) == {"task", "metric", "filter", "reported", "recomputed", "n"}
-                                          for r in rows)
+    assert isinstance(rows, list) and all(
+        set(r) == {"task", "metric", "filter", "reported", "recomputed", "n"} for r in rows
+    )
     assert f"assay: {verdict}: " in cp.stderr and words in cp.stderr
 
 
@@ -130,8 +131,10 @@ def test_choice_recomputed_per_release():
         assert m4.meta["answers"]["choice"] == m4_answer
         assert inspect_choice(m4.output, m4.target, m4.choices, False, version) == ("I", m4_answer)
         res = _one(REAL / version / "mc_single.eval")
-        assert {r.metric: r.recomputed for r in res.rows} == {"choice/accuracy": 0.5,
-                                                             "choice/stderr": res.rows[1].reported}
+        assert {r.metric: r.recomputed for r in res.rows} == {
+            "choice/accuracy": 0.5,
+            "choice/stderr": res.rows[1].reported,
+        }
         assert not [f for f in res.findings if f.code == "unverifiable"]
     res = _one(REAL / "0.3.285" / "mc_multi.json")
     assert {r.metric: (r.reported, r.recomputed) for r in res.rows}["choice/accuracy"] == (0.6, 0.6)
@@ -145,9 +148,26 @@ def test_choice_parser_agrees_with_installed_inspect():
     version = inspect_ai.__version__
     if tuple(int(x) for x in version.split(".")[:3]) < (0, 3, 261):
         pytest.skip(f"installed inspect_ai {version} predates the ported parser")
-    cases = ["ANSWER: A", "ANSWER: b", "answer: C.", "ANSWER: A,B", "ANSWER: A, B", "ANSWER: A and C", "ANSWER: AC",
-             "ANSWER: A,", "ANSWER: $B$", "ANSWER: **C**", "ANSWER: (A)", "The answer is B", "ANSWER: E",
-             "Thinking…\nANSWER: A\nANSWER: B", "ANSWER:D", "ANSWER: A, C, D", "", "answer: a, d."]
+    cases = [
+        "ANSWER: A",
+        "ANSWER: b",
+        "answer: C.",
+        "ANSWER: A,B",
+        "ANSWER: A, B",
+        "ANSWER: A and C",
+        "ANSWER: AC",
+        "ANSWER: A,",
+        "ANSWER: $B$",
+        "ANSWER: **C**",
+        "ANSWER: (A)",
+        "The answer is B",
+        "ANSWER: E",
+        "Thinking…\nANSWER: A\nANSWER: B",
+        "ANSWER:D",
+        "ANSWER: A, C, D",
+        "",
+        "answer: a, d.",
+    ]
     for n in (3, 4):
         for multiple in (False, True):
             for c in cases:
@@ -168,8 +188,12 @@ def test_choice_format_audit():
 def test_epoch_reducers_and_epoch_named_in_findings(tmp_path):
     res = _one(REAL / "0.3.285" / "epochs.json")
     got = {r.metric: r.recomputed for r in res.rows if r.metric.endswith("/accuracy")}
-    assert got == {"match[mean]/accuracy": 0.41666666666666663, "match[at_least_2]/accuracy": 0.25,
-                   "match[pass_at_2]/accuracy": 0.5833333333333333, "match[mode]/accuracy": 0.25}
+    assert got == {
+        "match[mean]/accuracy": 0.41666666666666663,
+        "match[at_least_2]/accuracy": 0.25,
+        "match[pass_at_2]/accuracy": 0.5833333333333333,
+        "match[mode]/accuracy": 0.25,
+    }
     data = json.loads((REAL / "0.3.285" / "epochs.json").read_text())
     hit = next(s for s in data["samples"] if s["id"] == "c1" and s["epoch"] == 2)
     hit["scores"]["match"]["value"] = "C"  # "Lisbon" for Madrid, logged correct
@@ -293,5 +317,7 @@ def test_unrecomputable_scorer_or_solver_is_not_checked(tmp_path):
     p.write_text(json.dumps(data))
     res = _one(p)
     assert res.verdict == "not-checked" and not res.ok
-    assert {f.message.split(",")[0] for f in res.findings if f.code == "not-recomputed"} == {"includes/accuracy",
-                                                                                          "includes/stderr"}
+    assert {f.message.split(",")[0] for f in res.findings if f.code == "not-recomputed"} == {
+        "includes/accuracy",
+        "includes/stderr",
+    }

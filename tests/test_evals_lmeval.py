@@ -55,14 +55,14 @@ def test_rescore_equals_the_harness_aggregates_exactly():
     seen = set()
     for row in res.rows:
         key = f"{row.metric},{row.filter}"
-        assert row.reported == reported[row.task][key], row     # the row carries lm-eval's own number
-        assert row.recomputed == row.reported, row              # bit-identical, stderrs and groups included
+        assert row.reported == reported[row.task][key], row  # the row carries lm-eval's own number
+        assert row.recomputed == row.reported, row  # bit-identical, stderrs and groups included
         seen.add((row.task, key))
     expected = {(t, k) for t, v in reported.items() for k in v if "," in k}
     assert seen == expected
     by = {(r.task, r.metric, r.filter): r for r in res.rows}
     assert by[("tiny_qa", "exact_match", "strict")].n == 12
-    assert by[("tiny_split", "acc", "none")].n == 27           # the group: size-weighted over 5 + 8 + 14
+    assert by[("tiny_split", "acc", "none")].n == 27  # the group: size-weighted over 5 + 8 + 14
 
 
 def test_hashes_recomputed_and_checked(full):
@@ -71,8 +71,10 @@ def test_hashes_recomputed_and_checked(full):
     assert len(samples) == 10 and all(s.meta["doc_hash"] for s in samples)
     assert not _errors(rescore_log(full)[0])
     # a document edited after the run: its doc_hash no longer matches, nor does the task hash
-    _rewrite(_samples(full, "tiny_mc"), lambda rows: [dict(r, doc=dict(r["doc"], question="edited")) if r["doc_id"] == 3
-                                                      else r for r in rows])
+    _rewrite(
+        _samples(full, "tiny_mc"),
+        lambda rows: [dict(r, doc=dict(r["doc"], question="edited")) if r["doc_id"] == 3 else r for r in rows],
+    )
     [res] = rescore_log(full)
     [f] = _errors(res)
     assert (f.code, f.where, f.samples) == ("hash-mismatch", "tiny_mc", ["3"]) and "doc_hash" in f.message
@@ -105,7 +107,7 @@ def test_tampered_answer_is_caught_and_named(full):
     assert f.where == "tiny_qa" and f.samples == ["1"] and "exact_match,strict" in f.message
     [agg] = [f for f in _errors(res, "aggregate-mismatch") if "strict" in f.message]
     assert "0.25" in agg.message
-    [ans] = _errors(res, "answer-mismatch")                      # the logged filtered response is stale too
+    [ans] = _errors(res, "answer-mismatch")  # the logged filtered response is stale too
     assert ans.samples == ["1"]
     # the CLI: exit 1, the JSON rows on stdout, the sample named on stderr
     cp = run_assay("rescore", "--log", str(full), "--json")
@@ -118,8 +120,9 @@ def test_tampered_answer_is_caught_and_named(full):
 
 
 def test_tampered_logged_score_and_aggregate(full):
-    _rewrite(_samples(full, "tiny_mc"), lambda rows: [dict(r, acc=1.0 - r["acc"]) if r["doc_id"] == 7 else r
-                                                      for r in rows])
+    _rewrite(
+        _samples(full, "tiny_mc"), lambda rows: [dict(r, acc=1.0 - r["acc"]) if r["doc_id"] == 7 else r for r in rows]
+    )
     res_path = _results(full)
     data = json.loads(res_path.read_text())
     data["results"]["tiny_split_b"]["acc_norm,none"] = 0.75
@@ -130,14 +133,14 @@ def test_tampered_logged_score_and_aggregate(full):
     assert f.where == "tiny_mc" and f.samples == ["7"]
     aggs = {(f.where, f.message.split(":")[0]) for f in _errors(res, "aggregate-mismatch")}
     assert ("tiny_split_b", "acc_norm,none") in aggs
-    assert ("tiny_split", "acc,none") in aggs                   # the group recomputed from its subtasks
+    assert ("tiny_split", "acc,none") in aggs  # the group recomputed from its subtasks
 
 
 def test_missing_duplicated_and_extra_samples(full):
     def edit(rows):
-        rows = [r for r in rows if not (r["doc_id"] == 4 and r["filter"] == "first-word")]      # missing
-        rows.append(next(r for r in rows if r["doc_id"] == 0 and r["filter"] == "strict"))   # duplicated
-        extra = dict(next(r for r in rows if r["doc_id"] == 11), doc_id=12)                  # extra
+        rows = [r for r in rows if not (r["doc_id"] == 4 and r["filter"] == "first-word")]  # missing
+        rows.append(next(r for r in rows if r["doc_id"] == 0 and r["filter"] == "strict"))  # duplicated
+        extra = dict(next(r for r in rows if r["doc_id"] == 11), doc_id=12)  # extra
         return rows + [extra]
 
     _rewrite(_samples(full, "tiny_qa"), edit)
@@ -153,7 +156,7 @@ def test_subset_run_detected():
     [res] = rescore_log(FIX / "limit")
     [f] = [f for f in res.findings if f.code == "subset-run"]
     assert f.severity == "warning" and "4 of 12" in f.message and "--limit 4" in f.message
-    assert res.ok                                                # consistent in itself: --log does not fail it
+    assert res.ok  # consistent in itself: --log does not fail it
     assert {r.n for r in res.rows} == {4}
 
 
@@ -165,14 +168,14 @@ def test_scorer_audit_lists_lenient_extraction():
     assert fw.accepted_only_by_harness == ["2", "6", "10"] and fw.accepted_only_by_strict == ["0", "4", "8"]
     strict = audit[("tiny_qa", "strict")]
     assert strict.accepted_only_by_harness == [] and strict.harness == strict.strict == 0.25
-    assert not any(a.task == "tiny_mc" for a in res.audit)       # log-likelihood scoring has no text to audit
+    assert not any(a.task == "tiny_mc" for a in res.audit)  # log-likelihood scoring has no text to audit
 
 
 def test_formats_detected_and_single_files():
     assert detect_format(FIX / "full") == "lm-eval"
     assert detect_format(_results(FIX / "full")) == "lm-eval"
     assert detect_format(_samples(FIX / "full", "tiny_qa")) == "lm-eval"
-    [run] = load_logs(_samples(FIX / "full", "tiny_qa"))        # a samples file finds its results file
+    [run] = load_logs(_samples(FIX / "full", "tiny_qa"))  # a samples file finds its results file
     assert run.results_path is not None and run.tasks()[0] == "tiny_qa"
     s = run.samples("tiny_qa")[0]
     assert s.prompt == "Question: What is the value of the blue bar?\nAnswer:" and s.gen_kwargs["max_gen_toks"] == 4

@@ -96,7 +96,7 @@ def test_three_releases_spanning_0_4_are_committed():
     assert {"0.4.0", "0.4.9.1", "0.4.13"} <= versions
     for run in FULL:
         logged = _results(run).get("lm_eval_version")
-        assert logged in (None, run.parent.name), run               # 0.4.0 does not record its version
+        assert logged in (None, run.parent.name), run  # 0.4.0 does not record its version
     assert any(r.name == "limit" for r in RUNS)
     # what the user reported: lm-eval <= 0.4.9 lists every plain task in group_subtasks as {task: []}
     old = _results(FIX / "0.4.9.1" / "full")["group_subtasks"]
@@ -110,11 +110,11 @@ def test_every_reported_metric_recomputed_exactly(run):
     assert res.ok, [f"{f.code}: {f.where}: {f.message}" for f in _errors(res)]
     reported = _reported(run)
     by = _by(res)
-    assert set(reported) <= set(by)                               # nothing reported is left out
+    assert set(reported) <= set(by)  # nothing reported is left out
     for key, value in reported.items():
         row = by[key]
-        assert row.recomputed is not None and row.n > 0, row      # recomputed from logged samples ...
-        assert row.recomputed == value, (key, row)                # ... bit for bit, stderrs and the group included
+        assert row.recomputed is not None and row.n > 0, row  # recomputed from logged samples ...
+        assert row.recomputed == value, (key, row)  # ... bit for bit, stderrs and the group included
         assert row.reported == value
     for key, row in by.items():
         if key[0] in LEAVES and row.n:
@@ -157,10 +157,10 @@ def test_limit_run_is_flagged_as_a_subset():
     [run] = [r for r in RUNS if r.name == "limit"]
     [res] = rescore_log(run)
     subset = {f.where: f for f in res.findings if f.code == "subset-run"}
-    assert set(subset) == set(LEAVES)                             # every task has more than 4 documents
+    assert set(subset) == set(LEAVES)  # every task has more than 4 documents
     assert all(f.severity == "warning" and "--limit 4" in f.message for f in subset.values())
     assert "4 of 12" in subset["rt_mc"].message
-    assert res.ok                                                 # consistent in itself; the subset is named
+    assert res.ok  # consistent in itself; the subset is named
 
 
 # ------------------------------------------------------------------------------------------------- fail closed
@@ -193,8 +193,9 @@ def test_samples_without_results_fail_closed(tmp_path):
     _assert_not_pass(dst, res, "no-results")
 
 
-@pytest.mark.parametrize("metric,value", [("bleu", ["The chart shows it.\n#### then", "then"]),
-                                          ("my_metric", 0.5)], ids=["bleu", "custom"])
+@pytest.mark.parametrize(
+    "metric,value", [("bleu", ["The chart shows it.\n#### then", "then"]), ("my_metric", 0.5)], ids=["bleu", "custom"]
+)
 @pytest.mark.parametrize("run", FULL, ids=_id)
 def test_metric_without_a_recomputable_per_sample_value_fails_closed(run, tmp_path, metric, value):
     """A corpus metric (bleu: per-sample (reference, prediction) pairs) or a custom metric cannot be recomputed:
@@ -203,8 +204,9 @@ def test_metric_without_a_recomputable_per_sample_value_fails_closed(run, tmp_pa
 
     def add_metric(data):
         data["results"]["rt_gsm"][f"{metric},flexible-extract"] = 0.25
-        data["configs"]["rt_gsm"]["metric_list"].append({"metric": metric, "aggregation": "mean",
-                                                         "higher_is_better": True})
+        data["configs"]["rt_gsm"]["metric_list"].append(
+            {"metric": metric, "aggregation": "mean", "higher_is_better": True}
+        )
         return data
 
     def add_values(rows):
@@ -239,18 +241,22 @@ def test_group_that_cannot_be_recomputed_fails_closed(run, tmp_path, how):
                     (data.get(key) or {}).pop(task, None)
             return data
     else:  # the group is reported, but which tasks it aggregates is not recorded
+
         def drop(data):
             data["groups"] = data.get("groups") or {"rt_group": data["results"]["rt_group"]}
             data.pop("group_subtasks", None)
             for task, vals in data["results"].items():  # 0.4.0 records the tree in the aliases' indentation
                 vals["alias"] = task
             return data
+
     _edit_results(dst, drop)
     [res] = rescore_log(dst)
     group_rows = [r for r in res.rows if r.task == "rt_group"]
     assert group_rows and all(r.recomputed is None for r in group_rows)
-    assert {(r.metric, r.filter) for r in group_rows if r.reported is not None} >= {("acc", "none"),
-                                                                                      ("acc_norm", "none")}
+    assert {(r.metric, r.filter) for r in group_rows if r.reported is not None} >= {
+        ("acc", "none"),
+        ("acc_norm", "none"),
+    }
     _assert_not_pass(dst, res, "not-recomputed")
 
 

@@ -19,8 +19,19 @@ from conftest import ROOT, run_assay
 FIX = ROOT / "tests" / "fixtures" / "evals"
 
 # the scorer names manifests use (`scorer: inspect:includes`): renaming one breaks users' manifests
-MANIFEST_SCORERS = {"exact", "numeric", "choice", "point_in_box", "lm-eval:exact_match", "lm-eval:acc",
-                    "lm-eval:acc_norm", "inspect:match", "inspect:match_numeric", "inspect:includes", "inspect:exact"}
+MANIFEST_SCORERS = {
+    "exact",
+    "numeric",
+    "choice",
+    "point_in_box",
+    "lm-eval:exact_match",
+    "lm-eval:acc",
+    "lm-eval:acc_norm",
+    "inspect:match",
+    "inspect:match_numeric",
+    "inspect:includes",
+    "inspect:exact",
+}
 
 
 def test_every_manifest_scorer_name_is_registered():
@@ -28,8 +39,10 @@ def test_every_manifest_scorer_name_is_registered():
 
 
 def test_the_registries_are_complete_whatever_is_imported_first():
-    code = ("from assay.evals.registry import HARNESSES, SCORERS\n"
-            "print(','.join(HARNESSES)); print(','.join(sorted(SCORERS)))\n")
+    code = (
+        "from assay.evals.registry import HARNESSES, SCORERS\n"
+        "print(','.join(HARNESSES)); print(','.join(sorted(SCORERS)))\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     harnesses, scorers = proc.stdout.splitlines()
@@ -47,6 +60,7 @@ def test_a_name_cannot_be_registered_twice():
         scorer("inspect:includes")(lambda s: 1.0)
 
     with pytest.raises(ValueError, match="registered twice"):
+
         @harness("lm-eval")
         class Again(Harness):
             def load(self, path: Path) -> list[ImportedLog]:
@@ -90,8 +104,9 @@ class _Unregistered(ImportedLog):
     format = "no-such-harness"
 
     def __init__(self, samples: list[Sample]) -> None:
-        super().__init__(Path("mem"), LogHeader(source_format="no-such-harness",
-                                                tasks=sorted({s.task for s in samples})))
+        super().__init__(
+            Path("mem"), LogHeader(source_format="no-such-harness", tasks=sorted({s.task for s in samples}))
+        )
         self._samples = samples
 
     def iter_samples(self, task: str) -> Iterator[Sample]:
@@ -115,8 +130,7 @@ def test_a_named_scorer_recomputes_through_the_generic_engine():
     lying = Sample(id="2", task="t", output="5", target="4", scores={"exact": 1.0})
     assert rescore_imported(_Unregistered([ok]), audit=False).verdict == "pass"
     res = rescore_imported(_Unregistered([ok, lying]), audit=False)
-    assert res.verdict == "fail" and any(f.code == "sample-score-mismatch" and f.samples == ["2"]
-                                         for f in res.findings)
+    assert res.verdict == "fail" and any(f.code == "sample-score-mismatch" and f.samples == ["2"] for f in res.findings)
 
 
 # one log of each shape: a zstd .eval archive, an .xlsx workbook, lm-eval 0.4.0's results.json, a VLMEvalKit
@@ -126,15 +140,25 @@ WRONG_FORMAT_FILES = [
     FIX / "vlmevalkit" / "TinyVLM" / "T20260101_G0000000" / "TinyVLM_AI2D_TEST.xlsx",
     FIX / "lm-eval-real" / "0.4.0" / "full" / "results.json",
     FIX / "vlmevalkit" / "TinyVLM" / "T20260101_G0000000" / "TinyVLM_ScreenSpot_v2_Mobile_exact_matching_result.json",
-    FIX / "eee-real" / "converted" / "lm-eval" / "data" / "eee_gen" / "assay-demo" / "tiny-text"
+    FIX
+    / "eee-real"
+    / "converted"
+    / "lm-eval"
+    / "data"
+    / "eee_gen"
+    / "assay-demo"
+    / "tiny-text"
     / "938cd842-479e-4986-a1c0-51af7fb10d59.json",
 ]
 
 
 # every (file, forced format) pair where the format is not the file's own
-WRONG_PAIRS = [pytest.param(path, fmt, id=f"{path.name[:24]}-{fmt}")
-               for path in WRONG_FORMAT_FILES for fmt in ("lm-eval", "inspect", "vlmevalkit", "eee")
-               if detect_format(path) != fmt]
+WRONG_PAIRS = [
+    pytest.param(path, fmt, id=f"{path.name[:24]}-{fmt}")
+    for path in WRONG_FORMAT_FILES
+    for fmt in ("lm-eval", "inspect", "vlmevalkit", "eee")
+    if detect_format(path) != fmt
+]
 
 
 @pytest.mark.parametrize(("path", "fmt"), WRONG_PAIRS)

@@ -66,9 +66,12 @@ def test_assay_rerun_log_rescored_with_the_reference_semantics(tmp_path):
     claim = EvalClaim(name="tiny_qa", metric="exact_match")
     rerun = [x for s in ref if s.filter == "strict" for x in score(_fresh(s, s.output), claim)]
     rerun[0] = rerun[0].model_copy(update={"scores": {"exact_match": 1.0 - rerun[0].scores["exact_match"]}})
-    header = LogHeader(harness="assay rerun", tasks=["tiny_qa"],
-                       aggregates=[Aggregate(task="tiny_qa", metric="exact_match", filter="strict", value=0.25)],
-                       config={"metric": "exact_match", "scoring_header": run.header.model_dump(mode="json")})
+    header = LogHeader(
+        harness="assay rerun",
+        tasks=["tiny_qa"],
+        aggregates=[Aggregate(task="tiny_qa", metric="exact_match", filter="strict", value=0.25)],
+        config={"metric": "exact_match", "scoring_header": run.header.model_dump(mode="json")},
+    )
     p = tmp_path / "tiny_qa.assay.jsonl"
     write_log(p, header, rerun)
     [res] = rescore_log(p)

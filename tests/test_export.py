@@ -19,8 +19,16 @@ import pytest
 import yaml
 
 from assay.audit.exports import FORMATS, export
-from assay.audit.model import (AuditReport, ClaimResult, Counts, Environment, ReleaseRef, ScorePoint, StepResult,
-                               StepSummary)
+from assay.audit.model import (
+    AuditReport,
+    ClaimResult,
+    Counts,
+    Environment,
+    ReleaseRef,
+    ScorePoint,
+    StepResult,
+    StepSummary,
+)
 from assay.manifests.errors import InputError
 from assay.audit.locking import lock_release
 
@@ -89,21 +97,48 @@ def report(release) -> Path:
     """An audit report whose rescore step reproduced chartqa (with a CI) and that failed one data claim."""
     lock = yaml.safe_load(release.with_name("assay.lock.yaml").read_text())
     claims = [
-        ClaimResult(id="eval:chartqa", step="rescore", kind="rescore", subject="chartqa", declared=84.8, measured=83.9,
-                    verdict="pass", level="L1 re-score"),
-        ClaimResult(id="data:shares.cot", step="data", kind="data", subject="cot", declared=0.2, measured=0.31,
-                    verdict="fail", message="cot share 0.31 outside 0.2 ± 0.05"),
+        ClaimResult(
+            id="eval:chartqa",
+            step="rescore",
+            kind="rescore",
+            subject="chartqa",
+            declared=84.8,
+            measured=83.9,
+            verdict="pass",
+            level="L1 re-score",
+        ),
+        ClaimResult(
+            id="data:shares.cot",
+            step="data",
+            kind="data",
+            subject="cot",
+            declared=0.2,
+            measured=0.31,
+            verdict="fail",
+            message="cot share 0.31 outside 0.2 ± 0.05",
+        ),
     ]
     row = {"name": "chartqa", "published": 84.8, "reproduced": 83.9, "ci_low": 81.2, "ci_high": 86.4, "n": 500}
-    steps = [StepResult(name="rescore", status="ok", claims=claims[:1], summary=StepSummary(scores=[ScorePoint(**row)])),
-             StepResult(name="data", status="failed", claims=claims[1:])]
-    r = AuditReport(release=ReleaseRef(name="tiny-vlm", version="0.1.0", manifest=str(release),
-                                       manifest_sha256=hashlib.sha256(release.read_bytes()).hexdigest(),
-                                       release_digest=lock["release_digest"]),
-                    generated_by="assay 0.1.0", environment=Environment(assay="0.1.0", python="3", platform="x",
-                                                                        cpu_count=2),
-                    steps=steps, claims=claims, verdict="fail", seconds=1.0,
-                    counts=Counts(total=2, passed=1, failed=1, attested=0, inconclusive=0, not_checked=0, errors=0))
+    steps = [
+        StepResult(name="rescore", status="ok", claims=claims[:1], summary=StepSummary(scores=[ScorePoint(**row)])),
+        StepResult(name="data", status="failed", claims=claims[1:]),
+    ]
+    r = AuditReport(
+        release=ReleaseRef(
+            name="tiny-vlm",
+            version="0.1.0",
+            manifest=str(release),
+            manifest_sha256=hashlib.sha256(release.read_bytes()).hexdigest(),
+            release_digest=lock["release_digest"],
+        ),
+        generated_by="assay 0.1.0",
+        environment=Environment(assay="0.1.0", python="3", platform="x", cpu_count=2),
+        steps=steps,
+        claims=claims,
+        verdict="fail",
+        seconds=1.0,
+        counts=Counts(total=2, passed=1, failed=1, attested=0, inconclusive=0, not_checked=0, errors=0),
+    )
     path = release.parent.parent / "report.json"
     path.write_text(r.model_dump_json(by_alias=True, indent=2))
     return path
@@ -111,8 +146,9 @@ def report(release) -> Path:
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, SOURCE_DATE_EPOCH="1767225600")
-    return subprocess.run([sys.executable, "-c", WRAPPER, "export", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", WRAPPER, "export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ CycloneDX
@@ -149,8 +185,12 @@ def test_cyclonedx_ml_bom_is_valid_and_carries_the_model_card(release, report, t
     assert data["data:hub-charts"]["licenses"] == [{"license": {"id": "MIT"}}]
     assert data["data:text-mix"]["components"][0]["hashes"][0]["content"] == hashlib.sha256(b"{}\n").hexdigest()
     metrics = {m["slice"]: m for m in card["quantitativeAnalysis"]["performanceMetrics"]}
-    assert metrics["chartqa_mini"] == {"type": "relaxed_accuracy", "value": "83.9", "slice": "chartqa_mini",
-                                       "confidenceInterval": {"lowerBound": "81.2", "upperBound": "86.4"}}
+    assert metrics["chartqa_mini"] == {
+        "type": "relaxed_accuracy",
+        "value": "83.9",
+        "slice": "chartqa_mini",
+        "confidenceInterval": {"lowerBound": "81.2", "upperBound": "86.4"},
+    }
     assert metrics["textqa"] == {"type": "acc", "value": "55", "slice": "textqa"}  # published only: no CI
     props = {p["name"]: p["value"] for p in card["properties"]}
     assert props["assay:eval:chartqa:verified"] == "true" and props["assay:eval:textqa:verified"] == "false"
@@ -159,8 +199,9 @@ def test_cyclonedx_ml_bom_is_valid_and_carries_the_model_card(release, report, t
     assert "textqa" in limits and "not verified" in limits and "chartqa" not in limits
     assert "data:shares.cot: fail" in limits and "secret-mix is attested only" in limits
     dep = bom["dependencies"][0]
-    assert dep["ref"] == model["bom-ref"] and set(dep["dependsOn"]) == set(files_ref := [c["bom-ref"] for c in
-                                                                                           bom["components"]])
+    assert dep["ref"] == model["bom-ref"] and set(dep["dependsOn"]) == set(
+        files_ref := [c["bom-ref"] for c in bom["components"]]
+    )
     assert len(files_ref) == len(set(files_ref))
 
 
@@ -228,7 +269,9 @@ def test_model_index_keeps_benchmarks_that_share_a_dataset_apart(release):
     doc = yaml.safe_load(export("model-index", release, datasets=same).content)
     _, results = model_index_to_eval_results(doc["model-index"])
     assert [(e.dataset_name, e.dataset_config, e.metric_value) for e in results] == [
-        ("chartqa", "chartqa_mini", 84.8), ("textqa", "textqa", 55.0)]
+        ("chartqa", "chartqa_mini", 84.8),
+        ("textqa", "textqa", 55.0),
+    ]
 
 
 def test_eval_results_files_load_with_huggingface_hub(release, report, tmp_path):
@@ -257,51 +300,119 @@ def test_eval_results_files_load_with_huggingface_hub(release, report, tmp_path)
 # the package itself needs Python >= 3.12 and huggingface-hub < 1.0, which this project cannot install beside hub 2.x.
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _EEE = {
-    "type": "object", "additionalProperties": False,
-    "required": ["schema_version", "evaluation_id", "retrieved_timestamp", "source_metadata", "model_info",
-                 "eval_library", "evaluation_results"],
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "schema_version",
+        "evaluation_id",
+        "retrieved_timestamp",
+        "source_metadata",
+        "model_info",
+        "eval_library",
+        "evaluation_results",
+    ],
     "properties": {
-        "schema_version": {"const": "0.3.0"}, "evaluation_id": {"type": "string"},
-        "evaluation_timestamp": {"type": "string"}, "retrieved_timestamp": {"type": "string", "pattern": r"^\d+$"},
-        "source_metadata": {"type": "object", "required": ["source_type", "source_organization_name",
-                                                           "evaluator_relationship"],
-                            "properties": {"source_type": {"enum": ["documentation", "evaluation_run"]},
-                                           "evaluator_relationship": {"enum": ["first_party", "third_party",
-                                                                               "collaborative", "other"]},
-                                           "additional_details": _STR_MAP}},
-        "eval_library": {"type": "object", "required": ["name", "version"], "properties": {
-            "additional_details": _STR_MAP}},
-        "model_info": {"type": "object", "required": ["name", "id", "additional_details"], "properties": {
-            "additional_details": {"type": "object", "required": ["deployment_type", "model_availability"],
-                                   "properties": {"deployment_type": {"enum": ["self_deployed", "externally_managed",
-                                                                               "unknown"]},
-                                                  "model_availability": {"enum": ["open_weights", "closed_weights",
-                                                                                  "unknown"]}},
-                                   "additionalProperties": {"type": "string"}}}},
-        "evaluation_results": {"type": "array", "items": {
-            "type": "object", "required": ["evaluation_name", "source_data", "metric_config", "score_details"],
+        "schema_version": {"const": "0.3.0"},
+        "evaluation_id": {"type": "string"},
+        "evaluation_timestamp": {"type": "string"},
+        "retrieved_timestamp": {"type": "string", "pattern": r"^\d+$"},
+        "source_metadata": {
+            "type": "object",
+            "required": ["source_type", "source_organization_name", "evaluator_relationship"],
             "properties": {
-                "source_data": {"oneOf": [
-                    {"required": ["dataset_name", "source_type", "url"],
-                     "properties": {"source_type": {"const": "url"}}},
-                    {"required": ["dataset_name", "source_type"],
-                     "properties": {"source_type": {"const": "hf_dataset"}}},
-                    {"required": ["dataset_name", "source_type"], "properties": {
-                        "source_type": {"const": "other"}, "additional_details": _STR_MAP}}]},
-                "metric_config": {"type": "object", "required": ["lower_is_better"],
-                                  "properties": {"lower_is_better": {"type": "boolean"}}},
-                "score_details": {"type": "object", "required": ["score"], "properties": {
-                    "score": {"type": "number"}, "details": _STR_MAP,
-                    "uncertainty": {"type": "object", "properties": {
-                        "standard_error": {"type": "object", "required": ["value"]},
-                        "confidence_interval": {"type": "object", "required": ["lower", "upper"], "properties": {
-                            "confidence_level": {"type": "number", "minimum": 0, "maximum": 1}}},
-                        "num_samples": {"type": "integer"}}}}},
-                "generation_config": {"type": "object", "properties": {
-                    "generation_args": {"type": "object", "additionalProperties": False, "properties": {
-                        "temperature": {"type": ["null", "number"]}, "top_p": {"type": ["null", "number"]},
-                        "top_k": {"type": ["null", "number"]}, "max_tokens": {"type": "integer", "minimum": 1}}},
-                    "additional_details": _STR_MAP}}}}},
+                "source_type": {"enum": ["documentation", "evaluation_run"]},
+                "evaluator_relationship": {"enum": ["first_party", "third_party", "collaborative", "other"]},
+                "additional_details": _STR_MAP,
+            },
+        },
+        "eval_library": {
+            "type": "object",
+            "required": ["name", "version"],
+            "properties": {"additional_details": _STR_MAP},
+        },
+        "model_info": {
+            "type": "object",
+            "required": ["name", "id", "additional_details"],
+            "properties": {
+                "additional_details": {
+                    "type": "object",
+                    "required": ["deployment_type", "model_availability"],
+                    "properties": {
+                        "deployment_type": {"enum": ["self_deployed", "externally_managed", "unknown"]},
+                        "model_availability": {"enum": ["open_weights", "closed_weights", "unknown"]},
+                    },
+                    "additionalProperties": {"type": "string"},
+                }
+            },
+        },
+        "evaluation_results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["evaluation_name", "source_data", "metric_config", "score_details"],
+                "properties": {
+                    "source_data": {
+                        "oneOf": [
+                            {
+                                "required": ["dataset_name", "source_type", "url"],
+                                "properties": {"source_type": {"const": "url"}},
+                            },
+                            {
+                                "required": ["dataset_name", "source_type"],
+                                "properties": {"source_type": {"const": "hf_dataset"}},
+                            },
+                            {
+                                "required": ["dataset_name", "source_type"],
+                                "properties": {"source_type": {"const": "other"}, "additional_details": _STR_MAP},
+                            },
+                        ]
+                    },
+                    "metric_config": {
+                        "type": "object",
+                        "required": ["lower_is_better"],
+                        "properties": {"lower_is_better": {"type": "boolean"}},
+                    },
+                    "score_details": {
+                        "type": "object",
+                        "required": ["score"],
+                        "properties": {
+                            "score": {"type": "number"},
+                            "details": _STR_MAP,
+                            "uncertainty": {
+                                "type": "object",
+                                "properties": {
+                                    "standard_error": {"type": "object", "required": ["value"]},
+                                    "confidence_interval": {
+                                        "type": "object",
+                                        "required": ["lower", "upper"],
+                                        "properties": {
+                                            "confidence_level": {"type": "number", "minimum": 0, "maximum": 1}
+                                        },
+                                    },
+                                    "num_samples": {"type": "integer"},
+                                },
+                            },
+                        },
+                    },
+                    "generation_config": {
+                        "type": "object",
+                        "properties": {
+                            "generation_args": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "temperature": {"type": ["null", "number"]},
+                                    "top_p": {"type": ["null", "number"]},
+                                    "top_k": {"type": ["null", "number"]},
+                                    "max_tokens": {"type": "integer", "minimum": 1},
+                                },
+                            },
+                            "additional_details": _STR_MAP,
+                        },
+                    },
+                },
+            },
+        },
     },
 }
 
@@ -316,17 +427,25 @@ def test_eee_aggregates_follow_the_0_3_0_schema(release, report, tmp_path):
     assert pub["source_metadata"]["source_type"] == "documentation"
     assert pub["source_metadata"]["evaluator_relationship"] == "first_party"
     assert {e["evaluation_name"]: e["score_details"]["score"] for e in pub["evaluation_results"]} == {
-        "chartqa": 84.8, "textqa": 55.0}
+        "chartqa": 84.8,
+        "textqa": 55.0,
+    }
     chart = pub["evaluation_results"][0]
     assert chart["score_details"]["uncertainty"]["standard_error"]["value"] == 1.1
-    assert chart["source_data"] == {"dataset_name": "chartqa_mini", "source_type": "hf_dataset",
-                                    "hf_repo": "example-org/chartqa"}
+    assert chart["source_data"] == {
+        "dataset_name": "chartqa_mini",
+        "source_type": "hf_dataset",
+        "hf_repo": "example-org/chartqa",
+    }
     assert chart["generation_config"]["generation_args"] == {"temperature": 0.0, "max_tokens": 32}
     assert rep["source_metadata"]["source_type"] == "evaluation_run" and rep["eval_library"]["name"] == "assay"
     [res] = rep["evaluation_results"]
     assert res["score_details"]["score"] == 83.9
-    assert res["score_details"]["uncertainty"]["confidence_interval"] == {"lower": 81.2, "upper": 86.4,
-                                                                           "confidence_level": 0.95}
+    assert res["score_details"]["uncertainty"]["confidence_interval"] == {
+        "lower": 81.2,
+        "upper": 86.4,
+        "confidence_level": 0.95,
+    }
     assert res["score_details"]["uncertainty"]["num_samples"] == 500
     # A broken log is caught by the same check (so the test can fail).
     broken = json.loads(json.dumps(pub))
@@ -353,8 +472,9 @@ def _kit_unknown(kit: dict) -> list[str]:
     for sec in ("package", "model"):
         bad += [f"{sec}.{k}" for k in kit.get(sec, {}) if k not in _KIT_KEYS[sec]]
     bad += [f"part.{k}" for p in kit.get("model", {}).get("parts", []) for k in p if k not in _KIT_KEYS["part"]]
-    bad += [f"{s}.{k}" for s in ("code", "datasets", "docs") for e in kit.get(s, []) for k in e
-            if k not in _KIT_KEYS[s]]
+    bad += [
+        f"{s}.{k}" for s in ("code", "datasets", "docs") for e in kit.get(s, []) for k in e if k not in _KIT_KEYS[s]
+    ]
     return bad
 
 
@@ -365,8 +485,13 @@ def test_kitfile_has_only_documented_keys_and_real_paths(release, tmp_path):
     assert _kit_unknown(kit) == []
     assert _kit_unknown({**kit, "evals": []}) == ["evals"]  # the check can fail
     assert kit["manifestVersion"] == "1.0.0"
-    assert kit["package"] == {"name": "tiny-vlm", "version": "0.1.0", "license": "apache-2.0",
-                              "authors": ["assay demo lab"], "description": kit["package"]["description"]}
+    assert kit["package"] == {
+        "name": "tiny-vlm",
+        "version": "0.1.0",
+        "license": "apache-2.0",
+        "authors": ["assay demo lab"],
+        "description": kit["package"]["description"],
+    }
     model = kit["model"]
     assert model["path"] == "release/model.safetensors.index.json" and model["format"] == "safetensors"
     assert model["parameters"]["parameters"] == 119520
@@ -391,8 +516,21 @@ def test_modelpack_config_is_what_push_sends(release, report, tmp_path):
     assert raw == canonical_json(cfg)  # canonical bytes: the file's sha256 is the registry's config digest
     assert r.files[0].sha256 == hashlib.sha256(raw).hexdigest()
     assert set(cfg) == {"descriptor", "config", "modelfs"}
-    assert set(cfg["descriptor"]) <= {"createdAt", "authors", "vendor", "family", "name", "version", "title",
-                                      "description", "docURL", "sourceURL", "datasetsURL", "revision", "licenses"}
+    assert set(cfg["descriptor"]) <= {
+        "createdAt",
+        "authors",
+        "vendor",
+        "family",
+        "name",
+        "version",
+        "title",
+        "description",
+        "docURL",
+        "sourceURL",
+        "datasetsURL",
+        "revision",
+        "licenses",
+    }
     assert set(cfg["config"]) <= {"architecture", "format", "paramSize", "precision", "quantization", "capabilities"}
     lock = yaml.safe_load(release.with_name("assay.lock.yaml").read_text())
     assert cfg["descriptor"]["revision"] == lock["release_digest"]
@@ -401,8 +539,10 @@ def test_modelpack_config_is_what_push_sends(release, report, tmp_path):
     package = {f["path"]: f["sha256"] for f in lock["files"]}
     package["assay.yaml"] = hashlib.sha256(release.read_bytes()).hexdigest()
     package["assay.lock.yaml"] = hashlib.sha256(release.with_name("assay.lock.yaml").read_bytes()).hexdigest()
-    assert cfg["modelfs"] == {"type": "layers",
-                              "diffIds": [f"sha256:{package[p]}" for p in sorted(package, key=str.encode)]}
+    assert cfg["modelfs"] == {
+        "type": "layers",
+        "diffIds": [f"sha256:{package[p]}" for p in sorted(package, key=str.encode)],
+    }
     with_report = json.loads(export("modelpack", release, report).content)
     assert len(with_report["modelfs"]["diffIds"]) == len(package) + 1  # report.json travels as a doc layer
 
@@ -435,15 +575,25 @@ def test_cli_export_exit_codes_and_outputs(release, report, tmp_path):
     assert proc.returncode == 0, proc.stderr
     bom = json.loads(proc.stdout)  # no --out: the document itself on stdout
     assert _strict_errors(bom) == [] and bom["metadata"]["timestamp"] == "2026-01-01T00:00:00Z"
-    proc = _cli(str(release), "--format", "eval-results", "--out", str(tmp_path / "hf"), "--json",
-                "--dataset", "chartqa=example-org/chartqa")
+    proc = _cli(
+        str(release),
+        "--format",
+        "eval-results",
+        "--out",
+        str(tmp_path / "hf"),
+        "--json",
+        "--dataset",
+        "chartqa=example-org/chartqa",
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["ok"] and len(result["files"]) == 2 and "content" not in result
     assert (tmp_path / "hf" / ".eval_results" / "chartqa.yaml").is_file()
-    for args, msg in ((["--format", "nope"], "--format must be one of"),
-                      (["--format", "kitfile", "--json"], "--json needs --out"),
-                      (["--format", "eee", "--dataset", "chartqa"], "expected NAME=ORG/DATASET")):
+    for args, msg in (
+        (["--format", "nope"], "--format must be one of"),
+        (["--format", "kitfile", "--json"], "--json needs --out"),
+        (["--format", "eee", "--dataset", "chartqa"], "expected NAME=ORG/DATASET"),
+    ):
         proc = _cli(str(release), *args)
         assert proc.returncode == 2 and msg in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     proc = _cli(str(tmp_path / "missing.yaml"), "--format", "kitfile")
@@ -463,8 +613,9 @@ def test_cli_exits_1_when_the_document_fails_its_schema_check(release, tmp_path,
     app = typer.Typer()
     export_verbs.register(app)
     app.command("noop")(lambda: None)  # two commands, so typer keeps 'export' as a sub-command
-    res = CliRunner().invoke(app, ["export", str(release), "--format", "cyclonedx", "--out", str(tmp_path / "b.json"),
-                                   "--json"])
+    res = CliRunner().invoke(
+        app, ["export", str(release), "--format", "cyclonedx", "--out", str(tmp_path / "b.json"), "--json"]
+    )
     assert res.exit_code == 1, res.output
     out = json.loads(res.stdout)
     assert out["ok"] is False and out["errors"] and out["files"] == []

@@ -36,9 +36,16 @@ def _json(proc) -> dict:
 def test_a_release_with_no_artifacts_does_not_verify(tmp_path):
     (tmp_path / "release").mkdir()
     m = tmp_path / "assay.yaml"
-    m.write_text(yaml.safe_dump({"apiVersion": "assay/v1", "kind": "Release",
-                                 "release": {"name": "empty", "version": "1"},
-                                 "sources": [{"name": "default", "uri": "dir://release"}]}))
+    m.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "assay/v1",
+                "kind": "Release",
+                "release": {"name": "empty", "version": "1"},
+                "sources": [{"name": "default", "uri": "dir://release"}],
+            }
+        )
+    )
     proc = run_assay("verify", str(m), "--strict", "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     findings = _json(proc)["findings"]
@@ -96,10 +103,18 @@ def _eval_release(tmp_path: Path, evals: list[dict]) -> Path:
     rel = tmp_path / "release"
     shutil.copytree(LMEVAL / "full", rel / "evals" / "full")
     m = tmp_path / "assay.yaml"
-    m.write_text(yaml.safe_dump({"apiVersion": "assay/v1", "kind": "Release",
-                                 "release": {"name": "tiny", "version": "1.0"},
-                                 "sources": [{"name": "default", "uri": "dir://release"}], "evals": evals},
-                                sort_keys=False))
+    m.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "assay/v1",
+                "kind": "Release",
+                "release": {"name": "tiny", "version": "1.0"},
+                "sources": [{"name": "default", "uri": "dir://release"}],
+                "evals": evals,
+            },
+            sort_keys=False,
+        )
+    )
     return m
 
 
@@ -110,8 +125,10 @@ def test_a_score_with_no_log_is_not_checked_unless_attested_only(tmp_path):
     [claim] = _json(proc)["evals"][0]["claims"]
     assert claim["status"] == "no-log" and claim["verdict"] == "not-checked"
 
-    m2 = _eval_release(tmp_path / "b", [{"name": "MMMU", "metric": "acc", "attested_only": True,
-                                         "published": [{"value": 54.3, "source": "card"}]}])
+    m2 = _eval_release(
+        tmp_path / "b",
+        [{"name": "MMMU", "metric": "acc", "attested_only": True, "published": [{"value": 54.3, "source": "card"}]}],
+    )
     proc = run_assay("rescore", str(m2), "--json")
     assert proc.returncode == 0, proc.stdout
     [claim] = _json(proc)["evals"][0]["claims"]
@@ -122,8 +139,17 @@ def test_a_log_that_gives_no_recomputed_metric_does_not_pass(tmp_path):
     """The claim names a metric the logged samples never carry: not-checked, exit 1 — never 'matches'."""
     [results] = (LMEVAL / "full").rglob("results_*.json")
     log = "evals/" + results.relative_to(LMEVAL).as_posix()
-    m = _eval_release(tmp_path, [{"name": "tiny_mc", "metric": "bleu", "published": [{"value": 41.0}],
-                                  "logs": [{"path": log, "format": "lm-eval"}]}])
+    m = _eval_release(
+        tmp_path,
+        [
+            {
+                "name": "tiny_mc",
+                "metric": "bleu",
+                "published": [{"value": 41.0}],
+                "logs": [{"path": log, "format": "lm-eval"}],
+            }
+        ],
+    )
     proc = run_assay("rescore", str(m), "--json")
     assert proc.returncode == 1
     claims = [c for e in _json(proc)["evals"] for c in e["claims"]]
@@ -134,8 +160,12 @@ def test_a_log_that_gives_no_recomputed_metric_does_not_pass(tmp_path):
 # ------------------------------------------------------------------------------------------------------------ audit
 def test_audit_of_unlogged_scores_fails_and_attested_only_reports_them_as_attested(demo, tmp_path):
     model_only(demo)
-    _edit(demo, lambda d: d.__setitem__("evals", [{"name": "MMMU", "metric": "acc",
-                                                   "published": [{"value": 54.3, "source": "card"}]}]))
+    _edit(
+        demo,
+        lambda d: d.__setitem__(
+            "evals", [{"name": "MMMU", "metric": "acc", "published": [{"value": 54.3, "source": "card"}]}]
+        ),
+    )
     assert run_assay("lock", str(demo)).returncode == 0
     proc = run_assay("audit", str(demo), "--out", str(tmp_path / "o1"), "--json")
     assert proc.returncode == 1
@@ -157,8 +187,14 @@ def test_audit_of_unlogged_scores_fails_and_attested_only_reports_them_as_attest
 
 
 def test_skipping_every_check_cannot_pass(demo, tmp_path):
-    proc = run_assay("audit", str(demo), "--out", str(tmp_path / "o"), "--json",
-                     *[a for s in ("verify", "load", "data", "rebuild", "rescore", "rerun") for a in ("--skip", s)])
+    proc = run_assay(
+        "audit",
+        str(demo),
+        "--out",
+        str(tmp_path / "o"),
+        "--json",
+        *[a for s in ("verify", "load", "data", "rebuild", "rescore", "rerun") for a in ("--skip", s)],
+    )
     assert proc.returncode == 1
     report = _json(proc)
     assert report["verdict"] == "fail" and report["counts"]["passed"] == 0
@@ -195,8 +231,13 @@ def test_unknown_predicate_type_fails_unless_required_by_name(tmp_path):
 
     kp = generate_keypair(tmp_path / "k", "ecdsa-p256")
     ptype = "https://slsa.dev/provenance/v1"
-    att = write_attestation([("a.bin", hashlib.sha256(b"abc").hexdigest())], {"buildDefinition": {}},
-                            kp.private_key, tmp_path / "a.json", predicate_type=ptype)
+    att = write_attestation(
+        [("a.bin", hashlib.sha256(b"abc").hexdigest())],
+        {"buildDefinition": {}},
+        kp.private_key,
+        tmp_path / "a.json",
+        predicate_type=ptype,
+    )
     r = verify_attestation(att, rel, kp.public_key)
     assert not r.ok and r.reasons == ["unsupported-predicate"] and r.signature_ok
     r = verify_attestation(att, rel, kp.public_key, expected_predicate_type=ptype)

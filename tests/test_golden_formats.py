@@ -52,8 +52,21 @@ VOLATILE_KEYS = {
 }
 # Environment records (the audit's own and a rebuild's, which a report quotes as a Python dict literal).
 ENVIRONMENT_KEYS = {
-    "assay", "python", "platform", "machine", "implementation", "cpu_count", "cpu_capability", "threads",
-    "interop_threads", "torch", "numpy", "safetensors", "tokenizers", "transformers", "dvc",
+    "assay",
+    "python",
+    "platform",
+    "machine",
+    "implementation",
+    "cpu_count",
+    "cpu_capability",
+    "threads",
+    "interop_threads",
+    "torch",
+    "numpy",
+    "safetensors",
+    "tokenizers",
+    "transformers",
+    "dvc",
 }
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
 ASSAY_VERSION = re.compile(r"^assay \d+\.\d+\S*$")
@@ -76,10 +89,14 @@ def check_golden(name: str, actual: str) -> None:
     assert path.is_file(), f"{path} is missing: create it with UPDATE_GOLDEN=1 (see this module's docstring)"
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True),
-                                            f"golden/{name}", "now", n=2))
-        pytest.fail(f"the format of golden/{name} changed; if deliberate, rerun with UPDATE_GOLDEN=1 and note it "
-                    f"in the commit:\n{diff[:6000]}", pytrace=False)
+        diff = "".join(
+            difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), f"golden/{name}", "now", n=2)
+        )
+        pytest.fail(
+            f"the format of golden/{name} changed; if deliberate, rerun with UPDATE_GOLDEN=1 and note it "
+            f"in the commit:\n{diff[:6000]}",
+            pytrace=False,
+        )
 
 
 # -- normalisation -----------------------------------------------------------------------------------------------------
@@ -197,8 +214,15 @@ def demo_audit(tmp_path_factory):
     out = base / "out"
     env = {"ASSAY_STATE_DIR": str(base / "state"), "ASSAY_KEY_DIR": str(base / "keys")}
     proc = run_assay("audit", str(release / "assay.yaml"), "--out", str(out), env=env)
-    normaliser = Normaliser({str(out): "<out>", str(release): "<release>", str(base): "<tmp>",
-                             str(tmp_path_factory.getbasetemp()): "<tmp>", str(ROOT): "<repo>"})
+    normaliser = Normaliser(
+        {
+            str(out): "<out>",
+            str(release): "<release>",
+            str(base): "<tmp>",
+            str(tmp_path_factory.getbasetemp()): "<tmp>",
+            str(ROOT): "<repo>",
+        }
+    )
     return proc, out, normaliser, [str(base), str(ROOT)]
 
 
@@ -221,12 +245,15 @@ def report_golden(report: dict, normaliser: Normaliser) -> dict:
     for c in claims:
         examples.setdefault(str(c.get("kind")), c)
     rest = {k: v for k, v in norm.items() if k != "claims"}
-    rest["steps"] = [{**s, "claims": [c.get("id") for c in s.get("claims") or []]} if isinstance(s, dict) else s
-                     for s in rest.get("steps") or []]
+    rest["steps"] = [
+        {**s, "claims": [c.get("id") for c in s.get("claims") or []]} if isinstance(s, dict) else s
+        for s in rest.get("steps") or []
+    ]
     return {
         "structure": render(shape(report)),  # the types as written, before placeholders replace any value
-        "claims": [f"{c.get('verdict')}  {c.get('id')}" + (f"  ({c['level']})" if c.get("level") else "")
-                   for c in claims],
+        "claims": [
+            f"{c.get('verdict')}  {c.get('id')}" + (f"  ({c['level']})" if c.get("level") else "") for c in claims
+        ],
         "examples": examples,
         "report": rest,
     }
@@ -282,7 +309,8 @@ def test_lock_of_the_demo_is_the_committed_lock(demo, tmp_path):
     committed = (DEMO / "assay.lock.yaml").read_bytes()
     assert lock.read_bytes() == committed, (
         "assay lock of the demo no longer writes the committed manifests/examples/tiny-vlm/assay.lock.yaml: the lock "
-        "format changed; if deliberate, rebuild the demo's locks (python tests/demo/make_manifests.py) and note it")
+        "format changed; if deliberate, rebuild the demo's locks (python tests/demo/make_manifests.py) and note it"
+    )
 
 
 def _tiny_safetensors() -> bytes:
@@ -305,8 +333,18 @@ def test_init_writes_the_golden_manifest_and_lock(tmp_path):
     (folder / "README.md").write_text("# tiny\n\nA two-tensor model for the golden-format tests.\n")
     (folder / "config.json").write_text('{"architectures": ["TinyModel"], "hidden_size": 4}\n')
     (folder / "model.safetensors").write_bytes(_tiny_safetensors())
-    proc = run_assay("init", str(folder), "--name", "tiny", "--version", "1.0.0", "--publisher", "assay tests",
-                     "--license", "apache-2.0")
+    proc = run_assay(
+        "init",
+        str(folder),
+        "--name",
+        "tiny",
+        "--version",
+        "1.0.0",
+        "--publisher",
+        "assay tests",
+        "--license",
+        "apache-2.0",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ("assay.yaml", "assay.lock.yaml"):
         text = (folder / name).read_text(encoding="utf-8")
@@ -320,13 +358,26 @@ def test_init_writes_the_golden_manifest_and_lock(tmp_path):
 def test_normaliser_removes_volatile_values_and_keeps_the_rest():
     n = Normaliser({"/x/out": "<out>", "/x/rel": "<release>", "/x": "<tmp>"})
     report = {
-        "seconds": 1.25, "release": {"manifest": "/x/rel/assay.yaml", "manifest_sha256": "ab" * 32},
+        "seconds": 1.25,
+        "release": {"manifest": "/x/rel/assay.yaml", "manifest_sha256": "ab" * 32},
         "environment": {"python": "3.11.7", "torch": "2.13.0+cpu", "cpu_count": 2},
-        "generated_by": "assay 0.1.0", "created": "2026-12-07T01:02:03Z",
+        "generated_by": "assay 0.1.0",
+        "created": "2026-12-07T01:02:03Z",
         "steps": [{"name": "verify", "fingerprint": "sha256:00", "seconds": 0.1, "summary": {"run_id": "f00"}}],
-        "claims": [{"id": "file:a", "verdict": "pass", "evidence": [
-            {"ref": "/x/out/rerun/t.jsonl", "sha256": "cd" * 32, "note": "{'seconds': 2.5, 'numpy': '2.4.6', 'seed': 0}"},
-            {"ref": "a", "sha256": "ef" * 32, "note": "hashed"}]}],
+        "claims": [
+            {
+                "id": "file:a",
+                "verdict": "pass",
+                "evidence": [
+                    {
+                        "ref": "/x/out/rerun/t.jsonl",
+                        "sha256": "cd" * 32,
+                        "note": "{'seconds': 2.5, 'numpy': '2.4.6', 'seed': 0}",
+                    },
+                    {"ref": "a", "sha256": "ef" * 32, "note": "hashed"},
+                ],
+            }
+        ],
     }
     got = n.value(report)
     assert got["seconds"] == "<seconds>" and got["steps"][0]["seconds"] == "<seconds>"

@@ -52,9 +52,11 @@ def lmeval_python() -> Path:
     given = os.environ.get("ASSAY_TEST_LMEVAL_PYTHON")
     py = Path(given) if given else REPO / ".venv-lmeval" / "bin" / "python"
     if not py.exists():
-        pytest.fail(f"no lm-eval {LMEVAL_VERSION} interpreter at {py}: build it with `bash tests/run.sh` (its "
-                    f".venv-lmeval step: python3 -m venv .venv-lmeval && .venv-lmeval/bin/pip install torch==2.13.0 "
-                    f"'lm-eval[hf,api]=={LMEVAL_VERSION}' …), or set ASSAY_TEST_LMEVAL_PYTHON")
+        pytest.fail(
+            f"no lm-eval {LMEVAL_VERSION} interpreter at {py}: build it with `bash tests/run.sh` (its "
+            f".venv-lmeval step: python3 -m venv .venv-lmeval && .venv-lmeval/bin/pip install torch==2.13.0 "
+            f"'lm-eval[hf,api]=={LMEVAL_VERSION}' …), or set ASSAY_TEST_LMEVAL_PYTHON"
+        )
     return py
 
 
@@ -89,9 +91,15 @@ def lm_release(tmp_path_factory) -> Path:
 
 
 def _lm_run(**over) -> dict:
-    run = {"harness": "lm-eval", "version": LMEVAL_VERSION, "task": "rt_mc", "include_path": "tasks",
-           "num_fewshot": 0, "dataset": {"uri": "dir://data", "sha256": _digest(LMEVAL_REAL / "data")},
-           "args": {"batch_size": 1, "model_args": {"dtype": "float32"}}}
+    run = {
+        "harness": "lm-eval",
+        "version": LMEVAL_VERSION,
+        "task": "rt_mc",
+        "include_path": "tasks",
+        "num_fewshot": 0,
+        "dataset": {"uri": "dir://data", "sha256": _digest(LMEVAL_REAL / "data")},
+        "args": {"batch_size": 1, "model_args": {"dtype": "float32"}},
+    }
     run.update(over)
     return run
 
@@ -103,13 +111,26 @@ def lm_in_process(lm_release, lmeval_python, tmp_path_factory):
     from assay.evals.rerun import rerun
 
     real = _committed_rt_mc_acc()
-    set_evals(lm_release, [
-        {"name": "mc-far", "metric": "acc", "published": [{"value": 5.0}], "margin": 5, "run": _lm_run()},
-        {"name": "mc-equal", "metric": "acc", "published": [{"value": round(real, 2)}], "margin": 30,
-         "run": _lm_run()},
-        {"name": "mc-close", "metric": "acc", "published": [{"value": round(real, 2)}], "margin": 2,
-         "run": _lm_run()},
-    ])
+    set_evals(
+        lm_release,
+        [
+            {"name": "mc-far", "metric": "acc", "published": [{"value": 5.0}], "margin": 5, "run": _lm_run()},
+            {
+                "name": "mc-equal",
+                "metric": "acc",
+                "published": [{"value": round(real, 2)}],
+                "margin": 30,
+                "run": _lm_run(),
+            },
+            {
+                "name": "mc-close",
+                "metric": "acc",
+                "published": [{"value": round(real, 2)}],
+                "margin": 2,
+                "run": _lm_run(),
+            },
+        ],
+    )
     out = tmp_path_factory.mktemp("lm-out")
     return rerun(lm_release, out=out, harness=HarnessOptions(python=str(lmeval_python)))
 
@@ -134,8 +155,11 @@ def test_lm_eval_in_process_reproduced_not_reproduced_inconclusive(lm_in_process
     assert close.verdict == "inconclusive" and close.n_needed is not None and close.n_needed > 12
     assert close.method == "unpaired-wilson" and close.ci_level == 0.95
     claims = {c.id: c for c in r.to_claims()}
-    assert {k: c.verdict for k, c in claims.items()} == {"rerun:mc-far": "fail", "rerun:mc-equal": "pass",
-                                                          "rerun:mc-close": "inconclusive"}
+    assert {k: c.verdict for k, c in claims.items()} == {
+        "rerun:mc-far": "fail",
+        "rerun:mc-equal": "pass",
+        "rerun:mc-close": "inconclusive",
+    }
     assert "lm-eval 0.4.13, in process, 12 items" in claims["rerun:mc-equal"].level
     cmd = runs["mc-far"].command
     assert cmd[cmd.index("--model") + 1] == "hf" and cmd[cmd.index("--num_fewshot") + 1] == "0"
@@ -153,8 +177,18 @@ def test_a_dataset_whose_sha256_differs_is_refused_before_running(lm_release, lm
     with open(tampered / "mc.jsonl", "a", encoding="utf-8") as fh:
         fh.write('{"question": "added", "choices": ["a", "b"], "label": 0}\n')
     pinned = _digest(LMEVAL_REAL / "data")
-    set_evals(lm_release, [{"name": "mc", "metric": "acc", "published": [{"value": 50.0}], "margin": 5,
-                            "run": _lm_run(dataset={"uri": "dir://data-tampered", "sha256": pinned})}])
+    set_evals(
+        lm_release,
+        [
+            {
+                "name": "mc",
+                "metric": "acc",
+                "published": [{"value": 50.0}],
+                "margin": 5,
+                "run": _lm_run(dataset={"uri": "dir://data-tampered", "sha256": pinned}),
+            }
+        ],
+    )
     r = rerun(lm_release, out=tmp_path, harness=HarnessOptions(python=str(lmeval_python)))
     (h,) = r.harness_runs
     assert [f.code for f in h.findings] == ["dataset-hash-mismatch"]
@@ -167,8 +201,18 @@ def test_a_wrong_harness_version_is_refused(lm_release, lmeval_python, tmp_path)
     from assay.evals.harness_run import HarnessOptions
     from assay.evals.rerun import rerun
 
-    set_evals(lm_release, [{"name": "mc", "metric": "acc", "published": [{"value": 50.0}], "margin": 5,
-                            "run": _lm_run(version="0.4.12")}])
+    set_evals(
+        lm_release,
+        [
+            {
+                "name": "mc",
+                "metric": "acc",
+                "published": [{"value": 50.0}],
+                "margin": 5,
+                "run": _lm_run(version="0.4.12"),
+            }
+        ],
+    )
     r = rerun(lm_release, out=tmp_path, harness=HarnessOptions(python=str(lmeval_python)))
     (h,) = r.harness_runs
     assert [f.code for f in h.findings] == ["harness-version-mismatch"]
@@ -182,8 +226,9 @@ def test_no_interpreter_names_how_to_get_one(lm_release, tmp_path, monkeypatch):
     from assay.evals.rerun import rerun
 
     monkeypatch.setenv("ASSAY_HARNESS_HOME", str(tmp_path / "empty"))
-    set_evals(lm_release, [{"name": "mc", "metric": "acc", "published": [{"value": 50.0}], "margin": 5,
-                            "run": _lm_run()}])
+    set_evals(
+        lm_release, [{"name": "mc", "metric": "acc", "published": [{"value": 50.0}], "margin": 5, "run": _lm_run()}]
+    )
     r = rerun(lm_release, out=tmp_path / "out", harness=HarnessOptions())
     (h,) = r.harness_runs
     assert [f.code for f in h.findings] == ["harness-unavailable"]
@@ -193,10 +238,19 @@ def test_no_interpreter_names_how_to_get_one(lm_release, tmp_path, monkeypatch):
 
 def test_cli_rerun_passes_the_harness_interpreter_and_fails_closed(lm_release, lmeval_python, tmp_path):
     """assay rerun --harness-python: a refused run is exit 1 with its reason in the JSON, never a pass."""
-    set_evals(lm_release, [{"name": "mc", "metric": "acc", "published": [{"value": 50.0}], "margin": 5,
-                            "run": _lm_run(version="0.4.12")}])
-    p = run_assay("rerun", str(lm_release), "--harness-python", str(lmeval_python), "--out", str(tmp_path),
-                  "--json")
+    set_evals(
+        lm_release,
+        [
+            {
+                "name": "mc",
+                "metric": "acc",
+                "published": [{"value": 50.0}],
+                "margin": 5,
+                "run": _lm_run(version="0.4.12"),
+            }
+        ],
+    )
+    p = run_assay("rerun", str(lm_release), "--harness-python", str(lmeval_python), "--out", str(tmp_path), "--json")
     assert p.returncode == 1, p.stderr
     doc = json.loads(p.stdout)
     assert doc["harness_runs"][0]["findings"][0]["code"] == "harness-version-mismatch"
@@ -213,11 +267,19 @@ def test_audit_runs_harness_entries_with_the_options_passed_through(lm_release, 
     from assay.audit.model import report_json_schema
 
     real = _committed_rt_mc_acc()
-    set_evals(lm_release, [
-        {"name": "mc", "metric": "acc", "published": [{"value": round(real, 2)}], "margin": 30, "run": _lm_run()},
-        {"name": "mc-old", "metric": "acc", "published": [{"value": round(real, 2)}], "margin": 30,
-         "run": _lm_run(version="0.4.12")},
-    ])
+    set_evals(
+        lm_release,
+        [
+            {"name": "mc", "metric": "acc", "published": [{"value": round(real, 2)}], "margin": 30, "run": _lm_run()},
+            {
+                "name": "mc-old",
+                "metric": "acc",
+                "published": [{"value": round(real, 2)}],
+                "margin": 30,
+                "run": _lm_run(version="0.4.12"),
+            },
+        ],
+    )
     out = tmp_path / "audit"
     p = run_assay("audit", str(lm_release), "--out", str(out), "--no-sign", "--harness-python", str(lmeval_python))
     assert p.returncode == 1, p.stderr
@@ -252,8 +314,12 @@ def chat_server(chat_release):
 
 
 def _inspect_run(**over) -> dict:
-    run = {"harness": "inspect", "version": _inspect_version(), "task": "inspect/hr_qa.py",
-           "dataset": {"uri": "dir://inspect/data", "sha256": _digest(HARNESS_RUN / "inspect" / "data")}}
+    run = {
+        "harness": "inspect",
+        "version": _inspect_version(),
+        "task": "inspect/hr_qa.py",
+        "dataset": {"uri": "dir://inspect/data", "sha256": _digest(HARNESS_RUN / "inspect" / "data")},
+    }
     run.update(over)
     return run
 
@@ -265,22 +331,44 @@ def test_lm_eval_against_transformers_serve(chat_release, chat_server, lmeval_py
     from assay.evals.rerun import rerun
 
     run = _lm_run(task="rt_gsm", args={"batch_size": 1})
-    set_evals(chat_release, [
-        {"name": "gsm-zero", "metric": "exact_match", "filter": "strict-match", "published": [{"value": 0.0}],
-         "margin": 30, "run": run},
-        {"name": "gsm-far", "metric": "exact_match", "filter": "strict-match", "published": [{"value": 90.0}],
-         "margin": 5, "run": run},
-    ])
-    r = rerun(chat_release, backend="openai", base_url=chat_server.base_url, model=chat_server.model_dir,
-              out=tmp_path, harness=HarnessOptions(python=str(lmeval_python)))
+    set_evals(
+        chat_release,
+        [
+            {
+                "name": "gsm-zero",
+                "metric": "exact_match",
+                "filter": "strict-match",
+                "published": [{"value": 0.0}],
+                "margin": 30,
+                "run": run,
+            },
+            {
+                "name": "gsm-far",
+                "metric": "exact_match",
+                "filter": "strict-match",
+                "published": [{"value": 90.0}],
+                "margin": 5,
+                "run": run,
+            },
+        ],
+    )
+    r = rerun(
+        chat_release,
+        backend="openai",
+        base_url=chat_server.base_url,
+        model=chat_server.model_dir,
+        out=tmp_path,
+        harness=HarnessOptions(python=str(lmeval_python)),
+    )
     runs = {h.name: h for h in r.harness_runs}
     for h in runs.values():
         assert h.mode == "endpoint" and h.endpoint == chat_server.base_url and h.returncode == 0
         assert "local-chat-completions" in h.command and h.rescore == "pass" and h.n == 10
     assert runs["gsm-zero"].verdict.verdict == "pass" and runs["gsm-zero"].verdict.rerun_score == 0.0
     assert runs["gsm-far"].verdict.verdict == "fail"
-    assert "endpoint" not in runs["gsm-far"].to_claim().level and chat_server.base_url in \
-        runs["gsm-far"].to_claim().level
+    assert (
+        "endpoint" not in runs["gsm-far"].to_claim().level and chat_server.base_url in runs["gsm-far"].to_claim().level
+    )
     assert r.verified is None  # served weights are not verified; said so
     assert any(f.code == "served-weights" for f in r.findings)
 
@@ -293,12 +381,29 @@ def test_inspect_in_process_and_against_transformers_serve(chat_release, chat_se
     from assay.evals.rerun import rerun
 
     decoding = {"temperature": 0, "max_new_tokens": 12}
-    set_evals(chat_release, [{"name": "qa-far", "metric": "includes/accuracy", "published": [{"value": 95.0}],
-                              "margin": 5, "decoding": decoding, "run": _inspect_run()}])
+    set_evals(
+        chat_release,
+        [
+            {
+                "name": "qa-far",
+                "metric": "includes/accuracy",
+                "published": [{"value": 95.0}],
+                "margin": 5,
+                "decoding": decoding,
+                "run": _inspect_run(),
+            }
+        ],
+    )
     opts = HarnessOptions(python=sys.executable)
     local = rerun(chat_release, out=tmp_path / "local", harness=opts)
-    served = rerun(chat_release, backend="openai", base_url=chat_server.base_url, model=chat_server.model_dir,
-                   out=tmp_path / "served", harness=opts)
+    served = rerun(
+        chat_release,
+        backend="openai",
+        base_url=chat_server.base_url,
+        model=chat_server.model_dir,
+        out=tmp_path / "served",
+        harness=opts,
+    )
     (a,), (b,) = local.harness_runs, served.harness_runs
     assert a.mode == "in-process" and "hf/local" in a.command
     assert b.mode == "endpoint" and f"openai-api/assay/{chat_server.model_dir}" in b.command
@@ -322,17 +427,26 @@ def test_run_schema_pins_dataset_version_and_harness():
     assert set(RUN_HARNESSES) == set(RUNNERS)
 
     def claim(**run):
-        base = {"harness": "lm-eval", "version": "0.4.13", "task": "t",
-                "dataset": {"uri": "dir://data", "sha256": "0" * 64}}
+        base = {
+            "harness": "lm-eval",
+            "version": "0.4.13",
+            "task": "t",
+            "dataset": {"uri": "dir://data", "sha256": "0" * 64},
+        }
         return EvalClaim.model_validate({"name": "x", "metric": "acc", "run": {**base, **run}})
 
     assert claim().run.version == "0.4.13"
     assert claim(dataset={"uri": f"hf://datasets/org/name@{'a' * 40}", "sha256": "1" * 64}).run is not None
-    bad = [{"version": ">=0.4"}, {"version": "0.4.*"}, {"harness": "vlmevalkit"},
-           {"dataset": {"uri": "hf://datasets/org/name@main", "sha256": "0" * 64}},
-           {"dataset": {"uri": "hf://datasets/org/name", "sha256": "0" * 64}},
-           {"dataset": {"uri": "dir://data"}}, {"dataset": {"uri": "dir://../outside", "sha256": "0" * 64}},
-           {"dataset": {"uri": "https://example.com/d", "sha256": "0" * 64}}]
+    bad = [
+        {"version": ">=0.4"},
+        {"version": "0.4.*"},
+        {"harness": "vlmevalkit"},
+        {"dataset": {"uri": "hf://datasets/org/name@main", "sha256": "0" * 64}},
+        {"dataset": {"uri": "hf://datasets/org/name", "sha256": "0" * 64}},
+        {"dataset": {"uri": "dir://data"}},
+        {"dataset": {"uri": "dir://../outside", "sha256": "0" * 64}},
+        {"dataset": {"uri": "https://example.com/d", "sha256": "0" * 64}},
+    ]
     for b in bad:
         with pytest.raises(ValidationError):
             claim(**b)
@@ -342,11 +456,26 @@ def test_audit_rerun_step_applies_to_run_entries():
     from assay.audit.steps import applies
     from assay.manifests.schema import Manifest
 
-    m = Manifest.model_validate({
-        "apiVersion": "assay/v1", "kind": "Release", "release": {"name": "r", "version": "1"},
-        "evals": [{"name": "x", "metric": "acc", "published": [{"value": 1.0}],
-                   "run": {"harness": "inspect", "version": "0.3.285", "task": "t.py",
-                           "dataset": {"uri": "dir://d", "sha256": "0" * 64}}}]})
+    m = Manifest.model_validate(
+        {
+            "apiVersion": "assay/v1",
+            "kind": "Release",
+            "release": {"name": "r", "version": "1"},
+            "evals": [
+                {
+                    "name": "x",
+                    "metric": "acc",
+                    "published": [{"value": 1.0}],
+                    "run": {
+                        "harness": "inspect",
+                        "version": "0.3.285",
+                        "task": "t.py",
+                        "dataset": {"uri": "dir://d", "sha256": "0" * 64},
+                    },
+                }
+            ],
+        }
+    )
     assert applies("rerun", m)
     m.evals[0].run = None
     assert not applies("rerun", m)
@@ -411,8 +540,17 @@ def test_a_run_whose_log_does_not_rescore_never_passes():
 
     ok = compare_unpaired([1.0, 0.0] * 20, published=50.0, margin=30, metric="acc")
     assert ok.verdict == "pass"
-    base = {"name": "x", "harness": "lm-eval", "version": "0.4.13", "task": "t", "metric": "acc",
-            "mode": "in-process", "dataset": "dir://d", "n": 40, "verdict": ok}
+    base = {
+        "name": "x",
+        "harness": "lm-eval",
+        "version": "0.4.13",
+        "task": "t",
+        "metric": "acc",
+        "mode": "in-process",
+        "dataset": "dir://d",
+        "n": 40,
+        "verdict": ok,
+    }
     assert HarnessRerun(**base, rescore="pass").to_claim().verdict == "pass"
     assert HarnessRerun(**base, rescore="fail").to_claim().verdict == "fail"
     assert HarnessRerun(**base, rescore="not-checked").to_claim().verdict == "not-checked"
@@ -433,21 +571,37 @@ def test_run_decoding_by_name_is_resolved_or_refused(lm_release, lmeval_python, 
     data["decodings"] = {"short": {"temperature": 0, "max_new_tokens": 3}}
     data["evals"] = []
     lm_release.write_text(yaml.safe_dump(data, sort_keys=False))
-    set_evals(lm_release, [{"name": "gen", "metric": "exact_match", "published": [{"value": 0.0}], "margin": 5,
-                            "run": _lm_run(task="rt_gsm", decoding="short")}])
+    set_evals(
+        lm_release,
+        [
+            {
+                "name": "gen",
+                "metric": "exact_match",
+                "published": [{"value": 0.0}],
+                "margin": 5,
+                "run": _lm_run(task="rt_gsm", decoding="short"),
+            }
+        ],
+    )
     m = load_release(lm_release).manifest
     claim = m.evals[0]
     assert claim.run.decoding.max_new_tokens == 3  # the name was resolved on load
-    bogus = claim.model_copy(update={"run": claim.run.model_copy(update={"decoding": type(claim.run.decoding)(
-        name="nope")})})
+    bogus = claim.model_copy(
+        update={"run": claim.run.model_copy(update={"decoding": type(claim.run.decoding)(name="nope")})}
+    )
     opts = HarnessOptions(python=str(lmeval_python))
-    kw = {"workdir": lm_release.parent, "model_root": lm_release.parent / "release", "out_dir": tmp_path,
-          "opts": opts}
+    kw = {"workdir": lm_release.parent, "model_root": lm_release.parent / "release", "out_dir": tmp_path, "opts": opts}
     refused = run_harness(bogus, decodings=m.decodings, **kw)
     assert [f.code for f in refused.findings] == ["unknown-decoding"] and refused.returncode is None
     from assay.evals.registry import RUNNERS, RunRequest
 
-    req = RunRequest(python=lmeval_python, workdir=lm_release.parent, out_dir=tmp_path, task="rt_gsm", model="m",
-                     decoding={"temperature": 0.0, "max_new_tokens": 3})
+    req = RunRequest(
+        python=lmeval_python,
+        workdir=lm_release.parent,
+        out_dir=tmp_path,
+        task="rt_gsm",
+        model="m",
+        decoding={"temperature": 0.0, "max_new_tokens": 3},
+    )
     cmd = RUNNERS["lm-eval"].command(req)
     assert cmd[cmd.index("--gen_kwargs") + 1] == "max_gen_toks=3,temperature=0.0"

@@ -124,8 +124,13 @@ def test_file_size_limit_is_a_clear_error_with_nothing_left(tmp_path, hub):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", "pull", hub, "--to", str(to)], capture_output=True,
-                          text=True, preexec_fn=limit, env=dict(os.environ, COLUMNS="200"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay.cli", "pull", hub, "--to", str(to)],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        env=dict(os.environ, COLUMNS="200"),
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "cannot write" in proc.stdout and "File too large" in proc.stdout
     assert not (to / "model-00002-of-00002.safetensors").exists()
@@ -177,8 +182,14 @@ def test_push_refuses_a_release_that_does_not_verify(tmp_path, demo):
 
 def test_concurrent_pushes_to_one_hub(tmp_path, demo):
     uri = f"dir://{tmp_path / 'hub'}"
-    procs = [subprocess.Popen([sys.executable, "-m", "assay.cli", "push", str(demo), "--to", f"{uri}#tiny-vlm:v{i}",
-                               "--create"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "assay.cli", "push", str(demo), "--to", f"{uri}#tiny-vlm:v{i}", "--create"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(4)
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     refs = {(tmp_path / "hub" / "refs" / "tiny-vlm" / f"v{i}").read_text() for i in range(4)}
     assert len(refs) == 1  # same content, same package digest

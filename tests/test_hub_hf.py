@@ -126,8 +126,9 @@ def test_resolve_lists_every_file_with_true_sizes_and_digests(hub, olah):
 
 
 def test_resolve_dataset_repo(hub, olah):
-    commit = make_hf_repo(olah.root, "assay-test/data", {"train.jsonl": b'{"x": 1}\n', "shard.bin": b"\0" * 4096},
-                          repo_type="dataset")
+    commit = make_hf_repo(
+        olah.root, "assay-test/data", {"train.jsonl": b'{"x": 1}\n', "shard.bin": b"\0" * 4096}, repo_type="dataset"
+    )
     r = hub.resolve(_uri("hf://datasets/assay-test/data@main"))
     assert r.revision == commit
     assert r.file("shard.bin").sha256 == _sha(b"\0" * 4096)
@@ -198,11 +199,14 @@ def test_new_commit_old_revision_keeps_old_digests(hub, olah):
 # -- errors --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("uri, says", [
-    ("hf://assay-test/missing", "not found"),
-    ("hf://assay-test/tiny@no-such-branch", "not found"),  # olah answers 401 RepoNotFound for an unknown branch
-    ("hf://assay-test/tiny@" + "0" * 40, "HTTP 500"),  # ... and 500 for an unknown commit
-])
+@pytest.mark.parametrize(
+    "uri, says",
+    [
+        ("hf://assay-test/missing", "not found"),
+        ("hf://assay-test/tiny@no-such-branch", "not found"),  # olah answers 401 RepoNotFound for an unknown branch
+        ("hf://assay-test/tiny@" + "0" * 40, "HTTP 500"),  # ... and 500 for an unknown commit
+    ],
+)
 def test_missing_repo_or_revision_is_a_hub_error(hub, uri, says):
     with pytest.raises(HubError) as e:
         hub.resolve(_uri(uri))
@@ -297,7 +301,7 @@ def test_open_with_offset_on_a_range_server_resumes(hub, range_server):
     f = RemoteFile(path="model.safetensors", size=len(data), sha256=_sha(data))
     chunks = hub.open(r, f, offset=MIB + 5)
     assert chunks.offset == MIB + 5
-    assert _read(chunks) == data[MIB + 5:]
+    assert _read(chunks) == data[MIB + 5 :]
     done = hub.open(r, f, offset=len(data))  # 416 at the end: nothing left to send
     assert done.offset == len(data) and _read(done) == b""
 
@@ -348,7 +352,9 @@ def test_plan_skips_files_the_remote_has(tmp_path):
     ops, transfers = build_commit_operations(remote, files)
     assert [op.path_in_repo for op in ops] == ["tokenizer.json", "sub/folder/extra.json"]
     assert {t.path: t.status for t in transfers} == {
-        "config.json": "exists", "tokenizer.json": "uploaded", "model.safetensors": "exists",
+        "config.json": "exists",
+        "tokenizer.json": "uploaded",
+        "model.safetensors": "exists",
         "sub/folder/extra.json": "uploaded",
     }
     assert {t.path: t.bytes_transferred for t in transfers}["model.safetensors"] == 0
@@ -358,10 +364,12 @@ def test_plan_skips_files_the_remote_has(tmp_path):
 def test_plan_lfs_with_other_digest_or_size_is_uploaded(tmp_path):
     files = _pushfiles(tmp_path, {"model.safetensors": FILES["model.safetensors"]})
     n = len(FILES["model.safetensors"])
-    for remote in ([RemoteFile("model.safetensors", n, sha256="f" * 64)],
-                   [RemoteFile("model.safetensors", n + 1, sha256=_sha(FILES["model.safetensors"]))],
-                   [RemoteFile("model.safetensors", n, git_sha1="0" * 40)],  # stored as plain git, other bytes
-                   []):
+    for remote in (
+        [RemoteFile("model.safetensors", n, sha256="f" * 64)],
+        [RemoteFile("model.safetensors", n + 1, sha256=_sha(FILES["model.safetensors"]))],
+        [RemoteFile("model.safetensors", n, git_sha1="0" * 40)],  # stored as plain git, other bytes
+        [],
+    ):
         ops, transfers = build_commit_operations(remote, files)
         assert [op.path_in_repo for op in ops] == ["model.safetensors"]
         assert transfers[0].status == "uploaded"
@@ -447,8 +455,11 @@ def test_push_commits_only_changed_files_with_the_callers_message(hub, olah, tmp
     assert [op.path_in_repo for op in kw["operations"]] == ["config.json", "assay.yaml"]
     assert res.ok and res.revision == "c" * 40 and res.to == f"hf://{REPO}@main"
     assert {t.path: t.status for t in res.files} == {
-        "config.json": "uploaded", "tokenizer.json": "exists", "model.safetensors": "exists",
-        "sub/folder/extra.json": "exists", "assay.yaml": "uploaded",
+        "config.json": "uploaded",
+        "tokenizer.json": "exists",
+        "model.safetensors": "exists",
+        "sub/folder/extra.json": "exists",
+        "assay.yaml": "uploaded",
     }
     assert res.bytes_transferred == len(changed["config.json"]) + len(changed["assay.yaml"])
 
@@ -463,8 +474,9 @@ def test_push_of_unchanged_files_makes_no_commit(hub, olah, tmp_path):
 
 def test_push_with_create_to_a_new_repo(hub, tmp_path):
     api = RecordingApi(None)  # every repo is missing
-    res = HfHub(api=api).push(_uri("hf://datasets/org/new@main"), _pushfiles(tmp_path, {"a.txt": b"a"}),
-                              message="first", create=True)
+    res = HfHub(api=api).push(
+        _uri("hf://datasets/org/new@main"), _pushfiles(tmp_path, {"a.txt": b"a"}), message="first", create=True
+    )
     assert [c[0] for c in api.calls] == ["create_repo", "create_commit"]
     assert api.calls[0][1] == {"repo_id": "org/new", "repo_type": "dataset", "exist_ok": True}
     assert api.calls[1][1]["parent_commit"] is None and api.calls[1][1]["repo_type"] == "dataset"

@@ -51,8 +51,10 @@ def package(tmp_path_factory) -> list[PushFile]:
     root, rnd = tmp_path_factory.mktemp("pkg"), random.Random(7)
     contents = {p: rnd.randbytes(4096 + i) for i, p in enumerate(ROLES)}
     contents["model-00002-of-00002.safetensors"] = rnd.randbytes(3 * 1024 * 1024 + 123)  # several 1 MiB chunks
-    contents["assay.yaml"] = (b"apiVersion: assay/v1\nkind: Release\nrelease: {name: tiny-vlm, version: 0.1.0, "
-                              b"publisher: demo lab, license: apache-2.0}\nclaims: {parameters: {total: 119520}}\n")
+    contents["assay.yaml"] = (
+        b"apiVersion: assay/v1\nkind: Release\nrelease: {name: tiny-vlm, version: 0.1.0, "
+        b"publisher: demo lab, license: apache-2.0}\nclaims: {parameters: {total: 119520}}\n"
+    )
     contents["assay.lock.yaml"] = f"apiVersion: assay/v1\nkind: Lock\nrelease_digest: '{LOCK_DIGEST}'\n".encode()
     return [_pushfile(root, p, contents[p], ROLES[p][0]) for p in ROLES]
 
@@ -95,14 +97,21 @@ def test_manifest_is_modelpack_with_raw_layers(registry, package, pushed):
         assert layer["mediaType"] == ROLES[path][1] and layer["mediaType"].endswith(".raw")
         assert layer["annotations"]["org.opencontainers.image.title"] == path
     config = requests.get(f"{registry.url}/v2/{REPO}/blobs/{m['config']['digest']}", timeout=10).json()
-    assert config["descriptor"] == {"name": "tiny-vlm", "version": "0.1.0", "vendor": "demo lab",
-                                    "licenses": ["apache-2.0"], "revision": LOCK_DIGEST}
+    assert config["descriptor"] == {
+        "name": "tiny-vlm",
+        "version": "0.1.0",
+        "vendor": "demo lab",
+        "licenses": ["apache-2.0"],
+        "revision": LOCK_DIGEST,
+    }
     assert config["config"] == {"format": "safetensors", "paramSize": "119.5K"}
     assert config["modelfs"] == {"type": "layers", "diffIds": [layer["digest"] for layer in m["layers"]]}
 
 
 def test_repush_is_idempotent(registry, package, pushed):
-    again = OciHub().push(parse_source_uri(f"oci://{registry.host}/{REPO}:0.1.0"), package[::-1], message="first release")
+    again = OciHub().push(
+        parse_source_uri(f"oci://{registry.host}/{REPO}:0.1.0"), package[::-1], message="first release"
+    )
     assert again.revision == pushed.revision
     assert {t.status for t in again.files} == {"exists"} and again.bytes_transferred == 0
 
@@ -122,7 +131,10 @@ def test_open_streams_whole_file_and_ranges(registry, package, pushed):
     assert offset == 0 and b"".join(chunks) == data and len(chunks) >= 4 and max(map(len, chunks)) <= 1 << 20
     offset, chunks = _read(hub, resolved, big.path, 1_234_567)  # the registry answers 206
     assert offset == 1_234_567 and b"".join(chunks) == data[1_234_567:]
-    assert _read(hub, resolved, big.path, big.size) == (big.size, [])  # complete: no request (Distribution's 416 is broken)
+    assert _read(hub, resolved, big.path, big.size) == (
+        big.size,
+        [],
+    )  # complete: no request (Distribution's 416 is broken)
 
 
 def test_chunked_upload(registry, package, tmp_path):
@@ -171,19 +183,26 @@ def test_missing_tag_and_repo(registry, pushed):
         OciHub().resolve(parse_source_uri(f"oci://{registry.host}/models/absent@sha256:{'0' * 64}"))
 
 
-@pytest.mark.parametrize("change, error", [
-    ({"org.cncf.model.filepath": "../x"}, "unsafe path"),
-    ({"org.cncf.model.filepath": "/etc/passwd"}, "unsafe path"),
-    ({"org.cncf.model.filepath": "a/../../x"}, "unsafe path"),
-    ({"mediaType": "application/vnd.cncf.model.weight.v1.tar"}, "packed layer"),
-])
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"org.cncf.model.filepath": "../x"}, "unsafe path"),
+        ({"org.cncf.model.filepath": "/etc/passwd"}, "unsafe path"),
+        ({"org.cncf.model.filepath": "a/../../x"}, "unsafe path"),
+        ({"mediaType": "application/vnd.cncf.model.weight.v1.tar"}, "packed layer"),
+    ],
+)
 def test_hand_made_manifest_is_refused(registry, pushed, change, error):
     m = json.loads(_manifest(registry, REPO, "0.1.0"))
     layer = m["layers"][0]
     layer.update({k: v for k, v in change.items() if k == "mediaType"})
     layer["annotations"].update({k: v for k, v in change.items() if k != "mediaType"})
-    r = requests.put(f"{registry.url}/v2/{REPO}/manifests/evil", data=json.dumps(m),
-                     headers={"Content-Type": MANIFEST_TYPE}, timeout=10)
+    r = requests.put(
+        f"{registry.url}/v2/{REPO}/manifests/evil",
+        data=json.dumps(m),
+        headers={"Content-Type": MANIFEST_TYPE},
+        timeout=10,
+    )
     assert r.status_code == 201, r.text
     with pytest.raises(HubError, match=error):
         OciHub().resolve(parse_source_uri(f"oci://{registry.host}/{REPO}:evil"))
@@ -210,7 +229,10 @@ def test_unreachable_registry(registry, pushed):
 def test_oras_py_reads_the_artifact(registry, package, pushed, tmp_path):
     """Interoperability: a stock ORAS client pulls every file to its path (and, note, verifies none of them)."""
     import oras.provider as oras_provider  # a test dependency
-    oras_provider.Registry(hostname=registry.host, insecure=True).pull(f"{registry.host}/{REPO}:0.1.0", outdir=str(tmp_path))
+
+    oras_provider.Registry(hostname=registry.host, insecure=True).pull(
+        f"{registry.host}/{REPO}:0.1.0", outdir=str(tmp_path)
+    )
     for f in package:
         assert (tmp_path / f.path).read_bytes() == f.local.read_bytes()
 

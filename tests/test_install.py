@@ -31,14 +31,35 @@ def test_every_subpackage_is_listed_for_normal_installs():
 
 def test_normal_install_is_self_contained(tmp_path):
     src = tmp_path / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache")
+    )
     target = tmp_path / "site"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(src)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for rel in ("assay/cli/main.py", "assay/verify/hashing.py", "assay/manifests/schema.py", "assay/recipes/__init__.py",
-                "assay/manifests/examples/tiny-vlm/assay.yaml",
-                "assay/manifests/examples/tiny-vlm/release/model-00001-of-00002.safetensors"):
+    for rel in (
+        "assay/cli/main.py",
+        "assay/verify/hashing.py",
+        "assay/manifests/schema.py",
+        "assay/recipes/__init__.py",
+        "assay/manifests/examples/tiny-vlm/assay.yaml",
+        "assay/manifests/examples/tiny-vlm/release/model-00001-of-00002.safetensors",
+    ):
         assert (target / rel).is_file(), rel
     assert not (target / "assay" / "__init__.py").exists()  # 'assay' is a namespace of the mapped folders
     # Only the product ships: no demo build scripts, test servers or tiny-model builders.
@@ -52,6 +73,11 @@ def test_normal_install_is_self_contained(tmp_path):
     assert proc.stdout.splitlines()[0].startswith(str(target))
     # The installed copy verifies its own bundled demo.
     manifest = target / "assay/manifests/examples/tiny-vlm/assay.yaml"
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", "verify", str(manifest), "--strict"], capture_output=True,
-                          text=True, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay.cli", "verify", str(manifest), "--strict"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -54,8 +54,9 @@ def audited(releases):
 
     def get(variant: str) -> LoadedAudit:
         if variant not in done:
-            done[variant] = audit_loaded(releases(variant),
-                                         trust_remote_code=variant not in ("plain", "base-keys", "moe", "bf16"))
+            done[variant] = audit_loaded(
+                releases(variant), trust_remote_code=variant not in ("plain", "base-keys", "moe", "bf16")
+            )
         return done[variant]
 
     return get
@@ -67,8 +68,13 @@ def codes(result: LoadedAudit, severity: str = "error") -> set[str]:
 
 def failing_claims(result: LoadedAudit) -> set[tuple[str, str]]:
     """(subject, finding code) of each failing report row of the result (the summary row excepted)."""
-    return {(c.subject, code) for c in result.to_claims()[1:] if c.verdict == "fail"
-            for code in {f.code for f in result.findings} if code in c.id.split(":")}
+    return {
+        (c.subject, code)
+        for c in result.to_claims()[1:]
+        if c.verdict == "fail"
+        for code in {f.code for f in result.findings}
+        if code in c.id.split(":")
+    }
 
 
 def checkpoint_keys(manifest) -> set[str]:
@@ -113,7 +119,9 @@ def test_clean_remote_code_loads_unchanged_through_the_gate(audited):
     assert r.status == "loaded" and r.verdict == "pass", r.findings
     assert r.trust_remote_code and r.remote_code == ["modeling_tiny.py"]
     assert r.model_class and r.model_class.endswith("TinyRemoteForCausalLM")
-    cached = [f for f in r.files if f.where == "modules-cache" and f.path.endswith("modeling_tiny.py") and f.mode == "r"]
+    cached = [
+        f for f in r.files if f.where == "modules-cache" and f.path.endswith("modeling_tiny.py") and f.mode == "r"
+    ]
     assert cached and all(f.verified for f in cached)  # the module transformers imported is the verified file
 
 
@@ -125,8 +133,11 @@ def test_the_demo_release_loads_unchanged():
     ties = [f for f in r.findings if f.code == "tied-tensor"]
     assert [f.where for f in ties] == ["lm_head.weight"] and "embed_tokens" in ties[0].message
     shards = {f.path.rsplit("/", 1)[-1] for f in r.files if f.where == "release" and f.verified}
-    assert {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-            "model.safetensors.index.json"} <= shards
+    assert {
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+    } <= shards
 
 
 def test_converted_tensors_compare_in_checkpoint_form(audited):
@@ -136,8 +147,10 @@ def test_converted_tensors_compare_in_checkpoint_form(audited):
     assert r.status == "loaded" and r.verdict == "pass", r.findings
     converted = [t for t in r.tensors if t.status == "converted"]
     assert converted and all(".block_sparse_moe.experts." in t.name for t in converted)
-    assert {t.loaded_as for t in converted} == {"model.layers.0.mlp.experts.gate_up_proj",
-                                                "model.layers.0.mlp.experts.down_proj"}
+    assert {t.loaded_as for t in converted} == {
+        "model.layers.0.mlp.experts.gate_up_proj",
+        "model.layers.0.mlp.experts.down_proj",
+    }
     assert all(t.loaded_sha256 == t.sha256 for t in converted)
     assert r.matched == r.checkpoint_tensors
 
@@ -189,8 +202,10 @@ def test_checkpoint_keys_dropped_and_reinitialised_by_remote_code(audited, relea
     assert rows["vision_tower.weight"].status == "reinitialised"
     assert rows["vision_tower.weight"].sha256 != rows["vision_tower.weight"].loaded_sha256
     assert r.matched == len(keys) - 2 and r.checkpoint_tensors == len(keys)
-    assert {("vision_tower.weight", "reinitialised-tensor"), ("vision_tower.bias", "reinitialised-tensor")} <= \
-        failing_claims(r)
+    assert {
+        ("vision_tower.weight", "reinitialised-tensor"),
+        ("vision_tower.bias", "reinitialised-tensor"),
+    } <= failing_claims(r)
 
 
 def test_weights_read_from_outside_the_release_are_findings(audited):
@@ -315,18 +330,35 @@ def test_transformers_missing_is_a_missing_extra(releases, monkeypatch, no_probe
 
 
 # ------------------------------------------------------------------------------------------------ fail closed
-@pytest.mark.parametrize(("fields", "verdict"), [
-    ({"status": "loaded"}, "not-checked"),                                      # nothing compared
-    ({"status": "loaded", "checkpoint_tensors": 3, "matched": 2}, "not-checked"),  # not everything compared
-    ({"status": "failed", "reason": "boom"}, "error"),
-    ({"status": "timeout"}, "error"),
-    ({"status": "refused"}, "not-checked"),
-    ({"status": "skipped", "needs": ["extra"]}, "not-checked"),
-    ({"status": "loaded", "checkpoint_tensors": 3, "matched": 3,
-      "findings": [Finding.make("error", "download-attempt", "x", where="hf://a/b")]}, "fail"),
-    ({"status": "loaded", "checkpoint_tensors": 3, "matched": 3,
-      "findings": [Finding.make("info", "tied-tensor", "x", where="lm_head.weight")]}, "pass"),
-])
+@pytest.mark.parametrize(
+    ("fields", "verdict"),
+    [
+        ({"status": "loaded"}, "not-checked"),  # nothing compared
+        ({"status": "loaded", "checkpoint_tensors": 3, "matched": 2}, "not-checked"),  # not everything compared
+        ({"status": "failed", "reason": "boom"}, "error"),
+        ({"status": "timeout"}, "error"),
+        ({"status": "refused"}, "not-checked"),
+        ({"status": "skipped", "needs": ["extra"]}, "not-checked"),
+        (
+            {
+                "status": "loaded",
+                "checkpoint_tensors": 3,
+                "matched": 3,
+                "findings": [Finding.make("error", "download-attempt", "x", where="hf://a/b")],
+            },
+            "fail",
+        ),
+        (
+            {
+                "status": "loaded",
+                "checkpoint_tensors": 3,
+                "matched": 3,
+                "findings": [Finding.make("info", "tied-tensor", "x", where="lm_head.weight")],
+            },
+            "pass",
+        ),
+    ],
+)
 def test_only_a_complete_clean_comparison_passes(fields, verdict):
     r = LoadedAudit(manifest="m.yaml", release="r 1", model_dir=".", **fields)
     assert r.verdict == verdict and r.to_claims()[0].verdict == verdict
@@ -357,8 +389,12 @@ def test_cli_exit_codes(releases, tmp_path):
     assert flag.returncode == 2 and "only with --load" in flag.stderr and "Traceback" not in flag.stderr
     # transformers not installed (hidden from import, as an uninstalled package is): one line naming it, exit 2
     hide = "import sys; sys.modules['transformers'] = None; from assay.cli.main import main; main(sys.argv[1:])"
-    hidden = subprocess.run([sys.executable, "-c", hide, "verify",
-                             str(releases("plain")), "--load"], capture_output=True, text=True, timeout=300)
+    hidden = subprocess.run(
+        [sys.executable, "-c", hide, "verify", str(releases("plain")), "--load"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert hidden.returncode == 2 and "Traceback" not in hidden.stderr, hidden.stderr[-2000:]
     assert "'transformers'" in hidden.stderr and "pip install" in hidden.stderr
     missing = run_assay("verify", str(tmp_path / "nope.yaml"), "--load")

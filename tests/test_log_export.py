@@ -45,8 +45,17 @@ def test_eee_from_the_cli(log, tmp_path):
 
 
 def test_eval_results_take_the_dataset_and_print_what_they_wrote(log, tmp_path):
-    proc = run_assay("export", "--log", str(log), "--format", "eval-results", "--out", str(tmp_path / "card"),
-                     "--dataset", "textqa-mini=org/textqa")
+    proc = run_assay(
+        "export",
+        "--log",
+        str(log),
+        "--format",
+        "eval-results",
+        "--out",
+        str(tmp_path / "card"),
+        "--dataset",
+        "textqa-mini=org/textqa",
+    )
     assert proc.returncode == 0, proc.stderr
     written = tmp_path / "card" / ".eval_results" / "textqa-mini.yaml"
     assert proc.stdout == f"wrote {written}\n"
@@ -90,11 +99,14 @@ def test_the_samples_must_belong_to_a_named_task(log, tmp_path):
     assert not (tmp_path / "eee").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--format", "cyclonedx"], "--log exports as eee or eval-results"),
-    (["--format", "eee", "--dataset", "textqa-mini"], "expected NAME=ORG/DATASET"),
-    (["--format", "eee", str(DEMO / "assay.yaml")], "either a manifest or --log"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--format", "cyclonedx"], "--log exports as eee or eval-results"),
+        (["--format", "eee", "--dataset", "textqa-mini"], "expected NAME=ORG/DATASET"),
+        (["--format", "eee", str(DEMO / "assay.yaml")], "either a manifest or --log"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(log, tmp_path, args, message):
     proc = run_assay("export", "--log", str(log), "--out", str(tmp_path / "x"), *args)
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.splitlines()) == 1

@@ -96,16 +96,19 @@ def test_several_errors_all_reported(tmp_path):
     assert len(exc.value.details) == 2
 
 
-@pytest.mark.parametrize("bad, phrase", [
-    ("../outside.bin", "escapes the release root"),
-    ("a/../../b", "escapes the release root"),
-    ("/etc/passwd", "is absolute"),
-    ("C:/x.bin", "is absolute"),
-    ("a\\b.bin", "backslash"),
-    ("./a.bin", "not normalised"),
-    ("a//b", "not normalised"),
-    ("a\nb", "control character"),
-])
+@pytest.mark.parametrize(
+    "bad, phrase",
+    [
+        ("../outside.bin", "escapes the release root"),
+        ("a/../../b", "escapes the release root"),
+        ("/etc/passwd", "is absolute"),
+        ("C:/x.bin", "is absolute"),
+        ("a\\b.bin", "backslash"),
+        ("./a.bin", "not normalised"),
+        ("a//b", "not normalised"),
+        ("a\nb", "control character"),
+    ],
+)
 def test_path_escapes_refused_in_manifest(tmp_path, bad, phrase):
     msg = error_of(tmp_path, GOOD.replace("path: model.safetensors", f"path: {json.dumps(bad)}"))
     assert phrase in msg and ":8:" in msg
@@ -132,15 +135,23 @@ def test_check_relpath_accepts_normal_paths():
     assert check_relpath("a/b/c.safetensors") == "a/b/c.safetensors"
 
 
-@pytest.mark.parametrize("value, expected", [(1234, 1234), ("15B", 15_000_000_000), ("1.5M", 1_500_000),
-                                             ("200_000", 200_000), ("7k", 7000)])
+@pytest.mark.parametrize(
+    "value, expected", [(1234, 1234), ("15B", 15_000_000_000), ("1.5M", 1_500_000), ("200_000", 200_000), ("7k", 7000)]
+)
 def test_parse_count(value, expected):
     assert parse_count(value) == expected
 
 
-@pytest.mark.parametrize("uri, scheme", [("hf://org/repo@abc123", "hf"), ("hf://datasets/org/d@main", "hf"),
-                                         ("oci://127.0.0.1:5000/models/demo:v1", "oci"),
-                                         ("oci://reg.io/a/b@sha256:" + "0" * 64, "oci"), ("dir://./hub", "dir")])
+@pytest.mark.parametrize(
+    "uri, scheme",
+    [
+        ("hf://org/repo@abc123", "hf"),
+        ("hf://datasets/org/d@main", "hf"),
+        ("oci://127.0.0.1:5000/models/demo:v1", "oci"),
+        ("oci://reg.io/a/b@sha256:" + "0" * 64, "oci"),
+        ("dir://./hub", "dir"),
+    ],
+)
 def test_source_uris(uri, scheme):
     assert parse_source_uri(uri).scheme == scheme
 
@@ -187,7 +198,9 @@ def test_schema_command_prints_json_schema():
     assert proc.returncode == 0, proc.stderr
     schema = json.loads(proc.stdout)
     assert schema["additionalProperties"] is False
-    assert {"apiVersion", "kind", "release", "sources", "artifacts", "claims", "data", "evals", "recipes"} <= set(schema["properties"])
+    assert {"apiVersion", "kind", "release", "sources", "artifacts", "claims", "data", "evals", "recipes"} <= set(
+        schema["properties"]
+    )
     lock = json.loads(run_assay("schema", "--lock").stdout)
     assert "release_digest" in lock["properties"]
 

@@ -32,8 +32,15 @@ def assay_without(modules: str, *args: str, cwd: Path | None = None) -> subproce
     """Run the assay CLI in a fresh interpreter in which ``modules`` (comma-separated) cannot be imported."""
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
     env.pop("ASSAY_DEBUG", None)
-    return subprocess.run([sys.executable, "-c", WRAPPER, modules, *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", WRAPPER, modules, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 def assert_missing_extra(proc: subprocess.CompletedProcess, extra: str, module: str) -> None:
@@ -72,8 +79,9 @@ def test_vlmevalkit_xlsx_without_openpyxl(tmp_path):
 
 def test_vlmevalkit_xlsx_with_openpyxl_is_read():
     """Control for the test above: the same command with openpyxl importable gets past reading the .xlsx files."""
-    proc = assay_without("no_such_module_hidden", "rescore", "--log", str(FIX / "vlmevalkit"), "--format",
-                         "vlmevalkit", "--json")
+    proc = assay_without(
+        "no_such_module_hidden", "rescore", "--log", str(FIX / "vlmevalkit"), "--format", "vlmevalkit", "--json"
+    )
     assert proc.returncode in (0, 1), proc.stderr
     assert "pip install" not in proc.stderr
 
@@ -107,15 +115,21 @@ def test_s3_remote_without_dvc_s3(tmp_path):
         "root = Path(sys.argv[1])\n"
         "Repo.init(str(root), no_scm=True)\n"
         "(root / '.dvc' / 'config').write_text(\"[core]\\n    no_scm = true\\n    remote = store\\n['remote \\\"store\\\"']\\n\"\n"
-        "                                      \"    url = s3://bucket/path\\n\")\n"
+        '                                      "    url = s3://bucket/path\\n")\n'
         "repo = DvcRepo(root)\n"
         "try:\n"
         "    repo.open_remote(Tracked(md5='0' * 32, hash_name='md5', size=1, dvc_file='a.dvc'), None)\n"
         "except MissingExtra as exc:\n"
         "    print('MISSING', exc)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
-                          check=False, env=dict(os.environ, DVC_NO_ANALYTICS="1"))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=dict(os.environ, DVC_NO_ANALYTICS="1"),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith("MISSING")]
     assert "pip install 'assay[s3]'" in line and "remote (default)" in line, proc.stdout

@@ -60,8 +60,9 @@ def test_sign_writes_oms_v1_bundle_and_verifies(model, ec_keys):
     assert "model.sig" in st["predicate"]["serialization"]["ignore_paths"]
     # the OMS root digest: sha256 over the files' raw digests sorted by name
     digests = {p: hashlib.sha256((model / p).read_bytes()).digest() for p in names}
-    assert st["subject"] == [{"name": "tiny-model",
-                              "digest": {"sha256": hashlib.sha256(b"".join(digests[n] for n in names)).hexdigest()}}]
+    assert st["subject"] == [
+        {"name": "tiny-model", "digest": {"sha256": hashlib.sha256(b"".join(digests[n] for n in names)).hexdigest()}}
+    ]
     assert res.root_digest == st["subject"][0]["digest"]["sha256"]
 
     v = verify_model_signature(model, sig, ec_keys.public_key)
@@ -78,7 +79,10 @@ def test_tampered_file_missing_file_extra_file(model, ec_keys):
     (model / "backdoor.py").write_text("import os\n")
     v = verify_model_signature(model, model / "model.sig", ec_keys.public_key)
     assert sorted((p.code, p.where) for p in v.problems) == [
-        ("extra-file", "backdoor.py"), ("file-mismatch", "tokenizer.json"), ("missing-file", "eval/results.json")]
+        ("extra-file", "backdoor.py"),
+        ("file-mismatch", "tokenizer.json"),
+        ("missing-file", "eval/results.json"),
+    ]
 
 
 def test_wrong_key_and_tampered_signature(model, ec_keys, tmp_path):
@@ -121,9 +125,12 @@ def test_assay_signed_verifies_with_model_signing_api(model, ec_keys, tmp_path):
 
 def test_model_signing_signed_verifies_with_assay(model, ec_keys):
     sig = model / "model.sig"
-    (model_signing.signing.Config().use_elliptic_key_signer(private_key=ec_keys.private_key)
-     .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"]))
-     .sign(model, sig))
+    (
+        model_signing.signing.Config()
+        .use_elliptic_key_signer(private_key=ec_keys.private_key)
+        .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"]))
+        .sign(model, sig)
+    )
     v = verify_model_signature(model, sig, ec_keys.public_key)
     assert v.ok, v.problems
     (model / "model.safetensors").write_bytes(b"\x00" * 10)
@@ -135,10 +142,14 @@ def test_model_signing_shard_serialization_verifies_with_assay(model, ec_keys, t
     """The hashing configuration is read from the signed predicate: shards of 4 KiB, blake2 (which model-signing
     1.1.1's own verifier cannot guess back: it records "blake2b" and its Config only takes "blake2")."""
     sig = tmp_path / "sharded.sig"
-    (model_signing.signing.Config().use_elliptic_key_signer(private_key=ec_keys.private_key)
-     .set_hashing_config(model_signing.hashing.Config().use_shard_serialization(shard_size=4096,
-                                                                                 hashing_algorithm="blake2"))
-     .sign(model, sig))
+    (
+        model_signing.signing.Config()
+        .use_elliptic_key_signer(private_key=ec_keys.private_key)
+        .set_hashing_config(
+            model_signing.hashing.Config().use_shard_serialization(shard_size=4096, hashing_algorithm="blake2")
+        )
+        .sign(model, sig)
+    )
     assert _statement(sig)["predicate"]["serialization"]["method"] == "shards"
     assert verify_model_signature(model, sig, ec_keys.public_key).ok
 
@@ -173,15 +184,25 @@ def test_cli_both_ways_with_model_signing_cli(model, ec_keys, tmp_path):
     r = run_assay("sign", str(model), "--key", ec_keys.private_key, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["signature"] == str(model / "model.sig")
-    p = subprocess.run([*ms, "verify", "key", "--signature", str(model / "model.sig"), "--public_key",
-                        ec_keys.public_key, str(model)], capture_output=True, text=True, timeout=300, check=False)
+    p = subprocess.run(
+        [*ms, "verify", "key", "--signature", str(model / "model.sig"), "--public_key", ec_keys.public_key, str(model)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
 
     # model_signing sign key → assay verify --signature
     other = make_release(tmp_path / "other-model")
-    p = subprocess.run([*ms, "sign", "key", "--private_key", ec_keys.private_key, "--signature",
-                        str(other / "model.sig"), str(other)], capture_output=True, text=True, timeout=300,
-                       cwd=tmp_path, check=False)
+    p = subprocess.run(
+        [*ms, "sign", "key", "--private_key", ec_keys.private_key, "--signature", str(other / "model.sig"), str(other)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     r = run_assay("verify", str(other), "--signature", str(other / "model.sig"), "--key", ec_keys.public_key, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -224,18 +245,32 @@ def test_unsupported_or_malformed_signatures_never_pass(model, ec_keys, tmp_path
         del b["dsseEnvelope"]
 
     variants = {
-        "predicate": (_rewrite(sig, tmp_path / "p.sig", statement=lambda st: st.update(predicateType="x/v9")),
-                      "unsupported-format"),
-        "statement": (_rewrite(sig, tmp_path / "s.sig", statement=lambda st: st.update(_type="x/Statement/v0")),
-                      "unsupported-format"),
+        "predicate": (
+            _rewrite(sig, tmp_path / "p.sig", statement=lambda st: st.update(predicateType="x/v9")),
+            "unsupported-format",
+        ),
+        "statement": (
+            _rewrite(sig, tmp_path / "s.sig", statement=lambda st: st.update(_type="x/Statement/v0")),
+            "unsupported-format",
+        ),
         "payload-type": (_rewrite(sig, tmp_path / "t.sig", payload_type="text/plain"), "unsupported-format"),
-        "bundle-v0.1": (_rewrite(sig, tmp_path / "m.sig", bundle=lambda b: b.update(
-            mediaType="application/vnd.dev.sigstore.bundle+json;version=0.1")), "unsupported-format"),
+        "bundle-v0.1": (
+            _rewrite(
+                sig,
+                tmp_path / "m.sig",
+                bundle=lambda b: b.update(mediaType="application/vnd.dev.sigstore.bundle+json;version=0.1"),
+            ),
+            "unsupported-format",
+        ),
         "message-signature": (_rewrite(sig, tmp_path / "ms.sig", bundle=message_signature), "unsupported-format"),
-        "no-material": (_rewrite(sig, tmp_path / "nm.sig", bundle=lambda b: b.update(verificationMaterial={})),
-                        "malformed-signature"),
-        "no-signatures": (_rewrite(sig, tmp_path / "ns.sig", bundle=lambda b: b["dsseEnvelope"].update(
-            signatures=[])), "malformed-signature"),
+        "no-material": (
+            _rewrite(sig, tmp_path / "nm.sig", bundle=lambda b: b.update(verificationMaterial={})),
+            "malformed-signature",
+        ),
+        "no-signatures": (
+            _rewrite(sig, tmp_path / "ns.sig", bundle=lambda b: b["dsseEnvelope"].update(signatures=[])),
+            "malformed-signature",
+        ),
     }
     (tmp_path / "empty.sig").write_bytes(b"")
     (tmp_path / "obj.sig").write_text("{}")
@@ -275,9 +310,12 @@ def test_git_paths(tmp_path, ec_keys):
     model = make_release(tmp_path / "m")
     (model / ".gitattributes").write_text("*.safetensors filter=lfs\n")
     sig = tmp_path / "with-git.sig"
-    (model_signing.signing.Config().use_elliptic_key_signer(private_key=ec_keys.private_key)
-     .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=[], ignore_git_paths=False))
-     .sign(model, sig))
+    (
+        model_signing.signing.Config()
+        .use_elliptic_key_signer(private_key=ec_keys.private_key)
+        .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=[], ignore_git_paths=False))
+        .sign(model, sig)
+    )
     v = verify_model_signature(model, sig, ec_keys.public_key)
     assert v.ok and ".gitattributes" in [f.name for f in v.files], v.problems
     (model / ".gitattributes").write_text("changed\n")
@@ -321,8 +359,16 @@ def test_cli_bad_options_are_one_line_exit_2(capsys, model, ec_keys, tmp_path):
         "chain not PEM": [*base, "--certificate-chain", str(not_pem)],
         "no such chain": [*base, "--certificate-chain", str(tmp_path / "nope.pem")],
         "trust config not JSON": [*base, "--identity", "a", "--issuer", "b", "--trust-config", str(not_pem)],
-        "ignore on a single file": ["verify", str(model / "config.json"), "--signature", str(sig), "--key",
-                                    ec_keys.public_key, "--ignore", "x"],
+        "ignore on a single file": [
+            "verify",
+            str(model / "config.json"),
+            "--signature",
+            str(sig),
+            "--key",
+            ec_keys.public_key,
+            "--ignore",
+            "x",
+        ],
         "no such model": ["verify", str(tmp_path / "nope"), "--signature", str(sig), "--key", ec_keys.public_key],
         "identity without --signature": ["verify", str(model), "--identity", "me@example.com"],
     }
@@ -337,23 +383,55 @@ def test_cli_mode_mismatch_and_aliases(capsys, model, ec_keys, tmp_path):
     sig = model / "model.sig"
     sign_model(model, ec_keys.private_key)
     (model / "notes.txt").write_text("added after signing\n")
-    code, out, _ = _assay_main(capsys, "verify", str(model), "--signature", str(sig), "--public-key",
-                               ec_keys.public_key, "--ignore-paths", "notes.txt", "--json")
+    code, out, _ = _assay_main(
+        capsys,
+        "verify",
+        str(model),
+        "--signature",
+        str(sig),
+        "--public-key",
+        ec_keys.public_key,
+        "--ignore-paths",
+        "notes.txt",
+        "--json",
+    )
     assert code == 0 and json.loads(out)["verdict"] == "pass"
-    code, out, _ = _assay_main(capsys, "verify", str(model), "--signature", str(sig), "--public-key",
-                               ec_keys.public_key, "--json")
+    code, out, _ = _assay_main(
+        capsys, "verify", str(model), "--signature", str(sig), "--public-key", ec_keys.public_key, "--json"
+    )
     assert code == 1 and [p["code"] for p in json.loads(out)["problems"]] == ["extra-file"]
     ca = FIX / "keys" / "certificate" / "ca-cert.pem"
-    code, out, _ = _assay_main(capsys, "verify", str(model), "--signature", str(sig), "--certificate-chain", str(ca),
-                               "--ignore", "notes.txt", "--json")
+    code, out, _ = _assay_main(
+        capsys,
+        "verify",
+        str(model),
+        "--signature",
+        str(sig),
+        "--certificate-chain",
+        str(ca),
+        "--ignore",
+        "notes.txt",
+        "--json",
+    )
     res = json.loads(out)
     assert code == 1 and res["verdict"] == "fail" and res["signed_mode"] == "key" and res["method"] == "certificate"
     assert [p["code"] for p in res["problems"]] == ["mode-mismatch"] and "--key" in res["problems"][0]["message"]
-    code, out, _ = _assay_main(capsys, "verify", str(model), "--signature", str(sig), "--identity", "a@b.c",
-                               "--identity-provider", "https://issuer.example", "--json")
+    code, out, _ = _assay_main(
+        capsys,
+        "verify",
+        str(model),
+        "--signature",
+        str(sig),
+        "--identity",
+        "a@b.c",
+        "--identity-provider",
+        "https://issuer.example",
+        "--json",
+    )
     assert code == 1 and [p["code"] for p in json.loads(out)["problems"]] == ["mode-mismatch"]
-    code, out, _ = _assay_main(capsys, "verify", str(model), "--signature", str(sig), "--key", ec_keys.public_key,
-                               "--ignore", "notes.txt")
+    code, out, _ = _assay_main(
+        capsys, "verify", str(model), "--signature", str(sig), "--key", ec_keys.public_key, "--ignore", "notes.txt"
+    )
     assert code == 0 and "signature verified" in out and "key mode" in out
 
 
@@ -373,11 +451,16 @@ def _pki(tmp_path: Path, *, leaf_usage: bool = True):
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
 
     def cert(subject, subject_key, issuer, issuer_key, ca: bool, usage: bool):
-        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-             .public_key(subject_key.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(subject_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if ca:
             b = b.add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), True)
         elif usage:
@@ -394,15 +477,16 @@ def _pki(tmp_path: Path, *, leaf_usage: bool = True):
         out[name] = tmp_path / f"{name}.pem"
         out[name].write_bytes(c.public_bytes(pem))
     out["key"] = tmp_path / "leaf.key"
-    out["key"].write_bytes(leaf_k.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                                serialization.NoEncryption()))
+    out["key"].write_bytes(leaf_k.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return out
 
 
 def _cert_sign(model: Path, sig: Path, pki: dict) -> None:
-    (model_signing.signing.Config()
-     .use_certificate_signer(private_key=pki["key"], signing_certificate=pki["leaf"], certificate_chain=[pki["int"]])
-     .sign(model, sig))
+    (
+        model_signing.signing.Config()
+        .use_certificate_signer(private_key=pki["key"], signing_certificate=pki["leaf"], certificate_chain=[pki["int"]])
+        .sign(model, sig)
+    )
 
 
 def test_certificate_mode(model, tmp_path):

@@ -65,7 +65,8 @@ SIGSTORE = [c for c in CASES if c.mode == "sigstore"]
 
 def test_every_upstream_case_is_here():
     assert sorted(p.name for p in FIX.iterdir() if p.is_dir() and p.name.startswith("v")) == sorted(
-        c.name for c in CASES)
+        c.name for c in CASES
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -78,15 +79,24 @@ def _copy(case: Case, tmp_path: Path) -> Path:
     return dst
 
 
-def _options(case: Case, folder: Path, *, key: Path = PUB, chain: tuple[Path, ...] = (CA,), trust: Path | None = None,
-             ignore: tuple[str, ...] | None = None, identity: str = IDENTITY, mode: str | None = None):
+def _options(
+    case: Case,
+    folder: Path,
+    *,
+    key: Path = PUB,
+    chain: tuple[Path, ...] = (CA,),
+    trust: Path | None = None,
+    ignore: tuple[str, ...] | None = None,
+    identity: str = IDENTITY,
+    mode: str | None = None,
+):
     """(model, model_signing args, assay args) for one verification of ``folder`` (a copy of ``case``)."""
     mode = mode or case.mode
     model = folder / case.file if case.file else folder
     sig = folder / "model.sig"
     ms = [mode, "--signature", str(sig)]
     assay = ["verify", str(model), "--signature", str(sig), "--json"]
-    for p in (case.ignore if ignore is None else ignore):
+    for p in case.ignore if ignore is None else ignore:
         ms += ["--ignore-paths", str(folder / p)]
         assay += ["--ignore", str(folder / p)]
     if mode == "key":
@@ -185,8 +195,7 @@ def test_tampered_copy_rejected_by_both(capsys, tmp_path, case, how):
     ms_ok, code, res = _both(capsys, case, folder)
     _agree_reject(ms_ok, code, res, reason)
     bad = [p for p in res["problems"] if p["code"] == reason]
-    assert bad[0]["where"] == {"flip": case.file and "." or "signme-1", "extra": "extra.bin",
-                              "remove": "signme-2"}[how]
+    assert bad[0]["where"] == {"flip": case.file and "." or "signme-1", "extra": "extra.bin", "remove": "signme-2"}[how]
 
 
 @pytest.mark.parametrize("case", [c for c in OFFLINE if c.file], ids=str)
@@ -216,8 +225,11 @@ def test_wrong_public_key_rejected_by_both(capsys, tmp_path, case):
     from cryptography.hazmat.primitives.asymmetric import ec
 
     other = tmp_path / "other.pub"  # the same curve as upstream's signing key, another key
-    other.write_bytes(ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    other.write_bytes(
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     folder = _copy(case, tmp_path)
     ms_ok, code, res = _both(capsys, case, folder, key=other)
     _agree_reject(ms_ok, code, res, "wrong-key")
@@ -234,11 +246,17 @@ def _self_signed_ca(tmp_path: Path) -> Path:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "root-ca")])  # same name as upstream's root
     now = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     out = tmp_path / "other-ca.pem"
     out.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return out
@@ -258,13 +276,16 @@ def test_intermediate_alone_is_not_a_trust_anchor(capsys, tmp_path):
     _agree_reject(ms_ok, code, res, "untrusted-certificate")
 
 
-@pytest.mark.parametrize(("case_name", "mode"), [
-    ("v1.0.0-certificate", "key"),  # model-signing 1.1.x: AttributeError ('NoneType' … 'hint'); 1.0.x accepted
-    ("v1.1.0-certificate", "key"),
-    ("v1.1.0-elliptic-key", "certificate"),
-    ("v1.1.0-sigstore", "key"),
-    ("v1.1.0-sigstore", "certificate"),
-])
+@pytest.mark.parametrize(
+    ("case_name", "mode"),
+    [
+        ("v1.0.0-certificate", "key"),  # model-signing 1.1.x: AttributeError ('NoneType' … 'hint'); 1.0.x accepted
+        ("v1.1.0-certificate", "key"),
+        ("v1.1.0-elliptic-key", "certificate"),
+        ("v1.1.0-sigstore", "key"),
+        ("v1.1.0-sigstore", "certificate"),
+    ],
+)
 def test_signature_verified_in_the_wrong_mode_is_a_named_rejection(capsys, tmp_path, case_name, mode):
     case = next(c for c in CASES if c.name == case_name)
     folder = _copy(case, tmp_path)
@@ -308,13 +329,18 @@ def _bundled_trust_config(tmp_path: Path) -> Path | None:
     store = importlib.resources.files("sigstore") / "_store"
     found = None
     for cand in store.iterdir():  # one folder per TUF repository (prod/ in sigstore 3.x)
-        if cand.is_dir() and (cand / "trusted_root.json").is_file() and (
-                cand.name == "prod" or cand.name.endswith("sigstore.dev")):
+        if (
+            cand.is_dir()
+            and (cand / "trusted_root.json").is_file()
+            and (cand.name == "prod" or cand.name.endswith("sigstore.dev"))
+        ):
             found = cand
     if found is None:
         return None
-    doc = {"mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
-           "trustedRoot": json.loads((found / "trusted_root.json").read_text())}
+    doc = {
+        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+        "trustedRoot": json.loads((found / "trusted_root.json").read_text()),
+    }
     if (found / "signing_config.v0.2.json").is_file():
         doc["signingConfig"] = json.loads((found / "signing_config.v0.2.json").read_text())
     out = tmp_path / "trust_config.json"

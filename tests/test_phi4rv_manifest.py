@@ -111,8 +111,14 @@ def test_artifacts_name_the_release_files(manifest):
     assert roles["README.md"] == roles["DATACARD.md"] == "docs"
     assert [p for p, r in roles.items() if r == "weights"] == ["model.safetensors.index.json", *SHARDS]
     # every file of the GitHub copy's huggingface-transformers/ that ships with the weights is listed
-    for name in ("config.json", "generation_config.json", "preprocessor_config.json", "chat_template.jinja",
-                 "modeling_phi4_visionr.py", "processing_phi4_visionr.py"):
+    for name in (
+        "config.json",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "chat_template.jinja",
+        "modeling_phi4_visionr.py",
+        "processing_phi4_visionr.py",
+    ):
         assert name in roles
 
 
@@ -130,8 +136,11 @@ def test_claims_agree_with_the_release_files(manifest):
         local, foreign = remote_code_modules(fixture_json(name), Path("."))
         assert foreign == []
         auto_map |= set(local)
-    assert sorted(claims.remote_code or []) == sorted(auto_map) == ["modeling_phi4_visionr.py",
-                                                                     "processing_phi4_visionr.py"]
+    assert (
+        sorted(claims.remote_code or [])
+        == sorted(auto_map)
+        == ["modeling_phi4_visionr.py", "processing_phi4_visionr.py"]
+    )
     # "15B" rounded to whole billions allows +/- 0.5B: the tolerance covers that and not much more,
     # and the count derived from config.json lies inside it
     p = claims.parameters
@@ -155,8 +164,11 @@ def test_both_decodings_named_from_their_sources(manifest):
     assert manifest.decodings is not None
     shipped = manifest.decodings["shipped"]
     assert shipped.name == "shipped" and "generation_config.json" in (shipped.source or "")
-    assert (shipped.do_sample, shipped.temperature, shipped.top_p) == (gen["do_sample"], gen["temperature"],
-                                                                       gen["top_p"]) == (True, 0.8, 0.95)
+    assert (
+        (shipped.do_sample, shipped.temperature, shipped.top_p)
+        == (gen["do_sample"], gen["temperature"], gen["top_p"])
+        == (True, 0.8, 0.95)
+    )
     greedy = manifest.decodings["examples-greedy"]
     sample = (FIXTURES / "sample_inference.py").read_text()
     assert "do_sample=False" in sample
@@ -241,7 +253,8 @@ def test_screenspot_v2_is_the_declared_mean_of_its_splits(manifest, tmp_path):
 
     chk, report = screenspot(local_copy(tmp_path))
     assert "the declared mean of ScreenSpot_v2_Desktop, ScreenSpot_v2_Mobile, ScreenSpot_v2_Web (88.17)" in (
-        chk.note or "")
+        chk.note or ""
+    )
     assert {c.status for e in report.evals if e.name != "ScreenSpot-V2" for c in e.claims} == {"attested"}
 
     other = tmp_path / "changed"
@@ -281,13 +294,16 @@ def load_text(tmp_path: Path, text: str) -> Manifest:
 
 
 def test_an_eval_names_a_decoding_and_gets_its_settings(tmp_path):
-    m = load_text(tmp_path, """\
+    m = load_text(
+        tmp_path,
+        """\
 decodings:
   greedy: {source: README, do_sample: false, max_new_tokens: 64}
 evals:
 - {name: a, metric: acc, decoding: greedy}
 - {name: b, metric: acc, decoding: {temperature: 0.7, top_p: 0.9, repeats: 4}}
-""")
+""",
+    )
     a, b = m.evals
     assert a.decoding is not None and a.decoding.name == "greedy"
     assert (a.decoding.temperature, a.decoding.max_new_tokens, a.decoding.source) == (0.0, 64, "README")
@@ -299,42 +315,58 @@ evals:
 
 def test_a_harness_run_names_a_decoding_and_gets_its_settings(tmp_path):
     run = "{harness: lm-eval, version: 0.4.13, task: t, dataset: {uri: 'dir://d', sha256: %s}, decoding: %s}"
-    m = load_text(tmp_path, f"""\
+    m = load_text(
+        tmp_path,
+        f"""\
 decodings:
   greedy: {{do_sample: false, max_new_tokens: 8}}
 evals:
 - {{name: a, metric: acc, run: {run % ("a" * 64, "greedy")}}}
-""")
+""",
+    )
     assert m.evals[0].run is not None and m.evals[0].run.decoding is not None
     assert (m.evals[0].run.decoding.name, m.evals[0].run.decoding.temperature) == ("greedy", 0.0)
     with pytest.raises(ManifestError, match="run: decoding 'sampled' is not in decodings"):
-        load_text(tmp_path, f"""\
+        load_text(
+            tmp_path,
+            f"""\
 decodings:
   greedy: {{do_sample: false}}
 evals:
 - {{name: a, metric: acc, run: {run % ("a" * 64, "sampled")}}}
-""")
+""",
+        )
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("evals:\n- {name: a, metric: acc, decoding: greedy}\n", "decoding 'greedy' is not in decodings"),
-    ("decodings:\n  greedy: {do_sample: false}\nevals:\n- {name: a, metric: acc, decoding: greedyy}\n",
-     "decoding 'greedyy' is not in decodings (greedy)"),
-    (("decodings:\n  greedy: {do_sample: false}\n"
-      "evals:\n- {name: a, metric: acc, decoding: {name: greedy, temperature: 0.5}}\n"),
-     "differ from decodings.greedy"),
-    ("decodings:\n  greedy: {name: other}\n", "says its name is 'other'"),
-    ("decodings:\n  greedy: {do_sample: false, temperature: 0.8}\n", "contradicts it"),
-    ("decodings:\n  hot: {do_sample: true, temperature: 0}\n", "not a sampled decoding"),
-    ("decodings:\n  greedy: {seed: 1, colour: red}\n", "unknown key 'colour'"),
-    ("evals:\n- {name: a, metric: acc, harness: {name: 'vlm eval kit'}}\n", "harness.name"),
-    ("release: {name: x, version: '1', paper: {note: only a note}}\n", "at least one of title, url or id"),
-    ("release: {name: x, version: '1', base_model: 'hf://not a repo'}\n", "invalid Hugging Face URI"),
-])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("evals:\n- {name: a, metric: acc, decoding: greedy}\n", "decoding 'greedy' is not in decodings"),
+        (
+            "decodings:\n  greedy: {do_sample: false}\nevals:\n- {name: a, metric: acc, decoding: greedyy}\n",
+            "decoding 'greedyy' is not in decodings (greedy)",
+        ),
+        (
+            (
+                "decodings:\n  greedy: {do_sample: false}\n"
+                "evals:\n- {name: a, metric: acc, decoding: {name: greedy, temperature: 0.5}}\n"
+            ),
+            "differ from decodings.greedy",
+        ),
+        ("decodings:\n  greedy: {name: other}\n", "says its name is 'other'"),
+        ("decodings:\n  greedy: {do_sample: false, temperature: 0.8}\n", "contradicts it"),
+        ("decodings:\n  hot: {do_sample: true, temperature: 0}\n", "not a sampled decoding"),
+        ("decodings:\n  greedy: {seed: 1, colour: red}\n", "unknown key 'colour'"),
+        ("evals:\n- {name: a, metric: acc, harness: {name: 'vlm eval kit'}}\n", "harness.name"),
+        ("release: {name: x, version: '1', paper: {note: only a note}}\n", "at least one of title, url or id"),
+        ("release: {name: x, version: '1', base_model: 'hf://not a repo'}\n", "invalid Hugging Face URI"),
+    ],
+)
 def test_schema_additions_refuse_what_they_cannot_mean(tmp_path, text, error):
     p = tmp_path / "m.yaml"
-    p.write_text((BASE if not text.startswith("release:") else BASE.replace('release: {name: x, version: "1"}\n', ""))
-                 + text)
+    p.write_text(
+        (BASE if not text.startswith("release:") else BASE.replace('release: {name: x, version: "1"}\n', "")) + text
+    )
     with pytest.raises(ManifestError) as exc:
         load_manifest(p)
     assert error in str(exc.value) or any(error in d for d in exc.value.details), exc.value.details
@@ -345,8 +377,13 @@ def test_counts_as_written_are_in_the_json_schema():
     import jsonschema
 
     schema = json.loads(run_assay("schema").stdout)
-    doc = {"apiVersion": "assay/v1", "kind": "Release", "release": {"name": "x", "version": "1"},
-           "claims": {"parameters": {"total": "15B"}}, "data": {"totals": {"tokens": "200B"}}}
+    doc = {
+        "apiVersion": "assay/v1",
+        "kind": "Release",
+        "release": {"name": "x", "version": "1"},
+        "claims": {"parameters": {"total": "15B"}},
+        "data": {"totals": {"tokens": "200B"}},
+    }
     jsonschema.validate(doc, schema)
     assert Manifest.model_validate(doc).claims.parameters.total == 15_000_000_000  # type: ignore[union-attr]
     doc["claims"]["parameters"]["total"] = "15 billion"
@@ -392,8 +429,11 @@ def _structure(manifest: Manifest, root: Path):
     hashed (the code files count as verified) and the shards not hashed."""
     from assay.verify.structure import check_structure
 
-    verified = {a.path: hashlib.sha256((root / a.path).read_bytes()).hexdigest()
-                for a in manifest.artifacts if (root / a.path).is_file() and not a.path.endswith(".safetensors")}
+    verified = {
+        a.path: hashlib.sha256((root / a.path).read_bytes()).hexdigest()
+        for a in manifest.artifacts
+        if (root / a.path).is_file() and not a.path.endswith(".safetensors")
+    }
     return check_structure(manifest, root, verified)
 
 
@@ -407,8 +447,10 @@ def test_structural_claims_hold_on_the_exact_shape(manifest, sparse_release):
         "remote_code": ("pass", ["modeling_phi4_visionr.py", "processing_phi4_visionr.py"]),
     }
     assert [f for f in s.findings if f.severity == "error"] == []
-    assert {f.where for f in s.findings if f.code == "remote-code"} == {"modeling_phi4_visionr.py",
-                                                                        "processing_phi4_visionr.py"}
+    assert {f.where for f in s.findings if f.code == "remote-code"} == {
+        "modeling_phi4_visionr.py",
+        "processing_phi4_visionr.py",
+    }
     assert (s.stats.tensors, s.stats.safetensors_files) == (695, 7)
 
 

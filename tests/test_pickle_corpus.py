@@ -38,14 +38,19 @@ def agreement_table(results) -> str:
     lines = [f"{'source':12s} {'malicious caught':>17s} {'benign passed':>14s} {'not-a-pickle not passed':>24s}"]
     for src in sorted(rows):
         r = rows[src]
-        lines.append(f"{src:12s} {r['malicious_hit']:>9d} / {r['malicious_n']:<5d} {r['benign_hit']:>6d} / {r['benign_n']:<5d} "
-                     f"{r['not-a-pickle_hit']:>14d} / {r['not-a-pickle_n']:<5d}")
+        lines.append(
+            f"{src:12s} {r['malicious_hit']:>9d} / {r['malicious_n']:<5d} {r['benign_hit']:>6d} / {r['benign_n']:<5d} "
+            f"{r['not-a-pickle_hit']:>14d} / {r['not-a-pickle_n']:<5d}"
+        )
     return "\n".join(lines)
 
 
 def test_fixture_manifest_covers_every_committed_sample():
-    on_disk = {p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*") if p.is_file()
-               and p.suffix not in (".py", ".md", ".json")}
+    on_disk = {
+        p.relative_to(ROOT).as_posix()
+        for p in ROOT.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".md", ".json")
+    }
     assert on_disk == set(EXPECTED)
     assert {e["label"] for e in EXPECTED.values()} == {"malicious", "benign", "not-a-pickle"}
     assert sum(e["label"] == "malicious" for e in EXPECTED.values()) >= 150
@@ -56,8 +61,11 @@ def test_every_malicious_sample_fails_and_verdicts_match_expected(results):
     print("\n" + table)
     malicious_passed = [p for p, e in EXPECTED.items() if e["label"] == "malicious" and results[p].ok]
     assert not malicious_passed, f"malicious samples passed:\n{malicious_passed}\n{table}"
-    wrong = {p: (e["assay"], results[p].ok, results[p].reason) for p, e in EXPECTED.items()
-             if (e["assay"] == "pass") != results[p].ok}
+    wrong = {
+        p: (e["assay"], results[p].ok, results[p].reason)
+        for p, e in EXPECTED.items()
+        if (e["assay"] == "pass") != results[p].ok
+    }
     assert not wrong, f"verdicts differ from expected.json:\n{wrong}\n{table}"
 
 
@@ -65,17 +73,21 @@ def test_failures_name_the_global_offset_and_opcode(results):
     pip = results["picklescan/data/malicious16.pkl"]
     assert pip.status == "scanned" and not pip.ok
     assert any("global pip.main at offset" in e and "(GLOBAL) is not in the allowlist" in e for e in pip.report.errors)
-    for path, name in [("picklescan/data2/GHSA-xp4f-hrf8-rxw7.pkl", "ensurepip._run_pip"),
-                       ("picklescan/data2/logging_FileHandler.pkl", "logging.FileHandler"),
-                       ("picklescan/data2/GHSA-vvpj-8cmc-gx39.pkl", "pkgutil.resolve_name"),
-                       ("picklescan/data2/GHSA-f745-w6jp-hpxx.pkl", "torch.utils.collect_env.run"),
-                       ("picklescan/data2/GHSA-fqq6-7vqf-w3fg.pkl", "doctest.debug_script"),
-                       ("picklescan/data2/GHSA-g38g-8gr9-h9xp-uuid.pkl", "uuid._get_command_stdout"),
-                       ("picklescan/data/malicious20.pkl", "venv.create"),
-                       ("picklescan/data/malicious18.pkl", "pydoc.pipepager")]:
+    for path, name in [
+        ("picklescan/data2/GHSA-xp4f-hrf8-rxw7.pkl", "ensurepip._run_pip"),
+        ("picklescan/data2/logging_FileHandler.pkl", "logging.FileHandler"),
+        ("picklescan/data2/GHSA-vvpj-8cmc-gx39.pkl", "pkgutil.resolve_name"),
+        ("picklescan/data2/GHSA-f745-w6jp-hpxx.pkl", "torch.utils.collect_env.run"),
+        ("picklescan/data2/GHSA-fqq6-7vqf-w3fg.pkl", "doctest.debug_script"),
+        ("picklescan/data2/GHSA-g38g-8gr9-h9xp-uuid.pkl", "uuid._get_command_stdout"),
+        ("picklescan/data/malicious20.pkl", "venv.create"),
+        ("picklescan/data/malicious18.pkl", "pydoc.pipepager"),
+    ]:
         rep = results[path].report
-        assert rep is not None and any(f"global {name} at offset" in e and "(STACK_GLOBAL)" in e for e in rep.errors), \
-            (path, rep.errors if rep else None)
+        assert rep is not None and any(f"global {name} at offset" in e and "(STACK_GLOBAL)" in e for e in rep.errors), (
+            path,
+            rep.errors if rep else None,
+        )
 
 
 def test_content_not_name_decides(results):
@@ -107,13 +119,34 @@ def checkpoints():
     sd = Tiny().state_dict()
     yield "state_dict", sd
     yield "bf16", {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in sd.items()}
-    yield "int8+fp16", collections.OrderedDict(q=torch.randint(-128, 127, (4, 4), dtype=torch.int8),
-                                               h=torch.randn(3, dtype=torch.float16), u=torch.zeros(2, dtype=torch.uint8),
-                                               b=torch.ones(2, dtype=torch.bool))
-    yield "parameters", {"p": torch.nn.Parameter(torch.randn(2, 2)), "frozen": torch.nn.Parameter(torch.ones(1), requires_grad=False)}
-    yield "nested", {"model": sd, "optimizer": {"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": [{"lr": 1e-3, "params": [0]}]},
-                     "epoch": 3, "shape": torch.Size([2, 3]), "names": ["a", "b"], "pair": (1, 2.5), "flags": {1, 2},
-                     "blob": b"\x00\x01", "c": complex(1, 2), "none": None}
+    yield (
+        "int8+fp16",
+        collections.OrderedDict(
+            q=torch.randint(-128, 127, (4, 4), dtype=torch.int8),
+            h=torch.randn(3, dtype=torch.float16),
+            u=torch.zeros(2, dtype=torch.uint8),
+            b=torch.ones(2, dtype=torch.bool),
+        ),
+    )
+    yield (
+        "parameters",
+        {"p": torch.nn.Parameter(torch.randn(2, 2)), "frozen": torch.nn.Parameter(torch.ones(1), requires_grad=False)},
+    )
+    yield (
+        "nested",
+        {
+            "model": sd,
+            "optimizer": {"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": [{"lr": 1e-3, "params": [0]}]},
+            "epoch": 3,
+            "shape": torch.Size([2, 3]),
+            "names": ["a", "b"],
+            "pair": (1, 2.5),
+            "flags": {1, 2},
+            "blob": b"\x00\x01",
+            "c": complex(1, 2),
+            "none": None,
+        },
+    )
     yield "views", {"w": (t := torch.arange(12.0).reshape(3, 4)), "row": t[1], "t": t.T}
 
 
@@ -151,8 +184,13 @@ def test_numpy_files_pass(tmp_path):
     np.savez_compressed(tmp_path / "c.npz", x=np.ones(3))
     np.save(tmp_path / "o.npy", np.array([1, "two", (3,)], dtype=object))
     np.savez(tmp_path / "o.npz", o=np.array([{"k": 1}, None], dtype=object), n=np.ones(2))
-    expect = {"a.npy": ("npy", "no-pickle"), "b.npz": ("npz", "scanned"), "c.npz": ("npz", "scanned"),
-              "o.npy": ("npy", "scanned"), "o.npz": ("npz", "scanned")}
+    expect = {
+        "a.npy": ("npy", "no-pickle"),
+        "b.npz": ("npz", "scanned"),
+        "c.npz": ("npz", "scanned"),
+        "o.npy": ("npy", "scanned"),
+        "o.npz": ("npz", "scanned"),
+    }
     for name, (fmt, status) in expect.items():
         res = scan_content(tmp_path / name)
         assert (res.sniffed.format, res.status, res.ok) == (fmt, status, True), (name, res)

@@ -35,7 +35,7 @@ def mutated(draw):
         elif kind == "insert":
             data[i:i] = draw(st.binary(min_size=1, max_size=16))
         elif kind == "delete" and data:
-            del data[i:i + draw(st.integers(1, 8))]
+            del data[i : i + draw(st.integers(1, 8))]
         elif kind == "truncate":
             del data[i:]
         elif kind == "splice":

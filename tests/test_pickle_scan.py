@@ -81,7 +81,9 @@ def test_malicious_open_is_reported_and_never_run(tmp_path):
     path.write_bytes(data)
     report = scan_pickle_file(path)
     assert report.dangerous == ["builtins.open"]
-    assert report.errors == ["<raw>: global builtins.open at offset 0 (GLOBAL) is not in the allowlist (known dangerous)"]
+    assert report.errors == [
+        "<raw>: global builtins.open at offset 0 (GLOBAL) is not in the allowlist (known dangerous)"
+    ]
     assert not marker.exists()
     # Control: the same payload really does create its file when it is unpickled.
     pickle.loads(pickle.dumps([OpenMarker(control)], protocol=4))[0].close()
@@ -95,8 +97,13 @@ def test_torch_zip_checkpoint_is_safe(tmp_path):
     assert report.ok, report.errors
     assert report.container == "zip"
     assert report.pickles == ["model/data.pkl"]
-    assert {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
-            "torch.FloatStorage", "torch.BFloat16Storage"} <= names(report, "safe")
+    assert {
+        "collections.OrderedDict",
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_parameter",
+        "torch.FloatStorage",
+        "torch.BFloat16Storage",
+    } <= names(report, "safe")
     assert names(report) == names(report, "safe")
     assert all(g.member == "model/data.pkl" for g in report.globals)
     assert report.model_dump(mode="json")["container"] == "zip"
@@ -126,9 +133,15 @@ def test_concatenated_pickles_are_all_scanned(tmp_path, monkeypatch):
 def test_stack_global_through_memo(tmp_path):
     # PROTO 4; "posix" MEMOIZE; "system" MEMOIZE; POP; POP; decoy strings pushed and popped;
     # BINGET 0; BINGET 1; STACK_GLOBAL; "echo" TUPLE1 REDUCE STOP
-    data = (b"\x80\x04" + b"\x8c\x05posix\x94" + b"\x8c\x06system\x94" + b"00"
-            + b"\x8c\x0bcollections\x8c\x0bOrderedDict00"
-            + b"h\x00h\x01\x93\x94" + b"\x8c\x04echo\x85R.")
+    data = (
+        b"\x80\x04"
+        + b"\x8c\x05posix\x94"
+        + b"\x8c\x06system\x94"
+        + b"00"
+        + b"\x8c\x0bcollections\x8c\x0bOrderedDict00"
+        + b"h\x00h\x01\x93\x94"
+        + b"\x8c\x04echo\x85R."
+    )
     pickletools.dis(io.BytesIO(data), out=io.StringIO())  # a valid pickle (checked, never loaded)
     path = tmp_path / "memo.pkl"
     path.write_bytes(data)
@@ -137,14 +150,16 @@ def test_stack_global_through_memo(tmp_path):
     assert "collections.OrderedDict" not in names(report)
     # the offset is that of the STACK_GLOBAL opcode (the memo reads, not the decoy strings, feed it)
     offset = next(pos for op, _, pos in pickletools.genops(data) if op.name == "STACK_GLOBAL")
-    assert report.errors == [(f"<raw>: global posix.system at offset {offset} (STACK_GLOBAL) is not in the allowlist "
-                              "(known dangerous)")]
+    assert report.errors == [
+        (f"<raw>: global posix.system at offset {offset} (STACK_GLOBAL) is not in the allowlist (known dangerous)")
+    ]
 
 
 def test_stack_global_memoised_strings_from_pickler(tmp_path):
     path = tmp_path / "p4.pkl"
-    path.write_bytes(pickle.dumps([collections.OrderedDict(), collections.Counter(), collections.OrderedDict()],
-                                  protocol=4))
+    path.write_bytes(
+        pickle.dumps([collections.OrderedDict(), collections.Counter(), collections.OrderedDict()], protocol=4)
+    )
     ops = [(op.name, arg) for op, arg, _ in pickletools.genops(path.read_bytes())]
     assert ("BINGET", 1) in ops  # the memoised "collections" string is fetched again for Counter
     report = scan_pickle_file(path)
@@ -221,38 +236,41 @@ def test_huge_arguments_are_skipped_not_trusted(tmp_path, monkeypatch):
     assert any("not a tracked string constant" in e for e in report.errors), report.errors
 
 
-@pytest.mark.parametrize("module, name, risk", [
-    ("torch._utils", "_rebuild_tensor_v2", "safe"),
-    ("torch", "HalfStorage", "safe"),
-    ("torch", "bfloat16", "safe"),
-    ("numpy.core.multiarray", "_reconstruct", "safe"),
-    ("numpy._core.multiarray", "_reconstruct", "safe"),
-    ("__builtin__", "set", "safe"),
-    ("torch.storage", "_load_from_bytes", "dangerous"),
-    ("torch", "load", "dangerous"),
-    ("torch", "jit.load", "dangerous"),
-    ("torch.jit._script", "RecursiveScriptModule", "dangerous"),
-    ("__builtin__", "eval", "dangerous"),
-    ("builtins", "getattr", "dangerous"),
-    ("subprocess", "Popen", "dangerous"),
-    ("commands", "getoutput", "dangerous"),
-    ("operator", "attrgetter", "dangerous"),
-    ("functools", "partial", "dangerous"),
-    ("collections", "OrderedDict.__init__.__globals__", "dangerous"),
-    ("operator", "itemgetter", "unknown"),
-    ("pip", "main", "dangerous"),
-    ("logging", "FileHandler", "dangerous"),
-    ("builtins", "len", "unknown"),
-    ("torch", "FloatStorage", "safe"),
-    ("torch.storage", "UntypedStorage", "safe"),
-    ("numpy.dtypes", "Float32DType", "safe"),
-    ("numpy", "dtypes.Float32DType", "safe"),
-    ("_codecs", "encode", "safe"),
-    ("copy_reg", "_reconstructor", "unknown"),
-    ("argparse", "Namespace", "unknown"),
-    ("__main__", "MyConfig", "unknown"),
-    ("ossify", "thing", "unknown"),
-])
+@pytest.mark.parametrize(
+    "module, name, risk",
+    [
+        ("torch._utils", "_rebuild_tensor_v2", "safe"),
+        ("torch", "HalfStorage", "safe"),
+        ("torch", "bfloat16", "safe"),
+        ("numpy.core.multiarray", "_reconstruct", "safe"),
+        ("numpy._core.multiarray", "_reconstruct", "safe"),
+        ("__builtin__", "set", "safe"),
+        ("torch.storage", "_load_from_bytes", "dangerous"),
+        ("torch", "load", "dangerous"),
+        ("torch", "jit.load", "dangerous"),
+        ("torch.jit._script", "RecursiveScriptModule", "dangerous"),
+        ("__builtin__", "eval", "dangerous"),
+        ("builtins", "getattr", "dangerous"),
+        ("subprocess", "Popen", "dangerous"),
+        ("commands", "getoutput", "dangerous"),
+        ("operator", "attrgetter", "dangerous"),
+        ("functools", "partial", "dangerous"),
+        ("collections", "OrderedDict.__init__.__globals__", "dangerous"),
+        ("operator", "itemgetter", "unknown"),
+        ("pip", "main", "dangerous"),
+        ("logging", "FileHandler", "dangerous"),
+        ("builtins", "len", "unknown"),
+        ("torch", "FloatStorage", "safe"),
+        ("torch.storage", "UntypedStorage", "safe"),
+        ("numpy.dtypes", "Float32DType", "safe"),
+        ("numpy", "dtypes.Float32DType", "safe"),
+        ("_codecs", "encode", "safe"),
+        ("copy_reg", "_reconstructor", "unknown"),
+        ("argparse", "Namespace", "unknown"),
+        ("__main__", "MyConfig", "unknown"),
+        ("ossify", "thing", "unknown"),
+    ],
+)
 def test_classify_global(module, name, risk):
     assert classify_global(module, name) == risk
 
@@ -280,18 +298,22 @@ class Config:
         self.lr = 0.1
 
 
-@pytest.mark.parametrize("obj, global_name", [
-    (__import__("argparse").Namespace(lr=0.1), "argparse.Namespace"),
-    (Config(), f"{__name__}.Config"),
-    (len, "builtins.len"),
-])
+@pytest.mark.parametrize(
+    "obj, global_name",
+    [
+        (__import__("argparse").Namespace(lr=0.1), "argparse.Namespace"),
+        (Config(), f"{__name__}.Config"),
+        (len, "builtins.len"),
+    ],
+)
 def test_unknown_globals_fail(tmp_path, obj, global_name):
     path = tmp_path / "ckpt.pkl"
     path.write_bytes(pickle.dumps({"state": [1.0], "cfg": obj}, protocol=4))
     report = scan_pickle_file(path)
     assert not report.ok and report.dangerous == [] and report.not_allowed == [global_name]
-    assert any(f"global {global_name} at offset" in e and "(STACK_GLOBAL) is not in the allowlist" in e
-               for e in report.errors), report.errors
+    assert any(
+        f"global {global_name} at offset" in e and "(STACK_GLOBAL) is not in the allowlist" in e for e in report.errors
+    ), report.errors
 
 
 MEMO_OPS = {
@@ -306,8 +328,17 @@ def test_stack_global_resolved_through_each_memo_opcode(tmp_path, pair):
     put, get = MEMO_OPS[pair]
     # PROTO 4; "pip" put 7; "main" put 8; POP POP; "collections" "OrderedDict" POP POP (decoys); get 7 get 8;
     # STACK_GLOBAL; EMPTY_TUPLE REDUCE STOP
-    data = (b"\x80\x04\x8c\x03pip" + put(7) + b"\x8c\x04main" + put(8) + b"00"
-            + b"\x8c\x0bcollections\x8c\x0bOrderedDict00" + get(7) + get(8) + b"\x93)R.")
+    data = (
+        b"\x80\x04\x8c\x03pip"
+        + put(7)
+        + b"\x8c\x04main"
+        + put(8)
+        + b"00"
+        + b"\x8c\x0bcollections\x8c\x0bOrderedDict00"
+        + get(7)
+        + get(8)
+        + b"\x93)R."
+    )
     assert {op.name for op, _, _ in pickletools.genops(data)} >= {"STACK_GLOBAL", *pair.split("/")}
     path = tmp_path / "memo.pkl"
     path.write_bytes(data)
@@ -382,8 +413,13 @@ def test_compressed_pickles_are_decompressed_and_scanned(tmp_path, kind):
     import lzma
     import zlib
 
-    compress = {"gzip": gzip.compress, "zlib": zlib.compress, "bz2": bz2.compress, "xz": lzma.compress,
-                "lzma": lambda b: lzma.compress(b, format=lzma.FORMAT_ALONE)}[kind]
+    compress = {
+        "gzip": gzip.compress,
+        "zlib": zlib.compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
+        "lzma": lambda b: lzma.compress(b, format=lzma.FORMAT_ALONE),
+    }[kind]
     path = tmp_path / "model.joblib"
     path.write_bytes(compress(pickle.dumps({"w": [1.0] * 1000}, protocol=4)))
     from assay.verify.sniff import sniff_file
@@ -517,9 +553,14 @@ def test_structure_scans_pickle_content_in_any_role(tmp_path):
     data = pickle.dumps(TouchMarker(tmp_path / "M"), protocol=4)
     (tmp_path / "chat_template.jinja").write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
-    manifest = Manifest.model_validate({
-        "apiVersion": "assay/v1", "kind": "Release", "release": {"name": "x", "version": "1"},
-        "sources": [{"name": "default", "uri": "dir://."}],
-        "artifacts": [{"path": "chat_template.jinja", "role": "tokenizer", "size": len(data), "sha256": sha}]})
+    manifest = Manifest.model_validate(
+        {
+            "apiVersion": "assay/v1",
+            "kind": "Release",
+            "release": {"name": "x", "version": "1"},
+            "sources": [{"name": "default", "uri": "dir://."}],
+            "artifacts": [{"path": "chat_template.jinja", "role": "tokenizer", "size": len(data), "sha256": sha}],
+        }
+    )
     result = check_structure(manifest, tmp_path, {"chat_template.jinja": sha})
     assert any(f.code == "pickle" and f.severity == "error" and "posix.system" in f.message for f in result.findings)

@@ -55,7 +55,9 @@ def test_lock_pins_the_commit_and_lfs_digests(tmp_path, hf_release):
     assert how["config.json"] == "hashed"  # non-LFS: fetched, checked against the git blob id, hashed
     lock = read_yaml_file(tmp_path / "hf-release.lock.yaml")[0]
     assert lock["sources"][0]["revision"] == commit
-    assert {f["path"]: f["sha256"] for f in lock["files"]} == {p: hashlib.sha256(b).hexdigest() for p, b in files.items()}
+    assert {f["path"]: f["sha256"] for f in lock["files"]} == {
+        p: hashlib.sha256(b).hexdigest() for p, b in files.items()
+    }
 
 
 def test_pull_at_the_locked_commit_then_verify(tmp_path, hf_release):
@@ -72,8 +74,10 @@ def test_pull_at_the_locked_commit_then_verify(tmp_path, hf_release):
     assert run_assay("verify", str(to / "hf-release.yaml"), "--strict").returncode == 0
 
     only = pull(str(manifest), to=tmp_path / "only", only=["*.safetensors"])
-    assert only.ok and sorted(f.path for f in only.files) == ["model-00001-of-00002.safetensors",
-                                                            "model-00002-of-00002.safetensors"]
+    assert only.ok and sorted(f.path for f in only.files) == [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    ]
 
 
 def test_repo_content_no_longer_matching_the_lock_fails(tmp_path, hf_release):
@@ -97,10 +101,20 @@ def test_server_killed_mid_download_then_pull_again(tmp_path, olah, monkeypatch)
     files = {"big.safetensors.part": payload, "config.json": b"{}\n"}
     make_hf_repo(tmp_path / "mirrors", "assay-test/big", files, lfs_patterns=("*.part",))
     manifest = tmp_path / "big.yaml"
-    manifest.write_text(dump_yaml({
-        "apiVersion": "assay/v1", "kind": "Release", "release": {"name": "big", "version": "1"},
-        "sources": [{"name": "hub", "uri": "hf://assay-test/big@main"}],
-        "artifacts": [{"path": "big.safetensors.part", "role": "other"}, {"path": "config.json", "role": "config"}]}))
+    manifest.write_text(
+        dump_yaml(
+            {
+                "apiVersion": "assay/v1",
+                "kind": "Release",
+                "release": {"name": "big", "version": "1"},
+                "sources": [{"name": "hub", "uri": "hf://assay-test/big@main"}],
+                "artifacts": [
+                    {"path": "big.safetensors.part", "role": "other"},
+                    {"path": "config.json", "role": "config"},
+                ],
+            }
+        )
+    )
     assert run_assay("lock", str(manifest)).returncode == 0
     to = tmp_path / "pulled"
     first = pull(str(manifest), to=to, workers=1, progress=KillAfter(olah.proc, 4 * 1024 * 1024))

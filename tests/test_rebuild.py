@@ -51,7 +51,9 @@ def saved_sha(tensors: dict[str, torch.Tensor], tmp: Path) -> str:
 
 
 def index_bytes(weight_map: dict[str, str], total: int) -> bytes:
-    return (json.dumps({"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, indent=2) + "\n").encode()
+    return (
+        json.dumps({"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, indent=2) + "\n"
+    ).encode()
 
 
 def set_recipes(manifest: Path, recipes: list[dict], artifacts: list[dict] | None = None) -> None:
@@ -90,7 +92,14 @@ def bf16_recipe(manifest: Path, tmp: Path) -> dict:
     index = json.loads((release(manifest) / INDEX).read_text())["weight_map"]
     outs = []
     for s in SHARDS:
-        outs.append({"path": f"bf16/{s}", "sha256": saved_sha({k: v.to(torch.bfloat16) for k, v in load_file(release(manifest) / s).items()}, tmp)})
+        outs.append(
+            {
+                "path": f"bf16/{s}",
+                "sha256": saved_sha(
+                    {k: v.to(torch.bfloat16) for k, v in load_file(release(manifest) / s).items()}, tmp
+                ),
+            }
+        )
     total = sum(t.numel() * 2 for t in tensors.values())
     outs.insert(0, {"path": f"bf16/{INDEX}", "sha256": sha_bytes(index_bytes(index, total))})
     return {"name": "bf16", "step": "cast", "params": {"dtype": "bf16"}, "inputs": shard_inputs(), "outputs": outs}
@@ -121,11 +130,19 @@ def test_table_output(demo, tmp_path):
 # ------------------------------------------------------------------------------------- merge, reshard (chained)
 def test_merge_then_reshard_bit_exact_across_threads(demo, tmp_path):
     merged_sha = saved_sha(demo_tensors(demo), tmp_path)
-    merge = {"name": "merge", "step": "merge-shards", "inputs": shard_inputs(),
-             "outputs": [{"path": "merged/model.safetensors", "sha256": merged_sha}]}
-    reshard = {"name": "reshard", "step": "reshard", "params": {"max_shard_size": 200_000},
-               "inputs": [{"path": "merged/model.safetensors"}],
-               "outputs": [{"path": "three/" + n} for n in (INDEX, "a.safetensors", "b.safetensors", "c.safetensors")]}
+    merge = {
+        "name": "merge",
+        "step": "merge-shards",
+        "inputs": shard_inputs(),
+        "outputs": [{"path": "merged/model.safetensors", "sha256": merged_sha}],
+    }
+    reshard = {
+        "name": "reshard",
+        "step": "reshard",
+        "params": {"max_shard_size": 200_000},
+        "inputs": [{"path": "merged/model.safetensors"}],
+        "outputs": [{"path": "three/" + n} for n in (INDEX, "a.safetensors", "b.safetensors", "c.safetensors")],
+    }
     set_recipes(demo, [merge, reshard])
     work = tmp_path / "work"
     rc, first = rebuild_json(demo, "reshard", "--threads", "1", "--workdir", str(work))  # the publisher's run
@@ -148,8 +165,18 @@ def test_merge_then_reshard_bit_exact_across_threads(demo, tmp_path):
 
 
 def test_reshard_with_wrong_shard_count_fails_clearly(demo):
-    set_recipes(demo, [{"name": "reshard", "step": "reshard", "params": {"max_shard_size": 10_000_000},
-                        "inputs": shard_inputs(), "outputs": [{"path": "x/" + INDEX}, {"path": "x/a.safetensors"}, {"path": "x/b.safetensors"}]}])
+    set_recipes(
+        demo,
+        [
+            {
+                "name": "reshard",
+                "step": "reshard",
+                "params": {"max_shard_size": 10_000_000},
+                "inputs": shard_inputs(),
+                "outputs": [{"path": "x/" + INDEX}, {"path": "x/a.safetensors"}, {"path": "x/b.safetensors"}],
+            }
+        ],
+    )
     rc, out = rebuild_json(demo)
     assert rc == 1 and out["recipes"][0]["status"] == "failed"
     assert "gives 1 shards, the recipe declares 2" in out["recipes"][0]["message"]
@@ -163,8 +190,12 @@ def lora_adapter(manifest: Path) -> tuple[dict, float]:
     adapter, r = {}, 4
     for t in targets:
         out_dim, in_dim = base[f"{t}.weight"].shape
-        adapter[f"base_model.model.{t}.lora_A.weight"] = torch.from_numpy(rng.standard_normal((r, in_dim), dtype=np.float32))
-        adapter[f"base_model.model.{t}.lora_B.weight"] = torch.from_numpy(rng.standard_normal((out_dim, r), dtype=np.float32))
+        adapter[f"base_model.model.{t}.lora_A.weight"] = torch.from_numpy(
+            rng.standard_normal((r, in_dim), dtype=np.float32)
+        )
+        adapter[f"base_model.model.{t}.lora_B.weight"] = torch.from_numpy(
+            rng.standard_normal((out_dim, r), dtype=np.float32)
+        )
     save_file(adapter, str(release(manifest) / "adapter_model.safetensors"), metadata=META)
     return adapter, 8 / r
 
@@ -178,9 +209,13 @@ def test_lora_merge_bit_exact(demo, tmp_path, threads):
             t = k.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
             b = adapter[k.replace("lora_A", "lora_B")]
             merged[f"{t}.weight"] = merged[f"{t}.weight"] + (b @ adapter[k]) * scale
-    recipe = {"name": "merge-lora", "step": "lora-merge", "params": {"alpha": 8, "r": 4},
-              "inputs": shard_inputs() + [{"path": "adapter_model.safetensors"}],
-              "outputs": [{"path": "merged-lora.safetensors", "sha256": saved_sha(merged, tmp_path)}]}
+    recipe = {
+        "name": "merge-lora",
+        "step": "lora-merge",
+        "params": {"alpha": 8, "r": 4},
+        "inputs": shard_inputs() + [{"path": "adapter_model.safetensors"}],
+        "outputs": [{"path": "merged-lora.safetensors", "sha256": saved_sha(merged, tmp_path)}],
+    }
     set_recipes(demo, [recipe], [add_artifact(demo, "adapter_model.safetensors")])
     rc, out = rebuild_json(demo, "--threads", threads)
     assert rc == 0 and outputs(out)["merged-lora.safetensors"]["reached"] == "bit-exact", json.dumps(out, indent=1)
@@ -198,8 +233,12 @@ def test_int8_quantisation_bit_exact_against_numpy(demo, tmp_path, threads):
             expected[f"{name}_scale"] = torch.from_numpy(scale[:, 0].copy())
         else:
             expected[name] = t
-    recipe = {"name": "int8", "step": "quantize-int8", "inputs": shard_inputs(),
-              "outputs": [{"path": "int8.safetensors", "sha256": saved_sha(expected, tmp_path)}]}
+    recipe = {
+        "name": "int8",
+        "step": "quantize-int8",
+        "inputs": shard_inputs(),
+        "outputs": [{"path": "int8.safetensors", "sha256": saved_sha(expected, tmp_path)}],
+    }
     set_recipes(demo, [recipe])
     rc, out = rebuild_json(demo, "--threads", threads)
     assert rc == 0 and outputs(out)["int8.safetensors"]["reached"] == "bit-exact", json.dumps(out, indent=1)
@@ -214,19 +253,33 @@ def test_pickle_to_safetensors_and_a_malicious_pickle_is_refused(demo, tmp_path)
     class Evil:
         def __reduce__(self):
             import os
+
             return (os.system, ("echo pwned > /dev/null",))
 
     (release(demo) / "evil.bin").write_bytes(pickle.dumps({"w": Evil()}))
-    ok = {"name": "convert", "step": "pickle-to-safetensors", "inputs": [{"path": "pytorch_model.bin"}],
-          "outputs": [{"path": "model.safetensors", "sha256": saved_sha(expected, tmp_path)}]}
-    evil = {"name": "evil", "step": "pickle-to-safetensors", "inputs": [{"path": "evil.bin"}],
-            "outputs": [{"path": "evil.safetensors"}]}
+    ok = {
+        "name": "convert",
+        "step": "pickle-to-safetensors",
+        "inputs": [{"path": "pytorch_model.bin"}],
+        "outputs": [{"path": "model.safetensors", "sha256": saved_sha(expected, tmp_path)}],
+    }
+    evil = {
+        "name": "evil",
+        "step": "pickle-to-safetensors",
+        "inputs": [{"path": "evil.bin"}],
+        "outputs": [{"path": "evil.safetensors"}],
+    }
     set_recipes(demo, [ok, evil], [add_artifact(demo, "pytorch_model.bin"), add_artifact(demo, "evil.bin")])
     rc, out = rebuild_json(demo, "convert")
     assert rc == 0 and outputs(out)["model.safetensors"]["reached"] == "bit-exact", json.dumps(out, indent=1)
     rc, out = rebuild_json(demo, "evil")
     rec = out["recipes"][0]
-    assert rc == 1 and rec["status"] == "failed" and "refused by the pickle scan" in rec["message"] and "system" in rec["message"]
+    assert (
+        rc == 1
+        and rec["status"] == "failed"
+        and "refused by the pickle scan" in rec["message"]
+        and "system" in rec["message"]
+    )
 
 
 # ------------------------------------------------------------------------------------------ tokenizer and training
@@ -240,8 +293,13 @@ def test_tokenizer_build_from_a_data_component_is_reproducible(demo, tmp_path):
     doc, _ = read_yaml_file(demo)
     doc["data"] = data_section(demo)
     demo.write_text(dump_yaml(doc))
-    recipe = {"name": "tok", "step": "tokenizer-build", "params": {"model": "bpe", "vocab_size": 60},
-              "inputs": [{"component": "cot"}, {"component": "direct"}], "outputs": [{"path": "tok/tokenizer.json"}]}
+    recipe = {
+        "name": "tok",
+        "step": "tokenizer-build",
+        "params": {"model": "bpe", "vocab_size": 60},
+        "inputs": [{"component": "cot"}, {"component": "direct"}],
+        "outputs": [{"path": "tok/tokenizer.json"}],
+    }
     set_recipes(demo, [recipe])
     work = tmp_path / "w"
     rebuild_json(demo, "--workdir", str(work), "--threads", "1")
@@ -264,9 +322,13 @@ def trained(demo, tmp_path):
     doc, _ = read_yaml_file(demo)
     doc["data"] = data_section(demo)
     demo.write_text(dump_yaml(doc))
-    recipe = {"name": "train", "step": "train", "params": {"seed": 1234, "steps": 30, "dim": 16},
-              "inputs": [{"path": "tokenizer.json"}, {"component": "cot"}, {"component": "direct"}],
-              "outputs": [{"path": "tiny-lm.safetensors", "tier": "tolerance", "atol": 1e-3, "rtol": 0}]}
+    recipe = {
+        "name": "train",
+        "step": "train",
+        "params": {"seed": 1234, "steps": 30, "dim": 16},
+        "inputs": [{"path": "tokenizer.json"}, {"component": "cot"}, {"component": "direct"}],
+        "outputs": [{"path": "tiny-lm.safetensors", "tier": "tolerance", "atol": 1e-3, "rtol": 0}],
+    }
     set_recipes(demo, [recipe])
     work = tmp_path / "publisher"
     rebuild_json(demo, "--workdir", str(work), "--threads", "1")
@@ -329,8 +391,12 @@ def test_beyond_tolerance_needs_evaluation(trained):
 
 # ---------------------------------------------------------------------------------- refusals, failures, run cache
 def test_changed_input_is_refused_before_running(demo, tmp_path):
-    chained = {"name": "merge", "step": "merge-shards", "inputs": [{"path": "bf16/" + INDEX}] + [{"path": f"bf16/{s}"} for s in SHARDS],
-               "outputs": [{"path": "bf16-merged.safetensors"}]}
+    chained = {
+        "name": "merge",
+        "step": "merge-shards",
+        "inputs": [{"path": "bf16/" + INDEX}] + [{"path": f"bf16/{s}"} for s in SHARDS],
+        "outputs": [{"path": "bf16-merged.safetensors"}],
+    }
     set_recipes(demo, [bf16_recipe(demo, tmp_path), chained])
     shard = release(demo) / SHARDS[1]
     data = bytearray(shard.read_bytes())
@@ -346,8 +412,17 @@ def test_changed_input_is_refused_before_running(demo, tmp_path):
 
 
 def test_failing_cmd_is_a_clear_error(demo):
-    set_recipes(demo, [{"name": "boom", "step": "cmd", "cmd": "echo working; echo 'boom: no GPU found' >&2; exit 3",
-                        "outputs": [{"path": "out.bin"}]}])
+    set_recipes(
+        demo,
+        [
+            {
+                "name": "boom",
+                "step": "cmd",
+                "cmd": "echo working; echo 'boom: no GPU found' >&2; exit 3",
+                "outputs": [{"path": "out.bin"}],
+            }
+        ],
+    )
     rc, out = rebuild_json(demo)
     rec = out["recipes"][0]
     assert rc == 1 and rec["status"] == "failed"
@@ -360,8 +435,18 @@ def test_cmd_step_really_runs_every_time(demo, tmp_path):
     """Identical deps twice in one work dir: plain `dvc repro` would skip or restore; assay's forced run does not."""
     counter = tmp_path / "runs.txt"
     cmd = f"echo run >> {counter} && cp {SHARDS[0]} copy.safetensors"
-    set_recipes(demo, [{"name": "copy", "step": "cmd", "cmd": cmd, "inputs": [{"path": SHARDS[0]}],
-                        "outputs": [{"path": "copy.safetensors", "sha256": sha(release(demo) / SHARDS[0])}]}])
+    set_recipes(
+        demo,
+        [
+            {
+                "name": "copy",
+                "step": "cmd",
+                "cmd": cmd,
+                "inputs": [{"path": SHARDS[0]}],
+                "outputs": [{"path": "copy.safetensors", "sha256": sha(release(demo) / SHARDS[0])}],
+            }
+        ],
+    )
     work = tmp_path / "work"
     _, first = rebuild_json(demo, "--workdir", str(work))
     rc, second = rebuild_json(demo, "--workdir", str(work))

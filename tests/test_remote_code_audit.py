@@ -37,8 +37,13 @@ def codes(a: RemoteCodeAudit, severity: str | None = None) -> list[str]:
 @pytest.fixture(scope="module")
 def phi4(tmp_path_factory) -> RemoteCodeAudit:
     rel = tmp_path_factory.mktemp("phi4")
-    for name in ("config.json", "preprocessor_config.json", "generation_config.json", "modeling_phi4_visionr.py",
-                 "processing_phi4_visionr.py"):
+    for name in (
+        "config.json",
+        "preprocessor_config.json",
+        "generation_config.json",
+        "modeling_phi4_visionr.py",
+        "processing_phi4_visionr.py",
+    ):
         shutil.copy2(PHI4 / name, rel / name)
     return audit_folder(rel)
 
@@ -59,19 +64,27 @@ def test_phi4_unpinned_siglip2_download_is_found_with_its_line(phi4):
     # the variable is traced to the config value it most likely holds: the repository named in config.json
     assert hit.candidates == ["google/siglip2-so400m-patch16-naflex (config.json:mm_vision_tower)"]
     assert phi4.config_repos == {"config.json:mm_vision_tower": "google/siglip2-so400m-patch16-naflex"}
-    assert any(f.code == "unpinned-download" and f.where == "modeling_phi4_visionr.py:430"
-               and "not the locked release" in f.message for f in modeling.findings)
+    assert any(
+        f.code == "unpinned-download"
+        and f.where == "modeling_phi4_visionr.py:430"
+        and "not the locked release" in f.message
+        for f in modeling.findings
+    )
     # every unpinned hub call of the vision tower and of the processor's image processor is found
     unpinned = {(c.file, c.line) for f in phi4.files for c in f.calls if c.code == "unpinned-download"}
-    assert unpinned == {("modeling_phi4_visionr.py", 127), ("modeling_phi4_visionr.py", 147),
-                        ("modeling_phi4_visionr.py", 398), ("modeling_phi4_visionr.py", 430),
-                        ("processing_phi4_visionr.py", 274), ("processing_phi4_visionr.py", 287)}
+    assert unpinned == {
+        ("modeling_phi4_visionr.py", 127),
+        ("modeling_phi4_visionr.py", 147),
+        ("modeling_phi4_visionr.py", 398),
+        ("modeling_phi4_visionr.py", 430),
+        ("processing_phi4_visionr.py", 274),
+        ("processing_phi4_visionr.py", 287),
+    }
 
 
 def test_phi4_torch_load_of_the_adapter_is_unpickling(phi4):
     hit = next(c for c in calls(phi4, "modeling_phi4_visionr.py") if c.kind == "unpickling")
-    assert hit.line == 609 and "torch.load(model_args.pretrain_mm_mlp_adapter" in _line("modeling_phi4_visionr.py",
-                                                                                         609)
+    assert hit.line == 609 and "torch.load(model_args.pretrain_mm_mlp_adapter" in _line("modeling_phi4_visionr.py", 609)
     assert (hit.name, hit.code, hit.severity) == ("torch.load", "unpickling", "error")
     assert "weights_only" in hit.what
 
@@ -79,8 +92,11 @@ def test_phi4_torch_load_of_the_adapter_is_unpickling(phi4):
 def test_phi4_loads_of_the_release_itself_are_listed_not_flagged(phi4):
     own = [c for f in phi4.files for c in f.calls if c.target_kind == "release"]
     # super().from_pretrained in the model, AutoTokenizer/AutoConfig in the processor: the caller's path and revision
-    assert {(c.file, c.line) for c in own} == {("modeling_phi4_visionr.py", 961), ("processing_phi4_visionr.py", 249),
-                                              ("processing_phi4_visionr.py", 253)}
+    assert {(c.file, c.line) for c in own} == {
+        ("modeling_phi4_visionr.py", 961),
+        ("processing_phi4_visionr.py", 249),
+        ("processing_phi4_visionr.py", 253),
+    }
     assert all(c.severity == "info" and c.pin == "inherited" for c in own)
 
 
@@ -90,8 +106,9 @@ def test_phi4_imports_and_the_transitive_module(phi4):
     assert (rel.line, rel.status, rel.resolved) == (258, "release", "modeling_phi4_visionr.py")
     modeling = next(f for f in phi4.files if f.path == "modeling_phi4_visionr.py")
     assert set(modeling.named_by) == {"config.json:auto_map", "processing_phi4_visionr.py"}
-    assert {"torch", "safetensors.torch", "transformers", "transformers.models.siglip2.image_processing_siglip2"} <= \
-        {i.module for i in modeling.imports}
+    assert {"torch", "safetensors.torch", "transformers", "transformers.models.siglip2.image_processing_siglip2"} <= {
+        i.module for i in modeling.imports
+    }
     assert all(i.status == "external" for i in modeling.imports)
 
 
@@ -106,15 +123,18 @@ def test_phi4_claims_fail(phi4):
 
 
 # ------------------------------------------------------------------------------------------- hub calls and pins
-@pytest.mark.parametrize(("revision", "pin", "code"), [
-    (f'"{HEX}"', "pinned", "pinned-download"),
-    ('"main"', "branch", "unpinned-download"),
-    ('"v1.0"', "branch", "unpinned-download"),
-    ("None", "absent", "unpinned-download"),
-    ("rev", "unknown", "unpinned-download"),
-    (f'"{HEX.upper()}"', "branch", "unpinned-download"),  # the hub's commit ids are lower-case hex
-    (f'"{HEX[:12]}"', "branch", "unpinned-download"),  # a short sha is resolved like a branch name
-])
+@pytest.mark.parametrize(
+    ("revision", "pin", "code"),
+    [
+        (f'"{HEX}"', "pinned", "pinned-download"),
+        ('"main"', "branch", "unpinned-download"),
+        ('"v1.0"', "branch", "unpinned-download"),
+        ("None", "absent", "unpinned-download"),
+        ("rev", "unknown", "unpinned-download"),
+        (f'"{HEX.upper()}"', "branch", "unpinned-download"),  # the hub's commit ids are lower-case hex
+        (f'"{HEX[:12]}"', "branch", "unpinned-download"),  # a short sha is resolved like a branch name
+    ],
+)
 def test_revision_pins(revision, pin, code):
     src = f"from transformers import AutoModel\nm = AutoModel.from_pretrained('org/other', revision={revision})\n"
     (c,) = calls(audit({"modeling.py": src}))
@@ -123,17 +143,21 @@ def test_revision_pins(revision, pin, code):
 
 
 def test_no_revision_is_unpinned_and_a_module_constant_pins():
-    src = (f'REV = "{HEX}"\nREPO = "org/other"\nimport transformers\n'
-           "a = transformers.AutoModel.from_pretrained(REPO, revision=REV)\n"
-           "b = transformers.AutoModel.from_pretrained('org/other')\n")
+    src = (
+        f'REV = "{HEX}"\nREPO = "org/other"\nimport transformers\n'
+        "a = transformers.AutoModel.from_pretrained(REPO, revision=REV)\n"
+        "b = transformers.AutoModel.from_pretrained('org/other')\n"
+    )
     a, b = calls(audit({"modeling.py": src}))
     assert (a.pin, a.code, a.target_kind) == ("pinned", "pinned-download", "repo-id")
     assert (b.pin, b.code) == ("absent", "unpinned-download")
 
 
 def test_a_constant_shadowed_by_a_parameter_does_not_pin():
-    src = (f'REV = "{HEX}"\nimport transformers\n'
-           "def load(REV):\n    return transformers.AutoModel.from_pretrained('org/x', revision=REV)\n")
+    src = (
+        f'REV = "{HEX}"\nimport transformers\n'
+        "def load(REV):\n    return transformers.AutoModel.from_pretrained('org/x', revision=REV)\n"
+    )
     (c,) = calls(audit({"modeling.py": src}))
     assert (c.pin, c.code) == ("unknown", "unpinned-download")
     src = f'REV = "{HEX}"\nif x:\n    REV = "main"\nimport transformers\ntransformers.AutoModel.from_pretrained("o/x", revision=REV)\n'
@@ -142,7 +166,8 @@ def test_a_constant_shadowed_by_a_parameter_does_not_pin():
 
 
 def test_hub_calls_through_aliases_and_attribute_chains():
-    src = """
+    src = (
+        """
 import huggingface_hub as hh
 from huggingface_hub import hf_hub_download as dl, snapshot_download
 from transformers import AutoModelForCausalLM as AM
@@ -152,13 +177,17 @@ hh.hf_hub_download(repo_id="org/b", filename="x")
 snapshot_download("org/c", revision="%s")
 AM.from_pretrained("org/d")
 auto.AutoModel.from_pretrained("org/e", local_files_only=True)
-""" % HEX
+"""
+        % HEX
+    )
     got = {(c.line, c.name, c.code) for c in calls(audit({"modeling.py": src}))}
-    assert got == {(6, "huggingface_hub.hf_hub_download", "unpinned-download"),
-                   (7, "huggingface_hub.hf_hub_download", "unpinned-download"),
-                   (8, "huggingface_hub.snapshot_download", "pinned-download"),
-                   (9, "transformers.AutoModelForCausalLM.from_pretrained", "unpinned-download"),
-                   (10, "transformers.models.auto.AutoModel.from_pretrained", "unpinned-download")}
+    assert got == {
+        (6, "huggingface_hub.hf_hub_download", "unpinned-download"),
+        (7, "huggingface_hub.hf_hub_download", "unpinned-download"),
+        (8, "huggingface_hub.snapshot_download", "pinned-download"),
+        (9, "transformers.AutoModelForCausalLM.from_pretrained", "unpinned-download"),
+        (10, "transformers.models.auto.AutoModel.from_pretrained", "unpinned-download"),
+    }
 
 
 def test_trust_remote_code_of_another_repository_is_dynamic_exec():
@@ -187,9 +216,14 @@ class M(PreTrainedModel):
         return AutoModel.from_pretrained(pretrained_model_name_or_path)
 """
     got = {c.line: (c.target_kind, c.code) for c in calls(audit({"modeling.py": src}))}
-    assert got == {8: ("local-path", "local-load"), 9: ("local-path", "local-load"),
-                   10: ("release", "release-load"), 11: ("release", "release-load"),
-                   14: ("variable", "unpinned-download"), 15: ("variable", "unpinned-download")}
+    assert got == {
+        8: ("local-path", "local-load"),
+        9: ("local-path", "local-load"),
+        10: ("release", "release-load"),
+        11: ("release", "release-load"),
+        14: ("variable", "unpinned-download"),
+        15: ("variable", "unpinned-download"),
+    }
     (fixed,) = calls(audit({"modeling.py": "import transformers as t\nt.AutoModel.from_pretrained('/opt/m')\n"}))
     assert (fixed.target_kind, fixed.code, fixed.severity) == ("local-path", "local-load", "warning")
 
@@ -219,12 +253,24 @@ np.load(p, allow_pickle=True)
 np.load(p, allow_pickle=ok)
 """
     got = [(c.line, c.name, c.severity) for c in calls(audit({"modeling.py": src})) if c.kind == "unpickling"]
-    assert got == [(7, "torch.load", "error"), (8, "torch.load", "error"), (9, "torch.load", "error"),
-                   (10, "torch.load", "error"), (11, "torch.load", "info"), (12, "torch.load", "error"),
-                   (13, "pickle.loads", "error"), (14, "pickle.Unpickler", "error"),
-                   (14, "pickle.Unpickler().load", "error"), (15, "joblib.load", "error"),
-                   (16, "dill.load", "error"), (17, "marshal.loads", "error"), (18, "shelve.open", "error"),
-                   (19, "numpy.load", "info"), (20, "numpy.load", "error"), (21, "numpy.load", "error")]
+    assert got == [
+        (7, "torch.load", "error"),
+        (8, "torch.load", "error"),
+        (9, "torch.load", "error"),
+        (10, "torch.load", "error"),
+        (11, "torch.load", "info"),
+        (12, "torch.load", "error"),
+        (13, "pickle.loads", "error"),
+        (14, "pickle.Unpickler", "error"),
+        (14, "pickle.Unpickler().load", "error"),
+        (15, "joblib.load", "error"),
+        (16, "dill.load", "error"),
+        (17, "marshal.loads", "error"),
+        (18, "shelve.open", "error"),
+        (19, "numpy.load", "info"),
+        (20, "numpy.load", "error"),
+        (21, "numpy.load", "error"),
+    ]
 
 
 # ---------------------------------------------------------------------------------------- execution, processes
@@ -252,9 +298,20 @@ __import__("math")
 """
     a = audit({"modeling.py": src})
     got = [(c.line, c.code) for c in calls(a)]
-    assert got == [(4, "dynamic-exec"), (5, "dynamic-exec"), (6, "dynamic-exec"), (7, "dynamic-exec"),
-                   (8, "dynamic-exec"), (9, "dynamic-exec"), (10, "subprocess"), (11, "subprocess"),
-                   (12, "subprocess"), (13, "subprocess"), (14, "subprocess"), (15, "dynamic-exec")]
+    assert got == [
+        (4, "dynamic-exec"),
+        (5, "dynamic-exec"),
+        (6, "dynamic-exec"),
+        (7, "dynamic-exec"),
+        (8, "dynamic-exec"),
+        (9, "dynamic-exec"),
+        (10, "subprocess"),
+        (11, "subprocess"),
+        (12, "subprocess"),
+        (13, "subprocess"),
+        (14, "subprocess"),
+        (15, "dynamic-exec"),
+    ]
     dynamic = [i.module for i in a.files[0].imports if i.dynamic]
     assert dynamic == ["json", "math"]
 
@@ -273,8 +330,13 @@ get(u)
 quote("a b")
 """
     got = [(c.line, c.code) for c in calls(audit({"modeling.py": src}))]
-    assert got == [(6, "network-call"), (7, "network-call"), (8, "network-call"), (9, "network-call"),
-                   (10, "network-call")]
+    assert got == [
+        (6, "network-call"),
+        (7, "network-call"),
+        (8, "network-call"),
+        (9, "network-call"),
+        (10, "network-call"),
+    ]
 
 
 # -------------------------------------------------------------------------------------------------------- writes
@@ -300,11 +362,19 @@ Image.open(fp)
 Path(p).open("w")
 """
     got = [(c.line, c.code) for c in calls(audit({"modeling.py": src}))]
-    assert got == [(5, "write-outside-cache"), (6, "write-outside-cache"), (7, "write-outside-cache"),
-                   (10, "write-in-cache"), (11, "write-in-cache"), (12, "write-outside-cache"),
-                   (13, "write-in-cache"),
-                   (14, "write-outside-cache"), (15, "write-outside-cache"), (16, "write-outside-cache"),
-                   (19, "write-outside-cache")]
+    assert got == [
+        (5, "write-outside-cache"),
+        (6, "write-outside-cache"),
+        (7, "write-outside-cache"),
+        (10, "write-in-cache"),
+        (11, "write-in-cache"),
+        (12, "write-outside-cache"),
+        (13, "write-in-cache"),
+        (14, "write-outside-cache"),
+        (15, "write-outside-cache"),
+        (16, "write-outside-cache"),
+        (19, "write-outside-cache"),
+    ]
     a = audit({"modeling.py": src})
     assert {f.severity for f in a.findings} == {"warning", "info"}
     assert a.ok and a.to_claims()[0].verdict == "pass"  # writes are warnings: reported, they do not fail the code
@@ -329,11 +399,20 @@ def test_transitive_relative_imports_are_analysed():
     assert by["deep/net.py"].role == "imported" and by["deep/net.py"].named_by == ["utils.py"]
     assert [c.code for c in by["deep/net.py"].calls] == ["network-call"]
     assert [c.code for c in by["sibling.py"].calls] == ["subprocess"]
-    assert {i.module: i.status for i in by["modeling.py"].imports} == {".utils": "release", "sibling": "release",
-                                                                       ".": "release"}
+    assert {i.module: i.status for i in by["modeling.py"].imports} == {
+        ".utils": "release",
+        "sibling": "release",
+        ".": "release",
+    }
     verdicts = {r.subject: r.verdict for r in a.to_claims()}
-    assert verdicts == {"modeling.py": "pass", "utils.py": "pass", "deep/__init__.py": "pass", "deep/net.py": "fail",
-                        "sibling.py": "fail", "blocks.py": "pass"}
+    assert verdicts == {
+        "modeling.py": "pass",
+        "utils.py": "pass",
+        "deep/__init__.py": "pass",
+        "deep/net.py": "fail",
+        "sibling.py": "fail",
+        "blocks.py": "pass",
+    }
     assert not a.ok
 
 
@@ -402,17 +481,52 @@ def test_nothing_is_executed(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------------ fuzzing
-SNIPPETS = ["import os", "from . import x", "from .m import y as z", "import torch as T", "T.load(f)",
-            "exec(", "eval(x)", ")", "(", "def f(a, *b, **c):", "    return a", "class C:", "  pass",
-            "x = getattr(os, n)(1)", "open(p, 'w')", "A.from_pretrained(n, revision=r, **kw)", "\\", "'''",
-            "@dec", "lambda: 0", "async def g(): await h()", "f'{x!r}'", "getattr(getattr(a, 'b'), c)()",
-            "from .. import q", "import a.b.c as d", "d.e.f(g)(h)[i](j)", "\x00", "# coding: utf-8", "\t",
-            "match x:\n    case 1: pass", "x: int = 1", "global g", "*a, b = c", "yield from z"]
+SNIPPETS = [
+    "import os",
+    "from . import x",
+    "from .m import y as z",
+    "import torch as T",
+    "T.load(f)",
+    "exec(",
+    "eval(x)",
+    ")",
+    "(",
+    "def f(a, *b, **c):",
+    "    return a",
+    "class C:",
+    "  pass",
+    "x = getattr(os, n)(1)",
+    "open(p, 'w')",
+    "A.from_pretrained(n, revision=r, **kw)",
+    "\\",
+    "'''",
+    "@dec",
+    "lambda: 0",
+    "async def g(): await h()",
+    "f'{x!r}'",
+    "getattr(getattr(a, 'b'), c)()",
+    "from .. import q",
+    "import a.b.c as d",
+    "d.e.f(g)(h)[i](j)",
+    "\x00",
+    "# coding: utf-8",
+    "\t",
+    "match x:\n    case 1: pass",
+    "x: int = 1",
+    "global g",
+    "*a, b = c",
+    "yield from z",
+]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(st.binary(max_size=400), st.text(max_size=400).map(str.encode),
-                 st.lists(st.sampled_from(SNIPPETS), max_size=25).map(lambda xs: "\n".join(xs).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=400),
+        st.text(max_size=400).map(str.encode),
+        st.lists(st.sampled_from(SNIPPETS), max_size=25).map(lambda xs: "\n".join(xs).encode()),
+    )
+)
 def test_arbitrary_source_never_raises(data):
     rf, _ = analyse_source("modeling.py", data)
     assert rf.status in ("analyzed", "not-analyzed")
@@ -451,20 +565,27 @@ def test_audit_release_code_reads_only_artifacts(tmp_path):
 def test_tokenizer_lists_foreign_refs_and_dynamic_relative_imports(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(
         '{"auto_map": {"AutoTokenizer": ["tokenization_x.XTokenizer", null], '
-        '"AutoConfig": "org/other--configuration_o.OConfig"}}')
+        '"AutoConfig": "org/other--configuration_o.OConfig"}}'
+    )
     (tmp_path / "tokenization_x.py").write_text(
-        "import importlib\nhelpers = importlib.import_module('.helpers', package=__package__)\n")
+        "import importlib\nhelpers = importlib.import_module('.helpers', package=__package__)\n"
+    )
     (tmp_path / "helpers.py").write_text("import pickle\npickle.load(open('vocab.pkl', 'rb'))\n")
     a = audit_folder(tmp_path)
     by = {f.path: f for f in a.files}
     assert set(by) == {"tokenization_x.py", "helpers.py", "org/other--configuration_o.OConfig"}
     assert by["tokenization_x.py"].named_by == ["tokenizer_config.json:auto_map"]
     assert [(i.module, i.dynamic, i.status) for i in by["tokenization_x.py"].imports] == [
-        ("importlib", False, "external"), (".helpers", True, "release")]
+        ("importlib", False, "external"),
+        (".helpers", True, "release"),
+    ]
     assert [c.code for c in by["helpers.py"].calls] == ["unpickling"]
     assert by["org/other--configuration_o.OConfig"].role == "foreign"
-    assert {r.subject: r.verdict for r in a.to_claims()} == {"tokenization_x.py": "pass", "helpers.py": "fail",
-                                                          "org/other--configuration_o.OConfig": "not-checked"}
+    assert {r.subject: r.verdict for r in a.to_claims()} == {
+        "tokenization_x.py": "pass",
+        "helpers.py": "fail",
+        "org/other--configuration_o.OConfig": "not-checked",
+    }
 
 
 def test_inspect_remote_code_inputs(tmp_path):
@@ -488,8 +609,11 @@ def test_call_sources_are_the_text_as_written():
 
     src = "x = 'é'; import os; os.system('ç' +\n    'ü')  # ß\nimport subprocess\nsubprocess.run(['é',\n 'x'])\n"
     got = [c.source for c in calls(audit({"modeling.py": src}))]
-    want = [ast.get_source_segment(src, n) for n in ast.walk(ast.parse(src))
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+    want = [
+        ast.get_source_segment(src, n)
+        for n in ast.walk(ast.parse(src))
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+    ]
     assert got == want == ["os.system('ç' +\n    'ü')", "subprocess.run(['é',\n 'x'])"]
     text = (PHI4 / "modeling_phi4_visionr.py").read_text(encoding="utf-8")
     phi = audit_folder(PHI4)
@@ -509,8 +633,7 @@ def _package_code(folder: Path, code: str) -> Path:
     from conftest import run_assay
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({"architectures": ["M"],
-                                                    "auto_map": {"AutoModel": "modeling_m.M"}}))
+    (folder / "config.json").write_text(json.dumps({"architectures": ["M"], "auto_map": {"AutoModel": "modeling_m.M"}}))
     (folder / "modeling_m.py").write_text(code)
     proc = run_assay("init", str(folder), "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr  # init packages what is there; verify judges it
@@ -546,8 +669,11 @@ def test_verify_passes_clean_remote_code_with_an_audit_claim(tmp_path):
     r = verify_release(manifest, strict=True)
     assert r.ok and r.remote_code is not None and r.remote_code.ok
     rows = [c for c in r.to_claims() if c.id == "remote-code-audit:modeling_m.py"]
-    assert len(rows) == 1 and rows[0].verdict == "pass" and rows[0].evidence[0].sha256 == \
-        hashlib.sha256(CLEAN.encode()).hexdigest()
+    assert (
+        len(rows) == 1
+        and rows[0].verdict == "pass"
+        and rows[0].evidence[0].sha256 == hashlib.sha256(CLEAN.encode()).hexdigest()
+    )
 
 
 def test_verify_claim_rows_fail_without_duplicate_structure_rows(tmp_path):
@@ -591,11 +717,15 @@ def test_inspect_cli_on_phi4_folder_and_file(tmp_path):
     assert "modeling_phi4_visionr.py:430" in flat and "modeling_phi4_visionr.py:609" in flat
     assert "unpinned-download" in flat and "google/siglip2-so400m-patch16-naflex" in flat and "FAILED" in flat
     out = json.loads(run_assay("inspect", str(rel), "--json").stdout)
-    assert out["ok"] is False and {f["path"] for f in out["files"]} == {"modeling_phi4_visionr.py",
-                                                                       "processing_phi4_visionr.py"}
+    assert out["ok"] is False and {f["path"] for f in out["files"]} == {
+        "modeling_phi4_visionr.py",
+        "processing_phi4_visionr.py",
+    }
     one = run_assay("inspect", str(rel / "processing_phi4_visionr.py"), "--json")
     assert one.returncode == 1 and [f["path"] for f in json.loads(one.stdout)["files"]] == [
-        "processing_phi4_visionr.py", "modeling_phi4_visionr.py"]
+        "processing_phi4_visionr.py",
+        "modeling_phi4_visionr.py",
+    ]
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = run_assay("inspect", str(empty))

@@ -11,9 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from rerun_helpers import (SUBJECTS, file_sha256, first_word_scorer, make_release, png, publish, reference_samples,
-                           set_evals, write_published)
-
+from rerun_helpers import (
+    SUBJECTS,
+    file_sha256,
+    first_word_scorer,
+    make_release,
+    png,
+    publish,
+    reference_samples,
+    set_evals,
+    write_published,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +29,7 @@ def _offline(monkeypatch):
     """Models load from local folders only; set per test (a module-level setting would leak into other modules)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
 
 LOG = "evals/charts.assay.jsonl"
 
@@ -51,10 +60,15 @@ def published(backend):
 
 
 def claim(log_sha: str, template_sha: str | None, **over) -> dict:
-    d = {"name": "charts", "metric": "exact_match", "published": [{"value": 50.0, "source": "README table"}],
-         "logs": [{"path": LOG, "sha256": log_sha, "format": "assay"}],
-         "decoding": {"temperature": 0.0, "max_new_tokens": 10, "chat_template_sha256": template_sha},
-         "scorer": "first-word", "margin": 1.0}
+    d = {
+        "name": "charts",
+        "metric": "exact_match",
+        "published": [{"value": 50.0, "source": "README table"}],
+        "logs": [{"path": LOG, "sha256": log_sha, "format": "assay"}],
+        "decoding": {"temperature": 0.0, "max_new_tokens": 10, "chat_template_sha256": template_sha},
+        "scorer": "first-word",
+        "margin": 1.0,
+    }
     d.update(over)
     return d
 
@@ -76,8 +90,9 @@ def test_greedy_rerun_reproduces_its_own_published_log(release, tmp_path, publis
     from assay.evals.rerun import rerun
     from assay.evals.samples import read_log
 
-    result = rerun(release, backend="transformers", device="cpu", batch_size=4, scorer=first_word_scorer,
-                   out=tmp_path / "out")
+    result = rerun(
+        release, backend="transformers", device="cpu", batch_size=4, scorer=first_word_scorer, out=tmp_path / "out"
+    )
     assert result.ok, result.findings
     assert result.verified is True and result.backend["backend"] == "transformers"
     (bench,) = result.benchmarks
@@ -104,8 +119,14 @@ def test_openai_backend_against_transformers_serve_reproduces_the_log(release, t
     from support.serve import TransformersServer
 
     with TransformersServer(model_dir, seed=0, threads=1) as srv:
-        result = rerun(release, backend="openai", base_url=srv.base_url, concurrency=3, scorer=first_word_scorer,
-                       out=tmp_path / "out")
+        result = rerun(
+            release,
+            backend="openai",
+            base_url=srv.base_url,
+            concurrency=3,
+            scorer=first_word_scorer,
+            out=tmp_path / "out",
+        )
     assert result.ok, result.findings
     assert result.backend["backend"] == "openai" and result.verified is None
     assert any(f.code == "served-weights" for f in result.findings)
@@ -121,8 +142,9 @@ def test_tampered_log_is_refused(release, tmp_path):
     log = read_log(log_path)
     log.samples[1] = log.samples[1].model_copy(update={"scores": {"exact_match": 1.0}})
     write_log(log_path, log.header, log.samples)
-    result = rerun(release, backend="transformers", device="cpu", verify=False, scorer=first_word_scorer,
-                   out=tmp_path / "out")
+    result = rerun(
+        release, backend="transformers", device="cpu", verify=False, scorer=first_word_scorer, out=tmp_path / "out"
+    )
     assert not result.ok
     assert [f.code for f in result.findings if f.severity == "error"] == ["log-hash-mismatch"]
 
@@ -134,8 +156,10 @@ def test_a_log_better_than_the_model_is_not_reproduced(release, tmp_path, backen
 
     log_path = release.parent / "release" / LOG
     log = read_log(log_path)
-    better = [s.model_copy(update={"output": f"{s.target} is the answer", "answer": s.target,
-                                   "scores": {"exact_match": 1.0}}) for s in log.samples]
+    better = [
+        s.model_copy(update={"output": f"{s.target} is the answer", "answer": s.target, "scores": {"exact_match": 1.0}})
+        for s in log.samples
+    ]
     sha = write_log(log_path, log.header, better)
     set_evals(release, [claim(sha, None, published=[{"value": 100.0}])])
     result = rerun(release, backend_obj=backend, scorer=first_word_scorer, out=tmp_path / "out")
@@ -177,8 +201,9 @@ def test_allocation_and_subset_properties():
     assert set(small) <= set(large)  # nested: a larger audit keeps the smaller one's items
     assert small == sorted(small, key=items.index)  # original order
     assert pick(30, 0) == small and pick(30, 1) != small
-    assert stratified_subset(list(reversed(items)), 30, stratum=lambda x: x[1], item_id=lambda x: x[0], seed=0) \
-        == sorted(small, key=list(reversed(items)).index)  # the choice does not depend on the log's order
+    assert stratified_subset(
+        list(reversed(items)), 30, stratum=lambda x: x[1], item_id=lambda x: x[0], seed=0
+    ) == sorted(small, key=list(reversed(items)).index)  # the choice does not depend on the log's order
     assert pick(1000, 0) == items
 
 
@@ -189,8 +214,9 @@ def test_decoding_precedence():
 
     s, rep, assumed = effective_sampling(None, None)
     assert s.greedy and s.max_new_tokens == 256 and rep == 1 and len(assumed) == 2
-    s, rep, assumed = effective_sampling(None, {"until": ["\n\n", "Question:"], "max_gen_toks": 64,
-                                                "do_sample": False, "temperature": 0.7})
+    s, rep, assumed = effective_sampling(
+        None, {"until": ["\n\n", "Question:"], "max_gen_toks": 64, "do_sample": False, "temperature": 0.7}
+    )
     assert s.greedy and s.max_new_tokens == 64 and s.stop == ("\n\n", "Question:") and assumed == []
     d = Decoding(temperature=0.8, top_p=0.95, max_new_tokens=32, seed=3, repeats=4)
     s, rep, assumed = effective_sampling(d, {"max_gen_toks": 64, "temperature": 0.0})
@@ -263,9 +289,19 @@ def vlm_release(demo, tmp_path):
     sha = write_published(rel / "evals" / "chartqa.assay.jsonl", scored)
     from rerun_helpers import set_evals as _set
 
-    _set(demo, [{"name": "chartqa", "metric": "exact_match", "published": [{"value": 50.0}],
-                 "logs": [{"path": "evals/chartqa.assay.jsonl", "sha256": sha}],
-                 "decoding": {"temperature": 0.0, "max_new_tokens": 6}, "margin": 1.0}])
+    _set(
+        demo,
+        [
+            {
+                "name": "chartqa",
+                "metric": "exact_match",
+                "published": [{"value": 50.0}],
+                "logs": [{"path": "evals/chartqa.assay.jsonl", "sha256": sha}],
+                "decoding": {"temperature": 0.0, "max_new_tokens": 6},
+                "margin": 1.0,
+            }
+        ],
+    )
     return demo, backend, scored
 
 
@@ -273,8 +309,9 @@ def test_image_text_rerun_reproduces_and_checks_images(vlm_release, tmp_path):
     from assay.evals.rerun import rerun
 
     manifest, backend, scored = vlm_release
-    result = rerun(manifest, backend="transformers", device="cpu", batch_size=2, scorer=first_word_scorer,
-                   out=tmp_path / "out")
+    result = rerun(
+        manifest, backend="transformers", device="cpu", batch_size=2, scorer=first_word_scorer, out=tmp_path / "out"
+    )
     assert result.ok, result.findings
     (bench,) = result.benchmarks
     assert bench.verdict is not None and bench.verdict.verdict == "pass" and bench.verdict.output_agreement == 1.0
@@ -289,7 +326,11 @@ def test_image_text_rerun_reproduces_and_checks_images(vlm_release, tmp_path):
     assert not result.ok and codes.count("unrunnable-sample") == 2
     msgs = " ".join(f.message for f in result.findings)
     assert "sha256 differs" in msgs and "not found" in msgs
-    assert result.benchmarks[0].n_failed == 2 and result.benchmarks[0].verdict is not None and result.benchmarks[0].verdict.n == 4
+    assert (
+        result.benchmarks[0].n_failed == 2
+        and result.benchmarks[0].verdict is not None
+        and result.benchmarks[0].verdict.n == 4
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ checks
@@ -315,7 +356,7 @@ def test_pinned_chat_template_must_match(release, tmp_path, backend):
     assert [f.code for f in result.findings if f.severity == "error"] == ["chat-template-mismatch"]
 
 
-REMOTE_CODE = '''
+REMOTE_CODE = """
 from transformers import LlamaConfig, LlamaForCausalLM
 
 
@@ -325,7 +366,7 @@ class TinyRemoteConfig(LlamaConfig):
 
 class TinyRemoteForCausalLM(LlamaForCausalLM):
     config_class = TinyRemoteConfig
-'''
+"""
 
 
 @pytest.fixture
@@ -336,9 +377,14 @@ def remote_release(tmp_path, model_dir, published, monkeypatch):
     for p in model_dir.iterdir():
         shutil.copy2(p, rel / p.name)
     cfg = json.loads((rel / "config.json").read_text())
-    cfg.update(model_type="tiny-remote", architectures=["TinyRemoteForCausalLM"],
-               auto_map={"AutoConfig": "modeling_tiny.TinyRemoteConfig",
-                         "AutoModelForCausalLM": "modeling_tiny.TinyRemoteForCausalLM"})
+    cfg.update(
+        model_type="tiny-remote",
+        architectures=["TinyRemoteForCausalLM"],
+        auto_map={
+            "AutoConfig": "modeling_tiny.TinyRemoteConfig",
+            "AutoModelForCausalLM": "modeling_tiny.TinyRemoteForCausalLM",
+        },
+    )
     (rel / "config.json").write_text(json.dumps(cfg, indent=2))
     (rel / "modeling_tiny.py").write_text(REMOTE_CODE)
     sha = write_published(rel / LOG, published)
@@ -359,15 +405,28 @@ def test_trust_remote_code_only_after_the_code_verified(remote_release, tmp_path
     with pytest.raises(BackendError, match="cannot load"):
         rerun(remote_release, backend="transformers", device="cpu", scorer=first_word_scorer, out=tmp_path / "o1")
     # with it, after the strict verification, the custom class runs and reproduces the log
-    result = rerun(remote_release, backend="transformers", device="cpu", batch_size=4, trust_remote_code=True,
-                   scorer=first_word_scorer, out=tmp_path / "o2")
+    result = rerun(
+        remote_release,
+        backend="transformers",
+        device="cpu",
+        batch_size=4,
+        trust_remote_code=True,
+        scorer=first_word_scorer,
+        out=tmp_path / "o2",
+    )
     assert result.ok, result.findings
     assert result.remote_code == ["modeling_tiny.py"] and result.backend["architecture"] == "TinyRemoteForCausalLM"
     # an extra, unlisted Python file next to it: refused
     extra = remote_release.parent / "release" / "helpers.py"
     extra.write_text("import os\n")
     with pytest.raises(CheckFailed, match="helpers.py: a Python file that the manifest does not list"):
-        rerun(remote_release, backend="transformers", trust_remote_code=True, scorer=first_word_scorer, out=tmp_path / "o3")
+        rerun(
+            remote_release,
+            backend="transformers",
+            trust_remote_code=True,
+            scorer=first_word_scorer,
+            out=tmp_path / "o3",
+        )
     extra.unlink()
     # the code file changed after the release was locked: refused before anything is imported
     code = remote_release.parent / "release" / "modeling_tiny.py"
@@ -392,9 +451,20 @@ def test_rerun_reproduces_a_real_lm_eval_log(tmp_path):
     spec.loader.exec_module(make_logs)
     model = make_logs.build_tiny_llama(tmp_path / "model")
     shutil.copytree(ROOT / "tests/fixtures/evals/lm-eval/full/_model", tmp_path / "release" / "evals" / "lm-eval")
-    manifest = make_release(tmp_path, model, [{
-        "name": "tiny_qa", "metric": "exact_match", "filter": "strict", "margin": 1.0,
-        "logs": [{"path": "evals/lm-eval", "format": "lm-eval"}]}], name="tiny-llama")
+    manifest = make_release(
+        tmp_path,
+        model,
+        [
+            {
+                "name": "tiny_qa",
+                "metric": "exact_match",
+                "filter": "strict",
+                "margin": 1.0,
+                "logs": [{"path": "evals/lm-eval", "format": "lm-eval"}],
+            }
+        ],
+        name="tiny-llama",
+    )
     result = rerun(manifest, backend="transformers", device="cpu", batch_size=4, out=tmp_path / "out")
     assert result.ok, result.findings
     (bench,) = result.benchmarks

@@ -12,7 +12,6 @@ import pytest
 from rerun_helpers import QUESTIONS, FlakyServer, png
 
 
-
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
     """Models load from local folders only; set per test (a module-level setting would leak into other modules)."""
@@ -45,15 +44,18 @@ def vlm_backend():
 def chat(i, q, **sampling):
     from assay.evals.backends import GenRequest, Message, Sampling
 
-    return GenRequest(id=f"q{i}", messages=(Message("user", q),), sampling=Sampling(**{"max_new_tokens": 10, **sampling}))
+    return GenRequest(
+        id=f"q{i}", messages=(Message("user", q),), sampling=Sampling(**{"max_new_tokens": 10, **sampling})
+    )
 
 
 def image_chat(i, q, seed, **sampling):
     from assay.evals.backends import GenRequest, Image, Message, Part, Sampling
 
     parts = (Part("image", image=Image(png(seed))), Part("text", text=q))
-    return GenRequest(id=f"v{i}", messages=(Message("user", parts),),
-                      sampling=Sampling(**{"max_new_tokens": 6, **sampling}))
+    return GenRequest(
+        id=f"v{i}", messages=(Message("user", parts),), sampling=Sampling(**{"max_new_tokens": 6, **sampling})
+    )
 
 
 # ------------------------------------------------------------------------------------------ transformers backend
@@ -74,11 +76,16 @@ def test_text_backend_matches_a_plain_generate_call(text_backend):
     assert [r.id for r in results] == [r.id for r in reqs]
     tok, model = text_backend.tokenizer, text_backend.model
     for req, res in zip(reqs, results):
-        enc = tok.apply_chat_template([{"role": "user", "content": req.messages[0].content}], add_generation_prompt=True,
-                                      tokenize=True, return_dict=True, return_tensors="pt")
+        enc = tok.apply_chat_template(
+            [{"role": "user", "content": req.messages[0].content}],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+        )
         with torch.inference_mode():
             out = model.generate(**enc, do_sample=False, max_new_tokens=10)
-        expected = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        expected = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         assert res.text == expected
         assert res.ok and res.finish_reason in ("stop", "length") and res.prompt_tokens == enc["input_ids"].shape[1]
     assert len({r.text for r in results}) > 3, "the tiny model should answer different prompts differently"
@@ -98,7 +105,10 @@ def test_seeded_sampling_is_reproducible_and_seed_dependent(text_backend):
     a = [r.text for r in text_backend.generate(reqs)]
     b = [r.text for r in text_backend.generate(list(reversed(reqs)))][::-1]  # order of batches does not matter
     assert a == b
-    other = [r.text for r in text_backend.generate([chat(i, q, temperature=1.0, seed=8) for i, q in enumerate(QUESTIONS[:4])])]
+    other = [
+        r.text
+        for r in text_backend.generate([chat(i, q, temperature=1.0, seed=8) for i, q in enumerate(QUESTIONS[:4])])
+    ]
     greedy = [r.text for r in text_backend.generate([chat(i, q) for i, q in enumerate(QUESTIONS[:4])])]
     assert a != other and a != greedy
 
@@ -109,7 +119,7 @@ def test_stop_strings_and_raw_prompts(text_backend):
     full = text_backend.generate([chat(0, QUESTIONS[0])])[0].text
     word = full.split()[2]
     cut = text_backend.generate([chat(0, QUESTIONS[0], stop=(word,))])[0]
-    assert cut.text == full[:full.index(word)] and cut.finish_reason == "stop"
+    assert cut.text == full[: full.index(word)] and cut.finish_reason == "stop"
     raw = text_backend.generate([GenRequest(id="p", prompt="the chart shows", sampling=Sampling(max_new_tokens=6))])[0]
     assert raw.ok and raw.text and raw.prompt_tokens == 4  # <s> + three words: the tokenizer's special tokens apply
 
@@ -131,20 +141,60 @@ def test_image_text_backend(vlm_backend):
     results = vlm_backend.generate(reqs)
     proc, model = vlm_backend.processor, vlm_backend.model
     for req, res in zip(reqs, results):
-        text_only = proc.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": req.messages[0].parts[1].text}]}],
-                                             add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+        text_only = proc.apply_chat_template(
+            [{"role": "user", "content": [{"type": "text", "text": req.messages[0].parts[1].text}]}],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+        )
         assert res.prompt_tokens - text_only["input_ids"].shape[1] >= 16  # the image became 16 image tokens
-        conv = [{"role": "user", "content": [{"type": "image", "image": req.messages[0].parts[0].image.to_pil()},
-                                             {"type": "text", "text": req.messages[0].parts[1].text}]}]
-        enc = proc.apply_chat_template(conv, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+        conv = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "image": req.messages[0].parts[0].image.to_pil()},
+                    {"type": "text", "text": req.messages[0].parts[1].text},
+                ],
+            }
+        ]
+        enc = proc.apply_chat_template(
+            conv, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+        )
         with torch.inference_mode():
             out = model.generate(**enc, do_sample=False, max_new_tokens=6)
-        assert res.text == proc.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        assert res.text == proc.tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     # the image changes the logits: the model sees it
-    a = proc.apply_chat_template([{"role": "user", "content": [{"type": "image", "image": reqs[0].messages[0].parts[0].image.to_pil()}, {"type": "text", "text": "x"}]}],
-                                 add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
-    b = proc.apply_chat_template([{"role": "user", "content": [{"type": "image", "image": reqs[1].messages[0].parts[0].image.to_pil()}, {"type": "text", "text": "x"}]}],
-                                 add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+    a = proc.apply_chat_template(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "image": reqs[0].messages[0].parts[0].image.to_pil()},
+                    {"type": "text", "text": "x"},
+                ],
+            }
+        ],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+    )
+    b = proc.apply_chat_template(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "image": reqs[1].messages[0].parts[0].image.to_pil()},
+                    {"type": "text", "text": "x"},
+                ],
+            }
+        ],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+    )
     with torch.inference_mode():
         assert not torch.equal(model(**a).logits[0, -1], model(**b).logits[0, -1])
 
@@ -253,8 +303,12 @@ def test_retries_on_5xx_then_success():
         assert backend.model == "flaky-model"
         res = backend.generate([chat(0, "hi")])[0]
     assert res.ok and res.text == "ok 3" and res.attempts == 3 and srv.count == 3
-    assert srv.bodies[0] == {"model": "flaky-model", "messages": [{"role": "user", "content": "hi"}],
-                             "max_tokens": 10, "temperature": 0.0}
+    assert srv.bodies[0] == {
+        "model": "flaky-model",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 10,
+        "temperature": 0.0,
+    }
 
 
 def test_stop_strings_are_sent_and_cut():
@@ -298,10 +352,14 @@ def test_timeout_then_retry():
     from assay.evals.backends.openai import OpenAIBackend
 
     with FlakyServer([(200, 2.0, {})]) as srv:  # the first answer comes after 2 s; the client waits 0.5 s
-        res = OpenAIBackend(srv.base_url, concurrency=1, retries=1, timeout=0.5, backoff=0.01).generate([chat(0, "hi")])[0]
+        res = OpenAIBackend(srv.base_url, concurrency=1, retries=1, timeout=0.5, backoff=0.01).generate(
+            [chat(0, "hi")]
+        )[0]
     assert res.ok and res.attempts == 2 and res.text == "ok 2"
     with FlakyServer([(200, 2.0, {})] * 2) as srv:
-        res = OpenAIBackend(srv.base_url, concurrency=1, retries=1, timeout=0.5, backoff=0.01).generate([chat(0, "hi")])[0]
+        res = OpenAIBackend(srv.base_url, concurrency=1, retries=1, timeout=0.5, backoff=0.01).generate(
+            [chat(0, "hi")]
+        )[0]
     assert not res.ok and "timed out after 0.5 s" in res.error
 
 

@@ -13,8 +13,13 @@ from conftest import ROOT
 
 def run(script: str, *args: str, tmp_path) -> dict:
     out = tmp_path / "result.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args, "--json", str(out)],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args, "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     return json.loads(out.read_text()) | {"stdout": proc.stdout}
 

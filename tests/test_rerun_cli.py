@@ -29,24 +29,43 @@ def release(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-release")
     model_dir = build_tiny_text_model(root / "model")
     backend = TransformersBackend.from_pretrained(str(model_dir), device="cpu", batch_size=4)
-    samples = publish(reference_samples(), backend, sampling=Sampling(max_new_tokens=10), whole_output=True,
-                      scorer=lambda s, _claim: score_rerun_sample(s, CLAIM))
+    samples = publish(
+        reference_samples(),
+        backend,
+        sampling=Sampling(max_new_tokens=10),
+        whole_output=True,
+        scorer=lambda s, _claim: score_rerun_sample(s, CLAIM),
+    )
     assert sum(s.scores["exact_match"] for s in samples) == 6  # the harness scorer accepts exactly the 6 targets
     sha = write_published(root / "release" / LOG, samples)
-    return make_release(root, model_dir, [{
-        "name": "charts", "metric": "exact_match", "published": [{"value": 50.0, "source": "model card"}],
-        "logs": [{"path": LOG, "sha256": sha, "format": "assay"}], "scorer": "lm-eval:exact_match",
-        "decoding": {"temperature": 0.0, "max_new_tokens": 10,
-                     "chat_template_sha256": file_sha256(model_dir / "chat_template.jinja")},
-        "margin": 1.0}])
+    return make_release(
+        root,
+        model_dir,
+        [
+            {
+                "name": "charts",
+                "metric": "exact_match",
+                "published": [{"value": 50.0, "source": "model card"}],
+                "logs": [{"path": LOG, "sha256": sha, "format": "assay"}],
+                "scorer": "lm-eval:exact_match",
+                "decoding": {
+                    "temperature": 0.0,
+                    "max_new_tokens": 10,
+                    "chat_template_sha256": file_sha256(model_dir / "chat_template.jinja"),
+                },
+                "margin": 1.0,
+            }
+        ],
+    )
 
 
 ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 def test_cli_rerun_json_reproduces(release, tmp_path):
-    proc = run_assay("rerun", str(release), "--device", "cpu", "--batch-size", "4", "--json", "--out",
-                     str(tmp_path / "out"), env=ENV)
+    proc = run_assay(
+        "rerun", str(release), "--device", "cpu", "--batch-size", "4", "--json", "--out", str(tmp_path / "out"), env=ENV
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert res["ok"] is True and res["verified"] is True
@@ -57,17 +76,20 @@ def test_cli_rerun_json_reproduces(release, tmp_path):
 
 
 def test_cli_rerun_table_with_a_subset(release, tmp_path):
-    proc = run_assay("rerun", str(release), "--device", "cpu", "--limit", "5", "--seed", "3", "--out",
-                     str(tmp_path / "out"), env=ENV)
+    proc = run_assay(
+        "rerun", str(release), "--device", "cpu", "--limit", "5", "--seed", "3", "--out", str(tmp_path / "out"), env=ENV
+    )
     assert proc.returncode in (0, 1), proc.stderr
     assert "charts" in proc.stdout and "5/12" in proc.stdout and "stratified by meta.subject" in proc.stdout
     assert "re-run log" in proc.stdout
 
 
 def test_cli_rerun_bad_input(release, tmp_path):
-    for args, msg in ((["--backend", "vllm"], "expected transformers or openai"),
-                      (["-b", "nope"], "no evals entry named nope"),
-                      (["--backend", "openai"], "needs --base-url")):
+    for args, msg in (
+        (["--backend", "vllm"], "expected transformers or openai"),
+        (["-b", "nope"], "no evals entry named nope"),
+        (["--backend", "openai"], "needs --base-url"),
+    ):
         proc = run_assay("rerun", str(release), *args, "--out", str(tmp_path / "o"), env=ENV)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert proc.stderr.startswith("assay: error:") and msg in proc.stderr and "Traceback" not in proc.stderr
@@ -75,9 +97,11 @@ def test_cli_rerun_bad_input(release, tmp_path):
 
 
 def test_cli_startup_imports_no_torch():
-    code = ("import sys, assay.cli.main as m\n"
-            "try:\n    m.main(['rerun', '--help'])\nexcept SystemExit:\n    pass\n"
-            "bad = [k for k in ('torch', 'transformers', 'requests', 'numpy') if k in sys.modules]\n"
-            "print('HEAVY', bad)")
+    code = (
+        "import sys, assay.cli.main as m\n"
+        "try:\n    m.main(['rerun', '--help'])\nexcept SystemExit:\n    pass\n"
+        "bad = [k for k in ('torch', 'transformers', 'requests', 'numpy') if k in sys.modules]\n"
+        "print('HEAVY', bad)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in proc.stdout, proc.stdout[-500:] + proc.stderr

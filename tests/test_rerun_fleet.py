@@ -32,8 +32,9 @@ def _offline(monkeypatch):
 def chat(i, **sampling):
     from assay.evals.backends import GenRequest, Message, Sampling
 
-    return GenRequest(id=f"q{i}", messages=(Message("user", f"question {i}"),),
-                      sampling=Sampling(**{"max_new_tokens": 4, **sampling}))
+    return GenRequest(
+        id=f"q{i}", messages=(Message("user", f"question {i}"),), sampling=Sampling(**{"max_new_tokens": 4, **sampling})
+    )
 
 
 def dead_url() -> str:
@@ -81,7 +82,9 @@ def test_make_backend_one_url_is_a_client_several_a_fleet():
         fleet = make_backend("openai", base_url=[a.base_url, b.base_url + "/"], concurrency=3)
         assert isinstance(fleet, FleetBackend) and fleet.model == "flaky-model"
         d = fleet.describe()
-        assert d["base_urls"] == [a.base_url, b.base_url] and d["concurrency"] == 3 and d["concurrency_per"] == "endpoint"
+        assert (
+            d["base_urls"] == [a.base_url, b.base_url] and d["concurrency"] == 3 and d["concurrency_per"] == "endpoint"
+        )
         with pytest.raises(BackendError, match="given twice"):
             make_backend("openai", base_url=[a.base_url, a.base_url.removesuffix("/v1")])
 
@@ -188,8 +191,9 @@ def test_a_down_endpoint_is_reprobed_and_comes_back():
     from assay.evals.backends.fleet import FleetBackend
 
     with FlakyServer([(503, 0, {})] * 3) as a:
-        fleet = FleetBackend([a.base_url, dead_url()], concurrency=1, retries=5, backoff=0.01, down_after=3,
-                             cooloff=0.1)
+        fleet = FleetBackend(
+            [a.base_url, dead_url()], concurrency=1, retries=5, backoff=0.01, down_after=3, cooloff=0.1
+        )
         (res,) = fleet.generate([chat(0)])
     assert res.ok and res.extra["endpoint"] == a.base_url and res.attempts == 4
     assert res.extra["retried_from"] == [a.base_url] * 3
@@ -246,15 +250,33 @@ def release(tmp_path_factory, text_dir):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     root = tmp_path_factory.mktemp("fleet-release")
     backend = TransformersBackend.from_pretrained(str(text_dir), device="cpu", batch_size=4)
-    samples = publish(reference_samples(), backend, sampling=Sampling(max_new_tokens=8), whole_output=True,
-                      scorer=lambda s, _claim: score_rerun_sample(s, CLAIM))
+    samples = publish(
+        reference_samples(),
+        backend,
+        sampling=Sampling(max_new_tokens=8),
+        whole_output=True,
+        scorer=lambda s, _claim: score_rerun_sample(s, CLAIM),
+    )
     sha = write_published(root / "release" / LOG, samples)
-    return make_release(root, text_dir, [{
-        "name": "charts", "metric": "exact_match", "published": [{"value": 50.0, "source": "model card"}],
-        "logs": [{"path": LOG, "sha256": sha, "format": "assay"}], "scorer": "lm-eval:exact_match",
-        "decoding": {"temperature": 0.0, "max_new_tokens": 8,
-                     "chat_template_sha256": file_sha256(text_dir / "chat_template.jinja")},
-        "margin": 1.0}])
+    return make_release(
+        root,
+        text_dir,
+        [
+            {
+                "name": "charts",
+                "metric": "exact_match",
+                "published": [{"value": 50.0, "source": "model card"}],
+                "logs": [{"path": LOG, "sha256": sha, "format": "assay"}],
+                "scorer": "lm-eval:exact_match",
+                "decoding": {
+                    "temperature": 0.0,
+                    "max_new_tokens": 8,
+                    "chat_template_sha256": file_sha256(text_dir / "chat_template.jinja"),
+                },
+                "margin": 1.0,
+            }
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -309,8 +331,9 @@ def test_a_server_killed_mid_run_loses_nothing(release, server, text_dir, tmp_pa
     by_id = {s.id: s.meta["rerun"] for s in log.samples}
     assert {m["endpoint"] for m in by_id.values()} == {victim.base_url, server.base_url}
     moved = {rid for rid, m in by_id.items() if m.get("retried_from")}
-    assert all(by_id[rid]["retried_from"] == [victim.base_url] and by_id[rid]["endpoint"] == server.base_url
-               for rid in moved)
+    assert all(
+        by_id[rid]["retried_from"] == [victim.base_url] and by_id[rid]["endpoint"] == server.base_url for rid in moved
+    )
     # the requests the victim held when it was frozen were answered once, by the other replica (at least one: a
     # serving process works on one request at a time here, so a second one was waiting inside it)
     held = [rid.split("/", 1)[1].split("#")[0] for rid in killed["in_flight"]]
@@ -330,7 +353,10 @@ def test_a_server_killed_mid_run_loses_nothing(release, server, text_dir, tmp_pa
     assert bench.verdict is not None and one.verdict is not None
     assert bench.verdict.verdict == one.verdict.verdict == "pass"
     assert (bench.verdict.rerun_score, bench.verdict.diff, bench.verdict.n) == (
-        one.verdict.rerun_score, one.verdict.diff, one.verdict.n)
+        one.verdict.rerun_score,
+        one.verdict.diff,
+        one.verdict.n,
+    )
     outputs = {s.id: s.output for s in read_log(one.log).samples}
     assert {s.id: s.output for s in log.samples} == outputs
     assert result.ok and single.ok
@@ -340,8 +366,22 @@ def test_a_server_killed_mid_run_loses_nothing(release, server, text_dir, tmp_pa
 def test_cli_repeated_base_url_and_a_file(release, server, tmp_path):
     """--base-url twice (one endpoint dead): the live one answers everything, exit 0; --base-urls FILE the same."""
     dead = dead_url()
-    proc = run_assay("rerun", str(release), "--backend", "openai", "--base-url", dead, "--base-url",
-                     server.base_url, "--concurrency", "2", "--json", "--out", str(tmp_path / "a"), env=ENV)
+    proc = run_assay(
+        "rerun",
+        str(release),
+        "--backend",
+        "openai",
+        "--base-url",
+        dead,
+        "--base-url",
+        server.base_url,
+        "--concurrency",
+        "2",
+        "--json",
+        "--out",
+        str(tmp_path / "a"),
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert res["backend"]["base_urls"] == [dead, server.base_url]
@@ -352,16 +392,28 @@ def test_cli_repeated_base_url_and_a_file(release, server, tmp_path):
 
     urls = tmp_path / "fleet.txt"
     urls.write_text(f"# two replicas\n{server.base_url}\n{dead}  # this one is down\n")
-    proc = run_assay("rerun", str(release), "--backend", "openai", "--base-urls", str(urls), "--json", "--out",
-                     str(tmp_path / "b"), env=ENV)
+    proc = run_assay(
+        "rerun",
+        str(release),
+        "--backend",
+        "openai",
+        "--base-urls",
+        str(urls),
+        "--json",
+        "--out",
+        str(tmp_path / "b"),
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["backend"]["base_urls"] == [server.base_url, dead]
 
 
 def test_cli_a_dead_fleet_or_a_bad_file_is_one_line_exit_2(release, tmp_path):
-    for args, msg in ((["--base-url", dead_url(), "--base-url", dead_url()], "cannot reach any of the 2 endpoints"),
-                      (["--base-urls", str(tmp_path / "nope.txt")], "--base-urls"),
-                      (["--base-url", "127.0.0.1:8000", "--base-url", "http://127.0.0.1:1/v1"], "expected http")):
+    for args, msg in (
+        (["--base-url", dead_url(), "--base-url", dead_url()], "cannot reach any of the 2 endpoints"),
+        (["--base-urls", str(tmp_path / "nope.txt")], "--base-urls"),
+        (["--base-url", "127.0.0.1:8000", "--base-url", "http://127.0.0.1:1/v1"], "expected http"),
+    ):
         proc = run_assay("rerun", str(release), "--backend", "openai", *args, "--out", str(tmp_path / "o"), env=ENV)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert proc.stderr.startswith("assay: error:") and msg in proc.stderr and "Traceback" not in proc.stderr
@@ -388,8 +440,22 @@ def test_cli_audit_passes_the_endpoint_list_through(release, server, tmp_path):
     dead = dead_url()
     urls = tmp_path / "fleet.txt"
     urls.write_text(f"{server.base_url}\n")
-    proc = run_assay("audit", str(release), "--out", str(tmp_path / "audit"), "--backend", "openai", "--base-url",
-                     dead, "--base-urls", str(urls), "--concurrency", "2", "--json", env=ENV)
+    proc = run_assay(
+        "audit",
+        str(release),
+        "--out",
+        str(tmp_path / "audit"),
+        "--backend",
+        "openai",
+        "--base-url",
+        dead,
+        "--base-urls",
+        str(urls),
+        "--concurrency",
+        "2",
+        "--json",
+        env=ENV,
+    )
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads(proc.stdout)
     rerun = next(s for s in report["steps"] if s["name"] == "rerun")

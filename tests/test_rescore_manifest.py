@@ -40,8 +40,13 @@ def _release(tmp_path: Path, evals: list[dict], card: str | None = None) -> Path
     rel = tmp_path / "release"
     shutil.copytree(FIX / "full", rel / "evals" / "full")
     shutil.copytree(FIX / "limit", rel / "evals" / "limit")
-    doc = {"apiVersion": "assay/v1", "kind": "Release", "release": {"name": "tiny", "version": "1.0"},
-           "sources": [{"name": "default", "uri": "dir://release"}], "evals": evals}
+    doc = {
+        "apiVersion": "assay/v1",
+        "kind": "Release",
+        "release": {"name": "tiny", "version": "1.0"},
+        "sources": [{"name": "default", "uri": "dir://release"}],
+        "evals": evals,
+    }
     if card is not None:
         (rel / "README.md").write_text(card)
         doc["release"]["model_card"] = "README.md"
@@ -64,12 +69,27 @@ def test_claims_that_match_their_logs(tmp_path):
     m = _release(tmp_path, [])
     sha = _sha(tmp_path / "release", full)
     evals = [
-        {"name": "tiny_qa", "metric": "exact_match", "filter": "strict",
-         "published": [{"value": 25.0, "source": "README table"}], "logs": [{"path": full, "sha256": sha}]},
-        {"name": "TinySplit", "task": "tiny_split", "metric": "acc", "published": [{"value": 40.7, "source": "paper"}],
-         "logs": [{"path": "evals/full", "format": "lm-eval"}]},
-        {"name": "tiny_mc", "metric": "acc_norm", "scale": 1, "published": [{"value": 0.4}],
-         "logs": [{"path": full, "sha256": sha}]},
+        {
+            "name": "tiny_qa",
+            "metric": "exact_match",
+            "filter": "strict",
+            "published": [{"value": 25.0, "source": "README table"}],
+            "logs": [{"path": full, "sha256": sha}],
+        },
+        {
+            "name": "TinySplit",
+            "task": "tiny_split",
+            "metric": "acc",
+            "published": [{"value": 40.7, "source": "paper"}],
+            "logs": [{"path": "evals/full", "format": "lm-eval"}],
+        },
+        {
+            "name": "tiny_mc",
+            "metric": "acc_norm",
+            "scale": 1,
+            "published": [{"value": 0.4}],
+            "logs": [{"path": full, "sha256": sha}],
+        },
     ]
     m = _release(tmp_path / "b", evals)
     report = rescore_manifest(m)
@@ -78,7 +98,12 @@ def test_claims_that_match_their_logs(tmp_path):
     assert statuses == {"tiny_qa": ["matches"], "TinySplit": ["matches"], "tiny_mc": ["matches"]}
     split = report.evals[1]
     assert split.claims[0].recomputed == split.claims[0].reported == 100 * 11 / 27
-    assert {r.task for lg in split.logs for r in lg.rows} == {"tiny_split", "tiny_split_a", "tiny_split_b", "tiny_split_c"}
+    assert {r.task for lg in split.logs for r in lg.rows} == {
+        "tiny_split",
+        "tiny_split_a",
+        "tiny_split_b",
+        "tiny_split_c",
+    }
     cp = run_assay("rescore", str(m), "--json")
     assert cp.returncode == 0, cp.stderr
     assert json.loads(cp.stdout)["ok"] is True
@@ -87,14 +112,34 @@ def test_claims_that_match_their_logs(tmp_path):
 def test_claim_mismatch_mean_of_splits_subset_and_hash(tmp_path):
     full, limit = _log("full"), _log("limit")
     evals = [
-        {"name": "tiny_mc", "metric": "acc", "published": [{"value": 45.0, "source": "README table"}],
-         "logs": [{"path": full}]},
-        {"name": "TinySplit", "task": "tiny_split", "metric": "acc", "published": [{"value": 41.9, "source": "blog"}],
-         "logs": [{"path": full}]},
-        {"name": "tiny_qa", "metric": "exact_match", "filter": "first-word", "published": [{"value": 25.0}],
-         "logs": [{"path": limit}]},
-        {"name": "tiny_qa_pinned", "task": "tiny_qa", "metric": "exact_match", "filter": "strict",
-         "published": [{"value": 25.0}], "logs": [{"path": full, "sha256": "0" * 64}]},
+        {
+            "name": "tiny_mc",
+            "metric": "acc",
+            "published": [{"value": 45.0, "source": "README table"}],
+            "logs": [{"path": full}],
+        },
+        {
+            "name": "TinySplit",
+            "task": "tiny_split",
+            "metric": "acc",
+            "published": [{"value": 41.9, "source": "blog"}],
+            "logs": [{"path": full}],
+        },
+        {
+            "name": "tiny_qa",
+            "metric": "exact_match",
+            "filter": "first-word",
+            "published": [{"value": 25.0}],
+            "logs": [{"path": limit}],
+        },
+        {
+            "name": "tiny_qa_pinned",
+            "task": "tiny_qa",
+            "metric": "exact_match",
+            "filter": "strict",
+            "published": [{"value": 25.0}],
+            "logs": [{"path": full, "sha256": "0" * 64}],
+        },
     ]
     m = _release(tmp_path, evals)
     report = rescore_manifest(m)
@@ -104,6 +149,7 @@ def test_claim_mismatch_mean_of_splits_subset_and_hash(tmp_path):
     assert (c.status, c.recomputed) == ("mismatch", 40.0) and not ev["tiny_mc"].ok
     c = ev["TinySplit"].claims[0]
     assert c.status == "derived" and "plain mean of the 3 subtasks" in c.note and "size-weighted" in c.note
+
     def errors(name):
         return [f.code for f in ev[name].findings if f.severity == "error"]
 

@@ -27,8 +27,12 @@ def blob(header: str | bytes | dict, data: bytes = b"") -> bytes:
 
 
 def entry(dtype: str = "U8", shape: list | None = None, offsets: list | None = None, **extra) -> dict:
-    return {"dtype": dtype, "shape": [4] if shape is None else shape,
-            "data_offsets": [0, 4] if offsets is None else offsets, **extra}
+    return {
+        "dtype": dtype,
+        "shape": [4] if shape is None else shape,
+        "data_offsets": [0, 4] if offsets is None else offsets,
+        **extra,
+    }
 
 
 def write(tmp_path, content: bytes, name: str = "x.safetensors"):
@@ -58,35 +62,90 @@ MALFORMED = [
     ("trailing-cr", blob(b"{}  \r   "), "carriage returns", True),
     ("trailing-nul", blob(b"{}\0"), "not valid JSON", False),
     ("only-spaces", blob(b"        "), "empty or only whitespace", False),
-    ("surrogate-name", blob('{"\\ud800": ' + json.dumps(entry()) + "}", b"\0" * 4), "lone UTF-16 surrogate (\\ud800)", False),
-    ("surrogate-low-name", blob('{"a\\udc00b": ' + json.dumps(entry()) + "}", b"\0" * 4), "lone UTF-16 surrogate", False),
-    ("surrogate-reversed-pair", blob('{"\\ude00\\ud83d": ' + json.dumps(entry()) + "}", b"\0" * 4),
-     "lone UTF-16 surrogate (\\ude00, \\ud83d)", False),
-    ("surrogate-dtype", blob('{"a": {"dtype": "U8\\ud800", "shape": [4], "data_offsets": [0, 4]}}', b"\0" * 4),
-     "at header['a']['dtype'] holds a lone UTF-16 surrogate", False),
-    ("surrogate-metadata-key", blob('{"__metadata__": {"\\udfff": "x"}}'), "in header['__metadata__'] holds a lone", False),
+    (
+        "surrogate-name",
+        blob('{"\\ud800": ' + json.dumps(entry()) + "}", b"\0" * 4),
+        "lone UTF-16 surrogate (\\ud800)",
+        False,
+    ),
+    (
+        "surrogate-low-name",
+        blob('{"a\\udc00b": ' + json.dumps(entry()) + "}", b"\0" * 4),
+        "lone UTF-16 surrogate",
+        False,
+    ),
+    (
+        "surrogate-reversed-pair",
+        blob('{"\\ude00\\ud83d": ' + json.dumps(entry()) + "}", b"\0" * 4),
+        "lone UTF-16 surrogate (\\ude00, \\ud83d)",
+        False,
+    ),
+    (
+        "surrogate-dtype",
+        blob('{"a": {"dtype": "U8\\ud800", "shape": [4], "data_offsets": [0, 4]}}', b"\0" * 4),
+        "at header['a']['dtype'] holds a lone UTF-16 surrogate",
+        False,
+    ),
+    (
+        "surrogate-metadata-key",
+        blob('{"__metadata__": {"\\udfff": "x"}}'),
+        "in header['__metadata__'] holds a lone",
+        False,
+    ),
     ("surrogate-metadata-value", blob('{"__metadata__": {"k": "v\\ud800"}}'), "lone UTF-16 surrogate (\\ud800)", False),
-    ("surrogate-unknown-key", blob('{"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4], "x": ["\\udbff"]}}',
-                                   b"\0" * 4), "lone UTF-16 surrogate (\\udbff)", False),
-    ("negative-zero-shape", blob(b'{"a": {"dtype": "U8", "shape": [-0], "data_offsets": [0, 0]}}'),
-     "not a list of non-negative integers", False),
-    ("negative-zero-offset", blob(b'{"a": {"dtype": "U8", "shape": [0], "data_offsets": [-0, 0]}}'),
-     "not a list of two non-negative integers", False),
-    ("exponent-int", blob(b'{"a": {"dtype": "U8", "shape": [4e0], "data_offsets": [0, 4]}}', b"\0" * 4),
-     "not a list of non-negative integers", False),
-    ("overflow-before-zero-dim", blob({"a": entry(shape=[2**40, 2**40, 0], offsets=[0, 0])}),
-     "more than 2**64 elements", False),
+    (
+        "surrogate-unknown-key",
+        blob('{"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4], "x": ["\\udbff"]}}', b"\0" * 4),
+        "lone UTF-16 surrogate (\\udbff)",
+        False,
+    ),
+    (
+        "negative-zero-shape",
+        blob(b'{"a": {"dtype": "U8", "shape": [-0], "data_offsets": [0, 0]}}'),
+        "not a list of non-negative integers",
+        False,
+    ),
+    (
+        "negative-zero-offset",
+        blob(b'{"a": {"dtype": "U8", "shape": [0], "data_offsets": [-0, 0]}}'),
+        "not a list of two non-negative integers",
+        False,
+    ),
+    (
+        "exponent-int",
+        blob(b'{"a": {"dtype": "U8", "shape": [4e0], "data_offsets": [0, 4]}}', b"\0" * 4),
+        "not a list of non-negative integers",
+        False,
+    ),
+    (
+        "overflow-before-zero-dim",
+        blob({"a": entry(shape=[2**40, 2**40, 0], offsets=[0, 0])}),
+        "more than 2**64 elements",
+        False,
+    ),
     ("deep-nesting", blob(b'{"__metadata__": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"), "not valid JSON", False),
     ("not-brace", blob(b"[]      "), "does not start with '{'", False),
     ("top-level-array", blob(b"[]      "), "top level is a list, not an object", False),
     ("invalid-json", blob(b'{"a": '), "not valid JSON", False),
     ("nan-constant", blob('{"__metadata__": {"a": NaN}}'), "not valid JSON", False),
-    ("duplicate-tensor", blob(f'{{"a": {json.dumps(entry())}, "a": {json.dumps(entry())}}}', b"\0" * 4),
-     "duplicate key 'a' in header", True),
-    ("duplicate-metadata-key", blob('{"__metadata__": {"k": "1", "k": "2"}}'),
-     "duplicate key 'k' in header['__metadata__']", True),
-    ("duplicate-field", blob('{"a": {"dtype": "U8", "dtype": "I8", "shape": [4], "data_offsets": [0, 4]}}', b"\0" * 4),
-     "duplicate key 'dtype' in header['a']", False),
+    (
+        "duplicate-tensor",
+        blob(f'{{"a": {json.dumps(entry())}, "a": {json.dumps(entry())}}}', b"\0" * 4),
+        "duplicate key 'a' in header",
+        True,
+    ),
+    (
+        "duplicate-metadata-key",
+        blob('{"__metadata__": {"k": "1", "k": "2"}}'),
+        "duplicate key 'k' in header['__metadata__']",
+        True,
+    ),
+    (
+        "duplicate-field",
+        blob('{"a": {"dtype": "U8", "dtype": "I8", "shape": [4], "data_offsets": [0, 4]}}', b"\0" * 4),
+        "duplicate key 'dtype' in header['a']",
+        False,
+    ),
     ("metadata-not-object", blob({"__metadata__": ["x"]}), "__metadata__ is a list", False),
     ("metadata-null", blob({"__metadata__": None}), "__metadata__ is a NoneType", True),
     ("metadata-non-string", blob({"__metadata__": {"k": 1}}), "value for 'k' is a int, must be a string", False),
@@ -99,26 +158,70 @@ MALFORMED = [
     ("shape-bool", blob({"a": entry(shape=[True, 4])}, b"\0" * 4), "not a list of non-negative integers", False),
     ("shape-string", blob({"a": entry(shape="4")}, b"\0" * 4), "not a list of non-negative integers", False),
     ("shape-over-u64", blob({"a": entry(shape=[0, 2**64])}), "not a list of non-negative integers", False),
-    ("numel-overflow", blob({"a": entry(dtype="F32", shape=[2**32, 2**32], offsets=[0, 4])}, b"\0" * 4),
-     "overflows 64 bits", False),
-    ("bigger-than-data", blob({"a": entry(dtype="F32", shape=[1000], offsets=[0, 4000])}, b"\0" * 8),
-     "needs 4000 bytes but the data section has only 8", False),
-    ("sub-byte-total", blob({"a": entry(dtype="F4", shape=[3], offsets=[0, 2])}, b"\0" * 2),
-     "not a whole number of bytes", False),
-    ("sub-byte-f6", blob({"a": entry(dtype="F6_E2M3", shape=[3], offsets=[0, 3])}, b"\0" * 3),
-     "not a whole number of bytes", False),
+    (
+        "numel-overflow",
+        blob({"a": entry(dtype="F32", shape=[2**32, 2**32], offsets=[0, 4])}, b"\0" * 4),
+        "overflows 64 bits",
+        False,
+    ),
+    (
+        "bigger-than-data",
+        blob({"a": entry(dtype="F32", shape=[1000], offsets=[0, 4000])}, b"\0" * 8),
+        "needs 4000 bytes but the data section has only 8",
+        False,
+    ),
+    (
+        "sub-byte-total",
+        blob({"a": entry(dtype="F4", shape=[3], offsets=[0, 2])}, b"\0" * 2),
+        "not a whole number of bytes",
+        False,
+    ),
+    (
+        "sub-byte-f6",
+        blob({"a": entry(dtype="F6_E2M3", shape=[3], offsets=[0, 3])}, b"\0" * 3),
+        "not a whole number of bytes",
+        False,
+    ),
     ("offsets-one-value", blob({"a": entry(offsets=[0])}, b"\0" * 4), "not a list of two non-negative integers", False),
-    ("offsets-negative", blob({"a": entry(offsets=[-1, 3])}, b"\0" * 4), "not a list of two non-negative integers", False),
-    ("offsets-string", blob({"a": entry(offsets=[0, "4"])}, b"\0" * 4), "not a list of two non-negative integers", False),
-    ("offsets-bool", blob({"a": entry(shape=[1], offsets=[False, True])}, b"\0"),
-     "not a list of two non-negative integers", False),
+    (
+        "offsets-negative",
+        blob({"a": entry(offsets=[-1, 3])}, b"\0" * 4),
+        "not a list of two non-negative integers",
+        False,
+    ),
+    (
+        "offsets-string",
+        blob({"a": entry(offsets=[0, "4"])}, b"\0" * 4),
+        "not a list of two non-negative integers",
+        False,
+    ),
+    (
+        "offsets-bool",
+        blob({"a": entry(shape=[1], offsets=[False, True])}, b"\0"),
+        "not a list of two non-negative integers",
+        False,
+    ),
     ("offsets-reversed", blob({"a": entry(offsets=[4, 0])}, b"\0" * 4), "begin 4 > end 0", False),
     ("span-mismatch", blob({"a": entry(offsets=[0, 3])}, b"\0" * 4), "span 3 bytes but shape [4] of U8 needs 4", False),
     ("gap-at-start", blob({"a": entry(offsets=[2, 6])}, b"\0" * 6), "first tensor 'a' begins at byte 2, not 0", False),
-    ("gap-between", blob({"a": entry(), "b": entry(offsets=[6, 10])}, b"\0" * 10),
-     "gap: 2 unused bytes between 'a' (ends at 4) and 'b' (begins at 6)", False),
-    ("overlap", blob({"a": entry(), "b": entry(offsets=[2, 6])}, b"\0" * 6), "overlap: 'a' [0, 4) and 'b' [2, 6)", False),
-    ("trailing-bytes", blob({"a": entry()}, b"\0" * 7), "trailing bytes: data section is 7 bytes but tensors end at 4", False),
+    (
+        "gap-between",
+        blob({"a": entry(), "b": entry(offsets=[6, 10])}, b"\0" * 10),
+        "gap: 2 unused bytes between 'a' (ends at 4) and 'b' (begins at 6)",
+        False,
+    ),
+    (
+        "overlap",
+        blob({"a": entry(), "b": entry(offsets=[2, 6])}, b"\0" * 6),
+        "overlap: 'a' [0, 4) and 'b' [2, 6)",
+        False,
+    ),
+    (
+        "trailing-bytes",
+        blob({"a": entry()}, b"\0" * 7),
+        "trailing bytes: data section is 7 bytes but tensors end at 4",
+        False,
+    ),
     ("short-data", blob({"a": entry()}, b"\0" * 2), "data section too short", False),
     ("no-tensors-but-data", blob({}, b"\0\0"), "no tensors but the data section holds 2 bytes", False),
 ]
@@ -143,9 +246,30 @@ def test_errors_are_one_line_and_json_serialisable(tmp_path):
 
 
 def test_all_official_dtypes_known_with_bit_widths():
-    expected = {"BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "F8_E4M3FNUZ": 8,
-                "F8_E5M2FNUZ": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "I16": 16, "U16": 16, "F16": 16,
-                "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "C64": 64, "F64": 64, "I64": 64, "U64": 64}
+    expected = {
+        "BOOL": 8,
+        "U8": 8,
+        "I8": 8,
+        "F8_E5M2": 8,
+        "F8_E4M3": 8,
+        "F8_E8M0": 8,
+        "F8_E4M3FNUZ": 8,
+        "F8_E5M2FNUZ": 8,
+        "F4": 4,
+        "F6_E2M3": 6,
+        "F6_E3M2": 6,
+        "I16": 16,
+        "U16": 16,
+        "F16": 16,
+        "BF16": 16,
+        "I32": 32,
+        "U32": 32,
+        "F32": 32,
+        "C64": 64,
+        "F64": 64,
+        "I64": 64,
+        "U64": 64,
+    }
     assert sa.DTYPE_BITS == expected
     for dtype, bits in expected.items():  # 8 elements of each dtype is a whole number of bytes
         content = blob({"t": entry(dtype=dtype, shape=[8], offsets=[0, bits])}, b"\0" * bits)
@@ -156,9 +280,16 @@ def test_all_official_dtypes_known_with_bit_widths():
 
 def test_valid_file_from_safetensors_writer(tmp_path):
     path = tmp_path / "model.safetensors"
-    save_file({"w": np.zeros((3, 4), np.float32), "b": np.ones(4, np.float16),
-               "ids": np.arange(5, dtype=np.int64), "mask": np.ones((2, 2), bool)},
-              str(path), metadata={"format": "np"})
+    save_file(
+        {
+            "w": np.zeros((3, 4), np.float32),
+            "b": np.ones(4, np.float16),
+            "ids": np.arange(5, dtype=np.int64),
+            "mask": np.ones((2, 2), bool),
+        },
+        str(path),
+        metadata={"format": "np"},
+    )
     report = audit_safetensors(path)
     assert report.ok, report.errors
     assert report.warnings == []  # the writer's space padding is fine
@@ -243,8 +374,10 @@ def sharded(tmp_path):
     save_file({"a": np.zeros(4, np.float32), "b": np.zeros(2, np.float32)}, str(tmp_path / "m-1.safetensors"))
     save_file({"c": np.zeros(3, np.int8)}, str(tmp_path / "m-2.safetensors"))
     reports = {n: audit_safetensors(tmp_path / n) for n in ("m-1.safetensors", "m-2.safetensors")}
-    index = {"metadata": {"total_size": 27},
-             "weight_map": {"a": "m-1.safetensors", "b": "m-1.safetensors", "c": "m-2.safetensors"}}
+    index = {
+        "metadata": {"total_size": 27},
+        "weight_map": {"a": "m-1.safetensors", "b": "m-1.safetensors", "c": "m-2.safetensors"},
+    }
     return tmp_path, reports, index
 
 
@@ -283,17 +416,26 @@ def test_shard_index_without_total_size_warns(sharded, metadata):
     assert any("no 'metadata.total_size'" in w for w in report.warnings), report.warnings
 
 
-@pytest.mark.parametrize("mutate, phrase", [
-    (lambda ix: ix["weight_map"].update(c="m-1.safetensors"), "'c' is in shard 'm-2.safetensors' but weight_map says 'm-1.safetensors'"),
-    (lambda ix: ix["weight_map"].pop("b"), "'b' in shard 'm-1.safetensors' is not listed in weight_map"),
-    (lambda ix: ix["weight_map"].update(ghost="m-2.safetensors"), "'ghost' is mapped to 'm-2.safetensors' but that shard does not contain it"),
-    (lambda ix: ix["weight_map"].update(d="m-3.safetensors"), "missing shard 'm-3.safetensors'"),
-    (lambda ix: ix["weight_map"].update(c="../m-2.safetensors"), "not a plain file name"),
-    (lambda ix: ix["weight_map"].update(c="/tmp/m-2.safetensors"), "absolute path"),
-    (lambda ix: ix.pop("weight_map"), "no 'weight_map' object"),
-    (lambda ix: ix.update(weight_map={}), "weight_map is empty"),
-    (lambda ix: ix.update(metadata=[1]), "'metadata' is a list"),
-])
+@pytest.mark.parametrize(
+    "mutate, phrase",
+    [
+        (
+            lambda ix: ix["weight_map"].update(c="m-1.safetensors"),
+            "'c' is in shard 'm-2.safetensors' but weight_map says 'm-1.safetensors'",
+        ),
+        (lambda ix: ix["weight_map"].pop("b"), "'b' in shard 'm-1.safetensors' is not listed in weight_map"),
+        (
+            lambda ix: ix["weight_map"].update(ghost="m-2.safetensors"),
+            "'ghost' is mapped to 'm-2.safetensors' but that shard does not contain it",
+        ),
+        (lambda ix: ix["weight_map"].update(d="m-3.safetensors"), "missing shard 'm-3.safetensors'"),
+        (lambda ix: ix["weight_map"].update(c="../m-2.safetensors"), "not a plain file name"),
+        (lambda ix: ix["weight_map"].update(c="/tmp/m-2.safetensors"), "absolute path"),
+        (lambda ix: ix.pop("weight_map"), "no 'weight_map' object"),
+        (lambda ix: ix.update(weight_map={}), "weight_map is empty"),
+        (lambda ix: ix.update(metadata=[1]), "'metadata' is a list"),
+    ],
+)
 def test_shard_index_mismatches(sharded, mutate, phrase):
     tmp_path, reports, index = sharded
     mutate(index)
@@ -321,29 +463,32 @@ def test_shard_index_duplicate_key_bad_json_and_bad_shard(sharded):
     assert any("shard 'm-2.safetensors' failed its own audit" in e for e in report.errors)
 
 
-@pytest.mark.parametrize("mutate, phrase", [
-    (lambda ix: ix["weight_map"].update(c=3), "weight_map['c'] is a int, not a shard file name string"),
-    (lambda ix: ix["weight_map"].update(c=None), "weight_map['c'] is a NoneType"),
-    (lambda ix: ix["weight_map"].update(c=["m-2.safetensors"]), "weight_map['c'] is a list"),
-    (lambda ix: ix["weight_map"].update(c={"f": "m-2.safetensors"}), "weight_map['c'] is a dict"),
-    (lambda ix: ix["weight_map"].update(c=True), "weight_map['c'] is a bool"),
-    (lambda ix: ix["weight_map"].update(c=""), "weight_map['c'] is an empty shard file name"),
-    (lambda ix: ix.update(weight_map=["a", "b"]), "'weight_map' is a list, not an object"),
-    (lambda ix: ix.update(weight_map="m-1.safetensors"), "'weight_map' is a str, not an object"),
-    (lambda ix: ix.update(weight_map=None), "'weight_map' is a NoneType, not an object"),
-    (lambda ix: ix.update(metadata="27"), "'metadata' is a str, not an object"),
-    (lambda ix: ix.update(metadata=None), "'metadata' is a NoneType, not an object"),
-    (lambda ix: ix["metadata"].update(total_size="27"), "total_size '27' is a str, not an integer"),
-    (lambda ix: ix["metadata"].update(total_size=27.0), "total_size 27.0 is a float"),
-    (lambda ix: ix["metadata"].update(total_size=True), "total_size True is a bool"),
-    (lambda ix: ix["metadata"].update(total_size=None), "total_size None is a NoneType"),
-    (lambda ix: ix["metadata"].update(total_size=-27), "total_size -27 is negative"),
-    (lambda ix: ix["weight_map"].update(c="../x/m-2.safetensors"), "not a plain file name"),
-    (lambda ix: ix["weight_map"].update(c=".."), "not a plain file name"),
-    (lambda ix: ix["weight_map"].update(c="sub\\m-2.safetensors"), "not a plain file name"),
-    (lambda ix: ix["weight_map"].update(c="C:\\m-2.safetensors"), "absolute path"),
-    (lambda ix: ix["weight_map"].update(c="\\\\server\\share\\m.safetensors"), "absolute path"),
-])
+@pytest.mark.parametrize(
+    "mutate, phrase",
+    [
+        (lambda ix: ix["weight_map"].update(c=3), "weight_map['c'] is a int, not a shard file name string"),
+        (lambda ix: ix["weight_map"].update(c=None), "weight_map['c'] is a NoneType"),
+        (lambda ix: ix["weight_map"].update(c=["m-2.safetensors"]), "weight_map['c'] is a list"),
+        (lambda ix: ix["weight_map"].update(c={"f": "m-2.safetensors"}), "weight_map['c'] is a dict"),
+        (lambda ix: ix["weight_map"].update(c=True), "weight_map['c'] is a bool"),
+        (lambda ix: ix["weight_map"].update(c=""), "weight_map['c'] is an empty shard file name"),
+        (lambda ix: ix.update(weight_map=["a", "b"]), "'weight_map' is a list, not an object"),
+        (lambda ix: ix.update(weight_map="m-1.safetensors"), "'weight_map' is a str, not an object"),
+        (lambda ix: ix.update(weight_map=None), "'weight_map' is a NoneType, not an object"),
+        (lambda ix: ix.update(metadata="27"), "'metadata' is a str, not an object"),
+        (lambda ix: ix.update(metadata=None), "'metadata' is a NoneType, not an object"),
+        (lambda ix: ix["metadata"].update(total_size="27"), "total_size '27' is a str, not an integer"),
+        (lambda ix: ix["metadata"].update(total_size=27.0), "total_size 27.0 is a float"),
+        (lambda ix: ix["metadata"].update(total_size=True), "total_size True is a bool"),
+        (lambda ix: ix["metadata"].update(total_size=None), "total_size None is a NoneType"),
+        (lambda ix: ix["metadata"].update(total_size=-27), "total_size -27 is negative"),
+        (lambda ix: ix["weight_map"].update(c="../x/m-2.safetensors"), "not a plain file name"),
+        (lambda ix: ix["weight_map"].update(c=".."), "not a plain file name"),
+        (lambda ix: ix["weight_map"].update(c="sub\\m-2.safetensors"), "not a plain file name"),
+        (lambda ix: ix["weight_map"].update(c="C:\\m-2.safetensors"), "absolute path"),
+        (lambda ix: ix["weight_map"].update(c="\\\\server\\share\\m.safetensors"), "absolute path"),
+    ],
+)
 def test_shard_index_wrong_types_are_findings_not_exceptions(sharded, mutate, phrase):
     tmp_path, reports, index = sharded
     mutate(index)
@@ -362,13 +507,16 @@ def test_shard_index_negative_zero_total_size_is_not_an_integer(sharded):
     assert any("total_size -0.0 is a float" in e for e in report.errors), report.errors
 
 
-@pytest.mark.parametrize("text, phrase", [
-    ('{"weight_map": {"a": "\\ud800.safetensors"}}', "lone UTF-16 surrogate"),
-    ('{"weight_map": {"\\udc00": "m-1.safetensors"}}', "lone UTF-16 surrogate"),
-    ('{"metadata": {"total_size": NaN}, "weight_map": {}}', "not valid UTF-8 JSON"),
-    ('[1, 2]', "top level is a list"),
-    ('{"weight_map": {"a": "m-1.safetensors"}}\t\n', None),
-])
+@pytest.mark.parametrize(
+    "text, phrase",
+    [
+        ('{"weight_map": {"a": "\\ud800.safetensors"}}', "lone UTF-16 surrogate"),
+        ('{"weight_map": {"\\udc00": "m-1.safetensors"}}', "lone UTF-16 surrogate"),
+        ('{"metadata": {"total_size": NaN}, "weight_map": {}}', "not valid UTF-8 JSON"),
+        ("[1, 2]", "top level is a list"),
+        ('{"weight_map": {"a": "m-1.safetensors"}}\t\n', None),
+    ],
+)
 def test_shard_index_bad_text(sharded, text, phrase):
     tmp_path, reports, _ = sharded
     report = run_index(tmp_path, text, reports)
@@ -379,8 +527,19 @@ def test_shard_index_bad_text(sharded, text, phrase):
 
 
 def test_index_shard_names_never_raises():
-    assert sa.index_shard_names({"weight_map": {"a": "x.safetensors", "b": 3, "c": ["y"], "d": "../z", "e": "\ud800",
-                                                "f": "x.safetensors", "g": None}}) == ["x.safetensors"]
+    assert sa.index_shard_names(
+        {
+            "weight_map": {
+                "a": "x.safetensors",
+                "b": 3,
+                "c": ["y"],
+                "d": "../z",
+                "e": "\ud800",
+                "f": "x.safetensors",
+                "g": None,
+            }
+        }
+    ) == ["x.safetensors"]
     for doc in (None, [], "x", {"weight_map": ["a"]}, {"weight_map": None}, {}):
         assert sa.index_shard_names(doc) == []
 
@@ -390,8 +549,12 @@ def test_index_written_by_huggingface_hub_agrees_on_total_size(tmp_path):
     torch = pytest.importorskip("torch")
     from huggingface_hub import save_torch_state_dict
 
-    state = {"a": torch.zeros(64, dtype=torch.float32), "b": torch.ones(3, 5, dtype=torch.bfloat16),
-             "c": torch.arange(40, dtype=torch.int64), "d": torch.zeros(7, dtype=torch.uint8)}
+    state = {
+        "a": torch.zeros(64, dtype=torch.float32),
+        "b": torch.ones(3, 5, dtype=torch.bfloat16),
+        "c": torch.arange(40, dtype=torch.int64),
+        "d": torch.zeros(7, dtype=torch.uint8),
+    }
     save_torch_state_dict(state, tmp_path, max_shard_size=300)
     index_path = tmp_path / "model.safetensors.index.json"
     index = json.loads(index_path.read_text())
@@ -411,8 +574,15 @@ def test_index_written_by_transformers_save_pretrained_agrees(tmp_path):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                      num_key_value_heads=1, tie_word_embeddings=True)
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=True,
+    )
     LlamaForCausalLM(cfg).save_pretrained(tmp_path, max_shard_size="4KB")
     index_path = tmp_path / "model.safetensors.index.json"
     index = json.loads(index_path.read_text())
@@ -434,8 +604,9 @@ def test_leading_spaces_are_a_warning_not_an_error(tmp_path):
     assert official_accepts(content)
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "../etc/passwd", "a..b", "line\nbreak", "nul\0byte", "tab\there",
-                                  "back\\slash"])
+@pytest.mark.parametrize(
+    "name", ["", "a/b", "../etc/passwd", "a..b", "line\nbreak", "nul\0byte", "tab\there", "back\\slash"]
+)
 def test_odd_tensor_names_are_warnings(tmp_path, name):
     content = blob({name: entry()}, b"\0" * 4)
     report = audit_safetensors(write(tmp_path, content))
@@ -486,8 +657,9 @@ def _assay(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "assay.cli", *args], capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "assay.cli", *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_inspect_json_on_lone_surrogate_name_fails_cleanly(tmp_path):
@@ -506,8 +678,19 @@ def test_inspect_json_on_lone_surrogate_name_fails_cleanly(tmp_path):
     assert plain.returncode == 1 and "Traceback" not in plain.stderr and "internal error" not in plain.stderr
 
 
-@pytest.mark.parametrize("weight_map", [{"c": 3}, {"c": ["m-2.safetensors"]}, ["a"], "x", None,
-                                        {"c": "\ud800"}, {"c": "../m-2.safetensors"}, {"c": 3, "d": "m-2.safetensors"}])
+@pytest.mark.parametrize(
+    "weight_map",
+    [
+        {"c": 3},
+        {"c": ["m-2.safetensors"]},
+        ["a"],
+        "x",
+        None,
+        {"c": "\ud800"},
+        {"c": "../m-2.safetensors"},
+        {"c": 3, "d": "m-2.safetensors"},
+    ],
+)
 def test_inspect_shard_index_with_wrong_types_fails_cleanly(sharded, weight_map):
     tmp_path, _, index = sharded
     index["weight_map"] = weight_map

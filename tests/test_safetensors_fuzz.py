@@ -58,12 +58,18 @@ DEMO_SHARDS = sorted((ROOT / "manifests" / "examples" / "tiny-vlm" / "release").
 DTYPES = sorted(DTYPE_BITS)
 WS = " \t\n\r"
 
-IN_PROCESS = settings(max_examples=400, deadline=None, database=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                             HealthCheck.function_scoped_fixture])
-CLI_SAMPLE = settings(max_examples=6, deadline=None, database=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                             HealthCheck.function_scoped_fixture])
+IN_PROCESS = settings(
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+CLI_SAMPLE = settings(
+    max_examples=6,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 # ------------------------------------------------------------------------------------------- JSON text building
@@ -84,8 +90,11 @@ def dump(value) -> str:
     if isinstance(value, Raw):
         return value.text
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{dump(k) if isinstance(k, Raw) else json.dumps(k)}: {dump(v)}"
-                               for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{dump(k) if isinstance(k, Raw) else json.dumps(k)}: {dump(v)}" for k, v in value.items())
+            + "}"
+        )
     if isinstance(value, list):
         return "[" + ", ".join(dump(v) for v in value) + "]"
     return json.dumps(value)
@@ -99,19 +108,47 @@ def pack(header: str | bytes, data: bytes = b"", n: int | None = None) -> bytes:
 plain_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
 escape_unit = st.integers(0, 0xFFFF).map(lambda u: f"\\u{u:04x}")
 surrogate_unit = st.integers(0xD800, 0xDFFF).map(lambda u: f"\\u{u:04x}")
-escaped_string = st.lists(st.one_of(plain_text.map(lambda s: json.dumps(s)[1:-1]), escape_unit, surrogate_unit),
-                          min_size=1, max_size=4).map(lambda parts: Raw('"' + "".join(parts) + '"'))
-raw_token = st.sampled_from(["-0", "1e2", "4.0", "-1", "NaN", "Infinity", "-Infinity", "18446744073709551615",
-                             "18446744073709551616", "1" + "0" * 30, "true", "null", '"\\ud800"', '"\\udc00x"',
-                             '"\\ud83d\\ude00"', '"a\\u0000b"', "[]", "{}", "0.0"]).map(Raw)
-big_int = st.one_of(st.integers(0, 16), st.integers(0, 2**64 + 8), st.integers(-2**64, -1),
-                    st.sampled_from([2**32, 2**62, 2**63, 2**64 - 1, 2**64]))
-json_scalar = st.one_of(st.none(), st.booleans(), big_int, st.floats(allow_nan=False), plain_text,
-                        escaped_string, raw_token)
+escaped_string = st.lists(
+    st.one_of(plain_text.map(lambda s: json.dumps(s)[1:-1]), escape_unit, surrogate_unit), min_size=1, max_size=4
+).map(lambda parts: Raw('"' + "".join(parts) + '"'))
+raw_token = st.sampled_from(
+    [
+        "-0",
+        "1e2",
+        "4.0",
+        "-1",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "18446744073709551615",
+        "18446744073709551616",
+        "1" + "0" * 30,
+        "true",
+        "null",
+        '"\\ud800"',
+        '"\\udc00x"',
+        '"\\ud83d\\ude00"',
+        '"a\\u0000b"',
+        "[]",
+        "{}",
+        "0.0",
+    ]
+).map(Raw)
+big_int = st.one_of(
+    st.integers(0, 16),
+    st.integers(0, 2**64 + 8),
+    st.integers(-(2**64), -1),
+    st.sampled_from([2**32, 2**62, 2**63, 2**64 - 1, 2**64]),
+)
+json_scalar = st.one_of(
+    st.none(), st.booleans(), big_int, st.floats(allow_nan=False), plain_text, escaped_string, raw_token
+)
 json_key = st.one_of(plain_text, escaped_string)
-json_value = st.recursive(json_scalar, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                             st.dictionaries(json_key, kids, max_size=4)),
-                          max_leaves=12)
+json_value = st.recursive(
+    json_scalar,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(json_key, kids, max_size=4)),
+    max_leaves=12,
+)
 
 
 # ------------------------------------------------------------------------------------------- file strategies
@@ -161,8 +198,24 @@ def writer_file(draw) -> bytes:
         return DEMO_SHARDS[draw(st.integers(0, len(DEMO_SHARDS) - 1))].read_bytes()
     arrays = {}
     for name in draw(st.lists(plain_text, min_size=1, max_size=4, unique=True)):
-        dtype = draw(st.sampled_from(["bool", "uint8", "int8", "int16", "uint16", "float16", "int32", "uint32",
-                                      "float32", "float64", "int64", "uint64"]))
+        dtype = draw(
+            st.sampled_from(
+                [
+                    "bool",
+                    "uint8",
+                    "int8",
+                    "int16",
+                    "uint16",
+                    "float16",
+                    "int32",
+                    "uint32",
+                    "float32",
+                    "float64",
+                    "int64",
+                    "uint64",
+                ]
+            )
+        )
         shape = tuple(draw(st.lists(st.integers(0, 4), max_size=3)))
         arrays[name] = np.zeros(shape, dtype=dtype)
     metadata = draw(st.one_of(st.none(), st.dictionaries(plain_text, plain_text, max_size=2)))
@@ -176,10 +229,13 @@ def random_header_file(draw) -> bytes:
         doc = json_value
     else:
         entry = st.fixed_dictionaries(
-            {"dtype": st.one_of(st.sampled_from(DTYPES), json_scalar),
-             "shape": st.one_of(st.lists(big_int, max_size=4), json_value),
-             "data_offsets": st.one_of(st.lists(big_int, min_size=2, max_size=2), json_value)},
-            optional={"extra": json_value})
+            {
+                "dtype": st.one_of(st.sampled_from(DTYPES), json_scalar),
+                "shape": st.one_of(st.lists(big_int, max_size=4), json_value),
+                "data_offsets": st.one_of(st.lists(big_int, min_size=2, max_size=2), json_value),
+            },
+            optional={"extra": json_value},
+        )
         doc = st.dictionaries(json_key, st.one_of(entry, json_value), max_size=4)
     text = dump(draw(doc))
     return pack(text, b"\0" * draw(st.integers(0, 64)))
@@ -191,11 +247,10 @@ def _header(content: bytes) -> tuple[bytes, bytes] | None:
     (n,) = struct.unpack("<Q", content[:8])
     if 8 + n > len(content):
         return None
-    return content[8:8 + n], content[8 + n:]
+    return content[8 : 8 + n], content[8 + n :]
 
 
-MUTATIONS = ("flip", "insert", "delete", "length", "truncate", "append", "pad", "replace", "inject", "number",
-             "rename")
+MUTATIONS = ("flip", "insert", "delete", "length", "truncate", "append", "pad", "replace", "inject", "number", "rename")
 
 
 @st.composite
@@ -206,10 +261,17 @@ def mutated_file(draw, kinds: tuple[str, ...] = MUTATIONS) -> bytes:
         kind = draw(st.sampled_from(kinds))
         split = _header(content)
         if kind == "length":
-            content = struct.pack("<Q", draw(st.one_of(big_int.filter(lambda v: 0 <= v < 2**64),
-                                                       st.sampled_from([100_000_000, 100_000_001])))) + content[8:]
+            content = (
+                struct.pack(
+                    "<Q",
+                    draw(
+                        st.one_of(big_int.filter(lambda v: 0 <= v < 2**64), st.sampled_from([100_000_000, 100_000_001]))
+                    ),
+                )
+                + content[8:]
+            )
         elif kind == "truncate":
-            content = content[:draw(st.integers(0, len(content)))]
+            content = content[: draw(st.integers(0, len(content)))]
         elif kind == "append":
             content += draw(st.binary(min_size=1, max_size=16))
         elif split is None:
@@ -223,9 +285,22 @@ def mutated_file(draw, kinds: tuple[str, ...] = MUTATIONS) -> bytes:
                     continue
                 m = draw(st.sampled_from(tokens))
                 t = m.group().decode()
-                new = draw(st.sampled_from([f"-{t}", f"-{t}", f"{t}.0", f"{t}e0", f"0{t}", str(int(t) + 2**64),
-                                            f"{t}E+0", f" {t} ", f"\t{t}\n"]))
-                header = header[:m.start()] + new.encode() + header[m.end():]
+                new = draw(
+                    st.sampled_from(
+                        [
+                            f"-{t}",
+                            f"-{t}",
+                            f"{t}.0",
+                            f"{t}e0",
+                            f"0{t}",
+                            str(int(t) + 2**64),
+                            f"{t}E+0",
+                            f" {t} ",
+                            f"\t{t}\n",
+                        ]
+                    )
+                )
+                header = header[: m.start()] + new.encode() + header[m.end() :]
             elif kind in ("flip", "insert", "delete"):
                 buf = bytearray(header)
                 i = draw(st.integers(0, max(len(buf) - 1, 0)))
@@ -234,7 +309,7 @@ def mutated_file(draw, kinds: tuple[str, ...] = MUTATIONS) -> bytes:
                 elif kind == "insert":
                     buf[i:i] = draw(st.binary(min_size=1, max_size=8))
                 elif buf:
-                    del buf[i:i + draw(st.integers(1, 4))]
+                    del buf[i : i + draw(st.integers(1, 4))]
                 header = bytes(buf)
             elif kind == "pad":
                 lead = draw(st.text(st.sampled_from(WS), max_size=3))
@@ -266,9 +341,18 @@ def mutated_file(draw, kinds: tuple[str, ...] = MUTATIONS) -> bytes:
     return content
 
 
-any_file = st.one_of(valid_file(), writer_file(), valid_file(names=st.one_of(plain_text, escaped_string)),
-                     valid_file(zero_size=True), mutated_file(), mutated_file(), mutated_file(),
-                     mutated_file(kinds=("number", "rename", "pad")), random_header_file(), st.binary(max_size=64))
+any_file = st.one_of(
+    valid_file(),
+    writer_file(),
+    valid_file(names=st.one_of(plain_text, escaped_string)),
+    valid_file(zero_size=True),
+    mutated_file(),
+    mutated_file(),
+    mutated_file(),
+    mutated_file(kinds=("number", "rename", "pad")),
+    random_header_file(),
+    st.binary(max_size=64),
+)
 
 
 # ------------------------------------------------------------------------------------------- oracles
@@ -329,11 +413,13 @@ def test_valid_files_pass_both(workdir, content):
 
 
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(prefix=st.sampled_from(['{"', '{"a": {"dtype": "', '{"__metadata__": {"']), unit=surrogate_unit,
-       rest=plain_text)
+@given(prefix=st.sampled_from(['{"', '{"a": {"dtype": "', '{"__metadata__": {"']), unit=surrogate_unit, rest=plain_text)
 def test_lone_surrogates_anywhere_are_rejected(workdir, prefix, unit, rest):
-    closing = {'{"': '": {}}', '{"a": {"dtype": "': '", "shape": [], "data_offsets": [0, 0]}}',
-               '{"__metadata__": {"': '": "v"}}'}[prefix]
+    closing = {
+        '{"': '": {}}',
+        '{"a": {"dtype": "': '", "shape": [], "data_offsets": [0, 0]}}',
+        '{"__metadata__": {"': '": "v"}}',
+    }[prefix]
     text = prefix + json.dumps(rest)[1:-1] + unit + closing
     report, accepted = check_in_process(workdir / "s.safetensors", pack(text))
     assert not accepted and not report.ok
@@ -341,9 +427,19 @@ def test_lone_surrogates_anywhere_are_rejected(workdir, prefix, unit, rest):
 
 
 @settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(doc=st.one_of(json_value, st.fixed_dictionaries(
-    {"weight_map": st.one_of(json_value, st.dictionaries(json_key, st.one_of(plain_text, json_scalar), max_size=4))},
-    optional={"metadata": st.one_of(json_value, st.fixed_dictionaries({"total_size": json_scalar}))})))
+@given(
+    doc=st.one_of(
+        json_value,
+        st.fixed_dictionaries(
+            {
+                "weight_map": st.one_of(
+                    json_value, st.dictionaries(json_key, st.one_of(plain_text, json_scalar), max_size=4)
+                )
+            },
+            optional={"metadata": st.one_of(json_value, st.fixed_dictionaries({"total_size": json_scalar}))},
+        ),
+    )
+)
 def test_shard_index_audit_never_raises(workdir, doc):
     path = workdir / "model.safetensors.index.json"
     path.write_text(dump(doc), encoding="utf-8")
@@ -390,8 +486,15 @@ def test_huge_declared_shape_allocates_nothing(tmp_path, shape):
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
     env.pop("ASSAY_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "assay.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "assay.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def _assert_clean(proc: subprocess.CompletedProcess) -> None:
@@ -417,10 +520,20 @@ def test_cli_verify_on_fuzzed_files(workdir, content):
     folder = workdir / "release"
     folder.mkdir(exist_ok=True)
     (folder / "model.safetensors").write_bytes(content)
-    manifest = {"apiVersion": "assay/v1", "kind": "Release", "release": {"name": "fuzz", "version": "0.1.0"},
-                "sources": [{"name": "default", "uri": "dir://."}],
-                "artifacts": [{"path": "model.safetensors", "role": "weights", "size": len(content),
-                               "sha256": hashlib.sha256(content).hexdigest()}]}
+    manifest = {
+        "apiVersion": "assay/v1",
+        "kind": "Release",
+        "release": {"name": "fuzz", "version": "0.1.0"},
+        "sources": [{"name": "default", "uri": "dir://."}],
+        "artifacts": [
+            {
+                "path": "model.safetensors",
+                "role": "weights",
+                "size": len(content),
+                "sha256": hashlib.sha256(content).hexdigest(),
+            }
+        ],
+    }
     (folder / "assay.yaml").write_text(json.dumps(manifest))  # JSON is YAML
     proc = _run("verify", str(folder / "assay.yaml"), "--strict")
     _assert_clean(proc)

@@ -136,18 +136,33 @@ def test_symlinked_parent_directory_is_refused(tmp_path):
     root.mkdir()
     (root / "sub").symlink_to(outside / "sub")
     import hashlib
-    (root / "assay.yaml").write_text(dump_yaml({
-        "apiVersion": "assay/v1", "kind": "Release", "release": {"name": "r", "version": "1"},
-        "artifacts": [{"path": "sub/w.bin", "sha256": hashlib.sha256(b"abc").hexdigest(), "size": 3}]}))
+
+    (root / "assay.yaml").write_text(
+        dump_yaml(
+            {
+                "apiVersion": "assay/v1",
+                "kind": "Release",
+                "release": {"name": "r", "version": "1"},
+                "artifacts": [{"path": "sub/w.bin", "sha256": hashlib.sha256(b"abc").hexdigest(), "size": 3}],
+            }
+        )
+    )
     result = verify_release(root / "assay.yaml")
     assert failed(result) == {"sub/w.bin": "unsafe-path"}
 
 
 def test_manifest_without_hashes_is_never_verified(tmp_path):
     (tmp_path / "a.txt").write_text("hello")
-    (tmp_path / "assay.yaml").write_text(dump_yaml({
-        "apiVersion": "assay/v1", "kind": "Release", "release": {"name": "r", "version": "1"},
-        "artifacts": [{"path": "a.txt"}]}))
+    (tmp_path / "assay.yaml").write_text(
+        dump_yaml(
+            {
+                "apiVersion": "assay/v1",
+                "kind": "Release",
+                "release": {"name": "r", "version": "1"},
+                "artifacts": [{"path": "a.txt"}],
+            }
+        )
+    )
     result = verify_release(tmp_path / "assay.yaml")
     assert failed(result) == {"a.txt": "unpinned"} and not result.ok
     assert result.release_digest is None
@@ -160,6 +175,7 @@ def test_edited_lock_is_detected(demo):
     target = release_dir(demo) / "generation_config.json"
     target.write_bytes(target.read_bytes().replace(b"32", b"64"))
     import hashlib
+
     for f in data["files"]:
         if f["path"] == "generation_config.json":
             f["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -187,6 +203,7 @@ def test_overclaimed_parameters_fail(demo):
 def test_parameter_tolerance(demo):
     def fuzz(d):
         d["claims"]["parameters"] = {"total": "0.12M", "tolerance": 0.01}
+
     edit_manifest(demo, fuzz)
     assert next(c for c in verify_release(demo).claims if c.claim == "parameters.total").verdict == "pass"
 
@@ -213,14 +230,22 @@ def _package(tmp_path: Path) -> Path:
 
 
 def test_malformed_safetensors_in_release_fails_verify(tmp_path):
-    _write_safetensors(tmp_path / "model.safetensors", {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8)
+    _write_safetensors(
+        tmp_path / "model.safetensors", {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8
+    )
     manifest = _package(tmp_path)
     assert run_assay("verify", str(manifest)).returncode == 0
     # Same hashes pinned in manifest and lock, but a header the strict audit refuses (gap between tensors).
     bad = tmp_path / "bad"
     bad.mkdir()
-    _write_safetensors(bad / "model.safetensors", {"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
-                                                  "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}, b"\0" * 12)
+    _write_safetensors(
+        bad / "model.safetensors",
+        {
+            "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+            "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]},
+        },
+        b"\0" * 12,
+    )
     proc = run_assay("init", str(bad), "--json")
     assert proc.returncode == 1
     assert not (bad / "assay.yaml").exists()
@@ -254,7 +279,9 @@ class _Boom:
 def test_malicious_pickle_is_reported_and_never_executed(tmp_path):
     marker = tmp_path / "PWNED"
     (tmp_path / "pytorch_model.bin").write_bytes(pickle.dumps({"w": _Boom(str(marker))}, protocol=4))
-    _write_safetensors(tmp_path / "model.safetensors", {"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4)
+    _write_safetensors(
+        tmp_path / "model.safetensors", {"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4
+    )
     proc = run_assay("init", str(tmp_path), "--json")
     assert proc.returncode == 1  # a dangerous global is a structural error: not packaged
     assert "system" in proc.stdout
@@ -267,9 +294,17 @@ def test_malicious_pickle_is_reported_and_never_executed(tmp_path):
 
 
 def test_remote_code_is_listed_and_must_be_pinned(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({
-        "architectures": ["CustomModel"], "auto_map": {"AutoModel": "modeling_custom.CustomModel",
-                                                       "AutoConfig": "configuration_custom.CustomConfig"}}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["CustomModel"],
+                "auto_map": {
+                    "AutoModel": "modeling_custom.CustomModel",
+                    "AutoConfig": "configuration_custom.CustomConfig",
+                },
+            }
+        )
+    )
     (tmp_path / "modeling_custom.py").write_text("class CustomModel: pass\n")
     (tmp_path / "configuration_custom.py").write_text("class CustomConfig: pass\n")
     manifest = _package(tmp_path)
@@ -281,7 +316,9 @@ def test_remote_code_is_listed_and_must_be_pinned(tmp_path):
     assert {f["where"] for f in notes} == {"configuration_custom.py", "modeling_custom.py"}
     assert all("trust_remote_code" in f["message"] for f in notes)
     # Dropping a code file from the manifest makes the release fail: executed code must be hashed.
-    edit_manifest(manifest, lambda d: d.__setitem__("artifacts", [a for a in d["artifacts"] if a["path"] != "modeling_custom.py"]))
+    edit_manifest(
+        manifest, lambda d: d.__setitem__("artifacts", [a for a in d["artifacts"] if a["path"] != "modeling_custom.py"])
+    )
     relock(manifest)
     proc = run_assay("verify", str(manifest), "--json")
     assert proc.returncode == 1
@@ -336,8 +373,13 @@ def test_blake3_is_an_extra_digest(demo):
 
 # ----------------------------------------------------------------------------------------------------- the CLI
 def test_bad_input_exit_2_without_traceback(tmp_path):
-    for args in (["verify", str(tmp_path / "nope.yaml")], ["inspect", str(tmp_path / "nope.safetensors")],
-                 ["verify", str(tmp_path)], ["init", str(tmp_path / "missing")], ["lock", str(tmp_path / "x.yaml")]):
+    for args in (
+        ["verify", str(tmp_path / "nope.yaml")],
+        ["inspect", str(tmp_path / "nope.safetensors")],
+        ["verify", str(tmp_path)],
+        ["init", str(tmp_path / "missing")],
+        ["lock", str(tmp_path / "x.yaml")],
+    ):
         proc = run_assay(*args)
         assert proc.returncode == 2, args
         assert "Traceback" not in proc.stderr and proc.stderr.startswith("assay: error:"), proc.stderr
@@ -359,9 +401,16 @@ def test_light_verbs_never_import_torch_transformers_or_dvc(demo, tmp_path):
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     import subprocess, sys
+
     st = release_dir(demo) / "model-00001-of-00002.safetensors"
-    for args in (["--help"], ["verify", str(demo)], ["inspect", str(st)], ["lock", str(demo)], ["schema"],
-                 ["init", str(release_dir(demo)), "--out", str(tmp_path / "o")]):
+    for args in (
+        ["--help"],
+        ["verify", str(demo)],
+        ["inspect", str(st)],
+        ["lock", str(demo)],
+        ["schema"],
+        ["init", str(release_dir(demo)), "--out", str(tmp_path / "o")],
+    ):
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
         assert "HEAVY=\n" in proc.stdout, (args, proc.stdout[-300:], proc.stderr[-500:])
 
@@ -410,9 +459,11 @@ def test_artifacts_from_several_sources_are_all_checked(demo, tmp_path):
     second = demo.parent / "second"
     second.mkdir()
     shutil.move(str(release_dir(demo) / "config.json"), second / "config.json")
+
     def move(d):
         d["sources"].append({"name": "second", "uri": "dir://second"})
         next(a for a in d["artifacts"] if a["path"] == "config.json")["source"] = "second"
+
     edit_manifest(demo, move)
     relock(demo)
     result = verify_release(demo, strict=True)

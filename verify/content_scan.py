@@ -32,10 +32,23 @@ def scan_content(path: str | os.PathLike[str]) -> ContentScan:
     sniffed = sniff_file(path)
     if sniffed.pickle_bearing:
         report = scan_pickle_file(path)
-        return ContentScan(path=str(path), sniffed=sniffed, status="scanned", report=report, ok=report.ok,
-                           reason=None if report.ok else "; ".join(report.errors) or "pickle scan failed")
+        return ContentScan(
+            path=str(path),
+            sniffed=sniffed,
+            status="scanned",
+            report=report,
+            ok=report.ok,
+            reason=None if report.ok else "; ".join(report.errors) or "pickle scan failed",
+        )
     if sniffed.format == "unknown":
-        return ContentScan(path=str(path), sniffed=sniffed, status="not-scanned", report=None, ok=False,
-                           reason="format not recognised" + (f" ({sniffed.detail})" if sniffed.detail else "")
-                                  + ", so it was not scanned")
+        return ContentScan(
+            path=str(path),
+            sniffed=sniffed,
+            status="not-scanned",
+            report=None,
+            ok=False,
+            reason="format not recognised"
+            + (f" ({sniffed.detail})" if sniffed.detail else "")
+            + ", so it was not scanned",
+        )
     return ContentScan(path=str(path), sniffed=sniffed, status="no-pickle", report=None, ok=True)

@@ -23,8 +23,13 @@ def check_executor(executor: str) -> str:
     return executor
 
 
-def ray_map(fn: Callable[..., Any], calls: dict[_K, tuple[Any, ...]], *, address: str | None = None,
-            on_done: Callable[[_K, Any], None] | None = None) -> dict[_K, Any]:
+def ray_map(
+    fn: Callable[..., Any],
+    calls: dict[_K, tuple[Any, ...]],
+    *,
+    address: str | None = None,
+    on_done: Callable[[_K, Any], None] | None = None,
+) -> dict[_K, Any]:
     """Run ``fn(*args)`` for every ``key: args`` as one Ray task each; ``on_done`` sees results as they finish."""
     ray = require_extra("ray", "ray", "--executor ray")
     started = False

@@ -39,8 +39,12 @@ class Digest:
     def stable(self) -> bool:
         """True when the file did not change (size, mtime, ctime) while it was being read."""
         a, b = self.stat_before, self.stat_after
-        return (a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_ino) == (b.st_size, b.st_mtime_ns, b.st_ctime_ns,
-                                                                       b.st_ino)
+        return (a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_ino) == (
+            b.st_size,
+            b.st_mtime_ns,
+            b.st_ctime_ns,
+            b.st_ino,
+        )
 
 
 def _blake3() -> Any:  # a blake3.blake3 hasher (an optional extra, imported lazily)
@@ -49,8 +53,9 @@ def _blake3() -> Any:  # a blake3.blake3 hasher (an optional extra, imported laz
     return require_extra("blake3", "blake3", "--blake3").blake3()  # optional: pip install 'assay[blake3]'
 
 
-def hash_file(path: Path | str, *, blake3: bool = False, progress: ProgressFn | None = None,
-              buffer: bytearray | None = None) -> Digest:
+def hash_file(
+    path: Path | str, *, blake3: bool = False, progress: ProgressFn | None = None, buffer: bytearray | None = None
+) -> Digest:
     """SHA-256 (and optionally BLAKE3) of one file, read once in large chunks."""
     start = time.perf_counter()
     buf = buffer if buffer is not None else bytearray(BUFFER_SIZE)
@@ -78,8 +83,9 @@ def hash_file(path: Path | str, *, blake3: bool = False, progress: ProgressFn | 
         after = os.fstat(fd)
     finally:
         os.close(fd)
-    return Digest(total, sha.hexdigest(), b3.hexdigest() if b3 is not None else None,
-                  time.perf_counter() - start, before, after)
+    return Digest(
+        total, sha.hexdigest(), b3.hexdigest() if b3 is not None else None, time.perf_counter() - start, before, after
+    )
 
 
 def default_workers() -> int:
@@ -97,9 +103,15 @@ def hash_or_error(path: str, blake3: bool = False) -> Digest | OSError:
         return exc
 
 
-def hash_many(jobs: Iterable[tuple[_K, Path, int]], *, workers: int | None = None, blake3: bool = False,
-              progress: ProgressFn | None = None, executor: str = "local",
-              ray_address: str | None = None) -> dict[_K, Digest | OSError]:
+def hash_many(
+    jobs: Iterable[tuple[_K, Path, int]],
+    *,
+    workers: int | None = None,
+    blake3: bool = False,
+    progress: ProgressFn | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> dict[_K, Digest | OSError]:
     """Hash many files concurrently.  ``jobs`` are (key, path, expected_size_for_scheduling).
 
     Returns key -> Digest, or key -> OSError for a file that could not be read.  Largest files start first.
@@ -115,8 +127,12 @@ def hash_many(jobs: Iterable[tuple[_K, Path, int]], *, workers: int | None = Non
 
         check_executor(executor)
         done = (lambda key, d: progress(d.size)) if progress is not None else None
-        return ray_map(hash_or_error, {key: (str(path), blake3) for key, path, _ in ordered}, address=ray_address,
-                       on_done=(lambda key, d: done(key, d) if not isinstance(d, OSError) else None) if done else None)
+        return ray_map(
+            hash_or_error,
+            {key: (str(path), blake3) for key, path, _ in ordered},
+            address=ray_address,
+            on_done=(lambda key, d: done(key, d) if not isinstance(d, OSError) else None) if done else None,
+        )
     n = max(1, min(workers or default_workers(), len(ordered)))
     results: dict[_K, Digest | OSError] = {}
 

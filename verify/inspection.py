@@ -42,22 +42,42 @@ def inspect_file(path: Path | str) -> InspectResult:
         from .safetensors_audit import audit_safetensors
 
         rep = audit_safetensors(path)
-        return InspectResult(path=str(path), format="safetensors", ok=rep.ok, tensors=len(rep.tensors),
-                             parameters=rep.parameters, parameters_by_dtype=rep.parameters_by_dtype, dtypes=rep.dtypes,
-                             errors=rep.errors, warnings=rep.warnings, metadata=rep.metadata,
-                             header=[t.model_dump() for t in rep.tensors])
+        return InspectResult(
+            path=str(path),
+            format="safetensors",
+            ok=rep.ok,
+            tensors=len(rep.tensors),
+            parameters=rep.parameters,
+            parameters_by_dtype=rep.parameters_by_dtype,
+            dtypes=rep.dtypes,
+            errors=rep.errors,
+            warnings=rep.warnings,
+            metadata=rep.metadata,
+            header=[t.model_dump() for t in rep.tensors],
+        )
     if sniffed.pickle_bearing:
         scan = scan_content(path)
         pk = scan.report
         assert pk is not None  # a pickle-bearing file is always scanned
         imported = sorted({f"{g.module}.{g.name}" for g in pk.globals})
         warnings = ["pickle format: loading it runs code chosen by the file's author; assay never unpickles it"]
-        return InspectResult(path=str(path), format=f"{sniffed.format} ({pk.container})", ok=pk.ok, tensors=0,
-                             parameters=0, parameters_by_dtype={}, dtypes=[], errors=list(pk.errors),
-                             warnings=warnings, pickle_globals=imported)
-    raise InputError(f"{path}: not a weights file assay can inspect (content is {sniffed.format}"
-                     + (f", {sniffed.detail}" if sniffed.detail else "")
-                     + "; safetensors, shard indexes and pickle-bearing files are)")
+        return InspectResult(
+            path=str(path),
+            format=f"{sniffed.format} ({pk.container})",
+            ok=pk.ok,
+            tensors=0,
+            parameters=0,
+            parameters_by_dtype={},
+            dtypes=[],
+            errors=list(pk.errors),
+            warnings=warnings,
+            pickle_globals=imported,
+        )
+    raise InputError(
+        f"{path}: not a weights file assay can inspect (content is {sniffed.format}"
+        + (f", {sniffed.detail}" if sniffed.detail else "")
+        + "; safetensors, shard indexes and pickle-bearing files are)"
+    )
 
 
 def _inspect_index(path: Path) -> InspectResult:
@@ -78,7 +98,14 @@ def _inspect_index(path: Path) -> InspectResult:
     for r in reports.values():
         for dt, n in r.parameters_by_dtype.items():
             by_dtype[dt] = by_dtype.get(dt, 0) + n
-    return InspectResult(path=str(path), format="safetensors shard index", ok=not errors,
-                         tensors=sum(len(r.tensors) for r in reports.values()),
-                         parameters=sum(r.parameters for r in reports.values()), parameters_by_dtype=by_dtype,
-                         dtypes=sorted(by_dtype), errors=errors, warnings=rep.warnings)
+    return InspectResult(
+        path=str(path),
+        format="safetensors shard index",
+        ok=not errors,
+        tensors=sum(len(r.tensors) for r in reports.values()),
+        parameters=sum(r.parameters for r in reports.values()),
+        parameters_by_dtype=by_dtype,
+        dtypes=sorted(by_dtype),
+        errors=errors,
+        warnings=rep.warnings,
+    )

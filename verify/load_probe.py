@@ -38,15 +38,47 @@ import traceback
 from typing import Any
 
 # Events that are network attempts: each one is a finding whatever the code that raised it.
-NET_EVENTS = frozenset({"socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr",
-                        "socket.sendto", "socket.sendmsg", "urllib.Request", "http.client.connect",
-                        "ftplib.connect", "smtplib.connect", "poplib.connect", "imaplib.open", "telnetlib.Telnet.open"})
-PROC_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-                         "os.forkpty", "pty.spawn"})
+NET_EVENTS = frozenset(
+    {
+        "socket.connect",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyaddr",
+        "socket.sendto",
+        "socket.sendmsg",
+        "urllib.Request",
+        "http.client.connect",
+        "ftplib.connect",
+        "smtplib.connect",
+        "poplib.connect",
+        "imaplib.open",
+        "telnetlib.Telnet.open",
+    }
+)
+PROC_EVENTS = frozenset(
+    {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn"}
+)
 MAX_EVENTS = 5000  # per kind: a runaway loop of opens must not exhaust memory
 # Suffixes of weights files: read from the interpreter's own folders, they are still listed.
-WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".npy", ".npz",
-                             ".h5", ".hdf5", ".msgpack", ".gguf", ".onnx", ".joblib"})
+WEIGHT_SUFFIXES = frozenset(
+    {
+        ".safetensors",
+        ".bin",
+        ".pt",
+        ".pth",
+        ".ckpt",
+        ".pkl",
+        ".pickle",
+        ".npy",
+        ".npz",
+        ".h5",
+        ".hdf5",
+        ".msgpack",
+        ".gguf",
+        ".onnx",
+        ".joblib",
+    }
+)
 
 
 class Recorder:
@@ -124,9 +156,14 @@ class Recorder:
         key = (os.path.abspath(path), "w" if writes else "r")
         if key in self.opens:
             return
-        if not writes and (key[0] in self.own or (key[0].startswith(self.library_dirs)
-                                                   and not key[0].startswith(self.code_dirs)
-                                                   and os.path.splitext(key[0])[1] not in WEIGHT_SUFFIXES)):
+        if not writes and (
+            key[0] in self.own
+            or (
+                key[0].startswith(self.library_dirs)
+                and not key[0].startswith(self.code_dirs)
+                and os.path.splitext(key[0])[1] not in WEIGHT_SUFFIXES
+            )
+        ):
             self.library_reads += 1
             return
         if len(self.opens) >= MAX_EVENTS:
@@ -169,9 +206,13 @@ def _hub_record(rec: Recorder, func: str, args: tuple[Any, ...], kwargs: dict[st
     repo = kwargs.get("repo_id", args[0] if args else None)
     if func == "try_to_load_from_cache" and isinstance(repo, str) and os.path.isdir(repo):
         return  # a look-up of a local folder is no download
-    call = {"function": func, "repo_id": None if repo is None else str(repo),
-            "filename": kwargs.get("filename", args[1] if len(args) > 1 and func != "snapshot_download" else None),
-            "revision": kwargs.get("revision"), "origin": None}
+    call = {
+        "function": func,
+        "repo_id": None if repo is None else str(repo),
+        "filename": kwargs.get("filename", args[1] if len(args) > 1 and func != "snapshot_download" else None),
+        "revision": kwargs.get("revision"),
+        "origin": None,
+    }
     was, rec._busy = rec._busy, True
     try:
         call["origin"] = rec.origin()
@@ -203,8 +244,12 @@ def install_spies(rec: Recorder) -> None:
         return wrapper
 
     wrapped = rec.wrapped
-    for module, name in ((fd, "hf_hub_download"), (snap, "snapshot_download"), (fd, "try_to_load_from_cache"),
-                         (fd, "get_hf_file_metadata")):
+    for module, name in (
+        (fd, "hf_hub_download"),
+        (snap, "snapshot_download"),
+        (fd, "try_to_load_from_cache"),
+        (fd, "get_hf_file_metadata"),
+    ):
         orig = getattr(module, name, None)
         if orig is None:
             continue
@@ -240,8 +285,16 @@ def install_spies(rec: Recorder) -> None:
 
     def request_hook(request: Any) -> Any:
         if len(rec.hub_calls) < MAX_EVENTS:
-            rec.hub_calls.append({"function": "http-request", "repo_id": None, "filename": None, "revision": None,
-                                  "origin": None, "url": f"{request.method} {request.url}"})
+            rec.hub_calls.append(
+                {
+                    "function": "http-request",
+                    "repo_id": None,
+                    "filename": None,
+                    "revision": None,
+                    "origin": None,
+                    "url": f"{request.method} {request.url}",
+                }
+            )
         return orig_hook(request)
 
     http.hf_request_event_hook = request_hook
@@ -282,8 +335,13 @@ def pick_class(transformers: Any, config: Any, trust_remote_code: bool) -> tuple
     """The class transformers would load: the auto_map entry (remote code), else ``architectures[0]``."""
     auto_map = getattr(config, "auto_map", None) or {}
     if trust_remote_code and auto_map:
-        for key in ("AutoModelForCausalLM", "AutoModelForImageTextToText", "AutoModelForVision2Seq",
-                    "AutoModelForSeq2SeqLM", "AutoModel"):
+        for key in (
+            "AutoModelForCausalLM",
+            "AutoModelForImageTextToText",
+            "AutoModelForVision2Seq",
+            "AutoModelForSeq2SeqLM",
+            "AutoModel",
+        ):
             if key in auto_map and hasattr(transformers, key):
                 return getattr(transformers, key), key
         for key in auto_map:
@@ -317,8 +375,8 @@ def _key_mapping(model: Any, keys: list[str], state: dict[str, Any]) -> dict[str
     for key in keys:
         new = key
         if key not in state and prefix:
-            if key.startswith(prefix + ".") and key[len(prefix) + 1:] in state:
-                new = key[len(prefix) + 1:]
+            if key.startswith(prefix + ".") and key[len(prefix) + 1 :] in state:
+                new = key[len(prefix) + 1 :]
             elif f"{prefix}.{key}" in state:
                 new = f"{prefix}.{key}"
         out[key] = [new, None]
@@ -339,11 +397,17 @@ def _reverted(model: Any, state: dict[str, Any], mapping: dict[str, list[str | N
         names = sorted(k for k in state if apply_converters(k, converters)[1] is not None)
         back = revert_weight_conversion(model, {k: state[k] for k in names})
         wanted = {k for k, m in mapping.items() if m[1] is not None}
-        return {"reverted": {k: tensor_sha256(v) for k, v in back.items() if k in wanted},
-                "converted_loaded": names, "revert_error": None}
+        return {
+            "reverted": {k: tensor_sha256(v) for k, v in back.items() if k in wanted},
+            "converted_loaded": names,
+            "revert_error": None,
+        }
     except Exception as exc:  # noqa: BLE001 -- any failure is reported: those tensors are then unverified
-        return {"reverted": {}, "converted_loaded": [],
-                "revert_error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        return {
+            "reverted": {},
+            "converted_loaded": [],
+            "revert_error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+        }
 
 
 def load_and_describe(args: dict[str, Any], rec: Recorder, result: dict[str, Any]) -> None:
@@ -376,9 +440,13 @@ def load_and_describe(args: dict[str, Any], rec: Recorder, result: dict[str, Any
     ptrs: dict[tuple[int, int], str] = {}
     tensors: dict[str, dict[str, Any]] = {}
     for name, t in state.items():
-        entry: dict[str, Any] = {"dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape),
-                                 "kind": "parameter" if name in params else "buffer" if name in buffers else "other",
-                                 "sha256": tensor_sha256(t), "same_storage_as": None}
+        entry: dict[str, Any] = {
+            "dtype": str(t.dtype).replace("torch.", ""),
+            "shape": list(t.shape),
+            "kind": "parameter" if name in params else "buffer" if name in buffers else "other",
+            "sha256": tensor_sha256(t),
+            "same_storage_as": None,
+        }
         if t.device.type != "meta" and t.numel():
             ident = (t.untyped_storage().data_ptr() + t.storage_offset() * t.element_size(), t.numel())
             if ident in ptrs:
@@ -389,8 +457,9 @@ def load_and_describe(args: dict[str, Any], rec: Recorder, result: dict[str, Any
     result["tensors"] = tensors
     result["non_persistent_buffers"] = sorted(buffers - set(state))
     tied = getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or {}
-    result["tied"] = ({str(k): str(v) for k, v in tied.items()} if isinstance(tied, dict)
-                      else {str(k): None for k in tied})
+    result["tied"] = (
+        {str(k): str(v) for k, v in tied.items()} if isinstance(tied, dict) else {str(k): None for k in tied}
+    )
     mapping = _key_mapping(model, list(args.get("checkpoint_keys") or []), state)
     result["mapping"] = mapping
     result.update(_reverted(model, state, mapping))

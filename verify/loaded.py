@@ -49,28 +49,75 @@ from ..manifests.release import Release, as_release
 from .results import VerifyResult
 
 Status = Literal["loaded", "failed", "refused", "skipped", "timeout"]
-TensorStatus = Literal["same", "converted", "upcast", "tied", "changed", "reinitialised", "dropped",
-                       "from-elsewhere", "from-release-file", "computed-buffer", "unverified"]
+TensorStatus = Literal[
+    "same",
+    "converted",
+    "upcast",
+    "tied",
+    "changed",
+    "reinitialised",
+    "dropped",
+    "from-elsewhere",
+    "from-release-file",
+    "computed-buffer",
+    "unverified",
+]
 Where = Literal["release", "modules-cache", "python", "system", "sandbox", "elsewhere"]
 Holds = Literal["weights", "code", "config", "other"]
 
 DEFAULT_TIMEOUT = 900.0
 PROBE = Path(__file__).with_name("load_probe.py")
 # Suffixes of files that hold weights or code (read from outside the release, they change the model).
-WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".npy", ".npz",
-                             ".h5", ".hdf5", ".msgpack", ".gguf", ".onnx", ".tflite", ".joblib", ".model"})
+WEIGHT_SUFFIXES = frozenset(
+    {
+        ".safetensors",
+        ".bin",
+        ".pt",
+        ".pth",
+        ".ckpt",
+        ".pkl",
+        ".pickle",
+        ".npy",
+        ".npz",
+        ".h5",
+        ".hdf5",
+        ".msgpack",
+        ".gguf",
+        ".onnx",
+        ".tflite",
+        ".joblib",
+        ".model",
+    }
+)
 CODE_SUFFIXES = frozenset({".py", ".pyc", ".so", ".pyd", ".dylib"})
 CONFIG_SUFFIXES = frozenset({".json", ".jinja", ".txt", ".yaml", ".yml"})
 # Folders any process reads (device nodes, kernel interfaces, time zones, locales, CA bundles).
 SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/share/", "/usr/lib/locale/", "/run/")
 # Widening casts transformers applies to a module kept in fp32 (_keep_in_fp32_modules): value-preserving, so the
 # checkpoint tensor cast to the loaded dtype must hash the same.
-WIDENING = frozenset({("bfloat16", "float32"), ("float16", "float32"), ("bfloat16", "float64"),
-                      ("float16", "float64"), ("float32", "float64")})
+WIDENING = frozenset(
+    {
+        ("bfloat16", "float32"),
+        ("float16", "float32"),
+        ("bfloat16", "float64"),
+        ("float16", "float64"),
+        ("float32", "float64"),
+    }
+)
 PROBE_OVERHEAD = 2 << 30  # bytes the probe itself needs beyond the weights (torch, transformers, the model's code)
-ERROR_CODES = frozenset({"dropped-tensor", "reinitialised-tensor", "changed-tensor", "tensor-from-elsewhere",
-                         "unverified-tensor", "download-attempt", "network-attempt", "file-from-elsewhere",
-                         "unverified-file-read"})
+ERROR_CODES = frozenset(
+    {
+        "dropped-tensor",
+        "reinitialised-tensor",
+        "changed-tensor",
+        "tensor-from-elsewhere",
+        "unverified-tensor",
+        "download-attempt",
+        "network-attempt",
+        "file-from-elsewhere",
+        "unverified-file-read",
+    }
+)
 
 
 class TensorCheck(BaseModel):
@@ -151,27 +198,44 @@ class LoadedAudit(BaseModel):
     def to_claims(self, step: str = "load") -> list[ClaimResult]:
         """One ``loaded`` claim for the model, and one failing claim per error finding (code and subject)."""
         summary = ClaimResult(
-            id="loaded:model", step=step, kind="loaded", subject=self.model_dir,
+            id="loaded:model",
+            step=step,
+            kind="loaded",
+            subject=self.model_dir,
             declared={"checkpoint_tensors": self.checkpoint_tensors, "weights_bytes": self.weights_bytes},
-            measured={"status": self.status, "loaded_tensors": self.loaded_tensors, "matched": self.matched,
-                      "files_outside_release": sum(f.where == "elsewhere" for f in self.files),
-                      "network_attempts": len(self.network)},
+            measured={
+                "status": self.status,
+                "loaded_tensors": self.loaded_tensors,
+                "matched": self.matched,
+                "files_outside_release": sum(f.where == "elsewhere" for f in self.files),
+                "network_attempts": len(self.network),
+            },
             verdict=self.verdict,
-            level=("as loaded by transformers " + self.versions.get("transformers", "?")
-                   + (" with remote code" if self.trust_remote_code else "") + " (subprocess, offline)"
-                   if self.status in ("loaded", "failed") else None),
+            level=(
+                "as loaded by transformers "
+                + self.versions.get("transformers", "?")
+                + (" with remote code" if self.trust_remote_code else "")
+                + " (subprocess, offline)"
+                if self.status in ("loaded", "failed")
+                else None
+            ),
             message=self._message(),
-            evidence=[Evidence(kind="environment", ref="load probe", note=json.dumps(self.versions, sort_keys=True)),
-                      *[Evidence(kind="file", ref=c) for c in self.remote_code]],
-            needs=list(self.needs))
+            evidence=[
+                Evidence(kind="environment", ref="load probe", note=json.dumps(self.versions, sort_keys=True)),
+                *[Evidence(kind="file", ref=c) for c in self.remote_code],
+            ],
+            needs=list(self.needs),
+        )
         return [summary, *error_claims(step, "loaded", self.findings)]
 
     def _message(self) -> str:
         if self.reason and self.status != "loaded":
             return f"{self.status}: {self.reason}"
         errors = [f for f in self.findings if f.is_error]
-        head = (f"{self.matched}/{self.checkpoint_tensors} checkpoint tensors loaded unchanged; "
-                f"{self.loaded_tensors} tensors in the loaded model")
+        head = (
+            f"{self.matched}/{self.checkpoint_tensors} checkpoint tensors loaded unchanged; "
+            f"{self.loaded_tensors} tensors in the loaded model"
+        )
         if errors:
             codes = sorted({f.code for f in errors})
             return f"{head}; {len(errors)} error finding(s): {', '.join(codes)}"
@@ -181,8 +245,10 @@ class LoadedAudit(BaseModel):
 # =============================================================================================== the gate
 def _config_path(release: Release) -> str:
     """The release path of the model's config.json (the shallowest one); InputError when there is none."""
-    configs = sorted((a.path for a in release.manifest.artifacts if PurePosixPath(a.path).name == "config.json"),
-                     key=lambda p: (p.count("/"), p))
+    configs = sorted(
+        (a.path for a in release.manifest.artifacts if PurePosixPath(a.path).name == "config.json"),
+        key=lambda p: (p.count("/"), p),
+    )
     if not configs:
         raise InputError(f"{release.manifest_path}: no config.json in the release: nothing transformers can load")
     return configs[0]
@@ -224,6 +290,7 @@ def _in_folder(path: str, rel: str) -> bool:
 
 def _checkpoint_files(folder: Path, rel: str, artifacts: Iterable[str]) -> list[str]:
     """The safetensors files transformers loads: the index's shards, else ``model.safetensors`` (release paths)."""
+
     def name(p: str) -> str:
         return p if rel == "." else f"{rel}/{p}"
 
@@ -240,8 +307,9 @@ def _checkpoint_files(folder: Path, rel: str, artifacts: Iterable[str]) -> list[
     return []
 
 
-def _gate(release: Release, verification: VerifyResult | None, rel: str,
-          trust_remote_code: bool) -> tuple[VerifyResult, list[str]]:
+def _gate(
+    release: Release, verification: VerifyResult | None, rel: str, trust_remote_code: bool
+) -> tuple[VerifyResult, list[str]]:
     """Strict verification; raises CheckFailed when a file the load would read did not verify."""
     if trust_remote_code:
         from .trust import check_remote_code
@@ -259,18 +327,24 @@ def _gate(release: Release, verification: VerifyResult | None, rel: str,
     else:
         from .release import verify_release
 
-        vr = verification if verification is not None and verification.strict else verify_release(release,
-                                                                                                   strict=True)
+        vr = verification if verification is not None and verification.strict else verify_release(release, strict=True)
         code = []
-    bad = [f"{c.path}: {c.status}" for c in vr.files
-           if _in_folder(c.path, rel) and not c.ok and _holds(c.path) != "other"]
+    bad = [
+        f"{c.path}: {c.status}" for c in vr.files if _in_folder(c.path, rel) and not c.ok and _holds(c.path) != "other"
+    ]
     # A pushed package carries its manifest and lock beside the files: transformers never reads them.
     own = {release.manifest_path.name} | ({release.lock_path.name} if release.lock_path is not None else set())
-    bad += [f"{p}: not listed in the manifest" for p in vr.extra_files
-            if _in_folder(p, rel) and _holds(p) != "other" and PurePosixPath(p).name not in own]
+    bad += [
+        f"{p}: not listed in the manifest"
+        for p in vr.extra_files
+        if _in_folder(p, rel) and _holds(p) != "other" and PurePosixPath(p).name not in own
+    ]
     if bad:
-        raise CheckFailed("refusing to load a release that does not verify: " + "; ".join(bad[:5])
-                          + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""))
+        raise CheckFailed(
+            "refusing to load a release that does not verify: "
+            + "; ".join(bad[:5])
+            + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+        )
     return vr, code
 
 
@@ -301,9 +375,16 @@ def available_memory() -> int | None:
 
 
 # =============================================================================================== entry point
-def audit_loaded(release: Release | Path | str, root: Path | str | None = None, *, trust_remote_code: bool = False,
-                 verification: VerifyResult | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 memory_available: int | None = None, python: str | None = None) -> LoadedAudit:
+def audit_loaded(
+    release: Release | Path | str,
+    root: Path | str | None = None,
+    *,
+    trust_remote_code: bool = False,
+    verification: VerifyResult | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    memory_available: int | None = None,
+    python: str | None = None,
+) -> LoadedAudit:
     """Load the release's model in a subprocess and compare it, tensor by tensor, with its checkpoint.
 
     ``verification``: a strict verification the caller already made (reused).  ``memory_available``: bytes this
@@ -316,8 +397,13 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
     m = loaded.manifest
     config_path = _config_path(loaded)
     rel = PurePosixPath(config_path).parent.as_posix()
-    result = LoadedAudit(manifest=str(loaded.manifest_path), release=f"{m.release.name} {m.release.version}",
-                         model_dir=rel, status="skipped", trust_remote_code=trust_remote_code)
+    result = LoadedAudit(
+        manifest=str(loaded.manifest_path),
+        release=f"{m.release.name} {m.release.version}",
+        model_dir=rel,
+        status="skipped",
+        trust_remote_code=trust_remote_code,
+    )
 
     def done(status: Status, reason: str | None, needs: list[Need] | None = None) -> LoadedAudit:
         result.status, result.reason = status, reason
@@ -353,11 +439,17 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
         return done("refused", "config.json is not a JSON object")
     ckpt_files = _checkpoint_files(folder, rel, roots)
     if not ckpt_files:
-        return done("skipped", "no model.safetensors or model.safetensors.index.json: only safetensors checkpoints "
-                               "are loaded (pickle weights are never unpickled)")
+        return done(
+            "skipped",
+            "no model.safetensors or model.safetensors.index.json: only safetensors checkpoints "
+            "are loaded (pickle weights are never unpickled)",
+        )
     if config.get("auto_map") and not trust_remote_code:
-        return done("skipped", "config.json names remote code (auto_map): loading it needs --trust-remote-code, "
-                               "which runs the release's code after its files verified")
+        return done(
+            "skipped",
+            "config.json names remote code (auto_map): loading it needs --trust-remote-code, "
+            "which runs the release's code after its files verified",
+        )
     unlisted = [p for p in ckpt_files if p not in roots]
     if unlisted:
         return done("refused", f"the shard index names weights the manifest does not list: {', '.join(unlisted[:5])}")
@@ -365,9 +457,13 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
     sizes = [(Path(roots[p]) / p) for p in ckpt_files]
     result.weights_bytes = sum(f.stat().st_size for f in sizes if f.is_file())
     if result.memory_available is not None and result.weights_bytes + PROBE_OVERHEAD > result.memory_available:
-        return done("skipped", f"the weights ({result.weights_bytes / 2**30:.1f} GiB) do not fit the memory "
-                               f"available here ({result.memory_available / 2**30:.1f} GiB with the probe's "
-                               f"{PROBE_OVERHEAD / 2**30:.0f} GiB): load it on a bigger machine", ["gpu"])
+        return done(
+            "skipped",
+            f"the weights ({result.weights_bytes / 2**30:.1f} GiB) do not fit the memory "
+            f"available here ({result.memory_available / 2**30:.1f} GiB with the probe's "
+            f"{PROBE_OVERHEAD / 2**30:.0f} GiB): load it on a bigger machine",
+            ["gpu"],
+        )
     if sys.byteorder != "little":  # safetensors bytes are little-endian; the probe hashes in native order
         return done("skipped", "this machine is big-endian: loaded tensors cannot be compared by their bytes")
     try:
@@ -380,8 +476,7 @@ def audit_loaded(release: Release | Path | str, root: Path | str | None = None, 
     with tempfile.TemporaryDirectory(prefix="assay-load-") as tmp:
         work = Path(tmp)
         try:
-            probe = run_probe(folder, keys, work, trust_remote_code=trust_remote_code, timeout=timeout,
-                              python=python)
+            probe = run_probe(folder, keys, work, trust_remote_code=trust_remote_code, timeout=timeout, python=python)
         except subprocess.TimeoutExpired:
             return done("timeout", f"the load did not finish within {timeout:g} s")
         _record_events(result, probe, folder, work, vr, roots)
@@ -414,44 +509,83 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
-              "TRANSFORMERS_CACHE", "HF_DATASETS_CACHE", "HF_XET_CACHE", "PYTHONPATH", "PYTHONSTARTUP")
+SECRET_ENV = (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_TOKEN_PATH",
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "TRANSFORMERS_CACHE",
+    "HF_DATASETS_CACHE",
+    "HF_XET_CACHE",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+)
 
 
 def probe_env(work: Path) -> dict[str, str]:
     """The probe's environment: offline, an empty hub cache, a private modules cache, no tokens."""
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     port = _closed_port()
-    env.update({
-        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-        "HF_HOME": str(work / "hf-home"), "HF_MODULES_CACHE": str(work / "modules"),
-        "TORCH_HOME": str(work / "torch-home"), "XDG_CACHE_HOME": str(work / "cache"),
-        # with HF_HUB_OFFLINE huggingface_hub refuses before any socket; a client that ignores it reaches this
-        # closed port, so the attempt shows as a socket.connect instead of reaching the Hub
-        "HF_ENDPOINT": f"http://127.0.0.1:{port}", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-        "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false",
-        "TMPDIR": str(work / "tmp"),
-    })
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "HF_HOME": str(work / "hf-home"),
+            "HF_MODULES_CACHE": str(work / "modules"),
+            "TORCH_HOME": str(work / "torch-home"),
+            "XDG_CACHE_HOME": str(work / "cache"),
+            # with HF_HUB_OFFLINE huggingface_hub refuses before any socket; a client that ignores it reaches this
+            # closed port, so the attempt shows as a socket.connect instead of reaching the Hub
+            "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "TMPDIR": str(work / "tmp"),
+        }
+    )
     return env
 
 
-def run_probe(folder: Path, keys: dict[str, str], work: Path, *, trust_remote_code: bool, timeout: float,
-              python: str | None = None) -> dict[str, Any]:
+def run_probe(
+    folder: Path,
+    keys: dict[str, str],
+    work: Path,
+    *,
+    trust_remote_code: bool,
+    timeout: float,
+    python: str | None = None,
+) -> dict[str, Any]:
     """Run :mod:`assay.verify.load_probe` on ``folder`` in a fresh interpreter; its JSON result.
 
     The probe runs in its own session: on timeout the whole process group is killed (a child the model's code
     started included), and :class:`subprocess.TimeoutExpired` is raised.
     """
     out = work / "probe.json"
-    args = {"model_dir": str(folder.resolve()), "trust_remote_code": trust_remote_code, "out": str(out),
-            "modules_cache": str(work / "modules"), "checkpoint_keys": sorted(keys)}
+    args = {
+        "model_dir": str(folder.resolve()),
+        "trust_remote_code": trust_remote_code,
+        "out": str(out),
+        "modules_cache": str(work / "modules"),
+        "checkpoint_keys": sorted(keys),
+    }
     (work / "tmp").mkdir(exist_ok=True)
     args_path = work / "probe-args.json"
     args_path.write_text(json.dumps(args), encoding="utf-8")
     # -I: no user site, no PYTHON* variables, no script folder on sys.path; -B: no bytecode written anywhere
     cmd = [python or sys.executable, "-I", "-B", str(PROBE), str(args_path)]
-    proc = subprocess.Popen(cmd, cwd=work, env=probe_env(work), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=work,
+        env=probe_env(work),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -461,8 +595,10 @@ def run_probe(folder: Path, keys: dict[str, str], work: Path, *, trust_remote_co
         raise
     if not out.is_file():
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] if err else []
-        return {"ok": False, "error": f"the probe exited {proc.returncode} without a result"
-                                      + (f" ({tail[0][:300]})" if tail else "")}
+        return {
+            "ok": False,
+            "error": f"the probe exited {proc.returncode} without a result" + (f" ({tail[0][:300]})" if tail else ""),
+        }
     try:
         data = json.loads(out.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -486,8 +622,9 @@ def _sha256_file(path: Path) -> str | None:
         return None
 
 
-def _record_events(result: LoadedAudit, probe: dict[str, Any], folder: Path, work: Path, vr: VerifyResult,
-                   roots: dict[str, Path]) -> None:
+def _record_events(
+    result: LoadedAudit, probe: dict[str, Any], folder: Path, work: Path, vr: VerifyResult, roots: dict[str, Path]
+) -> None:
     """Classify the files the load opened and turn its network attempts into findings."""
     add = result.findings.append
     vroot = folder.resolve()
@@ -510,31 +647,62 @@ def _record_events(result: LoadedAudit, probe: dict[str, Any], folder: Path, wor
             continue
         if _under(real, [release_dir]):
             chk = verified.get(real)
-            result.files.append(FileAccess(path=path, mode=mode, where="release", holds=holds, origin=origin,
-                                           verified=bool(chk and chk.ok)))
+            result.files.append(
+                FileAccess(
+                    path=path, mode=mode, where="release", holds=holds, origin=origin, verified=bool(chk and chk.ok)
+                )
+            )
             if mode == "r" and holds != "other" and not (chk and chk.ok):
-                add(Finding.make("error", "unverified-file-read", "the load read a file of the release folder that "
-                                 "is not a verified artifact", where=prefix + _rel(real, vroot)))
+                add(
+                    Finding.make(
+                        "error",
+                        "unverified-file-read",
+                        "the load read a file of the release folder that is not a verified artifact",
+                        where=prefix + _rel(real, vroot),
+                    )
+                )
             elif mode == "w":
-                add(Finding.make("warning", "release-write", "the load wrote into the release folder",
-                                 where=prefix + _rel(real, vroot)))
+                add(
+                    Finding.make(
+                        "warning",
+                        "release-write",
+                        "the load wrote into the release folder",
+                        where=prefix + _rel(real, vroot),
+                    )
+                )
         elif _under(real, [modules]):
             # transformers copies the release's code here and imports it from here: every module it reads must be
             # byte-identical to a verified code file of the release (its own __init__.py files are empty)
             name = PurePosixPath(real).name
-            ok = mode == "w" or not real.endswith(".py") or (
-                _sha256_file(Path(real)) in code_by_name.get(name, set())) or (
-                name == "__init__.py" and Path(real).is_file() and Path(real).stat().st_size == 0)
-            result.files.append(FileAccess(path=path, mode=mode, where="modules-cache", holds=holds, origin=origin,
-                                           verified=ok))
+            ok = (
+                mode == "w"
+                or not real.endswith(".py")
+                or (_sha256_file(Path(real)) in code_by_name.get(name, set()))
+                or (name == "__init__.py" and Path(real).is_file() and Path(real).stat().st_size == 0)
+            )
+            result.files.append(
+                FileAccess(path=path, mode=mode, where="modules-cache", holds=holds, origin=origin, verified=ok)
+            )
             if not ok:
-                add(Finding.make("error", "file-from-elsewhere", "transformers imported code from its modules cache "
-                                 "that is not a verified file of the release", where=path))
+                add(
+                    Finding.make(
+                        "error",
+                        "file-from-elsewhere",
+                        "transformers imported code from its modules cache that is not a verified file of the release",
+                        where=path,
+                    )
+                )
         elif _under(real, [sandbox]):
             result.files.append(FileAccess(path=path, mode=mode, where="sandbox", holds=holds, origin=origin))
             if mode == "r" and holds in ("weights", "code"):
-                add(Finding.make("error", "file-from-elsewhere", "the load read weights or code from the (empty) hub "
-                                 "cache it was given", where=path))
+                add(
+                    Finding.make(
+                        "error",
+                        "file-from-elsewhere",
+                        "the load read weights or code from the (empty) hub cache it was given",
+                        where=path,
+                    )
+                )
         elif _under(real, python_dirs) and holds != "weights":
             result.python_files_read += 1
         elif real.startswith(SYSTEM_DIRS) or (_under(real, ["/tmp"]) and holds == "other"):
@@ -542,12 +710,24 @@ def _record_events(result: LoadedAudit, probe: dict[str, Any], folder: Path, wor
         else:
             result.files.append(FileAccess(path=path, mode=mode, where="elsewhere", holds=holds, origin=origin))
             if holds in ("weights", "code") and mode == "r":
-                add(Finding.make("error", "file-from-elsewhere", "the load read " + holds + " from outside the "
-                                 "release" + (f" ({origin})" if origin else ""), where=path))
+                add(
+                    Finding.make(
+                        "error",
+                        "file-from-elsewhere",
+                        "the load read " + holds + " from outside the release" + (f" ({origin})" if origin else ""),
+                        where=path,
+                    )
+                )
             else:
-                add(Finding.make("warning", "file-outside-release", f"the load opened a file outside the release "
-                                 f"({'write' if mode == 'w' else 'read'})" + (f" from {origin}" if origin else ""),
-                                 where=path))
+                add(
+                    Finding.make(
+                        "warning",
+                        "file-outside-release",
+                        f"the load opened a file outside the release "
+                        f"({'write' if mode == 'w' else 'read'})" + (f" from {origin}" if origin else ""),
+                        where=path,
+                    )
+                )
     for call in probe.get("hub_calls") or []:
         fn = str(call.get("function"))
         if fn == "http-request":
@@ -559,24 +739,50 @@ def _record_events(result: LoadedAudit, probe: dict[str, Any], folder: Path, wor
         target = f"hf://{repo}" + (f"@{revision}" if revision else "") + (f"/{filename}" if filename else "")
         result.network.append(NetworkAttempt(kind="hub-call", target=target, detail=fn, origin=call.get("origin")))
         pin = f"pinned to {revision}" if revision else "with no revision (unpinned: whatever the repository holds then)"
-        add(Finding.make("error", "download-attempt",
-                         f"{fn}({repo!r}{', ' + repr(filename) if filename else ''}) {pin}"
-                         + (f", from {call['origin']}" if call.get("origin") else ""),
-                         where=f"hf://{repo}" if repo else fn))
+        add(
+            Finding.make(
+                "error",
+                "download-attempt",
+                f"{fn}({repo!r}{', ' + repr(filename) if filename else ''}) {pin}"
+                + (f", from {call['origin']}" if call.get("origin") else ""),
+                where=f"hf://{repo}" if repo else fn,
+            )
+        )
     for n in probe.get("network") or []:
         event, target, origin = str(n.get("event")), str(n.get("target")), n.get("origin")
         kind: Literal["url", "socket"] = "url" if event in ("urllib.Request", "http.client.connect") else "socket"
         result.network.append(NetworkAttempt(kind=kind, target=target, detail=event, origin=origin))
-        add(Finding.make("error", "download-attempt" if kind == "url" else "network-attempt",
-                         f"{event} {target}" + (f" from {origin}" if origin else ""), where=target))
+        add(
+            Finding.make(
+                "error",
+                "download-attempt" if kind == "url" else "network-attempt",
+                f"{event} {target}" + (f" from {origin}" if origin else ""),
+                where=target,
+            )
+        )
     for p in probe.get("processes") or []:
-        result.network.append(NetworkAttempt(kind="process", target=str(p.get("target")), detail=str(p.get("event")),
-                                             origin=p.get("origin")))
-        add(Finding.make("warning", "process-spawned", f"{p.get('event')} {p.get('target')}"
-                         + (f" from {p.get('origin')}" if p.get("origin") else ""), where=str(p.get("event"))))
+        result.network.append(
+            NetworkAttempt(
+                kind="process", target=str(p.get("target")), detail=str(p.get("event")), origin=p.get("origin")
+            )
+        )
+        add(
+            Finding.make(
+                "warning",
+                "process-spawned",
+                f"{p.get('event')} {p.get('target')}" + (f" from {p.get('origin')}" if p.get("origin") else ""),
+                where=str(p.get("event")),
+            )
+        )
     for u in probe.get("unpickled") or []:
-        add(Finding.make("warning", "unpickled-global", f"the load unpickled {u.get('global')}"
-                         + (f" from {u.get('origin')}" if u.get("origin") else ""), where=str(u.get("global"))))
+        add(
+            Finding.make(
+                "warning",
+                "unpickled-global",
+                f"the load unpickled {u.get('global')}" + (f" from {u.get('origin')}" if u.get("origin") else ""),
+                where=str(u.get("global")),
+            )
+        )
 
 
 def _rel(path: str, root: Path) -> str:
@@ -603,8 +809,12 @@ def _hash_checkpoint(roots: dict[str, Path], keys: dict[str, str], casts: dict[s
         with safe_open(str(Path(roots[f]) / f), framework="pt") as h:
             for k in sorted(names):
                 t = h.get_tensor(k)
-                entry: dict[str, Any] = {"dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape),
-                                         "sha256": _tensor_sha256(t), "cast": None}
+                entry: dict[str, Any] = {
+                    "dtype": str(t.dtype).replace("torch.", ""),
+                    "shape": list(t.shape),
+                    "sha256": _tensor_sha256(t),
+                    "cast": None,
+                }
                 want = casts.get(k)
                 if want and (entry["dtype"], want) in WIDENING:
                     entry["cast"] = _tensor_sha256(t.to(getattr(torch, want)))
@@ -624,8 +834,9 @@ def _tensor_sha256(t: Any) -> str:
     return h.hexdigest()
 
 
-def _compare(result: LoadedAudit, probe: dict[str, Any], files: list[str], keys: dict[str, str],
-             roots: dict[str, Path]) -> None:
+def _compare(
+    result: LoadedAudit, probe: dict[str, Any], files: list[str], keys: dict[str, str], roots: dict[str, Path]
+) -> None:
     add = result.findings.append
     loaded: dict[str, dict[str, Any]] = probe.get("tensors") or {}
     mapping: dict[str, list[Any]] = probe.get("mapping") or {}
@@ -647,107 +858,210 @@ def _compare(result: LoadedAudit, probe: dict[str, Any], files: list[str], keys:
             dropped_by_loader.add(key)
             ignored_by[key] = rule
     initialised_by_loader = set(info.get("missing_keys") or [])
-    casts = {k: str(loaded[m[0]]["dtype"]) for k, m in mapping.items()
-             if m and m[0] in loaded and m[1] is None}
+    casts = {k: str(loaded[m[0]]["dtype"]) for k, m in mapping.items() if m and m[0] in loaded and m[1] is None}
     ckpt = _hash_checkpoint(roots, keys, casts)
     result.checkpoint_tensors = len(ckpt)
     result.loaded_tensors = len(loaded)
     if probe.get("revert_error"):
-        add(Finding.make("error", "unverified-tensor", "transformers converts some checkpoint tensors on load and "
-                         f"could not convert them back for comparison: {probe['revert_error']}"))
+        add(
+            Finding.make(
+                "error",
+                "unverified-tensor",
+                "transformers converts some checkpoint tensors on load and "
+                f"could not convert them back for comparison: {probe['revert_error']}",
+            )
+        )
     used: dict[str, str] = {}  # loaded name -> the checkpoint key it holds
     for key in sorted(ckpt):
         ck = ckpt[key]
         target, pattern = (mapping.get(key) or [None, None])[:2]
-        row = TensorCheck(name=key, loaded_as=target, file=keys[key], dtype=ck["dtype"], shape=ck["shape"],
-                          sha256=ck["sha256"], status="same")
+        row = TensorCheck(
+            name=key,
+            loaded_as=target,
+            file=keys[key],
+            dtype=ck["dtype"],
+            shape=ck["shape"],
+            sha256=ck["sha256"],
+            status="same",
+        )
         lt = loaded.get(target) if target else None
         if pattern is not None:  # converted on load (fused, split, permuted): compared in checkpoint form
             back = reverted.get(key)
             row.loaded_sha256 = back
             if back is None:
                 row.status = "unverified"
-                add(Finding.make("error", "unverified-tensor", f"converted on load ({pattern}) and not recovered "
-                                 "in checkpoint form: its loaded bytes were not compared", where=key))
+                add(
+                    Finding.make(
+                        "error",
+                        "unverified-tensor",
+                        f"converted on load ({pattern}) and not recovered "
+                        "in checkpoint form: its loaded bytes were not compared",
+                        where=key,
+                    )
+                )
             elif back == ck["sha256"]:
                 row.status = "converted"
             else:
                 row.status = "changed"
-                add(Finding.make("error", "changed-tensor", f"converted on load ({pattern}); converted back, its "
-                                 "bytes differ from the checkpoint's", where=key))
+                add(
+                    Finding.make(
+                        "error",
+                        "changed-tensor",
+                        f"converted on load ({pattern}); converted back, its bytes differ from the checkpoint's",
+                        where=key,
+                    )
+                )
         elif lt is None:
             row.status = "dropped"
-            why = (f" (the model's code drops it: _keys_to_ignore_on_load_unexpected {ignored_by[key]!r})"
-                   if key in ignored_by else " (the loader reported it as an unexpected key)"
-                   if key in dropped_by_loader or target in dropped_by_loader else "")
-            add(Finding.make("error", "dropped-tensor", f"the checkpoint tensor is not in the loaded model{why}: "
-                             f"its trained values are not used", where=key))
+            why = (
+                f" (the model's code drops it: _keys_to_ignore_on_load_unexpected {ignored_by[key]!r})"
+                if key in ignored_by
+                else " (the loader reported it as an unexpected key)"
+                if key in dropped_by_loader or target in dropped_by_loader
+                else ""
+            )
+            add(
+                Finding.make(
+                    "error",
+                    "dropped-tensor",
+                    f"the checkpoint tensor is not in the loaded model{why}: its trained values are not used",
+                    where=key,
+                )
+            )
         else:
             used[str(target)] = key
             row.loaded_dtype, row.loaded_sha256 = lt.get("dtype"), lt.get("sha256")
             if lt.get("sha256") is None:
                 row.status = "unverified"
-                add(Finding.make("error", "unverified-tensor", f"loaded as {target} on the meta device (never "
-                                 "materialised): its bytes cannot be compared", where=key))
+                add(
+                    Finding.make(
+                        "error",
+                        "unverified-tensor",
+                        f"loaded as {target} on the meta device (never materialised): its bytes cannot be compared",
+                        where=key,
+                    )
+                )
             elif lt.get("dtype") == ck["dtype"]:
                 if lt["sha256"] != ck["sha256"]:
                     reinit = key in dropped_by_loader or target in dropped_by_loader or target in initialised_by_loader
                     row.status = "reinitialised" if reinit else "changed"
-                    add(Finding.make("error", "reinitialised-tensor" if reinit else "changed-tensor",
-                                     ("the loader dropped the checkpoint tensor"
-                                      + (f" (_keys_to_ignore_on_load_unexpected {ignored_by[key]!r})"
-                                         if key in ignored_by else "")
-                                      + f" and {target} holds other values (initialised or set by the model's "
-                                      "code)") if reinit else
-                                     (f"loaded as {target}, its bytes differ from the checkpoint's (changed by the "
-                                      "model's code or a loading rule)" + (f"; {target} is tied to {tied[target]}"
-                                                                           if tied.get(target) else "")),
-                                     where=key))
+                    add(
+                        Finding.make(
+                            "error",
+                            "reinitialised-tensor" if reinit else "changed-tensor",
+                            (
+                                "the loader dropped the checkpoint tensor"
+                                + (
+                                    f" (_keys_to_ignore_on_load_unexpected {ignored_by[key]!r})"
+                                    if key in ignored_by
+                                    else ""
+                                )
+                                + f" and {target} holds other values (initialised or set by the model's "
+                                "code)"
+                            )
+                            if reinit
+                            else (
+                                f"loaded as {target}, its bytes differ from the checkpoint's (changed by the "
+                                "model's code or a loading rule)"
+                                + (f"; {target} is tied to {tied[target]}" if tied.get(target) else "")
+                            ),
+                            where=key,
+                        )
+                    )
             elif ck.get("cast") is not None and ck["cast"] == lt["sha256"]:
                 row.status = "upcast"
-                add(Finding.make("info", "upcast-tensor", f"loaded as {lt['dtype']} from {ck['dtype']} (a "
-                                 "value-preserving cast: same values)", where=key))
+                add(
+                    Finding.make(
+                        "info",
+                        "upcast-tensor",
+                        f"loaded as {lt['dtype']} from {ck['dtype']} (a value-preserving cast: same values)",
+                        where=key,
+                    )
+                )
             else:
                 row.status = "changed"
-                add(Finding.make("error", "changed-tensor", f"loaded as {target} in {lt.get('dtype')} from "
-                                 f"{ck['dtype']}: not the checkpoint's values", where=key))
+                add(
+                    Finding.make(
+                        "error",
+                        "changed-tensor",
+                        f"loaded as {target} in {lt.get('dtype')} from {ck['dtype']}: not the checkpoint's values",
+                        where=key,
+                    )
+                )
         result.tensors.append(row)
     result.matched = sum(r.status in ("same", "converted", "upcast") for r in result.tensors)
 
-    other_hashes = _other_release_hashes(files, roots, {str(lt.get("sha256")) for n, lt in loaded.items()
-                                                              if n not in used and n not in converted_loaded})
+    other_hashes = _other_release_hashes(
+        files, roots, {str(lt.get("sha256")) for n, lt in loaded.items() if n not in used and n not in converted_loaded}
+    )
     for name in sorted(loaded):
         if name in used or name in converted_loaded:
             continue
         lt = loaded[name]
-        row = TensorCheck(name=name, loaded_as=name, loaded_dtype=lt.get("dtype"), shape=lt.get("shape"),
-                          loaded_sha256=lt.get("sha256"), status="from-elsewhere")
+        row = TensorCheck(
+            name=name,
+            loaded_as=name,
+            loaded_dtype=lt.get("dtype"),
+            shape=lt.get("shape"),
+            loaded_sha256=lt.get("sha256"),
+            status="from-elsewhere",
+        )
         source = tied.get(name) or lt.get("same_storage_as")
         src = loaded.get(str(source)) if source else None
         if src is not None and source in used and src.get("sha256") == lt.get("sha256"):
             row.status = "tied"
-            add(Finding.make("info", "tied-tensor", f"tied to {source} (checkpoint {used[str(source)]}): the same "
-                             "values, not stored separately", where=name))
+            add(
+                Finding.make(
+                    "info",
+                    "tied-tensor",
+                    f"tied to {source} (checkpoint {used[str(source)]}): the same values, not stored separately",
+                    where=name,
+                )
+            )
         elif lt.get("kind") == "buffer":
             row.status = "computed-buffer"
-            add(Finding.make("warning", "computed-buffer", "a persistent buffer the checkpoint does not hold: "
-                             "computed by the model's code", where=name))
+            add(
+                Finding.make(
+                    "warning",
+                    "computed-buffer",
+                    "a persistent buffer the checkpoint does not hold: computed by the model's code",
+                    where=name,
+                )
+            )
         elif lt.get("sha256") in other_hashes:
             row.status = "from-release-file"
-            add(Finding.make("warning", "tensor-from-release-file", "not loaded from the checkpoint; its bytes are "
-                             f"those of {other_hashes[str(lt.get('sha256'))]}, a verified file of the release",
-                             where=name))
+            add(
+                Finding.make(
+                    "warning",
+                    "tensor-from-release-file",
+                    "not loaded from the checkpoint; its bytes are "
+                    f"those of {other_hashes[str(lt.get('sha256'))]}, a verified file of the release",
+                    where=name,
+                )
+            )
         else:
-            how = "initialised by the loader (a missing key)" if name in initialised_by_loader else \
-                "initialised or set by the model's code"
-            add(Finding.make("error", "tensor-from-elsewhere", f"no checkpoint tensor holds these values: {how}",
-                             where=name))
+            how = (
+                "initialised by the loader (a missing key)"
+                if name in initialised_by_loader
+                else "initialised or set by the model's code"
+            )
+            add(
+                Finding.make(
+                    "error", "tensor-from-elsewhere", f"no checkpoint tensor holds these values: {how}", where=name
+                )
+            )
         result.tensors.append(row)
     computed = probe.get("non_persistent_buffers") or []
     if computed:
-        add(Finding.make("info", "computed-buffer", f"{len(computed)} non-persistent buffer(s) computed by the "
-                         f"model's code, never saved: {', '.join(computed[:8])}" + (" …" if len(computed) > 8 else ""),
-                         where="buffers"))
+        add(
+            Finding.make(
+                "info",
+                "computed-buffer",
+                f"{len(computed)} non-persistent buffer(s) computed by the "
+                f"model's code, never saved: {', '.join(computed[:8])}" + (" …" if len(computed) > 8 else ""),
+                where="buffers",
+            )
+        )
 
 
 def _other_release_hashes(files: list[str], roots: dict[str, Path], wanted: set[str]) -> dict[str, str]:
@@ -774,5 +1088,13 @@ def _other_release_hashes(files: list[str], roots: dict[str, Path], wanted: set[
     return found
 
 
-__all__ = ["LoadedAudit", "TensorCheck", "FileAccess", "NetworkAttempt", "audit_loaded", "available_memory",
-           "run_probe", "probe_env"]
+__all__ = [
+    "LoadedAudit",
+    "TensorCheck",
+    "FileAccess",
+    "NetworkAttempt",
+    "audit_loaded",
+    "available_memory",
+    "run_probe",
+    "probe_env",
+]

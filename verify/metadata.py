@@ -48,8 +48,15 @@ from ..manifests.findings import ClaimResult, Evidence, Finding, Need, Severity
 from ..manifests.schema import Manifest
 
 Kind = Literal["context-length", "dtype", "parameters", "published-scores", "image-tokens", "special-tokens", "files"]
-KINDS: tuple[Kind, ...] = ("files", "context-length", "dtype", "parameters", "published-scores", "image-tokens",
-                           "special-tokens")
+KINDS: tuple[Kind, ...] = (
+    "files",
+    "context-length",
+    "dtype",
+    "parameters",
+    "published-scores",
+    "image-tokens",
+    "special-tokens",
+)
 CODES: dict[str, Kind] = {
     "metadata-unreadable": "files",
     "context-length-mismatch": "context-length",
@@ -67,8 +74,12 @@ GENERATION = "generation_config.json"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 TOKENIZER = "tokenizer.json"
 SPECIAL_TOKENS_MAP = "special_tokens_map.json"
-PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", "processing_config.json",
-                   "image_processor_config.json")
+PROCESSOR_FILES = (
+    "preprocessor_config.json",
+    "processor_config.json",
+    "processing_config.json",
+    "image_processor_config.json",
+)
 METADATA_FILES = (CONFIG, GENERATION, TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP, "chat_template.json", *PROCESSOR_FILES)
 MAX_JSON_BYTES = 64 * 2**20  # a tokenizer.json is a few MB; anything far larger is not metadata
 # transformers writes int(1e30) as "no limit" in tokenizer_config.json; anything this large is that sentinel.
@@ -130,19 +141,50 @@ class MetadataResult(BaseModel):
             rep = self.kinds.get(kind) or KindReport(kind=kind)
             errors = [f for f in self.findings if f.is_error and CODES.get(f.code) == kind]
             for f in errors:
-                out.append(ClaimResult(id=row_id(f"metadata:{kind}:{f.where or ''}"), step="verify", kind="metadata",
-                                       subject=f.where or kind, declared=rep.statements or None, verdict="fail",
-                                       level="cross-check", message=f"{f.code}: {f.message}", evidence=evidence))
+                out.append(
+                    ClaimResult(
+                        id=row_id(f"metadata:{kind}:{f.where or ''}"),
+                        step="verify",
+                        kind="metadata",
+                        subject=f.where or kind,
+                        declared=rep.statements or None,
+                        verdict="fail",
+                        level="cross-check",
+                        message=f"{f.code}: {f.message}",
+                        evidence=evidence,
+                    )
+                )
             if errors:
                 continue
             if rep.compared:
-                out.append(ClaimResult(id=row_id(f"metadata:{kind}"), step="verify", kind="metadata", subject=kind,
-                                       declared=rep.statements, verdict="pass", level="cross-check",
-                                       message=f"{rep.compared} comparison(s), all consistent", evidence=evidence))
+                out.append(
+                    ClaimResult(
+                        id=row_id(f"metadata:{kind}"),
+                        step="verify",
+                        kind="metadata",
+                        subject=kind,
+                        declared=rep.statements,
+                        verdict="pass",
+                        level="cross-check",
+                        message=f"{rep.compared} comparison(s), all consistent",
+                        evidence=evidence,
+                    )
+                )
             elif rep.needs:
-                out.append(ClaimResult(id=row_id(f"metadata:{kind}"), step="verify", kind="metadata", subject=kind,
-                                       declared=rep.statements, verdict="not-checked", level="cross-check",
-                                       message=rep.why_not, needs=list(rep.needs), evidence=evidence))
+                out.append(
+                    ClaimResult(
+                        id=row_id(f"metadata:{kind}"),
+                        step="verify",
+                        kind="metadata",
+                        subject=kind,
+                        declared=rep.statements,
+                        verdict="not-checked",
+                        level="cross-check",
+                        message=rep.why_not,
+                        needs=list(rep.needs),
+                        evidence=evidence,
+                    )
+                )
         return out
 
 
@@ -171,8 +213,9 @@ class _Run:
     def find(self, severity: Severity, code: str, message: str, where: str | None) -> None:
         self.findings.append(Finding.make(severity, code, message, where))
 
-    def mismatch(self, severity: Severity, code: str, a: Statement, b: Statement, why: str,
-                 subject: Statement | None = None) -> None:
+    def mismatch(
+        self, severity: Severity, code: str, a: Statement, b: Statement, why: str, subject: Statement | None = None
+    ) -> None:
         """A disagreement quoting both sides; it is about ``b`` (the side compared with a reference) by default."""
         self.find(severity, code, f"{a.quote()} vs {b.quote()}: {why}", (subject or b).where)
 
@@ -222,8 +265,12 @@ def read_json(name: str, path: Path, run: _Run) -> dict[str, Any] | None:
         run.find("error", "metadata-unreadable", f"{name}: not readable JSON ({reason})", name)
         return None
     if not isinstance(data, dict):
-        run.find("error", "metadata-unreadable", f"{name}: the top level is a JSON {type(data).__name__}, not an "
-                                                 "object", name)
+        run.find(
+            "error",
+            "metadata-unreadable",
+            f"{name}: the top level is a JSON {type(data).__name__}, not an object",
+            name,
+        )
         return None
     return data
 
@@ -254,7 +301,7 @@ def parse_card(text: str) -> Card:
     body = text
     match = REGEX_YAML_BLOCK.search(text)
     if match:
-        body = text[match.end():]
+        body = text[match.end() :]
         try:
             loaded = yaml.safe_load(match.group(2))
         except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
@@ -289,16 +336,36 @@ def _leaf(key: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ context length
-CONTEXT_KEYS = {"max_position_embeddings", "max_sequence_length", "max_seq_len", "max_seq_length", "seq_length",
-                "n_positions", "n_ctx", "model_max_length", "tokenizer_model_max_length"}
+CONTEXT_KEYS = {
+    "max_position_embeddings",
+    "max_sequence_length",
+    "max_seq_len",
+    "max_seq_length",
+    "seq_length",
+    "n_positions",
+    "n_ctx",
+    "model_max_length",
+    "tokenizer_model_max_length",
+}
 # Not context lengths: original_max_position_embeddings is the pre-scaling length that rope_scaling extends.
-CARD_CONTEXT_KEYS = {"context_length", "context_window", "context_size", "max_context_length", "context_len",
-                     "max_position_embeddings", "max_sequence_length", "sequence_length"}
+CARD_CONTEXT_KEYS = {
+    "context_length",
+    "context_window",
+    "context_size",
+    "max_context_length",
+    "context_len",
+    "max_position_embeddings",
+    "max_sequence_length",
+    "sequence_length",
+}
 _NUM = r"(\d{1,3}(?:[,\u202f\u2009_]\d{3})+|\d+(?:\.\d+)?)[ \t]*([kKmM])?(?![A-Za-z0-9])"
-_CTX_AFTER = re.compile(r"\b(?:context|sequence)[ \t]*(?:length|window|size|len)\b[^\n\d]{0,40}?" + _NUM
-                        + r"(?:[ \t-]*tokens?)?", re.IGNORECASE)
-_CTX_BEFORE = re.compile(_NUM + r"(?:[ \t-]*tokens?)?[ \t-]+(?:of[ \t]+)?context(?:[ \t-]*(?:length|window))?\b",
-                         re.IGNORECASE)
+_CTX_AFTER = re.compile(
+    r"\b(?:context|sequence)[ \t]*(?:length|window|size|len)\b[^\n\d]{0,40}?" + _NUM + r"(?:[ \t-]*tokens?)?",
+    re.IGNORECASE,
+)
+_CTX_BEFORE = re.compile(
+    _NUM + r"(?:[ \t-]*tokens?)?[ \t-]+(?:of[ \t]+)?context(?:[ \t-]*(?:length|window))?\b", re.IGNORECASE
+)
 
 
 def _tokens(number: str, suffix: str | None) -> tuple[int, bool] | None:
@@ -327,14 +394,19 @@ def _ctx(file: str, key: str, shown: str, n: int, decimal: int | None = None) ->
 def _card_lengths(card_name: str, card: Card) -> list[Statement]:
     out: list[Statement] = []
     for key, value in _walk(card.front_matter):
-        if key.startswith("model-index") or _leaf(key).lower().replace("-", "_").replace(" ", "_") \
-                not in CARD_CONTEXT_KEYS:
+        if (
+            key.startswith("model-index")
+            or _leaf(key).lower().replace("-", "_").replace(" ", "_") not in CARD_CONTEXT_KEYS
+        ):
             continue
         n = _as_int(value)
         if n is not None and 0 < n < UNSET_LENGTH:
             out.append(_ctx(card_name, key, _render(value), n))
-        elif (isinstance(value, str) and (m := re.fullmatch(r"\s*" + _NUM + r"(?:[ \t-]*tokens?)?\s*", value))
-              and (st := _from_phrase(card_name, key, m)) is not None):
+        elif (
+            isinstance(value, str)
+            and (m := re.fullmatch(r"\s*" + _NUM + r"(?:[ \t-]*tokens?)?\s*", value))
+            and (st := _from_phrase(card_name, key, m)) is not None
+        ):
             out.append(st)
     for rx in (_CTX_AFTER, _CTX_BEFORE):
         for m in rx.finditer(card.prose):
@@ -396,19 +468,42 @@ def check_context(run: _Run, jsons: Mapping[str, dict[str, Any]], card_name: str
             continue  # the length rope_scaling extends max_position_embeddings to: the same statement
         if other.file == card_name and "sequence" in other.key.lower() and other.value[0] < ref.value[0]:
             # Benign: "sequence length" in a card's prose is often the training length, shorter than the context.
-            run.mismatch("warning", "context-length-mismatch", ref, other,
-                         "the card's 'sequence length' is shorter; it may be a training length, not the context")
+            run.mismatch(
+                "warning",
+                "context-length-mismatch",
+                ref,
+                other,
+                "the card's 'sequence length' is shorter; it may be a training length, not the context",
+            )
             continue
-        run.mismatch("error", "context-length-mismatch", ref, other,
-                     "the release states different context lengths; a user cannot tell which one the model supports "
-                     "(inputs may be truncated or positions exceed what the model was trained on)")
+        run.mismatch(
+            "error",
+            "context-length-mismatch",
+            ref,
+            other,
+            "the release states different context lengths; a user cannot tell which one the model supports "
+            "(inputs may be truncated or positions exceed what the model was trained on)",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------- dtype
-TORCH_TO_SAFETENSORS = {"float32": "F32", "float": "F32", "float16": "F16", "half": "F16", "bfloat16": "BF16",
-                        "float64": "F64", "double": "F64", "int8": "I8", "uint8": "U8", "int16": "I16",
-                        "int32": "I32", "int64": "I64", "bool": "BOOL", "float8_e4m3fn": "F8_E4M3",
-                        "float8_e5m2": "F8_E5M2"}
+TORCH_TO_SAFETENSORS = {
+    "float32": "F32",
+    "float": "F32",
+    "float16": "F16",
+    "half": "F16",
+    "bfloat16": "BF16",
+    "float64": "F64",
+    "double": "F64",
+    "int8": "I8",
+    "uint8": "U8",
+    "int16": "I16",
+    "int32": "I32",
+    "int64": "I64",
+    "bool": "BOOL",
+    "float8_e4m3fn": "F8_E4M3",
+    "float8_e5m2": "F8_E5M2",
+}
 _WIDTH = {"F64": 64, "F32": 32, "BF16": 16, "F16": 16, "F8_E4M3": 8, "F8_E5M2": 8}
 
 
@@ -441,8 +536,12 @@ def check_dtype(run: _Run, config: Mapping[str, Any] | None, measured: Mapping[s
         return
     total = sum(measured.values()) or 1
     dominant = max(measured, key=lambda d: measured[d])
-    weights = Statement(file="weights", key="dtypes", shown=", ".join(f"{d}: {n:,}" for d, n in
-                                                                      sorted(measured.items())), value=dominant)
+    weights = Statement(
+        file="weights",
+        key="dtypes",
+        shown=", ".join(f"{d}: {n:,}" for d, n in sorted(measured.items())),
+        value=dominant,
+    )
     quantized = isinstance(config.get("quantization_config"), dict)
     for s in stated:
         run.compared("dtype")
@@ -455,25 +554,55 @@ def check_dtype(run: _Run, config: Mapping[str, Any] | None, measured: Mapping[s
             continue  # at least half the parameters are in the stated dtype (norms/buffers are often F32)
         elif quantized:
             # Benign: with a quantization_config the dtype is the compute dtype; weights are packed integers.
-            run.mismatch("warning", "dtype-mismatch", s, weights,
-                         "quantized release: the config's dtype is the compute dtype, not the stored one", s)
+            run.mismatch(
+                "warning",
+                "dtype-mismatch",
+                s,
+                weights,
+                "quantized release: the config's dtype is the compute dtype, not the stored one",
+                s,
+            )
         elif nested and _WIDTH.get(s.value, 0) > _WIDTH.get(dominant, 99):
             # Benign: the sub-model would be loaded in a wider float than stored; every value is kept exactly.
-            run.mismatch("warning", "dtype-mismatch", s, weights,
-                         "the sub-model's dtype is wider than the stored weights (a lossless upcast on load)", s)
+            run.mismatch(
+                "warning",
+                "dtype-mismatch",
+                s,
+                weights,
+                "the sub-model's dtype is wider than the stored weights (a lossless upcast on load)",
+                s,
+            )
         else:
-            run.mismatch("error", "dtype-mismatch", s, weights,
-                         "the config's dtype is not the dtype most weights are stored in", s)
+            run.mismatch(
+                "error",
+                "dtype-mismatch",
+                s,
+                weights,
+                "the config's dtype is not the dtype most weights are stored in",
+                s,
+            )
 
 
 # ----------------------------------------------------------------------------------------------------- parameters
-_SCALE = {"k": 10**3, "thousand": 10**3, "m": 10**6, "million": 10**6, "b": 10**9, "billion": 10**9,
-          "g": 10**9, "t": 10**12, "trillion": 10**12}
+_SCALE = {
+    "k": 10**3,
+    "thousand": 10**3,
+    "m": 10**6,
+    "million": 10**6,
+    "b": 10**9,
+    "billion": 10**9,
+    "g": 10**9,
+    "t": 10**12,
+    "trillion": 10**12,
+}
 _UNIT = r"(B|M|T|K|billion|million|trillion|thousand)"
 _PNUM = r"(\d+(?:\.\d+)?)[ \t]*" + _UNIT
 _RANGE = r"(\d+(?:\.\d+)?)[ \t]*" + _UNIT + r"?[ \t]*(?:–|—|-|to)[ \t]*" + _PNUM
-_LABELLED = re.compile(r"^[ \t>*_|-]*(?:number of |total )?(?:parameters|params|model size)\b[*_:| \t~≈]*"
-                       r"(?:" + _RANGE + r"|" + _PNUM + r")\b", re.IGNORECASE | re.MULTILINE)
+_LABELLED = re.compile(
+    r"^[ \t>*_|-]*(?:number of |total )?(?:parameters|params|model size)\b[*_:| \t~≈]*"
+    r"(?:" + _RANGE + r"|" + _PNUM + r")\b",
+    re.IGNORECASE | re.MULTILINE,
+)
 _FREE = re.compile(r"(?<![\w.])" + _PNUM + r"[ \t-]*(?:parameters?|params?)\b", re.IGNORECASE)
 _NAME_SIZE = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)([BbMm])(?![A-Za-z0-9])")
 
@@ -485,10 +614,12 @@ def _count(number: str, unit: str) -> tuple[int, int]:
     return round(float(number) * scale), round(scale * 10**-decimals / 2)
 
 
-def _param_statement(file: str, key: str, shown: str, lo: int, hi: int, slack: int, severity: Severity,
-                     note: str) -> Statement:
-    return Statement(file=file, key=key, shown=shown, value={"lo": lo, "hi": hi, "slack": slack,
-                                                             "severity": severity, "note": note})
+def _param_statement(
+    file: str, key: str, shown: str, lo: int, hi: int, slack: int, severity: Severity, note: str
+) -> Statement:
+    return Statement(
+        file=file, key=key, shown=shown, value={"lo": lo, "hi": hi, "slack": slack, "severity": severity, "note": note}
+    )
 
 
 def _card_parameters(card_name: str, card: Card, title: str | None) -> list[Statement]:
@@ -501,16 +632,36 @@ def _card_parameters(card_name: str, card: Card, title: str | None) -> list[Stat
         else:  # a range "Parameters: 5B–15B"; the first unit defaults to the second's
             lo, lo_slack = _count(m.group(1), m.group(2) or m.group(4))
             hi, hi_slack = _count(m.group(3), m.group(4))
-            out.append(_param_statement(card_name, phrase, f"{lo:,}–{hi:,}", min(lo, hi), max(lo, hi),
-                                        max(lo_slack, hi_slack), "error", "the card's stated size range"))
+            out.append(
+                _param_statement(
+                    card_name,
+                    phrase,
+                    f"{lo:,}–{hi:,}",
+                    min(lo, hi),
+                    max(lo, hi),
+                    max(lo_slack, hi_slack),
+                    "error",
+                    "the card's stated size range",
+                )
+            )
     labelled = {m.span() for m in _LABELLED.finditer(card.prose)}
     for m in _FREE.finditer(card.prose):
         if any(a <= m.start() < b for a, b in labelled):
             continue
         n, slack = _count(m.group(1), m.group(2))
         # Benign enough for a warning: free prose may describe another model (a base model, a comparison).
-        out.append(_param_statement(card_name, _phrase(m), f"{n:,}", n, n, slack, "warning",
-                                    "free prose in the card (it may be about another model)"))
+        out.append(
+            _param_statement(
+                card_name,
+                _phrase(m),
+                f"{n:,}",
+                n,
+                n,
+                slack,
+                "warning",
+                "free prose in the card (it may be about another model)",
+            )
+        )
     for key, value in _walk(card.front_matter, depth=0):
         if key.lower().replace("-", "_") in ("parameters", "num_parameters", "params", "model_size"):
             out.extend(_hint(card_name, key, value, "error", "the card's front matter"))
@@ -534,13 +685,22 @@ def _name_hints(file: str, key: str, name: str) -> list[Statement]:
     for m in _NAME_SIZE.finditer(name):
         n, slack = _count(m.group(1), m.group(2))
         # Benign enough for a warning: a size in a product name is a family label ("7B" models of 7.2–8.5B exist).
-        out.append(_param_statement(file, key, json.dumps(name), n, n, slack, "warning",
-                                    "a size in a name is a family label, not a count"))
+        out.append(
+            _param_statement(
+                file, key, json.dumps(name), n, n, slack, "warning", "a size in a name is a family label, not a count"
+            )
+        )
     return out
 
 
-def check_parameters(run: _Run, manifest: Manifest | None, config: Mapping[str, Any] | None, card_name: str | None,
-                     card: Card | None, measured: int | None) -> None:
+def check_parameters(
+    run: _Run,
+    manifest: Manifest | None,
+    config: Mapping[str, Any] | None,
+    card_name: str | None,
+    card: Card | None,
+    measured: int | None,
+) -> None:
     stated: list[Statement] = []
     tolerance = 0.0
     if manifest is not None:
@@ -548,8 +708,18 @@ def check_parameters(run: _Run, manifest: Manifest | None, config: Mapping[str, 
         p = manifest.claims.parameters
         if p is not None and p.total is not None:
             tolerance = p.tolerance
-            stated.append(_param_statement("manifest", "claims.parameters.total", f"{p.total:,}", p.total, p.total,
-                                           round(p.tolerance * p.total), "error", "the manifest's claim"))
+            stated.append(
+                _param_statement(
+                    "manifest",
+                    "claims.parameters.total",
+                    f"{p.total:,}",
+                    p.total,
+                    p.total,
+                    round(p.tolerance * p.total),
+                    "error",
+                    "the manifest's claim",
+                )
+            )
     if config is not None:
         for key in ("num_parameters", "n_parameters", "num_params", "total_params"):
             stated.extend(_hint(CONFIG, key, config.get(key), "error", "the config's parameter count"))
@@ -560,8 +730,9 @@ def check_parameters(run: _Run, manifest: Manifest | None, config: Mapping[str, 
     if not stated:
         return
     if not measured:
-        run.need("parameters", "weights", "no safetensors weights were measured: the parameter statements cannot be "
-                                          "checked")
+        run.need(
+            "parameters", "weights", "no safetensors weights were measured: the parameter statements cannot be checked"
+        )
         return
     weights = Statement(file="weights", key="parameters", shown=f"{measured:,}", value=measured)
     for s in stated:
@@ -572,9 +743,13 @@ def check_parameters(run: _Run, manifest: Manifest | None, config: Mapping[str, 
         if v["lo"] - slack <= measured <= v["hi"] + slack:
             continue
         off = measured - (v["hi"] if measured > v["hi"] else v["lo"])
-        run.mismatch(v["severity"], "parameter-count-mismatch", weights, s,
-                     f"{v['note']}: off by {off:+,} ({off / max(v['hi'], 1):+.2%}), beyond its tolerance of "
-                     f"±{slack:,}")
+        run.mismatch(
+            v["severity"],
+            "parameter-count-mismatch",
+            weights,
+            s,
+            f"{v['note']}: off by {off:+,} ({off / max(v['hi'], 1):+.2%}), beyond its tolerance of ±{slack:,}",
+        )
 
 
 # ------------------------------------------------------------------------------------------------ published scores
@@ -645,12 +820,17 @@ def _model_index(card_name: str, card: Card, run: _Run) -> list[tuple[Statement,
                     bad.append(f"model-index {label} metrics[{k}] has no numeric value")
                     continue
                 mtype = metric.get("type") or metric.get("name") or "score"
-                st = Statement(file=card_name, key=f'model-index["{label}"].{mtype}', shown=_render(metric["value"]),
-                               value=value)
+                st = Statement(
+                    file=card_name, key=f'model-index["{label}"].{mtype}', shown=_render(metric["value"]), value=value
+                )
                 out.append((st, keys, split, _decimals(metric["value"])))
     for why in bad:
-        run.find("error", "metadata-unreadable", f"{card_name}: {why}; its published scores cannot be cross-checked",
-                 f"{card_name}:model-index")
+        run.find(
+            "error",
+            "metadata-unreadable",
+            f"{card_name}: {why}; its published scores cannot be cross-checked",
+            f"{card_name}:model-index",
+        )
     return out
 
 
@@ -663,53 +843,97 @@ def check_published(run: _Run, manifest: Manifest | None, card_name: str | None,
         return
     evals = {ev.name: ev for ev in manifest.evals}
     for st, keys, split, decimals in rows:
-        matched = [ev for ev in manifest.evals
-                   if {bench_key(n)[0] for n in (ev.name, ev.task_name, ev.dataset) if n} & keys]
+        matched = [
+            ev for ev in manifest.evals if {bench_key(n)[0] for n in (ev.name, ev.task_name, ev.dataset) if n} & keys
+        ]
         if not matched:
             # Warning, not error: the score is published but the manifest does not declare it, so nothing audits it.
-            run.find("warning", "published-score-undeclared", f"{st.quote()} is not declared in the manifest's evals; "
-                                                              "no other table is compared with it", st.where)
+            run.find(
+                "warning",
+                "published-score-undeclared",
+                f"{st.quote()} is not declared in the manifest's evals; no other table is compared with it",
+                st.where,
+            )
             continue
         for ev in matched:
             ev_split = bench_key(ev.name)[1]
             for i, pub in enumerate(ev.published):
-                other = Statement(file="manifest", key=f"evals[{ev.name}].published[{i}]"
-                                  + (f" ({pub.source})" if pub.source else ""), shown=_render(pub.value),
-                                  value=pub.value)
+                other = Statement(
+                    file="manifest",
+                    key=f"evals[{ev.name}].published[{i}]" + (f" ({pub.source})" if pub.source else ""),
+                    shown=_render(pub.value),
+                    value=pub.value,
+                )
                 run.state("published-scores", [other])
                 run.compared("published-scores")
                 if _scores_agree(st.value, decimals, pub.value, _decimals(pub.value, pub.decimals)):
                     continue
                 if split and ev_split and split != ev_split:
                     # Benign: both name a split and they differ; different splits legitimately score differently.
-                    run.mismatch("warning", "published-score-mismatch", st, other,
-                                 f"a different split ({split} vs {ev_split}), so the scores may both be right", st)
+                    run.mismatch(
+                        "warning",
+                        "published-score-mismatch",
+                        st,
+                        other,
+                        f"a different split ({split} vs {ev_split}), so the scores may both be right",
+                        st,
+                    )
                 else:
-                    run.mismatch("error", "published-score-mismatch", st, other,
-                                 "the same benchmark is published with two different scores", st)
+                    run.mismatch(
+                        "error",
+                        "published-score-mismatch",
+                        st,
+                        other,
+                        "the same benchmark is published with two different scores",
+                        st,
+                    )
             if ev.components:
                 parts = [evals.get(c) for c in ev.components]
                 values = [p.published[0].value for p in parts if p is not None and p.published]
                 if len(values) != len(ev.components):
-                    run.find("warning", "published-score-undeclared",
-                             f"{st.quote()}: {ev.name} is declared the mean of {', '.join(ev.components)} but not "
-                             "every component has a published score; the mean was not recomputed", st.where)
+                    run.find(
+                        "warning",
+                        "published-score-undeclared",
+                        f"{st.quote()}: {ev.name} is declared the mean of {', '.join(ev.components)} but not "
+                        "every component has a published score; the mean was not recomputed",
+                        st.where,
+                    )
                     continue
                 mean = sum(values) / len(values)
-                other = Statement(file="manifest", key=f"mean(evals[{', '.join(ev.components)}].published[0])",
-                                  shown=f"{mean:.4f}", value=mean)
+                other = Statement(
+                    file="manifest",
+                    key=f"mean(evals[{', '.join(ev.components)}].published[0])",
+                    shown=f"{mean:.4f}",
+                    value=mean,
+                )
                 run.state("published-scores", [other])
                 run.compared("published-scores")
                 if not _scores_agree(st.value, decimals, mean, 10):
-                    run.mismatch("error", "published-score-mismatch", st, other,
-                                 "the score is declared the mean of its components and it is not", st)
+                    run.mismatch(
+                        "error",
+                        "published-score-mismatch",
+                        st,
+                        other,
+                        "the score is declared the mean of its components and it is not",
+                        st,
+                    )
 
 
 # ---------------------------------------------------------------------------------------------------- image tokens
-BUDGET_KEYS = {"num_image_tokens", "image_seq_length", "image_seq_len", "mm_tokens_per_image", "max_image_tokens",
-               "image_token_count", "num_visual_tokens", "max_visual_tokens"}
-_CARD_BUDGET = re.compile(r"(?:up to|max(?:imum)?(?: of)?|at most)[ \t]+" + _NUM
-                          + r"[ \t]*(?:visual|image|vision)[ \t-]+tokens\b", re.IGNORECASE)
+BUDGET_KEYS = {
+    "num_image_tokens",
+    "image_seq_length",
+    "image_seq_len",
+    "mm_tokens_per_image",
+    "max_image_tokens",
+    "image_token_count",
+    "num_visual_tokens",
+    "max_visual_tokens",
+}
+_CARD_BUDGET = re.compile(
+    r"(?:up to|max(?:imum)?(?: of)?|at most)[ \t]+" + _NUM + r"[ \t]*(?:visual|image|vision)[ \t-]+tokens\b",
+    re.IGNORECASE,
+)
 
 
 def _merge(config: Mapping[str, Any] | None) -> float:
@@ -730,8 +954,9 @@ def _merge(config: Mapping[str, Any] | None) -> float:
     return 1.0
 
 
-def check_image_tokens(run: _Run, jsons: Mapping[str, dict[str, Any]], card_name: str | None,
-                       card: Card | None) -> None:
+def check_image_tokens(
+    run: _Run, jsons: Mapping[str, dict[str, Any]], card_name: str | None, card: Card | None
+) -> None:
     patches: list[Statement] = []
     minimum: list[Statement] = []
     budgets: list[Statement] = []
@@ -741,16 +966,22 @@ def check_image_tokens(run: _Run, jsons: Mapping[str, dict[str, Any]], card_name
             if n is None or n <= 0:
                 continue
             leaf = _leaf(key)
-            target = (patches if leaf == "max_num_patches" else minimum if leaf == "min_num_patches"
-                      else budgets if leaf in BUDGET_KEYS else None)
+            target = (
+                patches
+                if leaf == "max_num_patches"
+                else minimum
+                if leaf == "min_num_patches"
+                else budgets
+                if leaf in BUDGET_KEYS
+                else None
+            )
             if target is not None:
                 target.append(Statement(file=name, key=key, shown=_render(value), value=n))
     if card is not None and card_name is not None:
         for m in _CARD_BUDGET.finditer(card.prose):
             got = _tokens(m.group(1), m.group(2))
             if got is not None:
-                budgets.append(Statement(file=card_name, key=_phrase(m), shown=str(got[0]),
-                                         value=got[0]))
+                budgets.append(Statement(file=card_name, key=_phrase(m), shown=str(got[0]), value=got[0]))
     run.state("image-tokens", [*patches, *minimum, *budgets])
     if not patches:
         return
@@ -758,8 +989,13 @@ def check_image_tokens(run: _Run, jsons: Mapping[str, dict[str, Any]], card_name
     for other in patches[1:]:
         run.compared("image-tokens")
         if other.value != ref.value:
-            run.mismatch("error", "image-token-budget-mismatch", ref, other,
-                         "the image processor and the model disagree on the largest number of patches per image")
+            run.mismatch(
+                "error",
+                "image-token-budget-mismatch",
+                ref,
+                other,
+                "the image processor and the model disagree on the largest number of patches per image",
+            )
     for low in minimum:
         run.compared("image-tokens")
         if low.value > ref.value:
@@ -772,13 +1008,19 @@ def check_image_tokens(run: _Run, jsons: Mapping[str, dict[str, Any]], card_name
             continue
         budget: int = b.value
         ratio = expected // budget if expected % budget == 0 else 0
-        why = f"at most {ref.value:,} patches" + (f" × {keep:g} kept by the projector = {expected:,} tokens"
-                                                  if keep != 1 else " = as many image tokens")
+        why = f"at most {ref.value:,} patches" + (
+            f" × {keep:g} kept by the projector = {expected:,} tokens" if keep != 1 else " = as many image tokens"
+        )
         if ratio > 1 and math.isqrt(ratio) ** 2 == ratio:
             # Benign: a k×k pooling/pixel-shuffle projector the config does not name would give exactly this budget.
-            run.mismatch("warning", "image-token-budget-mismatch", ref, b,
-                         f"{why}; the stated budget is {math.isqrt(ratio)}² times smaller, as an unnamed "
-                         "pooling projector would give")
+            run.mismatch(
+                "warning",
+                "image-token-budget-mismatch",
+                ref,
+                b,
+                f"{why}; the stated budget is {math.isqrt(ratio)}² times smaller, as an unnamed "
+                "pooling projector would give",
+            )
         else:
             run.mismatch("error", "image-token-budget-mismatch", ref, b, f"{why}, not {b.value:,}")
 
@@ -833,8 +1075,14 @@ def _token_statements(jsons: Mapping[str, dict[str, Any]], run: _Run) -> dict[st
                 continue
             key = f"{role}_token"
             if token in vocab:
-                by_role[role].append(Statement(file=name, key=key, shown=f"{json.dumps(token)} (id {vocab[token]})",
-                                               value=frozenset([vocab[token]])))
+                by_role[role].append(
+                    Statement(
+                        file=name,
+                        key=key,
+                        shown=f"{json.dumps(token)} (id {vocab[token]})",
+                        value=frozenset([vocab[token]]),
+                    )
+                )
             else:
                 run.state("special-tokens", [Statement(file=name, key=key, shown=json.dumps(token) + " (id unknown)")])
     return by_role
@@ -854,8 +1102,13 @@ def check_special_tokens(run: _Run, jsons: Mapping[str, dict[str, Any]]) -> None
                 # Benign enough for a warning: padded positions are masked out; a pad id changes no generated token.
                 run.mismatch("warning", "special-token-mismatch", a, b, "the pad token ids differ")
             else:
-                run.mismatch("error", "special-token-mismatch", a, b,
-                             f"the {role} token ids differ; prompts or stopping differ with the file that is used")
+                run.mismatch(
+                    "error",
+                    "special-token-mismatch",
+                    a,
+                    b,
+                    f"the {role} token ids differ; prompts or stopping differ with the file that is used",
+                )
 
 
 # ----------------------------------------------------------------------------------------------------------- entry
@@ -864,8 +1117,14 @@ def release_files(root: Path) -> dict[str, Path]:
     return {p.name: p for p in sorted(root.iterdir()) if p.is_file()} if root.is_dir() else {}
 
 
-def check_metadata(files: Mapping[str, Path], *, manifest: Manifest | None = None, card: str | None = None,
-                   parameters: int | None = None, dtypes: Mapping[str, int] | None = None) -> MetadataResult:
+def check_metadata(
+    files: Mapping[str, Path],
+    *,
+    manifest: Manifest | None = None,
+    card: str | None = None,
+    parameters: int | None = None,
+    dtypes: Mapping[str, int] | None = None,
+) -> MetadataResult:
     """Cross-check a release's metadata.
 
     ``files`` maps the release's root-level file names to where they are on disk (others are ignored);
@@ -885,8 +1144,12 @@ def check_metadata(files: Mapping[str, Path], *, manifest: Manifest | None = Non
         try:
             text = files[card_name].read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            run.find("error", "metadata-unreadable", f"{card_name}: the model card is not readable UTF-8 text "
-                                                     f"({exc})", card_name)
+            run.find(
+                "error",
+                "metadata-unreadable",
+                f"{card_name}: the model card is not readable UTF-8 text ({exc})",
+                card_name,
+            )
         else:
             parsed = parse_card(text)
             if parsed.error:
@@ -894,18 +1157,34 @@ def check_metadata(files: Mapping[str, Path], *, manifest: Manifest | None = Non
     elif card or declared_card:
         # A warning here: the file check already fails a declared artifact that is missing (or not yet pulled);
         # this only says that the card's statements took no part in the cross-check.
-        run.find("warning", "metadata-unreadable", f"{card_name}: the declared model card is not present; its "
-                                                   "statements were not cross-checked", card_name)
+        run.find(
+            "warning",
+            "metadata-unreadable",
+            f"{card_name}: the declared model card is not present; its statements were not cross-checked",
+            card_name,
+        )
     check_context(run, jsons, card_name, parsed)
     check_dtype(run, jsons.get(CONFIG), dtypes or None)
     check_parameters(run, manifest, jsons.get(CONFIG), card_name, parsed, parameters or None)
     check_published(run, manifest, card_name, parsed)
     check_image_tokens(run, jsons, card_name, parsed)
     check_special_tokens(run, jsons)
-    return MetadataResult(files=sorted(jsons), card=card_name if parsed is not None else None,
-                          kinds={k: v for k, v in run.kinds.items() if v.statements or v.compared or v.needs},
-                          findings=run.findings)
+    return MetadataResult(
+        files=sorted(jsons),
+        card=card_name if parsed is not None else None,
+        kinds={k: v for k, v in run.kinds.items() if v.statements or v.compared or v.needs},
+        findings=run.findings,
+    )
 
 
-__all__ = ["MetadataResult", "KindReport", "Statement", "Card", "check_metadata", "parse_card", "bench_key",
-           "release_files", "METADATA_FILES"]
+__all__ = [
+    "MetadataResult",
+    "KindReport",
+    "Statement",
+    "Card",
+    "check_metadata",
+    "parse_card",
+    "bench_key",
+    "release_files",
+    "METADATA_FILES",
+]

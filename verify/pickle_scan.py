@@ -78,72 +78,241 @@ Container = Literal["zip", "raw", "npy", "compressed"]
 # torch 2.13's _get_allowed_globals(), written out so that scanning never imports torch;
 # tests/test_pickle_scan.py checks this set against the installed torch.
 _TORCH_DTYPES = (
-    "bfloat16", "bits16", "bits1x8", "bits2x4", "bits4x2", "bits8", "bool", "complex128", "complex32",
-    "complex64", "float16", "float32", "float4_e2m1fn_x2", "float64", "float8_e4m3fn", "float8_e4m3fnuz",
-    "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu", "qint32", "qint8", "quint2x4", "quint4x2", "quint8",
+    "bfloat16",
+    "bits16",
+    "bits1x8",
+    "bits2x4",
+    "bits4x2",
+    "bits8",
+    "bool",
+    "complex128",
+    "complex32",
+    "complex64",
+    "float16",
+    "float32",
+    "float4_e2m1fn_x2",
+    "float64",
+    "float8_e4m3fn",
+    "float8_e4m3fnuz",
+    "float8_e5m2",
+    "float8_e5m2fnuz",
+    "float8_e8m0fnu",
+    "qint32",
+    "qint8",
+    "quint2x4",
+    "quint4x2",
+    "quint8",
     *(f"int{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64)),
     *(f"uint{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64)),
 )
 _LEGACY_KINDS = ("BFloat16", "Bool", "Byte", "Char", "Double", "Float", "Half", "Int", "Long", "Short")
 _TORCH_REBUILD = (
-    "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
-    "_rebuild_parameter_with_state", "_rebuild_qtensor", "_rebuild_sparse_tensor", "_rebuild_nested_tensor",
-    "_rebuild_meta_tensor_no_storage", "_rebuild_wrapper_subclass", "_rebuild_device_tensor_from_numpy",
+    "_rebuild_tensor",
+    "_rebuild_tensor_v2",
+    "_rebuild_tensor_v3",
+    "_rebuild_parameter",
+    "_rebuild_parameter_with_state",
+    "_rebuild_qtensor",
+    "_rebuild_sparse_tensor",
+    "_rebuild_nested_tensor",
+    "_rebuild_meta_tensor_no_storage",
+    "_rebuild_wrapper_subclass",
+    "_rebuild_device_tensor_from_numpy",
     "_rebuild_device_tensor_from_cpu_tensor",
 )
-TORCH_ALLOWED = frozenset({
-    "collections.OrderedDict", "collections.Counter", "torch.nn.parameter.Parameter",
-    "torch.serialization._get_layout", "torch.Size", "torch.Tensor", "torch.device",
-    "_codecs.encode", "builtins.bytearray", "builtins.set", "builtins.complex",
-    *(f"torch.{d}" for d in _TORCH_DTYPES),
-    *(f"torch.{k}Tensor" for k in _LEGACY_KINDS), *(f"torch.cuda.{k}Tensor" for k in _LEGACY_KINDS),
-    *(f"torch.sparse.{k}Tensor" for k in _LEGACY_KINDS if k != "Bool"),
-    *(f"torch.cuda.sparse.{k}Tensor" for k in _LEGACY_KINDS if k != "Bool"),
-    *(f"torch.{k}Storage" for k in (*_LEGACY_KINDS, "ComplexDouble", "ComplexFloat", "QInt32", "QInt8",
-                                     "QUInt2x4", "QUInt4x2", "QUInt8")),
-    *(f"torch.cuda.{k}Storage" for k in (*_LEGACY_KINDS, "ComplexDouble", "ComplexFloat")),
-    "torch.storage.TypedStorage", "torch.storage.UntypedStorage",
-    "torch.per_tensor_affine", "torch.per_tensor_symmetric", "torch.per_channel_affine",
-    "torch.per_channel_symmetric", "torch.per_channel_affine_float_qparams",
-    *(f"torch._utils.{f}" for f in _TORCH_REBUILD),
-    "torch._tensor._rebuild_from_type_v2",
-})
+TORCH_ALLOWED = frozenset(
+    {
+        "collections.OrderedDict",
+        "collections.Counter",
+        "torch.nn.parameter.Parameter",
+        "torch.serialization._get_layout",
+        "torch.Size",
+        "torch.Tensor",
+        "torch.device",
+        "_codecs.encode",
+        "builtins.bytearray",
+        "builtins.set",
+        "builtins.complex",
+        *(f"torch.{d}" for d in _TORCH_DTYPES),
+        *(f"torch.{k}Tensor" for k in _LEGACY_KINDS),
+        *(f"torch.cuda.{k}Tensor" for k in _LEGACY_KINDS),
+        *(f"torch.sparse.{k}Tensor" for k in _LEGACY_KINDS if k != "Bool"),
+        *(f"torch.cuda.sparse.{k}Tensor" for k in _LEGACY_KINDS if k != "Bool"),
+        *(
+            f"torch.{k}Storage"
+            for k in (
+                *_LEGACY_KINDS,
+                "ComplexDouble",
+                "ComplexFloat",
+                "QInt32",
+                "QInt8",
+                "QUInt2x4",
+                "QUInt4x2",
+                "QUInt8",
+            )
+        ),
+        *(f"torch.cuda.{k}Storage" for k in (*_LEGACY_KINDS, "ComplexDouble", "ComplexFloat")),
+        "torch.storage.TypedStorage",
+        "torch.storage.UntypedStorage",
+        "torch.per_tensor_affine",
+        "torch.per_tensor_symmetric",
+        "torch.per_channel_affine",
+        "torch.per_channel_symmetric",
+        "torch.per_channel_affine_float_qparams",
+        *(f"torch._utils.{f}" for f in _TORCH_REBUILD),
+        "torch._tensor._rebuild_from_type_v2",
+    }
+)
 # numpy arrays and scalars as np.save(allow_pickle=True), torch and joblib-free pickles write them.
-NUMPY_ALLOWED = frozenset({
-    "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
-    "numpy.ndarray", "numpy.dtype",
-})
+NUMPY_ALLOWED = frozenset(
+    {
+        "numpy.core.multiarray._reconstruct",
+        "numpy._core.multiarray._reconstruct",
+        "numpy.core.multiarray.scalar",
+        "numpy._core.multiarray.scalar",
+        "numpy.ndarray",
+        "numpy.dtype",
+    }
+)
 _NUMPY_DTYPE_CLASS = re.compile(r"numpy\.dtypes\.[A-Za-z0-9]+DType")  # numpy >= 1.25 pickles dtypes by class
 # Inert builtin containers (calling them on allowlisted values builds a container, nothing more).
-BUILTIN_CONTAINERS = frozenset(f"builtins.{n}" for n in ("dict", "list", "tuple", "set", "frozenset", "bytearray",
-                                                          "complex"))
+BUILTIN_CONTAINERS = frozenset(
+    f"builtins.{n}" for n in ("dict", "list", "tuple", "set", "frozenset", "bytearray", "complex")
+)
 ALLOWED = TORCH_ALLOWED | NUMPY_ALLOWED | BUILTIN_CONTAINERS
 
 # Only for labelling failures: a global is "dangerous" if its "module.name" path equals one of
 # these or starts with one + ".". Anything not allowlisted fails either way.
-DANGEROUS_PREFIXES = frozenset({
-    "os", "posix", "nt", "subprocess", "_posixsubprocess", "pty", "sys", "runpy", "importlib",
-    "code", "codeop", "ctypes", "_ctypes", "signal", "multiprocessing", "asyncio", "pip", "ensurepip",
-    "venv", "pydoc", "pdb", "bdb", "timeit", "profile", "cProfile", "trace", "webbrowser", "shutil",
-    "doctest", "idlelib", "uuid._get_command_stdout", "pkgutil", "logging", "_aix_support",
-    "_osx_support", "distutils", "setuptools", "imaplib", "_pyrepl", "test", "torch.utils.collect_env",
-    "pickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle", "joblib",
-    "socket", "_socket", "ssl", "requests", "urllib", "urllib3", "http", "httplib", "httpx", "aiohttp",
-    "ftplib", "smtplib", "telnetlib", "xmlrpc",
-    *(f"builtins.{n}" for n in ("eval", "exec", "compile", "open", "getattr", "setattr", "delattr",
-                                "__import__", "globals", "locals", "vars", "input", "breakpoint", "help",
-                                "exit", "quit", "apply", "execfile")),
-    "io.open", "io.FileIO", "_io.open", "_io.FileIO", "io.open_code", "_io.open_code",
-    "operator.attrgetter", "operator.methodcaller", "_operator.attrgetter", "_operator.methodcaller",
-    "functools.partial", "functools.reduce", "_functools.partial", "_functools.reduce",
-    "types.FunctionType", "types.LambdaType", "types.CodeType", "types.MethodType", "types.ModuleType",
-    "torch.load", "torch.serialization.load", "torch.storage._load_from_bytes", "torch.jit", "torch.hub",
-    "torch._C", "torch.package", "torch.ops", "torch._ops", "torch.classes", "torch._classes",
-    "torch.utils.cpp_extension", "torch.distributed", "torch._dynamo", "torch._inductor", "torch.compile",
-    "numpy.load", "numpy.lib.npyio.load", "numpy.testing", "numpy.f2py", "numpy.distutils",
-    "copyreg._extension_registry",
-})
+DANGEROUS_PREFIXES = frozenset(
+    {
+        "os",
+        "posix",
+        "nt",
+        "subprocess",
+        "_posixsubprocess",
+        "pty",
+        "sys",
+        "runpy",
+        "importlib",
+        "code",
+        "codeop",
+        "ctypes",
+        "_ctypes",
+        "signal",
+        "multiprocessing",
+        "asyncio",
+        "pip",
+        "ensurepip",
+        "venv",
+        "pydoc",
+        "pdb",
+        "bdb",
+        "timeit",
+        "profile",
+        "cProfile",
+        "trace",
+        "webbrowser",
+        "shutil",
+        "doctest",
+        "idlelib",
+        "uuid._get_command_stdout",
+        "pkgutil",
+        "logging",
+        "_aix_support",
+        "_osx_support",
+        "distutils",
+        "setuptools",
+        "imaplib",
+        "_pyrepl",
+        "test",
+        "torch.utils.collect_env",
+        "pickle",
+        "_pickle",
+        "marshal",
+        "shelve",
+        "dill",
+        "cloudpickle",
+        "joblib",
+        "socket",
+        "_socket",
+        "ssl",
+        "requests",
+        "urllib",
+        "urllib3",
+        "http",
+        "httplib",
+        "httpx",
+        "aiohttp",
+        "ftplib",
+        "smtplib",
+        "telnetlib",
+        "xmlrpc",
+        *(
+            f"builtins.{n}"
+            for n in (
+                "eval",
+                "exec",
+                "compile",
+                "open",
+                "getattr",
+                "setattr",
+                "delattr",
+                "__import__",
+                "globals",
+                "locals",
+                "vars",
+                "input",
+                "breakpoint",
+                "help",
+                "exit",
+                "quit",
+                "apply",
+                "execfile",
+            )
+        ),
+        "io.open",
+        "io.FileIO",
+        "_io.open",
+        "_io.FileIO",
+        "io.open_code",
+        "_io.open_code",
+        "operator.attrgetter",
+        "operator.methodcaller",
+        "_operator.attrgetter",
+        "_operator.methodcaller",
+        "functools.partial",
+        "functools.reduce",
+        "_functools.partial",
+        "_functools.reduce",
+        "types.FunctionType",
+        "types.LambdaType",
+        "types.CodeType",
+        "types.MethodType",
+        "types.ModuleType",
+        "torch.load",
+        "torch.serialization.load",
+        "torch.storage._load_from_bytes",
+        "torch.jit",
+        "torch.hub",
+        "torch._C",
+        "torch.package",
+        "torch.ops",
+        "torch._ops",
+        "torch.classes",
+        "torch._classes",
+        "torch.utils.cpp_extension",
+        "torch.distributed",
+        "torch._dynamo",
+        "torch._inductor",
+        "torch.compile",
+        "numpy.load",
+        "numpy.lib.npyio.load",
+        "numpy.testing",
+        "numpy.f2py",
+        "numpy.distutils",
+        "copyreg._extension_registry",
+    }
+)
 _DUNDER = re.compile(r"^__\w+__$")
 
 
@@ -161,7 +330,7 @@ def is_allowed(module: str, name: str) -> bool:
 
 
 def classify_global(module: str, name: str) -> Risk:
-    """"safe" (allowlisted), "dangerous" (a well-known attack primitive) or "unknown" (fails as well)."""
+    """ "safe" (allowlisted), "dangerous" (a well-known attack primitive) or "unknown" (fails as well)."""
     if is_allowed(module, name):
         return "safe"
     full = canonical_global(module, name)
@@ -280,8 +449,7 @@ class _Global:
 
 _MARK = object()
 _UNKNOWN = object()
-_STRING_OPS = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE",
-               "SHORT_BINUNICODE", "BINUNICODE8"}
+_STRING_OPS = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8"}
 _INT_OPS = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"}
 _CALLS = {"REDUCE": -2, "NEWOBJ": -2, "NEWOBJ_EX": -3}  # stack position of the callable
 
@@ -298,8 +466,9 @@ class _Scan:
         allowed = is_allowed(module, name)
         if key not in self.globals:
             risk = classify_global(module, name)
-            self.globals[key] = PickleGlobal(module=module, name=name, member=label, risk=risk,
-                                             offset=pos, opcode=opcode)
+            self.globals[key] = PickleGlobal(
+                module=module, name=name, member=label, risk=risk, offset=pos, opcode=opcode
+            )
             if not allowed:
                 full = f"{module}.{name}"
                 tag = " (known dangerous)" if risk == "dangerous" else ""
@@ -362,12 +531,16 @@ class _Scan:
                     if isinstance(module, str) and isinstance(attr, str):
                         stack.append(self.add_global(module, attr, label, pos, name))
                     else:
-                        fail("STACK_GLOBAL with a module/name that is not a tracked string "
-                             "constant; cannot tell what it imports")
+                        fail(
+                            "STACK_GLOBAL with a module/name that is not a tracked string "
+                            "constant; cannot tell what it imports"
+                        )
                         stack.append(_UNKNOWN)
                 elif name in ("EXT1", "EXT2", "EXT4"):
-                    fail(f"{name} (copyreg extension code {arg}) imports whatever the loading process registered; "
-                         "not in the allowlist")
+                    fail(
+                        f"{name} (copyreg extension code {arg}) imports whatever the loading process registered; "
+                        "not in the allowlist"
+                    )
                     stack.append(_UNKNOWN)
                 elif name in _STRING_OPS:
                     value = _UNKNOWN if skipped else arg
@@ -453,8 +626,7 @@ def _scan_stream(scan: _Scan, reader: _BoundedReader, label: str, legacy_ok: boo
         if legacy and len(labels) == TORCH_LEGACY_PICKLES:
             return labels  # the rest is raw storage bytes torch reads directly, never unpickled
     if legacy:
-        scan.errors.append(f"{label}: legacy torch file ends after {len(labels)} of "
-                           f"{TORCH_LEGACY_PICKLES} pickles")
+        scan.errors.append(f"{label}: legacy torch file ends after {len(labels)} of {TORCH_LEGACY_PICKLES} pickles")
     if not labels:
         scan.errors.append(f"{label}: empty, no pickle found")
     return labels
@@ -613,9 +785,16 @@ def scan_pickle_file(path: str | os.PathLike) -> PickleReport:
     found = list(scan.globals.values())
     dangerous = sorted({f"{g.module}.{g.name}" for g in found if g.risk == "dangerous"})
     not_allowed = sorted({f"{g.module}.{g.name}" for g in found if g.risk != "safe"})
-    return PickleReport(path=str(path), container=container, pickles=pickles, globals=found,
-                        dangerous=dangerous, not_allowed=not_allowed, errors=scan.errors,
-                        ok=not not_allowed and not scan.errors)
+    return PickleReport(
+        path=str(path),
+        container=container,
+        pickles=pickles,
+        globals=found,
+        dangerous=dangerous,
+        not_allowed=not_allowed,
+        errors=scan.errors,
+        ok=not not_allowed and not scan.errors,
+    )
 
 
 def _plausible_raw_pickle(head: bytes) -> bool:
@@ -625,8 +804,10 @@ def _plausible_raw_pickle(head: bytes) -> bool:
 
 def _scan_compressed(scan: _Scan, f: BinaryIO, kind: str) -> list[str]:
     if kind == "lz4":
-        scan.errors.append("<compressed>: lz4-compressed (joblib) file: the standard library cannot decompress it, "
-                           "so it was not scanned")
+        scan.errors.append(
+            "<compressed>: lz4-compressed (joblib) file: the standard library cannot decompress it, "
+            "so it was not scanned"
+        )
         return []
     label = f"<{kind}>"
     try:
@@ -637,8 +818,10 @@ def _scan_compressed(scan: _Scan, f: BinaryIO, kind: str) -> list[str]:
         return []
 
 
-_TORCH_STORAGE_MEMBER = re.compile(r"(^|/)(\.data/|data/)[^/]*$"
-                                   r"|(^|/)(byteorder|version|\.format_version|\.storage_alignment)$")
+_TORCH_STORAGE_MEMBER = re.compile(
+    r"(^|/)(\.data/|data/)[^/]*$"
+    r"|(^|/)(byteorder|version|\.format_version|\.storage_alignment)$"
+)
 MemberKind = Literal["pickle", "npy", "encrypted"]
 
 
@@ -702,8 +885,7 @@ def zip_members(zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, MemberKind]]
             try:
                 with zf.open(info) as member:
                     head = member.read(SNIFF_PREFIX)
-            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError, zlib.error,
-                    ValueError):
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError, zlib.error, ValueError):
                 out.append((info, "pickle"))  # unreadable: the scan reports why, never passes it
                 continue
             if looks_like_pickle(head) or head.startswith(NPY_MAGIC):
@@ -729,8 +911,15 @@ def _scan_zip(scan: _Scan, f: BinaryIO) -> list[str]:
                         else:
                             reader = _BoundedReader(member, info.file_size)
                             pickles.extend(_scan_stream(scan, reader, info.filename, legacy_ok=False))
-                except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError,
-                        zlib.error, ValueError) as e:
+                except (
+                    zipfile.BadZipFile,
+                    RuntimeError,
+                    NotImplementedError,
+                    OSError,
+                    EOFError,
+                    zlib.error,
+                    ValueError,
+                ) as e:
                     scan.errors.append(f"{info.filename}: cannot read zip member: {e}")
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         scan.errors.append(f"not a readable zip archive: {e}")

@@ -28,29 +28,56 @@ def _expected(loaded: Release, findings: list[Finding]) -> dict[str, tuple[int |
     out: dict[str, tuple[int | None, str | None]] = {}
     if lock is not None:
         if release_digest((f.path, f.size, f.sha256) for f in lock.files) != lock.release_digest:
-            findings.append(Finding(code="lock", severity="error", where=str(loaded.lock_path),
-                                    message="the lock's release_digest does not match its file list (the lock was "
-                                            "edited)"))
+            findings.append(
+                Finding(
+                    code="lock",
+                    severity="error",
+                    where=str(loaded.lock_path),
+                    message="the lock's release_digest does not match its file list (the lock was edited)",
+                )
+            )
         if lock.manifest_sha256 != loaded.manifest_sha256:
-            findings.append(Finding(code="lock", severity="warning", where=str(loaded.lock_path),
-                                    message="the manifest changed since this lock was written; run 'assay lock' to "
-                                            "refresh it"))
+            findings.append(
+                Finding(
+                    code="lock",
+                    severity="warning",
+                    where=str(loaded.lock_path),
+                    message="the manifest changed since this lock was written; run 'assay lock' to refresh it",
+                )
+            )
         listed = {a.path for a in m.artifacts}
         for f in lock.files:
             if f.path not in listed:
-                findings.append(Finding(code="lock", severity="error", where=f.path,
-                                        message="pinned in the lock but not listed in the manifest"))
+                findings.append(
+                    Finding(
+                        code="lock",
+                        severity="error",
+                        where=f.path,
+                        message="pinned in the lock but not listed in the manifest",
+                    )
+                )
     for art in m.artifacts:
         pinned = lock.file(art.path) if lock is not None else None
         size, sha = art.size, art.sha256
         if pinned is not None:
             if art.sha256 and art.sha256 != pinned.sha256:
-                findings.append(Finding(code="lock", severity="error", where=art.path,
-                                        message=f"manifest sha256 {art.sha256} differs from the lock's "
-                                                f"{pinned.sha256}"))
+                findings.append(
+                    Finding(
+                        code="lock",
+                        severity="error",
+                        where=art.path,
+                        message=f"manifest sha256 {art.sha256} differs from the lock's {pinned.sha256}",
+                    )
+                )
             if art.size is not None and art.size != pinned.size:
-                findings.append(Finding(code="lock", severity="error", where=art.path,
-                                        message=f"manifest size {art.size} differs from the lock's {pinned.size}"))
+                findings.append(
+                    Finding(
+                        code="lock",
+                        severity="error",
+                        where=art.path,
+                        message=f"manifest size {art.size} differs from the lock's {pinned.size}",
+                    )
+                )
             size, sha = pinned.size, pinned.sha256
         out[art.path] = (size, sha)
     return out
@@ -96,11 +123,18 @@ def _extra_files(root: Path, listed: set[str], skip: set[Path]) -> list[str]:
     return extras
 
 
-def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *, strict: bool,
-                  state: StateDB | None = None,
-                  blake3: bool = False, workers: int | None = None, progress: Progress | None = None,
-                  findings: list[Finding] | None = None, executor: str = "local",
-                  ray_address: str | None = None) -> dict[str, FileCheck]:
+def measure_files(
+    items: list[tuple[str, str, Path, int | None, str | None]],
+    *,
+    strict: bool,
+    state: StateDB | None = None,
+    blake3: bool = False,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    findings: list[Finding] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> dict[str, FileCheck]:
     """Stat, then hash (or trust from state) each (path, role, root, expected_size, expected_sha256).
 
     Returns path -> FileCheck with the status decided against the expectation; records fresh digests in the state.
@@ -127,16 +161,21 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
             checks[path] = base.model_copy(update={"status": "unreadable", "message": "not a regular file"})
             continue
         if size is not None and st.st_size != size:
-            checks[path] = base.model_copy(update={
-                "status": "size-mismatch", "size": st.st_size,
-                "message": f"size {st.st_size:,} bytes, expected {size:,} "
-                           f"({'truncated' if st.st_size < size else 'extended'})"})
+            checks[path] = base.model_copy(
+                update={
+                    "status": "size-mismatch",
+                    "size": st.st_size,
+                    "message": f"size {st.st_size:,} bytes, expected {size:,} "
+                    f"({'truncated' if st.st_size < size else 'extended'})",
+                }
+            )
             continue
         if not strict and state is not None:
             hit = state.lookup(st, need_blake3=blake3)
             if hit is not None:
-                checks[path] = base.model_copy(update={"how": "state", "size": st.st_size,
-                                                       "sha256": hit[0], "blake3": hit[1]})
+                checks[path] = base.model_copy(
+                    update={"how": "state", "size": st.st_size, "sha256": hit[0], "blake3": hit[1]}
+                )
                 continue
         checks[path] = base.model_copy(update={"size": st.st_size})
         jobs.append((path, real, st.st_size))
@@ -144,8 +183,14 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
     if progress is not None:
         progress.start(sum(j[2] for j in jobs), len(jobs))
     try:
-        digests = hash_many(jobs, workers=workers, blake3=blake3, progress=progress.advance if progress else None,
-                            executor=executor, ray_address=ray_address)
+        digests = hash_many(
+            jobs,
+            workers=workers,
+            blake3=blake3,
+            progress=progress.advance if progress else None,
+            executor=executor,
+            ray_address=ray_address,
+        )
     finally:
         if progress is not None:
             progress.finish()
@@ -158,12 +203,14 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
             checks[key] = chk.model_copy(update={"status": "unreadable", "message": dig.strerror or str(dig)})
             continue
         if not dig.stable:
-            findings.append(Finding(code="hash", severity="error", where=key,
-                                    message="the file changed while it was being hashed"))
+            findings.append(
+                Finding(code="hash", severity="error", where=key, message="the file changed while it was being hashed")
+            )
             checks[key] = chk.model_copy(update={"status": "unreadable", "message": "changed while hashing"})
             continue
-        checks[key] = chk.model_copy(update={"how": "hashed", "size": dig.size,
-                                             "sha256": dig.sha256, "blake3": dig.blake3})
+        checks[key] = chk.model_copy(
+            update={"how": "hashed", "size": dig.size, "sha256": dig.sha256, "blake3": dig.blake3}
+        )
         to_record.append((dig.stat_after, dig.sha256, dig.blake3, str(real_paths[key])))
     if state is not None and to_record:
         state.record_many(to_record)
@@ -172,18 +219,29 @@ def measure_files(items: list[tuple[str, str, Path, int | None, str | None]], *,
         if chk.status != "ok":
             continue
         if chk.expected_sha256 is None:
-            checks[key] = chk.model_copy(update={"status": "unpinned",
-                                                 "message": "no sha256 in the manifest or lock: cannot be verified"})
+            checks[key] = chk.model_copy(
+                update={"status": "unpinned", "message": "no sha256 in the manifest or lock: cannot be verified"}
+            )
         elif chk.sha256 != chk.expected_sha256:
-            checks[key] = chk.model_copy(update={"status": "mismatch",
-                                                 "message": f"sha256 {chk.sha256} != expected {chk.expected_sha256}"})
+            checks[key] = chk.model_copy(
+                update={"status": "mismatch", "message": f"sha256 {chk.sha256} != expected {chk.expected_sha256}"}
+            )
     return checks
 
 
-def verify_release(release: Release | Path | str, *, root: Path | str | None = None, strict: bool = False,
-                   blake3: bool = False, workers: int | None = None, state_path: Path | None = None,
-                   use_state: bool = True, progress: Progress | None = None, executor: str = "local",
-                   ray_address: str | None = None) -> VerifyResult:
+def verify_release(
+    release: Release | Path | str,
+    *,
+    root: Path | str | None = None,
+    strict: bool = False,
+    blake3: bool = False,
+    workers: int | None = None,
+    state_path: Path | None = None,
+    use_state: bool = True,
+    progress: Progress | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> VerifyResult:
     """Verify a release against its manifest and lock.  Raises InputError (exit 2) only for bad input."""
     t0 = time.perf_counter()
     loaded = as_release(release, root=root)
@@ -201,21 +259,37 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
 
         state = open_state(state_path)
         if state is None:
-            findings.append(Finding(code="state", severity="warning",
-                                    message="incremental state is not writable; every file is hashed"))
+            findings.append(
+                Finding(
+                    code="state", severity="warning", message="incremental state is not writable; every file is hashed"
+                )
+            )
     try:
-        checks = measure_files([(a.path, a.role.value, roots[a.path], *expected[a.path]) for a in m.artifacts
-                                if a.path in roots],
-                               strict=strict, state=state, blake3=blake3, workers=workers, progress=progress,
-                               findings=findings, executor=executor, ray_address=ray_address)
+        checks = measure_files(
+            [(a.path, a.role.value, roots[a.path], *expected[a.path]) for a in m.artifacts if a.path in roots],
+            strict=strict,
+            state=state,
+            blake3=blake3,
+            workers=workers,
+            progress=progress,
+            findings=findings,
+            executor=executor,
+            ray_address=ray_address,
+        )
         for a in m.artifacts:
             if a.path in remote:  # not here: not checked, and never counted as verified
                 size, sha = expected[a.path]
                 checks[a.path] = FileCheck(
-                    path=a.path, role=a.role.value, status="missing", how="not-read", expected_size=size,
-                    expected_sha256=sha, needs=["network"] if sha else ["network", "lock"],
+                    path=a.path,
+                    role=a.role.value,
+                    status="missing",
+                    how="not-read",
+                    expected_size=size,
+                    expected_sha256=sha,
+                    needs=["network"] if sha else ["network", "lock"],
                     message=f"its source {remote[a.path]} has not been pulled here; "
-                            + ("pull it ('assay pull')" if sha else "lock and pull it ('assay lock', 'assay pull')"))
+                    + ("pull it ('assay pull')" if sha else "lock and pull it ('assay lock', 'assay pull')"),
+                )
         verified = {k: (c.sha256 if c.status == "ok" else None) for k, c in checks.items()}
         from .structure import check_structure
 
@@ -228,10 +302,23 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
         claims = structure.claims
         if remote:  # what could not be measured needs the remote files; with none here, nothing was measured
             nothing_local = not roots
-            claims = [c if c.verdict in PASSING else c.model_copy(update={
-                "verdict": "not-checked" if nothing_local else c.verdict, "needs": ["network"],
-                "message": (f"not measured: the release's files are at {', '.join(sorted(set(remote.values())))}, "
-                            "not here" if nothing_local else c.message)}) for c in claims]
+            claims = [
+                c
+                if c.verdict in PASSING
+                else c.model_copy(
+                    update={
+                        "verdict": "not-checked" if nothing_local else c.verdict,
+                        "needs": ["network"],
+                        "message": (
+                            f"not measured: the release's files are at {', '.join(sorted(set(remote.values())))}, "
+                            "not here"
+                            if nothing_local
+                            else c.message
+                        ),
+                    }
+                )
+                for c in claims
+            ]
     finally:
         if state is not None:
             state.close()
@@ -245,8 +332,14 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
         listed = {p for p, rr in roots.items() if rr == r}
         extras.extend(_extra_files(r, listed, skip))
     for rel in extras:
-        findings.append(Finding(code="extra", severity="warning", where=rel,
-                                message="present in the release folder but not listed in the manifest"))
+        findings.append(
+            Finding(
+                code="extra",
+                severity="warning",
+                where=rel,
+                message="present in the release folder but not listed in the manifest",
+            )
+        )
 
     all_ok = all(c.status == "ok" for c in files)
     # an ok file always has its size and sha256; a file without them gets no digest rather than a partial one
@@ -254,30 +347,51 @@ def verify_release(release: Release | Path | str, *, root: Path | str | None = N
     digest = release_digest(triples) if all_ok and len(triples) == len(files) else None
     expected_digest = loaded.lock.release_digest if loaded.lock else None
     if digest and expected_digest and digest != expected_digest:
-        findings.append(Finding(code="lock", severity="error",
-                                message=f"release digest {digest} differs from the lock's {expected_digest}"))
+        findings.append(
+            Finding(
+                code="lock",
+                severity="error",
+                message=f"release digest {digest} differs from the lock's {expected_digest}",
+            )
+        )
     errors = sum(f.severity == "error" for f in findings)
     claims_failed = sum(c.verdict not in PASSING for c in claims)
     if not files:  # fail closed: a release with no files has nothing verified, whatever its claims say
-        findings.append(Finding(code="release", severity="error",
-                                message="the manifest lists no artifacts: nothing was verified"))
+        findings.append(
+            Finding(code="release", severity="error", message="the manifest lists no artifacts: nothing was verified")
+        )
         errors += 1
     hashed = [c for c in files if c.how == "hashed"]
     trusted = [c for c in files if c.how == "state"]
     summary = VerifySummary(
-        files=len(files), ok=sum(c.ok for c in files), failed=sum(not c.ok for c in files),
-        hashed=len(hashed), trusted_from_state=len(trusted),
-        bytes_hashed=sum(c.size or 0 for c in hashed), bytes_trusted=sum(c.size or 0 for c in trusted),
-        errors=errors, warnings=sum(f.severity == "warning" for f in findings), claims_failed=claims_failed,
+        files=len(files),
+        ok=sum(c.ok for c in files),
+        failed=sum(not c.ok for c in files),
+        hashed=len(hashed),
+        trusted_from_state=len(trusted),
+        bytes_hashed=sum(c.size or 0 for c in hashed),
+        bytes_trusted=sum(c.size or 0 for c in trusted),
+        errors=errors,
+        warnings=sum(f.severity == "warning" for f in findings),
+        claims_failed=claims_failed,
         seconds=round(time.perf_counter() - t0, 4),
     )
     return VerifyResult(
-        manifest=str(loaded.manifest_path), root=str(next(iter(set(roots.values())), loaded.manifest_path.parent)),
-        strict=strict, lock=str(loaded.lock_path) if loaded.lock_path else None,
+        manifest=str(loaded.manifest_path),
+        root=str(next(iter(set(roots.values())), loaded.manifest_path.parent)),
+        strict=strict,
+        lock=str(loaded.lock_path) if loaded.lock_path else None,
         release=f"{m.release.name} {m.release.version}",
-        release_digest=digest, expected_release_digest=expected_digest, files=files, findings=findings, claims=claims,
-        extra_files=extras, summary=summary, ok=all_ok and errors == 0 and claims_failed == 0,
-        metadata=structure.metadata, remote_code=structure.remote_code_audit,
+        release_digest=digest,
+        expected_release_digest=expected_digest,
+        files=files,
+        findings=findings,
+        claims=claims,
+        extra_files=extras,
+        summary=summary,
+        ok=all_ok and errors == 0 and claims_failed == 0,
+        metadata=structure.metadata,
+        remote_code=structure.remote_code_audit,
     )
 
 

@@ -56,42 +56,128 @@ _HEX40 = re.compile(r"[0-9a-f]{40}")
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # Codes whose error findings mean the code may run or load something that is not the verified release; the
 # trust_remote_code gate refuses on them.
-BLOCKING_CODES = frozenset({"unpinned-download", "network-call", "unpickling", "dynamic-exec", "subprocess",
-                            "not-analyzed"})
+BLOCKING_CODES = frozenset(
+    {"unpinned-download", "network-call", "unpickling", "dynamic-exec", "subprocess", "not-analyzed"}
+)
 # Network codes: what a caller that runs the code with the network closed (the as-loaded audit's offline probe)
 # observes as attempts instead of having to prevent them.
 NETWORK_CODES = frozenset({"unpinned-download", "pinned-download", "network-call"})
 CODES = BLOCKING_CODES | {"pinned-download", "write-outside-cache", "release-load", "local-load", "write-in-cache"}
 
 # ------------------------------------------------------------------------------------------------ what is matched
-HUB_FUNCS = {"hf_hub_download", "snapshot_download", "cached_download", "cached_file", "cached_files",
-             "get_file_from_repo", "load_dataset", "load_state_dict_from_url", "download_url_to_file"}
+HUB_FUNCS = {
+    "hf_hub_download",
+    "snapshot_download",
+    "cached_download",
+    "cached_file",
+    "cached_files",
+    "get_file_from_repo",
+    "load_dataset",
+    "load_state_dict_from_url",
+    "download_url_to_file",
+}
 TORCH_HUB = {"torch.hub.load_state_dict_from_url", "torch.hub.download_url_to_file"}
-NETWORK_PREFIXES = ("requests", "urllib", "urllib2", "urllib3", "httpx", "socket", "http.client", "aiohttp",
-                    "ftplib", "smtplib", "telnetlib", "websocket", "websockets", "xmlrpc.client", "pycurl", "wget")
+NETWORK_PREFIXES = (
+    "requests",
+    "urllib",
+    "urllib2",
+    "urllib3",
+    "httpx",
+    "socket",
+    "http.client",
+    "aiohttp",
+    "ftplib",
+    "smtplib",
+    "telnetlib",
+    "websocket",
+    "websockets",
+    "xmlrpc.client",
+    "pycurl",
+    "wget",
+)
 NOT_NETWORK = ("urllib.parse",)  # pure string handling
 PICKLE_MODULES = ("pickle", "_pickle", "cPickle", "cloudpickle", "dill")
-UNPICKLE_CALLS = {"torch.load", "torch.serialization.load", "joblib.load", "sklearn.externals.joblib.load",
-                  "marshal.load", "marshal.loads", "shelve.open", "shelve.DbfilenameShelf", "pandas.read_pickle",
-                  "numpy.load", "torch.hub.load_state_dict_from_url"}
+UNPICKLE_CALLS = {
+    "torch.load",
+    "torch.serialization.load",
+    "joblib.load",
+    "sklearn.externals.joblib.load",
+    "marshal.load",
+    "marshal.loads",
+    "shelve.open",
+    "shelve.DbfilenameShelf",
+    "pandas.read_pickle",
+    "numpy.load",
+    "torch.hub.load_state_dict_from_url",
+}
 EXEC_BUILTINS = {"exec", "eval", "compile"}
-NATIVE_CALLS = {"ctypes.CDLL", "ctypes.PyDLL", "ctypes.WinDLL", "ctypes.cdll.LoadLibrary", "ctypes.CDLL.LoadLibrary",
-                "torch.ops.load_library", "torch.utils.cpp_extension.load", "torch.utils.cpp_extension.load_inline",
-                "runpy.run_path", "runpy.run_module", "importlib.__import__", "code.interact",
-                "torch.hub.load"}  # torch.hub.load runs another repository's hubconf.py
-SUBPROCESS_CALLS = {"os.system", "os.popen", "os.startfile", "os.posix_spawn", "os.posix_spawnp", "pty.spawn",
-                    "platform.popen", "asyncio.create_subprocess_exec", "asyncio.create_subprocess_shell",
-                    "commands.getoutput", "commands.getstatusoutput"}
+NATIVE_CALLS = {
+    "ctypes.CDLL",
+    "ctypes.PyDLL",
+    "ctypes.WinDLL",
+    "ctypes.cdll.LoadLibrary",
+    "ctypes.CDLL.LoadLibrary",
+    "torch.ops.load_library",
+    "torch.utils.cpp_extension.load",
+    "torch.utils.cpp_extension.load_inline",
+    "runpy.run_path",
+    "runpy.run_module",
+    "importlib.__import__",
+    "code.interact",
+    "torch.hub.load",
+}  # torch.hub.load runs another repository's hubconf.py
+SUBPROCESS_CALLS = {
+    "os.system",
+    "os.popen",
+    "os.startfile",
+    "os.posix_spawn",
+    "os.posix_spawnp",
+    "pty.spawn",
+    "platform.popen",
+    "asyncio.create_subprocess_exec",
+    "asyncio.create_subprocess_shell",
+    "commands.getoutput",
+    "commands.getstatusoutput",
+}
 SUBPROCESS_PREFIXES = ("subprocess.", "os.exec", "os.spawn")
 _MODE = re.compile(r"[rwaxbtU+]{1,5}")
-OPEN_CALLS = {"open", "io.open", "codecs.open", "gzip.open", "bz2.open", "lzma.open", "tarfile.open",
-              "zipfile.ZipFile", "pathlib.Path.open"}
+OPEN_CALLS = {
+    "open",
+    "io.open",
+    "codecs.open",
+    "gzip.open",
+    "bz2.open",
+    "lzma.open",
+    "tarfile.open",
+    "zipfile.ZipFile",
+    "pathlib.Path.open",
+}
 # function -> index of the positional argument that is the written path (0 = first)
-WRITE_CALLS = {"os.remove": 0, "os.unlink": 0, "os.rmdir": 0, "os.removedirs": 0, "os.rename": 1, "os.renames": 1,
-               "os.replace": 1, "os.makedirs": 0, "os.mkdir": 0, "os.symlink": 1, "os.link": 1, "os.truncate": 0,
-               "os.chmod": 0, "shutil.rmtree": 0, "shutil.copy": 1, "shutil.copy2": 1, "shutil.copyfile": 1,
-               "shutil.copytree": 1, "shutil.move": 1, "torch.save": 1, "numpy.save": 0, "numpy.savez": 0,
-               "numpy.savez_compressed": 0}
+WRITE_CALLS = {
+    "os.remove": 0,
+    "os.unlink": 0,
+    "os.rmdir": 0,
+    "os.removedirs": 0,
+    "os.rename": 1,
+    "os.renames": 1,
+    "os.replace": 1,
+    "os.makedirs": 0,
+    "os.mkdir": 0,
+    "os.symlink": 1,
+    "os.link": 1,
+    "os.truncate": 0,
+    "os.chmod": 0,
+    "shutil.rmtree": 0,
+    "shutil.copy": 1,
+    "shutil.copy2": 1,
+    "shutil.copyfile": 1,
+    "shutil.copytree": 1,
+    "shutil.move": 1,
+    "torch.save": 1,
+    "numpy.save": 0,
+    "numpy.savez": 0,
+    "numpy.savez_compressed": 0,
+}
 # methods whose name alone says they write the path they are called on (pathlib); .rename/.replace are left out
 # because str.replace and DataFrame.rename would drown the listing
 PATH_WRITE_METHODS = {"write_text", "write_bytes", "unlink", "rmdir", "touch", "symlink_to", "hardlink_to"}
@@ -100,11 +186,42 @@ CACHE_HINTS = ("cache", "tmp", "temp", "__file__")
 RELEASE_SELF = ("_name_or_path", "name_or_path")
 RELEASE_OWNERS = (["config"], ["self", "config"], ["self"], ["model", "config"], ["cls", "config"])
 # load_dataset's packaged builders read local files
-DATASET_BUILDERS = {"json", "csv", "parquet", "text", "arrow", "imagefolder", "audiofolder", "videofolder",
-                    "webdataset", "pandas", "generator", "sql"}
+DATASET_BUILDERS = {
+    "json",
+    "csv",
+    "parquet",
+    "text",
+    "arrow",
+    "imagefolder",
+    "audiofolder",
+    "videofolder",
+    "webdataset",
+    "pandas",
+    "generator",
+    "sql",
+}
 REVISION_KEYS = ("revision", "commit_hash", "_commit_hash")
-_GENERIC_WORDS = {"name", "path", "model", "mm", "id", "or", "self", "config", "cfg", "repo", "pretrained", "dir",
-                  "args", "kwargs", "get", "getattr", "none", "type", "file"}
+_GENERIC_WORDS = {
+    "name",
+    "path",
+    "model",
+    "mm",
+    "id",
+    "or",
+    "self",
+    "config",
+    "cfg",
+    "repo",
+    "pretrained",
+    "dir",
+    "args",
+    "kwargs",
+    "get",
+    "getattr",
+    "none",
+    "type",
+    "file",
+}
 
 
 def _words(text: str) -> set[str]:
@@ -112,8 +229,15 @@ def _words(text: str) -> set[str]:
 
 
 # Configs whose auto_map transformers follows with trust_remote_code.
-AUTO_MAP_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
-                     "feature_extractor_config.json", "image_processor_config.json", "video_preprocessor_config.json")
+AUTO_MAP_CONFIGS = (
+    "config.json",
+    "tokenizer_config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "feature_extractor_config.json",
+    "image_processor_config.json",
+    "video_preprocessor_config.json",
+)
 
 
 def remote_code_modules(config: dict[str, Any], config_dir: PurePosixPath) -> tuple[list[str], list[str]]:
@@ -153,7 +277,8 @@ class CodeImport(BaseModel):
     dynamic: bool = Field(False, description="importlib.import_module / __import__ with a literal name.")
     status: Literal["release", "missing", "external"] = Field(
         description="release: a module of this release (analysed too); missing: a release module the release does "
-                    "not contain; external: an installed package or the standard library.")
+        "not contain; external: an installed package or the standard library."
+    )
     resolved: str | None = Field(None, description="The release file it resolves to, or the one it should be.")
 
 
@@ -174,10 +299,12 @@ class CodeCall(BaseModel):
     target_kind: TargetKind | None = None
     revision: str | None = Field(None, description="The revision argument as written.")
     pin: Pin | None = None
-    candidates: list[str] = Field(default_factory=list,
-                                  description="For a variable target: the repositories the release's configs name "
-                                              "that it may hold (`repo (config.json:key)`), those whose key shares a "
-                                              "word with the variable first.")
+    candidates: list[str] = Field(
+        default_factory=list,
+        description="For a variable target: the repositories the release's configs name "
+        "that it may hold (`repo (config.json:key)`), those whose key shares a "
+        "word with the variable first.",
+    )
 
 
 class RemoteCodeFile(BaseModel):
@@ -186,7 +313,8 @@ class RemoteCodeFile(BaseModel):
     named_by: list[str] = Field(default_factory=list, description="Configs (auto_map keys) or modules importing it.")
     status: Literal["analyzed", "not-analyzed", "missing"] = Field(
         description="missing: the release lacks it (or it is another repository's code); not-analyzed: it could "
-                    "not be parsed or read.")
+        "not be parsed or read."
+    )
     reason: str | None = Field(None, description="Why it was not analysed.")
     sha256: str | None = Field(None, description="sha256 of the bytes analysed.")
     verified_sha256: str | None = Field(None, description="The sha256 verify measured for this artifact, if given.")
@@ -203,9 +331,10 @@ class RemoteCodeAudit(BaseModel):
     """The remote code of a release, file by file, with the findings that decide whether it may be trusted."""
 
     files: list[RemoteCodeFile] = Field(default_factory=list)
-    config_repos: dict[str, str] = Field(default_factory=dict,
-                                         description="Config values that name another repository "
-                                                     "(`config.json:mm_vision_tower` -> repo id).")
+    config_repos: dict[str, str] = Field(
+        default_factory=dict,
+        description="Config values that name another repository (`config.json:mm_vision_tower` -> repo id).",
+    )
     verified: bool = Field(False, description="Whether sha256 values from verify were given to compare against.")
 
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented pattern; serialised with --json
@@ -224,15 +353,34 @@ class RemoteCodeAudit(BaseModel):
         verify's sha256 map was given) and has no error finding."""
         rows: list[ClaimResult] = []
         for rf in self.files:
-            measured = {k: sum(c.kind == k for c in rf.calls) for k in
-                        ("hub", "network", "unpickling", "dynamic-exec", "subprocess", "write")}
-            evidence = [Evidence(kind="file", ref=rf.path, sha256=rf.sha256,
-                                 note="parsed with ast, nothing executed" + ("" if self.verified else
-                                                                              "; not compared with a verified sha256"))]
-            declared = f"executed with trust_remote_code ({', '.join(rf.named_by)})" if rf.named_by else \
-                "executed with trust_remote_code"
-            row = ClaimResult(id=f"remote-code-audit:{rf.path}", step=step, kind="remote-code", subject=rf.path,
-                              declared=declared, measured=measured, verdict="pass", evidence=evidence)
+            measured = {
+                k: sum(c.kind == k for c in rf.calls)
+                for k in ("hub", "network", "unpickling", "dynamic-exec", "subprocess", "write")
+            }
+            evidence = [
+                Evidence(
+                    kind="file",
+                    ref=rf.path,
+                    sha256=rf.sha256,
+                    note="parsed with ast, nothing executed"
+                    + ("" if self.verified else "; not compared with a verified sha256"),
+                )
+            ]
+            declared = (
+                f"executed with trust_remote_code ({', '.join(rf.named_by)})"
+                if rf.named_by
+                else "executed with trust_remote_code"
+            )
+            row = ClaimResult(
+                id=f"remote-code-audit:{rf.path}",
+                step=step,
+                kind="remote-code",
+                subject=rf.path,
+                declared=declared,
+                measured=measured,
+                verdict="pass",
+                evidence=evidence,
+            )
             errors = rf.errors
             if rf.status != "analyzed":
                 # code the release needs but lacks fails; code that could not be read or parsed was not checked
@@ -243,19 +391,27 @@ class RemoteCodeAudit(BaseModel):
                 row.needs = ["network"] if rf.role == "foreign" else []
             elif self.verified and (rf.verified_sha256 is None or rf.verified_sha256 != rf.sha256):
                 row.verdict = "not-checked"
-                row.message = ("the bytes analysed are not the verified release file "
-                               f"(verified {rf.verified_sha256 or 'nothing'}, analysed {rf.sha256})")
+                row.message = (
+                    "the bytes analysed are not the verified release file "
+                    f"(verified {rf.verified_sha256 or 'nothing'}, analysed {rf.sha256})"
+                )
             elif errors:
                 codes = sorted({f.code for f in errors})
                 row.verdict = "fail"
-                row.message = "; ".join(f"{f.code}: {f.where}: {f.message}" for f in errors[:3]) + \
-                    (f" (+{len(errors) - 3} more)" if len(errors) > 3 else "") + f" [{', '.join(codes)}]"
+                row.message = (
+                    "; ".join(f"{f.code}: {f.where}: {f.message}" for f in errors[:3])
+                    + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else "")
+                    + f" [{', '.join(codes)}]"
+                )
             else:
                 warnings = [f for f in rf.findings if f.severity == "warning"]
-                row.message = ("parsed and analysed: no unpinned download, network call, unpickling, execution or "
-                               "process") + \
-                    (f"; {len(warnings)} warning(s): " + "; ".join(f"{f.code}: {f.where}" for f in warnings[:3])
-                     if warnings else "")
+                row.message = (
+                    "parsed and analysed: no unpinned download, network call, unpickling, execution or process"
+                ) + (
+                    f"; {len(warnings)} warning(s): " + "; ".join(f"{f.code}: {f.where}" for f in warnings[:3])
+                    if warnings
+                    else ""
+                )
             rows.append(row)
         return rows
 
@@ -310,8 +466,15 @@ class _Analyzer(ast.NodeVisitor):
         assigns: list[tuple[str, ast.expr]] = []
         for node in ast.walk(tree):
             # every binding of a name counts: a literal resolves only if it is the name's only binding
-            bound = node.id if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) else \
-                node.arg if isinstance(node, ast.arg) else node.name if isinstance(node, ast.ExceptHandler) else None
+            bound = (
+                node.id
+                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)
+                else node.arg
+                if isinstance(node, ast.arg)
+                else node.name
+                if isinstance(node, ast.ExceptHandler)
+                else None
+            )
             if bound:
                 stores[bound] = stores.get(bound, 0) + 1
             if isinstance(node, ast.Import):
@@ -412,20 +575,49 @@ class _Analyzer(ast.NodeVisitor):
         if last == "from_pretrained" or last in HUB_FUNCS or name in TORCH_HUB:
             self._hub(node, name)
         if self._network(name):
-            self.add(node, "network", name, "network call", "network-call", "error",
-                     "a network call: nothing pins what it returns")
+            self.add(
+                node,
+                "network",
+                name,
+                "network call",
+                "network-call",
+                "error",
+                "a network call: nothing pins what it returns",
+            )
         self._unpickle(node, name)
         self._exec(node, name, chain or [])
         if name in SUBPROCESS_CALLS or name.startswith(SUBPROCESS_PREFIXES):
-            self.add(node, "subprocess", name, "starts a process", "subprocess", "error",
-                     "starts a process from remote code")
+            self.add(
+                node, "subprocess", name, "starts a process", "subprocess", "error", "starts a process from remote code"
+            )
         self._write(node, name, chain or [])
 
-    def add(self, node: ast.AST, kind: CallKind, name: str, what: str, code: str, severity: Severity,
-            message: str, **extra: Any) -> None:
-        self.calls.append(CodeCall(file=self.path, line=getattr(node, "lineno", 0),
-                                   col=getattr(node, "col_offset", 0), source=self.segment(node), kind=kind,
-                                   name=name, what=what, code=code, severity=severity, message=message, **extra))
+    def add(
+        self,
+        node: ast.AST,
+        kind: CallKind,
+        name: str,
+        what: str,
+        code: str,
+        severity: Severity,
+        message: str,
+        **extra: Any,
+    ) -> None:
+        self.calls.append(
+            CodeCall(
+                file=self.path,
+                line=getattr(node, "lineno", 0),
+                col=getattr(node, "col_offset", 0),
+                source=self.segment(node),
+                kind=kind,
+                name=name,
+                what=what,
+                code=code,
+                severity=severity,
+                message=message,
+                **extra,
+            )
+        )
 
     def _arg(self, node: ast.Call, index: int, *keys: str) -> ast.AST | None:
         for kw in node.keywords:
@@ -453,52 +645,100 @@ class _Analyzer(ast.NodeVisitor):
             pin = "inherited" if has_kwargs and kind == "release" else "absent"
         else:
             pin = "unknown"
-        offline = any(kw.arg == "local_files_only" and isinstance(kw.value, ast.Constant) and kw.value.value is True
-                      for kw in node.keywords)
+        offline = any(
+            kw.arg == "local_files_only" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+            for kw in node.keywords
+        )
         what = f"hub call: loads {shown}"
         extra: dict[str, Any] = {"target": shown, "target_kind": kind, "revision": rev_text, "pin": pin}
         if kind == "release":
-            self.add(node, "hub", name, what + " (the release itself)", "release-load", "info",
-                     "loads the release itself (the path and revision the caller gave)", **extra)
+            self.add(
+                node,
+                "hub",
+                name,
+                what + " (the release itself)",
+                "release-load",
+                "info",
+                "loads the release itself (the path and revision the caller gave)",
+                **extra,
+            )
             return
         if kind == "local-path":
             # a path computed from the release's own path (os.path.join(pretrained_model_name_or_path, …)) is listed;
             # a literal path names a place on the machine that is not the release
-            literal = isinstance(target, ast.Constant) or (isinstance(target, ast.Name) and
-                                                           bool(self.constants.get(target.id)))
-            self.add(node, "hub", name, what + " (a local path)", "local-load", "warning" if literal else "info",
-                     f"loads {shown}, a fixed local path outside the release" if literal else
-                     f"loads from a local path ({shown})", **extra)
+            literal = isinstance(target, ast.Constant) or (
+                isinstance(target, ast.Name) and bool(self.constants.get(target.id))
+            )
+            self.add(
+                node,
+                "hub",
+                name,
+                what + " (a local path)",
+                "local-load",
+                "warning" if literal else "info",
+                f"loads {shown}, a fixed local path outside the release"
+                if literal
+                else f"loads from a local path ({shown})",
+                **extra,
+            )
             return
         trc = self._kw(node, "trust_remote_code")
         if trc is not None and not (isinstance(trc, ast.Constant) and trc.value in (False, None)):
-            self.add(node, "dynamic-exec", name, "runs another repository's remote code", "dynamic-exec", "error",
-                     f"loads {shown} with trust_remote_code={self.segment(trc)}: it runs that repository's code, which "
-                     "this audit did not analyse", target=shown, target_kind=kind)
+            self.add(
+                node,
+                "dynamic-exec",
+                name,
+                "runs another repository's remote code",
+                "dynamic-exec",
+                "error",
+                f"loads {shown} with trust_remote_code={self.segment(trc)}: it runs that repository's code, which "
+                "this audit did not analyse",
+                target=shown,
+                target_kind=kind,
+            )
         if pin == "pinned":
-            self.add(node, "hub", name, what + f" at commit {rev_lit}", "pinned-download", "warning",
-                     f"loads another repository ({shown}) at a pinned commit: its files are not in this release's "
-                     "lock", **extra)
+            self.add(
+                node,
+                "hub",
+                name,
+                what + f" at commit {rev_lit}",
+                "pinned-download",
+                "warning",
+                f"loads another repository ({shown}) at a pinned commit: its files are not in this release's lock",
+                **extra,
+            )
             return
-        why = {"branch": f"revision {rev_text} is a branch or tag, not a commit",
-               "absent": "no revision", "unknown": f"revision {rev_text} is computed at run time (unknown: treated as "
-                                                   "not pinned)",
-               "inherited": "no revision", "pinned": ""}[pin]
-        whose = f"another repository ({shown})" if kind == "repo-id" else \
-            f"{shown}, a variable that may name another repository (unknown target: treated as one)"
+        why = {
+            "branch": f"revision {rev_text} is a branch or tag, not a commit",
+            "absent": "no revision",
+            "unknown": f"revision {rev_text} is computed at run time (unknown: treated as not pinned)",
+            "inherited": "no revision",
+            "pinned": "",
+        }[pin]
+        whose = (
+            f"another repository ({shown})"
+            if kind == "repo-id"
+            else f"{shown}, a variable that may name another repository (unknown target: treated as one)"
+        )
         hint = ""
         if kind == "variable" and self.config_repos:
             # which config value the variable holds is data flow a static reader does not follow; a shared word
             # between the variable and the config key (vision_tower_path ~ mm_vision_tower) ranks it first
             named = [f"{v} ({k})" for k, v in self.config_repos.items()]
-            likely = [f"{v} ({k})" for k, v in self.config_repos.items()
-                      if _words(shown) & _words(k.split(":", 1)[-1])]
+            likely = [f"{v} ({k})" for k, v in self.config_repos.items() if _words(shown) & _words(k.split(":", 1)[-1])]
             extra["candidates"] = likely + [n for n in named if n not in likely]
-            hint = (f"; likely {', '.join(likely)}" if likely else
-                    f"; the release's configs name {', '.join(named)}")
-        self.add(node, "hub", name, what, "unpinned-download", "error",
-                 f"loads {whose} with {why}{' (from the local cache only)' if offline else ''}: the model that loads "
-                 f"is not the locked release{hint}", **extra)
+            hint = f"; likely {', '.join(likely)}" if likely else f"; the release's configs name {', '.join(named)}"
+        self.add(
+            node,
+            "hub",
+            name,
+            what,
+            "unpinned-download",
+            "error",
+            f"loads {whose} with {why}{' (from the local cache only)' if offline else ''}: the model that loads "
+            f"is not the locked release{hint}",
+            **extra,
+        )
 
     def _target_kind(self, target: ast.AST | None) -> tuple[TargetKind, str]:
         if target is None:
@@ -519,8 +759,11 @@ class _Analyzer(ast.NodeVisitor):
             return "release", shown
         chain = _dotted(target.func) if isinstance(target, ast.Call) else None
         called = self.resolve(chain) if chain else ""
-        if called.startswith(("os.path.", "pathlib.", "posixpath.")) or called in ("Path", "PurePath") or \
-                (isinstance(target, ast.BinOp) and isinstance(target.op, ast.Div)):
+        if (
+            called.startswith(("os.path.", "pathlib.", "posixpath."))
+            or called in ("Path", "PurePath")
+            or (isinstance(target, ast.BinOp) and isinstance(target.op, ast.Div))
+        ):
             return "local-path", shown
         return "variable", shown
 
@@ -547,57 +790,124 @@ class _Analyzer(ast.NodeVisitor):
 
     def _unpickle(self, node: ast.Call, name: str) -> None:
         mod, _, last = name.rpartition(".")
-        hit = name in UNPICKLE_CALLS or (mod.split(".", 1)[0] in PICKLE_MODULES and (
-            last.startswith(("load", "Unpickler"))))
+        hit = name in UNPICKLE_CALLS or (
+            mod.split(".", 1)[0] in PICKLE_MODULES and (last.startswith(("load", "Unpickler")))
+        )
         if not hit:
             return
         if name == "numpy.load":
             ap = self._kw(node, "allow_pickle")
             if ap is None or (isinstance(ap, ast.Constant) and ap.value is False):
-                self.add(node, "unpickling", name, "numpy.load without allow_pickle (no unpickling)", "unpickling",
-                         "info", "numpy.load refuses pickled object arrays here")
+                self.add(
+                    node,
+                    "unpickling",
+                    name,
+                    "numpy.load without allow_pickle (no unpickling)",
+                    "unpickling",
+                    "info",
+                    "numpy.load refuses pickled object arrays here",
+                )
                 return
             lit = isinstance(ap, ast.Constant) and ap.value is True
-            self.add(node, "unpickling", name, "numpy.load(allow_pickle=...)", "unpickling", "error",
-                     "numpy.load with allow_pickle=True unpickles object arrays: loading runs code" if lit else
-                     f"numpy.load with allow_pickle={self.segment(ap)} (unknown: treated as True)")
+            self.add(
+                node,
+                "unpickling",
+                name,
+                "numpy.load(allow_pickle=...)",
+                "unpickling",
+                "error",
+                "numpy.load with allow_pickle=True unpickles object arrays: loading runs code"
+                if lit
+                else f"numpy.load with allow_pickle={self.segment(ap)} (unknown: treated as True)",
+            )
             return
         if name in ("torch.load", "torch.serialization.load", "torch.hub.load_state_dict_from_url"):
             wo = self._kw(node, "weights_only")
             if isinstance(wo, ast.Constant) and wo.value is True:
-                self.add(node, "unpickling", name, f"{name}(weights_only=True)", "unpickling", "info",
-                         "restricted unpickler (weights_only=True)")
+                self.add(
+                    node,
+                    "unpickling",
+                    name,
+                    f"{name}(weights_only=True)",
+                    "unpickling",
+                    "info",
+                    "restricted unpickler (weights_only=True)",
+                )
                 return
-            why = "without weights_only" if wo is None else f"with weights_only={self.segment(wo)}" + (
-                "" if isinstance(wo, ast.Constant) else " (unknown: treated as False)")
-            self.add(node, "unpickling", name, f"{name} {why}", "unpickling", "error",
-                     f"{name} {why}: unpickling a file runs code chosen by whoever wrote it (the default depends on "
-                     "the torch version; only an explicit weights_only=True is safe)")
+            why = (
+                "without weights_only"
+                if wo is None
+                else f"with weights_only={self.segment(wo)}"
+                + ("" if isinstance(wo, ast.Constant) else " (unknown: treated as False)")
+            )
+            self.add(
+                node,
+                "unpickling",
+                name,
+                f"{name} {why}",
+                "unpickling",
+                "error",
+                f"{name} {why}: unpickling a file runs code chosen by whoever wrote it (the default depends on "
+                "the torch version; only an explicit weights_only=True is safe)",
+            )
             return
-        self.add(node, "unpickling", name, f"{name}: unpickling", "unpickling", "error",
-                 f"{name} unpickles: loading runs code chosen by whoever wrote the file")
+        self.add(
+            node,
+            "unpickling",
+            name,
+            f"{name}: unpickling",
+            "unpickling",
+            "error",
+            f"{name} unpickles: loading runs code chosen by whoever wrote the file",
+        )
 
     def _exec(self, node: ast.Call, name: str, chain: list[str]) -> None:
-        builtin = name if len(chain) == 1 and chain[0] not in self.aliases else \
-            name.removeprefix("builtins.") if name.startswith("builtins.") else None
+        builtin = (
+            name
+            if len(chain) == 1 and chain[0] not in self.aliases
+            else name.removeprefix("builtins.")
+            if name.startswith("builtins.")
+            else None
+        )
         if builtin in EXEC_BUILTINS:
-            self.add(node, "dynamic-exec", builtin, f"{builtin}(): runs code built at run time", "dynamic-exec",
-                     "error", f"{builtin}() runs code that is not in the reviewed source")
+            self.add(
+                node,
+                "dynamic-exec",
+                builtin,
+                f"{builtin}(): runs code built at run time",
+                "dynamic-exec",
+                "error",
+                f"{builtin}() runs code that is not in the reviewed source",
+            )
             return
         if builtin == "__import__" or name in ("importlib.import_module", "importlib.__import__"):
             first = self._arg(node, 0, "name")
             lit = _const_str(first)
             if lit is not None:
-                self.imports.append(CodeImport(line=node.lineno, source=self.segment(node), module=lit,
-                                               dynamic=True, status="external"))
+                self.imports.append(
+                    CodeImport(line=node.lineno, source=self.segment(node), module=lit, dynamic=True, status="external")
+                )
                 return
-            self.add(node, "dynamic-exec", name, "imports a module named at run time", "dynamic-exec", "error",
-                     "imports a module whose name is computed at run time")
+            self.add(
+                node,
+                "dynamic-exec",
+                name,
+                "imports a module named at run time",
+                "dynamic-exec",
+                "error",
+                "imports a module whose name is computed at run time",
+            )
             return
         if name in NATIVE_CALLS:
-            self.add(node, "dynamic-exec", name, "runs or loads code outside the source (native library, "
-                     "compiled extension or another script)", "dynamic-exec", "error",
-                     f"{name} runs code that is not in the reviewed source")
+            self.add(
+                node,
+                "dynamic-exec",
+                name,
+                "runs or loads code outside the source (native library, compiled extension or another script)",
+                "dynamic-exec",
+                "error",
+                f"{name} runs code that is not in the reviewed source",
+            )
 
     def _getattr(self, node: ast.Call) -> None:
         obj = _dotted(node.args[0])
@@ -605,19 +915,39 @@ class _Analyzer(ast.NodeVisitor):
         if obj is None:
             return
         resolved = self.resolve(obj)
-        risky = resolved.split(".", 1)[0] in ("os", "subprocess", "builtins", "pickle", "importlib", "sys", "shutil",
-                                              "socket", "requests")
+        risky = resolved.split(".", 1)[0] in (
+            "os",
+            "subprocess",
+            "builtins",
+            "pickle",
+            "importlib",
+            "sys",
+            "shutil",
+            "socket",
+            "requests",
+        )
         if attr is None and risky:
-            self.add(node, "dynamic-exec", f"getattr({resolved}, …)", "looks up a function by a computed name",
-                     "dynamic-exec", "error", f"getattr on {resolved} with a computed name: any function of it may "
-                                              "be called")
+            self.add(
+                node,
+                "dynamic-exec",
+                f"getattr({resolved}, …)",
+                "looks up a function by a computed name",
+                "dynamic-exec",
+                "error",
+                f"getattr on {resolved} with a computed name: any function of it may be called",
+            )
 
     def _write(self, node: ast.Call, name: str, chain: list[str]) -> None:
         target: ast.AST | None = None
         what = ""
         last = chain[-1] if chain else ""
-        method = isinstance(node.func, ast.Attribute) and last == "open" and name not in OPEN_CALLS and \
-            name != "os.open" and not self._network(name)
+        method = (
+            isinstance(node.func, ast.Attribute)
+            and last == "open"
+            and name not in OPEN_CALLS
+            and name != "os.open"
+            and not self._network(name)
+        )
         if name in OPEN_CALLS or method:
             mode = self._arg(node, 0 if method else 1, "mode")
             lit = _const_str(mode)
@@ -625,8 +955,11 @@ class _Analyzer(ast.NodeVisitor):
                 return
             if lit is None and method:  # x.open(arg): arg may be a path (PIL's Image.open), not a mode
                 return
-            target = node.func.value if method and isinstance(node.func, ast.Attribute) else \
-                self._arg(node, 0, "file", "name")
+            target = (
+                node.func.value
+                if method and isinstance(node.func, ast.Attribute)
+                else self._arg(node, 0, "file", "name")
+            )
             what = f"opens for writing (mode {self.segment(mode)}" + (")" if lit is not None else ", computed)")
         elif name == "os.open":
             flags = self._arg(node, 1, "flags")
@@ -642,12 +975,27 @@ class _Analyzer(ast.NodeVisitor):
         shown = self.segment(target) if target is not None else "(unknown)"
         under_cache = target is not None and any(h in shown.lower() for h in CACHE_HINTS)
         if under_cache:
-            self.add(node, "write", name, what + " under a cache or temporary folder", "write-in-cache", "info",
-                     f"writes {shown} (a cache/temporary folder or the module's own folder)", target=shown)
+            self.add(
+                node,
+                "write",
+                name,
+                what + " under a cache or temporary folder",
+                "write-in-cache",
+                "info",
+                f"writes {shown} (a cache/temporary folder or the module's own folder)",
+                target=shown,
+            )
         else:
-            self.add(node, "write", name, what, "write-outside-cache", "warning",
-                     f"writes {shown}, not under a cache folder (HF cache, tempfile, the module's own folder)",
-                     target=shown)
+            self.add(
+                node,
+                "write",
+                name,
+                what,
+                "write-outside-cache",
+                "warning",
+                f"writes {shown}, not under a cache folder (HF cache, tempfile, the module's own folder)",
+                target=shown,
+            )
 
 
 # ------------------------------------------------------------------------------------------------- one file
@@ -656,8 +1004,11 @@ def _decode(data: bytes) -> str:
     return importlib.util.decode_source(data)
 
 
-def analyse_source(path: str, data: bytes, config_repos: Mapping[str, str] | None = None,
-                   ) -> tuple[RemoteCodeFile, list[tuple[CodeImport, int]]]:
+def analyse_source(
+    path: str,
+    data: bytes,
+    config_repos: Mapping[str, str] | None = None,
+) -> tuple[RemoteCodeFile, list[tuple[CodeImport, int]]]:
     """Parse and analyse one module's bytes.  Never raises: what cannot be parsed is ``not-analyzed``.
 
     Returns the file and its imports with their relative level (for the caller to resolve against the release).
@@ -679,8 +1030,13 @@ def analyse_source(path: str, data: bytes, config_repos: Mapping[str, str] | Non
         return _not_analyzed(rf, f"does not parse: {type(exc).__name__}: {msg}{line}"), []
     pending: list[tuple[CodeImport, int]] = []
     for node, module, names, level in an._import_nodes:
-        imp = CodeImport(line=getattr(node, "lineno", 0), source=an.segment(node), module="." * level + module,
-                         names=names, status="external")
+        imp = CodeImport(
+            line=getattr(node, "lineno", 0),
+            source=an.segment(node),
+            module="." * level + module,
+            names=names,
+            status="external",
+        )
         pending.append((imp, level))
     for imp in an.imports:  # dynamic imports by a literal name
         pending.append((imp, len(imp.module) - len(imp.module.lstrip("."))))
@@ -691,8 +1047,9 @@ def analyse_source(path: str, data: bytes, config_repos: Mapping[str, str] | Non
 
 def _not_analyzed(rf: RemoteCodeFile, reason: str, missing: bool = False) -> RemoteCodeFile:
     rf.status, rf.reason = ("missing" if missing else "not-analyzed"), reason
-    rf.findings = [Finding.make("error", "not-analyzed", f"{reason}: the code was not analysed (fail closed)",
-                                where=rf.path)]
+    rf.findings = [
+        Finding.make("error", "not-analyzed", f"{reason}: the code was not analysed (fail closed)", where=rf.path)
+    ]
     return rf
 
 
@@ -723,9 +1080,15 @@ def _config_repos(configs: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def audit_remote_code(entries: Mapping[str, Iterable[str]], read: Callable[[str], bytes | None],
-                      release_files: Collection[str], *, verified: Mapping[str, str | None] | None = None,
-                      foreign: Iterable[str] = (), configs: Mapping[str, Any] | None = None) -> RemoteCodeAudit:
+def audit_remote_code(
+    entries: Mapping[str, Iterable[str]],
+    read: Callable[[str], bytes | None],
+    release_files: Collection[str],
+    *,
+    verified: Mapping[str, str | None] | None = None,
+    foreign: Iterable[str] = (),
+    configs: Mapping[str, Any] | None = None,
+) -> RemoteCodeAudit:
     """Audit the files ``auto_map`` names and, transitively, the release modules they import.
 
     ``entries`` maps each release-relative code path to what names it (``config.json:AutoModel``); ``read`` returns
@@ -737,8 +1100,9 @@ def audit_remote_code(entries: Mapping[str, Iterable[str]], read: Callable[[str]
     audit = RemoteCodeAudit(config_repos=repos, verified=verified is not None)
     files: dict[str, RemoteCodeFile] = {}
     release = set(release_files)
-    queue: list[tuple[str, Role, str]] = [(p, "auto_map", by) for p, bys in sorted(entries.items())
-                                          for by in (list(bys) or [""])]
+    queue: list[tuple[str, Role, str]] = [
+        (p, "auto_map", by) for p, bys in sorted(entries.items()) for by in (list(bys) or [""])
+    ]
     while queue:
         path, role, by = queue.pop(0)
         if path in files:
@@ -748,8 +1112,11 @@ def audit_remote_code(entries: Mapping[str, Iterable[str]], read: Callable[[str]
         data = read(path) if path in release else None
         if data is None:
             missing = path not in release
-            rf = _not_analyzed(RemoteCodeFile(path=path, role=role, status="not-analyzed"),
-                               f"{path} is {'not in the release' if missing else 'unreadable'}", missing=missing)
+            rf = _not_analyzed(
+                RemoteCodeFile(path=path, role=role, status="not-analyzed"),
+                f"{path} is {'not in the release' if missing else 'unreadable'}",
+                missing=missing,
+            )
         else:
             rf, pending = analyse_source(path, data, repos)
             rf.role = role
@@ -757,10 +1124,15 @@ def audit_remote_code(entries: Mapping[str, Iterable[str]], read: Callable[[str]
                 for hit in _resolve_import(imp, level, PurePosixPath(path).parent, release):
                     queue.append((hit, "imported", path))
                 if imp.status == "missing":
-                    rf.findings.append(Finding.make(
-                        "error", "not-analyzed", f"imports {imp.module!r} ({imp.resolved}), which is not in the "
-                                                 "release: the code it runs was not analysed (fail closed)",
-                        where=f"{path}:{imp.line}"))
+                    rf.findings.append(
+                        Finding.make(
+                            "error",
+                            "not-analyzed",
+                            f"imports {imp.module!r} ({imp.resolved}), which is not in the "
+                            "release: the code it runs was not analysed (fail closed)",
+                            where=f"{path}:{imp.line}",
+                        )
+                    )
                 rf.imports.append(imp)
             rf.imports.sort(key=lambda i: i.line)
         rf.named_by = [by] if by else []
@@ -768,9 +1140,11 @@ def audit_remote_code(entries: Mapping[str, Iterable[str]], read: Callable[[str]
             rf.verified_sha256 = verified.get(path)
         files[path] = rf
     for ref in sorted(set(foreign)):
-        files[ref] = _not_analyzed(RemoteCodeFile(path=ref, role="foreign", status="not-analyzed"),
-                                   f"auto_map names code in another repository ({ref}): it is not in the release",
-                                   missing=True)
+        files[ref] = _not_analyzed(
+            RemoteCodeFile(path=ref, role="foreign", status="not-analyzed"),
+            f"auto_map names code in another repository ({ref}): it is not in the release",
+            missing=True,
+        )
     audit.files = list(files.values())
     return audit
 
@@ -838,8 +1212,10 @@ def _auto_map(configs: Mapping[str, Any]) -> tuple[dict[str, list[str]], list[st
     return entries, foreign
 
 
-def audit_release_code(files: Mapping[str, Path], verified: Mapping[str, str | None] | None = None,
-                       ) -> RemoteCodeAudit | None:
+def audit_release_code(
+    files: Mapping[str, Path],
+    verified: Mapping[str, str | None] | None = None,
+) -> RemoteCodeAudit | None:
     """The remote-code audit of a release for ``assay verify``: ``files`` maps each artifact present on disk
     (release path -> file) and ``verified`` is verify's path -> sha256 map.  None when no config names code.
 
@@ -859,8 +1235,14 @@ def audit_release_code(files: Mapping[str, Path], verified: Mapping[str, str | N
     entries, foreign = _auto_map(configs)
     if not entries and not foreign:
         return None
-    return audit_remote_code(entries, lambda rel: _read_capped(files[rel]) if rel in files else None, set(files),
-                             verified=verified, foreign=foreign, configs={**configs, **_all_configs(files, configs)})
+    return audit_remote_code(
+        entries,
+        lambda rel: _read_capped(files[rel]) if rel in files else None,
+        set(files),
+        verified=verified,
+        foreign=foreign,
+        configs={**configs, **_all_configs(files, configs)},
+    )
 
 
 def _all_configs(files: Mapping[str, Path], known: Mapping[str, Any]) -> dict[str, Any]:
@@ -923,9 +1305,22 @@ def inspect_remote_code(path: Path | str) -> RemoteCodeAudit:
     if path.suffix != ".py":
         raise InputError(f"{path}: not a Python file or a model folder")
     release, configs = _folder(path.parent)
-    return audit_remote_code({path.name: ["command line"]}, lambda rel: _read_capped(path.parent / rel), release,
-                             configs=configs)
+    return audit_remote_code(
+        {path.name: ["command line"]}, lambda rel: _read_capped(path.parent / rel), release, configs=configs
+    )
 
 
-__all__ = ["RemoteCodeAudit", "RemoteCodeFile", "CodeCall", "CodeImport", "audit_remote_code", "audit_folder",
-           "audit_release_code", "inspect_remote_code", "analyse_source", "BLOCKING_CODES", "NETWORK_CODES", "CODES"]
+__all__ = [
+    "RemoteCodeAudit",
+    "RemoteCodeFile",
+    "CodeCall",
+    "CodeImport",
+    "audit_remote_code",
+    "audit_folder",
+    "audit_release_code",
+    "inspect_remote_code",
+    "analyse_source",
+    "BLOCKING_CODES",
+    "NETWORK_CODES",
+    "CODES",
+]

@@ -63,12 +63,28 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Element width in bits of every dtype safetensors 0.8.0 deserialises (checked against
 # the library: its "unknown variant" error lists exactly these 22 names).
 DTYPE_BITS: dict[str, int] = {
-    "BOOL": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
-    "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
-    "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8,
-    "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
-    "I32": 32, "U32": 32, "F32": 32,
-    "C64": 64, "F64": 64, "I64": 64, "U64": 64,
+    "BOOL": 8,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E8M0": 8,
+    "F8_E4M3FNUZ": 8,
+    "F8_E5M2FNUZ": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "C64": 64,
+    "F64": 64,
+    "I64": 64,
+    "U64": 64,
 }
 
 
@@ -181,18 +197,22 @@ def _json_problems(doc: Any, root: str) -> tuple[list[str], list[str]]:
                 )
             for key, sub in reversed(list(value.items())):
                 if _SURROGATE.search(key):
-                    surrogates.append(f"key {_short(key)} in {at} holds a lone UTF-16 surrogate "
-                                      f"({_surrogate_text(key)}): "
-                                      "not a Unicode scalar value, so not valid UTF-8 JSON (the official library "
-                                      "rejects the header)")
+                    surrogates.append(
+                        f"key {_short(key)} in {at} holds a lone UTF-16 surrogate "
+                        f"({_surrogate_text(key)}): "
+                        "not a Unicode scalar value, so not valid UTF-8 JSON (the official library "
+                        "rejects the header)"
+                    )
                 stack.append((sub, (node, key)))
         elif isinstance(value, list):
             for i in range(len(value) - 1, -1, -1):
                 stack.append((value[i], (node, i)))
         elif isinstance(value, str) and _SURROGATE.search(value):
-            surrogates.append(f"string {_short(value)} at {root + _where(node)} holds a lone UTF-16 surrogate "
-                              f"({_surrogate_text(value)}): not a Unicode scalar value, so not valid UTF-8 JSON "
-                              "(the official library rejects the header)")
+            surrogates.append(
+                f"string {_short(value)} at {root + _where(node)} holds a lone UTF-16 surrogate "
+                f"({_surrogate_text(value)}): not a Unicode scalar value, so not valid UTF-8 JSON "
+                "(the official library rejects the header)"
+            )
     return duplicates, surrogates
 
 
@@ -207,19 +227,34 @@ def _is_int(value: Any) -> bool:
 # --------------------------------------------------------------------------- safetensors
 
 
-def _report(path: str, file_size: int, errors: list[str], warnings: list[str], *,
-            header_size: int | None = None, data_size: int | None = None,
-            tensors: list[TensorInfo] | None = None,
-            metadata: dict[str, str] | None = None) -> SafetensorsReport:
+def _report(
+    path: str,
+    file_size: int,
+    errors: list[str],
+    warnings: list[str],
+    *,
+    header_size: int | None = None,
+    data_size: int | None = None,
+    tensors: list[TensorInfo] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> SafetensorsReport:
     tensors = sorted(tensors or [], key=lambda t: t.name)
     by_dtype: dict[str, int] = {}
     for t in tensors:
         by_dtype[t.dtype] = by_dtype.get(t.dtype, 0) + t.numel
     return SafetensorsReport(
-        path=path, ok=not errors, errors=errors, warnings=warnings,
-        header_size=header_size, data_size=data_size, file_size=file_size,
-        tensors=tensors, metadata=metadata, parameters=sum(by_dtype.values()),
-        parameters_by_dtype=dict(sorted(by_dtype.items())), dtypes=sorted(by_dtype),
+        path=path,
+        ok=not errors,
+        errors=errors,
+        warnings=warnings,
+        header_size=header_size,
+        data_size=data_size,
+        file_size=file_size,
+        tensors=tensors,
+        metadata=metadata,
+        parameters=sum(by_dtype.values()),
+        parameters_by_dtype=dict(sorted(by_dtype.items())),
+        dtypes=sorted(by_dtype),
     )
 
 
@@ -254,16 +289,22 @@ def _padding_problems(text: str) -> tuple[list[str], list[str]]:
     warnings: list[str] = []
     body = text.lstrip(JSON_WHITESPACE)
     lead = text[: len(text) - len(body)]
-    trail = body[len(body.rstrip(JSON_WHITESPACE)):]
+    trail = body[len(body.rstrip(JSON_WHITESPACE)) :]
     if lead.strip(" "):
-        errors.append(f"header has {_ws_names(lead)} before '{{': the spec says it MUST begin with '{{' and pads "
-                      "with spaces (0x20) only (the official library tolerates this; assay does not)")
+        errors.append(
+            f"header has {_ws_names(lead)} before '{{': the spec says it MUST begin with '{{' and pads "
+            "with spaces (0x20) only (the official library tolerates this; assay does not)"
+        )
     elif lead:
-        warnings.append(f"header has {len(lead)} leading space(s) before '{{': the spec says it MUST begin with "
-                        "'{' (the official library accepts it)")
+        warnings.append(
+            f"header has {len(lead)} leading space(s) before '{{': the spec says it MUST begin with "
+            "'{' (the official library accepts it)"
+        )
     if trail.strip(" "):
-        errors.append(f"header padding after the JSON holds {_ws_names(trail)}: only spaces (0x20) may pad "
-                      "a header (the official library tolerates this; assay does not)")
+        errors.append(
+            f"header padding after the JSON holds {_ws_names(trail)}: only spaces (0x20) may pad "
+            "a header (the official library tolerates this; assay does not)"
+        )
     return errors, warnings
 
 
@@ -282,11 +323,17 @@ def audit_safetensors_header(header: bytes, file_size: int, path: str = "<bytes>
     if errors:
         return _report(path, file_size, errors, [], header_size=n)
     data_size = file_size - 8 - n
-    warnings = [] if n % 8 == 0 else [
-        (f"header length {n} is not a multiple of 8, so the data section is not 8-byte aligned "
-         "(the official writer pads the header with spaces)")
-    ]
-    raw = header[8:8 + n]
+    warnings = (
+        []
+        if n % 8 == 0
+        else [
+            (
+                f"header length {n} is not a multiple of 8, so the data section is not 8-byte aligned "
+                "(the official writer pads the header with spaces)"
+            )
+        ]
+    )
+    raw = header[8 : 8 + n]
     if len(raw) < n:
         errors.append(f"only {len(raw)} of the {n} header bytes were given")
         return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
@@ -335,8 +382,9 @@ def audit_safetensors_header(header: bytes, file_size: int, path: str = "<bytes>
         if info is not None:
             tensors.append(info)
     errors.extend(_layout_errors(tensors, data_size))
-    return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size,
-                   tensors=tensors, metadata=metadata)
+    return _report(
+        path, file_size, errors, warnings, header_size=n, data_size=data_size, tensors=tensors, metadata=metadata
+    )
 
 
 def _check_metadata(value: Any) -> tuple[dict[str, str] | None, list[str]]:
@@ -361,8 +409,10 @@ def _name_warning(name: str) -> str | None:
         odd.append("holds control characters (e.g. a newline or NUL)")
     if not odd:
         return None
-    return (f"tensor name {_short(name)} {' and '.join(odd)}: valid safetensors, but tools that map tensor names to "
-            "file paths or text lines may mishandle it")
+    return (
+        f"tensor name {_short(name)} {' and '.join(odd)}: valid safetensors, but tools that map tensor names to "
+        "file paths or text lines may mishandle it"
+    )
 
 
 def _numel(shape: list[int]) -> int | None:
@@ -394,8 +444,10 @@ def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | No
     if missing:
         errors.append(f"{label}: missing key(s) {missing}")
     if unknown:
-        errors.append(f"{label}: unknown key(s) {unknown} (the official library ignores them; "
-                      "assay rejects them because unchecked fields can smuggle data past loaders)")
+        errors.append(
+            f"{label}: unknown key(s) {unknown} (the official library ignores them; "
+            "assay rejects them because unchecked fields can smuggle data past loaders)"
+        )
     if missing:
         return None, errors, warnings
 
@@ -406,8 +458,9 @@ def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | No
     shape_ok = isinstance(shape, list) and all(_is_int(d) and 0 <= d < U64_LIMIT for d in shape)
     if not shape_ok:
         errors.append(f"{label}: shape {_short(shape)} is not a list of non-negative integers")
-    offsets_ok = (isinstance(offsets, list) and len(offsets) == 2
-                  and all(_is_int(o) and 0 <= o < U64_LIMIT for o in offsets))
+    offsets_ok = (
+        isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) and 0 <= o < U64_LIMIT for o in offsets)
+    )
     if not offsets_ok:
         errors.append(f"{label}: data_offsets {_short(offsets)} is not a list of two non-negative integers")
     elif offsets[0] > offsets[1]:
@@ -428,11 +481,14 @@ def _check_entry(name: str, entry: Any, data_size: int) -> tuple[TensorInfo | No
         elif total_bits // 8 > data_size:
             errors.append(f"{label}: needs {total_bits // 8} bytes but the data section has only {data_size}")
         elif total_bits % 8:
-            errors.append(f"{label}: {numel} x {bits}-bit {dtype} elements = {total_bits} bits, "
-                          "not a whole number of bytes")
+            errors.append(
+                f"{label}: {numel} x {bits}-bit {dtype} elements = {total_bits} bits, not a whole number of bytes"
+            )
         elif offsets[1] - offsets[0] != total_bits // 8:
-            errors.append(f"{label}: data_offsets span {offsets[1] - offsets[0]} bytes but "
-                          f"shape {_short(shape)} of {dtype} needs {total_bits // 8}")
+            errors.append(
+                f"{label}: data_offsets span {offsets[1] - offsets[0]} bytes but "
+                f"shape {_short(shape)} of {dtype} needs {total_bits // 8}"
+            )
     info = TensorInfo(name=name, dtype=dtype, shape=shape, begin=offsets[0], end=offsets[1], numel=numel)
     return info, errors, warnings
 
@@ -455,18 +511,26 @@ def _layout_errors(tensors: list[TensorInfo], data_size: int) -> list[str]:
         errors.append(f"gap: first tensor {_short(ordered[0].name)} begins at byte {ordered[0].begin}, not 0")
     for prev, cur in itertools.pairwise(ordered):
         if cur.begin > prev.end:
-            errors.append(f"gap: {cur.begin - prev.end} unused bytes between {_short(prev.name)} "
-                          f"(ends at {prev.end}) and {_short(cur.name)} (begins at {cur.begin})")
+            errors.append(
+                f"gap: {cur.begin - prev.end} unused bytes between {_short(prev.name)} "
+                f"(ends at {prev.end}) and {_short(cur.name)} (begins at {cur.begin})"
+            )
         elif cur.begin < prev.end:
-            errors.append(f"overlap: {_short(prev.name)} [{prev.begin}, {prev.end}) and "
-                          f"{_short(cur.name)} [{cur.begin}, {cur.end}) share bytes")
+            errors.append(
+                f"overlap: {_short(prev.name)} [{prev.begin}, {prev.end}) and "
+                f"{_short(cur.name)} [{cur.begin}, {cur.end}) share bytes"
+            )
     last_end = max(t.end for t in ordered)
     if last_end < data_size:
-        errors.append(f"trailing bytes: data section is {data_size} bytes but tensors end at {last_end} "
-                      f"({data_size - last_end} bytes unaccounted for)")
+        errors.append(
+            f"trailing bytes: data section is {data_size} bytes but tensors end at {last_end} "
+            f"({data_size - last_end} bytes unaccounted for)"
+        )
     elif last_end > data_size:
-        errors.append(f"data section too short: tensors end at byte {last_end} but the data section "
-                      f"is only {data_size} bytes (truncated file?)")
+        errors.append(
+            f"data section too short: tensors end at byte {last_end} but the data section "
+            f"is only {data_size} bytes (truncated file?)"
+        )
     return errors
 
 
@@ -493,8 +557,7 @@ def _shard_name_error(shard: Any) -> str | None:
         return "is an empty shard file name"
     if _SURROGATE.search(shard):
         return f"shard name {_short(shard)} holds a lone UTF-16 surrogate: not a file name any tool can open"
-    if (PurePosixPath(shard).is_absolute() or PureWindowsPath(shard).is_absolute()
-            or PureWindowsPath(shard).drive):
+    if PurePosixPath(shard).is_absolute() or PureWindowsPath(shard).is_absolute() or PureWindowsPath(shard).drive:
         return f"shard name {_short(shard)} is an absolute path"
     if "/" in shard or "\\" in shard or shard in (".", "..") or "\0" in shard:
         return f"shard name {_short(shard)} is not a plain file name (no '/', '\\', '..': shards sit next to the index)"
@@ -539,8 +602,7 @@ def _find_report(shard: str, shard_reports: dict[str, SafetensorsReport]) -> Saf
     return matches[0] if len(matches) == 1 else None
 
 
-def audit_shard_index(index_path: str | os.PathLike,
-                      shard_reports: dict[str, SafetensorsReport]) -> ShardIndexReport:
+def audit_shard_index(index_path: str | os.PathLike, shard_reports: dict[str, SafetensorsReport]) -> ShardIndexReport:
     """Cross-check ``model.safetensors.index.json`` against the audits of its shards.
 
     ``shard_reports`` maps shard file names (as written in ``weight_map``) to their
@@ -553,8 +615,14 @@ def audit_shard_index(index_path: str | os.PathLike,
     warnings: list[str] = []
 
     def done(shards: list[str] | None = None, total: int | None = None) -> ShardIndexReport:
-        return ShardIndexReport(path=path, ok=not errors, errors=errors, warnings=warnings,
-                                shards=sorted(set(shards or [])), total_size=total)
+        return ShardIndexReport(
+            path=path,
+            ok=not errors,
+            errors=errors,
+            warnings=warnings,
+            shards=sorted(set(shards or [])),
+            total_size=total,
+        )
 
     if raw is None or len(raw) > MAX_INDEX_SIZE:
         errors.append(f"index is larger than {MAX_INDEX_SIZE:,} bytes; not read")
@@ -583,8 +651,11 @@ def audit_shard_index(index_path: str | os.PathLike,
     for tensor, shard in weight_map.items():
         problem = _shard_name_error(shard)
         if problem:
-            errors.append(f"weight_map[{_short(tensor)}] {problem}" if problem.startswith("is ")
-                          else f"weight_map[{_short(tensor)}]: {problem}")
+            errors.append(
+                f"weight_map[{_short(tensor)}] {problem}"
+                if problem.startswith("is ")
+                else f"weight_map[{_short(tensor)}]: {problem}"
+            )
         else:
             valid[tensor] = shard
     shards = sorted(set(valid.values()))
@@ -616,8 +687,9 @@ def audit_shard_index(index_path: str | os.PathLike,
             if tensor not in weight_map:
                 errors.append(f"tensor {_short(tensor)} in shard {_short(shard)} is not listed in weight_map")
             elif tensor in valid and valid[tensor] != shard:
-                errors.append(f"tensor {_short(tensor)} is in shard {_short(shard)} but weight_map says "
-                              f"{_short(valid[tensor])}")
+                errors.append(
+                    f"tensor {_short(tensor)} is in shard {_short(shard)} but weight_map says {_short(valid[tensor])}"
+                )
     for tensor, shard in sorted(valid.items()):
         if shard in reports and not located.get(tensor):
             errors.append(f"tensor {_short(tensor)} is mapped to {_short(shard)} but that shard does not contain it")
@@ -643,10 +715,13 @@ def _check_total_size(doc: dict, total: int | None, errors: list[str], warnings:
         return
     declared = metadata["total_size"]
     if not _is_int(declared):
-        errors.append(f"metadata.total_size {_short(declared)} is a {_type_name(declared)}, "
-                      "not an integer number of bytes")
+        errors.append(
+            f"metadata.total_size {_short(declared)} is a {_type_name(declared)}, not an integer number of bytes"
+        )
     elif declared < 0:
         errors.append(f"metadata.total_size {declared} is negative")
     elif total is not None and declared != total:
-        errors.append(f"metadata.total_size says {declared} bytes but the shards' tensors "
-                      f"total {total} bytes (sum of end - begin over every tensor)")
+        errors.append(
+            f"metadata.total_size says {declared} bytes but the shards' tensors "
+            f"total {total} bytes (sum of end - begin over every tensor)"
+        )

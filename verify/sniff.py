@@ -45,8 +45,25 @@ from .pickle_scan import (
     zip_members,
 )
 
-Format = Literal["safetensors", "pickle", "torch-legacy", "torch-zip", "npy", "npz", "joblib", "zip", "gguf",
-                 "onnx", "hdf5", "tflite", "msgpack", "json", "text", "empty", "unknown"]
+Format = Literal[
+    "safetensors",
+    "pickle",
+    "torch-legacy",
+    "torch-zip",
+    "npy",
+    "npz",
+    "joblib",
+    "zip",
+    "gguf",
+    "onnx",
+    "hdf5",
+    "tflite",
+    "msgpack",
+    "json",
+    "text",
+    "empty",
+    "unknown",
+]
 # Formats whose content an assay check knows; "unknown" in a weights or code role is a finding.
 PREFIX = SNIFF_PREFIX
 _LEGACY_HEAD = b"\x80\x02\x8a\x0a" + TORCH_LEGACY_MAGIC.to_bytes(10, "little")
@@ -134,9 +151,11 @@ def _sniff_zip(f: io.BufferedReader) -> Sniffed:
     if names and all(n.lower().endswith(".npy") for n in names):
         return Sniffed(format="npz", pickle_bearing=True, detail=f"{len(names)} arrays")
     if members:
-        return Sniffed(format="zip", pickle_bearing=True,
-                       detail="members a loader could unpickle: " + ", ".join(f"{i.filename} ({k})" for i,
-                                                                              k in members[:5]))
+        return Sniffed(
+            format="zip",
+            pickle_bearing=True,
+            detail="members a loader could unpickle: " + ", ".join(f"{i.filename} ({k})" for i, k in members[:5]),
+        )
     return Sniffed(format="zip", pickle_bearing=False, detail=f"{len(names)} members")
 
 
@@ -173,7 +192,7 @@ def _is_msgpack_map(head: bytes) -> bool:
     # (fixstr 0xa0-0xbf, str8 0xd9, str16 0xda). PROTO (0x80 + 0..5) was ruled out just before.
     if len(head) < 3:
         return False
-    skip = {0xde: 3, 0xdf: 5}.get(head[0], 1 if 0x81 <= head[0] <= 0x8F else 0)
+    skip = {0xDE: 3, 0xDF: 5}.get(head[0], 1 if 0x81 <= head[0] <= 0x8F else 0)
     return bool(skip) and len(head) > skip and (0xA0 <= head[skip] <= 0xBF or head[skip] in (0xD9, 0xDA))
 
 

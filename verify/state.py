@@ -137,8 +137,8 @@ class StateDB:
     @_best_effort
     def put_audit(self, sha256: str, kind: str, version: str, result: Any) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO audits VALUES (?,?,?,?)", (sha256, kind, version, json.dumps(result,
-                                                                                                 sort_keys=True))
+            "INSERT OR REPLACE INTO audits VALUES (?,?,?,?)",
+            (sha256, kind, version, json.dumps(result, sort_keys=True)),
         )
 
 

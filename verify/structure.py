@@ -77,6 +77,7 @@ def _read_json(path: Path) -> Any:
 
 def _locator(root: Path | Mapping[str, Path]) -> Callable[[str], Path | None]:
     """Where an artifact is on disk (inside its root, never through a symlink out of it), or None."""
+
     def locate(path: str) -> Path | None:
         base = root.get(path) if isinstance(root, Mapping) else root
         if base is None:
@@ -90,8 +91,9 @@ def _locator(root: Path | Mapping[str, Path]) -> Callable[[str], Path | None]:
     return locate
 
 
-def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verified: dict[str, str | None],
-                    state: Any = None) -> StructureResult:
+def check_structure(
+    manifest: Manifest, root: Path | Mapping[str, Path], verified: dict[str, str | None], state: Any = None
+) -> StructureResult:
     """Audit weight files, shard indexes, pickles and remote code, then evaluate the manifest's claims.
 
     ``verified`` maps artifact path -> sha256 (None when the file is missing or failed its hash check); files that
@@ -130,22 +132,38 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
         sniffed = _cached(state, sha, "sniff", Sniffed, partial(sniff_file, located[path]))
         if not (sniffed.pickle_bearing or (is_pickle_path(path) and sniffed.format == "unknown")):
             if sniffed.format == "unknown" and art.role.value in ("weights", "code"):
-                findings.append(Finding(
-                    code="format", severity="error", where=path,
-                    message=f"{path}: {art.role.value} file in a format assay cannot recognise from its content"
-                            + (f" ({sniffed.detail})" if sniffed.detail else "") + "; it was not scanned"))
+                findings.append(
+                    Finding(
+                        code="format",
+                        severity="error",
+                        where=path,
+                        message=f"{path}: {art.role.value} file in a format assay cannot recognise from its content"
+                        + (f" ({sniffed.detail})" if sniffed.detail else "")
+                        + "; it was not scanned",
+                    )
+                )
             continue
         pk = _cached(state, sha, "pickle-allowlist", PickleReport, partial(scan_pickle_file, located[path]))
         stats.pickle_files += art.role.value == "weights"
         imported = sorted({f"{g.module}.{g.name}" for g in pk.globals})
-        findings.append(Finding(
-            code="pickle", severity="warning", where=path,
-            message="pickle-format file: loading it executes code; assay never unpickles it"
-                    + (f"; imports {', '.join(imported)}" if imported else ""),
-        ))
+        findings.append(
+            Finding(
+                code="pickle",
+                severity="warning",
+                where=path,
+                message="pickle-format file: loading it executes code; assay never unpickles it"
+                + (f"; imports {', '.join(imported)}" if imported else ""),
+            )
+        )
         if pk.dangerous:
-            findings.append(Finding(code="pickle", severity="error", where=path,
-                                    message=f"dangerous pickle globals: {', '.join(pk.dangerous)}"))
+            findings.append(
+                Finding(
+                    code="pickle",
+                    severity="error",
+                    where=path,
+                    message=f"dangerous pickle globals: {', '.join(pk.dangerous)}",
+                )
+            )
         for msg in pk.errors:
             findings.append(Finding(code="pickle", severity="error", where=path, message=msg))
 
@@ -167,8 +185,15 @@ def check_structure(manifest: Manifest, root: Path | Mapping[str, Path], verifie
 
     architecture, remote = _configs(manifest, located, present, verified, findings)
     claims = evaluate_claims(manifest.claims, stats, architecture, remote)
-    return StructureResult(findings, claims, stats, architecture, remote, _metadata(manifest, located, stats),
-                           audit_release_code({p: located[p] for p in present}, verified))
+    return StructureResult(
+        findings,
+        claims,
+        stats,
+        architecture,
+        remote,
+        _metadata(manifest, located, stats),
+        audit_release_code({p: located[p] for p in present}, verified),
+    )
 
 
 def _metadata(manifest: Manifest, located: dict[str, Path], stats: WeightStats) -> MetadataResult:
@@ -176,13 +201,21 @@ def _metadata(manifest: Manifest, located: dict[str, Path], stats: WeightStats) 
     from .metadata import check_metadata
 
     measured = stats.safetensors_files > 0  # pickle weights are never unpickled: nothing measured from them
-    return check_metadata({p: real for p, real in located.items() if "/" not in p}, manifest=manifest,
-                          parameters=stats.parameters if measured else None,
-                          dtypes=stats.by_dtype if measured else None)
+    return check_metadata(
+        {p: real for p, real in located.items() if "/" not in p},
+        manifest=manifest,
+        parameters=stats.parameters if measured else None,
+        dtypes=stats.by_dtype if measured else None,
+    )
 
 
-def _configs(manifest: Manifest, located: dict[str, Path], present: dict[str, Any], verified: dict[str, str | None],
-             findings: list[Finding]) -> tuple[str | None, list[str]]:
+def _configs(
+    manifest: Manifest,
+    located: dict[str, Path],
+    present: dict[str, Any],
+    verified: dict[str, str | None],
+    findings: list[Finding],
+) -> tuple[str | None, list[str]]:
     architecture = None
     remote: set[str] = set()
     for path in present:
@@ -201,59 +234,102 @@ def _configs(manifest: Manifest, located: dict[str, Path], present: dict[str, An
             architecture = str(archs[0])
         local, foreign = remote_code_modules(cfg, PurePosixPath(path).parent)
         for ref in foreign:
-            findings.append(Finding(code="remote-code", severity="error", where=path,
-                                    message=f"auto_map loads code from another repository ({ref}); it is not pinned by "
-                                            "this release"))
+            findings.append(
+                Finding(
+                    code="remote-code",
+                    severity="error",
+                    where=path,
+                    message=f"auto_map loads code from another repository ({ref}); it is not pinned by this release",
+                )
+            )
         for mod in local:
             remote.add(mod)
             art = manifest.artifact(mod)
             if art is None:
-                findings.append(Finding(code="remote-code", severity="error", where=path,
-                                        message=f"auto_map asks to execute {mod} (trust_remote_code) but it is not an "
-                                                "artifact of the release"))
+                findings.append(
+                    Finding(
+                        code="remote-code",
+                        severity="error",
+                        where=path,
+                        message=f"auto_map asks to execute {mod} (trust_remote_code) but it is not an "
+                        "artifact of the release",
+                    )
+                )
             elif verified.get(mod) is None:
-                findings.append(Finding(code="remote-code", severity="error", where=mod,
-                                        message=f"{path} asks to execute this file (trust_remote_code) and it did not "
-                                                "verify"))
+                findings.append(
+                    Finding(
+                        code="remote-code",
+                        severity="error",
+                        where=mod,
+                        message=f"{path} asks to execute this file (trust_remote_code) and it did not verify",
+                    )
+                )
             else:
-                findings.append(Finding(code="remote-code", severity="info", where=mod,
-                                        message=f"{path} asks to execute this file with trust_remote_code; sha256 "
-                                                f"verified: {verified[mod]}"))
+                findings.append(
+                    Finding(
+                        code="remote-code",
+                        severity="info",
+                        where=mod,
+                        message=f"{path} asks to execute this file with trust_remote_code; sha256 "
+                        f"verified: {verified[mod]}",
+                    )
+                )
     return architecture, sorted(remote)
 
 
-def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None,
-                    remote: list[str]) -> list[ClaimCheck]:
+def evaluate_claims(
+    claims: Claims, stats: WeightStats, architecture: str | None, remote: list[str]
+) -> list[ClaimCheck]:
     out: list[ClaimCheck] = []
     have_weights = stats.safetensors_files > 0
-    why_not = ("no safetensors weights to count (pickle weights are never unpickled)" if stats.pickle_files
-               else "no safetensors files with role 'weights'")
+    why_not = (
+        "no safetensors weights to count (pickle weights are never unpickled)"
+        if stats.pickle_files
+        else "no safetensors files with role 'weights'"
+    )
 
     attested = set(claims.attested_only)
 
     def unmeasured(claim: str, declared: Any, why: str) -> ClaimCheck:
         if claim in attested:  # declared attested-only in the manifest: reported, never counted as checked
-            return ClaimCheck(claim=claim, declared=declared, measured=None, verdict="attested",
-                              message=f"declared attested_only; not measured: {why}")
+            return ClaimCheck(
+                claim=claim,
+                declared=declared,
+                measured=None,
+                verdict="attested",
+                message=f"declared attested_only; not measured: {why}",
+            )
         return ClaimCheck(claim=claim, declared=declared, measured=None, verdict="not-checked", message=why)
 
     def add(claim: str, declared: Any, measured: Any, holds: bool, message: str | None = None) -> None:
         if not have_weights and claim.startswith(("parameters", "tensors", "dtypes")):
             out.append(unmeasured(claim, declared, why_not))
             return
-        out.append(ClaimCheck(claim=claim, declared=declared, measured=measured, verdict="pass" if holds else "fail",
-                              message=message))
+        out.append(
+            ClaimCheck(
+                claim=claim, declared=declared, measured=measured, verdict="pass" if holds else "fail", message=message
+            )
+        )
 
     p = claims.parameters
     if p is not None and p.total is not None:
         diff = abs(stats.parameters - p.total)
         allowed = p.tolerance * p.total
         rel = diff / p.total if p.total else float(diff > 0)
-        add("parameters.total", p.total, stats.parameters, diff <= allowed,
-            f"off by {diff:,} ({rel:.4%}); tolerance {p.tolerance:.4%}" if diff else None)
+        add(
+            "parameters.total",
+            p.total,
+            stats.parameters,
+            diff <= allowed,
+            f"off by {diff:,} ({rel:.4%}); tolerance {p.tolerance:.4%}" if diff else None,
+        )
     if p is not None and p.by_dtype is not None:
-        add("parameters.by_dtype", dict(sorted(p.by_dtype.items())), dict(sorted(stats.by_dtype.items())),
-            p.by_dtype == stats.by_dtype)
+        add(
+            "parameters.by_dtype",
+            dict(sorted(p.by_dtype.items())),
+            dict(sorted(stats.by_dtype.items())),
+            p.by_dtype == stats.by_dtype,
+        )
     if claims.tensors is not None:
         add("tensors", claims.tensors, stats.tensors, claims.tensors == stats.tensors)
     if claims.dtypes is not None:
@@ -261,27 +337,56 @@ def evaluate_claims(claims: Claims, stats: WeightStats, architecture: str | None
         add("dtypes", sorted(set(claims.dtypes)), measured, sorted(set(claims.dtypes)) == measured)
     if claims.architecture is not None:
         if architecture is None:
-            out.append(unmeasured("architecture", claims.architecture,
-                                  "no config.json with 'architectures' at the release root"))
+            out.append(
+                unmeasured(
+                    "architecture", claims.architecture, "no config.json with 'architectures' at the release root"
+                )
+            )
         else:
-            out.append(ClaimCheck(claim="architecture", declared=claims.architecture, measured=architecture,
-                                  verdict="pass" if architecture == claims.architecture else "fail"))
+            out.append(
+                ClaimCheck(
+                    claim="architecture",
+                    declared=claims.architecture,
+                    measured=architecture,
+                    verdict="pass" if architecture == claims.architecture else "fail",
+                )
+            )
     if claims.remote_code is not None:
         declared = sorted(set(claims.remote_code))
-        out.append(ClaimCheck(claim="remote_code", declared=declared, measured=remote,
-                              verdict="pass" if declared == remote else "fail",
-                              message=None if declared == remote else "the configs' auto_map differs from the declared "
-                                                                      "code files"))
+        out.append(
+            ClaimCheck(
+                claim="remote_code",
+                declared=declared,
+                measured=remote,
+                verdict="pass" if declared == remote else "fail",
+                message=None if declared == remote else "the configs' auto_map differs from the declared code files",
+            )
+        )
     return out
 
 
 _ROLE_PATTERNS: list[tuple[str, str]] = [
-    ((r"\.(safetensors|bin|pt|pth|ckpt|pkl|pickle|gguf|onnx|msgpack|h5|npz|npy)$"
-      r"|\.safetensors\.index\.json$|\.bin\.index\.json$"), "weights"),
-    ((r"(^|/)(tokenizer(_config)?\.json|tokenizer\.model|special_tokens_map\.json|added_tokens\.json"
-      r"|vocab\.(json|txt)|merges\.txt|spiece\.model|chat_template\.(jinja|json))$"), "tokenizer"),
-    ((r"(^|/)(preprocessor_config|processor_config|image_processor_config|video_preprocessor_config"
-      r"|feature_extractor_config)\.json$"), "processor"),
+    (
+        (
+            r"\.(safetensors|bin|pt|pth|ckpt|pkl|pickle|gguf|onnx|msgpack|h5|npz|npy)$"
+            r"|\.safetensors\.index\.json$|\.bin\.index\.json$"
+        ),
+        "weights",
+    ),
+    (
+        (
+            r"(^|/)(tokenizer(_config)?\.json|tokenizer\.model|special_tokens_map\.json|added_tokens\.json"
+            r"|vocab\.(json|txt)|merges\.txt|spiece\.model|chat_template\.(jinja|json))$"
+        ),
+        "tokenizer",
+    ),
+    (
+        (
+            r"(^|/)(preprocessor_config|processor_config|image_processor_config|video_preprocessor_config"
+            r"|feature_extractor_config)\.json$"
+        ),
+        "processor",
+    ),
     (r"(^|/)README(\.[^/]*)?$|\.md$|(^|/)LICEN[SC]E[^/]*$|\.txt$", "docs"),
     (r"\.(py|pyi|sh|js|ts|cu|cpp|c|h|so|dylib|dll)$", "code"),
     (r"(^|/)(config|generation_config)\.json$|\.(json|yaml|yml|toml)$", "config"),

@@ -16,8 +16,13 @@ from .remote_code import AUTO_MAP_CONFIGS, BLOCKING_CODES
 from .results import VerifyResult
 
 
-def check_remote_code(release: Release | Path | str, root: Path | str | None = None, *,
-                      verification: VerifyResult | None = None, allow: Collection[str] = ()) -> list[str]:
+def check_remote_code(
+    release: Release | Path | str,
+    root: Path | str | None = None,
+    *,
+    verification: VerifyResult | None = None,
+    allow: Collection[str] = (),
+) -> list[str]:
     """Strictly verify a release before ``trust_remote_code``; return the code files transformers may execute.
 
     Refuses (raises :class:`CheckFailed`) unless every ``remote-code`` check passes (each file ``auto_map`` names is
@@ -32,16 +37,23 @@ def check_remote_code(release: Release | Path | str, root: Path | str | None = N
     caller contains otherwise: the as-loaded audit runs the code offline with the network closed, so it may pass
     :data:`~assay.verify.remote_code.NETWORK_CODES` and observe the attempts instead.
     """
-    result = verification if verification is not None and verification.strict else \
-        verify_release(release, root=root, strict=True)
-    problems = [f"{f.where or '-'}: {f.message}" for f in result.findings
-                if f.code == "remote-code" and f.severity == "error"]
+    result = (
+        verification
+        if verification is not None and verification.strict
+        else verify_release(release, root=root, strict=True)
+    )
+    problems = [
+        f"{f.where or '-'}: {f.message}" for f in result.findings if f.code == "remote-code" and f.severity == "error"
+    ]
     named = any(f.code == "remote-code" for f in result.findings)
     if named and result.remote_code is None:  # fail closed: code named but never audited (e.g. an older result)
         problems.append("the remote code was not audited (no static audit in this verification)")
     if result.remote_code is not None:
-        problems += [f"{f.where or '-'}: [{f.code}] {f.message}" for f in result.remote_code.findings
-                     if f.is_error and f.code in BLOCKING_CODES and f.code not in allow]
+        problems += [
+            f"{f.where or '-'}: [{f.code}] {f.message}"
+            for f in result.remote_code.findings
+            if f.is_error and f.code in BLOCKING_CODES and f.code not in allow
+        ]
     by_path = {c.path: c for c in result.files}
     for c in result.files:
         if c.path.endswith(".py") and not c.ok:
@@ -61,6 +73,9 @@ def check_remote_code(release: Release | Path | str, root: Path | str | None = N
             if isinstance(cfg, dict) and cfg.get("auto_map") and not chk.ok:
                 problems.append(f"{path}: names code to execute (auto_map) and did not verify ({chk.status})")
     if problems:
-        raise CheckFailed("refusing trust_remote_code: " + "; ".join(problems[:5])
-                          + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""))
+        raise CheckFailed(
+            "refusing trust_remote_code: "
+            + "; ".join(problems[:5])
+            + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+        )
     return code

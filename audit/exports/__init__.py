@@ -62,8 +62,12 @@ def _yaml(data: Any, header: str | None = None) -> str:
 
 
 def _default_name(fmt: str, name: str, version: str) -> str:
-    return {"cyclonedx": f"{name}-{version}.cdx.json", "model-index": f"{name}-{version}.model-index.yaml",
-            "kitfile": "Kitfile", "modelpack": f"{name}-{version}.modelpack-config.json"}[fmt]
+    return {
+        "cyclonedx": f"{name}-{version}.cdx.json",
+        "model-index": f"{name}-{version}.model-index.yaml",
+        "kitfile": "Kitfile",
+        "modelpack": f"{name}-{version}.modelpack-config.json",
+    }[fmt]
 
 
 def _render(fmt: str, ctx: Any) -> tuple[dict[str, bytes], list[str]]:
@@ -78,8 +82,11 @@ def _render(fmt: str, ctx: Any) -> tuple[dict[str, bytes], list[str]]:
         from . import model_index
 
         doc = model_index.build(ctx)
-        return {"": _yaml(doc, f"model-index of {ctx.name} {ctx.version} (assay export); paste into README.md's "
-                               "YAML front matter").encode()}, []
+        return {
+            "": _yaml(
+                doc, f"model-index of {ctx.name} {ctx.version} (assay export); paste into README.md's YAML front matter"
+            ).encode()
+        }, []
     if fmt == "eval-results":
         from . import eval_results
 
@@ -101,8 +108,14 @@ def _render(fmt: str, ctx: Any) -> tuple[dict[str, bytes], list[str]]:
     raise InputError(f"unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}")  # pragma: no cover
 
 
-def export(format: str, manifest_path: Path | str, report_path: Path | str | None = None,  # noqa: A002
-           out: Path | str | None = None, *, datasets: dict[str, str] | None = None) -> ExportResult:
+def export(
+    format: str,
+    manifest_path: Path | str,
+    report_path: Path | str | None = None,  # noqa: A002
+    out: Path | str | None = None,
+    *,
+    datasets: dict[str, str] | None = None,
+) -> ExportResult:
     """Export the release of ``manifest_path`` (its lock is required) as ``format``.
 
     ``out``: a file for one-file formats (an existing folder gets a default file name in it); a folder for
@@ -115,9 +128,17 @@ def export(format: str, manifest_path: Path | str, report_path: Path | str | Non
         raise InputError(f"unknown export format {format!r}; use one of: {', '.join(FORMATS)}")
     ctx = load_context(manifest_path, report_path, datasets)
     docs, errors = _render(format, ctx)
-    result = ExportResult(format=format, manifest=str(manifest_path), release=ctx.name, version=ctx.version,
-                          release_digest=ctx.release_digest, report=str(report_path) if report_path else None,
-                          ok=not errors, warnings=ctx.warnings, errors=errors)
+    result = ExportResult(
+        format=format,
+        manifest=str(manifest_path),
+        release=ctx.name,
+        version=ctx.version,
+        release_digest=ctx.release_digest,
+        report=str(report_path) if report_path else None,
+        ok=not errors,
+        warnings=ctx.warnings,
+        errors=errors,
+    )
     if errors:
         return result.model_copy(update={"seconds": round(time.perf_counter() - t0, 3)})
     targets: dict[Path, bytes] = {}

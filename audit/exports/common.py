@@ -21,8 +21,11 @@ from ...manifests.errors import InputError
 
 SCORE_STEPS = ("rescore", "rerun")
 # Metrics for which a lower value is better (error rates, distances, losses); everything else: higher is better.
-_LOWER_IS_BETTER = re.compile(r"(^|[_\-.\s])(wer|cer|ter|perplexity|ppl|loss|error|err|mae|mse|rmse|nll|bpb|bpc"
-                              r"|latency)($|[_\-.\s@])", re.IGNORECASE)
+_LOWER_IS_BETTER = re.compile(
+    r"(^|[_\-.\s])(wer|cer|ter|perplexity|ppl|loss|error|err|mae|mse|rmse|nll|bpb|bpc"
+    r"|latency)($|[_\-.\s@])",
+    re.IGNORECASE,
+)
 _URL = re.compile(r"^https?://\S+$")
 
 
@@ -75,8 +78,12 @@ class Score:
 
     def describe(self) -> str:
         """One line saying where the value comes from, for notes and metric names."""
-        pub = "" if self.published is None else f"published {_num(self.published)}" + (
-            f" per {self.published_source}" if self.published_source else "")
+        pub = (
+            ""
+            if self.published is None
+            else f"published {_num(self.published)}"
+            + (f" per {self.published_source}" if self.published_source else "")
+        )
         if self.reproduced is None:
             return (pub or "no published value") + "; not reproduced"
         parts = [f"reproduced by assay audit ({self.step or 'audit'})"]
@@ -166,9 +173,15 @@ class ExportContext:
         out: list[Score] = []
         for ev in self.manifest.evals:
             pub = ev.published[0] if ev.published else None
-            s = Score(name=ev.name, metric=ev.metric, task=ev.task, claim=ev,
-                      published=pub.value if pub else None, published_source=pub.source if pub else None,
-                      published_stderr=pub.stderr if pub else None)
+            s = Score(
+                name=ev.name,
+                metric=ev.metric,
+                task=ev.task,
+                claim=ev,
+                published=pub.value if pub else None,
+                published_source=pub.source if pub else None,
+                published_stderr=pub.stderr if pub else None,
+            )
             row = rows.get(ev.name)
             if row is not None:
                 s.reproduced = float(row["reproduced"])
@@ -188,8 +201,10 @@ class ExportContext:
             raise InputError(f"{self.manifest_path}: the manifest has no 'evals:' section; nothing to export as {fmt}")
         missing = [s.name for s in scores if s.value is None]
         if missing:
-            raise InputError(f"{self.manifest_path}: evals {', '.join(missing)} have no published score and no "
-                             f"reproduced one (give --report with a rescore/rerun step)")
+            raise InputError(
+                f"{self.manifest_path}: evals {', '.join(missing)} have no published score and no "
+                f"reproduced one (give --report with a rescore/rerun step)"
+            )
         return scores
 
     def audit_findings(self) -> list[str]:
@@ -217,8 +232,9 @@ def _epoch() -> tuple[float, bool]:
         raise InputError(f"SOURCE_DATE_EPOCH must be an integer number of seconds, not {raw!r}") from None
 
 
-def load_context(manifest_path: Path | str, report_path: Path | str | None,
-                 datasets: dict[str, str] | None = None) -> ExportContext:
+def load_context(
+    manifest_path: Path | str, report_path: Path | str | None, datasets: dict[str, str] | None = None
+) -> ExportContext:
     """Load the manifest with its lock (required) and the report (optional), and check they belong together."""
     from ...manifests.lock import release_digest
     from ...manifests.release import load_release
@@ -229,18 +245,24 @@ def load_context(manifest_path: Path | str, report_path: Path | str | None,
     loaded = load_release(manifest_path, require_lock=True)
     lock, lock_path = loaded.locked()
     if release_digest((f.path, f.size, f.sha256) for f in lock.files) != lock.release_digest:
-        raise InputError(f"{lock_path}: the lock's release_digest does not match its file list "
-                         "(the lock was edited)")
+        raise InputError(f"{lock_path}: the lock's release_digest does not match its file list (the lock was edited)")
     epoch, reproducible = _epoch()
-    ctx = ExportContext(manifest_path=manifest_path, manifest=loaded.manifest, lock=lock,
-                        manifest_sha256=loaded.manifest_sha256, epoch=epoch, reproducible=reproducible)
+    ctx = ExportContext(
+        manifest_path=manifest_path,
+        manifest=loaded.manifest,
+        lock=lock,
+        manifest_sha256=loaded.manifest_sha256,
+        epoch=epoch,
+        reproducible=reproducible,
+    )
     listed = {a.path for a in loaded.manifest.artifacts}
     unlocked = sorted(listed - {f.path for f in lock.files})
     if unlocked:
         raise InputError(f"{lock_path}: artifacts not in the lock: {', '.join(unlocked[:5])}; run 'assay lock'")
     if lock.manifest_sha256 != loaded.manifest_sha256:
-        ctx.warnings.append(f"{manifest_path.name} changed since {lock_path.name} was written; "
-                            "files and digests are the lock's")
+        ctx.warnings.append(
+            f"{manifest_path.name} changed since {lock_path.name} was written; files and digests are the lock's"
+        )
     if report_path is not None:
         ctx.report_path = Path(report_path)
         ctx.report, ctx.report_sha256 = _load_report(ctx.report_path)
@@ -248,8 +270,10 @@ def load_context(manifest_path: Path | str, report_path: Path | str | None,
         if (rel.name, rel.version) != (ctx.name, ctx.version):
             raise InputError(f"{report_path}: the report is for {rel.name} {rel.version}, not {ctx.name} {ctx.version}")
         if rel.release_digest is not None and rel.release_digest != lock.release_digest:
-            raise InputError(f"{report_path}: the report audited release digest {rel.release_digest}, "
-                             f"but the lock pins {lock.release_digest}")
+            raise InputError(
+                f"{report_path}: the report audited release digest {rel.release_digest}, "
+                f"but the lock pins {lock.release_digest}"
+            )
         if rel.release_digest is None:
             ctx.warnings.append(f"{Path(report_path).name}: the audited files did not verify (no release digest)")
         if rel.manifest_sha256 != loaded.manifest_sha256:

@@ -123,9 +123,15 @@ def build(ctx: ExportContext) -> dict[str, Any]:
         hashes = [{"alg": "SHA-256", "content": f.sha256}]
         if f.blake3:
             hashes.append({"alg": "BLAKE3", "content": f.blake3})
-        files.append({"type": "file", "bom-ref": f"file:{f.path}", "name": f.path, "hashes": hashes,
-                      "properties": [_prop("assay:role", roles.get(f.path, "other")),
-                                     _prop("assay:size", str(f.size))]})
+        files.append(
+            {
+                "type": "file",
+                "bom-ref": f"file:{f.path}",
+                "name": f.path,
+                "hashes": hashes,
+                "properties": [_prop("assay:role", roles.get(f.path, "other")), _prop("assay:size", str(f.size))],
+            }
+        )
     data = [_data_component(c) for c in (m.data.components if m.data else [])]
 
     # ---- model card
@@ -175,8 +181,12 @@ def build(ctx: ExportContext) -> dict[str, Any]:
         card["properties"] = card_props
 
     # ---- the model component
-    model: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": model_ref, "name": rel.name,
-                             "version": rel.version}
+    model: dict[str, Any] = {
+        "type": "machine-learning-model",
+        "bom-ref": model_ref,
+        "name": rel.name,
+        "version": rel.version,
+    }
     if rel.publisher:
         model["publisher"] = rel.publisher
         model["supplier"] = {"name": rel.publisher}
@@ -195,8 +205,11 @@ def build(ctx: ExportContext) -> dict[str, Any]:
     if refs:
         model["externalReferences"] = refs
     model["modelCard"] = card
-    props = [_prop(DIGEST_PROPERTY, lock.release_digest), _prop("assay:release_digest_algorithm", DIGEST_ALGORITHM),
-             _prop("assay:manifest_sha256", ctx.manifest_sha256)]
+    props = [
+        _prop(DIGEST_PROPERTY, lock.release_digest),
+        _prop("assay:release_digest_algorithm", DIGEST_ALGORITHM),
+        _prop("assay:manifest_sha256", ctx.manifest_sha256),
+    ]
     pc = m.claims.parameters
     if pc and pc.total is not None:
         props.append(_prop("assay:claims:parameters", str(pc.total)))
@@ -208,8 +221,11 @@ def build(ctx: ExportContext) -> dict[str, Any]:
         props.append(_prop("assay:source", f"{src.uri} @ {src.revision}"))
     if ctx.report is not None:
         r = ctx.report
-        props += [_prop("assay:audit:verdict", r.verdict), _prop("assay:audit:report_sha256", ctx.report_sha256),
-                  _prop("assay:audit:claims", json.dumps(r.counts.model_dump(), sort_keys=True))]
+        props += [
+            _prop("assay:audit:verdict", r.verdict),
+            _prop("assay:audit:report_sha256", ctx.report_sha256),
+            _prop("assay:audit:claims", json.dumps(r.counts.model_dump(), sort_keys=True)),
+        ]
     model["properties"] = props
 
     if ctx.reproducible:
@@ -217,11 +233,16 @@ def build(ctx: ExportContext) -> dict[str, Any]:
     else:
         serial = uuid.uuid4()
     bom: dict[str, Any] = {
-        "$schema": SCHEMA_URL, "bomFormat": "CycloneDX", "specVersion": SPEC_VERSION,
-        "serialNumber": serial.urn, "version": 1,
-        "metadata": {"timestamp": ctx.timestamp(),
-                     "tools": {"components": [{"type": "application", "name": "assay", "version": assay_version()}]},
-                     "component": model},
+        "$schema": SCHEMA_URL,
+        "bomFormat": "CycloneDX",
+        "specVersion": SPEC_VERSION,
+        "serialNumber": serial.urn,
+        "version": 1,
+        "metadata": {
+            "timestamp": ctx.timestamp(),
+            "tools": {"components": [{"type": "application", "name": "assay", "version": assay_version()}]},
+            "component": model,
+        },
         "components": files + data,
         "dependencies": [{"ref": model_ref, "dependsOn": [c["bom-ref"] for c in files + data]}],
     }

@@ -46,8 +46,16 @@ def _generation_config(s: Score) -> dict[str, Any] | None:
         args["top_k"] = d.top_k
     if d.max_new_tokens is not None:
         args["max_tokens"] = d.max_new_tokens
-    details = {k: str(v) for k, v in (("seed", d.seed), ("repeats", d.repeats), ("system_prompt", d.system_prompt),
-                                      ("chat_template_sha256", d.chat_template_sha256)) if v is not None}
+    details = {
+        k: str(v)
+        for k, v in (
+            ("seed", d.seed),
+            ("repeats", d.repeats),
+            ("system_prompt", d.system_prompt),
+            ("chat_template_sha256", d.chat_template_sha256),
+        )
+        if v is not None
+    }
     if getattr(d, "stop", None):
         details["stop"] = json.dumps(d.stop)
     out: dict[str, Any] = {}
@@ -59,11 +67,20 @@ def _generation_config(s: Score) -> dict[str, Any] | None:
 
 
 def _result(ctx: ExportContext, s: Score, *, reproduced: bool) -> dict[str, Any]:
-    metric: dict[str, Any] = {"metric_id": s.metric, "metric_name": s.metric,
-                              "lower_is_better": lower_is_better(s.metric)}
-    details = {k: (f"{v:g}" if isinstance(v, float) else str(v))
-               for k, v in (("scorer", s.claim.scorer), ("filter", getattr(s.claim, "filter", None)),
-                            ("scale", getattr(s.claim, "scale", None))) if v is not None}
+    metric: dict[str, Any] = {
+        "metric_id": s.metric,
+        "metric_name": s.metric,
+        "lower_is_better": lower_is_better(s.metric),
+    }
+    details = {
+        k: (f"{v:g}" if isinstance(v, float) else str(v))
+        for k, v in (
+            ("scorer", s.claim.scorer),
+            ("filter", getattr(s.claim, "filter", None)),
+            ("scale", getattr(s.claim, "scale", None)),
+        )
+        if v is not None
+    }
     if getattr(s.claim, "components", None):
         details["mean_of"] = ", ".join(s.claim.components)
     if details:
@@ -77,8 +94,10 @@ def _result(ctx: ExportContext, s: Score, *, reproduced: bool) -> dict[str, Any]
             unc["num_samples"] = s.num_samples
         if unc:
             score["uncertainty"] = unc
-        details = {"published": f"{s.published:g}" if s.published is not None else "none",
-                   "audit_step": s.step or "audit"}
+        details = {
+            "published": f"{s.published:g}" if s.published is not None else "none",
+            "audit_step": s.step or "audit",
+        }
         if s.verdict:
             details["verdict"] = s.verdict
         if s.level:
@@ -96,8 +115,13 @@ def _result(ctx: ExportContext, s: Score, *, reproduced: bool) -> dict[str, Any]
             score["uncertainty"] = unc
         if s.published_source:
             score["details"] = {"published_source": s.published_source}
-    res: dict[str, Any] = {"evaluation_result_id": f"{s.name}.{s.metric}", "evaluation_name": s.name,
-                           "source_data": _source_data(ctx, s), "metric_config": metric, "score_details": score}
+    res: dict[str, Any] = {
+        "evaluation_result_id": f"{s.name}.{s.metric}",
+        "evaluation_name": s.name,
+        "source_data": _source_data(ctx, s),
+        "metric_config": metric,
+        "score_details": score,
+    }
     gen = _generation_config(s)
     if gen:
         res["generation_config"] = gen
@@ -108,8 +132,12 @@ def _model_info(ctx: ExportContext, deployment: str) -> dict[str, Any]:
     info: dict[str, Any] = {"name": ctx.name, "id": ctx.model_id()}
     if ctx.manifest.release.publisher:
         info["developer"] = ctx.manifest.release.publisher
-    info["additional_details"] = {"deployment_type": deployment, "model_availability": "open_weights",
-                                  "release_version": ctx.version, "release_digest": ctx.release_digest}
+    info["additional_details"] = {
+        "deployment_type": deployment,
+        "model_availability": "open_weights",
+        "release_version": ctx.version,
+        "release_digest": ctx.release_digest,
+    }
     return info
 
 
@@ -130,29 +158,44 @@ def build(ctx: ExportContext) -> dict[str, dict[str, Any]]:
     logs: dict[str, dict[str, Any]] = {}
     published = [s for s in scores if s.published is not None]
     if published:
-        source: dict[str, Any] = {"source_name": f"{rel.name} {rel.version} release manifest",
-                                  "source_type": "documentation",
-                                  "source_organization_name": rel.publisher or "unknown",
-                                  "evaluator_relationship": "first_party"}
+        source: dict[str, Any] = {
+            "source_name": f"{rel.name} {rel.version} release manifest",
+            "source_type": "documentation",
+            "source_organization_name": rel.publisher or "unknown",
+            "evaluator_relationship": "first_party",
+        }
         if rel.homepage:
             source["source_organization_url"] = rel.homepage
         logs["published.json"] = {
-            "schema_version": SCHEMA_VERSION, "evaluation_id": f"published/{ctx.model_id()}/{stamp}",
-            "retrieved_timestamp": stamp, "source_metadata": source, "model_info": _model_info(ctx, "unknown"),
+            "schema_version": SCHEMA_VERSION,
+            "evaluation_id": f"published/{ctx.model_id()}/{stamp}",
+            "retrieved_timestamp": stamp,
+            "source_metadata": source,
+            "model_info": _model_info(ctx, "unknown"),
             "eval_library": _log_library(published),
-            "evaluation_results": [_result(ctx, s, reproduced=False) for s in published]}
+            "evaluation_results": [_result(ctx, s, reproduced=False) for s in published],
+        }
     reproduced = [s for s in scores if s.verified]
     if reproduced:
         report = ctx.report
         logs["reproduced.json"] = {
-            "schema_version": SCHEMA_VERSION, "evaluation_id": f"assay-audit/{ctx.model_id()}/{stamp}",
-            "evaluation_timestamp": ctx.timestamp(), "retrieved_timestamp": stamp,
-            "source_metadata": {"source_name": "assay audit", "source_type": "evaluation_run",
-                                "source_organization_name": "assay", "evaluator_relationship": "third_party",
-                                "additional_details": {"report_sha256": ctx.report_sha256 or "",
-                                                       "audit_verdict": report.verdict}},
+            "schema_version": SCHEMA_VERSION,
+            "evaluation_id": f"assay-audit/{ctx.model_id()}/{stamp}",
+            "evaluation_timestamp": ctx.timestamp(),
+            "retrieved_timestamp": stamp,
+            "source_metadata": {
+                "source_name": "assay audit",
+                "source_type": "evaluation_run",
+                "source_organization_name": "assay",
+                "evaluator_relationship": "third_party",
+                "additional_details": {"report_sha256": ctx.report_sha256 or "", "audit_verdict": report.verdict},
+            },
             "model_info": _model_info(ctx, "self_deployed"),
-            "eval_library": {"name": "assay", "version": assay_version(),
-                             "additional_details": {"generated_by": report.generated_by}},
-            "evaluation_results": [_result(ctx, s, reproduced=True) for s in reproduced]}
+            "eval_library": {
+                "name": "assay",
+                "version": assay_version(),
+                "additional_details": {"generated_by": report.generated_by},
+            },
+            "evaluation_results": [_result(ctx, s, reproduced=True) for s in reproduced],
+        }
     return logs

@@ -32,8 +32,9 @@ MANIFEST_VERSION = "1.0.0"
 KEYS: dict[str, frozenset[str]] = {
     "": frozenset({"manifestVersion", "package", "model", "code", "datasets", "docs", "prompts"}),
     "package": frozenset({"name", "version", "description", "license", "authors"}),
-    "model": frozenset({"name", "path", "license", "framework", "format", "version", "description", "parts",
-                        "parameters"}),
+    "model": frozenset(
+        {"name", "path", "license", "framework", "format", "version", "description", "parts", "parameters"}
+    ),
     "model.parts": frozenset({"name", "path", "license", "type"}),
     "code": frozenset({"path", "description", "license"}),
     "datasets": frozenset({"name", "path", "remotePath", "remoteHash", "description", "license", "parameters"}),
@@ -86,8 +87,13 @@ def build(ctx: ExportContext) -> dict[str, Any]:
             placed[art.path] = (p, art)
 
     kit: dict[str, Any] = {"manifestVersion": MANIFEST_VERSION}
-    pkg = {"name": rel.name, "version": rel.version, "description": rel.description, "license": rel.license,
-           "authors": [rel.publisher] if rel.publisher else None}
+    pkg = {
+        "name": rel.name,
+        "version": rel.version,
+        "description": rel.description,
+        "license": rel.license,
+        "authors": [rel.publisher] if rel.publisher else None,
+    }
     kit["package"] = {k: v for k, v in pkg.items() if v}
 
     weights = [(p, a) for p, a in placed.values() if a.role.value == "weights"]
@@ -102,8 +108,11 @@ def build(ctx: ExportContext) -> dict[str, Any]:
         if len(suffixes) == 1 and suffixes <= set(_FORMATS):
             model["format"] = _FORMATS[suffixes.pop()]
         model["version"] = rel.version
-        parts = [{"name": Path(p).name, "path": p, "type": a.role.value}
-                 for p, a in sorted(weights + model_parts, key=lambda w: w[0]) if p != main[0]]
+        parts = [
+            {"name": Path(p).name, "path": p, "type": a.role.value}
+            for p, a in sorted(weights + model_parts, key=lambda w: w[0])
+            if p != main[0]
+        ]
         if parts:
             model["parts"] = parts
         params: dict[str, Any] = {"assay_release_digest": ctx.release_digest}
@@ -121,16 +130,21 @@ def build(ctx: ExportContext) -> dict[str, Any]:
     else:
         if model_parts:
             ctx.warnings.append("the release has no weights artifact: config/tokenizer files go to docs")
-    code = [{"path": p, "license": rel.license} if rel.license else {"path": p}
-            for p, a in placed.values() if a.role.value == "code"]
+    code = [
+        {"path": p, "license": rel.license} if rel.license else {"path": p}
+        for p, a in placed.values()
+        if a.role.value == "code"
+    ]
     if code:
         kit["code"] = code
     datasets = [{"name": Path(p).stem, "path": p} for p, a in placed.values() if a.role.value == "data"]
-    for comp in (m.data.components if m.data else []):
+    for comp in m.data.components if m.data else []:
         entry = _data_entry(comp)
         if entry is None:
-            ctx.warnings.append(f"data component {comp.name} ({comp.source}): only local folders in the build context "
-                                "map to a Kitfile dataset (remotePath is s3:// only); left out")
+            ctx.warnings.append(
+                f"data component {comp.name} ({comp.source}): only local folders in the build context "
+                "map to a Kitfile dataset (remotePath is s3:// only); left out"
+            )
         else:
             datasets.append(entry)
     if datasets:
@@ -156,8 +170,9 @@ def build(ctx: ExportContext) -> dict[str, Any]:
     paths += [e["path"] for s in ("code", "datasets", "docs") for e in kit.get(s, [])]
     dupes = sorted({posixpath.normpath(p) for p in paths if paths.count(p) > 1})
     if dupes:
-        raise InputError(f"{ctx.manifest_path}: Kitfile entries would share the path {dupes[0]!r} "
-                         "(KitOps refuses that)")
+        raise InputError(
+            f"{ctx.manifest_path}: Kitfile entries would share the path {dupes[0]!r} (KitOps refuses that)"
+        )
     return kit
 
 

@@ -21,8 +21,9 @@ class LogExportResult(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="Tasks not exported, and why.")
 
 
-def export_log(log: str | Path, format: str, out: str | Path | None = None,
-               datasets: Mapping[str, str] | None = None) -> LogExportResult:
+def export_log(
+    log: str | Path, format: str, out: str | Path | None = None, datasets: Mapping[str, str] | None = None
+) -> LogExportResult:
     """Export every task of the assay log ``log`` with samples in ``format`` (``eee`` or ``eval-results``)."""
     from ...evals.log_export import LOG_FORMATS, export_tasks
     from ...evals.samples import read_log

@@ -24,14 +24,25 @@ def eval_results(ctx: ExportContext, scores: list[Score]) -> list[Any]:
         # The Hub groups metrics by (task, dataset type, config, split, revision): benchmarks sharing one dataset
         # (e.g. the three ScreenSpot-v2 splits) keep their own results through the config.
         config = (s.task or s.name) if types.count(dtype) > 1 else None
-        out.append(EvalResult(
-            task_type=ctx.task_type(), dataset_type=dtype, dataset_name=s.name, dataset_config=config,
-            metric_type=s.metric, metric_value=round(float(s.known_value()), 6),
-            metric_name=f"{s.metric}: {s.describe()}",
-            verified=False, source_url=src, source_name=f"{s.name} published score" if src else None))
+        out.append(
+            EvalResult(
+                task_type=ctx.task_type(),
+                dataset_type=dtype,
+                dataset_name=s.name,
+                dataset_config=config,
+                metric_type=s.metric,
+                metric_value=round(float(s.known_value()), 6),
+                metric_name=f"{s.metric}: {s.describe()}",
+                verified=False,
+                source_url=src,
+                source_name=f"{s.name} published score" if src else None,
+            )
+        )
         if ds is None:
-            ctx.warnings.append(f"{s.name}: dataset.type is {s.task or s.name!r}, not a Hub dataset id; "
-                                f"pass --dataset {s.name}=ORG/NAME to link the benchmark")
+            ctx.warnings.append(
+                f"{s.name}: dataset.type is {s.task or s.name!r}, not a Hub dataset id; "
+                f"pass --dataset {s.name}=ORG/NAME to link the benchmark"
+            )
     return out
 
 

@@ -26,8 +26,16 @@ def build(ctx: ExportContext) -> bytes:
     if clash:
         raise InputError(f"{ctx.manifest_path}: artifact {clash[0]!r} clashes with the package's own {clash[0]}")
     roles = {a.path: a.role.value for a in ctx.manifest.artifacts}
-    files = [PushFile(path=f.path, local=ctx.manifest_path.parent / f.path, size=f.size, sha256=f.sha256,
-                      role=roles.get(f.path, "other")) for f in ctx.lock.files]
+    files = [
+        PushFile(
+            path=f.path,
+            local=ctx.manifest_path.parent / f.path,
+            size=f.size,
+            sha256=f.sha256,
+            role=roles.get(f.path, "other"),
+        )
+        for f in ctx.lock.files
+    ]
 
     def meta(name: str, local: Path, role: str) -> PushFile:
         data = local.read_bytes()
@@ -39,6 +47,7 @@ def build(ctx: ExportContext) -> bytes:
         files.append(meta(REPORT_NAME, ctx.report_path, "docs"))
     files.sort(key=lambda f: f.path.encode())
     name, version = ctx.name, ctx.version
-    uri = SourceURI("oci", f"oci://localhost/{name.lower()}:{version}", repo=name.lower(), host="localhost",
-                    revision=version)
+    uri = SourceURI(
+        "oci", f"oci://localhost/{name.lower()}:{version}", repo=name.lower(), host="localhost", revision=version
+    )
     return canonical_json(modelpack_config(uri, files, [f"sha256:{f.sha256}" for f in files]))

@@ -158,10 +158,10 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
 class GenResult:
     id: str
     text: str | None
-    finish_reason: str | None = None       # "stop" (end of sequence / stop string), "length" (max_new_tokens)
+    finish_reason: str | None = None  # "stop" (end of sequence / stop string), "length" (max_new_tokens)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    error: str | None = None               # set when the request failed for good; text is then None
+    error: str | None = None  # set when the request failed for good; text is then None
     attempts: int = 1
     latency_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -201,10 +201,20 @@ def base_url_list(base_url: str | Sequence[str] | None, file: str | os.PathLike 
     return [u.strip() for u in urls if u and u.strip()]
 
 
-def make_backend(kind: str, *, model: str | None = None, base_url: str | Sequence[str] | None = None,
-                 device: str = "auto", dtype: str | None = None, batch_size: int = 8, trust_remote_code: bool = False,
-                 verified_code: Sequence[str] | None = None, concurrency: int = 8, timeout: float = 600.0,
-                 retries: int = 4) -> Backend:
+def make_backend(
+    kind: str,
+    *,
+    model: str | None = None,
+    base_url: str | Sequence[str] | None = None,
+    device: str = "auto",
+    dtype: str | None = None,
+    batch_size: int = 8,
+    trust_remote_code: bool = False,
+    verified_code: Sequence[str] | None = None,
+    concurrency: int = 8,
+    timeout: float = 600.0,
+    retries: int = 4,
+) -> Backend:
     """Build a backend by name: ``transformers`` (``model`` is a local folder) or ``openai`` (``base_url``: one
     endpoint, or several, which make a :class:`~assay.evals.backends.fleet.FleetBackend`; ``concurrency`` is per
     endpoint)."""
@@ -213,8 +223,14 @@ def make_backend(kind: str, *, model: str | None = None, base_url: str | Sequenc
             raise BackendError("the transformers backend needs a local model folder")
         from .transformers import TransformersBackend
 
-        return TransformersBackend.from_pretrained(model, device=device, dtype=dtype, batch_size=batch_size,
-                                                   trust_remote_code=trust_remote_code, verified_code=verified_code)
+        return TransformersBackend.from_pretrained(
+            model,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            trust_remote_code=trust_remote_code,
+            verified_code=verified_code,
+        )
     if kind == "openai":
         urls = base_url_list(base_url)
         if not urls:

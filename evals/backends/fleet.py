@@ -91,10 +91,23 @@ class FleetBackend:
 
     name = "openai"
 
-    def __init__(self, base_urls: Sequence[str], *, model: str | None = None, concurrency: int = 8,
-                 timeout: float = 600.0, connect_timeout: float = 10.0, retries: int = 4, backoff: float = 0.5,
-                 backoff_cap: float = 30.0, down_after: int = 3, cooloff: float = 10.0, cooloff_cap: float = 120.0,
-                 probe_timeout: float = 10.0, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        base_urls: Sequence[str],
+        *,
+        model: str | None = None,
+        concurrency: int = 8,
+        timeout: float = 600.0,
+        connect_timeout: float = 10.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        backoff_cap: float = 30.0,
+        down_after: int = 3,
+        cooloff: float = 10.0,
+        cooloff_cap: float = 120.0,
+        probe_timeout: float = 10.0,
+        api_key: str | None = None,
+    ) -> None:
         if concurrency < 1:
             raise BackendError("concurrency must be at least 1")
         if retries < 0:
@@ -118,11 +131,26 @@ class FleetBackend:
         self._not_sent = 0
         self._requests = 0
         self._eps = [
-            _Endpoint(i, OpenAIBackend(u, model=model, concurrency=concurrency, timeout=timeout,
-                                       connect_timeout=connect_timeout, retries=retries, backoff=backoff,
-                                       backoff_cap=backoff_cap, api_key=api_key, list_models=False),
-                      concurrency, cooloff, EndpointTally(base_url=u))
-            for i, u in enumerate(urls)]
+            _Endpoint(
+                i,
+                OpenAIBackend(
+                    u,
+                    model=model,
+                    concurrency=concurrency,
+                    timeout=timeout,
+                    connect_timeout=connect_timeout,
+                    retries=retries,
+                    backoff=backoff,
+                    backoff_cap=backoff_cap,
+                    api_key=api_key,
+                    list_models=False,
+                ),
+                concurrency,
+                cooloff,
+                EndpointTally(base_url=u),
+            )
+            for i, u in enumerate(urls)
+        ]
         self.model = model or self._first_probe()
         for e in self._eps:
             e.client.model = self.model
@@ -142,8 +170,9 @@ class FleetBackend:
             found = list(pool.map(probe, self._eps))
         dead = [(e, err) for e, (_, err) in zip(self._eps, found, strict=True) if err is not None]
         if len(dead) == len(self._eps):
-            raise BackendError(f"cannot reach any of the {len(self._eps)} endpoints: "
-                               + "; ".join(err or "" for _, err in dead))
+            raise BackendError(
+                f"cannot reach any of the {len(self._eps)} endpoints: " + "; ".join(err or "" for _, err in dead)
+            )
         with self._cond:
             now = time.monotonic()
             for e, err in dead:
@@ -157,23 +186,38 @@ class FleetBackend:
                     models[e.client.base_url] = listed
         if len(set(models.values())) > 1:
             listed = ", ".join(f"{u}: {m}" for u, m in models.items())
-            raise BackendError(f"the endpoints serve different models ({listed}): a fleet serves one model "
-                               "(name it with --model)")
+            raise BackendError(
+                f"the endpoints serve different models ({listed}): a fleet serves one model (name it with --model)"
+            )
         return next(iter(models.values()), None)
 
     # ------------------------------------------------------------------------------------------------ protocol
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "fleet": True, "base_urls": [e.client.base_url for e in self._eps],
-                "model": self.model, "concurrency": self.concurrency, "concurrency_per": "endpoint",
-                "timeout_s": self.timeout, "retries": self.retries, "down_after": self.down_after,
-                "cooloff_s": self.cooloff, **self.tally().model_dump()}
+        return {
+            "backend": self.name,
+            "fleet": True,
+            "base_urls": [e.client.base_url for e in self._eps],
+            "model": self.model,
+            "concurrency": self.concurrency,
+            "concurrency_per": "endpoint",
+            "timeout_s": self.timeout,
+            "retries": self.retries,
+            "down_after": self.down_after,
+            "cooloff_s": self.cooloff,
+            **self.tally().model_dump(),
+        }
 
     def tally(self) -> FleetTally:
         """The counts so far (a consistent snapshot; safe to call while :meth:`generate` runs)."""
         with self._cond:
             eps = [e.tally.model_copy(update={"state": "up" if e.up else "down"}) for e in self._eps]
-            return FleetTally(requests=self._requests, answered=sum(t.answered for t in eps),
-                              failed=sum(t.failed for t in eps), not_sent=self._not_sent, endpoints=eps)
+            return FleetTally(
+                requests=self._requests,
+                answered=sum(t.answered for t in eps),
+                failed=sum(t.failed for t in eps),
+                not_sent=self._not_sent,
+                endpoints=eps,
+            )
 
     def inflight(self) -> dict[str, list[str]]:
         """The ids of the requests in flight, per endpoint (a consistent snapshot, for progress and tests)."""
@@ -250,8 +294,7 @@ class FleetBackend:
             e.tally.last_error = error
         self._cond.notify_all()
 
-    def _release(self, e: _Endpoint, rid: str, ok: bool, a_error: str | None, connection: bool,
-                 counts: bool) -> None:
+    def _release(self, e: _Endpoint, rid: str, ok: bool, a_error: str | None, connection: bool, counts: bool) -> None:
         """Give the slot back; count a failed try against the endpoint (``counts``: not a client error)."""
         with self._cond:
             e.inflight -= 1
@@ -290,9 +333,15 @@ class FleetBackend:
                     else:
                         self._not_sent += 1
                 down = ", ".join(f"{x.client.base_url} ({x.tally.last_error or 'down'})" for x in self._eps)
-                return done(GenResult(id=r.id, text=None, error=f"every endpoint of the fleet is down: {down}"
-                                      + (f"; this request's last error: {error}" if last is not None else ""),
-                                      extra={"endpoint": None}))
+                return done(
+                    GenResult(
+                        id=r.id,
+                        text=None,
+                        error=f"every endpoint of the fleet is down: {down}"
+                        + (f"; this request's last error: {error}" if last is not None else ""),
+                        extra={"endpoint": None},
+                    )
+                )
             if last is not None and last is not e:
                 with self._cond:
                     last.tally.retried_elsewhere += 1
@@ -311,5 +360,6 @@ class FleetBackend:
                 with self._cond:
                     e.tally.failed += 1
                 more = "" if not a.retryable else f" (after {len(tried)} tries on {len(set(tried))} endpoints)"
-                return done(GenResult(id=r.id, text=None, error=f"{error}{more}",
-                                      extra={"endpoint": e.client.base_url}))
+                return done(
+                    GenResult(id=r.id, text=None, error=f"{error}{more}", extra={"endpoint": e.client.base_url})
+                )

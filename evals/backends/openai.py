@@ -95,9 +95,20 @@ def message_json(m: Message) -> dict[str, Any]:
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, base_url: str, *, model: str | None = None, concurrency: int = 8, timeout: float = 600.0,
-                 connect_timeout: float = 10.0, retries: int = 4, backoff: float = 0.5, backoff_cap: float = 30.0,
-                 api_key: str | None = None, list_models: bool = True) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str | None = None,
+        concurrency: int = 8,
+        timeout: float = 600.0,
+        connect_timeout: float = 10.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        backoff_cap: float = 30.0,
+        api_key: str | None = None,
+        list_models: bool = True,
+    ) -> None:
         if concurrency < 1:
             raise BackendError("concurrency must be at least 1")
         if retries < 0:
@@ -109,8 +120,11 @@ class OpenAIBackend:
         self.retries = retries
         self.backoff = backoff
         self.backoff_cap = backoff_cap
-        self._api_key = api_key if api_key is not None else (os.environ.get("ASSAY_OPENAI_API_KEY")
-                                                              or os.environ.get("OPENAI_API_KEY"))
+        self._api_key = (
+            api_key
+            if api_key is not None
+            else (os.environ.get("ASSAY_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY"))
+        )
         self._local = threading.local()
         self._sessions: list[Any] = []
         self._lock = threading.Lock()
@@ -148,8 +162,14 @@ class OpenAIBackend:
             self._sessions.clear()
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "base_url": self.base_url, "model": self.model, "concurrency": self.concurrency,
-                "timeout_s": self.timeout, "retries": self.retries}
+        return {
+            "backend": self.name,
+            "base_url": self.base_url,
+            "model": self.model,
+            "concurrency": self.concurrency,
+            "timeout_s": self.timeout,
+            "retries": self.retries,
+        }
 
     # ------------------------------------------------------------------------------------------------ requests
     def body(self, r: GenRequest) -> tuple[str, dict[str, Any]]:
@@ -192,7 +212,7 @@ class OpenAIBackend:
                 return min(self.backoff_cap, max(0.0, float(retry_after)))
             except ValueError:
                 pass
-        ceiling = min(self.backoff_cap, self.backoff * (2 ** attempt))
+        ceiling = min(self.backoff_cap, self.backoff * (2**attempt))
         with self._lock:
             return ceiling * (0.5 + 0.5 * self._rng.random())
 
@@ -206,24 +226,37 @@ class OpenAIBackend:
                 return a.result
             error = a.error
             if not a.retryable:
-                return GenResult(id=r.id, text=None, error=error, attempts=attempt + 1,
-                                 latency_s=round(time.perf_counter() - t0, 6), extra={"endpoint": self.base_url})
+                return GenResult(
+                    id=r.id,
+                    text=None,
+                    error=error,
+                    attempts=attempt + 1,
+                    latency_s=round(time.perf_counter() - t0, 6),
+                    extra={"endpoint": self.base_url},
+                )
             if attempt < self.retries:
                 time.sleep(self._delay(attempt, a.retry_after))
-        return GenResult(id=r.id, text=None, error=f"{error} (after {self.retries + 1} attempts)",
-                         attempts=self.retries + 1, latency_s=round(time.perf_counter() - t0, 6),
-                         extra={"endpoint": self.base_url})
+        return GenResult(
+            id=r.id,
+            text=None,
+            error=f"{error} (after {self.retries + 1} attempts)",
+            attempts=self.retries + 1,
+            latency_s=round(time.perf_counter() - t0, 6),
+            extra={"endpoint": self.base_url},
+        )
 
-    def attempt(self, r: GenRequest, route: str, body: dict[str, Any], *, attempts: int = 1,
-                t0: float | None = None) -> Attempt:
+    def attempt(
+        self, r: GenRequest, route: str, body: dict[str, Any], *, attempts: int = 1, t0: float | None = None
+    ) -> Attempt:
         """One POST of ``body`` to this endpoint, no retry: the parsed result, or why it failed and whether a retry
         (here or on another endpoint of a fleet) may help.  ``attempts`` and ``t0`` only label the result."""
         import requests
 
         start = time.perf_counter() if t0 is None else t0
         try:
-            resp = self._session().post(f"{self.base_url}/{route}", json=body,
-                                        timeout=(self.connect_timeout, self.timeout))
+            resp = self._session().post(
+                f"{self.base_url}/{route}", json=body, timeout=(self.connect_timeout, self.timeout)
+            )
         except requests.Timeout:
             return Attempt(error=f"timed out after {self.timeout:g} s")
         except requests.ConnectionError as exc:
@@ -237,8 +270,12 @@ class OpenAIBackend:
                 return Attempt(error=f"malformed response: {type(exc).__name__}: {exc}")
             res.extra["endpoint"] = self.base_url
             return Attempt(result=res)
-        return Attempt(error=f"HTTP {resp.status_code}: {_detail(resp)}", retryable=resp.status_code in RETRY_STATUS,
-                       retry_after=resp.headers.get("Retry-After"), status=resp.status_code)
+        return Attempt(
+            error=f"HTTP {resp.status_code}: {_detail(resp)}",
+            retryable=resp.status_code in RETRY_STATUS,
+            retry_after=resp.headers.get("Retry-After"),
+            status=resp.status_code,
+        )
 
     def probe(self, timeout: float = 10.0, *, strict: bool = False) -> list[str] | None:
         """The model ids this endpoint lists (``GET /models``; None when it answers without a usable listing).
@@ -268,9 +305,16 @@ class OpenAIBackend:
         if r.sampling.stop:  # servers differ on whether the stop string is kept; cut it as lm-eval does
             text, stopped = cut_at_stop(text, r.sampling.stop)
             finish = "stop" if stopped else finish
-        return GenResult(id=r.id, text=text, finish_reason=finish,
-                         prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-                         attempts=attempts, latency_s=round(elapsed, 6), extra=extra)
+        return GenResult(
+            id=r.id,
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            attempts=attempts,
+            latency_s=round(elapsed, 6),
+            extra=extra,
+        )
 
 
 def _detail(resp) -> str:

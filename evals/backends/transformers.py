@@ -57,8 +57,14 @@ def resolve_dtype(dtype: str | None, device: str):
     """bf16 on GPU (fp16 if the GPU has no bf16), fp32 on CPU; or the named dtype."""
     import torch
 
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if dtype and dtype != "auto":
         if dtype not in names:
             raise BackendError(f"--dtype {dtype}: expected one of float32, bfloat16, float16")
@@ -91,8 +97,16 @@ class TransformersBackend:
 
     name = "transformers"
 
-    def __init__(self, model, processor, *, batch_size: int = 8, sort_by_length: bool = True,
-                 model_path: str | None = None, dtype_rule: str | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        processor,
+        *,
+        batch_size: int = 8,
+        sort_by_length: bool = True,
+        model_path: str | None = None,
+        dtype_rule: str | None = None,
+    ) -> None:
         from transformers import PreTrainedTokenizerBase
 
         if batch_size < 1:
@@ -121,9 +135,18 @@ class TransformersBackend:
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
-    def from_pretrained(cls, path: str, *, device: str = "auto", dtype: str | None = None, batch_size: int = 8,
-                        trust_remote_code: bool = False, verified_code: Sequence[str] | None = None,
-                        attn_implementation: str | None = None, sort_by_length: bool = True) -> TransformersBackend:
+    def from_pretrained(
+        cls,
+        path: str,
+        *,
+        device: str = "auto",
+        dtype: str | None = None,
+        batch_size: int = 8,
+        trust_remote_code: bool = False,
+        verified_code: Sequence[str] | None = None,
+        attn_implementation: str | None = None,
+        sort_by_length: bool = True,
+    ) -> TransformersBackend:
         """Load a model folder.  ``trust_remote_code`` also needs ``verified_code``: the code files that
         :func:`assay.evals.rerun.check_remote_code` verified (so no caller can skip the verification by accident)."""
         import sys
@@ -139,8 +162,9 @@ class TransformersBackend:
         from transformers.utils import logging as hf_logging
 
         if trust_remote_code and verified_code is None:
-            raise BackendError("trust_remote_code needs the release's code files verified first "
-                               "(assay.evals.rerun.check_remote_code)")
+            raise BackendError(
+                "trust_remote_code needs the release's code files verified first (assay.evals.rerun.check_remote_code)"
+            )
         dev = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, dev)
         if not sys.stderr.isatty():
@@ -163,8 +187,14 @@ class TransformersBackend:
         except (OSError, ValueError, KeyError) as exc:
             raise BackendError(f"cannot load {path} with transformers: {str(exc).splitlines()[0]}") from None
         model.to(dev)
-        return cls(model, processor, batch_size=batch_size, sort_by_length=sort_by_length, model_path=str(path),
-                   dtype_rule=str(torch_dtype).replace("torch.", ""))
+        return cls(
+            model,
+            processor,
+            batch_size=batch_size,
+            sort_by_length=sort_by_length,
+            model_path=str(path),
+            dtype_rule=str(torch_dtype).replace("torch.", ""),
+        )
 
     # ------------------------------------------------------------------------------------------------ generate
     def describe(self) -> dict[str, Any]:
@@ -173,12 +203,20 @@ class TransformersBackend:
 
         cfg = self.model.generation_config
         return {
-            "backend": self.name, "model": self.model_path, "architecture": type(self.model).__name__,
-            "kind": "image-text-to-text" if self.image_text else "text", "device": str(self.model.device),
-            "dtype": str(self.model.dtype).replace("torch.", ""), "batch_size": self.batch_size,
-            "padding_side": "left", "transformers": transformers.__version__, "torch": torch.__version__,
-            "unpinned_generation_config": {k: getattr(cfg, k, None) for k in ("top_k", "repetition_penalty", "min_p",
-                                                                              "typical_p", "no_repeat_ngram_size")},
+            "backend": self.name,
+            "model": self.model_path,
+            "architecture": type(self.model).__name__,
+            "kind": "image-text-to-text" if self.image_text else "text",
+            "device": str(self.model.device),
+            "dtype": str(self.model.dtype).replace("torch.", ""),
+            "batch_size": self.batch_size,
+            "padding_side": "left",
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "unpinned_generation_config": {
+                k: getattr(cfg, k, None)
+                for k in ("top_k", "repetition_penalty", "min_p", "typical_p", "no_repeat_ngram_size")
+            },
         }
 
     def close(self) -> None:
@@ -188,8 +226,9 @@ class TransformersBackend:
         if not self.image_text:
             for r in requests:
                 if r.images:
-                    raise BackendError(f"request {r.id!r} has images but {type(self.model).__name__} "
-                                       "is a text-only model")
+                    raise BackendError(
+                        f"request {r.id!r} has images but {type(self.model).__name__} is a text-only model"
+                    )
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((r.sampling, r.prompt is None, self._special(r)), []).append(i)
@@ -199,7 +238,7 @@ class TransformersBackend:
                 # longest first; ties by id, so batches do not depend on the order requests came in
                 idx = sorted(idx, key=lambda i: (-_content_length(requests[i]), requests[i].id))
             for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
+                chunk = idx[start : start + self.batch_size]
                 for i, res in zip(chunk, self._run_batch([requests[i] for i in chunk], sampling), strict=True):
                     results[i] = res
         return [r for r in results if r is not None]
@@ -223,11 +262,17 @@ class TransformersBackend:
             return self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=special)
         convs = [[self._message(m) for m in r.messages] for r in batch]
         if self.image_text:
-            return self.processor.apply_chat_template(convs, add_generation_prompt=True, tokenize=True,
-                                                      return_dict=True, return_tensors="pt",
-                                                      processor_kwargs={"padding": True})
-        return self.tokenizer.apply_chat_template(convs, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                                  padding=True, return_tensors="pt")
+            return self.processor.apply_chat_template(
+                convs,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+                processor_kwargs={"padding": True},
+            )
+        return self.tokenizer.apply_chat_template(
+            convs, add_generation_prompt=True, tokenize=True, return_dict=True, padding=True, return_tensors="pt"
+        )
 
     def _message(self, m) -> dict[str, Any]:
         if not self.image_text:
@@ -257,8 +302,9 @@ class TransformersBackend:
             if sampling.seed is not None:
                 torch.manual_seed(_batch_seed(sampling.seed, [r.id for r in batch]))
         if sampling.stop:
-            gen_kwargs["stopping_criteria"] = _stop_criteria(self.tokenizer, sampling.stop,
-                                                             inputs["input_ids"].shape[1])
+            gen_kwargs["stopping_criteria"] = _stop_criteria(
+                self.tokenizer, sampling.stop, inputs["input_ids"].shape[1]
+            )
         if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         with torch.inference_mode():
@@ -282,8 +328,16 @@ class TransformersBackend:
             if sampling.stop:
                 text, stopped = cut_at_stop(text, sampling.stop)
                 finish = "stop" if stopped else finish
-            results.append(GenResult(id=r.id, text=text, finish_reason=finish, prompt_tokens=int(n_prompt),
-                                     completion_tokens=n, latency_s=round(elapsed, 6)))
+            results.append(
+                GenResult(
+                    id=r.id,
+                    text=text,
+                    finish_reason=finish,
+                    prompt_tokens=int(n_prompt),
+                    completion_tokens=n,
+                    latency_s=round(elapsed, 6),
+                )
+            )
         return results
 
 

@@ -124,8 +124,13 @@ def scan_logs(path: str | Path, format: str = "auto") -> tuple[list[ImportedLog]
                 if h.loads_alone(f):
                     logs += load(fmt, f)
                 else:
-                    skipped.append(SkippedLog(path=str(f), format=fmt, reason=f"{f}: taken for {fmt}, but no "
-                                              f"{fmt} run in {path} includes it"))
+                    skipped.append(
+                        SkippedLog(
+                            path=str(f),
+                            format=fmt,
+                            reason=f"{f}: taken for {fmt}, but no {fmt} run in {path} includes it",
+                        )
+                    )
             continue
         seen: set[Path] = set()  # one file may pick up its siblings (VLMEvalKit): one log per path
         for f in h.entry_files(files):

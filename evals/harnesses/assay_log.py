@@ -41,8 +41,9 @@ class AssayLog(ImportedLog):
         for s in self._log.samples:
             bad = s.hash_errors()
             if bad:
-                self.add("error", "hash-mismatch", f"stored {', '.join(bad)} does not match the content", s.task,
-                         [s.id])
+                self.add(
+                    "error", "hash-mismatch", f"stored {', '.join(bad)} does not match the content", s.task, [s.id]
+                )
 
     def tasks(self) -> list[str]:
         return list(dict.fromkeys([*self.header.tasks, *self._by_task]))
@@ -63,8 +64,9 @@ class AssayLog(ImportedLog):
         key = (sample.task, sample.filter, sample.id, sample.repeat)
         if key not in self._rescored:
             header = LogHeader.model_validate(ref) if ref else None
-            claim = SimpleNamespace(scorer=scorer, metric=cfg.get("metric") or metric, filter=sample.filter,
-                                    name=sample.task)
+            claim = SimpleNamespace(
+                scorer=scorer, metric=cfg.get("metric") or metric, filter=sample.filter, name=sample.task
+            )
             fresh = sample.model_copy(update={"scores": {}, "answer": None})
             try:
                 out = score_rerun_sample(fresh, claim if scorer else None, header)

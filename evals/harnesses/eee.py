@@ -117,8 +117,10 @@ def _hash_helm(raw: Any, reference: Any) -> str | None:
 
 #: name → (recipe, where every_eval_ever 0.3.0 computes it)
 HASH_RECIPES: dict[str, tuple[Callable[[Any, Any], str | None], str]] = {
-    "eee-canonical": (_hash_canonical, ("canonical compact JSON (adapters/openeval; the conversion skill's "
-                                        "instance_sidecar.py)")),
+    "eee-canonical": (
+        _hash_canonical,
+        ("canonical compact JSON (adapters/openeval; the conversion skill's instance_sidecar.py)"),
+    ),
     "eee-lm-eval": (_hash_lm_eval, "lm-eval converter (JSON with default separators, reference = the target string)"),
     "eee-inspect": (_hash_inspect, "Inspect converter (raw + ''.join(reference))"),
     "eee-helm": (_hash_helm, "HELM converter (raw + first reference)"),
@@ -171,8 +173,9 @@ def _variant(row: dict[str, Any], origin: str) -> Any:
 
 def _terminal_answer(row: dict[str, Any]) -> Any:
     attrs = row.get("answer_attribution") or []
-    return next((a.get("extracted_value") for a in reversed(attrs) if isinstance(a, dict)
-                 and a.get("is_terminal", True)), None)
+    return next(
+        (a.get("extracted_value") for a in reversed(attrs) if isinstance(a, dict) and a.get("is_terminal", True)), None
+    )
 
 
 def _first_output(row: dict[str, Any]) -> str | None:
@@ -284,7 +287,11 @@ def _helm_row(row: dict[str, Any], metric: str) -> float:
 
 
 _ROW_SCORERS: dict[str, Callable[[dict[str, Any], str], float]] = {
-    "lm-eval": _lm_eval_row, "inspect": _inspect_row, "helm": _helm_row, "generic": _generic_row}
+    "lm-eval": _lm_eval_row,
+    "inspect": _inspect_row,
+    "helm": _helm_row,
+    "generic": _generic_row,
+}
 
 
 def _reduce(values: list[float]) -> float:
@@ -326,17 +333,28 @@ class EEELog(ImportedLog):
         for res in self.data.get("evaluation_results") or []:
             name = res.get("evaluation_name") or (res.get("source_data") or {}).get("dataset_name") or "eval"
             mc = res.get("metric_config") or {}
-            key = str(res.get("evaluation_result_id") or mc.get("metric_id") or mc.get("metric_name")
-                      or mc.get("evaluation_description") or "score")
+            key = str(
+                res.get("evaluation_result_id")
+                or mc.get("metric_id")
+                or mc.get("metric_name")
+                or mc.get("evaluation_description")
+                or "score"
+            )
             sd = res.get("score_details") or {}
             unc = sd.get("uncertainty") or {}
             se = (unc.get("standard_error") or {}).get("value") if isinstance(unc.get("standard_error"), dict) else None
             score = sd.get("score")
             n = unc.get("num_samples")
-            aggs.append(Aggregate(task=name, metric=key, filter="none",
-                                  value=float(score) if isinstance(score, (int, float)) else None,
-                                  stderr=float(se) if isinstance(se, (int, float)) else None,
-                                  n=n if isinstance(n, int) else None))
+            aggs.append(
+                Aggregate(
+                    task=name,
+                    metric=key,
+                    filter="none",
+                    value=float(score) if isinstance(score, (int, float)) else None,
+                    stderr=float(se) if isinstance(se, (int, float)) else None,
+                    n=n if isinstance(n, int) else None,
+                )
+            )
             if name not in names:
                 names.append(name)
             self.results_of.setdefault(name, []).append(key)
@@ -350,29 +368,47 @@ class EEELog(ImportedLog):
         mi = self.data.get("model_info") or {}
         lib = self.data.get("eval_library") or {}
         harness = lib.get("name") or (self.data.get("source_metadata") or {}).get("source_name")
-        header = LogHeader(source_format="eee", harness=harness, harness_version=lib.get("version"),
-                           model=mi.get("id") or mi.get("name"),
-                           tasks=names, aggregates=aggs,
-                           config={"schema_version": self.data.get("schema_version"),
-                                   "evaluation_id": self.data.get("evaluation_id")})
+        header = LogHeader(
+            source_format="eee",
+            harness=harness,
+            harness_version=lib.get("version"),
+            model=mi.get("id") or mi.get("name"),
+            tasks=names,
+            aggregates=aggs,
+            config={"schema_version": self.data.get("schema_version"), "evaluation_id": self.data.get("evaluation_id")},
+        )
         super().__init__(path or instances, header)  # type: ignore[arg-type]
         if path is not None and det:
             if self.instances_path is None:
-                self.add("error", "not-recomputed", f"instance file {det.get('file_path')!r} not found beside the "
-                         "aggregate: no score can be recomputed")
+                self.add(
+                    "error",
+                    "not-recomputed",
+                    f"instance file {det.get('file_path')!r} not found beside the "
+                    "aggregate: no score can be recomputed",
+                )
             else:
                 algo = det.get("hash_algorithm") or "sha256"
                 if det.get("checksum") and algo in hashlib.algorithms_available:
                     actual = hashlib.new(algo, self.instances_path.read_bytes()).hexdigest()
                     if actual != det["checksum"]:
-                        self.add("error", "hash-mismatch", f"the instance file's {algo} {actual} differs from the "
-                                 f"aggregate's checksum {det['checksum']}")
+                        self.add(
+                            "error",
+                            "hash-mismatch",
+                            f"the instance file's {algo} {actual} differs from the "
+                            f"aggregate's checksum {det['checksum']}",
+                        )
                 if isinstance(det.get("total_rows"), int) and det["total_rows"] != len(self.rows):
-                    self.add("error", "missing-samples" if len(self.rows) < det["total_rows"] else "extra-samples",
-                             f"the instance file has {len(self.rows)} rows, the aggregate says {det['total_rows']}")
+                    self.add(
+                        "error",
+                        "missing-samples" if len(self.rows) < det["total_rows"] else "extra-samples",
+                        f"the instance file has {len(self.rows)} rows, the aggregate says {det['total_rows']}",
+                    )
         elif path is not None and not det:
-            self.add("error", "not-recomputed", "no detailed_evaluation_results: the scores have no per-sample "
-                     "records to recompute them from")
+            self.add(
+                "error",
+                "not-recomputed",
+                "no detailed_evaluation_results: the scores have no per-sample records to recompute them from",
+            )
         self._group()
 
     # ------------------------------------------------------------------------------------------- grouping
@@ -426,22 +462,47 @@ class EEELog(ImportedLog):
         for task, counts in recipes.items():
             for label, n in counts.items():
                 where = "; ".join(HASH_RECIPES[x][1] for x in label.split(" = "))
-                self.add("info", "sample-hash-recipe", f"sample_hash of {n} row(s) matches EEE recipe {label} "
-                         f"({where})", task)
+                self.add(
+                    "info",
+                    "sample-hash-recipe",
+                    f"sample_hash of {n} row(s) matches EEE recipe {label} ({where})",
+                    task,
+                )
         if self.hash_recipes:
             self.header.config = {**(self.header.config or {}), "sample_hash_recipes": dict(self.hash_recipes)}
         for task, ids in bad.items():
-            self.add("error", "hash-mismatch", f"sample_hash does not match input.raw/reference under any EEE recipe "
-                     f"({', '.join(HASH_RECIPES)}) in {len(ids)} row(s)", task, ids)
+            self.add(
+                "error",
+                "hash-mismatch",
+                f"sample_hash does not match input.raw/reference under any EEE recipe "
+                f"({', '.join(HASH_RECIPES)}) in {len(ids)} row(s)",
+                task,
+                ids,
+            )
         for task, ids in dups.items():
-            self.add("error", "duplicate-samples", f"{len(ids)} duplicated row(s): the same sample_id, result "
-                     "(and epoch) more than once", task, ids)
+            self.add(
+                "error",
+                "duplicate-samples",
+                f"{len(ids)} duplicated row(s): the same sample_id, result (and epoch) more than once",
+                task,
+                ids,
+            )
         for task, counts in unclaimed.items():
-            self.add("info", "unreported-results", f"{sum(counts.values())} row(s) carry results the aggregate does "
-                     f"not report ({', '.join(sorted(counts))}): no claim rests on them, not re-scored", task)
+            self.add(
+                "info",
+                "unreported-results",
+                f"{sum(counts.values())} row(s) carry results the aggregate does "
+                f"not report ({', '.join(sorted(counts))}): no claim rests on them, not re-scored",
+                task,
+            )
         for task, n in unlinked.items():
-            self.add("error", "unlinked-rows", f"{n} row(s) name no evaluation_result_id while the evaluation has "
-                     f"{len(self.results_of[task])} results: they cannot be attributed", task)
+            self.add(
+                "error",
+                "unlinked-rows",
+                f"{n} row(s) name no evaluation_result_id while the evaluation has "
+                f"{len(self.results_of[task])} results: they cannot be attributed",
+                task,
+            )
 
     # ------------------------------------------------------------------------------------------- samples
     def iter_samples(self, task: str) -> Iterator[Sample]:
@@ -457,8 +518,7 @@ class EEELog(ImportedLog):
                 nums = [float(v) for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
                 # Inspect epochs with a reducer repeat the reduced score on every epoch's row; without one each
                 # row has its epoch's score, reduced here by the mean.
-                scores[metric] = (nums[0] if len(set(nums)) == 1 else _reduce(nums)) if len(nums) == len(vals) \
-                    else None
+                scores[metric] = (nums[0] if len(set(nums)) == 1 else _reduce(nums)) if len(nums) == len(vals) else None
             answer = _terminal_answer(first)
             output = _first_output(first)
             origin = _origin(first, self.source_origin)
@@ -469,15 +529,22 @@ class EEELog(ImportedLog):
                 target, output = ([gold] if gold is not None else target), str(answer)
             elif origin == "inspect" and isinstance(ref, list) and len(ref) == 1:
                 target = ref[0]  # Inspect's own target shape: one letter / text
-            yield Sample(id=sid, task=task, input=[Message(role="user", content=str(inp.get("raw") or ""))],
-                         target=target,
-                         choices=inp.get("choices") or None, output=output,
-                         answer=answer if answer is not None else None,
-                         scores=scores,
-                         meta={"rows": sum(len(v) for v in by_metric.values()),
-                               "origin": origin,
-                               "is_correct": (first.get("evaluation") or {}).get("is_correct"),
-                               "sample_hash": first.get("sample_hash")})
+            yield Sample(
+                id=sid,
+                task=task,
+                input=[Message(role="user", content=str(inp.get("raw") or ""))],
+                target=target,
+                choices=inp.get("choices") or None,
+                output=output,
+                answer=answer if answer is not None else None,
+                scores=scores,
+                meta={
+                    "rows": sum(len(v) for v in by_metric.values()),
+                    "origin": origin,
+                    "is_correct": (first.get("evaluation") or {}).get("is_correct"),
+                    "sample_hash": first.get("sample_hash"),
+                },
+            )
 
     def recompute(self, sample: Sample, metric: str) -> float | None:
         idx = ((self._groups.get(sample.task) or {}).get(sample.id) or {}).get(metric) or []
@@ -536,19 +603,46 @@ def rescore_eee(log: EEELog, audit: bool) -> EngineResult:
         if agg is None or row.recomputed is None:
             continue
         if agg.n is not None and agg.n != row.n:
-            findings.append(Finding.make("error", "sample-count-mismatch", f"{row.metric}: the aggregate says "
-                                         f"{agg.n} samples, the instance rows hold {row.n}", row.task))
+            findings.append(
+                Finding.make(
+                    "error",
+                    "sample-count-mismatch",
+                    f"{row.metric}: the aggregate says {agg.n} samples, the instance rows hold {row.n}",
+                    row.task,
+                )
+            )
         se = log.stderr(row.task, row.metric, log.recomputed_values(row.task, row.metric))
         if se is None:
             if agg.stderr is not None:
-                findings.append(Finding.make("info", "stderr-not-recomputed", f"{row.metric}: the reported standard "
-                                             "error is not recomputed (no known formula for this converter)", row.task))
+                findings.append(
+                    Finding.make(
+                        "info",
+                        "stderr-not-recomputed",
+                        f"{row.metric}: the reported standard "
+                        "error is not recomputed (no known formula for this converter)",
+                        row.task,
+                    )
+                )
             continue
         if agg.stderr is not None and not same_number(agg.stderr, se):
-            findings.append(Finding.make("error", "stderr-mismatch", f"{row.metric}_stderr: reported "
-                                         f"{agg.stderr!r}, recomputed {se!r}", row.task))
-        extra.append(RescoreRow(task=row.task, metric=f"{row.metric}_stderr", filter=row.filter, reported=agg.stderr,
-                                recomputed=se, n=row.n))
+            findings.append(
+                Finding.make(
+                    "error",
+                    "stderr-mismatch",
+                    f"{row.metric}_stderr: reported {agg.stderr!r}, recomputed {se!r}",
+                    row.task,
+                )
+            )
+        extra.append(
+            RescoreRow(
+                task=row.task,
+                metric=f"{row.metric}_stderr",
+                filter=row.filter,
+                reported=agg.stderr,
+                recomputed=se,
+                n=row.n,
+            )
+        )
     return EngineResult(rows + extra, findings, res.audit)
 
 

@@ -36,8 +36,10 @@ from ..registry import EngineResult, Harness, ImportedLog, Probe, Unsupported, h
 from ..results import Finding, RescoreRow
 from ..samples import Aggregate, LogHeader, Message, Sample
 
-_REPORT_RE = re.compile(r"^(?P<agg>[a-z]+aggregator)_\d+(?:_on_(?P<cols>.+?))?(?:_grouped_by_(?P<group>.+?))?"
-                        r"(?P<norm>_normalized)?_report$")
+_REPORT_RE = re.compile(
+    r"^(?P<agg>[a-z]+aggregator)_\d+(?:_on_(?P<cols>.+?))?(?:_grouped_by_(?P<group>.+?))?"
+    r"(?P<norm>_normalized)?_report$"
+)
 _LABEL = {"correct": 1.0, "incorrect": 0.0}
 
 
@@ -45,8 +47,10 @@ def load_eureka(path: Path) -> list[EurekaLog]:
     path = Path(path)
     if path.is_file():
         path = path.parent
-    runs = sorted({p.parent for p in path.rglob("metric_results.jsonl")}
-                  | {p.parent for p in path.rglob("inference_result.jsonl")})
+    runs = sorted(
+        {p.parent for p in path.rglob("metric_results.jsonl")}
+        | {p.parent for p in path.rglob("inference_result.jsonl")}
+    )
     if not runs:
         raise InputError(f"{path}: no Eureka inference_result.jsonl / metric_results.jsonl here")
     # a pipeline's stages (inference, evaluation) are sibling folders under one run folder holding config.txt
@@ -95,15 +99,20 @@ class EurekaLog(ImportedLog):
         self.specs: list[dict[str, Any]] = []
         for p, data in self.reports:
             m = _REPORT_RE.match(p.stem)
-            spec = {"agg": m.group("agg") if m else "?", "group": m.group("group") if m else None,
-                    "normalized": bool(m and m.group("norm")), "file": p.name}
+            spec = {
+                "agg": m.group("agg") if m else "?",
+                "group": m.group("group") if m else None,
+                "normalized": bool(m and m.group("norm")),
+                "file": p.name,
+            }
             self.specs.append(spec)
-            for col, val in (data.items() if isinstance(data, dict) else []):
+            for col, val in data.items() if isinstance(data, dict) else []:
                 for metric, filt, v in _flatten(col, val, spec):
                     aggs.append(Aggregate(task=task, metric=metric, filter=filt, value=v, n=len(self.rows)))
         config: dict[str, Any] = {"reports": self.specs, "root": str(root)}
-        header = LogHeader(source_format="eureka", harness="eureka-ml-insights", tasks=[task], aggregates=aggs,
-                           config=config)
+        header = LogHeader(
+            source_format="eureka", harness="eureka-ml-insights", tasks=[task], aggregates=aggs, config=config
+        )
         super().__init__(root, header)
         self.task = task
         if not metric_files:
@@ -116,29 +125,49 @@ class EurekaLog(ImportedLog):
         for i, r in enumerate(self.rows):
             sid = str(r.get("uid", r.get("data_point_id", i)))
             prompt = r.get("prompt")
-            if isinstance(prompt, str) and isinstance(r.get("prompt_hash"), str) \
-                    and hashlib.md5(prompt.encode("utf-8")).hexdigest() != r["prompt_hash"]:
+            if (
+                isinstance(prompt, str)
+                and isinstance(r.get("prompt_hash"), str)
+                and hashlib.md5(prompt.encode("utf-8")).hexdigest() != r["prompt_hash"]
+            ):
                 bad_hash.append(sid)
             scores = {}
             labels = {}
             for k, v in r.items():
                 if k.endswith("_result"):
                     labels[k] = v
-                    scores[k] = _LABEL.get(v) if isinstance(v, str) else (
-                        float(v) if isinstance(v, (int, float)) else None)
+                    scores[k] = (
+                        _LABEL.get(v) if isinstance(v, str) else (float(v) if isinstance(v, (int, float)) else None)
+                    )
             target = r.get("ground_truth")
             if "bbox" in r:
                 target = r["bbox"]
-            yield Sample(id=sid, task=task, input=[Message(role="user", content=str(prompt or ""))],
-                         prompt=prompt if isinstance(prompt, str) else None, target=_jsonable(target),
-                         output=r.get("model_output") if isinstance(r.get("model_output"), str)
-                         else json.dumps(r.get("model_output")), scores=scores,
-                         meta={"is_valid": bool(r.get("is_valid", True)), "labels": labels,
-                               "prompt_hash": r.get("prompt_hash"), "raw_output": _jsonable(r.get("model_output")),
-                               **{k: _jsonable(r[k]) for k in ("category", "split", "n_output_tokens") if k in r}})
+            yield Sample(
+                id=sid,
+                task=task,
+                input=[Message(role="user", content=str(prompt or ""))],
+                prompt=prompt if isinstance(prompt, str) else None,
+                target=_jsonable(target),
+                output=r.get("model_output")
+                if isinstance(r.get("model_output"), str)
+                else json.dumps(r.get("model_output")),
+                scores=scores,
+                meta={
+                    "is_valid": bool(r.get("is_valid", True)),
+                    "labels": labels,
+                    "prompt_hash": r.get("prompt_hash"),
+                    "raw_output": _jsonable(r.get("model_output")),
+                    **{k: _jsonable(r[k]) for k in ("category", "split", "n_output_tokens") if k in r},
+                },
+            )
         if bad_hash:
-            self.add("error", "hash-mismatch", f"prompt_hash (MD5 of the prompt) does not match in {len(bad_hash)} "
-                     "row(s)", task, bad_hash)
+            self.add(
+                "error",
+                "hash-mismatch",
+                f"prompt_hash (MD5 of the prompt) does not match in {len(bad_hash)} row(s)",
+                task,
+                bad_hash,
+            )
 
     def recompute(self, sample: Sample, metric: str) -> float | None:
         valid = (sample.meta or {}).get("is_valid", True)
@@ -173,6 +202,7 @@ def _jsonable(v: Any) -> Any:
 
 def _flatten(col: str, val: Any, spec: dict[str, Any]) -> Iterator[tuple[str, str, float | None]]:
     """(metric, filter, value) rows of one report column: metric 'col' or 'col/label'; filter the group or 'none'."""
+
     def num(v: Any) -> float | None:
         return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
@@ -225,9 +255,17 @@ def rescore_eureka(log: EurekaLog, audit: bool) -> EngineResult:
                     aud.add(s, col, v)
         for col, mm in mismatch.items():
             ex = mm[0]
-            findings.append(Finding.make("error", "sample-score-mismatch", f"{col}: {len(mm)} row(s) logged a result "
-                                         f"the output does not give (e.g. uid {ex[0]}: logged {ex[1]!r}, recomputed "
-                                         f"{ex[2]!r})", task, [m[0] for m in mm]))
+            findings.append(
+                Finding.make(
+                    "error",
+                    "sample-score-mismatch",
+                    f"{col}: {len(mm)} row(s) logged a result "
+                    f"the output does not give (e.g. uid {ex[0]}: logged {ex[1]!r}, recomputed "
+                    f"{ex[2]!r})",
+                    task,
+                    [m[0] for m in mm],
+                )
+            )
         for col, why in unsupported.items():
             findings.append(Finding.make("error", "unverifiable", f"{col}: {why}", task))
         groups_of: dict[str, dict[str, Any]] = {}
@@ -237,8 +275,9 @@ def rescore_eureka(log: EurekaLog, audit: bool) -> EngineResult:
             if agg.task != task:
                 continue
             col, _, lab = agg.metric.partition("/")
-            spec: dict[str, Any] | None = next((sp for sp in groups_of.values()
-                                                 if (sp["group"] is None) == (agg.filter == "none")), None)
+            spec: dict[str, Any] | None = next(
+                (sp for sp in groups_of.values() if (sp["group"] is None) == (agg.filter == "none")), None
+            )
             values = recomputed.get(col)
             rec = None
             n = 0
@@ -258,10 +297,17 @@ def rescore_eureka(log: EurekaLog, audit: bool) -> EngineResult:
             if col in unsupported:
                 rec = None
             if agg.value is not None and rec is not None and not same_number(agg.value, rec):
-                findings.append(Finding.make("error", "aggregate-mismatch", f"{agg.metric},{agg.filter}: reported "
-                                             f"{agg.value!r}, recomputed {rec!r} from {n} rows", task))
-            rows.append(RescoreRow(task=task, metric=agg.metric, filter=agg.filter, reported=agg.value,
-                                   recomputed=rec, n=n))
+                findings.append(
+                    Finding.make(
+                        "error",
+                        "aggregate-mismatch",
+                        f"{agg.metric},{agg.filter}: reported {agg.value!r}, recomputed {rec!r} from {n} rows",
+                        task,
+                    )
+                )
+            rows.append(
+                RescoreRow(task=task, metric=agg.metric, filter=agg.filter, reported=agg.value, recomputed=rec, n=n)
+            )
     return EngineResult(rows, findings, aud.rows() if aud else [])
 
 

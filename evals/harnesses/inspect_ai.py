@@ -159,13 +159,13 @@ def _resolve(obj: Any, att: dict[str, str]) -> Any:
     if isinstance(obj, dict):
         for k, v in obj.items():
             if isinstance(v, str) and v.startswith("attachment://"):
-                obj[k] = att.get(v[len("attachment://"):], v)
+                obj[k] = att.get(v[len("attachment://") :], v)
             else:
                 _resolve(v, att)
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
             if isinstance(v, str) and v.startswith("attachment://"):
-                obj[i] = att.get(v[len("attachment://"):], v)
+                obj[i] = att.get(v[len("attachment://") :], v)
             else:
                 _resolve(v, att)
     return obj
@@ -243,17 +243,32 @@ class InspectLog(ImportedLog):
             self.score_keys[key] = (name, reducer)
             for mname, m in (sc.get("metrics") or {}).items():
                 v = m.get("value") if isinstance(m, dict) else None
-                aggs.append(Aggregate(task=task, metric=f"{key}/{mname}", filter="none",
-                                      value=float(v) if isinstance(v, (int, float)) else None,
-                                      n=sc.get("scored_samples")))
+                aggs.append(
+                    Aggregate(
+                        task=task,
+                        metric=f"{key}/{mname}",
+                        filter="none",
+                        value=float(v) if isinstance(v, (int, float)) else None,
+                        n=sc.get("scored_samples"),
+                    )
+                )
         cfg = ev.get("config") or {}
         version = (ev.get("packages") or {}).get("inspect_ai")
         header = LogHeader(
-            source_format="inspect", harness="inspect_ai", harness_version=version,
-            model=ev.get("model"), decoding=ev.get("model_generate_config") or {}, created=ev.get("created"),
-            tasks=[task], aggregates=aggs,
-            config={"eval_config": cfg, "scorers": ev.get("scorers") or [], "dataset": ev.get("dataset") or {},
-                    "status": self.data.get("status")},
+            source_format="inspect",
+            harness="inspect_ai",
+            harness_version=version,
+            model=ev.get("model"),
+            decoding=ev.get("model_generate_config") or {},
+            created=ev.get("created"),
+            tasks=[task],
+            aggregates=aggs,
+            config={
+                "eval_config": cfg,
+                "scorers": ev.get("scorers") or [],
+                "dataset": ev.get("dataset") or {},
+                "status": self.data.get("status"),
+            },
         )
         super().__init__(path, header)
         self.task = task
@@ -273,16 +288,32 @@ class InspectLog(ImportedLog):
                 total = len(ids) * self.epochs
             of = f" of {total}" if isinstance(total, int) else (f" of {len(samples)} logged" if samples else "")
             err = (self.data.get("error") or {}).get("message")
-            self.add("error", "incomplete-run", f"the run's status is {status!r}, not 'success': {done}{of} "
-                     f"sample(s) completed" + (f" ({err})" if err else ""), task, self.errored)
+            self.add(
+                "error",
+                "incomplete-run",
+                f"the run's status is {status!r}, not 'success': {done}{of} "
+                f"sample(s) completed" + (f" ({err})" if err else ""),
+                task,
+                self.errored,
+            )
         elif self.errored:
-            self.add("warning", "errored-samples", f"{len(self.errored)} sample(s) errored (fail_on_error="
-                     f"{cfg.get('fail_on_error')!r}) and are not in the reported metrics", task, self.errored)
+            self.add(
+                "warning",
+                "errored-samples",
+                f"{len(self.errored)} sample(s) errored (fail_on_error="
+                f"{cfg.get('fail_on_error')!r}) and are not in the reported metrics",
+                task,
+                self.errored,
+            )
         ds = ev.get("dataset") or {}
         total = results.get("total_samples")
         if isinstance(ds.get("samples"), int) and isinstance(total, int) and cfg.get("limit") is not None:
-            self.add("warning", "subset-run", f"subset run: limit={cfg.get('limit')!r}, {total} sample(s) of "
-                     f"{ds['samples']} in the dataset", task)
+            self.add(
+                "warning",
+                "subset-run",
+                f"subset run: limit={cfg.get('limit')!r}, {total} sample(s) of {ds['samples']} in the dataset",
+                task,
+            )
         self._checked = False
 
     def label(self, sample_id: str, epoch: int) -> str:
@@ -333,19 +364,30 @@ class InspectLog(ImportedLog):
                 dups.append(self.label(sid, epoch))
             seen.add((sid, epoch))
             scores_raw = s.get("scores") or {}
-            scores = {k: inspect_value_to_float(v.get("value")) if isinstance(v, dict) else None
-                      for k, v in scores_raw.items()}
+            scores = {
+                k: inspect_value_to_float(v.get("value")) if isinstance(v, dict) else None
+                for k, v in scores_raw.items()
+            }
             answers = {k: v.get("answer") for k, v in scores_raw.items() if isinstance(v, dict)}
             first = next(iter(answers.values()), None)
-            meta: dict[str, Any] = {"score_values": {k: v.get("value") for k, v in scores_raw.items()
-                                                     if isinstance(v, dict)},
-                                    "answers": answers, "metadata": s.get("metadata") or {}}
+            meta: dict[str, Any] = {
+                "score_values": {k: v.get("value") for k, v in scores_raw.items() if isinstance(v, dict)},
+                "answers": answers,
+                "metadata": s.get("metadata") or {},
+            }
             if s.get("error"):
                 meta["error"] = str((s.get("error") or {}).get("message") or s.get("error"))
             yield Sample(
-                id=sid, task=task, repeat=epoch - 1, input=_messages(s.get("input")), target=s.get("target"),
-                choices=s.get("choices") or None, output=_completion(s.get("output") or {}), answer=first,
-                scores=scores, meta=meta,
+                id=sid,
+                task=task,
+                repeat=epoch - 1,
+                input=_messages(s.get("input")),
+                target=s.get("target"),
+                choices=s.get("choices") or None,
+                output=_completion(s.get("output") or {}),
+                answer=first,
+                scores=scores,
+                meta=meta,
             )
         if check:
             if dups:
@@ -356,11 +398,17 @@ class InspectLog(ImportedLog):
                 missing = [self.label(i, e) for i, e in sorted(expected - seen)]
                 extra = [self.label(i, e) for i, e in sorted(seen - expected)]
                 if missing:
-                    self.add("error", "missing-samples", f"{len(missing)} sample(s) of the dataset have no logged "
-                             "result", task, missing)
+                    self.add(
+                        "error",
+                        "missing-samples",
+                        f"{len(missing)} sample(s) of the dataset have no logged result",
+                        task,
+                        missing,
+                    )
                 if extra:
-                    self.add("error", "extra-samples", f"{len(extra)} logged sample(s) are not in the dataset", task,
-                             extra)
+                    self.add(
+                        "error", "extra-samples", f"{len(extra)} logged sample(s) are not in the dataset", task, extra
+                    )
 
 
 # ============================================================================================= per-sample scoring
@@ -443,8 +491,14 @@ def _normalize_number(number: str, precision: int = 5, *, trim: bool = True) -> 
     return number if num is None else format(num, f".{precision}g")
 
 
-def inspect_match_str(value: str, target: str, location: str = "end", ignore_case: bool = True,
-                      ignore_punctuation: bool = True, numeric: bool = False) -> tuple[str, bool]:
+def inspect_match_str(
+    value: str,
+    target: str,
+    location: str = "end",
+    ignore_case: bool = True,
+    ignore_punctuation: bool = True,
+    numeric: bool = False,
+) -> tuple[str, bool]:
     """inspect_ai.scorer._common.match_str (0.3.285)."""
     v, t = value.strip(), target.strip()
     answer = v
@@ -481,11 +535,17 @@ def _legacy_str_to_float(s: str) -> float:
     idx = next((i for i, ch in enumerate(s) if ch in sup), len(s))
     base = float(s[:idx]) if s[:idx] else 1.0
     exp = int(s[idx:].translate(str.maketrans(sup, "0123456789"))) if idx < len(s) else 1
-    return base ** exp
+    return base**exp
 
 
-def inspect_match_str_legacy(value: str, target: str, location: str = "end", ignore_case: bool = True,
-                             ignore_punctuation: bool = True, numeric: bool = False) -> tuple[str, bool]:
+def inspect_match_str_legacy(
+    value: str,
+    target: str,
+    location: str = "end",
+    ignore_case: bool = True,
+    ignore_punctuation: bool = True,
+    numeric: bool = False,
+) -> tuple[str, bool]:
     """inspect_ai.scorer._common.match_str of 0.3.50–0.3.122 (ported from 0.3.58): numeric only for targets that
     are ``isnumeric()``, the number nearest the location normalised to 5 significant digits, then the same
     begin / end / exact / any string comparison as text — so ``match(numeric=True)`` accepts "11" for "1"."""
@@ -546,8 +606,15 @@ def _inspect_normalize(text: str) -> str:
     return " ".join(t for t in tokens if t.strip()).strip()
 
 
-def inspect_score(scorer: str, options: dict[str, Any], output: str, target: Any, *,
-                  choices: list[Any] | None = None, context: dict[str, Any] | None = None) -> tuple[Any, Any]:
+def inspect_score(
+    scorer: str,
+    options: dict[str, Any],
+    output: str,
+    target: Any,
+    *,
+    choices: list[Any] | None = None,
+    context: dict[str, Any] | None = None,
+) -> tuple[Any, Any]:
     """Recompute an Inspect built-in scorer: (value, answer) as the scorer would log them.  ``choice()`` needs the
     sample's ``choices`` and ``context`` {"inspect_version", "multiple_correct"} (None: the solver that marked the
     choices is not ``multiple_choice()``, so they cannot be re-marked)."""
@@ -556,8 +623,9 @@ def inspect_score(scorer: str, options: dict[str, Any], output: str, target: Any
         if not choices:
             raise Unsupported("choice() needs the sample's choices, and none are logged")
         if ctx.get("multiple_correct") is None:
-            raise Unsupported("choice() scored choices marked by a solver other than multiple_choice(); the marks "
-                              "are not logged")
+            raise Unsupported(
+                "choice() scored choices marked by a solver other than multiple_choice(); the marks are not logged"
+            )
         try:
             return inspect_choice(output, target, choices, bool(ctx["multiple_correct"]), ctx.get("inspect_version"))
         except ValueError as exc:
@@ -608,8 +676,6 @@ def inspect_score(scorer: str, options: dict[str, Any], output: str, target: Any
         ok = any(_inspect_normalize(t) and _inspect_normalize(t) == a for t in targets)
         return (CORRECT if ok else INCORRECT), output
     raise Unsupported(f"Inspect scorer {scorer!r} (model-graded or custom) cannot be recomputed offline")
-
-
 
 
 # ========================================================================================================= choice()
@@ -737,8 +803,9 @@ def target_positions(target: Any, n_choices: int, version: str | None) -> list[i
     return out
 
 
-def inspect_choice(completion: str, target: Any, choices: list[Any], multiple_correct: bool,
-                   version: str | None) -> tuple[str, str]:
+def inspect_choice(
+    completion: str, target: Any, choices: list[Any], multiple_correct: bool, version: str | None
+) -> tuple[str, str]:
     """(Score.value, Score.answer) of ``multiple_choice()`` + ``choice()`` in the given Inspect release."""
     ver = parse_version(version)
     n = len(choices)
@@ -834,9 +901,7 @@ def inspect_reduce(reducer: str, raw: Sequence[object], to_float: Callable[[obje
     raise KeyError(reducer)
 
 
-INSPECT_METRICS = {"accuracy": inspect_accuracy, "mean": inspect_accuracy, "stderr": inspect_stderr,
-                   "std": inspect_std}
-
+INSPECT_METRICS = {"accuracy": inspect_accuracy, "mean": inspect_accuracy, "stderr": inspect_stderr, "std": inspect_std}
 
 
 # ====================================================================================================== re-scoring
@@ -871,9 +936,17 @@ def _inspect_reductions(log: InspectLog, task: str, name: str, reducer: str, red
     if not bad:
         return []
     ex = bad[0]
-    return [Finding.make("error", "reduction-mismatch", f"{name}[{reducer}]: {len(bad)} sample(s) whose logged "
-                         f"reduction over the epochs differs from the recomputed one (e.g. sample {ex[0]}: logged "
-                         f"{ex[1]!r}, recomputed {ex[2]!r})", task, [b[0] for b in bad])]
+    return [
+        Finding.make(
+            "error",
+            "reduction-mismatch",
+            f"{name}[{reducer}]: {len(bad)} sample(s) whose logged "
+            f"reduction over the epochs differs from the recomputed one (e.g. sample {ex[0]}: logged "
+            f"{ex[1]!r}, recomputed {ex[2]!r})",
+            task,
+            [b[0] for b in bad],
+        )
+    ]
 
 
 def rescore_inspect(log: InspectLog, audit: bool) -> EngineResult:
@@ -905,8 +978,9 @@ def rescore_inspect(log: InspectLog, audit: bool) -> EngineResult:
                     continue
                 scorer, options = by_name.get(name, (name, {}))
                 try:
-                    value, answer = inspect_score(scorer, options, s.output or "", s.target, choices=s.choices,
-                                                  context=log.choice_context)
+                    value, answer = inspect_score(
+                        scorer, options, s.output or "", s.target, choices=s.choices, context=log.choice_context
+                    )
                 except Unsupported as exc:
                     unsupported[name] = str(exc)
                     continue
@@ -916,18 +990,35 @@ def rescore_inspect(log: InspectLog, audit: bool) -> EngineResult:
                 elif scorer == "choice" and answers.get(name) != answer:
                     answer_mismatch[name].append((label, answers.get(name), answer))
                 if aud is not None:
-                    aud.add(s, name, inspect_value_to_float(value), _choice_format if scorer == "choice" else None,
-                            label)
+                    aud.add(
+                        s, name, inspect_value_to_float(value), _choice_format if scorer == "choice" else None, label
+                    )
         for name, mm in mismatch.items():
             ex = mm[0]
-            findings.append(Finding.make("error", "sample-score-mismatch", f"{name}: {len(mm)} sample(s) logged a "
-                                         f"score the output does not give (e.g. sample {ex[0]}: logged {ex[1]!r}, "
-                                         f"recomputed {ex[2]!r})", task, [m[0] for m in mm]))
+            findings.append(
+                Finding.make(
+                    "error",
+                    "sample-score-mismatch",
+                    f"{name}: {len(mm)} sample(s) logged a "
+                    f"score the output does not give (e.g. sample {ex[0]}: logged {ex[1]!r}, "
+                    f"recomputed {ex[2]!r})",
+                    task,
+                    [m[0] for m in mm],
+                )
+            )
         for name, mm in answer_mismatch.items():
             ex = mm[0]
-            findings.append(Finding.make("error", "answer-mismatch", f"{name}: {len(mm)} sample(s) logged an answer "
-                                         f"the output does not give (e.g. sample {ex[0]}: logged {ex[1]!r}, parsed "
-                                         f"{ex[2]!r})", task, [m[0] for m in mm]))
+            findings.append(
+                Finding.make(
+                    "error",
+                    "answer-mismatch",
+                    f"{name}: {len(mm)} sample(s) logged an answer "
+                    f"the output does not give (e.g. sample {ex[0]}: logged {ex[1]!r}, parsed "
+                    f"{ex[2]!r})",
+                    task,
+                    [m[0] for m in mm],
+                )
+            )
         for name, reason in unsupported.items():
             findings.append(Finding.make("error", "unverifiable", f"{name}: {reason}", task))
         reported = reported_of(log, task)
@@ -945,11 +1036,15 @@ def rescore_inspect(log: InspectLog, audit: bool) -> EngineResult:
             why = unsupported.get(name)
             if why is None:
                 try:
-                    red = {sid: inspect_reduce(reducer, [v for _e, v in sorted(vals, key=lambda x: x[0])],
-                                               inspect_value_to_float)
-                           for sid, vals in recomputed.get(name, {}).items()}
-                    reduced = [f for f in (inspect_value_to_float(r) for r in red.values())
-                               if not math.isnan(f)]  # unscored samples are not in the metrics
+                    red = {
+                        sid: inspect_reduce(
+                            reducer, [v for _e, v in sorted(vals, key=lambda x: x[0])], inspect_value_to_float
+                        )
+                        for sid, vals in recomputed.get(name, {}).items()
+                    }
+                    reduced = [
+                        f for f in (inspect_value_to_float(r) for r in red.values()) if not math.isnan(f)
+                    ]  # unscored samples are not in the metrics
                     findings += _inspect_reductions(log, task, name, reducer, red)
                 except KeyError:
                     why = f"epoch reducer {reducer!r} is not ported"
@@ -958,25 +1053,51 @@ def rescore_inspect(log: InspectLog, audit: bool) -> EngineResult:
                 fn = INSPECT_METRICS.get(metric)
                 rec = fn(reduced) if fn is not None and reduced else None
                 if fn is None:
-                    findings.append(Finding.make("error", "unverifiable", f"{key}/{metric}: metric not implemented",
-                                                 task))
+                    findings.append(
+                        Finding.make("error", "unverifiable", f"{key}/{metric}: metric not implemented", task)
+                    )
                 if rep is not None and rec is not None and not same_number(rep, rec):
-                    findings.append(Finding.make("error", "aggregate-mismatch", f"{key}/{metric}: reported {rep!r}, "
-                                                 f"recomputed {rec!r} from {len(reduced or [])} samples", task))
+                    findings.append(
+                        Finding.make(
+                            "error",
+                            "aggregate-mismatch",
+                            f"{key}/{metric}: reported {rep!r}, recomputed {rec!r} from {len(reduced or [])} samples",
+                            task,
+                        )
+                    )
                 if why is not None and rep is not None and metric in ("accuracy", "mean") and logged.get(name):
                     try:
-                        lg = [inspect_value_to_float(inspect_reduce(reducer, [v for _e, v in
-                                                                              sorted(vals, key=lambda x: x[0])],
-                                                                    inspect_value_to_float))
-                              for vals in logged[name].values()]
+                        lg = [
+                            inspect_value_to_float(
+                                inspect_reduce(
+                                    reducer, [v for _e, v in sorted(vals, key=lambda x: x[0])], inspect_value_to_float
+                                )
+                            )
+                            for vals in logged[name].values()
+                        ]
                     except (KeyError, TypeError):
                         lg = []
                     if lg and not same_number(rep, INSPECT_METRICS[metric](lg)):
-                        findings.append(Finding.make("error", "aggregate-mismatch", f"{key}/{metric}: reported "
-                                                     f"{rep!r} but the logged per-sample scores give "
-                                                     f"{INSPECT_METRICS[metric](lg)!r}", task))
-                rows.append(RescoreRow(task=task, metric=f"{key}/{metric}", filter="none", reported=rep,
-                                       recomputed=rec, n=len(reduced or [])))
+                        findings.append(
+                            Finding.make(
+                                "error",
+                                "aggregate-mismatch",
+                                f"{key}/{metric}: reported "
+                                f"{rep!r} but the logged per-sample scores give "
+                                f"{INSPECT_METRICS[metric](lg)!r}",
+                                task,
+                            )
+                        )
+                rows.append(
+                    RescoreRow(
+                        task=task,
+                        metric=f"{key}/{metric}",
+                        filter="none",
+                        reported=rep,
+                        recomputed=rec,
+                        n=len(reduced or []),
+                    )
+                )
     return EngineResult(rows, findings, aud.rows() if aud else [])
 
 
@@ -1059,8 +1180,21 @@ class InspectRunner(Runner):
 
     def command(self, req: RunRequest) -> list[str]:
         args = dict(req.args)
-        cmd = [str(req.python), "-m", "inspect_ai", "eval", req.task, "--log-dir", str(req.out_dir),
-               "--log-format", "json", "--display", "none", "--seed", str(req.seed)]
+        cmd = [
+            str(req.python),
+            "-m",
+            "inspect_ai",
+            "eval",
+            req.task,
+            "--log-dir",
+            str(req.out_dir),
+            "--log-format",
+            "json",
+            "--display",
+            "none",
+            "--seed",
+            str(req.seed),
+        ]
         d = req.decoding
         if req.base_url is None:
             cmd += ["--model", "hf/local", "-M", f"model_path={req.model}", "-M", f"device={req.device}"]
@@ -1070,8 +1204,12 @@ class InspectRunner(Runner):
             cmd += ["--model", f"openai-api/assay/{req.model}"]
         for key, value in sorted(dict(args.pop("model_args", {}) or {}).items()):
             cmd += ["-M", f"{key}={value}"]
-        flags = {"temperature": "--temperature", "top_p": "--top-p", "top_k": "--top-k",
-                 "max_new_tokens": "--max-tokens"}
+        flags = {
+            "temperature": "--temperature",
+            "top_p": "--top-p",
+            "top_k": "--top-k",
+            "max_new_tokens": "--max-tokens",
+        }
         for key, flag in flags.items():
             if d.get(key) is not None and not (key == "temperature" and req.base_url is None and not d[key]):
                 cmd += [flag, str(d[key])]

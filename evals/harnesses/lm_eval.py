@@ -65,8 +65,19 @@ from ..samples import Aggregate, LogHeader, Sample, content_sha256, fast_message
 
 _SAMPLES_RE = re.compile(r"^samples_(.+)_(\d{4}-\d\d-\d\dT[0-9\-]+(?:\.\d+)?)\.jsonl$")
 _RESULTS_RE = re.compile(r"^results_(\d{4}-\d\d-\d\dT[0-9\-]+(?:\.\d+)?)\.json$")
-_ROW_FIELDS = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics", "doc_hash",
-               "prompt_hash", "target_hash"}
+_ROW_FIELDS = {
+    "doc_id",
+    "doc",
+    "target",
+    "arguments",
+    "resps",
+    "filtered_resps",
+    "filter",
+    "metrics",
+    "doc_hash",
+    "prompt_hash",
+    "target_hash",
+}
 _NON_METRIC_KEYS = {"alias", "name", "sample_len", "sample_count", "samples", " "}
 
 
@@ -252,14 +263,33 @@ class LmEvalRun(ImportedLog):
         tasks = [t for t in (r.get("results") or {}) if t not in members or t in sample_files]
         tasks += [t for t in sample_files if t not in tasks]
         header = LogHeader(
-            source_format="lm-eval", harness="lm-eval", harness_version=r.get("lm_eval_version"),
-            model=model if isinstance(model, str) else None, model_revision=cfg.get("model_sha") or None,
+            source_format="lm-eval",
+            harness="lm-eval",
+            harness_version=r.get("lm_eval_version"),
+            model=model if isinstance(model, str) else None,
+            model_revision=cfg.get("model_sha") or None,
             decoding={"gen_kwargs": cfg.get("gen_kwargs")} if cfg.get("gen_kwargs") else {},
-            created=r.get("date") if isinstance(r.get("date"), str) else None, tasks=tasks,
+            created=r.get("date") if isinstance(r.get("date"), str) else None,
+            tasks=tasks,
             aggregates=self._aggregates(r),
-            config={k: r[k] for k in ("configs", "config", "n-samples", "group_subtasks", "groups", "task_hashes",
-                                      "versions", "n-shot", "chat_template_sha", "system_instruction_sha",
-                                      "model_name", "git_hash") if k in r},
+            config={
+                k: r[k]
+                for k in (
+                    "configs",
+                    "config",
+                    "n-samples",
+                    "group_subtasks",
+                    "groups",
+                    "task_hashes",
+                    "versions",
+                    "n-shot",
+                    "chat_template_sha",
+                    "system_instruction_sha",
+                    "model_name",
+                    "git_hash",
+                )
+                if k in r
+            },
         )
         super().__init__(results_path or folder, header)
         self._checked: set[str] = set()
@@ -269,8 +299,11 @@ class LmEvalRun(ImportedLog):
         if results_path:
             self._check_counts_static()
         else:
-            self.add("error", "no-results", "samples without their results_*.json: nothing reported to compare the "
-                     "recomputed scores with")
+            self.add(
+                "error",
+                "no-results",
+                "samples without their results_*.json: nothing reported to compare the recomputed scores with",
+            )
 
     def group_members(self) -> dict[str, list[str]]:
         """{group: [subtask, ...]} of the groups this run reports (see :func:`_group_members`)."""
@@ -294,8 +327,16 @@ class LmEvalRun(ImportedLog):
                 n = (nsamp.get(task) or {}).get("effective")
                 if n is None and isinstance(vals.get("sample_count"), dict):
                     n = vals["sample_count"].get(key)
-                out.append(Aggregate(task=task, metric=metric, filter=filt, value=_num(value),
-                                     stderr=_num(se), n=n if isinstance(n, int) else None))
+                out.append(
+                    Aggregate(
+                        task=task,
+                        metric=metric,
+                        filter=filt,
+                        value=_num(value),
+                        stderr=_num(se),
+                        n=n if isinstance(n, int) else None,
+                    )
+                )
         return out
 
     def _check_counts_static(self) -> None:
@@ -306,12 +347,21 @@ class LmEvalRun(ImportedLog):
         for task, ns in (r.get("n-samples") or {}).items():
             orig, eff = ns.get("original"), ns.get("effective")
             if isinstance(orig, int) and isinstance(eff, int) and eff < orig:
-                self.add("warning", "subset-run", f"subset run: {eff} of {orig} documents were evaluated "
-                         f"(--limit {limit if limit is not None else '?'})", task)
+                self.add(
+                    "warning",
+                    "subset-run",
+                    f"subset run: {eff} of {orig} documents were evaluated "
+                    f"(--limit {limit if limit is not None else '?'})",
+                    task,
+                )
         for task in self.header.tasks:
             if task not in self.sample_files:
-                self.add("error", "no-samples", "no samples_*.jsonl for this task (run with --log_samples); "
-                         "the aggregate cannot be recomputed", task)
+                self.add(
+                    "error",
+                    "no-samples",
+                    "no samples_*.jsonl for this task (run with --log_samples); the aggregate cannot be recomputed",
+                    task,
+                )
 
     # --------------------------------------------------------------------------------------------- samples
     def task_config(self, task: str) -> dict[str, Any]:
@@ -372,22 +422,47 @@ class LmEvalRun(ImportedLog):
         if not check:
             return
         if not blocks_ok:
-            self.add("error", "filter-blocks", f"the rows (which name no filter) form more blocks of documents than "
-                     f"the task has filters ({', '.join(fnames)}): they cannot be assigned to filters", task)
+            self.add(
+                "error",
+                "filter-blocks",
+                f"the rows (which name no filter) form more blocks of documents than "
+                f"the task has filters ({', '.join(fnames)}): they cannot be assigned to filters",
+                task,
+            )
         if unhashed:
-            self.add("info", "no-hashes", f"{unhashed} row(s) carry no doc/prompt/target hashes (lm-eval 0.4.0 "
-                     "wrote none): the documents were not checked against hashes", task)
+            self.add(
+                "info",
+                "no-hashes",
+                f"{unhashed} row(s) carry no doc/prompt/target hashes (lm-eval 0.4.0 "
+                "wrote none): the documents were not checked against hashes",
+                task,
+            )
         for name, bad in (("doc_hash", bad_doc), ("prompt_hash", bad_prompt), ("target_hash", bad_target)):
             if bad:
-                self.add("error", "hash-mismatch", f"{name} does not match the logged content in {len(bad)} "
-                         f"row(s)", task, sorted(set(bad), key=_id_key))
+                self.add(
+                    "error",
+                    "hash-mismatch",
+                    f"{name} does not match the logged content in {len(bad)} row(s)",
+                    task,
+                    sorted(set(bad), key=_id_key),
+                )
         logged = (self.results.get("task_hashes") or {}).get(task)
         if logged and logged != task_hash.hexdigest():
-            self.add("error", "task-hash-mismatch", "task_hashes[task] in the results file does not match the "
-                     "samples file (rows added, removed, reordered or edited)", task)
+            self.add(
+                "error",
+                "task-hash-mismatch",
+                "task_hashes[task] in the results file does not match the "
+                "samples file (rows added, removed, reordered or edited)",
+                task,
+            )
         if dups:
-            self.add("error", "duplicate-samples", f"{len(dups)} duplicated (doc_id, filter) row(s)", task,
-                     sorted(set(dups), key=_id_key))
+            self.add(
+                "error",
+                "duplicate-samples",
+                f"{len(dups)} duplicated (doc_id, filter) row(s)",
+                task,
+                sorted(set(dups), key=_id_key),
+            )
         eff = ((self.results.get("n-samples") or {}).get(task) or {}).get("effective")
         if isinstance(eff, int):
             expected = {str(i) for i in range(eff)}
@@ -395,14 +470,25 @@ class LmEvalRun(ImportedLog):
                 missing = sorted(expected - ids, key=_id_key)
                 extra = sorted(ids - expected, key=_id_key)
                 if missing:
-                    self.add("error", "missing-samples", f"filter {filt}: {len(missing)} of {eff} evaluated "
-                             "documents have no sample row", task, missing)
+                    self.add(
+                        "error",
+                        "missing-samples",
+                        f"filter {filt}: {len(missing)} of {eff} evaluated documents have no sample row",
+                        task,
+                        missing,
+                    )
                 if extra:
-                    self.add("error", "extra-samples", f"filter {filt}: {len(extra)} sample row(s) beyond the "
-                             f"{eff} evaluated documents", task, extra)
+                    self.add(
+                        "error",
+                        "extra-samples",
+                        f"filter {filt}: {len(extra)} sample row(s) beyond the {eff} evaluated documents",
+                        task,
+                        extra,
+                    )
 
-    def _sample(self, task: str, row: dict[str, Any], output_type: str | None, delim: str, path: Path,
-                lineno: int) -> Sample:
+    def _sample(
+        self, task: str, row: dict[str, Any], output_type: str | None, delim: str, path: Path, lineno: int
+    ) -> Sample:
         try:
             doc_id = row["doc_id"]
             args = row.get("arguments") or {}
@@ -421,19 +507,33 @@ class LmEvalRun(ImportedLog):
         target_text = raw_target if isinstance(raw_target, str) else str(raw_target)
         second = arglist[0].get("arg_1") if arglist else None
         if output_type is None:
-            output_type = "generate_until" if isinstance(second, dict) else (
-                "multiple_choice" if len(arglist) > 1 else "loglikelihood")
+            output_type = (
+                "generate_until"
+                if isinstance(second, dict)
+                else ("multiple_choice" if len(arglist) > 1 else "loglikelihood")
+            )
         fields: dict[str, Any] = {
-            "id": str(doc_id), "task": task, "filter": str(row.get("filter", "none")), "repeat": 0,
-            "prompt": prompt_text, "input": [fast_message("user", prompt_text)], "choices": None,
-            "continuations": None, "choice_logprobs": None, "choice_greedy": None, "output": None, "outputs": None,
-            "answer": None, "gen_kwargs": None,
+            "id": str(doc_id),
+            "task": task,
+            "filter": str(row.get("filter", "none")),
+            "repeat": 0,
+            "prompt": prompt_text,
+            "input": [fast_message("user", prompt_text)],
+            "choices": None,
+            "continuations": None,
+            "choice_logprobs": None,
+            "choice_greedy": None,
+            "output": None,
+            "outputs": None,
+            "answer": None,
+            "gen_kwargs": None,
         }
         doc = row.get("doc")
         if output_type == "generate_until":
             first = resps[0] if resps else []
-            outs = ([o if isinstance(o, str) else json.dumps(o) for o in first] if isinstance(first, list)
-                    else [str(first)])
+            outs = (
+                [o if isinstance(o, str) else json.dumps(o) for o in first] if isinstance(first, list) else [str(first)]
+            )
             fields["output"] = outs[0] if outs else None
             fields["outputs"] = outs if len(outs) > 1 else None
             fields["answer"] = filtered[0] if isinstance(filtered, list) and filtered else filtered
@@ -454,7 +554,7 @@ class LmEvalRun(ImportedLog):
             fields["choice_logprobs"] = lls
             fields["choice_greedy"] = greedy or None
             if output_type == "multiple_choice" and fields["continuations"]:
-                choices = [c[len(delim):] if delim and c.startswith(delim) else c for c in fields["continuations"]]
+                choices = [c[len(delim) :] if delim and c.startswith(delim) else c for c in fields["continuations"]]
                 fields["choices"] = choices
                 fields["target"] = _mc_gold(target_text, choices, doc, self.task_config(task))
                 if lls:
@@ -474,16 +574,23 @@ class LmEvalRun(ImportedLog):
             else:
                 other[m] = v
         fields["scores"] = scores
-        meta: dict[str, Any] = {"doc": doc, "target": target_text, "doc_hash": row.get("doc_hash"),
-                                "prompt_hash": row.get("prompt_hash"), "target_hash": row.get("target_hash"),
-                                "prompt_sha256": _sha(prompt_text), "output_type": output_type,
-                                "filtered_resps": filtered}
+        meta: dict[str, Any] = {
+            "doc": doc,
+            "target": target_text,
+            "doc_hash": row.get("doc_hash"),
+            "prompt_hash": row.get("prompt_hash"),
+            "target_hash": row.get("target_hash"),
+            "prompt_sha256": _sha(prompt_text),
+            "output_type": output_type,
+            "filtered_resps": filtered,
+        }
         if other:
             meta["metric_values"] = other
         fields["meta"] = meta
         enc = _enc(prompt_text)  # = content_sha256({"input": [{"role": "user", "content": p}], "prompt": p})
-        fields["input_sha256"] = hashlib.sha256(('{"input":[{"content":' + enc + ',"role":"user"}],"prompt":' + enc
-                                                 + "}").encode("utf-8")).hexdigest()
+        fields["input_sha256"] = hashlib.sha256(
+            ('{"input":[{"content":' + enc + ',"role":"user"}],"prompt":' + enc + "}").encode("utf-8")
+        ).hexdigest()
         fields["target_sha256"] = content_sha256(fields["target"])
         return Sample.fast(fields)
 
@@ -541,8 +648,12 @@ def _mc_gold(text: str, choices: list[str], doc: Any, cfg: dict[str, Any]) -> An
     t = text.strip()
     if re.fullmatch(r"-?\d+", t):
         field = cfg.get("doc_to_target")
-        if isinstance(field, str) and isinstance(doc, dict) and isinstance(doc.get(field), str) \
-                and doc[field] in choices:  # the field holds a choice text that happens to be digits
+        if (
+            isinstance(field, str)
+            and isinstance(doc, dict)
+            and isinstance(doc.get(field), str)
+            and doc[field] in choices
+        ):  # the field holds a choice text that happens to be digits
             return choices.index(doc[field])
         return int(t)
     if t.startswith("[") and t.endswith("]"):
@@ -659,8 +770,12 @@ def lm_eval_apply_filter(inst: Any, steps: Sequence[dict[str, Any]], doc: Any = 
         elif fn == "majority_vote":
             inst = [Counter(inst).most_common(1)[0][0]]
         elif fn == "regex":
-            inst = _lm_regex(inst, re.compile(kw.get("regex_pattern", r"#### (\-?[0-9\.\,]+)")),
-                             kw.get("group_select", 0), kw.get("fallback", "[invalid]"))
+            inst = _lm_regex(
+                inst,
+                re.compile(kw.get("regex_pattern", r"#### (\-?[0-9\.\,]+)")),
+                kw.get("group_select", 0),
+                kw.get("fallback", "[invalid]"),
+            )
         elif fn == "remove_whitespace":
             inst = [r.strip() for r in inst]
         elif fn == "lowercase":
@@ -693,9 +808,16 @@ _PUNCT_TRANS = str.maketrans("", "", string.punctuation)
 _DIGIT_TRANS = str.maketrans("", "", string.digits)
 
 
-def lm_eval_exact_match(prediction: str, reference: str, *, regexes_to_ignore: list[str] | None = None,
-                        ignore_case: bool = False, ignore_punctuation: bool = False,
-                        ignore_numbers: bool = False, **_: Any) -> float:
+def lm_eval_exact_match(
+    prediction: str,
+    reference: str,
+    *,
+    regexes_to_ignore: list[str] | None = None,
+    ignore_case: bool = False,
+    ignore_punctuation: bool = False,
+    ignore_numbers: bool = False,
+    **_: Any,
+) -> float:
     """lm_eval.api.metrics.exact_match_hf_evaluate for one prediction."""
     p, r = prediction, reference
     if regexes_to_ignore is not None:
@@ -724,10 +846,18 @@ def lm_eval_metric_list(cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any], 
             raise Unsupported(f"metric {name!r} (a function) cannot be recomputed")
         agg = m.get("aggregation")
         if agg is None:
-            agg = {"perplexity": "perplexity", "word_perplexity": "weighted_perplexity",
-                   "byte_perplexity": "weighted_perplexity", "bits_per_byte": "bits_per_byte",
-                   "f1": "f1", "mcc": "matthews_corrcoef", "bleu": "bleu", "chrf": "chrf", "ter": "ter",
-                   "brier_score": "brier_score"}.get(name, "mean")
+            agg = {
+                "perplexity": "perplexity",
+                "word_perplexity": "weighted_perplexity",
+                "byte_perplexity": "weighted_perplexity",
+                "bits_per_byte": "bits_per_byte",
+                "f1": "f1",
+                "mcc": "matthews_corrcoef",
+                "bleu": "bleu",
+                "chrf": "chrf",
+                "ter": "ter",
+                "brier_score": "brier_score",
+            }.get(name, "mean")
         out.append((name, {k: v for k, v in m.items() if k not in _METRIC_OPTION_KEYS}, str(agg)))
     return out
 
@@ -820,8 +950,6 @@ def lm_eval_score(sample: Sample, cfg: dict[str, Any], metrics: list[str]) -> tu
     return out, pred
 
 
-
-
 # ==================================================================================================== aggregation
 def lm_mean(arr: Sequence[float]) -> float:
     return sum(arr) / len(arr)
@@ -845,12 +973,12 @@ def lm_aggregate_subtasks(values: Sequence[float], sizes: Sequence[int], weight_
 
 
 def lm_pooled_stderr(stderrs: Sequence[float], sizes: Sequence[int]) -> float:
-    var = sum([(n - 1) * se ** 2 * n for n, se in zip(sizes, stderrs, strict=False)]) / (sum(sizes) - len(sizes))
+    var = sum([(n - 1) * se**2 * n for n, se in zip(sizes, stderrs, strict=False)]) / (sum(sizes) - len(sizes))
     return math.sqrt(var / sum(sizes))
 
 
 def lm_unweighted_mean_stderr(stderrs: Sequence[float]) -> float:
-    return math.sqrt(sum([se ** 2 for se in stderrs])) / len(stderrs)
+    return math.sqrt(sum([se**2 for se in stderrs])) / len(stderrs)
 
 
 def lm_group_v040(parts: Sequence[tuple[float, int, float | None]]) -> tuple[float, float | None]:
@@ -858,12 +986,13 @@ def lm_group_v040(parts: Sequence[tuple[float, int, float | None]]) -> tuple[flo
     a running size-weighted mean, and a running combination of the squared stderrs whose correction term uses the
     already-updated mean; the group stderr is its square root."""
     mean, total, se0 = parts[0]
-    var = se0 ** 2 if se0 is not None else None
+    var = se0**2 if se0 is not None else None
     for value, size, se in parts[1:]:
         mean = (mean * total + value * size) / (total + size)
         if var is not None and se is not None:
-            var = ((total - 1) * var + (size - 1) * se ** 2) / (total + size - 1) + total * size / (
-                (total + size) * (total + size - 1)) * (mean - value) ** 2
+            var = ((total - 1) * var + (size - 1) * se**2) / (total + size - 1) + total * size / (
+                (total + size) * (total + size - 1)
+            ) * (mean - value) ** 2
         else:
             var = None
         total += size
@@ -904,7 +1033,6 @@ def lm_aggregate(name: str, values: Sequence[float]) -> float | None:
     if name == "perplexity":
         return lm_perplexity(values)
     return None
-
 
 
 # ====================================================================================================== re-scoring
@@ -958,9 +1086,16 @@ def rescore_lm_eval(log: LmEvalRun, audit: bool) -> EngineResult:
                 if aud is not None and (s.meta or {}).get("output_type") == "generate_until":
                     aud.add(s, m, v)
         for filt, ids in answer_mismatch.items():
-            findings.append(Finding.make("error", "answer-mismatch", f"filter {filt}: {len(ids)} logged filtered "
-                                         "response(s) differ from re-applying the filter to the raw response",
-                                         task, ids))
+            findings.append(
+                Finding.make(
+                    "error",
+                    "answer-mismatch",
+                    f"filter {filt}: {len(ids)} logged filtered "
+                    "response(s) differ from re-applying the filter to the raw response",
+                    task,
+                    ids,
+                )
+            )
 
         def aggregate(metric: str, _f: str, values: list[float], _aggs: dict = aggs) -> float | None:
             return lm_aggregate(_aggs.get(metric, "mean"), values)
@@ -993,8 +1128,9 @@ def _leaves(group: str, subtasks: dict[str, list[str]]) -> list[str]:
     return out
 
 
-def _legacy_group(group: str, key: tuple[str, str], subtasks: dict[str, list[str]],
-                  task_values: dict) -> tuple[float, int, float | None] | None:
+def _legacy_group(
+    group: str, key: tuple[str, str], subtasks: dict[str, list[str]], task_values: dict
+) -> tuple[float, int, float | None] | None:
     """(value, size, stderr) of a group as lm-eval 0.4.0 computed it; None when a member's value is missing."""
     parts = []
     for t in subtasks.get(group, []):
@@ -1018,32 +1154,71 @@ def _lm_eval_groups(log: LmEvalRun, task_values: dict, findings: list[Finding]) 
                 continue
             key = (agg.metric, agg.filter)
             parts = [task_values.get(t, {}).get(key) for t in leaves]
-            legacy = _legacy_group(group, key, subtasks, task_values) if log.legacy_groups \
-                else None
-            if not leaves or any(p is None or p[0] is None for p in parts) or (
-                    log.legacy_groups and legacy is None):
-                findings.append(Finding.make("error", "unverifiable", f"{agg.metric},{agg.filter}: a subtask "
-                                             "value is missing, the group score cannot be recomputed", group))
-                rows.append(RescoreRow(task=group, metric=agg.metric, filter=agg.filter, reported=agg.value,
-                                       recomputed=None, n=0))
+            legacy = _legacy_group(group, key, subtasks, task_values) if log.legacy_groups else None
+            if not leaves or any(p is None or p[0] is None for p in parts) or (log.legacy_groups and legacy is None):
+                findings.append(
+                    Finding.make(
+                        "error",
+                        "unverifiable",
+                        f"{agg.metric},{agg.filter}: a subtask value is missing, the group score cannot be recomputed",
+                        group,
+                    )
+                )
+                rows.append(
+                    RescoreRow(
+                        task=group, metric=agg.metric, filter=agg.filter, reported=agg.value, recomputed=None, n=0
+                    )
+                )
                 if agg.stderr is not None:
-                    rows.append(RescoreRow(task=group, metric=f"{agg.metric}_stderr", filter=agg.filter,
-                                           reported=agg.stderr, recomputed=None, n=0))
+                    rows.append(
+                        RescoreRow(
+                            task=group,
+                            metric=f"{agg.metric}_stderr",
+                            filter=agg.filter,
+                            reported=agg.stderr,
+                            recomputed=None,
+                            n=0,
+                        )
+                    )
                 continue
             if legacy is not None:  # lm-eval 0.4.0: running mean over the direct subtasks in order
                 rec, n, se = legacy
                 if agg.value is not None and not same_number(agg.value, rec):
-                    findings.append(Finding.make("error", "aggregate-mismatch", f"{agg.metric},{agg.filter}: "
-                                                 f"reported {agg.value!r}, recomputed {rec!r} (lm-eval 0.4.0 running "
-                                                 f"mean of {', '.join(subtasks[group])})", group))
-                rows.append(RescoreRow(task=group, metric=agg.metric, filter=agg.filter, reported=agg.value,
-                                       recomputed=rec, n=n))
+                    findings.append(
+                        Finding.make(
+                            "error",
+                            "aggregate-mismatch",
+                            f"{agg.metric},{agg.filter}: "
+                            f"reported {agg.value!r}, recomputed {rec!r} (lm-eval 0.4.0 running "
+                            f"mean of {', '.join(subtasks[group])})",
+                            group,
+                        )
+                    )
+                rows.append(
+                    RescoreRow(
+                        task=group, metric=agg.metric, filter=agg.filter, reported=agg.value, recomputed=rec, n=n
+                    )
+                )
                 if agg.stderr is not None:
                     if se is not None and not same_number(agg.stderr, se):
-                        findings.append(Finding.make("error", "stderr-mismatch", f"{agg.metric}_stderr,{agg.filter}: "
-                                                     f"reported {agg.stderr!r}, recomputed {se!r}", group))
-                    rows.append(RescoreRow(task=group, metric=f"{agg.metric}_stderr", filter=agg.filter,
-                                           reported=agg.stderr, recomputed=se, n=n))
+                        findings.append(
+                            Finding.make(
+                                "error",
+                                "stderr-mismatch",
+                                f"{agg.metric}_stderr,{agg.filter}: reported {agg.stderr!r}, recomputed {se!r}",
+                                group,
+                            )
+                        )
+                    rows.append(
+                        RescoreRow(
+                            task=group,
+                            metric=f"{agg.metric}_stderr",
+                            filter=agg.filter,
+                            reported=agg.stderr,
+                            recomputed=se,
+                            n=n,
+                        )
+                    )
                 continue
             vals = [p[0] for p in parts]
             sizes = [p[1] for p in parts]
@@ -1052,22 +1227,44 @@ def _lm_eval_groups(log: LmEvalRun, task_values: dict, findings: list[Finding]) 
             unweighted = same_number(agg.value, plain) and not same_number(agg.value, weighted)
             rec, weight = (plain, False) if unweighted else (weighted, True)
             if agg.value is not None and not same_number(agg.value, rec):
-                findings.append(Finding.make("error", "aggregate-mismatch", f"{agg.metric},{agg.filter}: reported "
-                                             f"{agg.value!r}, recomputed {rec!r} (size-weighted mean of "
-                                             f"{', '.join(leaves)})", group))
+                findings.append(
+                    Finding.make(
+                        "error",
+                        "aggregate-mismatch",
+                        f"{agg.metric},{agg.filter}: reported "
+                        f"{agg.value!r}, recomputed {rec!r} (size-weighted mean of "
+                        f"{', '.join(leaves)})",
+                        group,
+                    )
+                )
             n = sum(sizes)
-            rows.append(RescoreRow(task=group, metric=agg.metric, filter=agg.filter, reported=agg.value,
-                                   recomputed=rec, n=n))
+            rows.append(
+                RescoreRow(task=group, metric=agg.metric, filter=agg.filter, reported=agg.value, recomputed=rec, n=n)
+            )
             ses = [p[2] for p in parts]
             if agg.stderr is not None:
                 se = None
                 if all(s is not None for s in ses):
                     se = lm_pooled_stderr(ses, sizes) if weight else lm_unweighted_mean_stderr(ses)
                 if se is not None and not same_number(agg.stderr, se):
-                    findings.append(Finding.make("error", "stderr-mismatch", f"{agg.metric}_stderr,{agg.filter}: "
-                                                 f"reported {agg.stderr!r}, recomputed {se!r}", group))
-                rows.append(RescoreRow(task=group, metric=f"{agg.metric}_stderr", filter=agg.filter,
-                                       reported=agg.stderr, recomputed=se, n=n))
+                    findings.append(
+                        Finding.make(
+                            "error",
+                            "stderr-mismatch",
+                            f"{agg.metric}_stderr,{agg.filter}: reported {agg.stderr!r}, recomputed {se!r}",
+                            group,
+                        )
+                    )
+                rows.append(
+                    RescoreRow(
+                        task=group,
+                        metric=f"{agg.metric}_stderr",
+                        filter=agg.filter,
+                        reported=agg.stderr,
+                        recomputed=se,
+                        n=n,
+                    )
+                )
     return rows
 
 
@@ -1089,8 +1286,10 @@ def score_rerun_lm_eval(sample: Sample, header: LogHeader) -> list[Sample]:
             lm_eval_filter_steps(cfg, filt)
             scores, answer = lm_eval_score(s, cfg, names)
         except Unsupported as exc:
-            raise InputError(f"{sample.task}: the harness scorer cannot be applied by assay ({exc}); declare "
-                             "`scorer:` in the manifest") from None
+            raise InputError(
+                f"{sample.task}: the harness scorer cannot be applied by assay ({exc}); declare "
+                "`scorer:` in the manifest"
+            ) from None
         out.append(s.model_copy(update={"scores": scores, "answer": answer}))
     return out
 
@@ -1112,8 +1311,9 @@ def _loglik_acc_norm(s: Sample) -> float:
 @scorer("lm-eval:exact_match")
 def score_exact_match(s: Sample) -> float:
     """lm-eval's ``exact_match`` with its defaults against every target: 1.0 when any matches."""
-    return max(lm_eval_exact_match(s.output or "", str(t)) for t in (s.target if isinstance(s.target, list)
-                                                                     else [s.target]))
+    return max(
+        lm_eval_exact_match(s.output or "", str(t)) for t in (s.target if isinstance(s.target, list) else [s.target])
+    )
 
 
 scorer("lm-eval:acc")(_loglik_acc)
@@ -1130,8 +1330,9 @@ class LmEvalHarness(Harness):
 
     def claims_name(self, path: Path) -> bool:
         name, suffix = path.name, path.suffix.lower()
-        return (name.startswith("results_") and suffix == ".json") or (name.startswith("samples_")
-                                                                      and suffix == ".jsonl")
+        return (name.startswith("results_") and suffix == ".json") or (
+            name.startswith("samples_") and suffix == ".jsonl"
+        )
 
     def sniff(self, probe: Probe) -> bool:
         if probe.suffix == ".jsonl":
@@ -1158,8 +1359,13 @@ class LmEvalHarness(Harness):
 
 # ------------------------------------------------------------------------------------------------- the runner
 #: assay's decoding names -> lm-eval's gen_kwargs (HF generate's names, which lm-eval passes through)
-_GEN_KWARGS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_new_tokens": "max_gen_toks",
-               "do_sample": "do_sample"}
+_GEN_KWARGS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "max_new_tokens": "max_gen_toks",
+    "do_sample": "do_sample",
+}
 
 
 @runner("lm-eval")
@@ -1178,16 +1384,38 @@ class LmEvalRunner(Runner):
         args = dict(req.args)
         batch = str(args.pop("batch_size", 1))
         if req.base_url is None:
-            margs = f"pretrained={req.model}" + "".join(f",{k}={v}" for k, v in sorted(
-                dict(args.pop("model_args", {}) or {}).items()))
-            cmd = [str(req.python), "-m", "lm_eval", "run", "--model", "hf", "--model_args", margs,
-                   "--device", req.device]
+            margs = f"pretrained={req.model}" + "".join(
+                f",{k}={v}" for k, v in sorted(dict(args.pop("model_args", {}) or {}).items())
+            )
+            cmd = [
+                str(req.python),
+                "-m",
+                "lm_eval",
+                "run",
+                "--model",
+                "hf",
+                "--model_args",
+                margs,
+                "--device",
+                req.device,
+            ]
         else:
-            margs = (f"model={req.model},base_url={req.base_url.rstrip('/')}/chat/completions,num_concurrent=1,"
-                     "max_retries=3,tokenized_requests=False")
+            margs = (
+                f"model={req.model},base_url={req.base_url.rstrip('/')}/chat/completions,num_concurrent=1,"
+                "max_retries=3,tokenized_requests=False"
+            )
             margs += "".join(f",{k}={v}" for k, v in sorted(dict(args.pop("model_args", {}) or {}).items()))
-            cmd = [str(req.python), "-m", "lm_eval", "run", "--model", "local-chat-completions", "--model_args",
-                   margs, "--apply_chat_template"]
+            cmd = [
+                str(req.python),
+                "-m",
+                "lm_eval",
+                "run",
+                "--model",
+                "local-chat-completions",
+                "--model_args",
+                margs,
+                "--apply_chat_template",
+            ]
         cmd += ["--tasks", req.task, "--log_samples", "--output_path", str(req.out_dir), "--batch_size", batch]
         fewshot = req.fewshot_seed if req.fewshot_seed is not None else req.seed
         cmd += ["--seed", f"{req.seed},{req.seed},{req.seed},{fewshot}"]

@@ -95,8 +95,12 @@ def _isna(v: Any) -> bool:
 def _can_infer_option(answer: str, choices: dict[str, str]) -> str | bool:
     if "Failed to obtain answer via API" in answer:
         return False
-    for err in ("Sorry, I can't help with images of people yet.", "I can't process this file.",
-                "I'm sorry, but without the image provided", "Cannot determine the answer"):
+    for err in (
+        "Sorry, I can't help with images of people yet.",
+        "I can't process this file.",
+        "I'm sorry, but without the image provided",
+        "Cannot determine the answer",
+    ):
         if err in answer:
             return "Z"
     mod = answer
@@ -145,7 +149,7 @@ def _parse_name(path: Path, model: str | None) -> tuple[str, str | None, str]:
         if m:
             kind, stem, judge = "result", m.group("stem"), m.group("judge")
     if model and stem.startswith(model + "_"):
-        stem = stem[len(model) + 1:]
+        stem = stem[len(model) + 1 :]
     return stem, judge, kind
 
 
@@ -178,8 +182,11 @@ def load_vlmevalkit(path: Path) -> list[VLMEvalKitLog]:
     for (_folder, dataset), g in sorted(groups.items()):
         if "result" not in g and "prediction" not in g:
             continue
-        logs.append(VLMEvalKitLog(g.get("result") or g["prediction"], dataset, g.get("acc"),
-                                  str(g["judge"]) if "judge" in g else None))
+        logs.append(
+            VLMEvalKitLog(
+                g.get("result") or g["prediction"], dataset, g.get("acc"), str(g["judge"]) if "judge" in g else None
+            )
+        )
     if not logs:
         raise InputError(f"{path}: no VLMEvalKit prediction or result file here")
     return logs
@@ -207,19 +214,39 @@ class VLMEvalKitLog(ImportedLog):
                     val = float(v)
                 except (TypeError, ValueError):
                     continue
-                aggs.append(Aggregate(task=dataset, metric=str(k), filter=split, value=val,
-                                      n=n_by_split.get(split) if k == "Overall" else None))
-        header = LogHeader(source_format="vlmevalkit", harness="VLMEvalKit", tasks=[dataset], aggregates=aggs,
-                           config={"judge": judge, "prediction_file": path.name,
-                                   "acc_file": acc_path.name if acc_path else None})
+                aggs.append(
+                    Aggregate(
+                        task=dataset,
+                        metric=str(k),
+                        filter=split,
+                        value=val,
+                        n=n_by_split.get(split) if k == "Overall" else None,
+                    )
+                )
+        header = LogHeader(
+            source_format="vlmevalkit",
+            harness="VLMEvalKit",
+            tasks=[dataset],
+            aggregates=aggs,
+            config={"judge": judge, "prediction_file": path.name, "acc_file": acc_path.name if acc_path else None},
+        )
         super().__init__(path, header)
         self.dataset = dataset
         if acc_path is None:
-            self.add("warning", "no-aggregate-file", "no _acc.csv / _score.csv beside the predictions: nothing "
-                     "reported to compare with", dataset)
+            self.add(
+                "warning",
+                "no-aggregate-file",
+                "no _acc.csv / _score.csv beside the predictions: nothing reported to compare with",
+                dataset,
+            )
         if judge and judge != "exact_matching" and "hit" in (self.rows[0] if self.rows else {}):
-            self.add("info", "judge", f"options were extracted by the judge model {judge!r} where the rule-based "
-                     "matcher failed; those rows keep their logged hit", dataset)
+            self.add(
+                "info",
+                "judge",
+                f"options were extracted by the judge model {judge!r} where the rule-based "
+                "matcher failed; those rows keep their logged hit",
+                dataset,
+            )
         self.judged: list[str] = []
 
     def iter_samples(self, task: str) -> Iterator[Sample]:
@@ -257,12 +284,21 @@ class VLMEvalKitLog(ImportedLog):
                 scores["hit"] = float(r["hit"])
             elif "score" in r and not _isna(r.get("score")):
                 scores["score"] = float(r["score"])
-            yield Sample(id=sid, task=task, filter=str(r.get("split")) if not _isna(r.get("split")) else "none",
-                         input=[Message(role="user", content=parts)], target=target,
-                         choices=[choices[k] for k in choices] or None, output=str(r.get("prediction")),
-                         scores=scores,
-                         meta={k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v))
-                               for k, v in r.items() if k in ("category", "l2-category", "log", "hint")})
+            yield Sample(
+                id=sid,
+                task=task,
+                filter=str(r.get("split")) if not _isna(r.get("split")) else "none",
+                input=[Message(role="user", content=parts)],
+                target=target,
+                choices=[choices[k] for k in choices] or None,
+                output=str(r.get("prediction")),
+                scores=scores,
+                meta={
+                    k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v))
+                    for k, v in r.items()
+                    if k in ("category", "l2-category", "log", "hint")
+                },
+            )
         if dups:
             self.add("error", "duplicate-samples", f"{len(dups)} duplicated index value(s)", task, dups)
 
@@ -286,9 +322,14 @@ class VLMEvalKitLog(ImportedLog):
 
 
 # ------------------------------------------------------------------------------------------------------ VLMEvalKit
-_MMB_ABBRS = {"coarse_perception": "CP", "finegrained_perception (instance-level)": "FP-S",
-              "finegrained_perception (cross-instance)": "FP-C", "logic_reasoning": "LR",
-              "relation_reasoning": "RR", "attribute_reasoning": "AR"}
+_MMB_ABBRS = {
+    "coarse_perception": "CP",
+    "finegrained_perception (instance-level)": "FP-S",
+    "finegrained_perception (cross-instance)": "FP-C",
+    "logic_reasoning": "LR",
+    "relation_reasoning": "RR",
+    "attribute_reasoning": "AR",
+}
 
 
 def rescore_vlmevalkit(log: VLMEvalKitLog, audit: bool) -> EngineResult:
@@ -322,18 +363,36 @@ def rescore_vlmevalkit(log: VLMEvalKitLog, audit: bool) -> EngineResult:
             if aud is not None:
                 aud.add(s, "hit", v)
         if unsupported:
-            findings.append(Finding.make("error", "unverifiable", f"hit: {unsupported}; aggregates use the logged "
-                                         "per-sample hits", task))
+            findings.append(
+                Finding.make(
+                    "error", "unverifiable", f"hit: {unsupported}; aggregates use the logged per-sample hits", task
+                )
+            )
         if mismatch:
             ex = mismatch[0]
-            findings.append(Finding.make("error", "sample-score-mismatch", f"hit: {len(mismatch)} row(s) logged a hit "
-                                         f"the prediction does not give (e.g. index {ex[0]}: logged {ex[1]!r}, "
-                                         f"recomputed {ex[2]!r})", task, [m[0] for m in mismatch]))
+            findings.append(
+                Finding.make(
+                    "error",
+                    "sample-score-mismatch",
+                    f"hit: {len(mismatch)} row(s) logged a hit "
+                    f"the prediction does not give (e.g. index {ex[0]}: logged {ex[1]!r}, "
+                    f"recomputed {ex[2]!r})",
+                    task,
+                    [m[0] for m in mismatch],
+                )
+            )
         judged = sorted(set(log.judged))
         if judged:
-            findings.append(Finding.make("warning", "judge-scored", f"{len(judged)} of {n_rows} row(s) were scored by "
-                                         f"the judge {log.judge!r} (no rule-based option): their logged hit is kept",
-                                         task, judged))
+            findings.append(
+                Finding.make(
+                    "warning",
+                    "judge-scored",
+                    f"{len(judged)} of {n_rows} row(s) were scored by "
+                    f"the judge {log.judge!r} (no rule-based option): their logged hit is kept",
+                    task,
+                    judged,
+                )
+            )
         reported = reported_of(log, task)
         keys = list(reported) or [k for k in groups if k[0] == "Overall"]
         for metric, split in keys:
@@ -343,11 +402,18 @@ def rescore_vlmevalkit(log: VLMEvalKitLog, audit: bool) -> EngineResult:
             rec = sum(vals) / len(vals) if vals else None
             rep = reported.get((metric, split), (None, None, None))[0]
             if rep is not None and rec is not None and not same_number(rep, rec):
-                findings.append(Finding.make("error", "aggregate-mismatch", f"{metric},{split}: reported {rep!r}, "
-                                             f"recomputed {rec!r} from {len(vals)} rows", task))
+                findings.append(
+                    Finding.make(
+                        "error",
+                        "aggregate-mismatch",
+                        f"{metric},{split}: reported {rep!r}, recomputed {rec!r} from {len(vals)} rows",
+                        task,
+                    )
+                )
             if rep is not None and rec is None:
-                findings.append(Finding.make("error", "no-samples", f"{metric},{split}: reported but no row belongs "
-                                             "to it", task))
+                findings.append(
+                    Finding.make("error", "no-samples", f"{metric},{split}: reported but no row belongs to it", task)
+                )
             rows.append(RescoreRow(task=task, metric=metric, filter=split, reported=rep, recomputed=rec, n=len(vals)))
     return EngineResult(rows, findings, aud.rows() if aud else [])
 

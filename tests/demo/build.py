@@ -194,9 +194,7 @@ def build_tokenizer():
 
     vocab = build_vocab()
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
-    tok.normalizer = normalizers.Sequence(
-        [normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
-    )
+    tok.normalizer = normalizers.Sequence([normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Metaspace(replacement=SPACE, prepend_scheme="always", split=True),
@@ -205,9 +203,7 @@ def build_tokenizer():
         ]
     )
     tok.decoder = decoders.Metaspace(replacement=SPACE, prepend_scheme="always", split=True)
-    tok.add_special_tokens(
-        [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]
-    )
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A",
         pair=f"{BOS} $A {BOS} $B",
@@ -227,8 +223,16 @@ def tokenizer_json_bytes(tok) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-def llama_text_config(vocab_size: int, *, hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 2,
-                      intermediate: int = 128, max_positions: int = 256) -> dict:
+def llama_text_config(
+    vocab_size: int,
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    intermediate: int = 128,
+    max_positions: int = 256,
+) -> dict:
     """The Llama decoder's config (the demo's text model; also the tiny text model of the re-run tests)."""
     vocab = build_vocab()
     return {

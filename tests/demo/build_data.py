@@ -24,8 +24,20 @@ import sys
 from pathlib import Path
 
 SEED = 20260301
-MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-          "november", "december"]
+MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 COLOURS = ["red", "blue", "green", "orange", "yellow"]
 
 
@@ -47,7 +59,7 @@ def chart_question(rng: random.Random) -> dict:
     """A chart with 3-5 bars and a question whose answer is read off the chart."""
     n = rng.randint(3, 5)
     values = [rng.randint(2, 28) for _ in range(n)]
-    months = MONTHS[: n]
+    months = MONTHS[:n]
     kind = rng.choice(["tallest", "value", "count"])
     if kind == "tallest":
         q = "which bar is the tallest ? answer with the month ."
@@ -65,11 +77,17 @@ def chart_question(rng: random.Random) -> dict:
 def cot_record(rng: random.Random) -> dict:
     c = chart_question(rng)
     steps = " ".join(f"the bar for {m} shows {v} ." for m, v in zip(c["months"], c["values"]))
-    reasoning = (f"let me think step by step . {steps} there are {len(c['values'])} bars . "
-                 f"the tallest bar is the one for {c['months'][c['values'].index(max(c['values']))]} . "
-                 f"so the answer is {c['answer']} .")
-    return {"messages": [{"role": "user", "content": c["question"] + " explain your reasoning step by step ."},
-                         {"role": "assistant", "content": reasoning}]}
+    reasoning = (
+        f"let me think step by step . {steps} there are {len(c['values'])} bars . "
+        f"the tallest bar is the one for {c['months'][c['values'].index(max(c['values']))]} . "
+        f"so the answer is {c['answer']} ."
+    )
+    return {
+        "messages": [
+            {"role": "user", "content": c["question"] + " explain your reasoning step by step ."},
+            {"role": "assistant", "content": reasoning},
+        ]
+    }
 
 
 def direct_record(rng: random.Random) -> dict:
@@ -79,10 +97,18 @@ def direct_record(rng: random.Random) -> dict:
 
 def chart_record(rng: random.Random, i: int) -> dict:
     c = chart_question(rng)
-    colour = {"red": (200, 30, 30), "blue": (30, 60, 200), "green": (30, 160, 60), "orange": (240, 140, 20),
-              "yellow": (230, 200, 20)}[rng.choice(COLOURS)]
-    return {"image": {"bytes": bar_chart(c["values"], colour), "path": f"chart-{i:04d}.png"},
-            "prompt": c["question"], "answer": c["answer"]}
+    colour = {
+        "red": (200, 30, 30),
+        "blue": (30, 60, 200),
+        "green": (30, 160, 60),
+        "orange": (240, 140, 20),
+        "yellow": (230, 200, 20),
+    }[rng.choice(COLOURS)]
+    return {
+        "image": {"bytes": bar_chart(c["values"], colour), "path": f"chart-{i:04d}.png"},
+        "prompt": c["question"],
+        "answer": c["answer"],
+    }
 
 
 def _jsonl(path: Path, records: list[dict]) -> Path:

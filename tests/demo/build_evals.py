@@ -36,8 +36,15 @@ def _chart_items(n: int, seed: int) -> list[dict]:
     for i in range(n):
         c = chart_question(rng)
         png = bar_chart(c["values"], (30, 60, 200))
-        items.append({"id": f"chart-{i:03d}", "question": c["question"], "target": c["answer"], "image": png,
-                      "subject": c["kind"]})
+        items.append(
+            {
+                "id": f"chart-{i:03d}",
+                "question": c["question"],
+                "target": c["answer"],
+                "image": png,
+                "subject": c["kind"],
+            }
+        )
     return items
 
 
@@ -75,29 +82,47 @@ def build_evals(release_dir: Path, outdir: Path) -> list[Path]:
                 sha = hashlib.sha256(it["image"]).hexdigest()
                 (outdir / "images").mkdir(parents=True, exist_ok=True)
                 (outdir / "images" / f"{sha}.png").write_bytes(it["image"])
-                content = [ContentPart(type="image", image=ImageRef(sha256=sha, media_type="image/png",
-                                                                    path=f"images/{sha}.png")),
-                           ContentPart(type="text", text=it["question"])]
-                msg = Message("user", (Part("image", image=Image(it["image"], "image/png")),
-                                       Part("text", text=it["question"])))
+                content = [
+                    ContentPart(
+                        type="image", image=ImageRef(sha256=sha, media_type="image/png", path=f"images/{sha}.png")
+                    ),
+                    ContentPart(type="text", text=it["question"]),
+                ]
+                msg = Message(
+                    "user", (Part("image", image=Image(it["image"], "image/png")), Part("text", text=it["question"]))
+                )
             else:
                 content = it["question"]
                 msg = Message("user", it["question"])
             reqs.append(GenRequest(id=it["id"], messages=(msg,), sampling=sampling))
-            samples.append(Sample(id=it["id"], task=task, input=[LogMessage(role="user", content=content)],
-                                  target=it["target"], meta={"subject": it["subject"]}))
+            samples.append(
+                Sample(
+                    id=it["id"],
+                    task=task,
+                    input=[LogMessage(role="user", content=content)],
+                    target=it["target"],
+                    meta={"subject": it["subject"]},
+                )
+            )
         results = backend.generate(reqs)
         scored = []
         for s, res in zip(samples, results):
             assert res.ok, res.error
-            s = s.model_copy(update={"output": res.text, "gen_kwargs": {"temperature": 0.0,
-                                                                         "max_new_tokens": MAX_NEW_TOKENS}})
+            s = s.model_copy(
+                update={"output": res.text, "gen_kwargs": {"temperature": 0.0, "max_new_tokens": MAX_NEW_TOKENS}}
+            )
             scored.append(s.model_copy(update={"scores": {"accuracy": SCORERS[SCORER](s)}}))
         mean = sum(x.scores["accuracy"] for x in scored) / len(scored)
-        header = LogHeader(source_format="assay", harness="assay demo publisher", model="tiny-vlm", backend="transformers",
-                           decoding={"temperature": 0.0, "max_new_tokens": MAX_NEW_TOKENS}, tasks=[task],
-                           aggregates=[Aggregate(task=task, metric="accuracy", filter="none", value=mean, n=len(scored))],
-                           config={"metric": "accuracy", "scorer": SCORER})
+        header = LogHeader(
+            source_format="assay",
+            harness="assay demo publisher",
+            model="tiny-vlm",
+            backend="transformers",
+            decoding={"temperature": 0.0, "max_new_tokens": MAX_NEW_TOKENS},
+            tasks=[task],
+            aggregates=[Aggregate(task=task, metric="accuracy", filter="none", value=mean, n=len(scored))],
+            config={"metric": "accuracy", "scorer": SCORER},
+        )
         path = outdir / f"{task}.assay.jsonl"
         write_log(path, header, scored)
         written.append(path)

@@ -56,19 +56,33 @@ def honest() -> dict:
     ev = DEMO / "evals"
     for p in sorted(ev.rglob("*")):
         if p.is_file():
-            data["artifacts"].append({"path": p.relative_to(ev).as_posix(), "role": "eval-log", "size": p.stat().st_size,
-                                      "sha256": _sha(p), "source": "evals"})
+            data["artifacts"].append(
+                {
+                    "path": p.relative_to(ev).as_posix(),
+                    "role": "eval-log",
+                    "size": p.stat().st_size,
+                    "sha256": _sha(p),
+                    "source": "evals",
+                }
+            )
     data["evals"] = []
-    for name, kind in (("chartqa-mini", "chart question answering over generated bar charts"),
-                       ("textqa-mini", "short text questions about numbers")):
+    for name, kind in (
+        ("chartqa-mini", "chart question answering over generated bar charts"),
+        ("textqa-mini", "short text questions about numbers"),
+    ):
         log = ev / f"{name}.assay.jsonl"
-        data["evals"].append({
-            "name": name, "task": name, "metric": "accuracy", "scorer": "inspect:includes",
-            "published": [{"value": _log_score(log), "source": f"model card, results table ({kind})"}],
-            "logs": [{"path": log.name, "sha256": _sha(log), "format": "assay"}],
-            "decoding": {"temperature": 0.0, "max_new_tokens": 8, "seed": 0, "repeats": 1},
-            "margin": 5.0,
-        })
+        data["evals"].append(
+            {
+                "name": name,
+                "task": name,
+                "metric": "accuracy",
+                "scorer": "inspect:includes",
+                "published": [{"value": _log_score(log), "source": f"model card, results table ({kind})"}],
+                "logs": [{"path": log.name, "sha256": _sha(log), "format": "assay"}],
+                "decoding": {"temperature": 0.0, "max_new_tokens": 8, "seed": 0, "repeats": 1},
+                "margin": 5.0,
+            }
+        )
     return data
 
 
@@ -106,10 +120,13 @@ def _lock_failing() -> None:
     text = (DEMO / "assay.failing.yaml").read_bytes()
     sources = [s.model_copy() for s in honest_lock.sources]
     sources.append(sources[0].model_copy(update={"name": "swapped", "uri": "dir://swapped"}))
-    files = [f.model_copy(update={"source": "swapped"}) if f.path == "generation_config.json" else f
-             for f in honest_lock.files]
-    lock = honest_lock.model_copy(update={"manifest_sha256": hashlib.sha256(text).hexdigest(), "sources": sources,
-                                          "files": files})
+    files = [
+        f.model_copy(update={"source": "swapped"}) if f.path == "generation_config.json" else f
+        for f in honest_lock.files
+    ]
+    lock = honest_lock.model_copy(
+        update={"manifest_sha256": hashlib.sha256(text).hexdigest(), "sources": sources, "files": files}
+    )
     write_atomic(DEMO / "assay.failing.lock.yaml", lock_to_yaml(lock))
 
 

@@ -135,7 +135,9 @@ class OlahServer:
                 self.startup_seconds = time.monotonic() - t0
                 return
             if time.monotonic() > deadline:
-                raise OlahError(f"olah did not answer on {self.endpoint} within {self.timeout:.0f} s: {self.log_tail()}")
+                raise OlahError(
+                    f"olah did not answer on {self.endpoint} within {self.timeout:.0f} s: {self.log_tail()}"
+                )
             time.sleep(0.1)
 
     @property
@@ -265,8 +267,10 @@ def commit_hf_files(
                     data.decode("utf-8")
                 except UnicodeDecodeError:
                     # olah 0.5.4 decodes every 121-149-byte blob as a possible LFS pointer: its tree API fails (500)
-                    raise ValueError(f"{rel}: olah cannot serve a non-UTF-8 plain git file of 121-149 bytes; "
-                                     "store it as LFS or change its size") from None
+                    raise ValueError(
+                        f"{rel}: olah cannot serve a non-UTF-8 plain git file of 121-149 bytes; "
+                        "store it as LFS or change its size"
+                    ) from None
             target.write_bytes(data)
         _git(path, "add", "--", rel)
     _git(path, "commit", "-q", "--allow-empty", "-m", message)
@@ -296,7 +300,12 @@ def make_hf_repo(
     _git(path, "symbolic-ref", "HEAD", "refs/heads/main")
     attrs = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in lfs_patterns).encode()
     return commit_hf_files(
-        root, repo_id, {".gitattributes": attrs, **files}, message=message, lfs_patterns=lfs_patterns, repo_type=repo_type
+        root,
+        repo_id,
+        {".gitattributes": attrs, **files},
+        message=message,
+        lfs_patterns=lfs_patterns,
+        repo_type=repo_type,
     )
 
 

@@ -34,8 +34,14 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "phi-4-rv"
 # The release's own files, copied unchanged from the fixtures.
-RELEASE_FILES = ("config.json", "generation_config.json", "preprocessor_config.json", "chat_template.jinja",
-                 "modeling_phi4_visionr.py", "processing_phi4_visionr.py")
+RELEASE_FILES = (
+    "config.json",
+    "generation_config.json",
+    "preprocessor_config.json",
+    "chat_template.jinja",
+    "modeling_phi4_visionr.py",
+    "processing_phi4_visionr.py",
+)
 DTYPE = "BF16"
 DTYPE_BYTES = 2
 MAX_SHARD_SIZE = "5GB"  # transformers' save_pretrained default
@@ -151,13 +157,21 @@ def build_phi4rv_release(dest: Path) -> Phi4RVRelease:
     shapes = phi4rv_tensors(config, preprocessor)
     # The shard split transformers' save_pretrained makes (it calls huggingface_hub's splitter the same way).
     split = split_state_dict_into_shards_factory(
-        shapes, get_storage_size=lambda shape: _numel(shape) * DTYPE_BYTES,
-        filename_pattern="model{suffix}.safetensors", max_shard_size=MAX_SHARD_SIZE)
+        shapes,
+        get_storage_size=lambda shape: _numel(shape) * DTYPE_BYTES,
+        filename_pattern="model{suffix}.safetensors",
+        max_shard_size=MAX_SHARD_SIZE,
+    )
     data_bytes = 0
     for shard, names in split.filename_to_tensors.items():
         _write_sparse_shard(dest / shard, {n: shapes[n] for n in names})
         data_bytes += sum(_numel(shapes[n]) * DTYPE_BYTES for n in names)
     index = {"metadata": {"total_size": data_bytes}, "weight_map": dict(sorted(split.tensor_to_filename.items()))}
     (dest / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
-    return Phi4RVRelease(root=dest, shards=sorted(split.filename_to_tensors), tensors=len(shapes),
-                         parameters=sum(_numel(s) for s in shapes.values()), data_bytes=data_bytes)
+    return Phi4RVRelease(
+        root=dest,
+        shards=sorted(split.filename_to_tensors),
+        tensors=len(shapes),
+        parameters=sum(_numel(s) for s in shapes.values()),
+        data_bytes=data_bytes,
+    )

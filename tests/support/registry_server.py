@@ -103,15 +103,22 @@ def start_registry(root: Path, *, timeout: float = 20.0, auth: dict | None = Non
     binary = _binary()
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    cfg = root.parent / f"{root.name}.registry.yml"  # beside the storage, so the storage holds only the registry's files
+    cfg = (
+        root.parent / f"{root.name}.registry.yml"
+    )  # beside the storage, so the storage holds only the registry's files
     log = root.parent / f"{root.name}.registry.log"
     deadline = time.monotonic() + timeout
     for _attempt in range(3):
         port = _free_port()
         cfg.write_text(_config(root, port, auth))
         with open(log, "ab") as out:
-            proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                [binary, "serve", str(cfg)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         server = RegistryServer(root, port, proc, log)
         while proc.poll() is None:
             try:
@@ -122,8 +129,9 @@ def start_registry(root: Path, *, timeout: float = 20.0, auth: dict | None = Non
                 pass
             if time.monotonic() > deadline:
                 server.stop()
-                raise RuntimeError(f"docker-registry did not answer GET /v2/ on {server.host} within {timeout:.0f} s; "
-                                   f"log: {log}")
+                raise RuntimeError(
+                    f"docker-registry did not answer GET /v2/ on {server.host} within {timeout:.0f} s; log: {log}"
+                )
             time.sleep(0.05)
         tail = log.read_text(errors="replace")[-2000:].strip()
         if "address already in use" not in tail:

@@ -43,12 +43,14 @@ class TinyRemoteConfig(LlamaConfig):
 '''
 
 CODE = {
-    "clean": _HEAD + '''
+    "clean": _HEAD
+    + """
 
 class TinyRemoteForCausalLM(LlamaForCausalLM):
     config_class = TinyRemoteConfig
-''',
-    "download": _HEAD + f'''
+""",
+    "download": _HEAD
+    + f'''
 
 class TinyRemoteForCausalLM(LlamaForCausalLM):
     config_class = TinyRemoteConfig
@@ -57,7 +59,8 @@ class TinyRemoteForCausalLM(LlamaForCausalLM):
         super().__init__(config)
         self.extra = AutoModel.from_pretrained("{REPO}")  # another repository, no revision
 ''',
-    "download-guarded": _HEAD + f'''
+    "download-guarded": _HEAD
+    + f'''
 import urllib.request
 
 
@@ -81,7 +84,8 @@ class TinyRemoteForCausalLM(LlamaForCausalLM):
         except Exception:
             pass
 ''',
-    "reinit": _HEAD + '''
+    "reinit": _HEAD
+    + """
 
 class TinyRemoteForCausalLM(LlamaForCausalLM):
     config_class = TinyRemoteConfig
@@ -99,15 +103,27 @@ class TinyRemoteForCausalLM(LlamaForCausalLM):
 
 def config_hidden(model):
     return model.config.hidden_size
-''',
+""",
 }
 
 
 def _config() -> dict:
-    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32, "hidden_size": HIDDEN,
-            "intermediate_size": 2 * HIDDEN, "num_hidden_layers": 1, "num_attention_heads": 2,
-            "num_key_value_heads": 1, "head_dim": HIDDEN // 2, "max_position_embeddings": 64,
-            "tie_word_embeddings": False, "dtype": "float32", "bos_token_id": 1, "eos_token_id": 2}
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": 32,
+        "hidden_size": HIDDEN,
+        "intermediate_size": 2 * HIDDEN,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": HIDDEN // 2,
+        "max_position_embeddings": 64,
+        "tie_word_embeddings": False,
+        "dtype": "float32",
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    }
 
 
 def _weights(config: dict, *, extra: dict | None = None, seed: int = 0) -> dict:
@@ -152,7 +168,7 @@ def build_plain(outdir: Path | str, variant: str = "clean") -> Path:
     return _write(Path(outdir), config, tensors)
 
 
-ELSEWHERE = '''
+ELSEWHERE = """
 
 class TinyRemoteForCausalLM(LlamaForCausalLM):
     config_class = TinyRemoteConfig
@@ -168,7 +184,7 @@ class TinyRemoteForCausalLM(LlamaForCausalLM):
         with torch.no_grad():
             model.lm_head.weight.mul_(2)  # a loaded weight changed after loading
         return out
-'''
+"""
 
 
 def build_remote(outdir: Path | str, variant: str = "clean", *, elsewhere: Path | None = None) -> Path:
@@ -179,22 +195,31 @@ def build_remote(outdir: Path | str, variant: str = "clean", *, elsewhere: Path 
     import torch
 
     config = _config()
-    config.update(model_type="tiny-remote", architectures=["TinyRemoteForCausalLM"],
-                  auto_map={"AutoConfig": "modeling_tiny.TinyRemoteConfig",
-                            "AutoModelForCausalLM": "modeling_tiny.TinyRemoteForCausalLM"})
+    config.update(
+        model_type="tiny-remote",
+        architectures=["TinyRemoteForCausalLM"],
+        auto_map={
+            "AutoConfig": "modeling_tiny.TinyRemoteConfig",
+            "AutoModelForCausalLM": "modeling_tiny.TinyRemoteForCausalLM",
+        },
+    )
     extra = None
     if variant == "reinit":  # the checkpoint carries trained tower weights the code will throw away
         g = torch.Generator().manual_seed(7)
-        extra = {"vision_tower.weight": torch.randn(HIDDEN, HIDDEN, generator=g),
-                 "vision_tower.bias": torch.randn(HIDDEN, generator=g)}
+        extra = {
+            "vision_tower.weight": torch.randn(HIDDEN, HIDDEN, generator=g),
+            "vision_tower.bias": torch.randn(HIDDEN, generator=g),
+        }
     code = CODE.get(variant)
     if variant == "elsewhere":
         from safetensors.torch import save_file
 
         assert elsewhere is not None, "the elsewhere variant needs the outside file's path"
         g = torch.Generator().manual_seed(11)
-        save_file({"weight": torch.randn(HIDDEN, HIDDEN, generator=g), "bias": torch.randn(HIDDEN, generator=g)},
-                  str(elsewhere))
+        save_file(
+            {"weight": torch.randn(HIDDEN, HIDDEN, generator=g), "bias": torch.randn(HIDDEN, generator=g)},
+            str(elsewhere),
+        )
         code = _HEAD + f"\nPATH = {str(elsewhere)!r}\n" + ELSEWHERE
     return _write(Path(outdir), config, _weights(_config(), extra=extra), code)
 
@@ -205,9 +230,19 @@ def build_moe(outdir: Path | str) -> Path:
     from transformers import MixtralConfig, MixtralForCausalLM
 
     torch.manual_seed(0)
-    config = MixtralConfig(vocab_size=32, hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=1,
-                           num_attention_heads=2, num_key_value_heads=1, head_dim=HIDDEN // 2, num_local_experts=2,
-                           num_experts_per_tok=1, max_position_embeddings=64, tie_word_embeddings=False)
+    config = MixtralConfig(
+        vocab_size=32,
+        hidden_size=HIDDEN,
+        intermediate_size=2 * HIDDEN,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=HIDDEN // 2,
+        num_local_experts=2,
+        num_experts_per_tok=1,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+    )
     MixtralForCausalLM(config).save_pretrained(outdir)
     return Path(outdir)
 

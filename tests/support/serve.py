@@ -45,9 +45,19 @@ def serve_command() -> list[str]:
 class TransformersServer:
     """A ``transformers serve MODEL_DIR`` subprocess on 127.0.0.1; a context manager."""
 
-    def __init__(self, model_dir: Path | str, *, port: int | None = None, device: str = "cpu", seed: int | None = 0,
-                 dtype: str | None = None, startup_timeout: float = 120.0, log_path: Path | str | None = None,
-                 extra_args: list[str] | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        port: int | None = None,
+        device: str = "cpu",
+        seed: int | None = 0,
+        dtype: str | None = None,
+        startup_timeout: float = 120.0,
+        log_path: Path | str | None = None,
+        extra_args: list[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.model_dir = str(model_dir)
         self.port = port or free_port()
         self.device = device
@@ -65,8 +75,17 @@ class TransformersServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def command(self) -> list[str]:
-        cmd = [*serve_command(), "serve", self.model_dir, "--host", "127.0.0.1", "--port", str(self.port),
-               "--device", self.device]
+        cmd = [
+            *serve_command(),
+            "serve",
+            self.model_dir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--device",
+            self.device,
+        ]
         if self.seed is not None:
             cmd += ["--default-seed", str(self.seed)]
         if self.dtype:
@@ -78,14 +97,26 @@ class TransformersServer:
 
         if self.proc is not None:
             return self
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_UPDATE_CHECK="1",
-                   HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            HF_HUB_DISABLE_UPDATE_CHECK="1",
+            HF_HUB_DISABLE_TELEMETRY="1",
+            PYTHONUNBUFFERED="1",
+        )
         if self.threads:
             env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
         log = open(self.log_path, "wb")
         try:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         finally:
             log.close()
         deadline = time.monotonic() + self.startup_timeout
@@ -102,7 +133,9 @@ class TransformersServer:
                 pass
             time.sleep(0.25)
         self.stop()
-        raise BackendError(f"transformers serve did not answer /health within {self.startup_timeout:g} s: {self.log_tail()}")
+        raise BackendError(
+            f"transformers serve did not answer /health within {self.startup_timeout:g} s: {self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 3) -> str:
         """The last non-empty lines of the server's log (where a traceback ends with its error), one line."""

@@ -40,17 +40,43 @@ def demo_builder() -> ModuleType:
     return module
 
 
-def text_config_dict(vocab_size: int, *, hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 2,
-                     intermediate: int = 128, max_positions: int = 512) -> dict:
+def text_config_dict(
+    vocab_size: int,
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    intermediate: int = 128,
+    max_positions: int = 512,
+) -> dict:
     """A stand-alone ``LlamaForCausalLM`` config: the demo's text decoder config, with its own architecture."""
     b = demo_builder()
-    return {"architectures": ["LlamaForCausalLM"], "dtype": "float32",
-            **b.llama_text_config(vocab_size, hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
-                                  intermediate=intermediate, max_positions=max_positions)}
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "dtype": "float32",
+        **b.llama_text_config(
+            vocab_size,
+            hidden=hidden,
+            layers=layers,
+            heads=heads,
+            kv_heads=kv_heads,
+            intermediate=intermediate,
+            max_positions=max_positions,
+        ),
+    }
 
 
-def build_tiny_text_model(outdir: Path | str, *, hidden: int = 64, layers: int = 2, heads: int = 4,
-                          kv_heads: int = 2, intermediate: int = 128, std: float = 0.3) -> Path:
+def build_tiny_text_model(
+    outdir: Path | str,
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    intermediate: int = 128,
+    std: float = 0.3,
+) -> Path:
     """Write a tiny ``LlamaForCausalLM`` release into ``outdir``; return ``outdir``.
 
     The generation config has ``do_sample: true`` (like most instruction-tuned releases), so that servers which only
@@ -69,16 +95,24 @@ def build_tiny_text_model(outdir: Path | str, *, hidden: int = 64, layers: int =
     tok = b.build_tokenizer()
     vocab = b.build_vocab()
     vocab_size = tok.get_vocab_size(with_added_tokens=True)
-    config = text_config_dict(vocab_size, hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
-                              intermediate=intermediate)
+    config = text_config_dict(
+        vocab_size, hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads, intermediate=intermediate
+    )
     tok_cfg = b.tokenizer_config_dict()
     for key in ("processor_class", "image_token", "extra_special_tokens"):
         tok_cfg.pop(key, None)
     # one context length across the configs (the metadata check fails a release whose files disagree)
     tok_cfg["model_max_length"] = config["max_position_embeddings"]
     special = {k: v for k, v in b.special_tokens_map_dict().items() if k != "image_token"}
-    gen = {"bos_token_id": vocab[b.BOS], "do_sample": True, "eos_token_id": vocab[b.EOS], "max_new_tokens": 32,
-           "pad_token_id": vocab[b.PAD], "temperature": 1.0, "top_p": 1.0}
+    gen = {
+        "bos_token_id": vocab[b.BOS],
+        "do_sample": True,
+        "eos_token_id": vocab[b.EOS],
+        "max_new_tokens": 32,
+        "pad_token_id": vocab[b.PAD],
+        "temperature": 1.0,
+        "top_p": 1.0,
+    }
 
     b._write(out / "tokenizer.json", b.tokenizer_json_bytes(tok))
     b._write(out / "tokenizer_config.json", b._json_bytes(tok_cfg))
@@ -102,4 +136,3 @@ def build_tiny_text_model(outdir: Path | str, *, hidden: int = 64, layers: int =
         tensors[name] = np.ascontiguousarray(arr, dtype=np.dtype("<f4"))
     b._write(out / "model.safetensors", save(tensors, metadata={"format": "pt"}))
     return out
-

@@ -311,24 +311,17 @@ def _gate(
     release: Release, verification: VerifyResult | None, rel: str, trust_remote_code: bool
 ) -> tuple[VerifyResult, list[str]]:
     """Strict verification; raises CheckFailed when a file the load would read did not verify."""
+    from .release import verify_release
+
+    vr = verification if verification is not None and verification.strict else verify_release(release, strict=True)
+    code: list[str] = []
     if trust_remote_code:
+        from .remote_code import NETWORK_CODES
         from .trust import check_remote_code
 
-        vr = verification if verification is not None and verification.strict else None
-        if vr is None:
-            from .release import verify_release
-
-            vr = verify_release(release, strict=True)
         # the probe runs offline with the network closed: a download the static audit found is observed as an
         # attempt (a finding of this audit), not refused; unpickling, exec and processes are still refused
-        from .remote_code import NETWORK_CODES
-
         code = check_remote_code(release, verification=vr, allow=NETWORK_CODES)
-    else:
-        from .release import verify_release
-
-        vr = verification if verification is not None and verification.strict else verify_release(release, strict=True)
-        code = []
     bad = [
         f"{c.path}: {c.status}" for c in vr.files if _in_folder(c.path, rel) and not c.ok and _holds(c.path) != "other"
     ]

@@ -118,6 +118,7 @@ class VerifyResult(BaseModel):
                     evidence=[Evidence(kind="file", ref=f.path, sha256=f.sha256, note=f.how)],
                 )
             )
+        code_rows: set[str] = set()  # one row per code file, however many configs name it
         for finding in self.findings:
             if finding.code in METADATA_CODES:
                 continue  # reported below as the metadata check's own rows (kind metadata)
@@ -135,8 +136,8 @@ class VerifyResult(BaseModel):
                         evidence=[Evidence(kind="check", ref=finding.code)],
                     )
                 )
-            elif finding.code == "remote-code" and all(r.id != f"remote-code:{finding.where}" for r in out):
-                # one row per code file, however many configs name it
+            elif finding.code == "remote-code" and (finding.where or "") not in code_rows:
+                code_rows.add(finding.where or "")
                 out.append(
                     ClaimResult(
                         id=f"remote-code:{finding.where}",

@@ -19,6 +19,7 @@ from .options import (
     AttestIdentityOpt,
     AttestIssuerOpt,
     AttestKeyOpt,
+    FilesFlag,
     JsonFlag,
     KeygenForceFlag,
     KeyNameOpt,
@@ -101,6 +102,7 @@ def attest_verify(
     identity: AttestIdentityOpt = None,
     issuer: AttestIssuerOpt = None,
     signature_only: AttestVerifySignatureOnlyFlag = False,
+    files: FilesFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Check an attestation: its signature, its subjects against the release files (sha256), and its predicate.
@@ -121,7 +123,7 @@ def attest_verify(
         manifest=manifest,
         signature_only=signature_only,
     )
-    render.emit(result, json_out, render_attest.attestation_table)
+    render.emit(result, json_out, lambda r: render_attest.attestation_table(r, files))
     finish(result.ok)
 
 
@@ -169,6 +171,7 @@ def signature_verify_verb(
     use_staging: bool = False,
     ignore_git_paths: bool | None = None,
     mode: str | None = None,
+    files: bool = False,
 ) -> None:
     """Body of ``assay verify MODEL --signature SIG [--key PUB | --certificate-chain CA.pem | --identity ID --issuer
     URL]``: verify, print, exit 0 only on a pass, 1 on a failed or not-checked verdict (2 via InputError)."""
@@ -188,7 +191,7 @@ def signature_verify_verb(
         ignore_paths=ignore or (),
         ignore_git_paths=ignore_git_paths,
     )
-    render.emit(result, json_out, render_attest.signature_table)
+    render.emit(result, json_out, lambda r: render_attest.signature_table(r, files))
     finish(result.ok and result.verdict == "pass")
 
 
@@ -198,6 +201,7 @@ def register(app: typer.Typer) -> None:
     attest_app = typer.Typer(
         name="attest",
         no_args_is_help=True,
+        rich_markup_mode=None,  # plain help, as the root app (cli/app.py says why)
         help="Signed in-toto attestations of audit results (DSSE).\n\n"
         "Example: assay attest verify audit-out/attestation.dsse.json --dir ./release --key assay.pub",
     )

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .app import finish
-from .options import ExecutorOpt, JsonFlag, RayAddressOpt, RecountWorkersOpt, StrictFlag
+from .options import ExecutorOpt, FilesFlag, JsonFlag, RayAddressOpt, RecountWorkersOpt, StrictFlag
 
 # Options only these verbs take, one alias each (the shared ones are in cli/options.py).
 # data_check
@@ -41,6 +41,7 @@ def data_check(
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
     workers: RecountWorkersOpt = 1,
+    files: FilesFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Check the declared mixture: weights and units, totals, tag shares, epochs, file hashes, and a recount of
@@ -57,7 +58,7 @@ def data_check(
     result = check_data(
         manifest, strict=strict, data_dir=data_dir, executor=executor, workers=workers, ray_address=ray_address
     )
-    render.emit(result, json_out, render_data.data_check_table)
+    render.emit(result, json_out, lambda r: render_data.data_check_table(r, files))
     finish(result.ok)
 
 
@@ -87,6 +88,7 @@ def register(app: typer.Typer) -> None:
     data_app = typer.Typer(
         name="data",
         no_args_is_help=True,
+        rich_markup_mode=None,  # plain help, as the root app (cli/app.py says why)
         add_completion=False,
         help="Check a release's training-data mixture.\n\nExample: assay data check assay.yaml",
     )

@@ -15,6 +15,7 @@ from .app import finish
 from .options import (
     JsonFlag,
     LogFormatOpt,
+    QuietFlag,
     ReleaseDirOpt,
     RerunBackendOpt,
     RerunBaseUrlOpt,
@@ -124,6 +125,7 @@ def rerun(
     out: RerunOutOpt = None,
     dir: ReleaseDirOpt = None,
     images: RerunImagesOpt = None,
+    quiet: QuietFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Regenerate the published eval outputs under the pinned decoding settings, score them with the same scorer
@@ -138,29 +140,30 @@ def rerun(
     from ..evals.rerun import rerun as do_rerun
     from . import render, render_evals
 
-    result = do_rerun(
-        manifest,
-        backend=backend,
-        limit=limit,
-        seed=seed,
-        stratify=stratify,
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        base_url=base_url_list(base_url, base_urls) or None,
-        model=model,
-        concurrency=concurrency,
-        timeout=timeout,
-        retries=retries,
-        trust_remote_code=trust_remote_code,
-        verify=verify,
-        benchmarks=benchmark,
-        out=out,
-        root=dir,
-        images=images,
-        progress=render_evals.rerun_progress(json_out),
-        harness=HarnessOptions(python=str(harness_python) if harness_python else None, install=install_harness),
-    )
+    with render_evals.rerun_progress(json_out, quiet) as prog:
+        result = do_rerun(
+            manifest,
+            backend=backend,
+            limit=limit,
+            seed=seed,
+            stratify=stratify,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            base_url=base_url_list(base_url, base_urls) or None,
+            model=model,
+            concurrency=concurrency,
+            timeout=timeout,
+            retries=retries,
+            trust_remote_code=trust_remote_code,
+            verify=verify,
+            benchmarks=benchmark,
+            out=out,
+            root=dir,
+            images=images,
+            progress=prog,
+            harness=HarnessOptions(python=str(harness_python) if harness_python else None, install=install_harness),
+        )
     render.emit(result, json_out, render_evals.rerun_table)
     finish(result.ok)
 

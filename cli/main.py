@@ -14,13 +14,14 @@ import os
 import sys
 
 from . import attest_verbs, data_verbs, eval_verbs, export_verbs, release_verbs
-from .app import make_app
+from .app import keep_example_lines, make_app
 
 VERB_MODULES = (release_verbs, attest_verbs, data_verbs, eval_verbs, export_verbs)
 
 app = make_app()
 for _module in VERB_MODULES:
     _module.register(app)
+keep_example_lines(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,17 @@ import typer
 
 # ---------------------------------------------------------------------------------------------------- output
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+FilesFlag = Annotated[
+    bool,
+    typer.Option(
+        "--files",
+        help="List every file (and every claim) in the terminal, not only those that fail or were not checked.",
+    ),
+]
+QuietFlag = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress bar (there is none when stderr is not a terminal or CI is set)."),
+]
 SchemaJsonFlag = Annotated[
     bool, typer.Option("--json/--no-json", help="JSON Schema is JSON; the flag exists for uniformity.")
 ]

@@ -20,6 +20,7 @@ from .options import (
     AuditOutOpt,
     Blake3Flag,
     ExecutorOpt,
+    FilesFlag,
     HashWorkersOpt,
     InitForceFlag,
     InitOutOpt,
@@ -28,6 +29,7 @@ from .options import (
     PullToOpt,
     PushReportOpt,
     PushToOpt,
+    QuietFlag,
     RayAddressOpt,
     ReleaseDirOpt,
     ReleaseNameOpt,
@@ -181,6 +183,8 @@ def init(
     publisher: InitPublisherOpt = None,
     license: InitLicenseOpt = None,
     force: InitForceFlag = False,
+    files: FilesFlag = False,
+    quiet: QuietFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Package an existing model folder: hash files, recognise roles, read safetensors headers, write manifest + lock.
@@ -190,11 +194,11 @@ def init(
     from ..audit.packaging import init_release
     from . import render
 
-    with render.progress("hashing", json_out) as prog:
+    with render.progress("hashing", json_out, quiet) as prog:
         result = init_release(
             path, out=out, name=name, version=version, publisher=publisher, license=license, force=force, progress=prog
         )
-    render.emit(result, json_out, render.init_table)
+    render.emit(result, json_out, lambda r: render.init_table(r, files))
     finish(result.ok)
 
 
@@ -202,6 +206,8 @@ def lock(
     manifest: LockManifestArg,
     dir: ReleaseDirOpt = None,
     blake3: Blake3Flag = False,
+    files: FilesFlag = False,
+    quiet: QuietFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Resolve every source to an exact revision and write X.lock.yaml beside X.yaml (sha256 + size per file).
@@ -211,9 +217,9 @@ def lock(
     from ..audit.locking import lock_release
     from . import render
 
-    with render.progress("hashing", json_out) as prog:
+    with render.progress("hashing", json_out, quiet) as prog:
         result = lock_release(manifest, root=dir, blake3=blake3, progress=prog)
-    render.emit(result, json_out, render.lock_table)
+    render.emit(result, json_out, lambda r: render.lock_table(r, files))
     finish(result.ok)
 
 
@@ -237,6 +243,8 @@ def verify(
     mode: VerifyModeOpt = None,
     load: VerifyLoadFlag = False,
     trust_remote_code: RerunTrustRemoteCodeFlag = False,
+    files: FilesFlag = False,
+    quiet: QuietFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Verify every file by sha256 and every structural claim (safetensors headers, shards, parameters, dtypes).
@@ -269,6 +277,7 @@ def verify(
             ignore=ignore,
             ignore_git_paths=ignore_git_paths,
             mode=mode,
+            files=files,
         )
         return
     signature_only = {
@@ -288,7 +297,7 @@ def verify(
     from ..verify.release import verify_release
     from . import render
 
-    with render.progress("verifying", json_out) as prog:
+    with render.progress("verifying", json_out, quiet) as prog:
         result = verify_release(
             manifest,
             root=dir,
@@ -300,13 +309,13 @@ def verify(
             ray_address=ray_address,
         )
     if load:  # strict above, so the load's gate reuses this verification instead of hashing again
-        _verify_and_load(manifest, dir, result, trust_remote_code, json_out)
-    render.emit(result, json_out, render.verify_table)
+        _verify_and_load(manifest, dir, result, trust_remote_code, json_out, files)
+    render.emit(result, json_out, lambda r: render.verify_table(r, files))
     finish(result.ok)
 
 
 def _verify_and_load(
-    manifest: Path, dir: Path | None, result: "VerifyResult", trust_remote_code: bool, json_out: bool
+    manifest: Path, dir: Path | None, result: "VerifyResult", trust_remote_code: bool, json_out: bool, files: bool
 ) -> None:
     """``verify --load``: the model as loaded (verify/loaded.py) after the verification; exits."""
     import json
@@ -323,7 +332,7 @@ def _verify_and_load(
         }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        render.verify_table(result)
+        render.verify_table(result, files)
         loaded_table(loaded)
     finish(result.ok and loaded.ok)
 
@@ -358,6 +367,8 @@ def pull(
     to: PullToOpt = None,
     only: PullOnlyOpt = None,
     workers: TransferWorkersOpt = 4,
+    files: FilesFlag = False,
+    quiet: QuietFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Fetch exactly the locked files of a release, hashing while writing; bad bytes are deleted, interrupted pulls
@@ -368,9 +379,9 @@ def pull(
     from ..hubs.pull import pull as do_pull
     from . import render
 
-    with render.progress("pulling", json_out) as prog:
+    with render.progress("pulling", json_out, quiet) as prog:
         result = do_pull(source, to=to, only=only, workers=workers, progress=prog)
-    render.emit(result, json_out, render.transfer_table)
+    render.emit(result, json_out, lambda r: render.transfer_table(r, files))
     finish(result.ok)
 
 
@@ -380,6 +391,8 @@ def push(
     dir: ReleaseDirOpt = None,
     create: PushCreateFlag = False,
     report: PushReportOpt = None,
+    files: FilesFlag = False,
+    quiet: QuietFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Upload a verified release (artifacts + assay.yaml + assay.lock.yaml) to a hub; unchanged blobs are not re-sent.
@@ -390,9 +403,9 @@ def push(
     from ..hubs.push import push as do_push
     from . import render
 
-    with render.progress("checking", json_out) as prog:
+    with render.progress("checking", json_out, quiet) as prog:
         result = do_push(manifest, to, root=dir, create=create, report=report, progress=prog)
-    render.emit(result, json_out, render.transfer_table)
+    render.emit(result, json_out, lambda r: render.transfer_table(r, files))
     finish(result.ok)
 
 
@@ -417,6 +430,8 @@ def audit(
     trust_remote_code: RerunTrustRemoteCodeFlag = False,
     harness_python: RerunHarnessPythonOpt = None,
     install_harness: RerunInstallHarnessFlag = False,
+    files: FilesFlag = False,
+    quiet: QuietFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Audit a release end to end and write a report with a verdict per claim; exit 0 only if every claim holds.
@@ -447,7 +462,7 @@ def audit(
         install_harness=install_harness,
     )
 
-    with render.progress("auditing", json_out) as prog:
+    with render.progress("auditing", json_out, quiet) as prog:
         result = run_audit(
             manifest,
             out=out,
@@ -459,7 +474,7 @@ def audit(
             sign=sign,
             progress=prog,
         )
-    render.emit(result, json_out, lambda r: render.audit_summary(r, out))
+    render.emit(result, json_out, lambda r: render.audit_summary(r, out, files))
     finish(result.verdict == "pass")
 
 

@@ -13,18 +13,15 @@ def _e(text: Any) -> str:
 
 
 def _problems(problems: list[Any]) -> None:
-    from .render import out
+    from .render import items
 
-    for p in problems:
-        where = f"{p.where}: " if p.where else ""
-        out.print(f"[bold red]  FAILED[/] {_e(f'[{p.code}] {where}{p.message}')}", markup=True, highlight=False)
+    items([("[bold red]FAILED[/]", _e(f"[{p.code}] {p.where + ': ' if p.where else ''}{p.message}")) for p in problems])
 
 
 def _warnings(warnings: list[str]) -> None:
-    from .render import out
+    from .render import items
 
-    for w in warnings:
-        out.print(f"[yellow] warning[/] {_e(w)}", markup=True, highlight=False)
+    items([("[yellow]warning[/]", _e(w)) for w in warnings])
 
 
 def keygen_table(r: Any) -> None:
@@ -36,12 +33,48 @@ def keygen_table(r: Any) -> None:
     out.print(f"  keyid        {r.keyid}", highlight=False)
 
 
-_SUBJECT_STYLE = {"ok": "green", "not-checked": "yellow"}
+_SUBJECT_STYLE = {"ok": "green", "not-checked": "yellow", "signed": "green"}
 
 
-def attestation_table(r: Any) -> None:
-    from .render import Table, out
+def _subjects(rows: list[tuple[str, str, str]], title: str) -> None:
+    """A subjects / files table fitted to the terminal: the name shortened in the middle, nothing wraps."""
+    from .render import _grid, fit, mid, out
 
+    w = {"name": max(len(n) for n, _, _ in rows), "status": max(len(s) for _, s, _ in rows), "sha256": 17}
+    room, cols = fit(w, "name", optional=("sha256",))
+    t = _grid(_e(title))
+    for c in cols:
+        t.add_column(c, no_wrap=True)
+    for name, status, digest in rows:
+        style = _SUBJECT_STYLE.get(status, "bold red")
+        cells = {"name": _e(mid(name, room)), "status": f"[{style}]{status}[/]", "sha256": _e(digest)}
+        t.add_row(*(cells[c] for c in cols))
+    out.print(t)
+
+
+def attestation_table(r: Any, files: bool = False) -> None:
+    """``assay attest verify``: the verdict line, the subjects that do not match (all with ``files``), problems,
+    warnings, then the signature and predicate."""
+    from .render import out, plural, verdict_line
+
+    bad = [s for s in r.subjects if s.status != "ok"]
+    checked = "checked against " + r.root if r.subjects_checked else "not checked against files"
+    if r.ok:
+        verdict_line("pass", f"attestation verified: signature ok, {plural(len(r.subjects), 'subject')} ({checked})")
+    else:
+        why = "signature fails" if not r.signature_ok else ", ".join(sorted({p.code for p in r.problems})) or "fails"
+        verdict_line(
+            "fail",
+            f"attestation does not verify: {why}" + (f"; {len(bad)} of {len(r.subjects)} subjects" if bad else ""),
+        )
+    shown = r.subjects if files else bad
+    if shown:
+        _subjects(
+            [(s.name, s.status, (s.expected_sha256 or "")[:16] + "…") for s in shown],
+            f"subjects ({checked})" if files else f"subjects that do not match ({len(bad)} of {len(r.subjects)})",
+        )
+    _problems(r.problems)
+    _warnings(r.warnings)
     sig = (
         (
             "[green]ok[/]"
@@ -63,21 +96,6 @@ def attestation_table(r: Any) -> None:
             f"predicate    {_e(r.predicate_type)}" + (f" — verdict {_e(r.verdict)}" if r.verdict else ""),
             highlight=False,
         )
-    if r.subjects:
-        t = Table(
-            title=_e(f"subjects ({'checked against ' + r.root if r.subjects_checked else 'not checked'})"),
-            title_justify="left",
-        )
-        t.add_column("subject", overflow="fold")
-        t.add_column("status")
-        t.add_column("sha256", overflow="fold")
-        for s in r.subjects:
-            style = _SUBJECT_STYLE.get(s.status, "bold red")
-            t.add_row(_e(s.name), f"[{style}]{s.status}[/]", (s.expected_sha256 or "")[:16] + "…")
-        out.print(t)
-    _warnings(r.warnings)
-    _problems(r.problems)
-    out.print("[green]attestation verified[/]" if r.ok else "[bold red]attestation does NOT verify[/]")
 
 
 def sign_table(r: Any) -> None:
@@ -90,27 +108,31 @@ def sign_table(r: Any) -> None:
         out.print(f"  key          {_e(r.key)} (keyid {r.keyid[:16]}…)", highlight=False)
 
 
-def signature_table(r: Any) -> None:
-    from .render import Table, out
+def signature_table(r: Any, files: bool = False) -> None:
+    """``assay verify --signature``: the verdict line, the files that do not match (all with ``files``), problems,
+    warnings, then the signature's mode and signer."""
+    from .render import out, plural, verdict_line
 
+    bad = [f for f in r.files if f.status in ("mismatch", "missing", "extra")]
+    if r.ok and r.verdict == "pass":
+        verdict_line("pass", f"signature verified: {plural(len(r.files), 'file')} match")
+    elif r.verdict == "not-checked":
+        verdict_line("not-checked", "signature not checked: " + (", ".join(p.code for p in r.problems) or "-"))
+    else:
+        verdict_line(
+            "fail",
+            "signature does not verify"
+            + (f": {len(bad)} of {plural(len(r.files), 'file')} do not match" if bad else "")
+            + (f" ({', '.join(sorted({p.code for p in r.problems}))})" if r.problems else ""),
+        )
+    shown = r.files if files else bad
+    if shown:
+        _subjects(
+            [(f.name, f.status, f"{f.algorithm}:{f.digest[:16]}…") for f in shown],
+            f"files of {r.model_dir}" if files else f"files that do not match ({len(bad)} of {len(r.files)})",
+        )
+    _problems(r.problems)
+    _warnings(r.warnings)
     out.print(f"signature    {_e(r.signature)} (OMS, {r.method} mode)", highlight=False)
     if r.signer:
         out.print(f"signer       {_e(r.signer)}", highlight=False)
-    if r.files:
-        t = Table(title=_e(f"files of {r.model_dir}"), title_justify="left")
-        t.add_column("file", overflow="fold")
-        t.add_column("status")
-        t.add_column("digest", overflow="fold")
-        for f in r.files:
-            style = "green" if f.status == "ok" else "bold red"
-            t.add_row(_e(f.name), f"[{style}]{f.status}[/]", f"{f.algorithm}:{f.digest[:16]}…")
-        out.print(t)
-    _warnings(r.warnings)
-    _problems(r.problems)
-    out.print(
-        "[green]signature verified[/]"
-        if r.ok and r.verdict == "pass"
-        else "[bold yellow]signature NOT CHECKED[/]"
-        if r.verdict == "not-checked"
-        else "[bold red]signature does NOT verify[/]"
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .render import Table, fmt_size, fmt_value, out
+from .render import Table, claims_line, fmt_size, fmt_value, out
 
 _VERDICT_STYLE = {
     "pass": "green",
@@ -54,7 +54,10 @@ def _count_cell(comp: Any, field: str) -> str:
     return f"[{_VERDICT_STYLE[c.verdict]}]{shown}{mark}[/]"
 
 
-def data_check_table(r: Any) -> None:
+def data_check_table(r: Any, files: bool = False) -> None:
+    """The verdict line, the components and mixture claims, what does not hold; each file's DVC digests with
+    ``files``; then the counts."""
+    claims_line(r.release, r.ok, r.to_claims())
     t = Table(title=f"assay data check — {r.release}", title_justify="left")
     for col in ("component", "status", "weight", "tags", "files", "documents", "tokens", "bytes", "epochs"):
         t.add_column(
@@ -91,7 +94,7 @@ def data_check_table(r: Any) -> None:
     for c in r.components:
         if c.reason:
             out.print(f"{_style(c.status):>10} {c.name}: {_esc(c.reason)}")
-        for f in c.files:
+        for f in c.files if files else ():
             if f.dvc_md5:
                 out.print(
                     f"      dvc {c.name}/{f.path}: {f.dvc_hash or 'md5'} {f.dvc_md5} -> sha256 "
@@ -114,10 +117,12 @@ def data_check_table(r: Any) -> None:
         f"tokens recounted ({r.executor}); {s.mixture_checks_failed} mixture claim(s) not holding; "
         f"{s.seconds:.2f} s"
     )
-    out.print(("[bold green]DATA OK[/] " if r.ok else "[bold red]DATA FAILED[/] ") + line)
+    out.print(("[green]data ok[/]: " if r.ok else "[bold red]data failed[/]: ") + line)
 
 
 def rebuild_table(r: Any) -> None:
+    """The verdict line, one row per recipe output, what went wrong, each recipe's environment, the summary."""
+    claims_line(r.release, r.ok, r.to_claims(), noun="output")
     t = Table(title=f"assay rebuild — {r.release}", title_justify="left")
     for col in ("recipe", "step", "status", "output", "declared tier", "reached", "verdict", "sha256"):
         t.add_column(col, overflow="fold")
@@ -149,5 +154,5 @@ def rebuild_table(r: Any) -> None:
                 f"threads {e.get('threads')}, "
                 f"cpu {e.get('cpu_capability')}, seed {e.get('seed')}"
             )
-    verdict = "[bold green]REBUILT[/]" if r.ok else "[bold red]REBUILD FAILED[/]"
-    out.print(f"{verdict} {r.summary}; work dir {r.workdir}; {r.seconds:.2f} s")
+    verdict = "[green]rebuilt[/]" if r.ok else "[bold red]rebuild failed[/]"
+    out.print(f"{verdict}: {_esc(r.summary)}; work dir {_esc(r.workdir)}; {r.seconds:.2f} s")

@@ -3,13 +3,14 @@ progress on stderr."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rich.markup import escape
 
-from .render import Table, err, out
+from .render import Table, claims_line, out, verdict_line
 
 _SEV = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _VERDICT_COLOUR = {
@@ -119,8 +120,17 @@ _VERDICT = {
 
 
 def log_tables(results: list[Any], skipped: Iterable[Any] = ()) -> None:
-    """One table per log, its findings, and its verdict ("re-scores exactly" only for verdict pass); then a line
-    per skipped file."""
+    """The verdict line; one table per log, its findings, and its verdict ("re-scores exactly" only for verdict
+    pass); then a line per skipped file."""
+    skipped = list(skipped)
+    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("pass", "fail", "not-checked")}
+    every = bool(results) and all(r.verdict == "pass" and r.ok for r in results)
+    worst = "pass" if every else "fail" if counts["fail"] or not results else "not-checked"
+    verdict_line(
+        worst,
+        f"{len(results)} log(s): {counts['pass']} re-score exactly, {counts['fail']} do not, "
+        f"{counts['not-checked']} not checked" + (f"; {len(skipped)} file(s) skipped" if skipped else ""),
+    )
     for res in results:
         if res.rows:
             out.print(_rows_table(res.rows, f"{res.path} ({res.format})"))
@@ -130,18 +140,13 @@ def log_tables(results: list[Any], skipped: Iterable[Any] = ()) -> None:
         verdict = _VERDICT["pass"] if res.verdict == "pass" and res.ok else _VERDICT.get(res.verdict, _VERDICT["fail"])
         why = f" ({escape(res.reason)})" if res.reason and res.verdict != "pass" else ""
         out.print(f"{escape(res.path)}: {verdict}{why}", soft_wrap=True)
-    skipped = list(skipped)
     for s in skipped:
         out.print(f"[yellow]skipped[/]: {escape(_skip_line(s))}", soft_wrap=True)
-    if len(results) > 1 or skipped:
-        counts = {v: sum(1 for r in results if r.verdict == v) for v in ("pass", "fail", "not-checked")}
-        out.print(
-            f"{len(results)} log(s): {counts['pass']} re-score exactly, {counts['fail']} do not, "
-            f"{counts['not-checked']} not checked; {len(skipped)} file(s) skipped"
-        )
 
 
 def report_tables(report: Any) -> None:
+    """``assay rescore MANIFEST``: the verdict line, the published claims, each log's rows and findings."""
+    claims_line(report.manifest, report.ok, report.to_claims())
     t = Table(title=f"{report.manifest}: published claims", title_justify="left")
     for col in ("eval", "metric", "filter", "published", "source"):
         t.add_column(col)
@@ -182,18 +187,55 @@ def report_tables(report: Any) -> None:
             _findings(lg.findings)
         _findings(ev.findings)
     _findings(report.findings)
-    err.print("[green]all claims re-score[/]" if report.ok else "[bold red]some claims do not re-score[/]")
+    out.print("[green]all claims re-score[/]" if report.ok else "[bold red]some claims do not re-score[/]")
 
 
-def rerun_progress(json_out: bool) -> Callable[[str, int, int], None]:
-    """``assay rerun``'s request counter on stderr, when stderr is a terminal and stdout is not JSON."""
+class _RequestBars:
+    """``assay rerun``'s progress: one rich bar of requests per benchmark on stderr (the library reports
+    ``(benchmark, done, total)`` after each chunk of generations)."""
 
-    def progress(name: str, done: int, total: int) -> None:
-        if sys.stderr.isatty() and not json_out:
-            sys.stderr.write(f"\r{name}: {done}/{total} requests" + ("\n" if done >= total else ""))
-            sys.stderr.flush()
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return progress
+        from .render import _console
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("requests"),
+            TimeRemainingColumn(),
+            console=_console("err"),
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if not self._tasks:
+            self._progress.start()
+        if name not in self._tasks:
+            self._tasks[name] = self._progress.add_task(name, total=total)
+        self._progress.update(self._tasks[name], completed=done, total=total)
+
+    def close(self) -> None:
+        if self._tasks:
+            self._progress.stop()
+
+
+@contextlib.contextmanager
+def rerun_progress(json_out: bool, quiet: bool = False) -> Iterator[Callable[[str, int, int], None] | None]:
+    """Request bars on stderr for a person at a terminal (cli.render.show_progress: not CI, not --quiet); None
+    otherwise."""
+    from .render import show_progress
+
+    if not show_progress(quiet):
+        yield None
+        return
+    bars = _RequestBars()
+    try:
+        yield bars
+    finally:
+        bars.close()
 
 
 # What a re-run verdict means, for people (the verdicts are the one scale's)
@@ -212,6 +254,7 @@ def rerun_table(r: Any) -> None:
     def pts(v: float | None) -> str:
         return "-" if v is None else f"{v:.2f}"
 
+    claims_line(r.release, r.ok, r.to_claims(), noun="benchmark")
     b = r.backend
     where = b.get("base_url") or b.get("model") or "-"
     if r.benchmarks:

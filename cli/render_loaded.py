@@ -18,6 +18,11 @@ def _esc(text: object) -> str:
 
 def loaded_table(r: Any) -> None:
     """What transformers loaded, the tensors that are not the checkpoint's, the files and network it reached for."""
+    from .render import verdict_line
+
+    word = {"pass": "pass", "fail": "fail", "not-checked": "not-checked"}.get(r.verdict, "fail")
+    headline = {"pass": "loaded as released", "fail": "not as released", "not-checked": "load not checked"}
+    verdict_line(word, f"{r.release}: {headline.get(r.verdict, 'load error')}")
     title = f"assay verify --load — {r.release} ({r.model_dir})"
     bad = [t for t in r.tensors if t.status not in ("same", "converted", "upcast", "tied")]
     if bad:

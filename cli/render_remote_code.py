@@ -77,17 +77,19 @@ def remote_code_section(audit: Any, out: Any) -> None:
 
 
 def remote_code_table(audit: Any, out: Any) -> None:
-    """``assay inspect`` on a folder or a ``.py`` file: the listing, its findings and a one-line verdict."""
-    if not audit.files:
-        out.print("no remote code: no config's auto_map names a Python file, and none was given")
-    remote_code_section(audit, out)
+    """``assay inspect`` on a folder or a ``.py`` file: the verdict line, the listing and its findings."""
+    from .render import verdict_line
+
     errors = [f for f in audit.findings if f.severity == "error"]
     warnings = [f for f in audit.findings if f.severity == "warning"]
     if audit.ok:
-        out.print(
-            f"[bold green]OK[/] {len(audit.files)} file(s) analysed, no error finding"
-            + (f"; {len(warnings)} warning(s)" if warnings else "")
+        verdict_line(
+            "pass",
+            f"{len(audit.files)} remote-code file(s) analysed, no error finding"
+            + (f"; {len(warnings)} warning(s)" if warnings else ""),
         )
     else:
-        codes = sorted({f.code for f in errors})
-        out.print(f"[bold red]FAILED[/] {len(errors)} error finding(s): {', '.join(codes)}")
+        verdict_line("fail", f"{len(errors)} error finding(s): {', '.join(sorted({f.code for f in errors}))}")
+    if not audit.files:
+        out.print("no remote code: no config's auto_map names a Python file, and none was given")
+    remote_code_section(audit, out)

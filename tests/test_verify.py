@@ -59,7 +59,7 @@ def test_demo_verifies_strict(demo):
 def test_table_output_names_how_files_were_verified(demo):
     proc = run_assay("verify", str(demo))
     assert proc.returncode == 0
-    assert "VERIFIED" in proc.stdout and "hashed now" in proc.stdout
+    assert proc.stdout.startswith("PASS ") and "hashed now" in proc.stdout
 
 
 # ----------------------------------------------------------------------------------------------------- tampering
@@ -88,7 +88,7 @@ def test_cli_names_the_tampered_file_and_exits_1(demo):
     proc = run_assay("verify", str(demo))
     assert proc.returncode == 1
     assert "model-00002-of-00002.safetensors" in proc.stdout and "mismatch" in proc.stdout
-    assert "FAILED" in proc.stdout
+    assert proc.stdout.startswith("FAIL ")
 
 
 @pytest.mark.parametrize("change", ["truncate", "extend", "empty"])

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..manifests.errors import AssayError, InputError
+from ..manifests.errors import AssayError, InputError, MissingExtra
 from ..manifests.fsio import write_atomic
 from ..manifests.release import Release, load_release
 from .model import (
@@ -62,7 +62,7 @@ def _environment() -> Environment:
 
     try:
         torch_version = version("torch")
-    except PackageNotFoundError:  # pragma: no cover - torch is a required dependency
+    except PackageNotFoundError:  # the core install: torch comes with the rebuild and rerun extras
         torch_version = None
     return Environment(
         assay=version("assay"),
@@ -103,6 +103,8 @@ def run_step(name: str, ctx: AuditContext) -> StepResult:
     t0 = time.perf_counter()
     try:
         result = STEPS[name].run(ctx)
+    except MissingExtra as exc:  # fail closed: the step did not run (every claim of it not-checked, needs: extra)
+        result = not_checked(name, ctx.manifest, str(exc), needs=["extra"])
     except AssayError as exc:
         result = StepResult(
             name=name,
@@ -197,7 +199,9 @@ def run_audit(
                 error="skipped on request (--skip pull): the manifest's own sources are verified",
             )
         )
-    ctx = AuditContext(release=loaded.with_root(release_dir), out=out, rerun=rerun, data_dir=data_dir)
+    ctx = AuditContext(
+        release=loaded.with_root(release_dir), out=out, rerun=rerun, data_dir=data_dir, progress=progress
+    )
     pulled_ok = not steps or steps[0].status in ("ok", "not-applicable")
     for name, st in STEPS.items():
         if not st.applies(loaded.manifest):
@@ -215,6 +219,8 @@ def run_audit(
             # the failed files are already the findings, and every re-run it would have made is not-checked.
             steps.append(not_checked(name, loaded.manifest, "not run: the release did not verify"))
         else:
+            if hasattr(progress, "step"):  # the CLI's progress line names the step that runs
+                progress.step(name)
             steps.append(run_step(name, ctx))
 
     for s in steps:

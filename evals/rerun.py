@@ -33,7 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..manifests.errors import CheckFailed, InputError
+from ..manifests.errors import CheckFailed, InputError, require_extra
 from ..manifests.findings import ClaimResult, Evidence, Severity, Verdict
 from ..manifests.release import Release, Store, as_release
 from ..verify.results import VerifyResult
@@ -449,6 +449,10 @@ def rerun(
         raise InputError(f"--backend {backend}: expected transformers or openai")
 
     # ---------------------------------------------------------------- release checks, then the backend
+    if backend_obj is None and backend == "transformers" and claims:
+        # torch and transformers are not in the core install: exit 2 naming the extra, before any work.
+        for module in ("torch", "transformers"):
+            require_extra(module, "rerun", "assay rerun --backend transformers (the model run in process)")
     if backend_obj is None and backend == "transformers":
         if trust_remote_code:
             result.remote_code = check_remote_code(loaded, verification=verification)

@@ -47,7 +47,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-from ..manifests.errors import InputError, MissingExtra
+from ..manifests.errors import InputError, MissingExtra, require_extra
 
 # A remote setting whose name holds one of these (access_key_id, secret_access_key, session_token, password, …) is
 # never printed.
@@ -60,6 +60,8 @@ CHUNK = 2**20  # as DVC's fobj_md5: the dos2unix stream sniffs text/binary per r
 
 def _quiet() -> None:
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    # DVC is not in the core install: without it, exit 2 naming the extra (never an ImportError traceback).
+    require_extra("dvc", "rebuild", "DVC (data components tracked by DVC, recipes rebuilt as DVC stages)")
 
 
 @dataclass(frozen=True)

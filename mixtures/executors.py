@@ -12,6 +12,7 @@ from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..manifests.errors import require_extra
 from ..verify.executors import EXECUTORS, check_executor  # noqa: F401 - EXECUTORS is re-exported for the CLI
 from .recount import count_file
 
@@ -34,9 +35,19 @@ def run_ray(jobs: list[Job], address: str | None = None) -> dict[Hashable, dict[
     return ray_map(count_file, {key: (path, fmt, tok, field) for key, path, fmt, tok, field in jobs}, address=address)
 
 
+def require_counting_extras(jobs: list[Job]) -> None:
+    """Parquet and token recounts need packages outside the core install (the ``rebuild`` extra): checked here,
+    before any file is read, so a missing one is exit 2 naming the extra rather than an ImportError in a worker."""
+    if any(fmt == "parquet" for _, _, fmt, _, _ in jobs):
+        require_extra("pyarrow", "rebuild", "recounting Parquet data")
+    if any(tok is not None for _, _, _, tok, _ in jobs):
+        require_extra("tokenizers", "rebuild", "recounting tokens with the declared tokenizer")
+
+
 def run_counts(
     jobs: list[Job], executor: str = "local", *, workers: int = 1, address: str | None = None
 ) -> dict[Hashable, dict[str, Any]]:
+    require_counting_extras(jobs)
     if check_executor(executor) == "ray":
         return run_ray(jobs, address)
     return run_local(jobs, workers)

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..manifests.errors import InputError
+from ..manifests.errors import InputError, require_extra
 from ..manifests.paths import resolve_inside
 from ..manifests.release import Release, as_release
 from ..manifests.schema_data import Recipe
@@ -312,6 +312,20 @@ def _outputs(r: Recipe, loaded: Release, workdir: Path, md5s: dict[str, str]) ->
     return out
 
 
+def _require_extras(selected: list[Recipe]) -> None:
+    """What the selected recipes need that the core install lacks (the ``rebuild`` extra): checked before any work,
+    so that a missing package is exit 2 naming the extra, never an ImportError inside a DVC stage's child process."""
+    require_extra("dvc", "rebuild", "assay rebuild (recipes run as DVC stages)")
+    for r in selected:
+        # Built-in steps run in torch; a tolerance-tier output is compared tensor by tensor (torch, safetensors).
+        if r.step != "cmd" or any(o.tier == "tolerance" for o in r.outputs):
+            what = f"recipe {r.name!r} (step {r.step})"
+            require_extra("torch", "rebuild", what)
+            require_extra("safetensors", "rebuild", what)
+        if r.step in ("tokenizer-build", "train"):
+            require_extra("tokenizers", "rebuild", f"recipe {r.name!r} (step {r.step})")
+
+
 def rebuild_release(
     release: Release | Path | str,
     names: list[str] | None = None,
@@ -329,6 +343,7 @@ def rebuild_release(
     if not m.recipes:
         raise InputError(f"{loaded.manifest_path}: the manifest has no 'recipes:'")
     selected = _select(m.recipes, names)
+    _require_extras(selected)
     wd, temporary = _prepare_workdir(Path(workdir) if workdir is not None else None)
     (wd / RESERVED).mkdir(exist_ok=True)
     run_id = uuid.uuid4().hex

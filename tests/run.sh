@@ -19,6 +19,14 @@ if [ ! -x .venv-olah/bin/olah-cli ]; then
   python3 -m venv .venv-olah
   .venv-olah/bin/python -m pip install -q --disable-pip-version-check olah 2> >(grep -v "^WARNING: Location" >&2)
 fi
+# The core install alone (no extras: no torch, transformers, DVC), editable, for tests/test_core_install.py; rebuilt
+# when pyproject.toml changes.
+if [ ! -f .venv-core/.assay-installed ] || [ pyproject.toml -nt .venv-core/.assay-installed ]; then
+  rm -rf .venv-core
+  python3 -m venv .venv-core
+  .venv-core/bin/python -m pip install -q --disable-pip-version-check -e . 2> >(grep -v "^WARNING: Location" >&2)
+  touch .venv-core/.assay-installed
+fi
 # lm-eval at the version tests/test_harness_run.py pins, in its own venv (its pins are not assay's); torch first: the
 # local CPU wheel (pins: tests/fixtures/evals/lm-eval-real/README.md, plus the [api] extra for endpoint runs)
 if [ ! -x .venv-lmeval/bin/lm_eval ]; then

@@ -56,9 +56,12 @@ class Image:
     def to_pil(self):
         import io
 
-        from PIL import Image as PILImage
+        from ...manifests.errors import require_extra
 
-        img = PILImage.open(io.BytesIO(self.data))
+        # pillow is in the rerun extra, not the core install
+        pil_image = require_extra("PIL.Image", "rerun", "decoding an image for the model")
+
+        img = pil_image.open(io.BytesIO(self.data))
         img.load()
         return img
 

@@ -74,6 +74,32 @@ def test_core_venv_lacks_the_heavy_packages(core_python):
     assert proc.stdout.strip() == "[]", proc.stdout
 
 
+def test_every_module_imports_without_the_extras(core_python):
+    """Heavy imports are lazy (inside the verb or step that needs them): every module of the package imports in the
+    core install, and importing all of them loads none of the extras' packages."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "names, bad = [], []\n"
+        "for pkg in ('cli', 'manifests', 'recipes', 'verify', 'hubs', 'mixtures', 'evals', 'audit', 'attest'):\n"
+        "    top = importlib.import_module('assay.' + pkg)\n"
+        "    for info in pkgutil.walk_packages(top.__path__, top.__name__ + '.'):\n"
+        "        if info.name.endswith('__main__'):\n"
+        "            continue\n"
+        "        names.append(info.name)\n"
+        "        try:\n"
+        "            importlib.import_module(info.name)\n"
+        "        except BaseException as exc:\n"
+        "            bad.append(f'{info.name}: {exc!r}')\n"
+        "heavy = sorted({k.split('.')[0] for k in sys.modules} & set(sys.argv[1:]))\n"
+        "print(len(names), bad, heavy)\n"
+    )
+    proc = subprocess.run([str(core_python), "-c", code, *HEAVY], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    count, rest = proc.stdout.split(" ", 1)
+    assert int(count) > 100, proc.stdout  # the walk really reached the modules
+    assert rest.strip() == "[] []", proc.stdout
+
+
 def test_core_venv_pip_check_is_clean(core_python):
     proc = subprocess.run(
         [str(core_python), "-m", "pip", "check", "--disable-pip-version-check"], capture_output=True, text=True

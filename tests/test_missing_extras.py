@@ -133,3 +133,66 @@ def test_s3_remote_without_dvc_s3(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith("MISSING")]
     assert "pip install 'assay[s3]'" in line and "remote (default)" in line, proc.stdout
+
+
+# ---------------------------------------------------------------------------------------- the rebuild / rerun extras
+# torch, transformers, DVC, tokenizers, pyarrow and pillow are not in the core install (pyproject.toml); the verbs that
+# need them say which extra brings them.  tests/test_core_install.py runs the same verbs where they are really absent.
+
+
+@pytest.mark.parametrize("hidden", ["torch", "transformers"])
+def test_rerun_in_process_without_torch_or_transformers(demo, hidden):
+    proc = assay_without(hidden, "rerun", str(demo), "--limit", "1")
+    assert_missing_extra(proc, "rerun", hidden)
+    assert "--backend transformers" in proc.stderr
+
+
+def test_rerun_openai_backend_does_not_need_torch(demo):
+    """Control: the HTTP backend needs neither (it gets past the extras check to its own bad-input error)."""
+    proc = assay_without("torch,transformers", "rerun", str(demo), "--backend", "openai")
+    assert proc.returncode == 2, proc.stderr
+    assert "pip install" not in proc.stderr and "--base-url" in proc.stderr, proc.stderr
+
+
+def test_rebuild_without_dvc(demo):
+    assert_missing_extra(assay_without("dvc", "rebuild", str(demo)), "rebuild", "dvc")
+
+
+def test_rebuild_without_torch_names_the_recipe(demo):
+    """The demo's bf16 recipe is a built-in (torch) step: with DVC present, torch is the missing piece."""
+    proc = assay_without("torch", "rebuild", str(demo))
+    assert_missing_extra(proc, "rebuild", "torch")
+    assert "recipe 'bf16'" in proc.stderr
+
+
+@pytest.mark.parametrize("hidden", ["pyarrow", "tokenizers"])
+def test_data_check_recount_without_its_package(demo, hidden):
+    """The demo's mixture has a Parquet component and a counting tokenizer: each needs its package."""
+    assert_missing_extra(assay_without(hidden, "data", "check", str(demo)), "rebuild", hidden)
+
+
+def test_data_check_with_everything_runs(demo):
+    """Control for the two tests above: nothing hidden, the recount runs (pass or fail, never exit 2)."""
+    proc = assay_without("no_such_module_hidden", "data", "check", str(demo), "--json")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "pip install" not in proc.stderr
+
+
+def test_verify_load_without_transformers(demo):
+    assert_missing_extra(assay_without("transformers", "verify", str(demo), "--load"), "rerun", "transformers")
+
+
+def test_image_decoding_without_pillow():
+    code = (
+        "import sys\n"
+        "sys.modules['PIL'] = None\n"
+        "from assay.evals.backends import Image\n"
+        "from assay.manifests.errors import MissingExtra\n"
+        "try:\n"
+        "    Image(data=b'\\x89PNG\\r\\n\\x1a\\n').to_pil()\n"
+        "except MissingExtra as exc:\n"
+        "    print('MISSING', exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("MISSING") and "pip install 'assay[rerun]'" in proc.stdout, proc.stdout

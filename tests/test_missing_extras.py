@@ -178,8 +178,28 @@ def test_data_check_with_everything_runs(demo):
     assert "pip install" not in proc.stderr
 
 
-def test_verify_load_without_transformers(demo):
-    assert_missing_extra(assay_without("transformers", "verify", str(demo), "--load"), "rerun", "transformers")
+@pytest.mark.parametrize("hidden", ["torch", "transformers"])
+def test_verify_load_without_torch_or_transformers(demo, hidden):
+    assert_missing_extra(assay_without(hidden, "verify", str(demo), "--load"), "rerun", hidden)
+
+
+def test_transformers_backend_without_torch(tmp_path):
+    """A library caller that builds the backend itself gets the same MissingExtra as the CLI."""
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None\n"
+        "from assay.evals.backends import make_backend\n"
+        "from assay.manifests.errors import MissingExtra\n"
+        "try:\n"
+        "    make_backend('transformers', model=sys.argv[1])\n"
+        "except MissingExtra as exc:\n"
+        "    print('MISSING', exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("MISSING") and "pip install 'assay[rerun]'" in proc.stdout, proc.stdout
 
 
 def test_image_decoding_without_pillow():

@@ -404,7 +404,8 @@ def audit_loaded(
         result.seconds = round(time.perf_counter() - t0, 3)
         return result
 
-    require_extra("transformers", "rerun", "auditing the model as loaded (assay verify --load)")
+    for module in ("torch", "transformers"):  # the rerun extra (not in the core install)
+        require_extra(module, "rerun", "auditing the model as loaded (assay verify --load)")
     result.memory_available = memory_available if memory_available is not None else available_memory()
     try:
         folder, rel, roots = _model_folder(loaded, config_path)

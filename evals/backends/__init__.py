@@ -224,6 +224,10 @@ def make_backend(
     if kind == "transformers":
         if not model:
             raise BackendError("the transformers backend needs a local model folder")
+        from ...manifests.errors import require_extra
+
+        for module in ("torch", "transformers"):  # the rerun extra (not in the core install)
+            require_extra(module, "rerun", "the transformers backend")
         from .transformers import TransformersBackend
 
         return TransformersBackend.from_pretrained(

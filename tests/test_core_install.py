@@ -237,3 +237,16 @@ def test_audit_marks_the_steps_that_need_extras_not_checked(core_python, work, t
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "the attestation is authentic" in proc.stdout and "[audit-failed]" in proc.stdout, proc.stdout
     assert "signature    ok" in proc.stdout, proc.stdout
+
+
+def test_push_and_pull_through_a_directory_hub(core_python, work, tmp_path):
+    """The hub verbs in the core install: push the demo to a dir:// hub, pull it back, verify what was pulled."""
+    hub = f"dir://{tmp_path / 'hub'}#tiny-vlm:0.1.0"
+    proc = core(core_python, "push", "tiny-vlm/assay.yaml", "--to", hub, "--create", "--json", cwd=work)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pulled = tmp_path / "pulled"
+    proc = core(core_python, "pull", hub, "--to", str(pulled), "--json", cwd=work)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = core(core_python, "verify", str(pulled / "assay.yaml"), "--strict", "--json", cwd=work)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["ok"] is True

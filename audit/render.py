@@ -1,39 +1,46 @@
 """Render an :class:`AuditReport` as ``report.json``, ``report.md`` and a self-contained ``report.html``.
 
-The HTML needs no network: CSS is inline and the charts are inline SVG drawn here (a mixture chart of declared vs
-measured shares, and a published-vs-reproduced score chart with confidence intervals), so the file can be archived
-and opened anywhere.  Everything from the release is HTML-escaped.
+``report.md`` and ``report.html`` share one order (:mod:`assay.audit.report_view`): the verdict and why, the
+findings (every claim that is not a plain pass, with what was claimed beside what was measured, its evidence and
+what it needs), the steps, the claims, then the files (collapsed).  The HTML is in :mod:`assay.audit.render_html`.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
-from typing import Any
 
 from ..manifests.fsio import write_atomic
 from .model import AuditReport, ClaimResult
-
-_ICON = {"pass": "✔", "fail": "✘", "attested": "◌", "inconclusive": "?", "not-checked": "–", "error": "!"}
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
-    if isinstance(v, list):
-        return ", ".join(_fmt(x) for x in v)
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    s = str(v)
-    return s[:16] + "…" if len(s) == 64 and all(c in "0123456789abcdef" for c in s) else s
+from .render_html import to_html as to_html
+from .report_view import ICON, compare, findings, fmt, needs_text, section_of, tally, verdict_sentence, warnings
 
 
 # --------------------------------------------------------------------------------------------------------- markdown
+def _md(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_finding(c: ClaimResult) -> list[str]:
+    lines = [f"- **{ICON[c.verdict]} {c.verdict}** `{c.id}`" + (f": {_md(c.message)}" if c.message else "")]
+    rows = compare(c)
+    if len(rows) == 1 and not rows[0].key:
+        lines.append(f"  - claimed {rows[0].claimed}; measured {rows[0].measured}")
+    for x in rows if len(rows) > 1 or (rows and rows[0].key) else []:
+        mark = " **(differs)**" if x.differs else ""
+        lines.append(f"  - {x.key}: claimed {x.claimed}; measured {x.measured}{mark}")
+    for ev in c.evidence:
+        note = f": {ev.note}" if ev.note else ""
+        lines.append(f"  - evidence: {ev.kind} `{ev.ref}`" + (f" (sha256 `{ev.sha256}`)" if ev.sha256 else "") + note)
+    if c.needs:
+        lines.append(f"  - to be checked it needs: {needs_text(c)}")
+    section = section_of(c)
+    lines.append(
+        f"  - step {c.step}" + (f", level {c.level}" if c.level else "") + f"; its row: [{section}](#{section})"
+    )
+    return lines
+
+
 def to_markdown(r: AuditReport) -> str:
     c = r.counts
     lines = [
@@ -44,6 +51,57 @@ def to_markdown(r: AuditReport) -> str:
             f"{c.attested} attested only, {c.not_checked} not checked, {c.errors} errors ({c.total} claims)."
         ),
         "",
+        verdict_sentence(r),
+        "",
+        "## Findings",
+        "",
+    ]
+    found = findings(r)
+    failing = [x for x in found if x.verdict != "attested"]
+    attested = [x for x in found if x.verdict == "attested"]
+    if failing:
+        lines += [f"### Fail the audit ({len(failing)})", ""]
+        for cl in failing:
+            lines += _md_finding(cl)
+    else:
+        lines.append("No failing findings: every claim that was checked holds.")
+    if attested:
+        lines += [
+            "",
+            f"### Attested only ({len(attested)}): reported, never counted as verified, not failing the audit",
+            "",
+        ]
+        for cl in attested:
+            lines += _md_finding(cl)
+    warned = warnings(r)
+    if warned:
+        lines += ["", f"### Warnings ({len(warned)}): they do not fail the audit", ""]
+        lines += [f"- {step}: {_md(w)}" for step, w in warned]
+    lines += ["", "## Steps", "", "| step | status | seconds | claims | verdicts |", "|---|---|---:|---:|---|"]
+    for s in r.steps:
+        lines.append(
+            f"| {s.name} | {s.status}{' (reused)' if s.summary.reused else ''} | {s.seconds:.2f} | {len(s.claims)} "
+            f"| {tally(s.claims)} |"
+        )
+    others = [x for x in r.claims if x.kind != "file"]
+    files = [x for x in r.claims if x.kind == "file"]
+    lines += ["", "## Claims", "", *_md_claims(others)]
+    if files:
+        # Collapsed where markdown renders HTML (GitHub, GitLab); a plain table elsewhere.
+        lines += [
+            "",
+            "## Files",
+            "",
+            f"<details><summary>{len(files)} files ({tally(files)})</summary>",
+            "",
+            *_md_claims(files),
+            "",
+            "</details>",
+        ]
+    lines += [
+        "",
+        "## About this audit",
+        "",
         f"- Publisher: {r.release.publisher or '–'}; licence: {r.release.license or '–'}",
         f"- Manifest: `{r.release.manifest}` (sha256 `{r.release.manifest_sha256}`)",
         f"- Release digest: `{r.release.release_digest or 'not established (files did not all verify)'}`",
@@ -52,198 +110,16 @@ def to_markdown(r: AuditReport) -> str:
             f"- Generated by {r.generated_by} on Python {r.environment.python}, {r.environment.platform}, "
             f"{r.environment.cpu_count} CPUs, torch {r.environment.torch or '–'}; {r.seconds:.2f} s"
         ),
-        "",
-        "## Steps",
-        "",
-        "| step | status | seconds | claims |",
-        "|---|---|---:|---:|",
+        *[f"- {n}" for n in r.notes],
     ]
-    for s in r.steps:
-        lines.append(
-            f"| {s.name} | {s.status}{' (reused)' if s.summary.reused else ''} | {s.seconds:.2f} | {len(s.claims)} |"
-        )
-    failing = [c for c in r.claims if c.verdict != "pass"]
-    if failing:
-        lines += ["", "## Findings", ""]
-        for cl in failing:
-            lines.append(
-                f"- **{cl.verdict}** `{cl.id}`: {cl.message or ''} (declared {_fmt(cl.declared)}; "
-                f"measured {_fmt(cl.measured)})"
-            )
-    lines += ["", "## Claims", "", "| | claim | declared | measured | verdict |", "|---|---|---|---|---|"]
-    for cl in r.claims:
-        lines.append(
-            f"| {_ICON[cl.verdict]} | `{cl.id}` | {_md(_fmt(cl.declared))} | {_md(_fmt(cl.measured))} | {cl.verdict} |"
-        )
     return "\n".join(lines) + "\n"
 
 
-def _md(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
-
-
-# ------------------------------------------------------------------------------------------------------------- html
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1b1f24;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
-.verdict{display:inline-block;padding:.25rem .8rem;border-radius:1rem;font-weight:700;color:#fff}
-.v-pass{background:#1a7f37}.v-fail{background:#cf222e}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border-bottom:1px solid #eaeef2;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td code{word-break:break-all}td.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:12px}
-.pass{color:#1a7f37}.fail,.error{color:#cf222e;font-weight:600}.inconclusive{color:#9a6700;font-weight:600}
-.attested{color:#57606a}.not-checked{color:#9a6700}.counts span{margin-right:1rem}.meta{color:#57606a}
-svg text{font:12px system-ui,sans-serif}
-"""
-
-
-def _e(s: Any) -> str:
-    return html.escape(str(s), quote=True)
-
-
-def _bar_chart(
-    title: str,
-    rows: list[dict[str, Any]],
-    *,
-    label: str,
-    a: str,
-    b: str,
-    a_name: str,
-    b_name: str,
-    lo: str | None = None,
-    hi: str | None = None,
-    scale: float | None = None,
-) -> str:
-    """Grouped horizontal bars (a vs b per row) with optional error bars on b; inline SVG."""
-    if not rows:
-        return ""
-    vmax = scale or max([abs(float(r.get(k) or 0)) for r in rows for k in (a, b, hi or b)] + [1e-9])
-    width, left, bar, gap = 760, 200, 12, 14
-    height = len(rows) * (2 * bar + gap) + 40
-    parts = [
-        (
-            f'<svg role="img" aria-label="{_e(title)}" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
-        )
+def _md_claims(claims: list[ClaimResult]) -> list[str]:
+    return ["| | claim | declared | measured | verdict |", "|---|---|---|---|---|"] + [
+        f"| {ICON[cl.verdict]} | `{cl.id}` | {_md(fmt(cl.declared))} | {_md(fmt(cl.measured))} | {cl.verdict} |"
+        for cl in claims
     ]
-    span = width - left - 80
-    y = 10
-    for r in rows:
-        parts.append(f'<text x="{left - 8}" y="{y + bar + 4}" text-anchor="end">{_e(r.get(label))}</text>')
-        for i, (key, color) in enumerate(((a, "#8c959f"), (b, "#0969da"))):
-            v = r.get(key)
-            if v is None:
-                continue
-            w = max(1.0, span * abs(float(v)) / vmax)
-            yy = y + i * bar
-            parts.append(
-                f'<rect x="{left}" y="{yy}" width="{w:.1f}" height="{bar - 2}" fill="{color}">'
-                f"<title>{_e(a_name if i == 0 else b_name)}: {float(v):.4g}</title></rect>"
-            )
-            parts.append(f'<text x="{left + w + 4:.1f}" y="{yy + bar - 3}">{float(v):.4g}</text>')
-        if lo and hi and r.get(lo) is not None and r.get(hi) is not None:
-            x1 = left + span * float(r[lo]) / vmax
-            x2 = left + span * float(r[hi]) / vmax
-            ym = y + bar + bar / 2 - 1
-            parts.append(f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{ym}" y2="{ym}" stroke="#1b1f24" stroke-width="1.5"/>')
-            for x in (x1, x2):
-                parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{ym - 4}" y2="{ym + 4}" stroke="#1b1f24"/>')
-        y += 2 * bar + gap
-    parts.append(
-        f'<rect x="{left}" y="{height - 22}" width="10" height="10" fill="#8c959f"/>'
-        f'<text x="{left + 14}" y="{height - 13}">{_e(a_name)}</text>'
-        f'<rect x="{left + 160}" y="{height - 22}" width="10" height="10" fill="#0969da"/>'
-        f'<text x="{left + 174}" y="{height - 13}">{_e(b_name)}</text></svg>'
-    )
-    return f"<h2>{_e(title)}</h2>" + "".join(parts)
-
-
-def _claims_table(claims: list[ClaimResult]) -> str:
-    rows = "".join(
-        f'<tr><td class="{c.verdict}">{_ICON[c.verdict]} {c.verdict}</td><td><code>{_e(c.id)}</code></td>'
-        f"<td>{_e(_fmt(c.declared))}</td><td>{_e(_fmt(c.measured))}</td><td>{_e(c.message or '')}</td></tr>"
-        for c in claims
-    )
-    return (
-        "<table><thead><tr><th>verdict</th><th>claim</th><th>declared</th><th>measured</th><th>evidence / note</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table>"
-    )
-
-
-def to_html(r: AuditReport) -> str:
-    c = r.counts
-    files = [x for x in r.claims if x.kind == "file"]
-    others = [x for x in r.claims if x.kind != "file"]
-    file_rows = "".join(
-        f'<tr><td class="{x.verdict}">{_ICON[x.verdict]} {x.verdict}</td><td><code>{_e(x.subject)}</code></td>'
-        f'<td class="num">{_e(_fmt((x.measured or {}).get("size")))}</td>'
-        f"<td><code>{_e((x.measured or {}).get('sha256') or '–')}</code></td><td>{_e(x.message or '')}</td></tr>"
-        for x in files
-    )
-    mixture = [bar.model_dump() for s in r.steps if s.name == "data" for bar in s.summary.mixture]
-    scores = [p.model_dump() for s in r.steps if s.name in ("rescore", "rerun") for p in s.summary.scores]
-    steps = "".join(
-        f'<tr><td>{_e(s.name)}</td><td class="{"pass" if s.status in ("ok", "not-applicable") else "fail" if s.status in ("failed", "error") else "not-checked"}">'
-        f'{_e(s.status)}{" (reused)" if s.summary.reused else ""}</td><td class="num">{s.seconds:.2f}</td>'
-        f'<td class="num">{len(s.claims)}</td><td>{_e(s.error or "")}</td></tr>'
-        for s in r.steps
-    )
-    body = f"""
-<h1>Audit of {_e(r.release.name)} {_e(r.release.version)}</h1>
-<p><span class="verdict v-{r.verdict}" id="verdict">{r.verdict.upper()}</span></p>
-<p class="counts"><span class="pass">{c.passed} passed</span><span class="{"fail" if c.failed else "meta"}">{
-        c.failed
-    } failed</span>
-<span class="{"inconclusive" if c.inconclusive else "meta"}">{
-        c.inconclusive
-    } inconclusive</span><span class="attested">{c.attested} attested only</span>
-<span class="{"error" if c.errors else "meta"}">{c.errors} errors</span><span class="{
-        "not-checked" if c.not_checked else "meta"
-    }">{c.not_checked} not checked</span> of {c.total} claims</p>
-<p class="meta">Publisher {_e(r.release.publisher or "–")} · licence {_e(r.release.license or "–")} ·
-release digest <code>{_e(r.release.release_digest or "not established")}</code><br>
-manifest <code>{_e(r.release.manifest)}</code> (sha256 <code>{_e(r.release.manifest_sha256)}</code>) ·
-source {_e(r.source or "local files")}<br>{_e(r.generated_by)} · Python {_e(r.environment.python)} ·
-{_e(r.environment.platform)} · {r.environment.cpu_count} CPUs · torch {_e(r.environment.torch or "–")} · {
-        r.seconds:.2f} s</p>
-<h2>Steps</h2><table><thead><tr><th>step</th><th>status</th><th>seconds</th><th>claims</th><th>error</th></tr></thead>
-<tbody>{steps}</tbody></table>
-<h2>Files</h2><table><thead><tr><th>verdict</th><th>file</th><th>bytes</th><th>sha256</th><th>note</th></tr></thead>
-<tbody>{file_rows}</tbody></table>
-{
-        _bar_chart(
-            "Data mixture: declared vs measured share",
-            mixture or [],
-            label="name",
-            a="declared",
-            b="measured",
-            a_name="declared",
-            b_name="measured",
-            scale=1.0,
-        )
-    }
-{
-        _bar_chart(
-            "Scores: published vs reproduced (error bars: confidence interval of the reproduction)",
-            scores,
-            label="name",
-            a="published",
-            b="reproduced",
-            a_name="published",
-            b_name="reproduced",
-            lo="ci_low",
-            hi="ci_high",
-        )
-    }
-<h2>Claims</h2>{_claims_table(others)}
-"""
-    data = html.escape(r.model_dump_json(by_alias=True), quote=False)
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>assay audit: {_e(r.release.name)} {_e(r.release.version)} — {r.verdict.upper()}</title>"
-        f"<style>{_CSS}</style></head><body>{body}"
-        f'<script type="application/json" id="assay-report">{data}</script></body></html>\n'
-    )
 
 
 def write_reports(report: AuditReport, out: Path) -> dict[str, Path]:

@@ -1,7 +1,10 @@
 """The bundled tiny-vlm demo release is reproducible byte for byte from its build script and loads.
 
-Builds run in fresh processes with different hash seeds, thread counts and ATen ISA paths; the
-load check runs in a fresh process with HF_HUB_OFFLINE=1 set before transformers is imported.
+The build trains the model (tests/demo/train.py).  Builds run in fresh processes with different hash
+seeds, thread counts, ATen ISA paths (AVX-512 vs the scalar default) and MKL instruction sets, so the
+float64 rounding differences between those kernels are present in the two runs; the trained bytes
+must still agree with each other and with the committed release.  The load check runs in a fresh
+process with HF_HUB_OFFLINE=1 set before transformers is imported.
 """
 
 from __future__ import annotations
@@ -73,20 +76,26 @@ def _load_build_module():
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory) -> dict[str, Path]:
+    # Two trainings (about a minute each on a loaded 2-core machine): one in-process, one in a subprocess
+    # with another hash seed, one OpenMP thread, ATen's scalar kernels and MKL held to SSE4.2.
     base = tmp_path_factory.mktemp("tiny-vlm")
-    out = {"inproc": base / "inproc", "a": base / "a", "b": base / "b"}
+    out = {"inproc": base / "inproc", "b": base / "b"}
     written = _load_build_module().build(out["inproc"])
     assert sorted(p.name for p in written) == sorted(EXPECTED_FILES)
-    _build_in_subprocess(out["a"], PYTHONHASHSEED="1")
-    _build_in_subprocess(out["b"], PYTHONHASHSEED="12345", OMP_NUM_THREADS="1", ATEN_CPU_CAPABILITY="default")
+    _build_in_subprocess(
+        out["b"],
+        PYTHONHASHSEED="12345",
+        OMP_NUM_THREADS="1",
+        ATEN_CPU_CAPABILITY="default",
+        MKL_ENABLE_INSTRUCTIONS="SSE4_2",
+    )
     return out
 
 
 def test_builds_are_byte_identical(builds):
     ref = _digests(builds["inproc"])
     assert set(ref) == EXPECTED_FILES
-    for key in ("a", "b"):
-        assert _digests(builds[key]) == ref, f"build {key} differs from the in-process build"
+    assert _digests(builds["b"]) == ref, "the build on other ISA paths differs from the in-process build"
 
 
 def test_build_matches_committed_release(builds):
@@ -216,3 +225,45 @@ def test_demo_data_is_rebuilt_by_its_script(tmp_path):
         assert (tmp_path / rel).read_bytes() == (committed / rel).read_bytes(), rel
     rel = "charts/charts-00000.parquet"
     assert pq.read_table(tmp_path / rel).to_pylist() == pq.read_table(committed / rel).to_pylist()
+
+
+def _log_header(path: Path) -> dict:
+    return json.loads(path.read_text().splitlines()[0])
+
+
+def test_published_scores_are_the_trained_models_logs():
+    """Each published score is its log's accuracy (the mean of the per-sample scores), and the model scores."""
+    from assay.manifests.yamlio import read_yaml_file
+
+    data, _ = read_yaml_file(DEMO / "assay.yaml")
+    scores = {}
+    for ev in data["evals"]:
+        log = DEMO / "evals" / ev["logs"][0]["path"]
+        lines = log.read_text().splitlines()
+        samples = [json.loads(line) for line in lines[1:]]
+        mean = sum(s["scores"]["accuracy"] for s in samples) / len(samples)
+        (agg,) = _log_header(log)["aggregates"]
+        assert agg["value"] == mean and agg["n"] == len(samples) == 40
+        assert ev["published"][0]["value"] == round(100 * mean, 1)
+        scores[ev["name"]] = 100 * mean
+    # a trained model: text questions mostly right, chart questions partly (it counts bars; no month names)
+    assert scores["textqa-mini"] >= 60.0
+    assert 20.0 <= scores["chartqa-mini"] < scores["textqa-mini"]
+
+
+def test_failing_variant_overclaims_beyond_the_models_interval():
+    """The failing manifest's chartqa-mini claim lies above the 95% Wilson interval of the real score plus the
+    claim's margin; everything else in its evals is the honest manifest's."""
+    from assay.evals.stats import wilson_ci
+    from assay.manifests.yamlio import read_yaml_file
+
+    honest, _ = read_yaml_file(DEMO / "assay.yaml")
+    failing, _ = read_yaml_file(DEMO / "assay.failing.yaml")
+    real, claimed = honest["evals"][0], failing["evals"][0]
+    assert real["name"] == claimed["name"] == "chartqa-mini"
+    n = _log_header(DEMO / "evals" / real["logs"][0]["path"])["aggregates"][0]["n"]
+    k = round(real["published"][0]["value"] * n / 100)
+    high = 100 * wilson_ci(k, n, 0.95)[1]
+    assert claimed["published"][0]["value"] > high + claimed["margin"]
+    assert failing["evals"][1:] == honest["evals"][1:]
+    assert {k: v for k, v in claimed.items() if k != "published"} == {k: v for k, v in real.items() if k != "published"}

@@ -34,7 +34,18 @@ FAILING_HEADER = """\
 # assay audit fails with exactly those two findings:
 #   assay audit manifests/examples/tiny-vlm/assay.failing.yaml --out audit-failing
 """
-OVERCLAIM = 62.5
+
+
+def overclaim(score: float, n: int, margin: float) -> float:
+    """The failing variant's published chartqa-mini score: the first multiple of 2.5 points above the upper end of
+    the 95% Wilson interval of the honest score (``score`` %, over ``n`` items) plus the claim's margin, so no
+    re-run or re-score of this model can reproduce it, however its items fall."""
+    import math
+
+    from assay.evals.stats import wilson_ci
+
+    high = 100 * wilson_ci(round(score * n / 100), n, 0.95)[1]
+    return math.ceil((high + margin) / 2.5) * 2.5
 
 
 def _sha(path: Path) -> str:
@@ -48,11 +59,40 @@ def _log_score(path: Path) -> float:
     return round(100 * header["aggregates"][0]["value"], 1)
 
 
+def _recipe_outputs(recipe: dict) -> None:
+    """Re-run the recipe's cast on the release's files (assay's own step) and pin its outputs' sha256."""
+    import tempfile
+
+    from assay.recipes.steps import STEPS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        inputs = []
+        for item in recipe["inputs"]:
+            (work / item["path"]).write_bytes((DEMO / "release" / item["path"]).read_bytes())
+            inputs.append(work / item["path"])
+        outputs = [work / item["path"] for item in recipe["outputs"]]
+        STEPS[recipe["step"]](inputs, outputs, dict(recipe.get("params") or {}))
+        for item, path in zip(recipe["outputs"], outputs, strict=True):
+            item["sha256"] = _sha(path)
+
+
+def _log_items(path: Path) -> int:
+    import json
+
+    return int(json.loads(path.read_text().splitlines()[0])["aggregates"][0]["n"])
+
+
 def honest() -> dict:
     data, _ = read_yaml_file(DEMO / "assay.yaml")
     data.pop("evals", None)
     data["sources"] = [{"name": "default", "uri": "dir://release"}, {"name": "evals", "uri": "dir://evals"}]
     data["artifacts"] = [a for a in data["artifacts"] if a.get("source") != "evals"]
+    for art in data["artifacts"]:  # the release's files as build.py wrote them
+        path = DEMO / "release" / art["path"]
+        art["size"], art["sha256"] = path.stat().st_size, _sha(path)
+    for recipe in data.get("recipes") or []:
+        _recipe_outputs(recipe)
     ev = DEMO / "evals"
     for p in sorted(ev.rglob("*")):
         if p.is_file():
@@ -93,7 +133,10 @@ def failing(data: dict) -> dict:
     for art in bad["artifacts"]:
         if art["path"] == "generation_config.json":
             art["source"] = "swapped"  # the bytes served now; size and sha256 stay the published ones
-    bad["evals"][0]["published"][0]["value"] = OVERCLAIM
+    claim = bad["evals"][0]
+    claim["published"][0]["value"] = overclaim(
+        claim["published"][0]["value"], _log_items(DEMO / "evals" / claim["logs"][0]["path"]), claim["margin"]
+    )
     return bad
 
 

@@ -21,7 +21,7 @@ One entry per benchmark (checked by ``assay rescore`` without the model and by `
         margin: 1.0                       # equivalence margin for re-runs, in points
         components: [ScreenSpot_v2_Desktop, ScreenSpot_v2_Mobile, ScreenSpot_v2_Web]   # a declared mean of others
         run:                              # re-run through the harness itself, at an exact version (assay rerun)
-          harness: lm-eval                # a registered runner: lm-eval | inspect
+          harness: lm-eval                # a registered runner: lm-eval | inspect | lmms-eval
           version: "0.4.13"
           task: rt_mc
           dataset: {uri: "dir://data", sha256: …}   # or hf://datasets/org/name@<40-hex commit>, from the local cache
@@ -42,7 +42,7 @@ from .paths import check_relpath
 from .schema_base import NAME_RE, SHA256_RE, RelPath, Strict
 
 # ----------------------------------------------------------------------------------------------------------- evals
-EVAL_LOG_FORMATS = ("auto", "lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay")
+EVAL_LOG_FORMATS = ("auto", "lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay", "lmms-eval")
 
 
 class PublishedScore(Strict):
@@ -63,7 +63,7 @@ class PublishedScore(Strict):
 class EvalLog(Strict):
     path: RelPath = Field(description="Log file or folder, relative to the release root.")
     sha256: str | None = Field(None, pattern=SHA256_RE, description="sha256 of the file (not for folders).")
-    format: Literal["auto", "lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay"] = "auto"
+    format: Literal["auto", "lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay", "lmms-eval"] = "auto"
 
 
 class Decoding(Strict):
@@ -137,7 +137,7 @@ class EvalHarness(Strict):
 
 #: the harnesses assay can drive for a re-run (``run:``); the runners registered in assay.evals.registry.RUNNERS
 #: (a test keeps the two equal: this layer may not import evals)
-RUN_HARNESSES = ("lm-eval", "inspect")
+RUN_HARNESSES = ("lm-eval", "inspect", "lmms-eval")
 _EXACT_VERSION_RE = r"^[0-9]+(\.[0-9]+)*([.+-]?[A-Za-z0-9]+)*$"
 _HF_DATASET_RE = r"^hf://datasets/[A-Za-z0-9][\w.\-]*/[\w.\-]+@[0-9a-f]{40}$"
 
@@ -180,7 +180,9 @@ class RunDataset(Strict):
 class EvalRun(Strict):
     """How to re-run the benchmark through its harness (``assay rerun`` drives it at exactly this version)."""
 
-    harness: Literal["lm-eval", "inspect"] = Field(description="The harness assay drives (a registered runner).")
+    harness: Literal["lm-eval", "inspect", "lmms-eval"] = Field(
+        description="The harness assay drives (a registered runner)."
+    )
     version: str = Field(
         pattern=_EXACT_VERSION_RE,
         description="The exact harness version, e.g. 0.4.13 (no ranges: the installed version must equal it).",

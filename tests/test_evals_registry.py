@@ -46,12 +46,12 @@ def test_the_registries_are_complete_whatever_is_imported_first():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     harnesses, scorers = proc.stdout.splitlines()
-    assert harnesses.split(",") == ["lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay"]
+    assert harnesses.split(",") == ["lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay", "lmms-eval"]
     assert MANIFEST_SCORERS <= set(scorers.split(","))
 
 
 def test_formats_are_the_registered_harnesses_in_order():
-    assert formats() == ("lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay")
+    assert formats() == ("lm-eval", "inspect", "vlmevalkit", "eureka", "eee", "assay", "lmms-eval")
     assert all(isinstance(HARNESSES[f], Harness) and HARNESSES[f].name == f for f in formats())
 
 

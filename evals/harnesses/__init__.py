@@ -8,6 +8,7 @@ Modules (each starts with what it reads and which semantics it reproduces, with 
   eureka      Eureka ML Insights pipeline folders
   eee         Every Eval Ever aggregate JSON + instance JSONL
   assay_log   assay's own *.assay.jsonl
+  lmms_eval   lmms-eval 0.7.x: <date>_results.json + <date>_samples_<task>.jsonl
 
 Each module holds its harness's importer (an :class:`assay.evals.registry.ImportedLog` subclass), its metric and
 filter semantics, its per-sample scorers (registered with ``@scorer("<harness>:<name>")``) and its re-scoring
@@ -162,4 +163,4 @@ def load_logs(path: str | Path, format: str = "auto") -> list[ImportedLog]:
 
 
 # registration: one import per harness module, in the order formats are loaded and listed
-from . import lm_eval, inspect_ai, vlmevalkit, eureka, eee, assay_log  # noqa: E402,F401,I001
+from . import lm_eval, inspect_ai, vlmevalkit, eureka, eee, assay_log, lmms_eval  # noqa: E402,F401,I001

@@ -23,6 +23,12 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+def _print_help(ctx: typer.Context, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        sys.stdout.write(ctx.get_help() + "\n")
+        raise typer.Exit(0)
+
+
 def make_app() -> typer.Typer:
     """A root app with no verbs yet."""
     app = typer.Typer(
@@ -32,10 +38,14 @@ def make_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
         help=HELP,
-        # Plain click help, not rich's panels: typer's rich help imports rich.markdown, markdown_it and pygments-free
-        # but still ~60 ms of modules, then lays out panels (~40 ms more), for the same words.  `assay --help` runs
-        # in CI loops and its target is 0.15 s in all; the examples and every option's help are unchanged.
+        # Plain click help, not rich's panels: typer's rich help imports rich, rich.markdown and markdown_it (~60 ms)
+        # and then lays out panels (~40 ms more), for the same words.  `assay --help` runs in CI loops and its
+        # target is 0.15 s in all; the examples (see keep_example_lines) and every option's help are unchanged.
         rich_markup_mode=None,
+        # The root's --help is the callback's own flag below: typer's built-in one defaults to None, and typer
+        # coerces a None bool through a pydantic TypeAdapter, so every `assay VERB ...` (`assay verify --help`
+        # too) imported pydantic (~100 ms) just to learn that the root's --help was not given.
+        add_help_option=False,
     )
 
     @app.callback()
@@ -43,10 +53,30 @@ def make_app() -> typer.Typer:
         version: bool = typer.Option(
             False, "--version", callback=_print_version, is_eager=True, help="Print assay's version and exit."
         ),
+        help_: bool = typer.Option(
+            False, "--help", "-h", callback=_print_help, is_eager=True, help="Show this message and exit."
+        ),
     ) -> None:
         """Package and audit open model releases: verify every byte by hash and every structural claim."""
 
     return app
+
+
+def group(name: str, help: str) -> typer.Typer:
+    """A verb group (``assay attest``, ``assay data``) made like the root: plain help, and its own --help flag (see
+    make_app: typer's built-in one would import pydantic for ``assay data check --help``)."""
+    sub = typer.Typer(name=name, no_args_is_help=True, add_completion=False, rich_markup_mode=None, help=help)
+    sub.info.add_help_option = False
+
+    @sub.callback()
+    def _group(
+        help_: bool = typer.Option(
+            False, "--help", "-h", callback=_print_help, is_eager=True, help="Show this message and exit."
+        ),
+    ) -> None:
+        pass
+
+    return sub
 
 
 def keep_example_lines(app: typer.Typer) -> None:

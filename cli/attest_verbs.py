@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from .app import finish
+from .app import finish, group
 from .options import (
     AttestDirOpt,
     AttestIdentityOpt,
@@ -198,11 +198,9 @@ def signature_verify_verb(
 def register(app: typer.Typer) -> None:
     """Add this module's verbs to the ``assay`` app: ``keygen``, the ``attest`` group (``attest verify``), ``sign``."""
     app.command("keygen")(keygen)
-    attest_app = typer.Typer(
-        name="attest",
-        no_args_is_help=True,
-        rich_markup_mode=None,  # plain help, as the root app (cli/app.py says why)
-        help="Signed in-toto attestations of audit results (DSSE).\n\n"
+    attest_app = group(
+        "attest",
+        "Signed in-toto attestations of audit results (DSSE).\n\n"
         "Example: assay attest verify audit-out/attestation.dsse.json --dir ./release --key assay.pub",
     )
     attest_app.command("verify")(attest_verify)

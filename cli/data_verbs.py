@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .app import finish
+from .app import finish, group
 from .options import ExecutorOpt, FilesFlag, JsonFlag, RayAddressOpt, RecountWorkersOpt, StrictFlag
 
 # Options only these verbs take, one alias each (the shared ones are in cli/options.py).
@@ -85,13 +85,7 @@ def rebuild(
 
 def register(app: typer.Typer) -> None:
     """Add this module's verbs to the ``assay`` app: the ``data`` group (``data check``) and ``rebuild``."""
-    data_app = typer.Typer(
-        name="data",
-        no_args_is_help=True,
-        rich_markup_mode=None,  # plain help, as the root app (cli/app.py says why)
-        add_completion=False,
-        help="Check a release's training-data mixture.\n\nExample: assay data check assay.yaml",
-    )
+    data_app = group("data", "Check a release's training-data mixture.\n\nExample: assay data check assay.yaml")
     data_app.command("check")(data_check)
     app.add_typer(data_app, name="data")
     app.command("rebuild")(rebuild)

@@ -109,10 +109,9 @@ class _RichProgress:
         if not self._running:
             self._progress.start()
             self._running = True
-        if self._task is None:
-            self._task = self._progress.add_task(description, total=total)
-        else:
-            self._progress.reset(self._task, total=total, description=description)
+        if self._task is not None:  # a new line, not reset(): rich cannot set a total back to None (unknown)
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(description, total=total)
 
     def step(self, name: str) -> None:
         self._step = name
@@ -130,7 +129,7 @@ class _RichProgress:
     def finish(self) -> None:
         """The hashing or transfer is done; during an audit the line goes on showing the step."""
         if self._step is not None and self._task is not None:
-            self._progress.reset(self._task, total=None, description=f"{self._label}: {self._step}")
+            self._show(f"{self._label}: {self._step}", None)
         elif self._running:
             self.close()
 
@@ -148,10 +147,18 @@ def show_progress(quiet: bool = False) -> bool:
     return not quiet and not ci and sys.stderr.isatty()
 
 
+def quiet_libraries() -> None:
+    """transformers and huggingface_hub draw their own tqdm bars on stderr (loading weights, downloads), in CI logs
+    too and over assay's line on a terminal: off, unless the user set HF_HUB_DISABLE_PROGRESS_BARS (both read it
+    when imported, which happens later, inside the step)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 @contextlib.contextmanager
 def progress(label: str, json_out: bool, quiet: bool = False) -> Iterator[_RichProgress | None]:
     """A byte progress bar on stderr for a person at a terminal (see :func:`show_progress`); nothing otherwise, so CI
     logs and piped output stay clean.  ``--json`` keeps its bar: it is on stderr, stdout stays the JSON alone."""
+    quiet_libraries()
     if not show_progress(quiet):
         yield None
         return
@@ -273,6 +280,17 @@ def short_digests(text: str) -> str:
     import re
 
     return re.sub(r"\b([0-9a-f]{16})[0-9a-f]{48}\b", r"\1…", text)
+
+
+def path_line(label: str, path: Any) -> None:
+    """``label path`` on one line when it fits, else the path alone on the next line: a path a person copies is
+    never cut or broken over lines (rich would wrap it at a space or a dash)."""
+    text = f"{label} {path}"
+    if len(text) <= width():
+        out.print(_esc(text), highlight=False, soft_wrap=True)
+    else:
+        out.print(_esc(label), highlight=False)
+        out.print(_esc(path), highlight=False, soft_wrap=True)
 
 
 def items(rows: list[tuple[str, str]], indent: int = 2) -> None:
@@ -464,7 +482,7 @@ def lock_table(r: Any, files: bool = False) -> None:
     elif bad:
         _files_table(bad, f"files that fail ({len(bad)} of {len(r.files)}; all: --files)", full=False)
     if r.ok:
-        out.print(f"[dim]wrote {_esc(r.lock)}[/]", highlight=False)
+        path_line("wrote", r.lock)
         out.print(f"[dim]digest {r.release_digest}[/]", highlight=False)
 
 
@@ -485,7 +503,8 @@ def init_table(r: Any, files: bool = False) -> None:
     if r.claims:
         out.print("measured claims: " + _esc(", ".join(f"{k}={fmt_value(v)}" for k, v in r.claims.items())))
     if r.ok:
-        out.print(f"[dim]wrote {_esc(r.manifest)} and {_esc(r.lock)}[/]", highlight=False)
+        path_line("wrote", r.manifest)
+        path_line("wrote", r.lock)
         out.print(f"[dim]digest {r.release_digest}[/]", highlight=False)
     else:
         out.print("fix the files first: the structural errors above")
@@ -638,6 +657,11 @@ def audit_summary(r: Any, out_dir: Any, files: bool = False) -> None:
             text = text[: room - 1] + "…"
         rows.append((mark(c.verdict), _esc(text)))
     items(rows)
+    if not files:  # the steps on one line (the table, with --files, is 8 lines of a 24-line screen)
+        steps = ", ".join(f"{s.name} {s.status}" + (" (reused)" if s.summary.reused else "") for s in r.steps)
+        out.print(_esc(f"steps: {steps}; {r.seconds:.1f} s"), highlight=False)
+        path_line("report:", f"{out_dir}/report.html")
+        return
     t = _grid("steps")
     for col in ("step", "status", "claims", "not passing", "seconds"):
         t.add_column(col, justify="left" if col in ("step", "status") else "right", no_wrap=True)
@@ -651,7 +675,7 @@ def audit_summary(r: Any, out_dir: Any, files: bool = False) -> None:
             f"{s.seconds:.2f}",
         )
     out.print(t)
-    out.print(f"report: {_esc(out_dir)}/report.html", highlight=False)
+    path_line("report:", f"{out_dir}/report.html")
 
 
 def export_table(r: Any) -> None:

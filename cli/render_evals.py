@@ -226,8 +226,9 @@ class _RequestBars:
 def rerun_progress(json_out: bool, quiet: bool = False) -> Iterator[Callable[[str, int, int], None] | None]:
     """Request bars on stderr for a person at a terminal (cli.render.show_progress: not CI, not --quiet); None
     otherwise."""
-    from .render import show_progress
+    from .render import quiet_libraries, show_progress
 
+    quiet_libraries()
     if not show_progress(quiet):
         yield None
         return

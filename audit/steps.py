@@ -66,6 +66,7 @@ class AuditContext:
     rerun: RerunOptions = field(default_factory=RerunOptions)
     data_dir: Path | None = None
     verification: VerifyResult | None = None  # the verify step's strict result; the re-run reuses it
+    progress: Any = None  # the CLI's progress line (manifests.release.Progress, plus step(name)); None: quiet
 
     @property
     def manifest(self) -> Manifest:
@@ -180,7 +181,7 @@ def step_verify(ctx: AuditContext) -> StepResult:
     """Strict verification: every file re-hashed, headers audited, structural claims measured."""
     from ..verify.release import verify_release
 
-    r = verify_release(ctx.release, strict=True)
+    r = verify_release(ctx.release, strict=True, progress=ctx.progress)
     ctx.verification = r
     claims = r.to_claims()
     summary = StepSummary(

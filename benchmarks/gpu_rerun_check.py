@@ -40,19 +40,20 @@ and the warm-ups); the checkpoint written 25-60 (29.3 GB, page cache first, then
 strict verification 5 each (29.3 GB hashed from the page cache on 16 cores); the load audit 55 (the probe reads and
 hashes 29.3 GB on one core, and assay hashes the checkpoint once more on one core, each about 1.6 GB/s).  About 200-
 240 s in all, under the 300 s bound with room for a slow disk.  ``auto`` lowers the layer count when the checkpoint
-(plus 2 GiB) does not fit the free disk under ``--workdir``, or the probe's copy (plus 4 GiB) the available memory,
-and says so; an explicit ``--layers N`` that does not fit is refused (exit 2).
+(plus 2 GiB) does not fit the free disk under ``--workdir``, or the probe's copy (plus 4 GiB; twice over on a CPU
+run, where the model itself is the second copy) the available memory, and says so; an explicit ``--layers N`` that
+does not fit is refused (exit 2).
 
     python benchmarks/gpu_rerun_check.py --json $OUT/gpu.json                   # on the GPU machine
     python benchmarks/gpu_rerun_check.py --tiny --device cpu --json /tmp/g.json  # CPU smoke test (what CI runs)
     .venv/bin/python benchmarks/gpu_rerun_check.py --wheels .whl                  # here: what the GPU machine lacks
 
 ``--tiny`` scales the same config down (hidden 64, 4 heads, 1 key/value head, vocabulary 512, 2 layers, 100 KB
-shards) and shortens the runs, so that the whole script runs on a CPU in seconds.  ``--wheels DIR`` (run here, with
-network) downloads the wheels of the packages the device machine's image lacks or has too old, and builds assay's
-own; benchmarks/README.md gives the device command that installs them.  Exit status: 0 when both generation paths
-ran and agree and the load audit passed (the ratio target is reported, asserted only with ``--check``); 1 when the
-outputs differ, a path fails or the load audit did not pass; 2 for bad input.
+shards) and shortens the runs, so that the whole script runs on a CPU in under a minute.  ``--wheels DIR`` (run
+here, with network) downloads the wheels of the packages the device machine's image lacks or has too old, and
+builds assay's own; benchmarks/README.md gives the device command that installs them.  Exit status: 0 when both
+generation paths ran and agree and the load audit passed (the ratio target is reported, asserted only with
+``--check``); 1 when the outputs differ, a path fails or the load audit did not pass; 2 for bad input.
 """
 
 from __future__ import annotations
@@ -667,7 +668,8 @@ def run(argv: list[str] | None) -> int:
             print(
                 f"load audit (assay verify --load): {load['status']}, verdict {load['verdict']}; "
                 f"{load['matched']} of {load['checkpoint_tensors']} checkpoint tensors matched "
-                f"({load['loaded_tensors']} loaded); init {load['init_s']:.1f} s, strict verify {load['verify_s']:.1f} s, "
+                f"({load['loaded_tensors']} loaded); init {load['init_s']:.1f} s, "
+                f"strict verify {load['verify_s']:.1f} s, "
                 f"load audit {load['audit_s']:.1f} s (verify + audit {load['load_check_s']:.1f} s); peak memory: "
                 f"probe {load['probe_peak_rss_gib'] or 0:.2f} GiB, assay {load['assay_peak_rss_gib']:.2f} GiB",
                 flush=True,

@@ -350,10 +350,9 @@ def inspect(
 
     if file.is_dir() or file.suffix == ".py":
         from ..verify.remote_code import inspect_remote_code
-        from .render_remote_code import remote_code_table
 
         audit = inspect_remote_code(file)
-        render.emit(audit, json_out, lambda a: remote_code_table(a, render.out))
+        render.emit(audit, json_out, render.remote_code_table)
         finish(audit.ok)
     from ..verify.inspection import inspect_file
 

@@ -310,8 +310,9 @@ def items(rows: list[tuple[str, str]], indent: int = 2) -> None:
 
 
 def mark(verdict: str) -> str:
+    """An item's verdict word: in capitals when it fails the check (FAIL, ERROR, NOT CHECKED), else lower case."""
     word, style = _WORD.get(verdict, (verdict, "bold"))
-    return f"[{style}]{word.lower()}[/]"
+    return f"[{style}]{word if verdict in ('fail', 'error', 'not-checked') else word.lower()}[/]"
 
 
 def _grid(title: str | None = None) -> Any:
@@ -706,3 +707,22 @@ def log_export_lines(r: Any) -> None:
         sys.stdout.write(f"wrote {p}\n")
     for w in r.warnings:
         sys.stderr.write(f"assay: warning: {w}\n")
+
+
+def remote_code_table(audit: Any) -> None:
+    """``assay inspect`` on a folder or a ``.py`` file: the verdict line, the listing and its findings."""
+    from .render_remote_code import remote_code_section
+
+    errors = [f for f in audit.findings if f.severity == "error"]
+    warnings = [f for f in audit.findings if f.severity == "warning"]
+    if audit.ok:
+        verdict_line(
+            "pass",
+            f"{len(audit.files)} remote-code file(s) analysed, no error finding"
+            + (f"; {len(warnings)} warning(s)" if warnings else ""),
+        )
+    else:
+        verdict_line("fail", f"{len(errors)} error finding(s): {', '.join(sorted({f.code for f in errors}))}")
+    if not audit.files:
+        out.print("no remote code: no config's auto_map names a Python file, and none was given")
+    remote_code_section(audit, out)

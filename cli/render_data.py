@@ -65,13 +65,13 @@ def data_check_table(r: Any, files: bool = False) -> None:
         )
     for c in r.components:
         ok_files = sum(f.status == "ok" for f in c.files)
-        files = f"{ok_files}/{len(c.files)} ok" if c.files else "-"
+        file_count = f"{ok_files}/{len(c.files)} ok" if c.files else "-"
         t.add_row(
             c.name,
             _style(c.status),
             c.weight or "-",
             ", ".join(c.tags) or "-",
-            files,
+            file_count,
             _count_cell(c, "documents"),
             _count_cell(c, "tokens"),
             _count_cell(c, "bytes"),

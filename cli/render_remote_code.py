@@ -74,22 +74,3 @@ def remote_code_section(audit: Any, out: Any) -> None:
         out.print(
             "  configs name other repositories: " + _esc(", ".join(f"{k} = {v}" for k, v in audit.config_repos.items()))
         )
-
-
-def remote_code_table(audit: Any, out: Any) -> None:
-    """``assay inspect`` on a folder or a ``.py`` file: the verdict line, the listing and its findings."""
-    from .render import verdict_line
-
-    errors = [f for f in audit.findings if f.severity == "error"]
-    warnings = [f for f in audit.findings if f.severity == "warning"]
-    if audit.ok:
-        verdict_line(
-            "pass",
-            f"{len(audit.files)} remote-code file(s) analysed, no error finding"
-            + (f"; {len(warnings)} warning(s)" if warnings else ""),
-        )
-    else:
-        verdict_line("fail", f"{len(errors)} error finding(s): {', '.join(sorted({f.code for f in errors}))}")
-    if not audit.files:
-        out.print("no remote code: no config's auto_map names a Python file, and none was given")
-    remote_code_section(audit, out)

@@ -177,7 +177,7 @@ def test_cli_table_and_json(mixture):
     assert out["ok"] is True and out["summary"]["verified"] == 3
     proc = run_assay("data", "check", str(mixture))
     assert proc.returncode == 0, proc.stderr
-    assert "DATA OK" in proc.stdout and "attested" in proc.stdout and "licensed crawl" in proc.stdout
+    assert proc.stdout.startswith("PASS ") and "attested" in proc.stdout and "licensed crawl" in proc.stdout
 
 
 def test_tampered_component_fails_naming_it(mixture):
@@ -191,7 +191,7 @@ def test_tampered_component_fails_naming_it(mixture):
     assert "part-0.jsonl" in comps["cot"]["reason"]
     assert comps["direct"]["status"] == "pass" and comps["captions"]["status"] == "pass"
     table = run_assay("data", "check", str(mixture))
-    assert table.returncode == 1 and "cot" in table.stdout and "DATA FAILED" in table.stdout
+    assert table.returncode == 1 and "cot" in table.stdout and table.stdout.startswith("FAIL ")
 
 
 def test_truncated_parquet_is_a_size_mismatch(mixture):

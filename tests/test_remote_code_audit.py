@@ -715,7 +715,7 @@ def test_inspect_cli_on_phi4_folder_and_file(tmp_path):
     assert proc.returncode == 1, proc.stderr
     flat = " ".join(proc.stdout.split())
     assert "modeling_phi4_visionr.py:430" in flat and "modeling_phi4_visionr.py:609" in flat
-    assert "unpinned-download" in flat and "google/siglip2-so400m-patch16-naflex" in flat and "FAILED" in flat
+    assert "unpinned-download" in flat and "google/siglip2-so400m-patch16-naflex" in flat and flat.startswith("FAIL ")
     out = json.loads(run_assay("inspect", str(rel), "--json").stdout)
     assert out["ok"] is False and {f["path"] for f in out["files"]} == {
         "modeling_phi4_visionr.py",

@@ -117,7 +117,7 @@ def test_a_failing_audit_puts_the_verdict_then_the_findings_first(demo, tmp_path
     assert failing_ids
     # each failing claim is named, and before the not-checked and attested ones
     first_mentions = {cid: next(i for i, ln in enumerate(out) if cid[:60] in ln) for cid in failing_ids}
-    not_checked = [i for i, ln in enumerate(out) if ln.lstrip().startswith("not checked")]
+    not_checked = [i for i, ln in enumerate(out) if ln.lstrip().startswith("NOT CHECKED")]
     assert not_checked and max(first_mentions.values()) < min(not_checked), proc.stdout
     passing_files = [c["subject"] for c in report["claims"] if c["kind"] == "file" and c["verdict"] == "pass"]
     assert passing_files and not [f for f in passing_files if f"file:{f}" in proc.stdout]

@@ -477,7 +477,8 @@ def lmms_score(answer: Any, target: Any, cfg: dict[str, Any], metric: str) -> fl
 
 def score_rerun_lmms_eval(sample: Sample, header: LogHeader) -> list[Sample]:
     """A re-run's output scored like the harness: once per filter pipeline of the task's config."""
-    cfg = ((header.config or {}).get("configs") or {}).get(sample.task) or {}
+    configs: Any = (header.config or {}).get("configs") or {}
+    cfg: Any = configs.get(sample.task) if isinstance(configs, dict) else None
     if not isinstance(cfg, dict) or not cfg:
         raise InputError(f"{sample.task}: the lmms-eval log has no config for this task")
     names = [f.get("name") for f in cfg.get("filter_list") or [] if isinstance(f, dict)] or ["none"]

@@ -283,23 +283,26 @@ class Card(BaseModel):
     error: str | None = None
 
 
+# huggingface_hub.repocard.REGEX_YAML_BLOCK, copied: importing repocard imports the whole Hub client (hf_api, httpx,
+# asyncio: about 0.25 s of CPU), which every `assay verify` of a release with a model card paid after hashing.
+# tests/test_verify_scale.py checks that the copy equals the installed huggingface_hub's pattern and flags.
+CARD_YAML_BLOCK = re.compile(r"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(\r\n|\n|$))")
 _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.MULTILINE | re.DOTALL)
 
 
 def parse_card(text: str) -> Card:
     """Front matter and prose (fenced code blocks removed).  Never raises: a bad front matter is ``Card.error``.
 
-    The front-matter block is found with huggingface_hub's own pattern (``repocard.REGEX_YAML_BLOCK``), so what
-    counts as the card's metadata is what the Hub reads; it is loaded with ``yaml.safe_load``, as the Hub does.
-    ``RepoCard`` itself is not used: it raises on a bad block and then gives neither the error nor the prose.
+    The front-matter block is found with huggingface_hub's own pattern (``repocard.REGEX_YAML_BLOCK``, copied as
+    :data:`CARD_YAML_BLOCK`), so what counts as the card's metadata is what the Hub reads; it is loaded with
+    ``yaml.safe_load``, as the Hub does.  ``RepoCard`` itself is not used: it raises on a bad block and then gives
+    neither the error nor the prose.
     """
-    from huggingface_hub.repocard import REGEX_YAML_BLOCK
-
     text = text.lstrip("\ufeff")
     front: dict[str, Any] = {}
     error = None
     body = text
-    match = REGEX_YAML_BLOCK.search(text)
+    match = CARD_YAML_BLOCK.search(text)
     if match:
         body = text[match.end() :]
         try:

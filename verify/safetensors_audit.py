@@ -37,6 +37,13 @@ space padding itself is fine and never reported); leading spaces before ``{``; a
 spec-valid but odd tensor names (empty, holding ``/`` or ``\\``, ``..``, or control
 characters such as a newline or NUL), which tools that map names to paths or lines
 may mishandle.
+
+Header size limit (bounded memory).  Python's JSON objects and one ``TensorInfo`` per tensor take about 25-30
+bytes of memory per header byte (a 1,000,000-tensor, 94 MB header: 2.5 GB peak; the official library itself takes
+about 1 GB), so a header larger than ``ASSAY_MAX_SAFETENSORS_HEADER`` bytes (default 16 MiB, about 200,000
+tensors; at most the official 100,000,000) is refused with an error *before* its bytes are read: the file fails
+its structural audit, named as a limit of assay's, and nothing above the limit is allocated.  Real checkpoints
+shard long before this (a few thousand tensors per shard).  Raise the variable to audit a bigger header.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ from typing import Any
 from pydantic import BaseModel
 
 MAX_HEADER_SIZE = 100_000_000  # safetensors MAX_HEADER_SIZE
+HEADER_LIMIT_ENV = "ASSAY_MAX_SAFETENSORS_HEADER"
+DEFAULT_HEADER_LIMIT = 16 * 1024 * 1024  # assay's own bound on memory (see the module docstring)
 MAX_INDEX_SIZE = 100_000_000  # a shard index is read whole; real ones are well under 10 MB
 METADATA_KEY = "__metadata__"
 TENSOR_KEYS = frozenset({"dtype", "shape", "data_offsets"})
@@ -127,6 +136,7 @@ class ShardIndexReport(BaseModel):
 class _PairsDict(dict):
     """A JSON object that remembers the keys that occurred more than once."""
 
+    __slots__ = ("duplicates",)  # no per-object __dict__: a header holds one of these per tensor
     duplicates: list[str]
 
 
@@ -258,9 +268,31 @@ def _report(
     )
 
 
+def header_limit() -> int:
+    """Assay's header size limit: ``$ASSAY_MAX_SAFETENSORS_HEADER`` bytes (default 16 MiB), at most the official
+    100,000,000.  A value that is not a positive integer is bad input (exit 2)."""
+    raw = os.environ.get(HEADER_LIMIT_ENV, "").strip().replace("_", "")
+    if not raw:
+        return DEFAULT_HEADER_LIMIT
+    if not raw.isdigit() or int(raw) < 1:
+        from ..manifests.errors import InputError
+
+        raise InputError(f"{HEADER_LIMIT_ENV}={os.environ[HEADER_LIMIT_ENV]!r}: not a positive number of bytes")
+    return min(int(raw), MAX_HEADER_SIZE)
+
+
 def _length_errors(n: int, file_size: int) -> list[str]:
     if n > MAX_HEADER_SIZE:
         return [f"header length {n} exceeds the 100,000,000-byte limit of the official library"]
+    limit = header_limit()
+    if n > limit:
+        return [
+            (
+                f"header length {n:,} bytes exceeds assay's limit of {limit:,} bytes ({HEADER_LIMIT_ENV}); not read: "
+                "the structure was not checked (auditing a header takes about 30 bytes of memory per header byte; "
+                "raise the limit to audit it)"
+            )
+        ]
     if 8 + n > file_size:
         return [f"header length {n} runs past the end of the file (8+{n} > file size {file_size})"]
     return []
@@ -278,9 +310,10 @@ def audit_safetensors(path: str | os.PathLike) -> SafetensorsReport:
         if len(prefix) < 8:
             return audit_safetensors_header(prefix, file_size, str(path))
         (n,) = struct.unpack("<Q", prefix)
-        if _length_errors(n, file_size):  # refused before reading or allocating N bytes
-            return audit_safetensors_header(prefix, file_size, str(path))
-        return audit_safetensors_header(prefix + f.read(n), file_size, str(path))
+        errors = _length_errors(n, file_size)
+        if errors:  # refused before reading or allocating N bytes
+            return _report(str(path), file_size, errors, [], header_size=n)
+        return _audit_json(n, f.read(n), file_size, str(path))  # the JSON bytes only: no prefix + body copy
 
 
 def _padding_problems(text: str) -> tuple[list[str], list[str]]:
@@ -322,6 +355,12 @@ def audit_safetensors_header(header: bytes, file_size: int, path: str = "<bytes>
     errors = _length_errors(n, file_size)
     if errors:
         return _report(path, file_size, errors, [], header_size=n)
+    return _audit_json(n, header[8 : 8 + n], file_size, path)
+
+
+def _audit_json(n: int, raw: bytes, file_size: int, path: str) -> SafetensorsReport:
+    """Every check of the JSON part (``raw``: the N bytes after the length prefix, or fewer when cut short)."""
+    errors: list[str] = []
     data_size = file_size - 8 - n
     warnings = (
         []
@@ -333,7 +372,6 @@ def audit_safetensors_header(header: bytes, file_size: int, path: str = "<bytes>
             )
         ]
     )
-    raw = header[8 : 8 + n]
     if len(raw) < n:
         errors.append(f"only {len(raw)} of the {n} header bytes were given")
         return _report(path, file_size, errors, warnings, header_size=n, data_size=data_size)
@@ -346,6 +384,7 @@ def audit_safetensors_header(header: bytes, file_size: int, path: str = "<bytes>
     except UnicodeDecodeError as e:
         errors.append(f"header is not valid UTF-8 (byte {e.start} of the header)")
         return stop()
+    del raw  # the bytes are not needed once decoded (the caller keeps no other reference when reading a file)
     if not text.strip(JSON_WHITESPACE):
         errors.append("header is not valid JSON: it is empty or only whitespace")
         return stop()

@@ -13,7 +13,18 @@ from pathlib import Path
 from ..manifests.fsio import write_atomic
 from .model import AuditReport, ClaimResult
 from .render_html import to_html as to_html
-from .report_view import ICON, compare, findings, fmt, needs_text, section_of, tally, verdict_sentence, warnings
+from .report_view import (
+    ICON,
+    SHOWN_FINDINGS,
+    compare,
+    findings,
+    fmt,
+    needs_text,
+    section_of,
+    tally,
+    verdict_sentence,
+    warnings,
+)
 
 
 # --------------------------------------------------------------------------------------------------------- markdown
@@ -41,6 +52,17 @@ def _md_finding(c: ClaimResult) -> list[str]:
     return lines
 
 
+def _md_findings(claims: list[ClaimResult], what: str) -> list[str]:
+    """The first SHOWN_FINDINGS findings, the rest collapsed where markdown renders HTML (as in report.html)."""
+    lines = [line for c in claims[:SHOWN_FINDINGS] for line in _md_finding(c)]
+    rest = claims[SHOWN_FINDINGS:]
+    if rest:
+        lines += ["", f"<details><summary>{len(rest)} more {what} findings ({tally(rest)})</summary>", ""]
+        lines += [line for c in rest for line in _md_finding(c)]
+        lines += ["", "</details>"]
+    return lines
+
+
 def to_markdown(r: AuditReport) -> str:
     c = r.counts
     lines = [
@@ -60,9 +82,7 @@ def to_markdown(r: AuditReport) -> str:
     failing = [x for x in found if x.verdict != "attested"]
     attested = [x for x in found if x.verdict == "attested"]
     if failing:
-        lines += [f"### Fail the audit ({len(failing)})", ""]
-        for cl in failing:
-            lines += _md_finding(cl)
+        lines += [f"### Fail the audit ({len(failing)})", "", *_md_findings(failing, "failing")]
     else:
         lines.append("No failing findings: every claim that was checked holds.")
     if attested:
@@ -71,8 +91,7 @@ def to_markdown(r: AuditReport) -> str:
             f"### Attested only ({len(attested)}): reported, never counted as verified, not failing the audit",
             "",
         ]
-        for cl in attested:
-            lines += _md_finding(cl)
+        lines += _md_findings(attested, "attested")
     warned = warnings(r)
     if warned:
         lines += ["", f"### Warnings ({len(warned)}): they do not fail the audit", ""]

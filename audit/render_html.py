@@ -22,6 +22,7 @@ from typing import Any
 from .model import AuditReport, ClaimResult
 from .report_view import (
     ICON,
+    SHOWN_FINDINGS,
     anchors,
     compare,
     findings,
@@ -56,8 +57,9 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:12px}.p
 .finding h4{margin:0 0 .3rem;font-size:.95rem}.finding p{margin:.25rem 0}.finding table{width:auto;min-width:50%}
 .finding td{overflow-wrap:anywhere}.finding th{white-space:nowrap}tr.differs td{background:#ffebe9}
 .ok{color:#1a7f37;font-weight:600}tr:target,article:target{outline:2px solid #0969da}
-details.long>summary,details.table>summary{cursor:pointer;font-weight:600;margin:.4rem 0}.filter{margin:.3rem 0}
-.filter input{width:18rem}.filter output{margin-left:.6rem;color:#57606a}svg text{font:12px system-ui,sans-serif}
+details.long>summary,details.table>summary,details.more>summary{cursor:pointer;font-weight:600;margin:.4rem 0}
+.filter{margin:.3rem 0}.filter input{width:18rem}.filter output{margin-left:.6rem;color:#57606a}
+svg text{font:12px system-ui,sans-serif}
 """
 
 # The filters and the link-following.  Hand-written (a few lines): the page must work offline and from a file:// URL,
@@ -143,6 +145,19 @@ def _finding(c: ClaimResult, anchor: str) -> str:
     )
 
 
+def _cards(claims: list[ClaimResult], ids: dict[str, str], what: str) -> str:
+    """The first SHOWN_FINDINGS findings, the rest collapsed (a release that was not pulled has one per file)."""
+    cards = [_finding(c, ids[c.id]) for c in claims]
+    if len(cards) <= SHOWN_FINDINGS:
+        return "".join(cards)
+    rest = cards[SHOWN_FINDINGS:]
+    return (
+        "".join(cards[:SHOWN_FINDINGS])
+        + f'<details class="more"><summary>{len(rest)} more {what} findings ({_e(tally(claims[SHOWN_FINDINGS:]))})'
+        + f"</summary>{''.join(rest)}</details>"
+    )
+
+
 def _findings_section(r: AuditReport, ids: dict[str, str]) -> str:
     found = findings(r)
     failing = [c for c in found if c.verdict != "attested"]
@@ -151,7 +166,7 @@ def _findings_section(r: AuditReport, ids: dict[str, str]) -> str:
     parts = [f'<section id="findings"><h2>Findings ({len(failing)} failing, {len(attested)} attested only)</h2>']
     if failing:
         parts.append(f"<h3>Fail the audit ({len(failing)})</h3>")
-        parts += [_finding(c, ids[c.id]) for c in failing]
+        parts.append(_cards(failing, ids, "failing"))
     else:
         parts.append('<p class="ok" id="no-findings">No failing findings: every claim that was checked holds.</p>')
     if attested:
@@ -159,7 +174,7 @@ def _findings_section(r: AuditReport, ids: dict[str, str]) -> str:
             f"<h3>Attested only ({len(attested)}): declared so in the manifest; reported, never counted as "
             "verified, and they do not fail the audit</h3>"
         )
-        parts += [_finding(c, ids[c.id]) for c in attested]
+        parts.append(_cards(attested, ids, "attested"))
     if warned:
         parts.append(f"<h3>Warnings ({len(warned)}): they do not fail the audit</h3><ul>")
         parts += [f"<li>{_e(step)}: {_e(w)}</li>" for step, w in warned]

@@ -17,6 +17,8 @@ from .model import AuditReport, ClaimResult
 ICON = {"pass": "✔", "fail": "✘", "attested": "◌", "inconclusive": "?", "not-checked": "–", "error": "!"}
 # Findings order: what fails the audit, worst first, then what is only attested.
 FINDING_ORDER = ("fail", "error", "inconclusive", "not-checked", "attested")
+# Findings shown in full per group (failing, attested); the rest are collapsed under a count.
+SHOWN_FINDINGS = 25
 NEEDS = {
     "network": "network access (to lock or pull the release)",
     "gpu": "a GPU (to load or re-run the model)",

@@ -324,3 +324,37 @@ def test_markdown_has_the_same_order(audits):
     # rendering the saved report again gives the same files (the renderers are pure functions of the report)
     r = AuditReport.model_validate(report(audits["fail"]))
     assert to_markdown(r) == md
+
+
+def test_many_findings_show_the_first_and_collapse_the_rest(audits):
+    """A release that was not pulled has a not-checked finding per file: the first SHOWN_FINDINGS are shown in full,
+    the rest collapsed under their count, in report.html and report.md alike; every one keeps its link."""
+    from assay.audit.report_view import SHOWN_FINDINGS
+
+    r = AuditReport.model_validate(report(audits["fail"]))
+    template = next(c for c in r.claims if c.id.startswith("file:") and c.verdict == "pass")
+    extra = SHOWN_FINDINGS + 7
+    for i in range(extra):
+        r.claims.append(
+            template.model_copy(
+                update={
+                    "id": f"file:shard-{i}",
+                    "subject": f"shard-{i}",
+                    "verdict": "not-checked",
+                    "needs": ["network"],
+                }
+            )
+        )
+    failing = [c for c in r.claims if c.verdict in FAILING]
+    dom = parse(to_html(r))
+    articles = finding_articles(dom)
+    assert len(articles) == len(failing) + r.counts.attested
+    in_more = [a for a in articles if (d := a.ancestor("details")) is not None and d.attrs.get("class") == "more"]
+    assert len(in_more) == len(failing) - SHOWN_FINDINGS  # the failing group overflows; the attested one does not
+    summary = in_more[0].ancestor("details").find(lambda n: n.tag == "summary")[0].all_text()
+    assert summary.startswith(f"{len(failing) - SHOWN_FINDINGS} more failing findings")
+    for a in articles:  # every finding, shown or collapsed, links to a row that exists
+        href = a.find(lambda n: n.tag == "a")[0].attrs["href"]
+        assert dom.by_id(href[1:]) is not None and dom.by_id(href[1:]).tag == "tr"
+    md = to_markdown(r)
+    assert f"{len(failing) - SHOWN_FINDINGS} more failing findings" in md and "`file:shard-0`" in md

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite (this is the README's test command; .ci/run calls it).
 # It installs what the tests need: the Python test extras, Debian's docker-registry (a real OCI registry the tests
-# start on 127.0.0.1) and chromium (headless, for the HTML report), and olah (a Hugging Face-compatible server, in its own venv .venv-olah), and lm-eval 0.4.13 (.venv-lmeval).
+# start on 127.0.0.1) and chromium (headless, for the HTML report), and olah (a Hugging Face-compatible server, in its own venv .venv-olah), lm-eval 0.4.13 (.venv-lmeval) and lmms-eval 0.7.3 (.venv-lmms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup --test
@@ -37,6 +37,18 @@ if [ ! -x .venv-lmeval/bin/lm_eval ]; then
     tokenizers==0.23.3 datasets==5.2.0 accelerate==1.16.0 peft==0.21.2 numpy==2.4.6 pyarrow==26.0.1 fsspec==2026.9.0 \
     evaluate==0.4.6 safetensors==0.8.0 tenacity==9.2.1 tiktoken==0.14.0 aiohttp==3.14.5 \
     2> >(grep -v "^WARNING: Location" >&2)
+fi
+# lmms-eval at the version tests/test_harness_lmms_eval.py pins, in its own venv; torch first (the local CPU wheel),
+# then the pins of tests/fixtures/evals/lmms-eval-real/README.md; torchvision (a CUDA build from the index, which
+# breaks every transformers import next to the CPU torch) is pinned so pip keeps torch 2.13.0, then removed
+if [ ! -x .venv-lmms/bin/python ] || ! .venv-lmms/bin/python -c "import lmms_eval, decord" 2>/dev/null; then
+  rm -rf .venv-lmms
+  python3 -m venv .venv-lmms
+  .venv-lmms/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 2> >(grep -v "^WARNING: Location" >&2)
+  .venv-lmms/bin/python -m pip install -q --disable-pip-version-check lmms-eval==0.7.3 filelock==3.20.0 decord==0.6.0 \
+    transformers==5.25.0 tokenizers==0.23.3 datasets==5.2.0 accelerate==1.16.0 numpy==2.4.6 pyarrow==26.0.1 \
+    pillow==13.0.0 openai==3.63.0 torchvision==0.28.0 2> >(grep -v "^WARNING: Location" >&2)
+  .venv-lmms/bin/python -m pip uninstall -y -q torchvision
 fi
 
 # No HF_HUB_OFFLINE here: the hub tests talk to a local Hugging Face-compatible server (olah); tests that load

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite (this is the README's test command; .ci/run calls it).
 # It installs what the tests need: the Python test extras, Debian's docker-registry (a real OCI registry the tests
-# start on 127.0.0.1) and chromium (headless, for the HTML report), and olah (a Hugging Face-compatible server, in its own venv .venv-olah), lm-eval 0.4.13 (.venv-lmeval) and lmms-eval 0.7.3 (.venv-lmms).
+# start on 127.0.0.1), chromium (headless, for the HTML report) and tmux (a real terminal), and olah (a Hugging Face-compatible server, in its own venv .venv-olah), lm-eval 0.4.13 (.venv-lmeval) and lmms-eval 0.7.3 (.venv-lmms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup --test
@@ -10,6 +10,7 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 need=""
 command -v docker-registry >/dev/null 2>&1 || need="$need docker-registry"   # a real OCI registry
 command -v chromium >/dev/null 2>&1 || need="$need chromium"                 # renders the HTML report in a test
+command -v tmux >/dev/null 2>&1 || need="$need tmux"                         # a real terminal for the output tests
 if [ -n "$need" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -226,17 +227,23 @@ def harness_python(runner: Runner, version: str, opts: HarnessOptions) -> Path:
             f"no interpreter with {runner.package}=={version}: pass --harness-python PATH, or "
             f"--install-harness to create {venv} with pip"
         )
-    # pip in a fresh venv: the harness's dependencies must not meet assay's own (they pin other versions)
+    # pip in a fresh venv: the harness's dependencies must not meet assay's own (they pin other versions).  pip reads
+    # its usual configuration (PIP_INDEX_URL, PIP_FIND_LINKS, pip.conf), so a mirror or a wheelhouse works offline.
     try:
         subprocess.run(["python3", "-m", "venv", str(venv)], check=True, capture_output=True, timeout=600)
         subprocess.run(
-            [str(py), "-m", "pip", "install", "-q", *runner.requirements(version)],
+            [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", *runner.requirements(version)],
             check=True,
             capture_output=True,
+            text=True,
             timeout=3600,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise InputError(f"could not install {runner.package}=={version} into {venv}: {exc}") from None
+        # a half-made venv would be found next time and run without the harness: remove it
+        shutil.rmtree(venv, ignore_errors=True)
+        said = (getattr(exc, "stderr", None) or "").strip().splitlines()
+        why = next((ln for ln in reversed(said) if ln.startswith("ERROR")), said[-1] if said else str(exc))
+        raise InputError(f"could not install {runner.package}=={version} into {venv} with pip: {why}") from None
     return py
 
 

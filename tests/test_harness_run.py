@@ -221,6 +221,30 @@ def test_a_wrong_harness_version_is_refused(lm_release, lmeval_python, tmp_path)
     assert h.to_claim().verdict == "error" and not r.ok
 
 
+def test_install_harness_that_cannot_install_leaves_nothing_behind(lm_release, tmp_path, monkeypatch):
+    """--install-harness with pip unable to reach any index (PIP_NO_INDEX, an empty wheelhouse): pip really runs in
+    a real new venv and fails; the re-run is an error naming pip's reason, and no half-made venv is left to be found
+    (and run without the harness) next time.  The successful install needs PyPI, which tests may not reach."""
+    from assay.evals.harness_run import HarnessOptions
+    from assay.evals.rerun import rerun
+
+    home = tmp_path / "harnesses"
+    monkeypatch.setenv("ASSAY_HARNESS_HOME", str(home))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    set_evals(
+        lm_release, [{"name": "mc", "metric": "acc", "published": [{"value": 50.0}], "margin": 5, "run": _lm_run()}]
+    )
+    r = rerun(lm_release, out=tmp_path / "out", harness=HarnessOptions(install=True))
+    (h,) = r.harness_runs
+    assert [f.code for f in h.findings] == ["harness-unavailable"], h.findings
+    msg = h.findings[0].message
+    assert "could not install lm-eval==" in msg and "with pip" in msg and "No matching distribution" in msg, msg
+    assert h.to_claim().verdict == "error" and not r.ok
+    assert not home.exists() or not any(home.iterdir()), list(home.iterdir())
+
+
 def test_no_interpreter_names_how_to_get_one(lm_release, tmp_path, monkeypatch):
     from assay.evals.harness_run import HarnessOptions
     from assay.evals.rerun import rerun
@@ -352,14 +376,17 @@ def test_lm_eval_against_transformers_serve(chat_release, chat_server, lmeval_py
             },
         ],
     )
+    dead = "http://127.0.0.1:9/v1"  # a second endpoint: harness runs use the first one only, and say so
     r = rerun(
         chat_release,
         backend="openai",
-        base_url=chat_server.base_url,
+        base_url=[chat_server.base_url, dead],
         model=chat_server.model_dir,
         out=tmp_path,
         harness=HarnessOptions(python=str(lmeval_python)),
     )
+    (one,) = [f for f in r.findings if f.code == "harness-endpoint"]
+    assert one.severity == "info" and chat_server.base_url in one.message and dead not in one.message
     runs = {h.name: h for h in r.harness_runs}
     for h in runs.values():
         assert h.mode == "endpoint" and h.endpoint == chat_server.base_url and h.returncode == 0

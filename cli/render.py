@@ -14,7 +14,7 @@ from pydantic import BaseModel
 _consoles: dict[str, Any] = {}
 
 
-def _console(kind: str) -> Any:
+def console_for(kind: str) -> Any:
     if kind not in _consoles:
         from rich.console import Console
 
@@ -27,7 +27,7 @@ class _Lazy:
         self._kind = kind
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(_console(self._kind), name)
+        return getattr(console_for(self._kind), name)
 
 
 out = _Lazy("out")
@@ -97,7 +97,7 @@ class _RichProgress:
             WhenSized(DownloadColumn(binary_units=True)),
             WhenSized(TransferSpeedColumn()),
             TimeElapsedColumn(),
-            console=_console("err"),
+            console=console_for("err"),
             transient=True,
         )
         self._label = label
@@ -315,7 +315,7 @@ def mark(verdict: str) -> str:
     return f"[{style}]{word if verdict in ('fail', 'error', 'not-checked') else word.lower()}[/]"
 
 
-def _grid(title: str | None = None) -> Any:
+def rule_grid(title: str | None = None) -> Any:
     """A borderless table (two spaces between columns) whose widths add up exactly, so paths can be fitted."""
     return Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold")
 
@@ -366,7 +366,7 @@ def _files_table(files: list[Any], title: str, full: bool = True) -> Any:
             ]
         )
         return None
-    t = _grid(title)
+    t = rule_grid(title)
     for c in cols:
         t.add_column(c, justify="right" if c == "size" else "left", no_wrap=True, overflow="ellipsis")
     for f in files:
@@ -571,7 +571,7 @@ def transfer_table(r: Any, files: bool = False) -> None:
         }
         room, cols = fit(w, "file", optional=("sha256", "transferred"))
         title = "files" if files else f"files that failed ({len(bad)} of {len(r.files)}; all: --files)"
-        t = _grid(title)
+        t = rule_grid(title)
         for c in cols:
             t.add_column(c, no_wrap=True, justify="right" if c in ("size", "transferred") else "left")
         for f in shown:
@@ -663,7 +663,7 @@ def audit_summary(r: Any, out_dir: Any, files: bool = False) -> None:
         out.print(_esc(f"steps: {steps}; {r.seconds:.1f} s"), highlight=False)
         path_line("report:", f"{out_dir}/report.html")
         return
-    t = _grid("steps")
+    t = rule_grid("steps")
     for col in ("step", "status", "claims", "not passing", "seconds"):
         t.add_column(col, justify="left" if col in ("step", "status") else "right", no_wrap=True)
     for s in r.steps:

@@ -38,11 +38,11 @@ _SUBJECT_STYLE = {"ok": "green", "not-checked": "yellow", "signed": "green"}
 
 def _subjects(rows: list[tuple[str, str, str]], title: str) -> None:
     """A subjects / files table fitted to the terminal: the name shortened in the middle, nothing wraps."""
-    from .render import _grid, fit, mid, out
+    from .render import fit, mid, out, rule_grid
 
     w = {"name": max(len(n) for n, _, _ in rows), "status": max(len(s) for _, s, _ in rows), "sha256": 17}
     room, cols = fit(w, "name", optional=("sha256",))
-    t = _grid(_e(title))
+    t = rule_grid(_e(title))
     for c in cols:
         t.add_column(c, no_wrap=True)
     for name, status, digest in rows:

@@ -197,7 +197,7 @@ class _RequestBars:
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from .render import _console
+        from .render import console_for
 
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -205,7 +205,7 @@ class _RequestBars:
             MofNCompleteColumn(),
             TextColumn("requests"),
             TimeRemainingColumn(),
-            console=_console("err"),
+            console=console_for("err"),
             transient=True,
         )
         self._tasks: dict[str, Any] = {}

@@ -538,7 +538,7 @@ class LmEvalRun(ImportedLog):
             fields["outputs"] = outs if len(outs) > 1 else None
             fields["answer"] = filtered[0] if isinstance(filtered, list) and filtered else filtered
             fields["gen_kwargs"] = second if isinstance(second, dict) else None
-            fields["target"] = _gen_target(target_text)
+            fields["target"] = gen_target(target_text)
         else:
             lls: list[float] = []
             greedy: list[bool] = []
@@ -631,7 +631,7 @@ def _id_key(x: str) -> tuple[int, Any]:
     return (0, int(x)) if x.lstrip("-").isdigit() else (1, x)
 
 
-def _gen_target(text: str) -> Any:
+def gen_target(text: str) -> Any:
     t = text.strip()
     if t.startswith("[") and t.endswith("]"):
         try:
@@ -669,7 +669,7 @@ def _mc_gold(text: str, choices: list[str], doc: Any, cfg: dict[str, Any]) -> An
 
 
 # ============================================================================================= per-sample scoring
-def _lm_regex(inst: Any, regex: re.Pattern[str], group_select: int, fallback: str) -> list[Any]:
+def lm_regex(inst: Any, regex: re.Pattern[str], group_select: int, fallback: str) -> list[Any]:
     out = []
     for resp in inst:
         if not isinstance(resp, str):
@@ -770,7 +770,7 @@ def lm_eval_apply_filter(inst: Any, steps: Sequence[dict[str, Any]], doc: Any = 
         elif fn == "majority_vote":
             inst = [Counter(inst).most_common(1)[0][0]]
         elif fn == "regex":
-            inst = _lm_regex(
+            inst = lm_regex(
                 inst,
                 re.compile(kw.get("regex_pattern", r"#### (\-?[0-9\.\,]+)")),
                 kw.get("group_select", 0),

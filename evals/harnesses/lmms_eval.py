@@ -69,7 +69,7 @@ from ..registry import (
 )
 from ..results import Finding, RescoreRow
 from ..samples import Aggregate, LogHeader, Sample, fast_message, read_json, sha256_text
-from .lm_eval import _gen_target, _lm_regex, lm_eval_exact_match, lm_eval_metric_list, lm_mean, lm_mean_stderr
+from .lm_eval import gen_target, lm_eval_exact_match, lm_eval_metric_list, lm_mean, lm_mean_stderr, lm_regex
 
 _DATE = r"\d{8}_\d{6}"
 _RESULTS_RE = re.compile(rf"^({_DATE})_results\.json$")
@@ -365,7 +365,7 @@ class LmmsEvalRun(ImportedLog):
             task=task,
             filter=filt,
             input=[fast_message("user", text)] if isinstance(text, str) else [],
-            target=_gen_target(target) if isinstance(target, str) else target,
+            target=gen_target(target) if isinstance(target, str) else target,
             output=output if isinstance(output, str) else None,
             outputs=[o for o in raw if isinstance(o, str)] if isinstance(raw, list) and len(raw) > 1 else None,
             answer=filtered,
@@ -421,7 +421,7 @@ def lmms_apply_filter(inst: list[Any], steps: list[dict[str, Any]]) -> Any:
         elif fn == "take_first_k":
             out = out[: kw["k"]]
         elif fn == "regex":
-            out = _lm_regex(
+            out = lm_regex(
                 out,
                 re.compile(kw.get("regex_pattern", r"#### (\-?[0-9\.\,]+)")),
                 kw.get("group_select", 0),

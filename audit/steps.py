@@ -356,10 +356,11 @@ def step_rerun(ctx: AuditContext) -> StepResult:
     for b in r.benchmarks:
         v = b.verdict
         if v is not None and v.rerun_score is not None:
-            # Approximate 95% bounds of the re-run score: the paired CI of the difference, shifted onto the score.
+            # The re-run score's own CI over its items (how far it could move on another draw of items), not the
+            # paired CI of the difference: an exact reproduction has a difference CI of [0, 0] but a score that 40
+            # items pin only to within several points.
             ref = v.published if v.published is not None else v.reference_score
-            lo = ref + v.ci_low if ref is not None and v.ci_low is not None else None
-            hi = ref + v.ci_high if ref is not None and v.ci_high is not None else None
+            lo, hi = v.score_ci_low, v.score_ci_high
             chart.append(ScorePoint(name=b.name, published=ref, reproduced=v.rerun_score, ci_low=lo, ci_high=hi, n=v.n))
     for h in r.harness_runs:  # unpaired: the CI is of the re-run's score itself
         hv = h.verdict

@@ -79,6 +79,12 @@ class Comparison(_Model):
     ci_low: float | None = None
     ci_high: float | None = None
     ci_level: float
+    score_ci_low: float | None = Field(
+        None,
+        description="Lower bound of the re-run score's own CI at ci_level, points: Wilson for 0/1 item scores, else "
+        "a bootstrap of the mean (the uncertainty of the score over its items, which a chart shows).",
+    )
+    score_ci_high: float | None = Field(None, description="Upper bound of the re-run score's own CI, points.")
     se: float | None = Field(None, description="Standard error of diff, points.")
     method: Literal["paired-bootstrap", "aggregate-normal", "unpaired-wilson", "unpaired-bootstrap", "none"]
     mcnemar: McNemar | None = None
@@ -227,6 +233,15 @@ def repeat_spread(samples: Iterable[Sample], metric: str, *, scale: float = 100.
 
 
 # ------------------------------------------------------------------------------------------------------ compare
+def score_ci(scores: Sequence[float], *, scale: float, level: float, n_boot: int, seed: int) -> tuple[float, float]:
+    """The CI of a mean score over items, in points: Wilson when every item scores 0 or ``scale`` (a proportion),
+    else the seeded bootstrap of the mean."""
+    if all(x in (0.0, scale) for x in scores):
+        lo, hi = wilson_ci(sum(1 for x in scores if x == scale), len(scores), level)
+        return lo * scale, hi * scale
+    return bootstrap_mean_ci(scores, level=level, n_boot=n_boot, seed=seed)
+
+
 def compare(
     reference: Iterable[Sample] | None,
     rerun: Iterable[Sample],
@@ -291,6 +306,9 @@ def compare(
                 **common,
             )
         mean_b, sd_b = _mean(b), _sd(b) or 0.0
+        common["score_ci_low"], common["score_ci_high"] = score_ci(
+            b, scale=scale, level=level, n_boot=n_boot, seed=seed
+        )
         se_re = sd_b / math.sqrt(len(b))
         if published_stderr is not None:
             se_pub, sd_pub = published_stderr, published_stderr * math.sqrt(published_n or len(b))
@@ -368,6 +386,7 @@ def compare(
         )
     d = [y - x for x, y in zip(a, b, strict=False)]
     mean_d, sd_d = _mean(d), _sd(d)
+    common["score_ci_low"], common["score_ci_high"] = score_ci(b, scale=scale, level=level, n_boot=n_boot, seed=seed)
     lo, hi = bootstrap_mean_ci(d, level=level, n_boot=n_boot, seed=seed)
     verdict, reason = _decide(lo, hi, margin)
     mc = None

@@ -358,3 +358,21 @@ def test_many_findings_show_the_first_and_collapse_the_rest(audits):
         assert dom.by_id(href[1:]) is not None and dom.by_id(href[1:]).tag == "tr"
     md = to_markdown(r)
     assert f"{len(failing) - SHOWN_FINDINGS} more failing findings" in md and "`file:shard-0`" in md
+
+
+def test_the_scores_chart_shows_real_scores_with_their_intervals(audits):
+    """The trained demo scores above zero; each re-run point carries its score's own CI over its 40 items (Wilson:
+    the items score 0 or 1), which holds the published value; the failing variant's chart-QA claim is far from
+    what its logs recompute.  The chart in report.html draws every interval."""
+    steps = {s["name"]: s for s in report(audits["pass"])["steps"]}
+    points = steps["rerun"]["summary"]["scores"]
+    assert {p["name"] for p in points} == {"chartqa-mini", "textqa-mini"}
+    for p in points:
+        assert p["n"] == 40 and p["reproduced"] > 0, p
+        assert p["ci_low"] < p["reproduced"] < p["ci_high"] and p["ci_high"] - p["ci_low"] > 5, p
+        assert p["ci_low"] <= p["published"] <= p["ci_high"], p
+    html = (audits["pass"] / "report.html").read_text()
+    assert html.count("<line") >= len(points)  # an error bar per re-run point
+    bad = {s["name"]: s for s in report(audits["fail"])["steps"]}["rescore"]["summary"]["scores"]
+    (chart,) = [p for p in bad if p["name"].startswith("chartqa-mini")]
+    assert chart["published"] - chart["reproduced"] >= 15, chart

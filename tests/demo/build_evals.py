@@ -8,7 +8,7 @@ on the demo model, scored with Inspect's ``includes`` semantics and written in a
 * ``textqa-mini``  — 40 short text questions (number words, comparisons).
 
 The demo model is trained (build.py / train.py) on questions from the same generators with other seeds, so it
-answers the text questions and counts bars mostly right, and cannot name a month (its tokenizer has none): the
+answers most text questions, counts the bars of a few charts, and cannot name a month (its tokenizer has none): the
 scores are real, honestly what the logs say and what a re-run reproduces.  The outputs of a tiny fp32 model under
 greedy decoding are the same on every run here; the committed logs, not a rebuild, are the published evidence the
 manifest pins.

@@ -22,7 +22,7 @@ from assay.audit.locking import lock_release
 # The demo release this script writes into (it lives in tests/demo/, outside the shipped package).
 DEMO = Path(__file__).resolve().parents[2] / "manifests" / "examples" / "tiny-vlm"
 HONEST_HEADER = """\
-# The bundled demo release of assay: a tiny, untrained Llava-style vision-language model (SigLIP-style vision
+# The bundled demo release of assay: a tiny, trained Llava-style vision-language model (SigLIP-style vision
 # tower + Llama-style decoder) built offline and byte-for-byte deterministically by build.py into release/, with
 # a training mixture in data/ (build_data.py: ~20% chain-of-thought, ~80% direct answers by tokens), a recipe that
 # re-derives the bf16 weights, and published eval logs in evals/ (build_evals.py).  Written by make_manifests.py.

@@ -282,8 +282,12 @@ def header_limit() -> int:
 
 
 def _length_errors(n: int, file_size: int) -> list[str]:
+    """The length prefix's bounds, before any of the N bytes is read: the official limit, the file's end (a
+    malformed file, whatever its size), then assay's own memory bound."""
     if n > MAX_HEADER_SIZE:
         return [f"header length {n} exceeds the 100,000,000-byte limit of the official library"]
+    if 8 + n > file_size:
+        return [f"header length {n} runs past the end of the file (8+{n} > file size {file_size})"]
     limit = header_limit()
     if n > limit:
         return [
@@ -293,8 +297,6 @@ def _length_errors(n: int, file_size: int) -> list[str]:
                 "raise the limit to audit it)"
             )
         ]
-    if 8 + n > file_size:
-        return [f"header length {n} runs past the end of the file (8+{n} > file size {file_size})"]
     return []
 
 

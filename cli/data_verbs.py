@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .app import finish, group
-from .options import ExecutorOpt, FilesFlag, JsonFlag, RayAddressOpt, RecountWorkersOpt, StrictFlag
+from .options import ExecutorOpt, FilesFlag, JsonFlag, QuietFlag, RayAddressOpt, RecountWorkersOpt, StrictFlag
 
 # Options only these verbs take, one alias each (the shared ones are in cli/options.py).
 # data_check
@@ -69,6 +69,7 @@ def rebuild(
     threads: RebuildThreadsOpt = None,
     keep: RebuildKeepFlag = False,
     json_out: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Rebuild derived artifacts from their recipes through DVC (forced, no run cache), record the environment, and
     compare each output in its declared tier: bit-exact (sha256), tolerance (tensors), or evaluation.
@@ -78,7 +79,8 @@ def rebuild(
     from ..recipes.rebuild import rebuild_release
     from . import render, render_data
 
-    result = rebuild_release(manifest, recipes or None, workdir=workdir, threads=threads, keep=keep)
+    with render.progress("rebuilding", json_out, quiet) as prog:
+        result = rebuild_release(manifest, recipes or None, workdir=workdir, threads=threads, keep=keep, progress=prog)
     render.emit(result, json_out, render_data.rebuild_table)
     finish(result.ok)
 

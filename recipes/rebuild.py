@@ -333,9 +333,18 @@ def rebuild_release(
     workdir: Path | str | None = None,
     threads: int | None = None,
     keep: bool = False,
+    progress: Any = None,
 ) -> RebuildResult:
-    """Rebuild the named recipes (default: all).  Raises InputError (exit 2) only for bad input."""
+    """Rebuild the named recipes (default: all).  Raises InputError (exit 2) only for bad input.
+
+    ``progress``: anything with ``step(name)`` (the CLI's progress line) is told each phase as it starts: staging
+    the inputs, the DVC run of every stage (one subprocess: DVC reports no finer progress), checking the outputs.
+    """
     from ..mixtures.dvc_adapter import DvcRepo, lock_outs, repro_forced
+
+    def phase(name: str) -> None:
+        if progress is not None and hasattr(progress, "step"):
+            progress.step(name)
 
     t0 = time.perf_counter()
     loaded = as_release(release)
@@ -350,12 +359,14 @@ def rebuild_release(
     results: list[RecipeResult] = []
     dvc_version = None
     try:
+        phase(f"staging the inputs of {len(selected)} recipe{'s' * (len(selected) != 1)}")
         stager = _Stager(loaded, wd)
         checks, paths, refused = _plan(selected, stager)
         runnable = [r.name for r in selected if r.name not in refused]
         proc = None
         md5s: dict[str, str] = {}
         if runnable:
+            phase(f"dvc repro of {len(runnable)} stage{'s' * (len(runnable) != 1)}")
             DvcRepo.init(wd).close()
             _write_stages(selected, runnable, paths, wd, threads)
             proc = repro_forced(wd, env={"ASSAY_REBUILD_RUN_ID": run_id})
@@ -364,6 +375,7 @@ def rebuild_release(
 
             dvc_version = version("dvc")
         dvc_failed = proc is not None and proc.returncode != 0
+        phase("checking the outputs")
         for r in selected:
             res = RecipeResult(name=r.name, step=r.step, status="not-run", inputs=checks[r.name])
             if r.name in refused:

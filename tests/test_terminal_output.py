@@ -174,3 +174,12 @@ def test_progress_is_absent_when_stderr_is_not_a_terminal(demo):
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     proc = subprocess.run([*ASSAY, "verify", str(demo), "--strict"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_rebuild_shows_its_phases_on_a_terminal_and_nothing_in_ci(demo):
+    """assay rebuild runs DVC in one subprocess: the line names each phase (staging, dvc repro, checking)."""
+    code, stdout, drawn = run_on_a_terminal(["rebuild", str(demo)], {"TERM": "xterm"})
+    assert code == 0 and stdout.startswith("PASS  "), stdout
+    assert b"rebuilding" in drawn and b"dvc repro" in drawn, drawn[-400:]
+    code, stdout, drawn = run_on_a_terminal(["rebuild", str(demo)], {"TERM": "xterm", "CI": "true"})
+    assert code == 0 and stdout.startswith("PASS  ") and drawn == b"", drawn[-400:]

@@ -1358,6 +1358,33 @@ class LmEvalHarness(Harness):
 
 
 # ------------------------------------------------------------------------------------------------- the runner
+def run_flags(req: RunRequest, batch: str, gen_names: dict[str, str], args: dict[str, Any]) -> list[str]:
+    """The command-line flags lm-eval and its fork lmms-eval share: task, sample logging and output, batch size, the
+    four seeds (the few-shot one last), include path, few-shot count, limit, decoding as ``--gen_kwargs`` (assay's
+    names mapped through ``gen_names``), the system prompt, then any further option spelled as its flag."""
+    cmd = ["--tasks", req.task, "--log_samples", "--output_path", str(req.out_dir), "--batch_size", batch]
+    fewshot = req.fewshot_seed if req.fewshot_seed is not None else req.seed
+    cmd += ["--seed", f"{req.seed},{req.seed},{req.seed},{fewshot}"]
+    if req.include_path is not None:
+        cmd += ["--include_path", str(req.include_path)]
+    if req.num_fewshot is not None:
+        cmd += ["--num_fewshot", str(req.num_fewshot)]
+    if req.limit is not None:
+        cmd += ["--limit", str(req.limit)]
+    gen = {gen_names[k]: v for k, v in req.decoding.items() if k in gen_names and v is not None}
+    if gen:
+        cmd += ["--gen_kwargs", ",".join(f"{k}={v}" for k, v in sorted(gen.items()))]
+    if req.decoding.get("system_prompt"):
+        cmd += ["--system_instruction", str(req.decoding["system_prompt"])]
+    for key, value in sorted(args.items()):
+        flag = f"--{key}"
+        if value is True:
+            cmd.append(flag)
+        elif value not in (False, None):
+            cmd += [flag, str(value)]
+    return cmd
+
+
 #: assay's decoding names -> lm-eval's gen_kwargs (HF generate's names, which lm-eval passes through)
 _GEN_KWARGS = {
     "temperature": "temperature",
@@ -1416,24 +1443,4 @@ class LmEvalRunner(Runner):
                 margs,
                 "--apply_chat_template",
             ]
-        cmd += ["--tasks", req.task, "--log_samples", "--output_path", str(req.out_dir), "--batch_size", batch]
-        fewshot = req.fewshot_seed if req.fewshot_seed is not None else req.seed
-        cmd += ["--seed", f"{req.seed},{req.seed},{req.seed},{fewshot}"]
-        if req.include_path is not None:
-            cmd += ["--include_path", str(req.include_path)]
-        if req.num_fewshot is not None:
-            cmd += ["--num_fewshot", str(req.num_fewshot)]
-        if req.limit is not None:
-            cmd += ["--limit", str(req.limit)]
-        gen = {_GEN_KWARGS[k]: v for k, v in req.decoding.items() if k in _GEN_KWARGS and v is not None}
-        if gen:
-            cmd += ["--gen_kwargs", ",".join(f"{k}={v}" for k, v in sorted(gen.items()))]
-        if req.decoding.get("system_prompt"):
-            cmd += ["--system_instruction", str(req.decoding["system_prompt"])]
-        for key, value in sorted(args.items()):  # any further lm-eval option, spelled as its flag
-            flag = f"--{key}"
-            if value is True:
-                cmd.append(flag)
-            elif value not in (False, None):
-                cmd += [flag, str(value)]
-        return cmd
+        return cmd + run_flags(req, batch, _GEN_KWARGS, args)

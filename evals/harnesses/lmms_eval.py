@@ -69,7 +69,15 @@ from ..registry import (
 )
 from ..results import Finding, RescoreRow
 from ..samples import Aggregate, LogHeader, Sample, fast_message, read_json, sha256_text
-from .lm_eval import gen_target, lm_eval_exact_match, lm_eval_metric_list, lm_mean, lm_mean_stderr, lm_regex
+from .lm_eval import (
+    gen_target,
+    lm_eval_exact_match,
+    lm_eval_metric_list,
+    lm_mean,
+    lm_mean_stderr,
+    lm_regex,
+    run_flags,
+)
 
 _DATE = r"\d{8}_\d{6}"
 _RESULTS_RE = re.compile(rf"^({_DATE})_results\.json$")
@@ -667,27 +675,7 @@ class LmmsEvalRunner(Runner):
         cmd.append(",".join(f"{k}={v}" for k, v in margs.items()))
         if req.base_url is None:
             cmd += ["--device", req.device]
-        cmd += ["--tasks", req.task, "--log_samples", "--output_path", str(req.out_dir), "--batch_size", batch]
-        fewshot = req.fewshot_seed if req.fewshot_seed is not None else req.seed
-        cmd += ["--seed", f"{req.seed},{req.seed},{req.seed},{fewshot}"]
-        if req.include_path is not None:
-            cmd += ["--include_path", str(req.include_path)]
-        if req.num_fewshot is not None:
-            cmd += ["--num_fewshot", str(req.num_fewshot)]
-        if req.limit is not None:
-            cmd += ["--limit", str(req.limit)]
-        gen = {_GEN_KWARGS[k]: v for k, v in req.decoding.items() if k in _GEN_KWARGS and v is not None}
-        if gen:
-            cmd += ["--gen_kwargs", ",".join(f"{k}={v}" for k, v in sorted(gen.items()))]
-        if req.decoding.get("system_prompt"):
-            cmd += ["--system_instruction", str(req.decoding["system_prompt"])]
-        for key, value in sorted(args.items()):  # any further lmms-eval option, spelled as its flag
-            flag = f"--{key}"
-            if value is True:
-                cmd.append(flag)
-            elif value not in (False, None):
-                cmd += [flag, str(value)]
-        return cmd
+        return cmd + run_flags(req, batch, _GEN_KWARGS, args)
 
     def env(self, req: RunRequest) -> dict[str, str]:
         import os

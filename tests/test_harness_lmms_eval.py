@@ -27,7 +27,8 @@ from rerun_helpers import make_release, set_evals
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO / "tests" / "fixtures" / "evals" / "lmms-eval-real"
-VERSION = "0.7.3"
+VERSION = "0.7.3"  # the version re-runs pin (.venv-lmms)
+LOG_VERSIONS = ("0.6.1", "0.7.3")  # the versions whose real logs are committed (generate.sh, LMMS_VERSION)
 
 
 def _load_script(path: Path):
@@ -44,8 +45,8 @@ def _digest(folder: Path) -> str:
     return tree_digest(folder)
 
 
-def _reported(run: str = "full") -> dict:
-    results = next((REAL / VERSION / run / "_model").glob("*_results.json"))
+def _reported(run: str = "full", version: str = VERSION) -> dict:
+    results = next((REAL / version / run / "_model").glob("*_results.json"))
     return json.loads(results.read_text())
 
 
@@ -66,18 +67,19 @@ def lmms_python() -> Path:
 
 # ------------------------------------------------------------------------------------------------ importer
 @pytest.mark.parametrize("run", ["full", "limit"])
-def test_real_logs_rescore_to_lmms_evals_own_aggregates(run):
+@pytest.mark.parametrize("version", LOG_VERSIONS)
+def test_real_logs_rescore_to_lmms_evals_own_aggregates(version, run):
     from assay.evals.harnesses import detect_format, load_logs
     from assay.evals.rescore import rescore_imported
 
-    folder = REAL / VERSION / run
+    folder = REAL / version / run
     assert detect_format(folder) == "lmms-eval"
     assert {detect_format(f) for f in folder.rglob("*.json*")} == {"lmms-eval"}
     (log,) = load_logs(folder)
     assert log.format == "lmms-eval" and log.tasks() == ["rt_vqa"]
     res = rescore_imported(log, audit=True)
     assert res.verdict == "pass", res.findings
-    reported = _reported(run)["results"]["rt_vqa"]
+    reported = _reported(run, version)["results"]["rt_vqa"]
     n = 12 if run == "full" else 5
     rows = {(r.metric, r.filter): r for r in res.rows}
     assert set(rows) == {

@@ -1,4 +1,4 @@
-"""lmms-eval 0.7.x (LMMs-Lab's fork of lm-eval for image, video and audio tasks): ``<date>_results.json`` +
+"""lmms-eval 0.6-0.7 (LMMs-Lab's fork of lm-eval for image, video and audio tasks): ``<date>_results.json`` +
 ``<date>_samples_<task>.jsonl`` under ``<output_path>/<model_name_sanitized>/`` (``<date>`` is ``%Y%m%d_%H%M%S``).
 
 Reads what 0.7.3 writes with ``--log_samples`` (lmms_eval/evaluator.py ``_process_document_results``,
@@ -22,8 +22,10 @@ loggers/evaluation_tracker.py ``save_results_samples``; the committed real run i
   budget as ``[LMMS_EVAL_BUDGET_EXCEEDED]`` (models/chat/openai.py): each is an error (``request-failed``), never a
   score.
 
-Version notes: 0.7.3 records the git commit of the *working directory* as ``lmms_eval_version`` (``main@<sha>``), not
-its own version; the header's ``harness_version`` is left empty and the recorded value kept in ``config``.  It exits 0
+Version notes: proven on real logs of 0.6.1 and 0.7.3 (same task, model and seed; ``generate.sh`` with
+``LMMS_VERSION``).  0.6.1 writes ``filtered_resps`` as a one-element list where 0.7.3 writes the string (read alike)
+and has no ``lmms_eval_version`` key.  0.7.3 records the git commit of the *working directory* as
+``lmms_eval_version`` (``main@<sha>``), not its own version; the header's ``harness_version`` is left empty and the recorded value kept in ``config``.  It exits 0
 when the evaluation raised (only a missing log tells), which is why a re-run is judged by the log it wrote.
 
 Semantics reproduced (ported from 0.7.3, not imported): ``generate_until`` tasks scored by the config's
@@ -359,7 +361,9 @@ class LmmsEvalRun(ImportedLog):
     @staticmethod
     def _sample(task: str, filt: str, row: dict[str, Any], metrics: list[str] | None) -> Sample:
         filtered = row.get("filtered_resps")
-        raw = row.get("resps", filtered)
+        if isinstance(filtered, list) and len(filtered) == 1:  # 0.6.x logs one request's answer as a 1-element list
+            filtered = filtered[0]
+        raw = row.get("resps", row.get("filtered_resps"))
         output = raw if isinstance(raw, str) else (raw[0] if isinstance(raw, list) and raw else None)
         text = row.get("input")
         names = metrics if metrics is not None else [k for k in row if k not in _ROW_FIELDS]

@@ -25,8 +25,9 @@ loggers/evaluation_tracker.py ``save_results_samples``; the committed real run i
 Version notes: proven on real logs of 0.6.1 and 0.7.3 (same task, model and seed; ``generate.sh`` with
 ``LMMS_VERSION``).  0.6.1 writes ``filtered_resps`` as a one-element list where 0.7.3 writes the string (read alike)
 and has no ``lmms_eval_version`` key.  0.7.3 records the git commit of the *working directory* as
-``lmms_eval_version`` (``main@<sha>``), not its own version; the header's ``harness_version`` is left empty and the recorded value kept in ``config``.  It exits 0
-when the evaluation raised (only a missing log tells), which is why a re-run is judged by the log it wrote.
+``lmms_eval_version`` (``main@<sha>``), not its own version; the header's ``harness_version`` is left empty and the
+recorded value kept in ``config``.  It exits 0 when the evaluation raised (only a missing log tells), which is why a
+re-run is judged by the log it wrote.
 
 Semantics reproduced (ported from 0.7.3, not imported): ``generate_until`` tasks scored by the config's
 ``metric_list`` with ``exact_match`` (lmms-eval's port of HF evaluate's: regexes_to_ignore / ignore_case /

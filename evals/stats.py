@@ -488,16 +488,11 @@ def compare_unpaired(
         )
     mean, sd = _mean(pts), _sd(pts) or 0.0
     binary = all(v in (0.0, 1.0) for v in values)
-    method: Literal["unpaired-wilson", "unpaired-bootstrap"]
+    lo, hi = score_ci(pts, scale=scale, level=level, n_boot=n_boot, seed=seed)  # Wilson when binary, else bootstrap
+    method: Literal["unpaired-wilson", "unpaired-bootstrap"] = "unpaired-wilson" if binary else "unpaired-bootstrap"
     if binary:
-        k = sum(1 for v in values if v == 1.0)
-        lo_u, hi_u = wilson_ci(k, n, level)
-        lo, hi, method = lo_u * scale, hi_u * scale, "unpaired-wilson"
-        p = k / n
+        p = sum(1 for v in values if v == 1.0) / n
         sd = max(sd, math.sqrt(p * (1 - p)) * scale)
-    else:
-        lo, hi = bootstrap_mean_ci(pts, level=level, n_boot=n_boot, seed=seed)
-        method = "unpaired-bootstrap"
     band_lo, band_hi = published - margin, published + margin
     if band_lo <= lo and hi <= band_hi:
         verdict: ComparisonVerdict = "pass"

@@ -183,6 +183,20 @@ class Harness(ABC):
         return None
 
 
+def option_flags(args: Mapping[str, Any], *, dashes: bool = False) -> list[str]:
+    """A run's further harness options (``run.args``), spelled as the harness's own flags in sorted order: ``True``
+    is a bare ``--flag``, ``False`` and ``None`` are left out, anything else is ``--flag value``.  ``dashes``:
+    ``max_connections`` is written ``--max-connections`` (Inspect's spelling; lm-eval's keeps the underscore)."""
+    cmd: list[str] = []
+    for key, value in sorted(args.items()):
+        flag = "--" + (key.replace("_", "-") if dashes else key)
+        if value is True:
+            cmd.append(flag)
+        elif value not in (False, None):
+            cmd += [flag, str(value)]
+    return cmd
+
+
 @dataclass
 class RunRequest:
     """One harness invocation, as a runner needs it (paths absolute; the run's working folder is ``workdir``)."""

@@ -632,3 +632,18 @@ def test_run_decoding_by_name_is_resolved_or_refused(lm_release, lmeval_python, 
     )
     cmd = RUNNERS["lm-eval"].command(req)
     assert cmd[cmd.index("--gen_kwargs") + 1] == "max_gen_toks=3,temperature=0.0"
+
+
+def test_further_options_are_spelled_as_each_harness_spells_its_flags(tmp_path):
+    """run.args: True a bare flag, False/None left out, the rest flag + value; Inspect writes dashes, lm-eval keeps
+    underscores."""
+    from assay.evals.registry import RUNNERS, RunRequest
+
+    args = {"max_connections": 4, "trust_remote_code": True, "cache_requests": False, "log_level": None}
+    req = RunRequest(python=Path("py"), workdir=tmp_path, out_dir=tmp_path, task="t.py", model="m", args=args)
+    inspect_cmd = RUNNERS["inspect"].command(req)
+    assert inspect_cmd[-3:] == ["--max-connections", "4", "--trust-remote-code"]
+    req = RunRequest(python=Path("py"), workdir=tmp_path, out_dir=tmp_path, task="t", model="m", args=dict(args))
+    lm_cmd = RUNNERS["lm-eval"].command(req)
+    assert lm_cmd[-3:] == ["--max_connections", "4", "--trust_remote_code"]
+    assert not {"--cache_requests", "--cache-requests", "--log_level", "--log-level"} & set(inspect_cmd + lm_cmd)

@@ -76,6 +76,7 @@ from ..registry import (
     RunRequest,
     Unsupported,
     harness,
+    option_flags,
     runner,
     scorer,
 )
@@ -1217,13 +1218,7 @@ class InspectRunner(Runner):
             cmd += ["--system-message", str(d["system_prompt"])]
         if req.limit is not None:
             cmd += ["--limit", str(req.limit)]
-        for key, value in sorted(args.items()):  # any further `inspect eval` option, spelled as its flag
-            flag = f"--{key.replace('_', '-')}"
-            if value is True:
-                cmd.append(flag)
-            elif value not in (False, None):
-                cmd += [flag, str(value)]
-        return cmd
+        return cmd + option_flags(args, dashes=True)  # any further `inspect eval` option, spelled as its flag
 
     def env(self, req: RunRequest) -> dict[str, str]:
         import os

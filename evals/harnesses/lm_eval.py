@@ -57,6 +57,7 @@ from ..registry import (
     RunRequest,
     Unsupported,
     harness,
+    option_flags,
     runner,
     scorer,
 )
@@ -1361,7 +1362,8 @@ class LmEvalHarness(Harness):
 def run_flags(req: RunRequest, batch: str, gen_names: dict[str, str], args: dict[str, Any]) -> list[str]:
     """The command-line flags lm-eval and its fork lmms-eval share: task, sample logging and output, batch size, the
     four seeds (the few-shot one last), include path, few-shot count, limit, decoding as ``--gen_kwargs`` (assay's
-    names mapped through ``gen_names``), the system prompt, then any further option spelled as its flag."""
+    names mapped through ``gen_names``), the system prompt, then any further option spelled as its flag
+    (:func:`~assay.evals.registry.option_flags`)."""
     cmd = ["--tasks", req.task, "--log_samples", "--output_path", str(req.out_dir), "--batch_size", batch]
     fewshot = req.fewshot_seed if req.fewshot_seed is not None else req.seed
     cmd += ["--seed", f"{req.seed},{req.seed},{req.seed},{fewshot}"]
@@ -1376,13 +1378,7 @@ def run_flags(req: RunRequest, batch: str, gen_names: dict[str, str], args: dict
         cmd += ["--gen_kwargs", ",".join(f"{k}={v}" for k, v in sorted(gen.items()))]
     if req.decoding.get("system_prompt"):
         cmd += ["--system_instruction", str(req.decoding["system_prompt"])]
-    for key, value in sorted(args.items()):
-        flag = f"--{key}"
-        if value is True:
-            cmd.append(flag)
-        elif value not in (False, None):
-            cmd += [flag, str(value)]
-    return cmd
+    return cmd + option_flags(args)
 
 
 #: assay's decoding names -> lm-eval's gen_kwargs (HF generate's names, which lm-eval passes through)

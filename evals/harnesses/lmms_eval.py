@@ -361,10 +361,10 @@ class LmmsEvalRun(ImportedLog):
 
     @staticmethod
     def _sample(task: str, filt: str, row: dict[str, Any], metrics: list[str] | None) -> Sample:
-        filtered = row.get("filtered_resps")
-        if isinstance(filtered, list) and len(filtered) == 1:  # 0.6.x logs one request's answer as a 1-element list
-            filtered = filtered[0]
-        raw = row.get("resps", row.get("filtered_resps"))
+        logged = row.get("filtered_resps")
+        raw = row.get("resps", logged)
+        # 0.6.x logs one request's answer as a one-element list, 0.7.x as the string
+        filtered = logged[0] if isinstance(logged, list) and len(logged) == 1 else logged
         output = raw if isinstance(raw, str) else (raw[0] if isinstance(raw, list) and raw else None)
         text = row.get("input")
         names = metrics if metrics is not None else [k for k in row if k not in _ROW_FIELDS]

@@ -14,6 +14,7 @@ tmux is installed by tests/run.sh (Debian's package); this test fails, never ski
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ from conftest import ASSAY, run_assay
 
 GIB = 1 << 30
 COLUMNS, ROWS = 80, 24
+# The shell's echo of the typed command holds "echo EXIT=$?" too; only the printed status, on a line of its own, ends.
+FINISHED = re.compile(r"^EXIT=\d+\s*$", re.M)
 
 
 def make_release(base: Path) -> Path:
@@ -85,11 +88,11 @@ def watch(tmp: Path, args: list[str], env: dict[str, str], timeout: float = 300)
             s = t.screen()
             if not frames or frames[-1] != s:
                 frames.append(s)
-            if "EXIT=" in s:
+            if FINISHED.search(s):
                 break
             time.sleep(0.05)
         last = t.screen()
-        assert "EXIT=" in last, f"assay did not finish within {timeout} s; last screens:\n" + "\n---\n".join(
+        assert FINISHED.search(last), f"assay did not finish within {timeout} s; last screens:\n" + "\n---\n".join(
             frames[-3:]
         )
         return frames, last

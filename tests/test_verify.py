@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
 import random
 import shutil
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -107,6 +110,34 @@ def test_missing_file(demo):
     (release_dir(demo) / "tokenizer.json").unlink()
     result = verify_release(demo)
     assert failed(result) == {"tokenizer.json": "missing"}
+
+
+def test_a_fifo_in_place_of_a_file_is_unreadable_and_nothing_hangs(demo):
+    target = release_dir(demo) / "tokenizer.json"
+    target.unlink()
+    os.mkfifo(target)  # no writer: an open() for reading without O_NONBLOCK would wait forever
+    proc = run_assay("verify", str(demo), "--strict", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    check = next(f for f in json.loads(proc.stdout)["files"] if f["path"] == "tokenizer.json")
+    assert check["status"] == "unreadable" and check["message"] == "not a regular file", check
+
+
+def test_the_hashing_engine_refuses_a_path_swapped_for_a_fifo_after_its_stat(tmp_path):
+    """The race the stat in measure_files cannot close: the job was a regular file, then the path became a FIFO.
+    hash_file opens with O_NONBLOCK and checks what it opened: a clean OSError, not a hang (run in a child process
+    with a timeout, so a regression fails instead of blocking the suite)."""
+    fifo = tmp_path / "swapped.bin"
+    os.mkfifo(fifo)
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from assay.verify.hashing import hash_many\n"
+        "r = hash_many([('k', Path(sys.argv[1]), 1 << 20)], workers=2)['k']\n"
+        "print(type(r).__name__, r.errno, r.strerror)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split(maxsplit=2) == ["OSError", str(errno.EINVAL), "not a regular file\n"], proc.stdout
 
 
 def test_swapped_files_fail_both(demo):

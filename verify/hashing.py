@@ -12,8 +12,10 @@ BLAKE3 is an optional *extra* digest computed in the same pass, never a substitu
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,9 +65,13 @@ def hash_file(
     sha = hashlib.sha256()
     b3 = _blake3() if blake3 else None
     total = 0
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    # O_NONBLOCK: a path swapped for a FIFO after it was stat'ed must not hang the open (it has no effect on the
+    # reads of a regular file); whatever was opened must then be a regular file.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
         before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         with open(fd, "rb", buffering=0, closefd=False) as fh:

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from .errors import PathEscapeError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SPECIAL = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
 
 
 def check_relpath(path: str) -> str:
@@ -37,7 +44,8 @@ def check_relpath(path: str) -> str:
 
 
 def resolve_inside(root: Path, relpath: str) -> Path:
-    """Resolve a manifest path below ``root``, refusing symlinks (at any level) that lead outside the root.
+    """Resolve a manifest path below ``root``, refusing symlinks (at any level) that lead outside the root, and
+    special files (a FIFO, a socket, a device: reading one can block forever or never end).
 
     Returns the real path of the target (which need not exist).
     """
@@ -46,6 +54,13 @@ def resolve_inside(root: Path, relpath: str) -> Path:
     target = Path(os.path.realpath(real_root / relpath))
     if target != real_root and real_root not in target.parents:
         raise PathEscapeError(f"path {relpath!r} resolves outside the release root (symlink to {target})")
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return target  # need not exist (yet): a download target, a file reported missing
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = next((name for test, name in _SPECIAL if test(mode)), "special file")
+        raise PathEscapeError(f"path {relpath!r} is a {kind}, not a regular file: reading it could block or never end")
     return target
 
 

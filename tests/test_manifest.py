@@ -131,6 +131,29 @@ def test_symlink_out_of_root_refused(tmp_path):
     assert resolve_inside(root, "ok") == (root / "inner").resolve()
 
 
+def test_resolve_inside_refuses_special_files_and_accepts_what_is_not_there_yet(tmp_path):
+    import os
+    import socket
+
+    root = tmp_path / "rel"
+    root.mkdir()
+    os.mkfifo(root / "pipe")
+    (root / "sub").mkdir()
+    (root / "sub" / "file").write_text("x")
+    (root / "to-pipe").symlink_to(root / "pipe")  # inside the root, but still a FIFO
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(root / "sock"))
+        for rel, kind in (("pipe", "FIFO"), ("to-pipe", "FIFO"), ("sock", "socket")):
+            with pytest.raises(PathEscapeError, match=f"is a {kind}, not a regular file"):
+                resolve_inside(root, rel)
+    finally:
+        sock.close()
+    assert resolve_inside(root, "sub/file") == (root / "sub" / "file").resolve()
+    assert resolve_inside(root, "sub") == (root / "sub").resolve()
+    assert resolve_inside(root, "not/yet/here.bin") == root.resolve() / "not" / "yet" / "here.bin"
+
+
 def test_check_relpath_accepts_normal_paths():
     assert check_relpath("a/b/c.safetensors") == "a/b/c.safetensors"
 

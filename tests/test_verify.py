@@ -112,14 +112,25 @@ def test_missing_file(demo):
     assert failed(result) == {"tokenizer.json": "missing"}
 
 
-def test_a_fifo_in_place_of_a_file_is_unreadable_and_nothing_hangs(demo):
+def test_a_fifo_in_place_of_a_file_is_refused_and_nothing_hangs(demo):
     target = release_dir(demo) / "tokenizer.json"
     target.unlink()
     os.mkfifo(target)  # no writer: an open() for reading without O_NONBLOCK would wait forever
     proc = run_assay("verify", str(demo), "--strict", "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     check = next(f for f in json.loads(proc.stdout)["files"] if f["path"] == "tokenizer.json")
-    assert check["status"] == "unreadable" and check["message"] == "not a regular file", check
+    assert check["status"] == "unsafe-path" and check["how"] == "not-read", check
+    assert "is a FIFO, not a regular file" in check["message"], check
+
+
+def test_a_fifo_eval_log_is_bad_input_for_rescore(demo):
+    log = demo.parent / "evals" / "chartqa-mini.assay.jsonl"
+    log.unlink()
+    os.mkfifo(log)
+    proc = run_assay("rescore", str(demo), "--json")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    expected = "path 'chartqa-mini.assay.jsonl' is a FIFO, not a regular file: reading it could block or never end"
+    assert proc.stderr.strip().splitlines() == [f"assay: error: {expected}"], proc.stderr
 
 
 def test_the_hashing_engine_refuses_a_path_swapped_for_a_fifo_after_its_stat(tmp_path):
